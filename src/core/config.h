@@ -1,0 +1,61 @@
+// Configuration with precedence: flags > environment > ferry.toml > defaults.
+//
+// Keys (ferry.toml name / environment variable):
+//   database        FERRY_DATABASE_URL, then DATABASE_URL   default sqlite:ferry.db
+//   dir             FERRY_DIR                               default migrations
+//   history_table   FERRY_HISTORY_TABLE                     default ferry_schema_history
+//   log_level       FERRY_LOG_LEVEL                         default warn
+//   lock_wait       FERRY_LOCK_WAIT                         default 60s
+//   lock_timeout    FERRY_LOCK_TIMEOUT    (DDL lock_timeout) default "" (server's)
+//   statement_timeout FERRY_STATEMENT_TIMEOUT               default ""
+//   layout          FERRY_LAYOUT  (file layout for 'new')   default ferry
+//   version_style   FERRY_VERSION_STYLE (timestamp|integer) default timestamp
+//   compat.min_version      FERRY_COMPAT_MIN_VERSION        default ""
+//   compat.current_version  FERRY_COMPAT_CURRENT_VERSION    default ""
+// In ferry.toml, "compat.x" is written as key x inside a [compat] table.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ferry/status.h"
+
+namespace ferry {
+
+enum class ConfigSource { kDefault, kFile, kEnvironment, kFlag };
+std::string_view ConfigSourceName(ConfigSource source);
+
+class Config {
+ public:
+  struct Setting {
+    std::string value;
+    ConfigSource source = ConfigSource::kDefault;
+    std::string origin;  // "ferry.toml:3", "DATABASE_URL", "--database"
+  };
+
+  // Reads the file (if `file_path` is set; a missing explicit file is an
+  // error, a missing implicit ./ferry.toml is not), then the environment
+  // through `getenv`, then `flags` (key -> value, only those given).
+  static Result<Config> Load(const std::optional<std::string>& file_path, bool file_explicit,
+                             const std::function<const char*(const char*)>& getenv,
+                             const std::map<std::string, std::string>& flags);
+
+  const std::string& Get(std::string_view key) const;
+  const Setting& GetSetting(std::string_view key) const;
+  void Set(std::string key, std::string value, ConfigSource source, std::string origin);
+
+  // Every known key, in a stable order.
+  static const std::vector<std::string>& Keys();
+
+ private:
+  std::map<std::string, Setting, std::less<>> settings_;
+};
+
+// Parses "500ms", "5s", "2min", "1h" or a bare number of milliseconds.
+Result<int64_t> ParseDurationMs(std::string_view text);
+
+}  // namespace ferry

@@ -1,0 +1,51 @@
+#include "drivers/connection.h"
+
+#include <cstdlib>
+
+namespace ferry {
+
+const std::string& QueryResult::Text(size_t row, size_t col) const {
+  static const std::string kEmpty;
+  const Value& v = rows.at(row).at(col);
+  return v ? *v : kEmpty;
+}
+
+std::string QuoteIdent(std::string_view name) {
+  std::string out = "\"";
+  for (char c : name) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  out += '"';
+  return out;
+}
+
+std::string QuoteQualified(std::string_view name) {
+  size_t dot = name.find('.');
+  if (dot == std::string_view::npos) return QuoteIdent(name);
+  return QuoteIdent(name.substr(0, dot)) + "." + QuoteIdent(name.substr(dot + 1));
+}
+
+std::string Excerpt(std::string_view sql, size_t max_chars) {
+  std::string out;
+  bool space = false;
+  for (char c : sql) {
+    if (c == '\n' || c == '\r' || c == '\t' || c == ' ') {
+      space = !out.empty();
+      continue;
+    }
+    if (space) out += ' ';
+    space = false;
+    out += c;
+    if (out.size() >= max_chars) {
+      // Do not cut a UTF-8 sequence in half.
+      while (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0x80) out.pop_back();
+      if (!out.empty() && (static_cast<unsigned char>(out.back()) & 0x80)) out.pop_back();
+      out += "...";
+      break;
+    }
+  }
+  return out;
+}
+
+}  // namespace ferry

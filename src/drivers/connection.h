@@ -1,0 +1,149 @@
+// Connection: one session with one database, behind which every engine sits.
+//
+// Contract for all implementations:
+//   - Used by one thread at a time. Open one Connection per thread.
+//   - Every failure is a Status whose context carries what the server said:
+//     "sqlstate", "statement" (excerpt), "position" (1-based character offset
+//     into the statement), "detail", "hint". Never a password.
+//   - Values are passed and returned as text (nullopt is SQL NULL) and bound as
+//     parameters, never spliced into SQL. Identifiers go through QuoteIdent().
+//   - Take every setting from the URL (and libpq's own environment, which libpq
+//     reads itself); never read FERRY_* variables in a driver.
+//   - A capability the engine lacks returns kUnimplemented.
+//
+// How to add a driver:
+//   1. Implement Connection in src/drivers/<name>/ with a factory
+//      `Result<std::unique_ptr<Connection>> Open(const Url&, const ConnectOptions&)`.
+//   2. Add the factory to src/drivers/registry.cc behind FERRY_WITH_<NAME>.
+//   3. Instantiate the conformance suite (tests/integration/conformance_test.cc).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/url.h"
+#include "ferry/status.h"
+
+namespace ferry {
+
+// One parameter or field in text form; nullopt is SQL NULL.
+using Value = std::optional<std::string>;
+using Params = std::vector<Value>;
+
+struct Column {
+  std::string name;
+  uint32_t type_oid = 0;  // PostgreSQL type OID; 0 where the engine has none
+};
+
+struct QueryResult {
+  std::vector<Column> columns;
+  std::vector<std::vector<Value>> rows;
+  int64_t rows_affected = 0;  // INSERT/UPDATE/DELETE/COPY count, else rows returned
+
+  bool empty() const { return rows.empty(); }
+  // Field (row, col) or "" when NULL. Aborts on out-of-range (programmer error).
+  const std::string& Text(size_t row, size_t col) const;
+  bool IsNull(size_t row, size_t col) const { return !rows.at(row).at(col).has_value(); }
+};
+
+// A row handed to a streaming callback; the views are valid only during the call.
+struct RowView {
+  const std::vector<Column>* columns = nullptr;
+  std::vector<std::optional<std::string_view>> fields;
+};
+// Return a non-ok Status to stop the stream; it is returned from Stream().
+using RowCallback = std::function<Status(const RowView&)>;
+
+// One thing ferry relies on, and whether this server offers it.
+struct Capability {
+  std::string name;    // "transactional_ddl", "advisory_locks", "copy", ...
+  bool available = false;
+  std::string detail;  // what was found ("wal_level=replica")
+  std::string hint;    // what to change when it is missing; "" when available
+};
+
+struct ServerInfo {
+  std::string engine;      // "PostgreSQL", "SQLite"
+  std::string version;     // "15.18", "3.40.1"
+  int version_num = 0;     // 150018, 3040001
+  std::string database;    // database name or file path
+  std::string user;        // session user ("" for SQLite)
+  std::vector<Capability> capabilities;
+};
+
+struct ConnectOptions {
+  std::chrono::seconds connect_timeout{10};  // used when the URL sets none
+  std::string application_name = "ferry";
+};
+
+// Streams data into COPY ... FROM STDIN. Call Finish() or Abort() exactly once.
+class CopyWriter {
+ public:
+  virtual ~CopyWriter() = default;
+  virtual Status Write(std::string_view data) = 0;
+  // Ends the COPY; returns the number of rows the server stored.
+  virtual Result<int64_t> Finish() = 0;
+  // Ends the COPY with an error so the server discards everything written.
+  virtual Status Abort(std::string_view reason) = 0;
+};
+
+class Connection {
+ public:
+  virtual ~Connection() = default;
+
+  // "postgres" or "sqlite": the registry's scheme for this engine.
+  virtual std::string_view engine() const = 0;
+  // The connection's URL with secrets removed.
+  virtual const std::string& redacted_url() const = 0;
+
+  // Runs one statement or a script of several (no parameters, no results).
+  // Returns the rows affected by the last statement.
+  virtual Result<int64_t> Exec(std::string_view sql) = 0;
+
+  // Runs one statement with bound parameters ($1, $2 ... on PostgreSQL;
+  // ?1 or $1 style on SQLite) and returns its whole result.
+  virtual Result<QueryResult> Query(std::string_view sql, const Params& params = {}) = 0;
+
+  // Runs one statement and hands rows to `on_row` one at a time, without
+  // holding the whole result in memory.
+  virtual Status Stream(std::string_view sql, const Params& params, const RowCallback& on_row) = 0;
+
+  virtual Status Begin() = 0;
+  virtual Status Commit() = 0;
+  virtual Status Rollback() = 0;
+  virtual bool InTransaction() const = 0;
+
+  // Session-bound exclusive lock on `key`: released by Unlock() or when the
+  // session ends (also when the process is killed). Non-blocking.
+  virtual Result<bool> TryLock(int64_t key) = 0;
+  virtual Status Unlock(int64_t key) = 0;
+
+  // COPY: `copy_sql` is a full "COPY ... TO STDOUT" / "FROM STDIN" statement;
+  // the format (text, csv, binary) is whatever it names.
+  virtual Status CopyOut(std::string_view copy_sql,
+                         const std::function<Status(std::string_view chunk)>& sink) = 0;
+  virtual Result<std::unique_ptr<CopyWriter>> CopyIn(std::string_view copy_sql) = 0;
+
+  // Engine, version and the capabilities ferry relies on, with hints.
+  virtual Result<ServerInfo> Info() = 0;
+
+  // Server-side process id of this session (PostgreSQL backend pid), or the
+  // local process id for embedded engines.
+  virtual int SessionId() const = 0;
+};
+
+// "name" -> "\"name\""; embedded quotes doubled. Same rule for PostgreSQL and SQLite.
+std::string QuoteIdent(std::string_view name);
+// Quotes a possibly schema-qualified name given as "schema.table".
+std::string QuoteQualified(std::string_view name);
+
+// First `max_chars` characters of `sql` on one line, for error context.
+std::string Excerpt(std::string_view sql, size_t max_chars = 200);
+
+}  // namespace ferry

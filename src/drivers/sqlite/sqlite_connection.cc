@@ -1,0 +1,355 @@
+#include "drivers/sqlite/sqlite_connection.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <filesystem>
+#include <map>
+
+namespace ferry::sqlite {
+namespace {
+
+using DbHandle = std::unique_ptr<sqlite3, decltype(&sqlite3_close_v2)>;
+using StmtHandle = std::unique_ptr<sqlite3_stmt, decltype(&sqlite3_finalize)>;
+
+StatusCode CodeForSqlite(int code, std::string_view message) {
+  switch (code & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return StatusCode::kDeadlineExceeded;
+    case SQLITE_PERM:
+    case SQLITE_READONLY:
+    case SQLITE_AUTH:
+      return StatusCode::kPermissionDenied;
+    case SQLITE_CANTOPEN:
+      return StatusCode::kNotFound;
+    case SQLITE_CONSTRAINT:
+    case SQLITE_MISMATCH:
+    case SQLITE_RANGE:
+    case SQLITE_TOOBIG:
+    case SQLITE_NOTADB:
+      return StatusCode::kInvalidArgument;
+    case SQLITE_CORRUPT:
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+      return StatusCode::kFailedPrecondition;
+    case SQLITE_INTERRUPT:
+      return StatusCode::kCancelled;
+    case SQLITE_ERROR:
+      if (message.find("no such table") != std::string_view::npos ||
+          message.find("no such column") != std::string_view::npos) {
+        return StatusCode::kNotFound;
+      }
+      return StatusCode::kInvalidArgument;
+    default:
+      return StatusCode::kUnknown;
+  }
+}
+
+Status ErrorFrom(sqlite3* db, int code, std::string_view statement) {
+  std::string message = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(code);
+  int ext = db != nullptr ? sqlite3_extended_errcode(db) : code;
+  Status status(CodeForSqlite(ext, message), message);
+  status.Add("sqlite_code", sqlite3_errstr(ext));
+  if (!statement.empty()) {
+    status.Add("statement", Excerpt(statement));
+    int offset = db != nullptr ? sqlite3_error_offset(db) : -1;
+    if (offset >= 0) status.Add("position", std::to_string(offset + 1));
+  }
+  return status;
+}
+
+// Binds params to $N / ?N / ? placeholders.
+Status Bind(sqlite3* db, sqlite3_stmt* stmt, const Params& params, std::string_view sql) {
+  int count = sqlite3_bind_parameter_count(stmt);
+  int positional = 0;
+  for (int i = 1; i <= count; ++i) {
+    const char* name = sqlite3_bind_parameter_name(stmt, i);
+    size_t index = 0;
+    if (name == nullptr) {
+      index = static_cast<size_t>(positional++);
+    } else {
+      std::string_view n(name + 1);
+      size_t value = 0;
+      auto [ptr, ec] = std::from_chars(n.data(), n.data() + n.size(), value);
+      if (ec != std::errc() || ptr != n.data() + n.size() || value == 0) {
+        return Status(StatusCode::kInvalidArgument,
+                      fmt::format("parameter '{}' is not positional: write $1, $2 ...", name))
+            .With("statement", Excerpt(sql));
+      }
+      index = value - 1;
+    }
+    if (index >= params.size()) {
+      return Status(StatusCode::kInvalidArgument,
+                    fmt::format("statement uses parameter {} but {} were given", index + 1,
+                                params.size()))
+          .With("statement", Excerpt(sql));
+    }
+    const Value& v = params[index];
+    int rc = v ? sqlite3_bind_text(stmt, i, v->data(), static_cast<int>(v->size()), SQLITE_TRANSIENT)
+               : sqlite3_bind_null(stmt, i);
+    if (rc != SQLITE_OK) return ErrorFrom(db, rc, sql);
+  }
+  return Status();
+}
+
+class SqliteConnection final : public Connection {
+ public:
+  SqliteConnection(DbHandle db, std::string path, std::string redacted)
+      : db_(std::move(db)), path_(std::move(path)), redacted_(std::move(redacted)) {}
+
+  ~SqliteConnection() override {
+    for (auto& [key, fd] : locks_) close(fd);
+  }
+
+  std::string_view engine() const override { return "sqlite"; }
+  const std::string& redacted_url() const override { return redacted_; }
+
+  Result<int64_t> Exec(std::string_view sql) override {
+    std::string text(sql);
+    char* err = nullptr;
+    int rc = sqlite3_exec(db_.get(), text.c_str(), nullptr, nullptr, &err);
+    if (err != nullptr) sqlite3_free(err);
+    if (rc != SQLITE_OK) return ErrorFrom(db_.get(), rc, sql);
+    return static_cast<int64_t>(sqlite3_changes64(db_.get()));
+  }
+
+  Result<QueryResult> Query(std::string_view sql, const Params& params) override {
+    QueryResult result;
+    bool have_columns = false;
+    Status s = Run(sql, params, [&](sqlite3_stmt* stmt) -> Status {
+      int n = sqlite3_column_count(stmt);
+      if (!have_columns) {
+        FillColumns(stmt, &result.columns);
+        have_columns = true;
+      }
+      std::vector<Value> row;
+      row.reserve(static_cast<size_t>(n));
+      for (int i = 0; i < n; ++i) row.push_back(ColumnValue(stmt, i));
+      result.rows.push_back(std::move(row));
+      return Status();
+    }, &result.columns);
+    if (!s.ok()) return s;
+    result.rows_affected = result.columns.empty()
+                               ? static_cast<int64_t>(sqlite3_changes64(db_.get()))
+                               : static_cast<int64_t>(result.rows.size());
+    return result;
+  }
+
+  Status Stream(std::string_view sql, const Params& params, const RowCallback& on_row) override {
+    std::vector<Column> columns;
+    RowView view;
+    view.columns = &columns;
+    return Run(sql, params, [&](sqlite3_stmt* stmt) -> Status {
+      int n = sqlite3_column_count(stmt);
+      if (columns.empty()) FillColumns(stmt, &columns);
+      view.fields.assign(static_cast<size_t>(n), std::nullopt);
+      for (int i = 0; i < n; ++i) {
+        if (sqlite3_column_type(stmt, i) == SQLITE_NULL) continue;
+        const void* data = sqlite3_column_type(stmt, i) == SQLITE_BLOB ? sqlite3_column_blob(stmt, i)
+                                                                       : sqlite3_column_text(stmt, i);
+        int bytes = sqlite3_column_bytes(stmt, i);
+        view.fields[static_cast<size_t>(i)] =
+            std::string_view(static_cast<const char*>(data), static_cast<size_t>(bytes));
+      }
+      return on_row(view);
+    }, nullptr);
+  }
+
+  Status Begin() override { return Exec("BEGIN IMMEDIATE").status(); }
+  Status Commit() override { return Exec("COMMIT").status(); }
+  Status Rollback() override {
+    if (!InTransaction()) return Status();
+    return Exec("ROLLBACK").status();
+  }
+  bool InTransaction() const override { return sqlite3_get_autocommit(db_.get()) == 0; }
+
+  Result<bool> TryLock(int64_t key) override {
+    if (locks_.count(key)) return true;
+    std::string lock_path = (path_ == ":memory:" || path_.empty()) ? "" : path_ + ".ferry-lock";
+    if (lock_path.empty()) {
+      return Status(StatusCode::kUnimplemented, "an in-memory SQLite database cannot be locked");
+    }
+    int fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      return Status(StatusCode::kPermissionDenied,
+                    fmt::format("cannot open lock file {}: {}", lock_path, std::strerror(errno)));
+    }
+    struct flock fl {};
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = static_cast<off_t>(static_cast<uint64_t>(key) % 0x7fffffffULL);
+    fl.l_len = 1;
+    if (fcntl(fd, F_OFD_SETLK, &fl) != 0) {
+      int err = errno;
+      close(fd);
+      if (err == EAGAIN || err == EACCES) return false;
+      return Status(StatusCode::kUnknown,
+                    fmt::format("cannot lock {}: {}", lock_path, std::strerror(err)));
+    }
+    locks_[key] = fd;
+    return true;
+  }
+
+  Status Unlock(int64_t key) override {
+    auto it = locks_.find(key);
+    if (it == locks_.end()) {
+      return Status(StatusCode::kFailedPrecondition, fmt::format("lock {} is not held", key));
+    }
+    close(it->second);  // closing the description releases the OFD lock
+    locks_.erase(it);
+    return Status();
+  }
+
+  Status CopyOut(std::string_view, const std::function<Status(std::string_view)>&) override {
+    return Status(StatusCode::kUnimplemented, "SQLite has no COPY; ferry reads it with SELECT");
+  }
+  Result<std::unique_ptr<CopyWriter>> CopyIn(std::string_view) override {
+    return Status(StatusCode::kUnimplemented,
+                  "SQLite has no COPY; ferry writes it with batched prepared inserts");
+  }
+
+  Result<ServerInfo> Info() override {
+    ServerInfo info;
+    info.engine = "SQLite";
+    info.version = sqlite3_libversion();
+    info.version_num = sqlite3_libversion_number();
+    info.database = path_;
+    auto journal = Query("PRAGMA journal_mode", {});
+    std::string mode = journal.ok() && !journal->empty() ? journal->Text(0, 0) : "unknown";
+    auto fk = Query("PRAGMA foreign_keys", {});
+    bool fk_on = fk.ok() && !fk->empty() && fk->Text(0, 0) == "1";
+    info.capabilities = {
+        {"transactional_ddl", true, "DDL runs inside transactions", ""},
+        {"advisory_locks", path_ != ":memory:", "file lock on " + path_ + ".ferry-lock",
+         path_ == ":memory:" ? "use a file database to share it between processes" : ""},
+        {"wal_mode", mode == "wal", "journal_mode=" + mode,
+         mode == "wal" ? "" : "WAL is unavailable here (in-memory or read-only database)"},
+        {"foreign_keys", fk_on, fk_on ? "foreign_keys=on" : "foreign_keys=off", ""},
+        {"copy", false, "no COPY protocol", "ferry uses batched prepared inserts for SQLite"},
+    };
+    return info;
+  }
+
+  int SessionId() const override { return static_cast<int>(getpid()); }
+
+ private:
+  static void FillColumns(sqlite3_stmt* stmt, std::vector<Column>* columns) {
+    int n = sqlite3_column_count(stmt);
+    columns->clear();
+    for (int i = 0; i < n; ++i) {
+      const char* name = sqlite3_column_name(stmt, i);
+      columns->push_back(Column{name ? name : "", 0});
+    }
+  }
+
+  static Value ColumnValue(sqlite3_stmt* stmt, int i) {
+    int type = sqlite3_column_type(stmt, i);
+    if (type == SQLITE_NULL) return std::nullopt;
+    const void* data =
+        type == SQLITE_BLOB ? sqlite3_column_blob(stmt, i) : sqlite3_column_text(stmt, i);
+    int bytes = sqlite3_column_bytes(stmt, i);
+    return std::string(static_cast<const char*>(data), static_cast<size_t>(bytes));
+  }
+
+  // Prepares one statement, binds, steps, calling on_row per row.
+  Status Run(std::string_view sql, const Params& params,
+             const std::function<Status(sqlite3_stmt*)>& on_row, std::vector<Column>* columns) {
+    sqlite3_stmt* raw = nullptr;
+    const char* tail = nullptr;
+    int rc = sqlite3_prepare_v2(db_.get(), sql.data(), static_cast<int>(sql.size()), &raw, &tail);
+    if (rc != SQLITE_OK) return ErrorFrom(db_.get(), rc, sql);
+    StmtHandle stmt(raw, &sqlite3_finalize);
+    if (stmt == nullptr) return Status();  // empty statement
+    std::string_view rest(tail, static_cast<size_t>(sql.data() + sql.size() - tail));
+    if (rest.find_first_not_of(" \t\r\n;") != std::string_view::npos) {
+      return Status(StatusCode::kInvalidArgument,
+                    "Query() takes one statement; use Exec() for scripts")
+          .With("statement", Excerpt(sql));
+    }
+    FERRY_RETURN_IF_ERROR(Bind(db_.get(), stmt.get(), params, sql));
+    if (columns != nullptr) FillColumns(stmt.get(), columns);
+    while (true) {
+      rc = sqlite3_step(stmt.get());
+      if (rc == SQLITE_DONE) return Status();
+      if (rc != SQLITE_ROW) return ErrorFrom(db_.get(), rc, sql);
+      Status s = on_row(stmt.get());
+      if (!s.ok()) return s;
+    }
+  }
+
+  DbHandle db_;
+  std::string path_;
+  std::string redacted_;
+  std::map<int64_t, int> locks_;  // key -> fd holding the OFD lock
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Connection>> Open(const Url& url, const ConnectOptions& options) {
+  (void)options;
+  const std::string& path = url.database();
+  const auto& params = url.params();
+  bool read_only = params.count("mode") && params.at("mode") == "ro";
+  if (path != ":memory:") {
+    std::filesystem::path p(path);
+    std::error_code ec;
+    std::filesystem::path dir = p.has_parent_path() ? p.parent_path() : std::filesystem::path(".");
+    if (!std::filesystem::exists(dir, ec)) {
+      return Status(StatusCode::kNotFound,
+                    fmt::format("{}: directory '{}' does not exist; create it or choose another "
+                                "path",
+                                url.Redacted(), dir.string()));
+    }
+    if (std::filesystem::is_directory(p, ec)) {
+      return Status(StatusCode::kInvalidArgument,
+                    fmt::format("{}: '{}' is a directory, not a SQLite file", url.Redacted(), path));
+    }
+    bool exists = std::filesystem::exists(p, ec);
+    if (exists && access(path.c_str(), read_only ? R_OK : (R_OK | W_OK)) != 0) {
+      return Status(StatusCode::kPermissionDenied,
+                    fmt::format("{}: cannot {} '{}': {}; check the file's permissions",
+                                url.Redacted(), read_only ? "read" : "read and write", path,
+                                std::strerror(errno)));
+    }
+    if (!exists && (read_only || access(dir.c_str(), W_OK) != 0)) {
+      return Status(read_only ? StatusCode::kNotFound : StatusCode::kPermissionDenied,
+                    fmt::format("{}: '{}' does not exist and cannot be created here", url.Redacted(),
+                                path));
+    }
+  }
+  sqlite3* raw = nullptr;
+  int flags = (read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)) |
+              SQLITE_OPEN_NOMUTEX;
+  int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+  DbHandle db(raw, &sqlite3_close_v2);
+  if (rc != SQLITE_OK) {
+    return ErrorFrom(db.get(), rc, "").Prefix(fmt::format("{}: cannot open", url.Redacted()));
+  }
+  int busy_ms = 5000;
+  if (params.count("busy_timeout")) {
+    const std::string& v = params.at("busy_timeout");
+    std::from_chars(v.data(), v.data() + v.size(), busy_ms);
+  }
+  sqlite3_busy_timeout(db.get(), busy_ms);
+  auto conn = std::make_unique<SqliteConnection>(std::move(db), path, url.Redacted());
+  // The first real read tells whether the file is a database at all.
+  std::string setup = "PRAGMA foreign_keys = ON;";
+  if (!read_only && path != ":memory:") setup += "PRAGMA journal_mode = WAL;";
+  auto r = conn->Exec(setup);
+  if (!r.ok()) {
+    Status s = std::move(r).TakeStatus();
+    return Status(s.code(), fmt::format("{}: {}{}", url.Redacted(), s.message(),
+                                        s.message().find("not a database") != std::string::npos
+                                            ? "; is this a SQLite file?"
+                                            : ""));
+  }
+  return std::unique_ptr<Connection>(std::move(conn));
+}
+
+}  // namespace ferry::sqlite

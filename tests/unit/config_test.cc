@@ -1,0 +1,110 @@
+#include "core/config.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+namespace ferry {
+namespace {
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("ferry-config-test-" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
+            "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string WriteToml(const std::string& text) {
+    std::string p = (dir_ / "ferry.toml").string();
+    std::ofstream(p) << text;
+    return p;
+  }
+
+  std::function<const char*(const char*)> Env() {
+    return [this](const char* name) -> const char* {
+      auto it = env_.find(name);
+      return it == env_.end() ? nullptr : it->second.c_str();
+    };
+  }
+
+  std::filesystem::path dir_;
+  std::map<std::string, std::string> env_;
+};
+
+TEST_F(ConfigTest, DefaultsWhenNothingIsSet) {
+  auto c = Config::Load(std::nullopt, false, Env(), {});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->Get("database"), "sqlite:ferry.db");
+  EXPECT_EQ(c->Get("dir"), "migrations");
+  EXPECT_EQ(c->GetSetting("dir").source, ConfigSource::kDefault);
+}
+
+TEST_F(ConfigTest, FlagsBeatEnvironmentBeatFileBeatDefaults) {
+  std::string path = WriteToml(
+      "database = \"postgres://file/db\"\n"
+      "dir = \"file_dir\"\n"
+      "history_table = \"file_history\"\n"
+      "[compat]\n"
+      "min_version = \"1.0.0\"\n");
+  env_["DATABASE_URL"] = "postgres://env/db";
+  env_["FERRY_DIR"] = "env_dir";
+  auto c = Config::Load(path, true, Env(), {{"database", "sqlite:flag.db"}});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->Get("database"), "sqlite:flag.db");
+  EXPECT_EQ(c->GetSetting("database").source, ConfigSource::kFlag);
+  EXPECT_EQ(c->Get("dir"), "env_dir");
+  EXPECT_EQ(c->GetSetting("dir").origin, "FERRY_DIR");
+  EXPECT_EQ(c->Get("history_table"), "file_history");
+  EXPECT_EQ(c->GetSetting("history_table").origin, path + ":3");
+  EXPECT_EQ(c->Get("compat.min_version"), "1.0.0");
+  EXPECT_EQ(c->Get("log_level"), "warn");
+}
+
+TEST_F(ConfigTest, FerryDatabaseUrlBeatsDatabaseUrl) {
+  env_["DATABASE_URL"] = "postgres://generic/db";
+  env_["FERRY_DATABASE_URL"] = "postgres://ferry/db";
+  auto c = Config::Load(std::nullopt, false, Env(), {});
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->Get("database"), "postgres://ferry/db");
+}
+
+TEST_F(ConfigTest, UnknownKeyNamesFileAndLine) {
+  std::string path = WriteToml("dir = \"m\"\ndatabse = \"x\"\n");
+  auto c = Config::Load(path, true, Env(), {});
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(c.status().message().find(path + ":2: unknown setting 'databse'"), std::string::npos)
+      << c.status().message();
+}
+
+TEST_F(ConfigTest, SyntaxErrorNamesLineAndColumn) {
+  std::string path = WriteToml("dir = \"m\"\ndatabase = = 3\n");
+  auto c = Config::Load(path, true, Env(), {});
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find(path + ":2:"), std::string::npos) << c.status().message();
+}
+
+TEST_F(ConfigTest, MissingExplicitFileIsAnErrorImplicitIsNot) {
+  std::string missing = (dir_ / "nope.toml").string();
+  EXPECT_EQ(Config::Load(missing, true, Env(), {}).status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(Config::Load(missing, false, Env(), {}).ok());
+}
+
+TEST(DurationTest, Units) {
+  EXPECT_EQ(*ParseDurationMs("250"), 250);
+  EXPECT_EQ(*ParseDurationMs("250ms"), 250);
+  EXPECT_EQ(*ParseDurationMs("5s"), 5000);
+  EXPECT_EQ(*ParseDurationMs("1.5s"), 1500);
+  EXPECT_EQ(*ParseDurationMs("2min"), 120000);
+  EXPECT_EQ(*ParseDurationMs("1h"), 3600000);
+  EXPECT_FALSE(ParseDurationMs("soon").ok());
+  EXPECT_FALSE(ParseDurationMs("5 parsecs").ok());
+}
+
+}  // namespace
+}  // namespace ferry
