@@ -17,3 +17,31 @@ struct Context {
 int RunDoctor(const Context& ctx, const std::string& url);
 
 }  // namespace ferry::cli
+
+namespace ferry::cli {
+
+// Flags of the migration commands (one struct: most are shared).
+struct MigrateArgs {
+  std::string target;         // --to V, or the positional V of goto/baseline
+  int steps = 1;              // --steps N
+  bool steps_given = false;
+  bool dry_run = false;
+  bool single_transaction = false;
+  bool allow_future = false;
+  bool out_of_order = false;
+  bool exit_code = false;     // status: non-zero on pending or drift
+  bool down = false;          // plan --down
+  std::string name;           // new NAME
+  std::string layout;         // new --layout
+  std::string style;          // new --style
+  std::string reason;         // repair --reason
+  std::string description;    // baseline --description
+  std::string format;         // report --format
+  int limit = 0;              // history --limit
+};
+
+// Runs init, new, up, down, redo, goto, status, history, validate, plan,
+// baseline, repair, report or health.
+int RunMigrateCommand(const Context& ctx, const std::string& command, const MigrateArgs& args);
+
+}  // namespace ferry::cli

@@ -22,9 +22,27 @@ with history, checksums, locks and rollback; verification; and the operations
 around them. PostgreSQL first, SQLite embedded (the default: ./ferry.db).
 
 Commands, each with an example:
+  init       ferry init                      create ./migrations, ferry.toml, history table
+  new        ferry new add_users_email       create the next migration file
+  up         ferry up --to 20260101120000    apply pending migrations (alias: migrate)
+  down       ferry down --steps 1            roll back the newest migration (alias: rollback)
+  redo       ferry redo                      roll back the newest, then apply it again
+  goto       ferry goto 1.1.0                move up or down to exactly this version
+  status     ferry status --exit-code        applied, pending, changed, missing, lock holder
+  history    ferry history --limit 20        every apply, failure and rollback with who and when
+  validate   ferry validate                  files parse, checksums match, order, compatibility
+  plan       ferry plan                      the exact SQL 'up' would run (--down for 'down')
+  baseline   ferry baseline 1.0.0            mark an existing database as being at a version
+  repair     ferry repair --reason "..."     accept changed checksums, clear failed attempts
+  report     ferry report --format json      status, history and health in one document
+  health     ferry health                    connection, lock, failures, compatibility
   doctor     ferry doctor postgres://app@db.internal/app
              connect and list the capabilities ferry relies on
   version    ferry version
+
+Typical session:
+  ferry init && ferry new create_users && $EDITOR migrations/*create_users.sql
+  ferry plan && ferry up && ferry status
 
 Global flags go before or after the command. Settings come from flags, then
 the environment (DATABASE_URL, FERRY_*), then ./ferry.toml, then defaults.
@@ -67,6 +85,8 @@ int Main(int argc, char** argv) {
   app.fallthrough();  // global flags also after the command
   GlobalFlags g;
   AddGlobalFlags(app, g);
+  std::string history_table;
+  std::string lock_wait;
   bool show_version = false;
   app.add_flag("-V,--version", show_version, "print the version and exit");
 
@@ -84,6 +104,82 @@ int Main(int argc, char** argv) {
       "  ferry doctor sqlite:data/app.db --json\n"
       "Exit 0 when connected (missing capabilities are listed with hints);\n"
       "5 unreachable, 6 authentication, 7 missing database, 8 bad URL.");
+
+  MigrateArgs margs;
+  std::vector<CLI::App*> migrate_cmds;
+  auto command = [&](const char* name, const char* help, const char* examples) {
+    CLI::App* c = app.add_subcommand(name, help);
+    c->footer(std::string("Examples:\n") + examples);
+    migrate_cmds.push_back(c);
+    return c;
+  };
+  command("init", "create the migrations directory, ferry.toml and the history table",
+          "  ferry init\n  ferry init --database postgres://app@127.0.0.1/app --dir db/migrations");
+  CLI::App* new_cmd = command("new", "create the next migration file(s)",
+                              "  ferry new create_users\n  ferry new add_index --layout golang\n"
+                              "  ferry new backfill --style integer");
+  new_cmd->add_option("name", margs.name, "what the migration does (letters, digits, _)")->required();
+  new_cmd->add_option("--layout", margs.layout, "ferry (default), golang, diesel or flyway");
+  new_cmd->add_option("--style", margs.style, "timestamp (default) or integer versions");
+  CLI::App* up = command("up", "apply pending migrations, each in its own transaction",
+                         "  ferry up\n  ferry up --to 20260101120000 --dry-run\n"
+                         "  DATABASE_URL=postgres://app@db/app ferry up --json");
+  up->alias("migrate");
+  up->add_option("--to", margs.target, "stop after this version");
+  up->add_flag("--dry-run", margs.dry_run, "list what would run; change nothing");
+  up->add_flag("--single-transaction", margs.single_transaction,
+               "all pending migrations in one transaction (all or nothing)");
+  up->add_flag("--allow-future", margs.allow_future,
+               "run even if the database has versions newer than any file");
+  up->add_flag("--out-of-order", margs.out_of_order,
+               "apply pending versions older than the newest applied one");
+  CLI::App* down = command("down", "roll back applied migrations with their down sections",
+                           "  ferry down             # the newest one\n  ferry down --steps 3\n"
+                           "  ferry down --to 1.0.0  # everything newer than 1.0.0");
+  down->alias("rollback");
+  down->add_option("--steps", margs.steps, "how many to roll back (default 1)")
+      ->each([&](const std::string&) { margs.steps_given = true; });
+  down->add_option("--to", margs.target, "roll back everything newer than this version");
+  down->add_flag("--dry-run", margs.dry_run, "list what would be rolled back; change nothing");
+  CLI::App* redo = command("redo", "roll back the newest migrations, then apply them again",
+                           "  ferry redo\n  ferry redo --steps 2");
+  redo->add_option("--steps", margs.steps, "how many (default 1)");
+  CLI::App* goto_cmd = command("goto", "apply or roll back until this is the newest version",
+                               "  ferry goto 1.1.0");
+  goto_cmd->add_option("version", margs.target, "target version")->required();
+  CLI::App* status = command("status", "show applied, pending, changed and missing migrations",
+                             "  ferry status\n  ferry status --exit-code   # 3 when pending or drift\n"
+                             "  ferry status --json");
+  status->add_flag("--exit-code", margs.exit_code,
+                   "exit 3 when migrations are pending, changed, missing or failed");
+  CLI::App* history = command("history", "list every apply, failure and rollback",
+                              "  ferry history\n  ferry history --limit 10 --json");
+  history->add_option("--limit", margs.limit, "only the newest N rows");
+  command("validate", "check that files parse and applied checksums match",
+          "  ferry validate   # exit 3 when problems are found");
+  CLI::App* plan = command("plan", "print the exact SQL that up (or down) would run",
+                           "  ferry plan\n  ferry plan --to 1.1.0\n  ferry plan --down --steps 2");
+  plan->add_flag("--down", margs.down, "plan a rollback instead");
+  plan->add_option("--steps", margs.steps, "with --down: how many (default 1)")
+      ->each([&](const std::string&) { margs.steps_given = true; });
+  plan->add_option("--to", margs.target, "up to (or down to) this version");
+  CLI::App* baseline = command("baseline", "mark an existing database as being at a version",
+                               "  ferry baseline 1.0.0 --description \"schema before ferry\"");
+  baseline->add_option("version", margs.target, "the version the database is at")->required();
+  baseline->add_option("--description", margs.description, "recorded in history");
+  CLI::App* repair = command("repair", "accept changed checksums and clear failed attempts",
+                             "  ferry repair --reason \"whitespace-only edit in 3_users.sql\"");
+  repair->add_option("--reason", margs.reason, "why (recorded with your name)")->required();
+  CLI::App* report = command("report", "status, history and health in one document",
+                             "  ferry report --format json > migration-report.json\n"
+                             "  ferry report --format summary");
+  report->add_option("--format", margs.format, "json or summary (default)");
+  command("health", "check connection, lock, failed or dead migrations, compatibility",
+          "  ferry health   # exit 0 healthy, 9 unhealthy");
+  app.add_option("--history-table", history_table, "history table name (default ferry_schema_history)")
+      ->option_text("NAME");
+  app.add_option("--lock-wait", lock_wait, "how long to wait for the migration lock (default 60s)")
+      ->option_text("DURATION");
 
   try {
     app.parse(argc, argv);
@@ -114,6 +210,8 @@ int Main(int argc, char** argv) {
   if (!g.database.empty()) flags["database"] = g.database;
   if (!g.dir.empty()) flags["dir"] = g.dir;
   if (!g.log_level.empty()) flags["log_level"] = g.log_level;
+  if (!history_table.empty()) flags["history_table"] = history_table;
+  if (!lock_wait.empty()) flags["lock_wait"] = lock_wait;
   std::optional<std::string> config_path;
   bool explicit_config = !g.config_path.empty();
   if (explicit_config) {
@@ -141,6 +239,9 @@ int Main(int argc, char** argv) {
   Context ctx{std::move(*config), g.json, g.quiet};
   if (doctor->parsed()) {
     return RunDoctor(ctx, doctor_url.empty() ? ctx.config.Get("database") : doctor_url);
+  }
+  for (CLI::App* c : migrate_cmds) {
+    if (c->parsed()) return RunMigrateCommand(ctx, c->get_name(), margs);
   }
   return ReportError(Status(StatusCode::kInternal, "command parsed but not dispatched"), g.json);
 }

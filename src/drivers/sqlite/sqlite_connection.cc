@@ -113,10 +113,13 @@ class SqliteConnection final : public Connection {
   Result<int64_t> Exec(std::string_view sql) override {
     std::string text(sql);
     char* err = nullptr;
+    // total_changes counts only rows changed by this script; changes() would
+    // repeat the last DML count after a DDL statement.
+    int64_t before = sqlite3_total_changes64(db_.get());
     int rc = sqlite3_exec(db_.get(), text.c_str(), nullptr, nullptr, &err);
     if (err != nullptr) sqlite3_free(err);
     if (rc != SQLITE_OK) return ErrorFrom(db_.get(), rc, sql);
-    return static_cast<int64_t>(sqlite3_changes64(db_.get()));
+    return sqlite3_total_changes64(db_.get()) - before;
   }
 
   Result<QueryResult> Query(std::string_view sql, const Params& params) override {

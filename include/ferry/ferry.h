@@ -1,0 +1,64 @@
+// ferry's public API: what an application links to.
+//
+//   #include <ferry/ferry.h>
+//   ferry::Result<ferry::ReadyReport> r =
+//       ferry::EnsureReady("postgres://app@db/app", "migrations", {});
+//   if (!r.ok()) { log(r.status().ToString()); exit(1); }
+//
+// No exception crosses this header; failures are Status values (status.h).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ferry/status.h"
+
+namespace ferry {
+
+struct EnsureReadyOptions {
+  // true: apply pending migrations. false: only check, and report not ready
+  // when anything is pending.
+  bool auto_migrate = true;
+  // How long to wait for another instance holding the migration lock (e.g.
+  // several replicas starting at once: one migrates, the others wait).
+  std::chrono::milliseconds timeout{std::chrono::minutes(5)};
+  // Refuse to start when applied files changed or the history has failures.
+  bool validate = true;
+  // The application's supported schema range (seed 003's MinSupported and
+  // Current). Empty means unchecked.
+  std::string min_version;
+  std::string current_version;
+  std::string history_table = "ferry_schema_history";
+};
+
+struct ReadyReport {
+  bool ready = false;             // the schema is compatible and nothing is pending
+  std::string version_before;     // newest applied version on entry ("" when none)
+  std::string version_after;      // and on return
+  std::vector<std::string> applied;   // versions applied by this call
+  int pending = 0;                // still pending (check-only mode)
+  std::vector<std::string> problems;  // why not ready, one sentence each
+  int64_t duration_ms = 0;
+};
+
+// Brings the database at `url` to the newest migration in `migrations_dir`
+// (or checks it, with auto_migrate=false), for calling at application
+// start-up. Safe to call from many processes at once: the migration lock
+// serializes them and the late ones find nothing to do.
+//
+// Returns non-ok when it could not finish: kUnavailable (database
+// unreachable), kDeadlineExceeded (lock held longer than `timeout`),
+// kInvalidArgument (bad migration file, with file and line),
+// kFailedPrecondition (drift, failed migration, database newer than the
+// files). A reachable database that is merely not ready in check-only mode
+// is ok() with report.ready == false.
+Result<ReadyReport> EnsureReady(std::string_view url, std::string_view migrations_dir,
+                                const EnsureReadyOptions& options = {});
+
+// "0.1.0"
+std::string_view LibraryVersion();
+
+}  // namespace ferry

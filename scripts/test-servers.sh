@@ -1,0 +1,491 @@
+#!/usr/bin/env bash
+# Throw-away PostgreSQL 15 and Redis servers for ferry's tests.
+#
+#   scripts/test-servers.sh start [DIR]      start both servers, data in DIR
+#                                            (made with mktemp when omitted);
+#                                            writes DIR/env and DIR/pids
+#   scripts/test-servers.sh stop DIR         stop exactly those servers, remove DIR
+#   scripts/test-servers.sh run -- CMD...    start, run CMD with DIR/env sourced and
+#                                            FERRY_TEST_REQUIRE_SERVERS=1, always stop;
+#                                            exits with CMD's exit code
+#
+# Each server listens on 127.0.0.1 only, on a free port picked at random (and
+# re-picked when the bind fails), with its unix socket inside DIR, so
+# concurrent runs on one machine do not collide. Debian's system PostgreSQL
+# and Redis services are never touched.
+#
+# DIR/env exports:
+#   FERRY_TEST_PG_URL     postgres://postgres@127.0.0.1:PORT/ferry_test  (trust)
+#   FERRY_TEST_PG_PW_URL  postgres://ferry_pw:ferry_pw_secret@127.0.0.1:PORT/ferry_test
+#                         (scram-sha-256; a wrong password is rejected)
+#   FERRY_TEST_REDIS_URL  redis://127.0.0.1:RPORT/0
+#   FERRY_TEST_PG_BIN     the PostgreSQL 15 bin directory
+#   FERRY_TEST_PG_PORT, FERRY_TEST_REDIS_PORT, FERRY_TEST_PG_SOCKET_DIR, FERRY_TEST_SERVERS_DIR
+#
+# As root, the servers run as the unprivileged system user `ferrytest`
+# (created when missing), because PostgreSQL refuses to run as root.
+set -euo pipefail
+
+PROG="test-servers"
+TEST_USER="ferrytest"
+PG_PW_ROLE="ferry_pw"
+PG_PW_SECRET="ferry_pw_secret"
+PG_DB="ferry_test"
+MARKER=".ferry-test-servers"
+WAIT_SECONDS="${FERRY_TEST_SERVERS_TIMEOUT:-30}"
+MAX_PORT_TRIES=10
+
+log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
+die() { printf '%s: ERROR: %s\n' "$PROG" "$*" >&2; exit 1; }
+
+usage() {
+  cat >&2 <<'EOF'
+usage: scripts/test-servers.sh start [DIR]
+       scripts/test-servers.sh stop DIR
+       scripts/test-servers.sh run -- CMD [ARGS...]
+EOF
+  exit 2
+}
+
+is_root() { [[ "$(id -u)" == 0 ]]; }
+
+# Runs a server-side command as the unprivileged user (when root) from `/`,
+# so the tools never trip over an unreadable current directory.
+run_as() {
+  if is_root; then
+    (cd / && exec runuser -u "$TEST_USER" -- "$@")
+  else
+    (cd / && exec "$@")
+  fi
+}
+
+# Client tools (psql, pg_isready, redis-cli) with no PG* settings leaking in.
+clean_env() {
+  env -u PGHOST -u PGHOSTADDR -u PGPORT -u PGDATABASE -u PGUSER -u PGPASSWORD \
+    -u PGPASSFILE -u PGSERVICE -u PGSERVICEFILE -u PGOPTIONS -u PGSSLMODE \
+    -u PGCONNECT_TIMEOUT -u PGTARGETSESSIONATTRS -u REDISCLI_AUTH "$@"
+}
+
+find_pg_bin() {
+  local cand version
+  local -a cands=()
+  if [[ -n "${FERRY_PG_BIN:-}" ]]; then cands+=("$FERRY_PG_BIN"); fi
+  if command -v pg_config >/dev/null 2>&1; then
+    cands+=("$(pg_config --bindir 2>/dev/null || true)")
+  fi
+  cands+=(/usr/lib/postgresql/15/bin)
+  for cand in "${cands[@]}"; do
+    [[ -n "$cand" && -x "$cand/postgres" && -x "$cand/initdb" && -x "$cand/pg_ctl" ]] || continue
+    version="$("$cand/postgres" --version 2>/dev/null || true)"
+    if [[ "$version" =~ \(PostgreSQL\)\ 15(\.|$) ]]; then
+      printf '%s\n' "$cand"
+      return 0
+    fi
+  done
+  die "PostgreSQL 15 server binaries not found (tried: ${cands[*]}); run scripts/install-deps.sh"
+}
+
+find_client() {  # NAME PG_BIN
+  if [[ -x "$2/$1" ]]; then
+    printf '%s\n' "$2/$1"
+  elif command -v "$1" >/dev/null 2>&1; then
+    command -v "$1"
+  else
+    die "$1 not found; run scripts/install-deps.sh"
+  fi
+}
+
+ensure_test_user() {
+  is_root || return 0
+  local i
+  for i in 1 2 3 4 5 6 7 8 9 10; do
+    if id -u "$TEST_USER" >/dev/null 2>&1; then return 0; fi
+    log "creating system user $TEST_USER"
+    # A concurrent run may create it (or hold the passwd lock) at the same time.
+    if useradd --system --no-create-home --shell /usr/sbin/nologin "$TEST_USER" 2>/dev/null; then
+      return 0
+    fi
+    sleep "0.$i"
+  done
+  id -u "$TEST_USER" >/dev/null 2>&1 || die "could not create system user $TEST_USER (useradd failed)"
+}
+
+# Every ancestor of DIR must be traversable by the user the servers run as.
+check_traversable() {
+  local d="$1" who
+  who="$(id -un)"
+  if is_root; then who="$TEST_USER"; fi
+  while [[ "$d" != "/" ]]; do
+    d="$(dirname "$d")"
+    if ! run_as test -x "$d"; then
+      die "directory $d is not traversable by user $who; use a DIR under /tmp (e.g. mktemp -d)"
+    fi
+  done
+}
+
+port_range() {
+  local lo=20000 hi=60000 eph_lo
+  # Prefer ports below the kernel's ephemeral range, so outgoing connections
+  # do not grab our port between the check and the bind.
+  if [[ -n "${FERRY_TEST_PORT_RANGE:-}" ]]; then  # "LO-HI", mainly for testing this script
+    [[ "$FERRY_TEST_PORT_RANGE" =~ ^([0-9]+)-([0-9]+)$ ]] || die "FERRY_TEST_PORT_RANGE must be LO-HI"
+    printf '%s %s\n' "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"
+    return 0
+  fi
+  if read -r eph_lo _ 2>/dev/null </proc/sys/net/ipv4/ip_local_port_range; then
+    if ((eph_lo - 1 >= lo + 5000)); then hi=$((eph_lo - 1)); fi
+  fi
+  printf '%s %s\n' "$lo" "$hi"
+}
+
+pick_port() {
+  local lo hi port i
+  read -r lo hi < <(port_range)
+  for ((i = 0; i < 200; i++)); do
+    port=$(((RANDOM * 32768 + RANDOM) % (hi - lo + 1) + lo))
+    if [[ -z "$(ss -Hltn "sport = :$port" 2>/dev/null)" ]]; then
+      printf '%s\n' "$port"
+      return 0
+    fi
+  done
+  die "no free TCP port found in $lo-$hi"
+}
+
+show_log() {  # FILE
+  if [[ -f "$1" ]]; then
+    printf '%s: ---- last lines of %s ----\n' "$PROG" "$1" >&2
+    tail -n 40 "$1" >&2 || true
+    printf '%s: ---- end of %s ----\n' "$PROG" "$1" >&2
+  else
+    log "(no log file $1)"
+  fi
+}
+
+# Alive and not a zombie (an exited server may wait a while to be reaped by
+# PID 1, e.g. in containers).
+pid_alive() {
+  local stat
+  [[ -n "$1" ]] && kill -0 "$1" 2>/dev/null || return 1
+  stat="$(cat "/proc/$1/stat" 2>/dev/null || true)"
+  stat="${stat##*) }"
+  [[ -n "$stat" && "${stat:0:1}" != Z ]]
+}
+
+record_pid() {  # DIR NAME PID
+  printf '%s %s\n' "$2" "$3" >>"$1/pids"
+}
+
+write_conf() {  # DIR
+  local dir="$1" pgdata="$1/pg"
+  cat >>"$pgdata/postgresql.conf" <<EOF
+
+# ---- ferry throw-away test server (scripts/test-servers.sh) ----
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$dir'
+max_connections = 200
+fsync = off
+full_page_writes = off
+synchronous_commit = off
+wal_level = logical
+max_replication_slots = 10
+max_wal_senders = 10
+logging_collector = off
+EOF
+  # Order matters: the password role must match before the catch-all trust line.
+  cat >"$pgdata/pg_hba.conf" <<EOF
+# TYPE  DATABASE     USER         ADDRESS        METHOD
+local   all          all                         trust
+local   replication  all                         trust
+host    all          $PG_PW_ROLE     127.0.0.1/32   scram-sha-256
+host    replication  $PG_PW_ROLE     127.0.0.1/32   scram-sha-256
+host    all          all          127.0.0.1/32   trust
+host    replication  all          127.0.0.1/32   trust
+EOF
+}
+
+start_pg() {  # DIR PG_BIN -> sets PG_PORT
+  local dir="$1" pg_bin="$2" port try pid
+  local pgdata="$dir/pg" pglog="$dir/pg.log"
+  log "initdb in $pgdata"
+  if ! run_as "$pg_bin/initdb" -D "$pgdata" -U postgres --auth=trust -E UTF8 --locale=C \
+      --no-sync --no-instructions >"$dir/initdb.log" 2>&1; then
+    show_log "$dir/initdb.log"
+    die "initdb failed"
+  fi
+  write_conf "$dir"
+  for try in $(seq 1 "$MAX_PORT_TRIES"); do
+    port="$(pick_port)"
+    log "starting PostgreSQL on 127.0.0.1:$port (try $try)"
+    if run_as "$pg_bin/pg_ctl" -D "$pgdata" -l "$pglog" -o "-p $port" -w -t "$WAIT_SECONDS" start \
+        >>"$dir/pg_ctl.log" 2>&1; then
+      pid="$(head -n 1 "$pgdata/postmaster.pid" 2>/dev/null || true)"
+      [[ "$pid" =~ ^[0-9]+$ ]] || { show_log "$pglog"; die "PostgreSQL started but $pgdata/postmaster.pid has no PID"; }
+      record_pid "$dir" postgres "$pid"
+      PG_PORT="$port"
+      return 0
+    fi
+    # pg_ctl may have timed out with the server still coming up: record it so
+    # cleanup can stop it.
+    pid="$(head -n 1 "$pgdata/postmaster.pid" 2>/dev/null || true)"
+    if [[ "$pid" =~ ^[0-9]+$ ]] && pid_alive "$pid"; then
+      record_pid "$dir" postgres "$pid"
+      show_log "$pglog"
+      die "PostgreSQL did not become ready within ${WAIT_SECONDS}s"
+    fi
+    if grep -qE 'could not bind|Address already in use|could not create any TCP/IP sockets' "$pglog" 2>/dev/null; then
+      log "port $port is taken, retrying with another port"
+      mv -f "$pglog" "$pglog.port-$port" 2>/dev/null || true
+      continue
+    fi
+    show_log "$dir/pg_ctl.log"
+    show_log "$pglog"
+    die "PostgreSQL failed to start"
+  done
+  show_log "$pglog"
+  die "PostgreSQL: could not bind a free port after $MAX_PORT_TRIES tries"
+}
+
+# A server answering on our port is only ours if it is the one we started.
+pg_check_ready() {  # DIR PG_BIN PORT
+  local dir="$1" pg_bin="$2" port="$3" psql isready deadline datadir
+  isready="$(find_client pg_isready "$pg_bin")"
+  psql="$(find_client psql "$pg_bin")"
+  deadline=$((SECONDS + WAIT_SECONDS))
+  until clean_env "$isready" -q -h 127.0.0.1 -p "$port" -U postgres -d postgres; do
+    if ((SECONDS >= deadline)); then
+      show_log "$dir/pg.log"
+      die "PostgreSQL on 127.0.0.1:$port not accepting connections after ${WAIT_SECONDS}s"
+    fi
+    sleep 0.2
+  done
+  datadir="$(clean_env "$psql" -X -qAt -h 127.0.0.1 -p "$port" -U postgres -d postgres \
+    -c 'SHOW data_directory' 2>/dev/null || true)"
+  if [[ "$datadir" != "$dir/pg" ]]; then
+    show_log "$dir/pg.log"
+    die "the PostgreSQL on 127.0.0.1:$port is not ours (data_directory='$datadir', expected '$dir/pg')"
+  fi
+}
+
+pg_setup() {  # DIR PG_BIN PORT
+  local dir="$1" pg_bin="$2" port="$3" psql out
+  psql="$(find_client psql "$pg_bin")"
+  log "creating role $PG_PW_ROLE and database $PG_DB"
+  if ! out="$(clean_env "$psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres -d postgres \
+      -c "CREATE ROLE $PG_PW_ROLE LOGIN PASSWORD '$PG_PW_SECRET'" \
+      -c "CREATE DATABASE $PG_DB OWNER postgres" 2>&1)"; then
+    printf '%s\n' "$out" >&2
+    die "could not create role/database"
+  fi
+  # Self-check of the authentication setup the tests rely on.
+  if ! out="$(clean_env PGPASSWORD="$PG_PW_SECRET" "$psql" -X -qAt -h 127.0.0.1 -p "$port" \
+      -U "$PG_PW_ROLE" -d "$PG_DB" -c 'SELECT 1' 2>&1)"; then
+    printf '%s\n' "$out" >&2
+    die "login as $PG_PW_ROLE with its password failed"
+  fi
+  if clean_env PGPASSWORD=wrong-password "$psql" -X -qAt -w -h 127.0.0.1 -p "$port" \
+      -U "$PG_PW_ROLE" -d "$PG_DB" -c 'SELECT 1' >/dev/null 2>&1; then
+    die "login as $PG_PW_ROLE with a wrong password succeeded: pg_hba.conf is wrong"
+  fi
+}
+
+start_redis() {  # DIR -> sets REDIS_PORT
+  local dir="$1" port try pid deadline info cli server
+  server="$(find_client redis-server /nonexistent)"
+  cli="$(find_client redis-cli /nonexistent)"
+  for try in $(seq 1 "$MAX_PORT_TRIES"); do
+    port="$(pick_port)"
+    log "starting Redis on 127.0.0.1:$port (try $try)"
+    rm -f "$dir/redis.pid"
+    if ! run_as "$server" --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+        --daemonize yes --pidfile "$dir/redis.pid" --dir "$dir" --logfile "$dir/redis.log"; then
+      show_log "$dir/redis.log"
+      die "redis-server failed to start"
+    fi
+    deadline=$((SECONDS + WAIT_SECONDS))
+    pid=""
+    while :; do
+      if [[ -z "$pid" ]]; then
+        pid="$(cat "$dir/redis.pid" 2>/dev/null || true)"
+        if [[ "$pid" =~ ^[0-9]+$ ]]; then record_pid "$dir" redis "$pid"; else pid=""; fi
+      fi
+      if [[ -n "$pid" ]]; then
+        # Ready only when the server answering on the port is the one we started.
+        info="$(clean_env "$cli" -h 127.0.0.1 -p "$port" info server 2>/dev/null | tr -d '\r' || true)"
+        if grep -qx "process_id:$pid" <<<"$info"; then
+          REDIS_PORT="$port"
+          return 0
+        fi
+        if ! pid_alive "$pid"; then break; fi
+      elif grep -q 'Address already in use' "$dir/redis.log" 2>/dev/null; then
+        break
+      fi
+      if ((SECONDS >= deadline)); then
+        show_log "$dir/redis.log"
+        die "Redis on 127.0.0.1:$port not answering after ${WAIT_SECONDS}s"
+      fi
+      sleep 0.1
+    done
+    if grep -qE 'Address already in use|Could not create server TCP listening socket' "$dir/redis.log" 2>/dev/null; then
+      log "port $port is taken, retrying with another port"
+      mv -f "$dir/redis.log" "$dir/redis.log.port-$port" 2>/dev/null || true
+      continue
+    fi
+    show_log "$dir/redis.log"
+    die "Redis exited during startup"
+  done
+  show_log "$dir/redis.log"
+  die "Redis: could not bind a free port after $MAX_PORT_TRIES tries"
+}
+
+write_env() {  # DIR PG_BIN PG_PORT REDIS_PORT
+  local dir="$1" pg_bin="$2" pg_port="$3" redis_port="$4"
+  {
+    printf '# Written by scripts/test-servers.sh; source this file.\n'
+    printf 'export FERRY_TEST_PG_URL=%q\n' "postgres://postgres@127.0.0.1:$pg_port/$PG_DB"
+    printf 'export FERRY_TEST_PG_PW_URL=%q\n' "postgres://$PG_PW_ROLE:$PG_PW_SECRET@127.0.0.1:$pg_port/$PG_DB"
+    printf 'export FERRY_TEST_REDIS_URL=%q\n' "redis://127.0.0.1:$redis_port/0"
+    printf 'export FERRY_TEST_PG_BIN=%q\n' "$pg_bin"
+    printf 'export FERRY_TEST_PG_PORT=%q\n' "$pg_port"
+    printf 'export FERRY_TEST_PG_SOCKET_DIR=%q\n' "$dir"
+    printf 'export FERRY_TEST_REDIS_PORT=%q\n' "$redis_port"
+    printf 'export FERRY_TEST_SERVERS_DIR=%q\n' "$dir"
+  } >"$dir/env.tmp"
+  chmod 644 "$dir/env.tmp"
+  mv -f "$dir/env.tmp" "$dir/env"
+}
+
+cmd_start() {
+  local dir="${1:-}" pg_bin
+  [[ $# -le 1 ]] || usage
+  command -v ss >/dev/null 2>&1 || die "ss not found (package iproute2); run scripts/install-deps.sh"
+  if is_root; then
+    command -v runuser >/dev/null 2>&1 || die "runuser not found (package util-linux)"
+  fi
+  pg_bin="$(find_pg_bin)"
+  if [[ -z "$dir" ]]; then
+    dir="$(mktemp -d "${TMPDIR:-/tmp}/ferry-test-servers.XXXXXX")"
+  else
+    mkdir -p -- "$dir"
+  fi
+  dir="$(cd -- "$dir" && pwd -P)"
+  # The path goes into postgresql.conf and must fit a unix socket path.
+  [[ "$dir" =~ ^[A-Za-z0-9._/+-]+$ ]] || die "DIR '$dir' must contain only [A-Za-z0-9._/+-]"
+  ((${#dir} <= 80)) || die "DIR '$dir' is too long for a unix socket path (max 80 characters)"
+  if [[ -e "$dir/pg" || -e "$dir/pids" ]]; then
+    die "$dir already holds test servers; stop them first (scripts/test-servers.sh stop $dir)"
+  fi
+  : >"$dir/$MARKER"
+  : >"$dir/pids"
+  chmod 755 "$dir"
+  ensure_test_user
+  if is_root; then chown -R "$TEST_USER:" "$dir"; fi
+  check_traversable "$dir"
+  run_as test -w "$dir" || die "$dir is not writable by the server user"
+
+  # On failure, stop whatever this call started (the DIR stays for the logs).
+  trap 'rc=$?; if ((rc != 0)); then log "start failed; stopping what was started in $dir"; stop_processes "$dir" || true; fi' EXIT
+
+  start_pg "$dir" "$pg_bin"
+  pg_check_ready "$dir" "$pg_bin" "$PG_PORT"
+  pg_setup "$dir" "$pg_bin" "$PG_PORT"
+  start_redis "$dir"
+  write_env "$dir" "$pg_bin" "$PG_PORT" "$REDIS_PORT"
+  trap - EXIT
+  log "PostgreSQL 127.0.0.1:$PG_PORT and Redis 127.0.0.1:$REDIS_PORT ready; source $dir/env"
+  printf '%s\n' "$dir"
+}
+
+# Is PID still the kind of process we started (guards against PID reuse)?
+pid_is() {  # PID NAME
+  local comm
+  comm="$(cat "/proc/$1/comm" 2>/dev/null || true)"
+  case "$2" in
+    postgres) [[ "$comm" == postgres* || "$comm" == postmaster* ]] ;;
+    redis) [[ "$comm" == redis* ]] ;;
+    *) return 1 ;;
+  esac
+}
+
+kill_pid() {  # PID NAME
+  local pid="$1" name="$2" i kids
+  if ! pid_alive "$pid" || ! pid_is "$pid" "$name"; then return 0; fi
+  kids="$(ps -o pid= --ppid "$pid" 2>/dev/null | tr -s ' \n' ' ' || true)"
+  log "stopping $name (pid $pid)"
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 50; i++)); do
+    pid_alive "$pid" || break
+    sleep 0.1
+  done
+  if pid_alive "$pid" && pid_is "$pid" "$name"; then
+    log "$name (pid $pid) did not exit; sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  local k
+  for k in $kids; do
+    if pid_alive "$k" && pid_is "$k" "$name"; then kill -KILL "$k" 2>/dev/null || true; fi
+  done
+}
+
+stop_processes() {  # DIR
+  local dir="$1" pg_bin name pid
+  if [[ -f "$dir/pg/postmaster.pid" ]]; then
+    pg_bin="$(find_pg_bin 2>/dev/null || true)"
+    if [[ -n "$pg_bin" ]]; then
+      run_as "$pg_bin/pg_ctl" -D "$dir/pg" -m immediate -w -t 15 stop >/dev/null 2>&1 || true
+    fi
+  fi
+  if [[ -f "$dir/pids" ]]; then
+    while read -r name pid; do
+      [[ "$pid" =~ ^[0-9]+$ ]] || continue
+      kill_pid "$pid" "$name"
+    done <"$dir/pids"
+  fi
+}
+
+cmd_stop() {
+  [[ $# -eq 1 && -n "$1" ]] || usage
+  local dir="$1"
+  if [[ ! -d "$dir" ]]; then
+    log "$dir does not exist; nothing to stop"
+    return 0
+  fi
+  dir="$(cd -- "$dir" && pwd -P)"
+  [[ -f "$dir/$MARKER" ]] || die "$dir was not made by scripts/test-servers.sh start (no $MARKER); refusing to touch it"
+  stop_processes "$dir"
+  rm -rf -- "$dir"
+  log "stopped and removed $dir"
+}
+
+cmd_run() {
+  [[ "${1:-}" == "--" ]] && shift
+  [[ $# -ge 1 ]] || usage
+  local dir rc
+  dir="$(mktemp -d "${TMPDIR:-/tmp}/ferry-test-servers.XXXXXX")"
+  RUN_DIR="$dir"
+  # Stop the servers however we leave: normal exit, failure, Ctrl-C, SIGTERM.
+  trap 'rc=$?; trap "" INT TERM; (cmd_stop "$RUN_DIR") || true; exit "$rc"' EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  # A failed start exits through the EXIT trap above.
+  (cmd_start "$dir") >/dev/null
+  # shellcheck source=/dev/null
+  source "$dir/env"
+  export FERRY_TEST_REQUIRE_SERVERS=1
+  rc=0
+  "$@" || rc=$?
+  exit "$rc"
+}
+
+main() {
+  local sub="${1:-}"
+  [[ $# -ge 1 ]] && shift
+  case "$sub" in
+    start) cmd_start "$@" ;;
+    stop) cmd_stop "$@" ;;
+    run) cmd_run "$@" ;;
+    -h | --help | help) usage ;;
+    *) usage ;;
+  esac
+}
+
+main "$@"

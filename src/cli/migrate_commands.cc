@@ -1,0 +1,564 @@
+// The migration commands: flags already parsed -> Migrator -> text or JSON.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "cli/context.h"
+#include "cli/exit_codes.h"
+#include "cli/output.h"
+#include "core/config.h"
+#include "migrate/migrator.h"
+
+namespace ferry::cli {
+namespace {
+
+using nlohmann::json;
+
+void Out(const std::string& text) { std::fwrite(text.data(), 1, text.size(), stdout); }
+void Err(const std::string& text) { std::fwrite(text.data(), 1, text.size(), stderr); }
+
+Result<MigratorOptions> OptionsFrom(const Context& ctx, const MigrateArgs& args) {
+  MigratorOptions o;
+  const Config& c = ctx.config;
+  o.dir = c.Get("dir");
+  o.history_table = c.Get("history_table");
+  FERRY_ASSIGN_OR_RETURN(int64_t wait, ParseDurationMs(c.Get("lock_wait")));
+  o.lock_wait = std::chrono::milliseconds(wait);
+  o.lock_timeout = c.Get("lock_timeout");
+  o.statement_timeout = c.Get("statement_timeout");
+  o.compat_min_version = c.Get("compat.min_version");
+  o.compat_current_version = c.Get("compat.current_version");
+  o.dry_run = args.dry_run;
+  o.single_transaction = args.single_transaction;
+  o.allow_future = args.allow_future;
+  o.out_of_order = args.out_of_order;
+  return o;
+}
+
+json EventJson(const MigrationEvent& e) {
+  json j = {{"event", e.type}, {"version", e.version}, {"script", e.script}};
+  if (!e.description.empty()) j["description"] = e.description;
+  if (e.statement) j["statement"] = e.statement;
+  if (e.statements) j["statements"] = e.statements;
+  if (e.type == "migration_done" || e.type == "undo_done" || e.type == "migration_failed") {
+    j["duration_ms"] = e.duration_ms;
+  }
+  if (e.type == "migration_done" || e.type == "undo_done") j["rows_affected"] = e.rows_affected;
+  if (!e.message.empty()) j["message"] = e.message;
+  return j;
+}
+
+EventSink MakeSink(const Context& ctx) {
+  if (ctx.json) return [](const MigrationEvent& e) { PrintJson(EventJson(e)); };
+  if (ctx.quiet) return [](const MigrationEvent&) {};
+  return [](const MigrationEvent& e) {
+    std::string label = e.version.empty() ? e.script : e.version;
+    if (e.type == "migration_started") {
+      Err(fmt::format("-> {} {}{}\n", label, e.description,
+                      e.message.empty() ? "" : " (no transaction: " + e.message + ")"));
+    } else if (e.type == "migration_done") {
+      Err(fmt::format("   done in {} ms, {} statement{}, {} row{} affected\n", e.duration_ms,
+                      e.statements, e.statements == 1 ? "" : "s", e.rows_affected,
+                      e.rows_affected == 1 ? "" : "s"));
+    } else if (e.type == "statement_done") {
+      Err(fmt::format("   statement {}/{} done\n", e.statement, e.statements));
+    } else if (e.type == "migration_failed" || e.type == "undo_failed") {
+      Err(fmt::format("   FAILED after {} ms\n", e.duration_ms));
+    } else if (e.type == "undo_started") {
+      Err(fmt::format("<- {} {} (down)\n", label, e.description));
+    } else if (e.type == "undo_done") {
+      Err(fmt::format("   rolled back in {} ms\n", e.duration_ms));
+    } else if (!e.message.empty()) {
+      Err(fmt::format("   {}\n", e.message));
+    }
+  };
+}
+
+json EntryJson(const PlanEntry& e) {
+  json j = {{"state", std::string(EntryStateName(e.state))},
+            {"version", e.version},
+            {"description", e.description},
+            {"script", e.script},
+            {"kind", e.kind}};
+  if (e.migration) {
+    j["checksum"] = e.migration->checksum;
+    j["rollback_available"] = e.migration->down.has_value();
+  }
+  if (e.row) {
+    j["applied_at"] = e.row->completed_at;
+    j["applied_by"] = e.row->applied_by;
+    j["duration_ms"] = e.row->duration_ms;
+    if (e.migration == nullptr) j["checksum"] = e.row->checksum;
+    if (e.state == EntryState::kChanged) j["applied_checksum"] = e.row->checksum;
+    if (!e.row->error_message.empty()) j["error"] = e.row->error_message;
+    if (e.row->execution == "no-transaction") j["statements_done"] = e.row->statements_done;
+  }
+  return j;
+}
+
+json StatusJsonOf(const StatusReport& r) {
+  json entries = json::array();
+  for (const auto& e : r.entries) entries.push_back(EntryJson(e));
+  json lock = nullptr;
+  if (r.lock_holder) {
+    lock = {{"pid", r.lock_holder->pid},
+            {"who", r.lock_holder->who},
+            {"since", r.lock_holder->since},
+            {"held_ms", r.lock_holder->held_ms}};
+  }
+  return {{"database", r.database},
+          {"current_version", r.current_version},
+          {"newest_file_version", r.newest_file_version},
+          {"history_exists", r.history_exists},
+          {"applied", r.applied},
+          {"pending", r.pending},
+          {"changed", r.changed},
+          {"missing", r.missing},
+          {"failed", r.failed},
+          {"running", r.running},
+          {"out_of_order", r.out_of_order},
+          {"future_database", r.future_database},
+          {"lock", lock},
+          {"migrations", entries}};
+}
+
+std::string StatusText(const StatusReport& r) {
+  std::string out = fmt::format("database  {}\n", r.database);
+  out += fmt::format("version   {} ({} applied, {} pending", r.current_version.empty() ? "none"
+                                                                                     : r.current_version,
+                     r.applied, r.pending);
+  if (r.changed) out += fmt::format(", {} changed", r.changed);
+  if (r.missing) out += fmt::format(", {} missing", r.missing);
+  if (r.failed) out += fmt::format(", {} failed", r.failed);
+  if (r.running) out += fmt::format(", {} running", r.running);
+  if (r.out_of_order) out += fmt::format(", {} out of order", r.out_of_order);
+  out += ")\n";
+  if (r.lock_holder) {
+    out += fmt::format("lock      held by {} since {}\n", r.lock_holder->who, r.lock_holder->since);
+  } else {
+    out += "lock      free\n";
+  }
+  if (r.entries.empty()) {
+    out += "no migrations yet: create one with 'ferry new NAME'\n";
+    return out;
+  }
+  size_t vw = 7;
+  for (const auto& e : r.entries) vw = std::max(vw, e.version.size());
+  out += fmt::format("\n  {:<15} {:<{}}  {:<24}  {}\n", "STATE", "VERSION", vw, "APPLIED AT", "SCRIPT");
+  for (const auto& e : r.entries) {
+    std::string when = e.row && (e.state == EntryState::kApplied || e.state == EntryState::kChanged ||
+                                 e.state == EntryState::kMissing || e.state == EntryState::kBaseline)
+                           ? e.row->completed_at
+                           : "";
+    out += fmt::format("  {:<15} {:<{}}  {:<24}  {}\n", EntryStateName(e.state), e.version, vw,
+                       when, e.script);
+    if (e.state == EntryState::kFailed && e.row) {
+      out += fmt::format("      error: {}\n", e.row->error_message);
+    }
+    if (e.state == EntryState::kChanged && e.row) {
+      out += "      file changed after it was applied: restore it or run 'ferry repair'\n";
+    }
+  }
+  if (r.future_database) {
+    out += fmt::format("\ndatabase is at {}, newer than the newest migration file {}: upgrade the "
+                       "application\n",
+                       r.current_version, r.newest_file_version);
+  }
+  return out;
+}
+
+std::string PlanText(const std::vector<PlannedStep>& steps) {
+  if (steps.empty()) return "-- nothing to do\n";
+  std::string out;
+  for (const auto& s : steps) {
+    out += fmt::format("-- {} {} ({}, {})\n", s.direction, s.version.empty() ? s.script : s.version,
+                       s.script, s.execution);
+    bool tx = s.execution == "transaction";
+    if (tx) out += "BEGIN;\n";
+    for (size_t i = 0; i < s.statements.size(); ++i) {
+      out += fmt::format("-- line {}\n{};\n", s.lines[i], s.statements[i]);
+    }
+    out += "-- + history row in the history table\n";
+    if (tx) out += "COMMIT;\n";
+    out += "\n";
+  }
+  return out;
+}
+
+json PlanJson(const std::vector<PlannedStep>& steps) {
+  json arr = json::array();
+  for (const auto& s : steps) {
+    json stmts = json::array();
+    for (size_t i = 0; i < s.statements.size(); ++i) {
+      stmts.push_back({{"line", s.lines[i]}, {"sql", s.statements[i]}});
+    }
+    arr.push_back({{"version", s.version},
+                   {"script", s.script},
+                   {"direction", s.direction},
+                   {"execution", s.execution},
+                   {"statements", stmts}});
+  }
+  return arr;
+}
+
+json HistoryRowJson(const HistoryRow& r) {
+  return {{"id", r.id},
+          {"version", r.version},
+          {"description", r.description},
+          {"script", r.script},
+          {"kind", r.kind},
+          {"checksum", r.checksum},
+          {"status", r.status},
+          {"started_at", r.started_at},
+          {"completed_at", r.completed_at},
+          {"duration_ms", r.duration_ms},
+          {"rows_affected", r.rows_affected},
+          {"error_message", r.error_message},
+          {"applied_by", r.applied_by},
+          {"rollback_available", r.rollback_available},
+          {"statements_done", r.statements_done},
+          {"execution", r.execution},
+          {"note", r.note},
+          {"attempts", r.attempts}};
+}
+
+int ApplyOutput(const Context& ctx, const char* verb, const Result<ApplyResult>& r,
+                Migrator& migrator) {
+  if (!r.ok()) return ReportError(r.status(), ctx.json);
+  auto status = migrator.CurrentStatus();
+  std::string version = status.ok() ? status->current_version : "";
+  if (ctx.json) {
+    PrintJson({{"ok", true},
+               {"dry_run", r->dry_run},
+               {"applied", r->applied},
+               {"rolled_back", r->rolled_back},
+               {"duration_ms", r->duration_ms},
+               {"current_version", version}});
+    return kExitOk;
+  }
+  const auto& list = std::string(verb) == "rolled back" ? r->rolled_back : r->applied;
+  if (r->dry_run) {
+    Out(list.empty() ? "dry run: nothing to do\n"
+                     : fmt::format("dry run: would {} {} migration{}: {}\n",
+                                   std::string(verb) == "rolled back" ? "roll back" : "apply",
+                                   list.size(), list.size() == 1 ? "" : "s",
+                                   fmt::join(list, ", ")));
+    return kExitOk;
+  }
+  if (std::string(verb) == "redone") {
+    Out(fmt::format("rolled back {} and applied {} migration(s) in {} ms; now at {}\n",
+                    r->rolled_back.size(), r->applied.size(), r->duration_ms,
+                    version.empty() ? "no version" : version));
+    return kExitOk;
+  }
+  if (list.empty()) {
+    Out(fmt::format("nothing to do; database is at {}\n", version.empty() ? "no version" : version));
+  } else {
+    Out(fmt::format("{} {} migration{} in {} ms; database is at {}\n", verb, list.size(),
+                    list.size() == 1 ? "" : "s", r->duration_ms,
+                    version.empty() ? "no version" : version));
+  }
+  return kExitOk;
+}
+
+int RunInit(const Context& ctx) {
+  std::string dir = ctx.config.Get("dir");
+  std::error_code ec;
+  bool made_dir = std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return ReportError(Status(StatusCode::kPermissionDenied,
+                              fmt::format("cannot create {}: {}", dir, ec.message())),
+                       ctx.json);
+  }
+  bool made_config = false;
+  if (!std::filesystem::exists("ferry.toml")) {
+    std::ofstream f("ferry.toml");
+    f << "# ferry settings. Flags and environment (DATABASE_URL, FERRY_*) override these.\n"
+      << "# Keep passwords out of this file: use ~/.pgpass or PGPASSWORD.\n"
+      << "database = \"" << ctx.config.Get("database") << "\"\n"
+      << "dir = \"" << dir << "\"\n"
+      << "# history_table = \"ferry_schema_history\"\n"
+      << "# lock_wait = \"60s\"\n"
+      << "# lock_timeout = \"5s\"\n"
+      << "\n# [compat]\n# min_version = \"1.0.0\"\n# current_version = \"1.1.0\"\n";
+    made_config = static_cast<bool>(f);
+  }
+  MigrateArgs none;
+  auto options = OptionsFrom(ctx, none);
+  if (!options.ok()) return ReportError(options.status(), ctx.json);
+  auto migrator = Migrator::Open(ctx.config.Get("database"), *options);
+  if (!migrator.ok()) return ReportError(migrator.status(), ctx.json);
+  History history((*migrator)->connection(), options->history_table);
+  Status s = history.Ensure();
+  if (!s.ok()) return ReportError(s, ctx.json);
+  if (ctx.json) {
+    PrintJson({{"ok", true},
+               {"dir", dir},
+               {"created_dir", made_dir},
+               {"created_config", made_config},
+               {"history_table", options->history_table}});
+  } else {
+    Out(fmt::format("{} {}\n{} ferry.toml\nhistory table {} ready in {}\nnext: ferry new "
+                    "create_users\n",
+                    made_dir ? "created" : "exists ", dir, made_config ? "created" : "exists ",
+                    options->history_table, (*migrator)->connection()->redacted_url()));
+  }
+  return kExitOk;
+}
+
+int RunNew(const Context& ctx, const MigrateArgs& args) {
+  std::string dir = ctx.config.Get("dir");
+  MigrationSet existing;
+  std::error_code ec;
+  if (std::filesystem::exists(dir, ec)) {
+    auto scanned = ScanDirectory(dir);
+    if (!scanned.ok()) return ReportError(scanned.status(), ctx.json);
+    existing = std::move(scanned).value();
+  } else {
+    std::filesystem::create_directories(dir, ec);
+    if (ec) {
+      return ReportError(Status(StatusCode::kPermissionDenied,
+                                fmt::format("cannot create {}: {}", dir, ec.message())),
+                         ctx.json);
+    }
+  }
+  std::string layout_name = args.layout.empty() ? ctx.config.Get("layout") : args.layout;
+  SourceLayout layout;
+  if (layout_name == "ferry" || layout_name == "dbmate" || layout_name == "single-file") {
+    layout = SourceLayout::kSingleFile;
+  } else if (layout_name == "golang" || layout_name == "golang-migrate" ||
+             layout_name == "up-down-files") {
+    layout = SourceLayout::kUpDownFiles;
+  } else if (layout_name == "diesel") {
+    layout = SourceLayout::kDieselFolder;
+  } else if (layout_name == "flyway") {
+    layout = SourceLayout::kFlyway;
+  } else {
+    return ReportError(Status(StatusCode::kInvalidArgument,
+                              fmt::format("unknown layout '{}': use ferry, golang, diesel or flyway",
+                                          layout_name)),
+                       ctx.json);
+  }
+  std::string style_name = args.style.empty() ? ctx.config.Get("version_style") : args.style;
+  VersionStyle style;
+  if (style_name == "timestamp") {
+    style = VersionStyle::kTimestamp;
+  } else if (style_name == "integer" || style_name == "sequential") {
+    style = VersionStyle::kSequential;
+  } else {
+    return ReportError(Status(StatusCode::kInvalidArgument,
+                              fmt::format("unknown version style '{}': use timestamp or integer",
+                                          style_name)),
+                       ctx.json);
+  }
+  auto next = NextVersionName(existing, args.name, style, std::chrono::system_clock::now(), layout);
+  if (!next.ok()) return ReportError(next.status(), ctx.json);
+  json files = json::array();
+  for (const NewFile& f : next->files) {
+    std::filesystem::path p = std::filesystem::path(dir) / f.path;
+    std::filesystem::create_directories(p.parent_path(), ec);
+    if (std::filesystem::exists(p)) {
+      return ReportError(Status(StatusCode::kAlreadyExists,
+                                fmt::format("{} exists already; nothing written", p.string())),
+                         ctx.json);
+    }
+    std::ofstream(p) << f.contents;
+    files.push_back(p.string());
+    if (!ctx.json) Out(fmt::format("created {}\n", p.string()));
+  }
+  if (ctx.json) PrintJson({{"ok", true}, {"version", next->version}, {"files", files}});
+  return kExitOk;
+}
+
+}  // namespace
+
+int RunMigrateCommand(const Context& ctx, const std::string& command, const MigrateArgs& args) {
+  if (command == "init") return RunInit(ctx);
+  if (command == "new") return RunNew(ctx, args);
+
+  auto options = OptionsFrom(ctx, args);
+  if (!options.ok()) return ReportError(options.status(), ctx.json);
+  auto opened = Migrator::Open(ctx.config.Get("database"), *options);
+  if (!opened.ok()) return ReportError(opened.status(), ctx.json);
+  Migrator& m = **opened;
+  m.SetEventSink(MakeSink(ctx));
+
+  if (command == "up") return ApplyOutput(ctx, "applied", m.Up(args.target), m);
+  if (command == "down") {
+    int steps = args.target.empty() || args.steps_given ? args.steps : 0;
+    if (!args.target.empty() && args.steps_given) {
+      return ReportError(Status(StatusCode::kInvalidArgument, "give --steps or --to, not both"),
+                         ctx.json);
+    }
+    return ApplyOutput(ctx, "rolled back", m.Down(steps, args.target), m);
+  }
+  if (command == "redo") return ApplyOutput(ctx, "redone", m.Redo(args.steps), m);
+  if (command == "goto") return ApplyOutput(ctx, "moved through", m.Goto(args.target), m);
+
+  if (command == "status") {
+    auto r = m.CurrentStatus();
+    if (!r.ok()) return ReportError(r.status(), ctx.json);
+    if (ctx.json) {
+      json j = StatusJsonOf(*r);
+      j["ok"] = true;
+      PrintJson(j);
+    } else {
+      Out(StatusText(*r));
+    }
+    bool attention = r->pending > 0 || r->has_drift() || r->failed > 0 || r->out_of_order > 0 ||
+                     r->running > 0;
+    return args.exit_code && attention ? kExitPending : kExitOk;
+  }
+  if (command == "history") {
+    auto rows = m.ListHistory();
+    if (!rows.ok()) return ReportError(rows.status(), ctx.json);
+    size_t begin = 0;
+    if (args.limit > 0 && rows->size() > static_cast<size_t>(args.limit)) {
+      begin = rows->size() - static_cast<size_t>(args.limit);
+    }
+    if (ctx.json) {
+      json arr = json::array();
+      for (size_t i = begin; i < rows->size(); ++i) arr.push_back(HistoryRowJson((*rows)[i]));
+      PrintJson({{"ok", true}, {"history", arr}});
+      return kExitOk;
+    }
+    if (rows->empty()) {
+      Out("no history yet: nothing has been applied\n");
+      return kExitOk;
+    }
+    std::string out = fmt::format("  {:>4}  {:<16} {:<11} {:<12} {:>8}  {:<24}  {:<22}  {}\n", "ID",
+                                  "VERSION", "KIND", "STATUS", "MS", "COMPLETED AT", "BY", "SCRIPT");
+    for (size_t i = begin; i < rows->size(); ++i) {
+      const HistoryRow& r = (*rows)[i];
+      out += fmt::format("  {:>4}  {:<16} {:<11} {:<12} {:>8}  {:<24}  {:<22}  {}\n", r.id,
+                         r.version, r.kind, r.status, r.duration_ms, r.completed_at, r.applied_by,
+                         r.script);
+      if (!r.error_message.empty()) out += fmt::format("        error: {}\n", r.error_message);
+      if (!r.note.empty()) out += fmt::format("        note: {}\n", r.note);
+    }
+    Out(out);
+    return kExitOk;
+  }
+  if (command == "validate") {
+    auto problems = m.Validate();
+    if (!problems.ok()) return ReportError(problems.status(), ctx.json);
+    if (ctx.json) {
+      json arr = json::array();
+      for (const auto& p : *problems) {
+        arr.push_back({{"kind", p.kind}, {"script", p.script}, {"message", p.message}});
+      }
+      PrintJson({{"ok", problems->empty()}, {"problems", arr}});
+    } else if (problems->empty()) {
+      Out("valid: every file parses, applied checksums match, order and compatibility are fine\n");
+    } else {
+      for (const auto& p : *problems) Out(fmt::format("{}: {}: {}\n", p.script, p.kind, p.message));
+      Out(fmt::format("{} problem{}\n", problems->size(), problems->size() == 1 ? "" : "s"));
+    }
+    return problems->empty() ? kExitOk : kExitPending;
+  }
+  if (command == "plan") {
+    int steps = args.target.empty() || args.steps_given ? args.steps : 0;
+    auto plan = args.down ? m.PlanDown(steps, args.target) : m.PlanUp(args.target);
+    if (!plan.ok()) return ReportError(plan.status(), ctx.json);
+    if (ctx.json) {
+      PrintJson({{"ok", true}, {"steps", PlanJson(*plan)}});
+    } else {
+      Out(PlanText(*plan));
+    }
+    return kExitOk;
+  }
+  if (command == "baseline") {
+    Status s = m.Baseline(args.target, args.description);
+    if (!s.ok()) return ReportError(s, ctx.json);
+    if (ctx.json) {
+      PrintJson({{"ok", true}, {"baseline", args.target}});
+    } else {
+      Out(fmt::format("baseline {} recorded: migrations up to {} count as applied\n", args.target,
+                      args.target));
+    }
+    return kExitOk;
+  }
+  if (command == "repair") {
+    auto changed = m.Repair(args.reason);
+    if (!changed.ok()) return ReportError(changed.status(), ctx.json);
+    if (ctx.json) {
+      PrintJson({{"ok", true}, {"changes", *changed}});
+    } else if (changed->empty()) {
+      Out("nothing to repair\n");
+    } else {
+      for (const auto& c : *changed) Out(c + "\n");
+    }
+    return kExitOk;
+  }
+  if (command == "health") {
+    auto h = m.Health();
+    if (!h.ok()) return ReportError(h.status(), ctx.json);
+    if (ctx.json) {
+      json checks = json::array();
+      for (const auto& c : h->checks) {
+        checks.push_back({{"name", c.name}, {"ok", c.ok}, {"detail", c.detail}});
+      }
+      PrintJson({{"ok", h->healthy}, {"healthy", h->healthy}, {"checks", checks}});
+    } else {
+      for (const auto& c : h->checks) {
+        Out(fmt::format("  {:<8} {:<14} {}\n", c.ok ? "ok" : "FAIL", c.name, c.detail));
+      }
+      Out(h->healthy ? "healthy\n" : "unhealthy\n");
+    }
+    return h->healthy ? kExitOk : kExitNeedsHuman;
+  }
+  if (command == "report") {
+    auto status = m.CurrentStatus();
+    if (!status.ok()) return ReportError(status.status(), ctx.json);
+    auto rows = m.ListHistory();
+    if (!rows.ok()) return ReportError(rows.status(), ctx.json);
+    auto health = m.Health();
+    if (!health.ok()) return ReportError(health.status(), ctx.json);
+    std::string format = args.format.empty() ? (ctx.json ? "json" : "summary") : args.format;
+    if (format == "json") {
+      json hist = json::array();
+      for (const auto& r : *rows) hist.push_back(HistoryRowJson(r));
+      json checks = json::array();
+      for (const auto& c : health->checks) {
+        checks.push_back({{"name", c.name}, {"ok", c.ok}, {"detail", c.detail}});
+      }
+      json j = {{"ok", true},
+                {"ferry_version", FERRY_VERSION},
+                {"generated_at", History::Now()},
+                {"status", StatusJsonOf(*status)},
+                {"history", hist},
+                {"health", {{"healthy", health->healthy}, {"checks", checks}}}};
+      PrintJson(j);
+      return kExitOk;
+    }
+    if (format != "summary") {
+      return ReportError(Status(StatusCode::kInvalidArgument,
+                                "unknown --format '" + format + "': use json or summary"),
+                         ctx.json);
+    }
+    int64_t total_ms = 0;
+    int failures = 0;
+    for (const auto& r : *rows) {
+      total_ms += r.duration_ms;
+      failures += r.status == "failed" ? 1 : 0;
+    }
+    std::string out = "ferry migration report\n";
+    out += StatusText(*status);
+    out += fmt::format("\nhistory: {} rows, {} ms spent applying, {} failed attempt(s) on record\n",
+                       rows->size(), total_ms, failures);
+    out += fmt::format("health: {}\n", health->healthy ? "healthy" : "UNHEALTHY");
+    for (const auto& c : health->checks) {
+      if (!c.ok) out += fmt::format("  {}: {}\n", c.name, c.detail);
+    }
+    Out(out);
+    return kExitOk;
+  }
+  return ReportError(Status(StatusCode::kInternal, "unknown migrate command " + command), ctx.json);
+}
+
+}  // namespace ferry::cli

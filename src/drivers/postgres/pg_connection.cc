@@ -1,0 +1,639 @@
+#include "drivers/postgres/pg_connection.h"
+
+#include <fmt/format.h>
+#include <libpq-fe.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/log.h"
+#include "drivers/postgres/pg_error.h"
+
+namespace ferry::postgres {
+namespace {
+
+// PQputCopyData takes an int length; larger writes are split.
+constexpr size_t kMaxCopyChunk = 1 << 20;
+// The protocol carries at most this many bind parameters.
+constexpr size_t kMaxParams = 65535;
+
+void LogNotice(void* /*arg*/, const char* message) {
+  FERRY_LOG_DEBUG("postgres: {}", CleanMessage(message == nullptr ? "" : message));
+}
+
+// PQcmdTuples as a number, or `fallback` when the command reports none.
+int64_t CmdTuples(PGresult* result, int64_t fallback) {
+  const char* text = PQcmdTuples(result);
+  if (text == nullptr || *text == '\0') return fallback;
+  int64_t value = 0;
+  auto [ptr, ec] = std::from_chars(text, text + std::strlen(text), value);
+  return ec == std::errc() ? value : fallback;
+}
+
+std::vector<Column> ColumnsOf(const PGresult* result) {
+  std::vector<Column> columns;
+  int n = PQnfields(result);
+  columns.reserve(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    const char* name = PQfname(result, i);
+    columns.push_back({name == nullptr ? "" : name, static_cast<uint32_t>(PQftype(result, i))});
+  }
+  return columns;
+}
+
+bool IsCopyState(ExecStatusType status) {
+  return status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH;
+}
+
+Status NotForThisCall(std::string_view statement, std::string_view what) {
+  return Status(StatusCode::kInvalidArgument, std::string(what))
+      .With("statement", Excerpt(statement));
+}
+
+// Cancels the running query from outside the session. Best effort.
+void CancelQuery(PGconn* conn) {
+  PGcancel* cancel = PQgetCancel(conn);
+  if (cancel == nullptr) return;
+  char errbuf[256];
+  if (PQcancel(cancel, errbuf, sizeof errbuf) == 0) {
+    FERRY_LOG_DEBUG("postgres: cancel request failed: {}", CleanMessage(errbuf));
+  }
+  PQfreeCancel(cancel);
+}
+
+class PgCopyWriter;
+
+class PgConnection final : public Connection {
+ public:
+  PgConnection(PgConn conn, std::string redacted_url)
+      : conn_(std::move(conn)), redacted_url_(std::move(redacted_url)) {}
+  ~PgConnection() override;
+
+  PgConnection(const PgConnection&) = delete;
+  PgConnection& operator=(const PgConnection&) = delete;
+
+  std::string_view engine() const override { return "postgres"; }
+  const std::string& redacted_url() const override { return redacted_url_; }
+
+  Result<int64_t> Exec(std::string_view sql) override;
+  Result<QueryResult> Query(std::string_view sql, const Params& params) override;
+  Status Stream(std::string_view sql, const Params& params, const RowCallback& on_row) override;
+
+  Status Begin() override;
+  Status Commit() override;
+  Status Rollback() override;
+  bool InTransaction() const override;
+
+  Result<bool> TryLock(int64_t key) override;
+  Status Unlock(int64_t key) override;
+
+  Status CopyOut(std::string_view copy_sql,
+                 const std::function<Status(std::string_view chunk)>& sink) override;
+  Result<std::unique_ptr<CopyWriter>> CopyIn(std::string_view copy_sql) override;
+
+  Result<ServerInfo> Info() override;
+  int SessionId() const override { return PQbackendPID(conn_.get()); }
+
+ private:
+  friend class PgCopyWriter;
+
+  PGconn* conn() const { return conn_.get(); }
+  // kFailedPrecondition while a COPY FROM STDIN is open, kUnavailable once
+  // the session is gone.
+  Status CheckReady(std::string_view statement) const;
+  // The Status for a failed call: the server error in `result` (or libpq's
+  // message when null), as kUnavailable when the session was lost.
+  Status Failure(const PGresult* result, std::string_view statement) const;
+  // Reads and drops every pending result, ending any COPY state, so the
+  // session is ready for the next command. Returns the first error seen.
+  Status DrainResults(std::string_view statement);
+  // Reads COPY OUT data until its end, dropping it.
+  void DiscardCopyData();
+  // Runs a transaction-control statement.
+  Status RunControl(std::string_view sql);
+
+  PgConn conn_;
+  std::string redacted_url_;
+  PgCopyWriter* copy_writer_ = nullptr;  // the open CopyIn writer, not owned
+};
+
+class PgCopyWriter final : public CopyWriter {
+ public:
+  PgCopyWriter(PgConnection* owner, std::string statement)
+      : owner_(owner), statement_(std::move(statement)) {}
+  ~PgCopyWriter() override {
+    if (owner_ != nullptr) {
+      Status s = Abort("COPY writer destroyed without Finish()");
+      if (!s.ok()) FERRY_LOG_DEBUG("postgres: aborting COPY: {}", s.ToString());
+    }
+  }
+
+  PgCopyWriter(const PgCopyWriter&) = delete;
+  PgCopyWriter& operator=(const PgCopyWriter&) = delete;
+
+  Status Write(std::string_view data) override {
+    FERRY_RETURN_IF_ERROR(CheckOpen());
+    while (!data.empty()) {
+      size_t n = std::min(data.size(), kMaxCopyChunk);
+      if (PQputCopyData(owner_->conn(), data.data(), static_cast<int>(n)) != 1) {
+        Status error = owner_->Failure(nullptr, statement_);
+        return error;
+      }
+      data.remove_prefix(n);
+    }
+    return Status();
+  }
+
+  Result<int64_t> Finish() override {
+    FERRY_RETURN_IF_ERROR(CheckOpen());
+    PgConnection* owner = Release();
+    if (PQputCopyEnd(owner->conn(), nullptr) != 1) {
+      Status error = owner->Failure(nullptr, statement_);
+      (void)owner->DrainResults(statement_);
+      return error;
+    }
+    int64_t rows = 0;
+    Status error;
+    while (PGresult* raw = PQgetResult(owner->conn())) {
+      PgResult result = MakePgResult(raw);
+      ExecStatusType status = PQresultStatus(raw);
+      if (status == PGRES_COMMAND_OK) {
+        rows = CmdTuples(raw, 0);
+      } else if (IsCopyState(status)) {
+        result.reset();
+        Status drained = owner->DrainResults(statement_);
+        if (error.ok()) error = drained.ok() ? owner->Failure(nullptr, statement_) : drained;
+        break;
+      } else if (status == PGRES_FATAL_ERROR && error.ok()) {
+        error = owner->Failure(raw, statement_);
+      }
+    }
+    if (!error.ok()) return error;
+    return rows;
+  }
+
+  Status Abort(std::string_view reason) override {
+    FERRY_RETURN_IF_ERROR(CheckOpen());
+    PgConnection* owner = Release();
+    std::string why(reason.empty() ? "aborted by ferry" : reason);
+    if (PQputCopyEnd(owner->conn(), why.c_str()) != 1) {
+      Status error = owner->Failure(nullptr, statement_);
+      (void)owner->DrainResults(statement_);
+      return error;
+    }
+    // The server answers the abort with an error (57014): that is success.
+    Status drained = owner->DrainResults(statement_);
+    if (PQstatus(owner->conn()) == CONNECTION_BAD) return drained;
+    return Status();
+  }
+
+  // Called by the connection when it is destroyed first.
+  void Detach() { owner_ = nullptr; }
+
+ private:
+  Status CheckOpen() const {
+    if (owner_ != nullptr) return Status();
+    return Status(StatusCode::kFailedPrecondition,
+                  "COPY writer is closed (Finish() or Abort() was called, or its connection is gone)")
+        .With("statement", Excerpt(statement_));
+  }
+  PgConnection* Release() {
+    PgConnection* owner = owner_;
+    owner_->copy_writer_ = nullptr;
+    owner_ = nullptr;
+    return owner;
+  }
+
+  PgConnection* owner_;
+  std::string statement_;
+};
+
+PgConnection::~PgConnection() {
+  if (copy_writer_ != nullptr) copy_writer_->Detach();
+}
+
+Status PgConnection::CheckReady(std::string_view statement) const {
+  if (copy_writer_ != nullptr) {
+    return Status(StatusCode::kFailedPrecondition,
+                  "a COPY FROM STDIN is open on this connection: call Finish() or Abort() on its "
+                  "writer first")
+        .With("statement", Excerpt(statement));
+  }
+  if (PQstatus(conn()) == CONNECTION_BAD) {
+    return Status(StatusCode::kUnavailable,
+                  fmt::format("the connection to {} was lost; reconnect", redacted_url_))
+        .With("statement", Excerpt(statement));
+  }
+  return Status();
+}
+
+Status PgConnection::Failure(const PGresult* result, std::string_view statement) const {
+  bool lost = PQstatus(conn()) == CONNECTION_BAD;
+  if (result != nullptr && !lost) return ErrorFromResult(result, statement);
+  std::string message =
+      CleanMessage(result != nullptr ? PQresultErrorMessage(result) : PQerrorMessage(conn()));
+  if (!lost) {
+    return Status(StatusCode::kUnknown, message.empty() ? "libpq call failed" : message)
+        .With("statement", Excerpt(statement));
+  }
+  Status status(StatusCode::kUnavailable,
+                fmt::format("lost the connection to {}: {}", redacted_url_,
+                            message.empty() ? "server closed the connection" : message));
+  if (result != nullptr) {
+    Status server = ErrorFromResult(result, statement);
+    for (const auto& [key, value] : server.context()) status.Add(key, value);
+  }
+  return std::move(status).With("statement", Excerpt(statement));
+}
+
+void PgConnection::DiscardCopyData() {
+  while (true) {
+    char* buffer = nullptr;
+    int n = PQgetCopyData(conn(), &buffer, 0);
+    if (buffer != nullptr) PQfreemem(buffer);
+    if (n < 0) return;
+  }
+}
+
+Status PgConnection::DrainResults(std::string_view statement) {
+  Status first;
+  int copy_results = 0;
+  while (PGresult* raw = PQgetResult(conn())) {
+    PgResult result = MakePgResult(raw);
+    ExecStatusType status = PQresultStatus(raw);
+    if (status == PGRES_COPY_IN || status == PGRES_COPY_BOTH) {
+      if (++copy_results > 2) break;  // cannot end it: the session is unusable
+      PQputCopyEnd(conn(), "not a COPY this call can run");
+    } else if (status == PGRES_COPY_OUT) {
+      if (++copy_results > 2) break;
+      DiscardCopyData();
+    } else if (status == PGRES_FATAL_ERROR && first.ok()) {
+      first = Failure(raw, statement);
+    }
+  }
+  return first;
+}
+
+Result<int64_t> PgConnection::Exec(std::string_view sql) {
+  FERRY_RETURN_IF_ERROR(CheckReady(sql));
+  std::string text(sql);
+  if (PQsendQuery(conn(), text.c_str()) != 1) return Failure(nullptr, sql);
+  int64_t rows = 0;
+  Status error;
+  while (PGresult* raw = PQgetResult(conn())) {
+    PgResult result = MakePgResult(raw);
+    ExecStatusType status = PQresultStatus(raw);
+    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
+      rows = CmdTuples(raw, PQntuples(raw));
+    } else if (IsCopyState(status)) {
+      result.reset();
+      if (status == PGRES_COPY_OUT) {
+        DiscardCopyData();
+      } else {
+        PQputCopyEnd(conn(), "Exec cannot feed COPY FROM STDIN; ferry uses CopyIn for that");
+      }
+      if (error.ok()) {
+        error = NotForThisCall(sql, "COPY to or from the client cannot run through Exec; use "
+                                    "CopyOut/CopyIn");
+      }
+    } else if (status == PGRES_FATAL_ERROR && error.ok()) {
+      error = Failure(raw, sql);
+    }
+  }
+  if (error.ok() && PQstatus(conn()) == CONNECTION_BAD) error = Failure(nullptr, sql);
+  if (!error.ok()) return error;
+  return rows;
+}
+
+Result<QueryResult> PgConnection::Query(std::string_view sql, const Params& params) {
+  FERRY_RETURN_IF_ERROR(CheckReady(sql));
+  if (params.size() > kMaxParams) {
+    return NotForThisCall(sql, fmt::format("{} parameters given; PostgreSQL accepts at most {}",
+                                           params.size(), kMaxParams));
+  }
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const Value& p : params) values.push_back(p ? p->c_str() : nullptr);
+  std::string text(sql);
+  PgResult result = MakePgResult(PQexecParams(conn(), text.c_str(), static_cast<int>(values.size()),
+                                              nullptr, values.data(), nullptr, nullptr, 0));
+  if (!result) return Failure(nullptr, sql);
+  ExecStatusType status = PQresultStatus(result.get());
+  if (IsCopyState(status)) {
+    result.reset();
+    (void)DrainResults(sql);
+    return NotForThisCall(sql, "COPY to or from the client cannot run through Query; use "
+                               "CopyOut/CopyIn");
+  }
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK && status != PGRES_EMPTY_QUERY) {
+    return Failure(result.get(), sql);
+  }
+  QueryResult out;
+  const PGresult* r = result.get();
+  out.columns = ColumnsOf(r);
+  int nrows = PQntuples(r);
+  int ncols = PQnfields(r);
+  out.rows.reserve(static_cast<size_t>(nrows));
+  for (int row = 0; row < nrows; ++row) {
+    std::vector<Value> fields;
+    fields.reserve(static_cast<size_t>(ncols));
+    for (int col = 0; col < ncols; ++col) {
+      if (PQgetisnull(r, row, col)) {
+        fields.emplace_back(std::nullopt);
+      } else {
+        fields.emplace_back(std::string(PQgetvalue(r, row, col),
+                                        static_cast<size_t>(PQgetlength(r, row, col))));
+      }
+    }
+    out.rows.push_back(std::move(fields));
+  }
+  out.rows_affected = CmdTuples(result.get(), nrows);
+  return out;
+}
+
+Status PgConnection::Stream(std::string_view sql, const Params& params, const RowCallback& on_row) {
+  FERRY_RETURN_IF_ERROR(CheckReady(sql));
+  if (params.size() > kMaxParams) {
+    return NotForThisCall(sql, fmt::format("{} parameters given; PostgreSQL accepts at most {}",
+                                           params.size(), kMaxParams));
+  }
+  // Cancelling inside a transaction block would abort the transaction.
+  const bool may_cancel = PQtransactionStatus(conn()) == PQTRANS_IDLE;
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const Value& p : params) values.push_back(p ? p->c_str() : nullptr);
+  std::string text(sql);
+  if (PQsendQueryParams(conn(), text.c_str(), static_cast<int>(values.size()), nullptr,
+                        values.data(), nullptr, nullptr, 0) != 1) {
+    return Failure(nullptr, sql);
+  }
+  if (PQsetSingleRowMode(conn()) != 1) {
+    (void)DrainResults(sql);
+    return Status(StatusCode::kInternal, "libpq refused single-row mode")
+        .With("statement", Excerpt(sql));
+  }
+  std::vector<Column> columns;
+  bool have_columns = false;
+  RowView view;
+  view.columns = &columns;
+  Status error;
+  Status stopped;  // the callback's non-ok Status, once it stops the stream
+  while (PGresult* raw = PQgetResult(conn())) {
+    PgResult result = MakePgResult(raw);
+    ExecStatusType status = PQresultStatus(raw);
+    if (!stopped.ok()) continue;  // draining after an early stop
+    if (status == PGRES_SINGLE_TUPLE || status == PGRES_TUPLES_OK) {
+      if (!have_columns) {
+        columns = ColumnsOf(raw);
+        have_columns = true;
+      }
+      int ncols = PQnfields(raw);
+      for (int row = 0; row < PQntuples(raw) && stopped.ok(); ++row) {
+        view.fields.clear();
+        for (int col = 0; col < ncols; ++col) {
+          if (PQgetisnull(raw, row, col)) {
+            view.fields.emplace_back(std::nullopt);
+          } else {
+            view.fields.emplace_back(std::string_view(
+                PQgetvalue(raw, row, col), static_cast<size_t>(PQgetlength(raw, row, col))));
+          }
+        }
+        stopped = on_row(view);
+      }
+      if (!stopped.ok() && may_cancel) CancelQuery(conn());
+    } else if (IsCopyState(status)) {
+      result.reset();
+      (void)DrainResults(sql);
+      error = NotForThisCall(sql, "COPY to or from the client cannot run through Stream; use "
+                                  "CopyOut/CopyIn");
+      break;
+    } else if (status == PGRES_FATAL_ERROR && error.ok()) {
+      error = Failure(raw, sql);
+    }
+  }
+  if (!stopped.ok()) return stopped;
+  if (error.ok() && PQstatus(conn()) == CONNECTION_BAD) error = Failure(nullptr, sql);
+  return error;
+}
+
+Status PgConnection::RunControl(std::string_view sql) {
+  FERRY_RETURN_IF_ERROR(CheckReady(sql));
+  std::string text(sql);
+  PgResult result = MakePgResult(PQexec(conn(), text.c_str()));
+  if (!result || PQresultStatus(result.get()) != PGRES_COMMAND_OK) {
+    return Failure(result.get(), sql);
+  }
+  if (sql == "COMMIT" && std::strcmp(PQcmdStatus(result.get()), "ROLLBACK") == 0) {
+    return Status(StatusCode::kAborted,
+                  "the transaction was rolled back at COMMIT because a statement in it failed")
+        .With("statement", "COMMIT");
+  }
+  return Status();
+}
+
+Status PgConnection::Begin() {
+  if (InTransaction()) {
+    return Status(StatusCode::kFailedPrecondition,
+                  "Begin() inside a transaction: PostgreSQL does not nest transactions");
+  }
+  return RunControl("BEGIN");
+}
+
+Status PgConnection::Commit() {
+  if (!InTransaction()) {
+    FERRY_RETURN_IF_ERROR(CheckReady("COMMIT"));
+    return Status(StatusCode::kFailedPrecondition, "Commit() without a transaction in progress");
+  }
+  return RunControl("COMMIT");
+}
+
+Status PgConnection::Rollback() {
+  if (!InTransaction()) {
+    // Nothing to undo: a no-op, so cleanup paths may call it unconditionally.
+    return CheckReady("ROLLBACK");
+  }
+  return RunControl("ROLLBACK");
+}
+
+bool PgConnection::InTransaction() const {
+  PGTransactionStatusType status = PQtransactionStatus(conn());
+  return status == PQTRANS_INTRANS || status == PQTRANS_INERROR;
+}
+
+Result<bool> PgConnection::TryLock(int64_t key) {
+  FERRY_ASSIGN_OR_RETURN(QueryResult result, Query("SELECT pg_try_advisory_lock($1::bigint)",
+                                                   {std::to_string(key)}));
+  return !result.empty() && result.Text(0, 0) == "t";
+}
+
+Status PgConnection::Unlock(int64_t key) {
+  FERRY_ASSIGN_OR_RETURN(QueryResult result,
+                         Query("SELECT pg_advisory_unlock($1::bigint)", {std::to_string(key)}));
+  if (result.empty() || result.Text(0, 0) != "t") {
+    return Status(StatusCode::kFailedPrecondition,
+                  fmt::format("advisory lock {} is not held by this session", key));
+  }
+  return Status();
+}
+
+Status PgConnection::CopyOut(std::string_view copy_sql,
+                             const std::function<Status(std::string_view chunk)>& sink) {
+  FERRY_RETURN_IF_ERROR(CheckReady(copy_sql));
+  const bool may_cancel = PQtransactionStatus(conn()) == PQTRANS_IDLE;
+  std::string text(copy_sql);
+  PgResult result = MakePgResult(PQexec(conn(), text.c_str()));
+  if (!result) return Failure(nullptr, copy_sql);
+  ExecStatusType status = PQresultStatus(result.get());
+  if (status == PGRES_FATAL_ERROR) return Failure(result.get(), copy_sql);
+  if (status != PGRES_COPY_OUT) {
+    result.reset();
+    (void)DrainResults(copy_sql);
+    return NotForThisCall(copy_sql, "CopyOut needs a COPY ... TO STDOUT statement");
+  }
+  result.reset();
+  Status stopped;
+  int n = 0;
+  while (true) {
+    char* buffer = nullptr;
+    n = PQgetCopyData(conn(), &buffer, 0);
+    if (n > 0 && stopped.ok()) {
+      stopped = sink(std::string_view(buffer, static_cast<size_t>(n)));
+      if (!stopped.ok() && may_cancel) CancelQuery(conn());
+    }
+    if (buffer != nullptr) PQfreemem(buffer);
+    if (n < 0) break;
+  }
+  Status error;
+  if (n == -2) error = Failure(nullptr, copy_sql);
+  Status final_status = DrainResults(copy_sql);
+  if (!stopped.ok()) return stopped;
+  if (!final_status.ok()) return final_status;
+  if (error.ok() && PQstatus(conn()) == CONNECTION_BAD) error = Failure(nullptr, copy_sql);
+  return error;
+}
+
+Result<std::unique_ptr<CopyWriter>> PgConnection::CopyIn(std::string_view copy_sql) {
+  FERRY_RETURN_IF_ERROR(CheckReady(copy_sql));
+  std::string text(copy_sql);
+  PgResult result = MakePgResult(PQexec(conn(), text.c_str()));
+  if (!result) return Failure(nullptr, copy_sql);
+  ExecStatusType status = PQresultStatus(result.get());
+  if (status == PGRES_FATAL_ERROR) return Failure(result.get(), copy_sql);
+  if (status != PGRES_COPY_IN) {
+    result.reset();
+    (void)DrainResults(copy_sql);
+    return NotForThisCall(copy_sql, "CopyIn needs a COPY ... FROM STDIN statement");
+  }
+  auto writer = std::make_unique<PgCopyWriter>(this, std::string(copy_sql));
+  copy_writer_ = writer.get();
+  return std::unique_ptr<CopyWriter>(std::move(writer));
+}
+
+Result<ServerInfo> PgConnection::Info() {
+  FERRY_ASSIGN_OR_RETURN(
+      QueryResult r,
+      Query("SELECT current_setting('server_version'), current_database(), session_user, "
+            "current_user, current_setting('wal_level'), "
+            "current_setting('max_replication_slots'), current_setting('max_wal_senders'), "
+            "(SELECT rolsuper FROM pg_roles WHERE rolname = current_user), "
+            "(SELECT rolreplication FROM pg_roles WHERE rolname = current_user), "
+            "has_database_privilege(current_database(), 'CREATE')",
+            {}));
+  if (r.empty()) return Status(StatusCode::kInternal, "server information query returned no row");
+  ServerInfo info;
+  info.engine = "PostgreSQL";
+  info.version = r.Text(0, 0);
+  info.version_num = PQserverVersion(conn());
+  info.database = r.Text(0, 1);
+  info.user = r.Text(0, 2);
+  const std::string& current_user = r.Text(0, 3);
+  const std::string& wal_level = r.Text(0, 4);
+  const std::string& max_slots = r.Text(0, 5);
+  const std::string& max_senders = r.Text(0, 6);
+  bool superuser = r.Text(0, 7) == "t";
+  bool replication = r.Text(0, 8) == "t";
+  bool can_create = r.Text(0, 9) == "t";
+  auto positive = [](const std::string& text) {
+    int value = 0;
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    return ec == std::errc() && value > 0;
+  };
+  auto add = [&info](std::string name, bool available, std::string detail, std::string hint) {
+    info.capabilities.push_back(
+        {std::move(name), available, std::move(detail), available ? "" : std::move(hint)});
+  };
+  add("transactional_ddl", true, "DDL runs inside transactions", "");
+  add("advisory_locks", true, "session-level pg_try_advisory_lock", "");
+  add("copy", true, "COPY TO STDOUT / FROM STDIN in text, csv and binary", "");
+  add("logical_replication", wal_level == "logical", "wal_level=" + wal_level,
+      "set wal_level = logical in postgresql.conf and restart the server");
+  add("replication_slots", positive(max_slots), "max_replication_slots=" + max_slots,
+      "set max_replication_slots to at least 1 in postgresql.conf and restart the server");
+  add("max_wal_senders", positive(max_senders), "max_wal_senders=" + max_senders,
+      "set max_wal_senders to at least 1 in postgresql.conf and restart the server");
+  add("replication_privilege", superuser || replication,
+      fmt::format("role {} {}", current_user,
+                  superuser ? "is a superuser"
+                            : (replication ? "has REPLICATION" : "lacks REPLICATION")),
+      fmt::format("as a superuser run: ALTER ROLE {} REPLICATION", QuoteIdent(current_user)));
+  add("create_privilege", can_create,
+      fmt::format("role {} {} CREATE on database {}", current_user, can_create ? "has" : "lacks",
+                  info.database),
+      fmt::format("GRANT CREATE ON DATABASE {} TO {}", QuoteIdent(info.database),
+                  QuoteIdent(current_user)));
+  add("server_version_supported", info.version_num >= 110000, "PostgreSQL " + info.version,
+      "upgrade the server to PostgreSQL 11 or later");
+  return info;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Connection>> Open(const Url& url, const ConnectOptions& options) {
+  // Keywords are applied in order, so the URL (expanded from "dbname")
+  // overrides the defaults before it, and client_encoding after it is fixed.
+  std::vector<const char*> keys;
+  std::vector<const char*> values;
+  const auto& params = url.params();
+  const bool service = params.count("service") > 0 || std::getenv("PGSERVICE") != nullptr;
+  std::string timeout = std::to_string(options.connect_timeout.count());
+  if (options.connect_timeout.count() > 0 && !service &&
+      std::getenv("PGCONNECT_TIMEOUT") == nullptr) {
+    keys.push_back("connect_timeout");
+    values.push_back(timeout.c_str());
+  }
+  if (!options.application_name.empty()) {
+    keys.push_back("fallback_application_name");
+    values.push_back(options.application_name.c_str());
+  }
+  keys.push_back("dbname");
+  values.push_back(url.Raw().c_str());
+  keys.push_back("client_encoding");
+  values.push_back("UTF8");
+  keys.push_back(nullptr);
+  values.push_back(nullptr);
+
+  PgConn conn = MakePgConn(PQconnectdbParams(keys.data(), values.data(), /*expand_dbname=*/1));
+  if (!conn) {
+    return Status(StatusCode::kInternal,
+                  fmt::format("connecting to {}: libpq could not allocate a connection",
+                              url.Redacted()));
+  }
+  if (PQstatus(conn.get()) != CONNECTION_OK) {
+    auto text = [](const char* s) { return s == nullptr ? std::string() : std::string(s); };
+    ConnectTarget target{url.Redacted(), text(PQhost(conn.get())), text(PQport(conn.get())),
+                         text(PQdb(conn.get())), text(PQuser(conn.get()))};
+    if (target.host.empty()) target.host = url.host();
+    if (target.database.empty()) target.database = url.database();
+    return ConnectError(PQerrorMessage(conn.get()), target);
+  }
+  PQsetNoticeProcessor(conn.get(), &LogNotice, nullptr);
+  return std::unique_ptr<Connection>(
+      std::make_unique<PgConnection>(std::move(conn), url.Redacted()));
+}
+
+}  // namespace ferry::postgres

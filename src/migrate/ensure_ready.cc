@@ -1,0 +1,88 @@
+// EnsureReady: the start-up entry point of include/ferry/ferry.h.
+#include <fmt/format.h>
+
+#include <exception>
+
+#include "ferry/ferry.h"
+#include "migrate/migrator.h"
+
+namespace ferry {
+namespace {
+
+int CompareVersions(const std::string& a, const std::string& b) {
+  auto va = Version::Parse(a);
+  auto vb = Version::Parse(b);
+  if (!va.ok() || !vb.ok()) return a < b ? -1 : (a == b ? 0 : 1);
+  auto c = *va <=> *vb;
+  return c < 0 ? -1 : (c > 0 ? 1 : 0);
+}
+
+Result<ReadyReport> EnsureReadyImpl(std::string_view url, std::string_view dir,
+                                    const EnsureReadyOptions& options) {
+  auto start = std::chrono::steady_clock::now();
+  MigratorOptions mo;
+  mo.dir = std::string(dir);
+  mo.history_table = options.history_table;
+  mo.lock_wait = options.timeout;
+  mo.compat_min_version = options.min_version;
+  mo.compat_current_version = options.current_version;
+  FERRY_ASSIGN_OR_RETURN(std::unique_ptr<Migrator> migrator,
+                         Migrator::Open(std::string(url), mo));
+  ReadyReport report;
+  FERRY_ASSIGN_OR_RETURN(StatusReport before, migrator->CurrentStatus());
+  report.version_before = before.current_version;
+  if (options.validate) {
+    FERRY_ASSIGN_OR_RETURN(std::vector<ValidationProblem> problems, migrator->Validate());
+    for (const auto& p : problems) {
+      // Pending out-of-order files and compat notes are decided below.
+      if (p.kind == "order" || p.kind == "compat") continue;
+      report.problems.push_back(fmt::format("{}: {}", p.script, p.message));
+    }
+    if (!report.problems.empty()) {
+      return Status(StatusCode::kFailedPrecondition,
+                    "migrations are not valid: " + report.problems.front())
+          .With("problems", std::to_string(report.problems.size()));
+    }
+  }
+  if (options.auto_migrate) {
+    FERRY_ASSIGN_OR_RETURN(ApplyResult applied, migrator->Up());
+    report.applied = applied.applied;
+  }
+  FERRY_ASSIGN_OR_RETURN(StatusReport after, migrator->CurrentStatus());
+  report.version_after = after.current_version;
+  report.pending = after.pending + after.out_of_order + after.failed + after.running;
+  if (report.pending > 0) {
+    report.problems.push_back(fmt::format("{} migration(s) pending", report.pending));
+  }
+  const std::string& db = after.current_version;
+  if (!options.min_version.empty() && (db.empty() || CompareVersions(db, options.min_version) < 0)) {
+    report.problems.push_back(fmt::format("schema version {} is older than the minimum supported "
+                                          "{}",
+                                          db.empty() ? "(none)" : db, options.min_version));
+  }
+  if (!options.current_version.empty() && !db.empty() &&
+      CompareVersions(db, options.current_version) > 0) {
+    report.problems.push_back(fmt::format("schema version {} is newer than this application's {}",
+                                          db, options.current_version));
+  }
+  report.ready = report.problems.empty();
+  report.duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::steady_clock::now() - start)
+                           .count();
+  return report;
+}
+
+}  // namespace
+
+Result<ReadyReport> EnsureReady(std::string_view url, std::string_view migrations_dir,
+                                const EnsureReadyOptions& options) {
+  try {
+    return EnsureReadyImpl(url, migrations_dir, options);
+  } catch (const std::exception& e) {
+    return Status(StatusCode::kInternal, fmt::format("unexpected exception: {}", e.what()));
+  }
+}
+
+std::string_view LibraryVersion() { return FERRY_VERSION; }
+
+}  // namespace ferry

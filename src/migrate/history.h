@@ -1,0 +1,77 @@
+// The history table (default ferry_schema_history) and its metadata table.
+//
+// One row per migration version (and per repeatable script), updated in
+// place as it is applied, fails, is retried or rolled back, plus one row per
+// `down` (kind "undo") so the log shows every change made. Rows are never
+// deleted by ferry, except by `repair --remove-failed`.
+//
+// Format versions: <table>_meta holds format_version (this code writes 1 and
+// refuses anything newer) and checksum_algorithm ("sha256v1").
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "drivers/connection.h"
+#include "ferry/status.h"
+
+namespace ferry {
+
+inline constexpr int kHistoryFormatVersion = 1;
+
+struct HistoryRow {
+  int64_t id = 0;                    // order of first application
+  std::string version;               // "" for repeatable
+  std::string description;
+  std::string script;                // file path relative to the migrations dir
+  std::string kind;                  // versioned, repeatable, baseline, undo
+  std::string checksum;
+  std::string status;                // running, success, failed, rolled_back
+  std::string started_at;            // ISO 8601 UTC
+  std::string completed_at;
+  int64_t duration_ms = 0;
+  int64_t rows_affected = 0;
+  std::string error_message;
+  std::string applied_by;            // user@host pid N
+  bool rollback_available = false;
+  int statements_done = 0;           // statements committed (no-transaction files)
+  std::string execution;             // transaction, no-transaction, single-transaction
+  std::string note;                  // repair reasons, --allow-unsafe, ...
+  int attempts = 0;
+};
+
+class History {
+ public:
+  // `table` may be schema-qualified ("ops.ferry_schema_history").
+  History(Connection* conn, std::string table);
+
+  const std::string& table() const { return table_; }
+
+  // Creates the tables when missing; refuses a newer format version.
+  Status Ensure();
+  // Whether the history table exists (no side effects).
+  Result<bool> Exists();
+  // All rows, ordered by id.
+  Result<std::vector<HistoryRow>> Load();
+
+  // Inserts a row or, when `row.id` != 0, updates that row. Returns the id.
+  Result<int64_t> Save(const HistoryRow& row);
+  // Updates only status/progress fields of row `id`.
+  Status MarkProgress(int64_t id, int statements_done, int64_t rows_affected);
+  Status Delete(int64_t id);
+
+  // "2026-11-21T14:53:00.123Z"
+  static std::string Now();
+  // "user@host pid N"
+  static std::string Actor();
+
+ private:
+  Connection* conn_;
+  std::string table_;
+  std::string quoted_;
+  std::string meta_quoted_;
+};
+
+}  // namespace ferry

@@ -1,0 +1,161 @@
+#include "migrate/lock.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "core/hash.h"
+#include "drivers/registry.h"
+#include "migrate/history.h"
+
+namespace ferry {
+namespace {
+
+constexpr std::string_view kAppPrefix = "ferry lock ";
+
+std::string HostName() {
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  return host;
+}
+
+std::string HolderFile(const Url& url) { return url.database() + ".ferry-lock.holder"; }
+
+int64_t ParseInt(std::string_view s) {
+  int64_t v = 0;
+  std::from_chars(s.data(), s.data() + s.size(), v);
+  return v;
+}
+
+Result<std::optional<LockHolder>> PgHolder(Connection* conn, int64_t key) {
+  uint64_t k = static_cast<uint64_t>(key);
+  FERRY_ASSIGN_OR_RETURN(
+      QueryResult r,
+      conn->Query("SELECT a.pid, coalesce(a.application_name, ''), "
+                  "to_char(a.backend_start AT TIME ZONE 'UTC', "
+                  "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "
+                  "(extract(epoch FROM now() - a.backend_start) * 1000)::bigint "
+                  "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                  "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+                  "AND l.classid = $1::bigint::oid AND l.objid = $2::bigint::oid "
+                  "AND l.database = (SELECT oid FROM pg_database WHERE datname = "
+                  "current_database())",
+                  {std::to_string(k >> 32), std::to_string(k & 0xffffffffULL)}));
+  if (r.empty()) return std::optional<LockHolder>();
+  LockHolder h;
+  h.pid = static_cast<int>(ParseInt(r.Text(0, 0)));
+  h.who = r.Text(0, 1);
+  if (h.who.rfind(kAppPrefix, 0) == 0) h.who = "ferry " + h.who.substr(kAppPrefix.size());
+  if (h.who.empty()) h.who = "a session without application_name";
+  h.who += fmt::format(" (server pid {})", h.pid);
+  h.since = r.Text(0, 2);
+  h.held_ms = ParseInt(r.Text(0, 3));
+  return std::optional<LockHolder>(h);
+}
+
+std::optional<LockHolder> SqliteHolder(const Url& url) {
+  std::ifstream in(HolderFile(url));
+  LockHolder h;
+  std::string line;
+  if (!std::getline(in, line)) {
+    h.who = "another process (no holder file)";
+    return h;
+  }
+  // "pid|host|since|epoch_ms"
+  std::vector<std::string> parts;
+  std::stringstream ss(line);
+  for (std::string p; std::getline(ss, p, '|');) parts.push_back(p);
+  if (parts.size() >= 4) {
+    h.pid = static_cast<int>(ParseInt(parts[0]));
+    h.who = fmt::format("ferry pid {} on {}", parts[0], parts[1]);
+    h.since = parts[2];
+    auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count();
+    h.held_ms = now - ParseInt(parts[3]);
+  }
+  return h;
+}
+
+}  // namespace
+
+int64_t MigrationLock::KeyFor(const std::string& history_table) {
+  return static_cast<int64_t>(Xxh3("ferry migration lock:" + history_table));
+}
+
+MigrationLock::MigrationLock(std::unique_ptr<Connection> conn, int64_t key,
+                             std::string holder_file)
+    : conn_(std::move(conn)), key_(key), holder_file_(std::move(holder_file)) {}
+
+MigrationLock::~MigrationLock() {
+  if (!holder_file_.empty()) std::remove(holder_file_.c_str());
+  if (conn_) (void)conn_->Unlock(key_);
+}
+
+Result<std::unique_ptr<MigrationLock>> MigrationLock::Acquire(
+    const Url& url, const std::string& history_table, std::chrono::milliseconds wait,
+    const std::function<void(const LockHolder&)>& on_wait) {
+  ConnectOptions options;
+  options.application_name = fmt::format("{}pid {} on {}", kAppPrefix, getpid(), HostName());
+  if (options.application_name.size() > 63) options.application_name.resize(63);
+  FERRY_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, OpenConnection(url, options));
+  int64_t key = KeyFor(history_table);
+  auto deadline = std::chrono::steady_clock::now() + wait;
+  bool told = false;
+  auto pause = std::chrono::milliseconds(50);
+  while (true) {
+    FERRY_ASSIGN_OR_RETURN(bool got, conn->TryLock(key));
+    if (got) break;
+    std::optional<LockHolder> holder;
+    if (conn->engine() == "postgres") {
+      auto h = PgHolder(conn.get(), key);
+      if (h.ok()) holder = *h;
+    } else {
+      holder = SqliteHolder(url);
+    }
+    if (!told && on_wait && holder) {
+      on_wait(*holder);
+      told = true;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      std::string who = holder ? fmt::format("{} since {}", holder->who, holder->since)
+                               : std::string("another session");
+      return Status(StatusCode::kDeadlineExceeded,
+                    fmt::format("the migration lock on {} is held by {}; waited {} ms. Try again "
+                                "when it finishes, or raise --lock-wait",
+                                url.Redacted(), who, wait.count()));
+    }
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::milliseconds(500));
+  }
+  std::string holder_file;
+  if (conn->engine() == "sqlite") {
+    holder_file = HolderFile(url);
+    auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+    std::ofstream(holder_file, std::ios::trunc)
+        << getpid() << '|' << HostName() << '|' << History::Now() << '|' << now_ms << '\n';
+  }
+  return std::unique_ptr<MigrationLock>(new MigrationLock(std::move(conn), key, holder_file));
+}
+
+Result<std::optional<LockHolder>> MigrationLock::Holder(const Url& url,
+                                                        const std::string& history_table) {
+  FERRY_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, OpenConnection(url));
+  int64_t key = KeyFor(history_table);
+  if (conn->engine() == "postgres") return PgHolder(conn.get(), key);
+  FERRY_ASSIGN_OR_RETURN(bool got, conn->TryLock(key));
+  if (got) {
+    (void)conn->Unlock(key);
+    return std::optional<LockHolder>();
+  }
+  return SqliteHolder(url);
+}
+
+}  // namespace ferry

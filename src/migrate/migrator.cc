@@ -1,0 +1,1055 @@
+#include "migrate/migrator.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+#include <filesystem>
+#include <map>
+
+#include "core/log.h"
+#include "drivers/registry.h"
+#include "migrate/sql_split.h"
+
+namespace ferry {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int64_t MsSince(Clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+}
+
+std::string KindName(const Migration& m) {
+  return m.kind == MigrationKind::kRepeatable ? "repeatable" : "versioned";
+}
+
+// Key that identifies a migration in history: canonical version, or the
+// script's description for repeatables.
+std::string KeyOf(const Migration& m) {
+  return m.kind == MigrationKind::kRepeatable ? "R:" + m.description : m.version.Canonical();
+}
+
+std::string KeyOfRow(const HistoryRow& r) {
+  if (r.kind == "repeatable") return "R:" + r.description;
+  auto v = Version::Parse(r.version);
+  return v.ok() ? v->Canonical() : r.version;
+}
+
+int CompareVersionText(const std::string& a, const std::string& b) {
+  auto va = Version::Parse(a);
+  auto vb = Version::Parse(b);
+  if (!va.ok() || !vb.ok()) return a.compare(b) < 0 ? -1 : (a == b ? 0 : 1);
+  auto c = *va <=> *vb;
+  return c < 0 ? -1 : (c > 0 ? 1 : 0);
+}
+
+// The 1-based line in the file of a 1-based character `position` within `stmt`.
+int LineOfPosition(const Statement& stmt, const std::string& position) {
+  int pos = 0;
+  std::from_chars(position.data(), position.data() + position.size(), pos);
+  if (pos <= 0) return stmt.line;
+  int line = stmt.line;
+  int chars = 0;
+  for (char c : stmt.text) {
+    if ((static_cast<unsigned char>(c) & 0xC0) == 0x80) continue;  // UTF-8 continuation
+    if (++chars >= pos) break;
+    if (c == '\n') ++line;
+  }
+  return line;
+}
+
+std::string QuoteLiteral(std::string_view v) {
+  std::string out = "'";
+  for (char c : v) {
+    if (c == '\'') out += '\'';
+    out += c;
+  }
+  return out + "'";
+}
+
+}  // namespace
+
+std::string_view EntryStateName(EntryState state) {
+  switch (state) {
+    case EntryState::kApplied: return "applied";
+    case EntryState::kPending: return "pending";
+    case EntryState::kOutOfOrder: return "out_of_order";
+    case EntryState::kChanged: return "changed";
+    case EntryState::kMissing: return "missing";
+    case EntryState::kFailed: return "failed";
+    case EntryState::kRunning: return "running";
+    case EntryState::kBaseline: return "baseline";
+    case EntryState::kBelowBaseline: return "below_baseline";
+  }
+  return "unknown";
+}
+
+struct Migrator::RunPlan {
+  std::vector<Statement> statements;
+  bool transactional = true;
+  std::string reason;  // why not transactional
+  std::string lock_timeout;
+  std::string statement_timeout;
+  const Script* script = nullptr;
+};
+
+Migrator::Migrator(Url url, std::unique_ptr<Connection> conn, MigratorOptions options)
+    : url_(std::move(url)), conn_(std::move(conn)), options_(std::move(options)) {}
+
+Result<std::unique_ptr<Migrator>> Migrator::Open(const std::string& url_text,
+                                                 MigratorOptions options) {
+  FERRY_ASSIGN_OR_RETURN(Url url, Url::Parse(url_text));
+  FERRY_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, OpenConnection(url));
+  return std::unique_ptr<Migrator>(new Migrator(std::move(url), std::move(conn), std::move(options)));
+}
+
+void Migrator::Emit(MigrationEvent event) {
+  if (sink_) sink_(event);
+}
+
+Result<MigrationSet> Migrator::Scan() { return ScanDirectory(options_.dir); }
+
+Result<std::unique_ptr<MigrationLock>> Migrator::Lock() {
+  return MigrationLock::Acquire(url_, options_.history_table, options_.lock_wait,
+                                [this](const LockHolder& h) {
+                                  MigrationEvent e;
+                                  e.type = "lock_wait";
+                                  e.message = fmt::format("waiting for the migration lock held by "
+                                                          "{} since {}",
+                                                          h.who, h.since);
+                                  Emit(e);
+                                });
+}
+
+Result<StatusReport> Migrator::Compute(MigrationSet files_in, std::vector<HistoryRow> rows_in,
+                                       bool history_exists) {
+  StatusReport report;
+  report.files = std::make_shared<const MigrationSet>(std::move(files_in));
+  report.rows = std::make_shared<const std::vector<HistoryRow>>(std::move(rows_in));
+  const MigrationSet& files = *report.files;
+  const std::vector<HistoryRow>& rows = *report.rows;
+  report.database = url_.Redacted();
+  report.history_exists = history_exists;
+
+  // Latest row per migration key (undo rows only mark; they are not state).
+  std::map<std::string, const HistoryRow*> latest;
+  std::string baseline_version;
+  const HistoryRow* baseline_row = nullptr;
+  for (const HistoryRow& r : rows) {
+    if (r.kind == "undo") continue;
+    if (r.kind == "baseline") {
+      if (r.status == "success") {
+        baseline_version = r.version;
+        baseline_row = &r;
+      }
+      continue;
+    }
+    latest[KeyOfRow(r)] = &r;
+  }
+  std::string max_applied = baseline_version;
+  for (const auto& [key, r] : latest) {
+    if (r->kind == "versioned" && r->status == "success" &&
+        (max_applied.empty() || CompareVersionText(r->version, max_applied) > 0)) {
+      max_applied = r->version;
+    }
+  }
+  report.current_version = max_applied;
+
+  std::map<std::string, const Migration*> by_key;
+  for (const Migration& m : files.migrations) {
+    by_key[KeyOf(m)] = &m;
+    if (m.kind == MigrationKind::kVersioned) report.newest_file_version = m.version.text();
+  }
+
+  if (baseline_row != nullptr) {
+    PlanEntry e;
+    e.state = EntryState::kBaseline;
+    e.version = baseline_row->version;
+    e.description = baseline_row->description;
+    e.script = baseline_row->script;
+    e.kind = "baseline";
+    e.row = baseline_row;
+    report.entries.push_back(e);
+  }
+
+  for (const Migration& m : files.migrations) {
+    PlanEntry e;
+    e.version = m.kind == MigrationKind::kRepeatable ? "" : m.version.text();
+    e.description = m.description;
+    e.script = m.script;
+    e.kind = KindName(m);
+    e.migration = &m;
+    auto it = latest.find(KeyOf(m));
+    const HistoryRow* r = it == latest.end() ? nullptr : it->second;
+    e.row = r;
+    if (r != nullptr && r->status == "success") {
+      if (r->checksum == m.checksum) {
+        e.state = EntryState::kApplied;
+      } else {
+        // A repeatable whose checksum changed simply runs again.
+        e.state = m.kind == MigrationKind::kRepeatable ? EntryState::kPending : EntryState::kChanged;
+      }
+    } else if (r != nullptr && r->status == "failed") {
+      e.state = EntryState::kFailed;
+    } else if (r != nullptr && r->status == "running") {
+      e.state = EntryState::kRunning;
+    } else if (m.kind == MigrationKind::kVersioned && !baseline_version.empty() &&
+               CompareVersionText(m.version.text(), baseline_version) <= 0) {
+      e.state = EntryState::kBelowBaseline;
+    } else if (m.kind == MigrationKind::kVersioned && !max_applied.empty() &&
+               CompareVersionText(m.version.text(), max_applied) < 0) {
+      e.state = EntryState::kOutOfOrder;
+    } else {
+      e.state = EntryState::kPending;
+    }
+    report.entries.push_back(e);
+  }
+  // Applied rows whose file is gone.
+  for (const auto& [key, r] : latest) {
+    if (by_key.count(key) || r->status != "success") continue;
+    PlanEntry e;
+    e.state = EntryState::kMissing;
+    e.version = r->version;
+    e.description = r->description;
+    e.script = r->script;
+    e.kind = r->kind;
+    e.row = r;
+    report.entries.push_back(e);
+    if (r->kind == "versioned" && (report.newest_file_version.empty() ||
+                                   CompareVersionText(r->version, report.newest_file_version) > 0)) {
+      report.future_database = true;
+    }
+  }
+  std::stable_sort(report.entries.begin(), report.entries.end(),
+                   [](const PlanEntry& a, const PlanEntry& b) {
+                     bool ra = a.kind == "repeatable";
+                     bool rb = b.kind == "repeatable";
+                     if (ra != rb) return rb;
+                     if (ra) return a.description < b.description;
+                     return CompareVersionText(a.version, b.version) < 0;
+                   });
+  for (const PlanEntry& e : report.entries) {
+    switch (e.state) {
+      case EntryState::kApplied: ++report.applied; break;
+      case EntryState::kPending: ++report.pending; break;
+      case EntryState::kOutOfOrder: ++report.out_of_order; break;
+      case EntryState::kChanged: ++report.changed; break;
+      case EntryState::kMissing: ++report.missing; break;
+      case EntryState::kFailed: ++report.failed; break;
+      case EntryState::kRunning: ++report.running; break;
+      default: break;
+    }
+  }
+  return report;
+}
+
+Result<StatusReport> Migrator::CurrentStatus() {
+  FERRY_ASSIGN_OR_RETURN(MigrationSet files, Scan());
+  History history(conn_.get(), options_.history_table);
+  FERRY_ASSIGN_OR_RETURN(bool exists, history.Exists());
+  std::vector<HistoryRow> rows;
+  if (exists) {
+    FERRY_RETURN_IF_ERROR(history.Ensure());  // format check only: the tables exist
+    FERRY_ASSIGN_OR_RETURN(rows, history.Load());
+  }
+  FERRY_ASSIGN_OR_RETURN(StatusReport report, Compute(std::move(files), std::move(rows), exists));
+  auto holder = MigrationLock::Holder(url_, options_.history_table);
+  if (holder.ok()) report.lock_holder = *holder;
+  return report;
+}
+
+Result<Migrator::RunPlan> Migrator::PrepareScript(const Migration& m, bool down) {
+  RunPlan plan;
+  const Script* script = down ? &*m.down : &m.up;
+  plan.script = script;
+  bool pg = conn_->engine() == "postgres";
+  if (pg) {
+    FERRY_RETURN_IF_ERROR(CheckForPsqlMetaCommands(script->sql, script->first_line)
+                              .Prefix(script->path));
+    auto split = SplitPostgres(script->sql, script->first_line);
+    if (!split.ok()) {
+      Status s = std::move(split).TakeStatus();
+      std::string where = s.Get("line").empty() ? script->path
+                                                : fmt::format("{}:{}", script->path, s.Get("line"));
+      return std::move(s).Prefix(where).With("file", script->path);
+    }
+    plan.statements = std::move(split).value();
+  } else {
+    plan.statements = SplitSqlite(script->sql, script->first_line);
+  }
+  if (plan.statements.empty()) {
+    return Status(StatusCode::kInvalidArgument,
+                  fmt::format("{}: the {} section has no SQL statements", script->path,
+                              down ? "down" : "up"));
+  }
+  const Directives& d = script->directives;
+  plan.lock_timeout = d.lock_timeout.empty() ? options_.lock_timeout : d.lock_timeout;
+  plan.statement_timeout =
+      d.statement_timeout.empty() ? options_.statement_timeout : d.statement_timeout;
+  if (d.no_transaction) {
+    plan.transactional = false;
+    plan.reason = "the file says no-transaction";
+  }
+  for (const Statement& s : plan.statements) {
+    if (s.cannot_run_in_transaction && plan.transactional) {
+      plan.transactional = false;
+      plan.reason = fmt::format("line {}: {} cannot run inside a transaction", s.line,
+                                s.no_transaction_reason.empty() ? s.node_type
+                                                                : s.no_transaction_reason);
+    }
+  }
+  for (const Statement& s : plan.statements) {
+    if (s.is_transaction_control) {
+      return Status(StatusCode::kInvalidArgument,
+                    fmt::format("{}:{}: '{}' controls transactions, but ferry runs each migration "
+                                "in its own transaction: remove BEGIN/COMMIT from the file{}",
+                                script->path, s.line, Excerpt(s.text, 40),
+                                plan.transactional
+                                    ? " (or add '-- ferry:no-transaction' to run it as written)"
+                                    : ""))
+          .With("file", script->path)
+          .With("line", std::to_string(s.line));
+    }
+  }
+  return plan;
+}
+
+namespace {
+
+// Adds file:line and the statement to a server error.
+Status StatementError(Status s, const Script& script, const Statement& stmt, int index, int total) {
+  int line = LineOfPosition(stmt, s.Get("position"));
+  std::string message = fmt::format("{}:{}: statement {} of {} failed: {}", script.path, line,
+                                    index + 1, total, s.message());
+  Status out(s.code(), message);
+  out.Add("file", script.path);
+  out.Add("line", std::to_string(line));
+  for (const auto& [k, v] : s.context()) {
+    if (k != "statement") out.Add(k, v);
+  }
+  out.Add("statement", Excerpt(stmt.text));
+  return out;
+}
+
+}  // namespace
+
+Status Migrator::ApplyOne(const Migration& m, HistoryRow* row, History* history,
+                          bool in_outer_tx) {
+  FERRY_ASSIGN_OR_RETURN(RunPlan plan, PrepareScript(m, false));
+  bool pg = conn_->engine() == "postgres";
+  const int total = static_cast<int>(plan.statements.size());
+  auto start = Clock::now();
+
+  bool resuming = row->id != 0 && !plan.transactional && row->statements_done > 0 &&
+                  (row->status == "failed" || row->status == "running");
+  int first = resuming ? std::min(row->statements_done, total) : 0;
+  row->version = m.kind == MigrationKind::kRepeatable ? "" : m.version.text();
+  row->description = m.description;
+  row->script = m.script;
+  row->kind = KindName(m);
+  row->checksum = m.checksum;
+  row->status = "running";
+  row->started_at = History::Now();
+  row->completed_at.clear();
+  row->error_message.clear();
+  row->applied_by = History::Actor();
+  row->rollback_available = m.down.has_value();
+  row->statements_done = first;
+  if (!resuming) row->rows_affected = 0;
+  row->execution = in_outer_tx ? "single-transaction"
+                               : (plan.transactional ? "transaction" : "no-transaction");
+  if (!options_.note.empty()) row->note = options_.note;
+  row->attempts = row->id == 0 ? 1 : row->attempts + 1;
+
+  MigrationEvent started{"migration_started", row->version, m.up.path, m.description};
+  started.statements = total;
+  started.message = plan.transactional ? "" : plan.reason;
+  Emit(started);
+  if (resuming) {
+    MigrationEvent e{"migration_resumed", row->version, m.up.path, m.description};
+    e.statement = first + 1;
+    e.statements = total;
+    e.message = fmt::format("statements 1..{} were applied by an earlier run; resuming at "
+                            "statement {} (line {})",
+                            first, first + 1, plan.statements[static_cast<size_t>(first)].line);
+    Emit(e);
+  }
+
+  auto fail = [&](Status s) -> Status {
+    row->status = "failed";
+    row->error_message = s.ToString();
+    row->completed_at = History::Now();
+    row->duration_ms = MsSince(start);
+    if (!in_outer_tx) {
+      auto saved = history->Save(*row);
+      if (!saved.ok()) {
+        FERRY_LOG_ERROR("could not record the failure of {}: {}", m.up.path,
+                        saved.status().ToString());
+      }
+    }
+    MigrationEvent e{"migration_failed", row->version, m.up.path, m.description};
+    e.message = s.message();
+    e.duration_ms = row->duration_ms;
+    Emit(e);
+    return s;
+  };
+
+  auto set_timeouts = [&](bool local) -> Status {
+    if (!pg) return Status();
+    std::string scope = local ? "SET LOCAL " : "SET ";
+    if (!plan.lock_timeout.empty()) {
+      FERRY_RETURN_IF_ERROR(
+          conn_->Exec(scope + "lock_timeout = " + QuoteLiteral(plan.lock_timeout)).status());
+    }
+    if (!plan.statement_timeout.empty()) {
+      FERRY_RETURN_IF_ERROR(
+          conn_->Exec(scope + "statement_timeout = " + QuoteLiteral(plan.statement_timeout))
+              .status());
+    }
+    return Status();
+  };
+
+  if (in_outer_tx || plan.transactional) {
+    if (!in_outer_tx) {
+      // The running row is committed first so an interrupted run is visible.
+      FERRY_ASSIGN_OR_RETURN(row->id, history->Save(*row));
+      FERRY_RETURN_IF_ERROR(conn_->Begin());
+    } else {
+      FERRY_ASSIGN_OR_RETURN(row->id, history->Save(*row));
+    }
+    Status t = set_timeouts(true);
+    if (!t.ok()) {
+      if (!in_outer_tx) (void)conn_->Rollback();
+      return fail(std::move(t));
+    }
+    int64_t rows = 0;
+    for (int i = 0; i < total; ++i) {
+      const Statement& stmt = plan.statements[static_cast<size_t>(i)];
+      auto r = conn_->Exec(stmt.text);
+      if (!r.ok()) {
+        if (!in_outer_tx) (void)conn_->Rollback();
+        return fail(StatementError(std::move(r).TakeStatus(), m.up, stmt, i, total));
+      }
+      rows += *r;
+    }
+    row->status = "success";
+    row->statements_done = total;
+    row->rows_affected = rows;
+    row->completed_at = History::Now();
+    row->duration_ms = MsSince(start);
+    auto saved = history->Save(*row);
+    if (!saved.ok()) {
+      if (!in_outer_tx) (void)conn_->Rollback();
+      return fail(std::move(saved).TakeStatus().Prefix("recording history"));
+    }
+    if (!in_outer_tx) {
+      Status c = conn_->Commit();
+      if (!c.ok()) return fail(std::move(c).Prefix("commit"));
+    }
+  } else {
+    FERRY_ASSIGN_OR_RETURN(row->id, history->Save(*row));
+    Status t = set_timeouts(false);
+    if (!t.ok()) return fail(std::move(t));
+    for (int i = first; i < total; ++i) {
+      const Statement& stmt = plan.statements[static_cast<size_t>(i)];
+      auto r = conn_->Exec(stmt.text);
+      if (!r.ok()) {
+        return fail(StatementError(std::move(r).TakeStatus(), m.up, stmt, i, total));
+      }
+      row->rows_affected += *r;
+      row->statements_done = i + 1;
+      FERRY_RETURN_IF_ERROR(history->MarkProgress(row->id, row->statements_done, row->rows_affected));
+      MigrationEvent e{"statement_done", row->version, m.up.path, m.description};
+      e.statement = i + 1;
+      e.statements = total;
+      Emit(e);
+    }
+    if (pg && (!plan.lock_timeout.empty() || !plan.statement_timeout.empty())) {
+      (void)conn_->Exec("RESET lock_timeout; RESET statement_timeout");
+    }
+    row->status = "success";
+    row->completed_at = History::Now();
+    row->duration_ms = MsSince(start);
+    FERRY_RETURN_IF_ERROR(history->Save(*row).status());
+  }
+  MigrationEvent done{"migration_done", row->version, m.up.path, m.description};
+  done.duration_ms = row->duration_ms;
+  done.rows_affected = row->rows_affected;
+  done.statements = total;
+  Emit(done);
+  return Status();
+}
+
+Status Migrator::CheckBeforeUp(const StatusReport& report, const std::string& target) {
+  (void)target;
+  if (report.future_database && !options_.allow_future) {
+    return Status(StatusCode::kFailedPrecondition,
+                  fmt::format("database is at {}, newer than this project's newest migration {}: "
+                              "upgrade the application first (or pass --allow-future)",
+                              report.current_version,
+                              report.newest_file_version.empty() ? "(none)"
+                                                                 : report.newest_file_version));
+  }
+  if (report.changed > 0 && !options_.allow_changed) {
+    std::string list;
+    for (const PlanEntry& e : report.entries) {
+      if (e.state == EntryState::kChanged) list += "\n  " + e.script;
+    }
+    return Status(StatusCode::kFailedPrecondition,
+                  fmt::format("applied migration files were changed after they were applied "
+                              "(checksum differs):{}\nrestore them, or accept the change with "
+                              "'ferry repair --reason \"...\"'",
+                              list));
+  }
+  if (report.out_of_order > 0 && !options_.out_of_order) {
+    for (const PlanEntry& e : report.entries) {
+      if (e.state == EntryState::kOutOfOrder) {
+        return Status(StatusCode::kFailedPrecondition,
+                      fmt::format("pending migration {} ({}) is older than the newest applied "
+                                  "version {}: apply it with --out-of-order if it is independent, "
+                                  "or give it a newer version",
+                                  e.version, e.script, report.current_version));
+      }
+    }
+  }
+  const std::string& current_app = options_.compat_current_version;
+  if (!current_app.empty() && !report.newest_file_version.empty() &&
+      CompareVersionText(report.newest_file_version, current_app) > 0 && target.empty()) {
+    FERRY_LOG_WARN("migration {} is newer than the application's current schema version {}",
+                   report.newest_file_version, current_app);
+  }
+  return Status();
+}
+
+Result<std::vector<PlannedStep>> Migrator::PlanUp(const std::string& target) {
+  FERRY_ASSIGN_OR_RETURN(StatusReport report, CurrentStatus());
+  FERRY_RETURN_IF_ERROR(CheckBeforeUp(report, target));
+  std::vector<PlannedStep> steps;
+  for (const PlanEntry& e : report.entries) {
+    bool wanted = e.state == EntryState::kPending || e.state == EntryState::kFailed ||
+                  e.state == EntryState::kRunning ||
+                  (e.state == EntryState::kOutOfOrder && options_.out_of_order);
+    if (!wanted || e.migration == nullptr) continue;
+    if (!target.empty() && e.kind != "repeatable" && CompareVersionText(e.version, target) > 0) {
+      continue;
+    }
+    FERRY_ASSIGN_OR_RETURN(RunPlan plan, PrepareScript(*e.migration, false));
+    PlannedStep step;
+    step.version = e.version;
+    step.script = e.script;
+    step.direction = "up";
+    step.execution = options_.single_transaction ? "single-transaction"
+                     : plan.transactional        ? "transaction"
+                                                 : "no-transaction";
+    size_t first = 0;
+    if (!plan.transactional && e.row != nullptr && e.row->statements_done > 0) {
+      first = static_cast<size_t>(e.row->statements_done);
+    }
+    for (size_t i = first; i < plan.statements.size(); ++i) {
+      step.statements.push_back(plan.statements[i].text);
+      step.lines.push_back(plan.statements[i].line);
+    }
+    steps.push_back(std::move(step));
+  }
+  if (!target.empty()) {
+    bool known = false;
+    for (const PlanEntry& e : report.entries) known |= e.version == target ||
+                                                        CompareVersionText(e.version, target) == 0;
+    if (!known) {
+      return Status(StatusCode::kNotFound,
+                    fmt::format("no migration has version {}; see 'ferry status'", target));
+    }
+  }
+  return steps;
+}
+
+Result<ApplyResult> Migrator::Up(const std::string& target) {
+  auto start = Clock::now();
+  ApplyResult result;
+  if (options_.dry_run) {
+    FERRY_ASSIGN_OR_RETURN(std::vector<PlannedStep> steps, PlanUp(target));
+    for (const auto& s : steps) result.applied.push_back(s.version.empty() ? s.script : s.version);
+    result.dry_run = true;
+    return result;
+  }
+  FERRY_ASSIGN_OR_RETURN(MigrationSet files, Scan());
+  FERRY_ASSIGN_OR_RETURN(std::unique_ptr<MigrationLock> lock, Lock());
+  History history(conn_.get(), options_.history_table);
+  FERRY_RETURN_IF_ERROR(history.Ensure());
+  FERRY_ASSIGN_OR_RETURN(std::vector<HistoryRow> rows, history.Load());
+  FERRY_ASSIGN_OR_RETURN(StatusReport report, Compute(std::move(files), std::move(rows), true));
+  FERRY_RETURN_IF_ERROR(CheckBeforeUp(report, target));
+  if (!target.empty()) {
+    bool known = false;
+    for (const PlanEntry& e : report.entries) {
+      known |= !e.version.empty() && CompareVersionText(e.version, target) == 0;
+    }
+    if (!known) {
+      return Status(StatusCode::kNotFound,
+                    fmt::format("no migration has version {}; see 'ferry status'", target));
+    }
+  }
+
+  std::vector<const PlanEntry*> todo;
+  for (const PlanEntry& e : report.entries) {
+    bool wanted = e.state == EntryState::kPending || e.state == EntryState::kFailed ||
+                  e.state == EntryState::kRunning ||
+                  (e.state == EntryState::kOutOfOrder && options_.out_of_order);
+    if (!wanted || e.migration == nullptr) continue;
+    if (!target.empty() && e.kind != "repeatable" && CompareVersionText(e.version, target) > 0) {
+      continue;
+    }
+    if (e.state == EntryState::kRunning) {
+      MigrationEvent ev{"migration_interrupted", e.version, e.script, e.description};
+      ev.message = fmt::format("{} was left running by {} (started {}); that process is gone, so "
+                               "ferry continues it{}",
+                               e.script, e.row->applied_by, e.row->started_at,
+                               e.row->execution == "no-transaction"
+                                   ? fmt::format(" after statement {}", e.row->statements_done)
+                                   : " (nothing of it was committed)");
+      Emit(ev);
+    }
+    todo.push_back(&e);
+  }
+  if (options_.single_transaction && !todo.empty()) {
+    for (const PlanEntry* e : todo) {
+      FERRY_ASSIGN_OR_RETURN(RunPlan plan, PrepareScript(*e->migration, false));
+      if (!plan.transactional) {
+        return Status(StatusCode::kInvalidArgument,
+                      fmt::format("--single-transaction: {} cannot run in a transaction ({})",
+                                  e->script, plan.reason));
+      }
+    }
+    FERRY_RETURN_IF_ERROR(conn_->Begin());
+    std::vector<HistoryRow> staged(todo.size());
+    for (size_t i = 0; i < todo.size(); ++i) {
+      if (todo[i]->row != nullptr) staged[i] = *todo[i]->row;
+      Status s = ApplyOne(*todo[i]->migration, &staged[i], &history, true);
+      if (!s.ok()) {
+        (void)conn_->Rollback();
+        // Record the failure outside the rolled-back transaction.
+        HistoryRow failed = todo[i]->row != nullptr ? *todo[i]->row : HistoryRow{};
+        failed.version = staged[i].version;
+        failed.description = staged[i].description;
+        failed.script = staged[i].script;
+        failed.kind = staged[i].kind;
+        failed.checksum = staged[i].checksum;
+        failed.status = "failed";
+        failed.started_at = staged[i].started_at;
+        failed.completed_at = History::Now();
+        failed.applied_by = staged[i].applied_by;
+        failed.execution = "single-transaction";
+        failed.error_message = s.ToString();
+        failed.attempts = staged[i].attempts;
+        (void)history.Save(failed);
+        return std::move(s).Prefix("nothing was applied (single transaction rolled back)");
+      }
+    }
+    FERRY_RETURN_IF_ERROR(conn_->Commit());
+    for (const PlanEntry* e : todo) result.applied.push_back(e->version.empty() ? e->script : e->version);
+  } else {
+    for (const PlanEntry* e : todo) {
+      HistoryRow row = e->row != nullptr ? *e->row : HistoryRow{};
+      FERRY_RETURN_IF_ERROR(ApplyOne(*e->migration, &row, &history, false));
+      result.applied.push_back(e->version.empty() ? e->script : e->version);
+    }
+  }
+  result.duration_ms = MsSince(start);
+  return result;
+}
+
+Result<std::vector<const PlanEntry*>> Migrator::SelectForDown(const StatusReport& report,
+                                                              int steps,
+                                                              const std::string& target) {
+  std::vector<const PlanEntry*> applied;
+  for (const PlanEntry& e : report.entries) {
+    if (e.kind != "versioned") continue;
+    if (e.state == EntryState::kApplied || e.state == EntryState::kChanged ||
+        e.state == EntryState::kMissing || e.state == EntryState::kFailed ||
+        e.state == EntryState::kRunning) {
+      applied.push_back(&e);
+    }
+  }
+  std::reverse(applied.begin(), applied.end());  // newest first
+  std::vector<const PlanEntry*> chosen;
+  if (!target.empty()) {
+    auto t = Version::Parse(target);
+    if (!t.ok()) return std::move(t).TakeStatus();
+    for (const PlanEntry* e : applied) {
+      if (CompareVersionText(e->version, target) > 0) chosen.push_back(e);
+    }
+  } else {
+    for (const PlanEntry* e : applied) {
+      if (static_cast<int>(chosen.size()) >= steps) break;
+      chosen.push_back(e);
+    }
+  }
+  for (const PlanEntry* e : chosen) {
+    if (e->state == EntryState::kFailed || e->state == EntryState::kRunning) {
+      return Status(StatusCode::kFailedPrecondition,
+                    fmt::format("{} is {}: fix and re-run 'ferry up', or clear it with 'ferry "
+                                "repair', before rolling back",
+                                e->script, EntryStateName(e->state)));
+    }
+    if (e->migration == nullptr) {
+      return Status(StatusCode::kFailedPrecondition,
+                    fmt::format("cannot roll back {} ({}): its file is missing from {}",
+                                e->version, e->script, options_.dir));
+    }
+    if (!e->migration->down) {
+      return Status(StatusCode::kFailedPrecondition,
+                    fmt::format("cannot roll back {}: {} has no down section; write one "
+                                "(-- ferry:down) or roll forward with a new migration",
+                                e->version, e->script));
+    }
+    if (e->state == EntryState::kChanged && !options_.allow_changed) {
+      return Status(StatusCode::kFailedPrecondition,
+                    fmt::format("{} changed since it was applied; check its down section, then "
+                                "accept it with 'ferry repair' before rolling back",
+                                e->script));
+    }
+  }
+  return chosen;
+}
+
+Result<std::vector<PlannedStep>> Migrator::PlanDown(int steps, const std::string& target) {
+  FERRY_ASSIGN_OR_RETURN(StatusReport report, CurrentStatus());
+  FERRY_ASSIGN_OR_RETURN(std::vector<const PlanEntry*> chosen,
+                         SelectForDown(report, steps, target));
+  std::vector<PlannedStep> out;
+  for (const PlanEntry* e : chosen) {
+    FERRY_ASSIGN_OR_RETURN(RunPlan plan, PrepareScript(*e->migration, true));
+    PlannedStep step;
+    step.version = e->version;
+    step.script = e->migration->down->path;
+    step.direction = "down";
+    step.execution = plan.transactional ? "transaction" : "no-transaction";
+    for (const Statement& s : plan.statements) {
+      step.statements.push_back(s.text);
+      step.lines.push_back(s.line);
+    }
+    out.push_back(std::move(step));
+  }
+  return out;
+}
+
+Status Migrator::UndoOne(const Migration& m, HistoryRow* row, History* history) {
+  FERRY_ASSIGN_OR_RETURN(RunPlan plan, PrepareScript(m, true));
+  const Script& script = *m.down;
+  const int total = static_cast<int>(plan.statements.size());
+  auto start = Clock::now();
+  MigrationEvent started{"undo_started", row->version, script.path, m.description};
+  started.statements = total;
+  Emit(started);
+  HistoryRow undo;
+  undo.version = row->version;
+  undo.description = m.description;
+  undo.script = m.script;
+  undo.kind = "undo";
+  undo.checksum = m.checksum;
+  undo.started_at = History::Now();
+  undo.applied_by = History::Actor();
+  undo.execution = plan.transactional ? "transaction" : "no-transaction";
+  undo.note = options_.note;
+  int64_t rows = 0;
+  if (plan.transactional) FERRY_RETURN_IF_ERROR(conn_->Begin());
+  for (int i = 0; i < total; ++i) {
+    const Statement& stmt = plan.statements[static_cast<size_t>(i)];
+    auto r = conn_->Exec(stmt.text);
+    if (!r.ok()) {
+      if (plan.transactional) (void)conn_->Rollback();
+      Status s = StatementError(std::move(r).TakeStatus(), script, stmt, i, total);
+      undo.status = "failed";
+      undo.error_message = s.ToString();
+      undo.completed_at = History::Now();
+      undo.duration_ms = MsSince(start);
+      (void)history->Save(undo);
+      MigrationEvent e{"undo_failed", row->version, script.path, m.description};
+      e.message = s.message();
+      Emit(e);
+      return s;
+    }
+    rows += *r;
+  }
+  undo.status = "success";
+  undo.rows_affected = rows;
+  undo.completed_at = History::Now();
+  undo.duration_ms = MsSince(start);
+  undo.statements_done = total;
+  row->status = "rolled_back";
+  row->statements_done = 0;
+  Status s = history->Save(undo).status();
+  if (s.ok()) s = history->Save(*row).status();
+  if (!s.ok()) {
+    if (plan.transactional) (void)conn_->Rollback();
+    return std::move(s).Prefix("recording the rollback");
+  }
+  if (plan.transactional) FERRY_RETURN_IF_ERROR(conn_->Commit());
+  MigrationEvent done{"undo_done", row->version, script.path, m.description};
+  done.duration_ms = undo.duration_ms;
+  done.rows_affected = rows;
+  Emit(done);
+  return Status();
+}
+
+Result<ApplyResult> Migrator::Down(int steps, const std::string& target) {
+  auto start = Clock::now();
+  ApplyResult result;
+  if (options_.dry_run) {
+    FERRY_ASSIGN_OR_RETURN(std::vector<PlannedStep> planned, PlanDown(steps, target));
+    for (const auto& s : planned) result.rolled_back.push_back(s.version);
+    result.dry_run = true;
+    return result;
+  }
+  FERRY_ASSIGN_OR_RETURN(MigrationSet files, Scan());
+  FERRY_ASSIGN_OR_RETURN(std::unique_ptr<MigrationLock> lock, Lock());
+  History history(conn_.get(), options_.history_table);
+  FERRY_RETURN_IF_ERROR(history.Ensure());
+  FERRY_ASSIGN_OR_RETURN(std::vector<HistoryRow> rows, history.Load());
+  FERRY_ASSIGN_OR_RETURN(StatusReport report, Compute(std::move(files), std::move(rows), true));
+  FERRY_ASSIGN_OR_RETURN(std::vector<const PlanEntry*> chosen,
+                         SelectForDown(report, steps, target));
+  // Parse every down script before running any.
+  for (const PlanEntry* e : chosen) FERRY_RETURN_IF_ERROR(PrepareScript(*e->migration, true).status());
+  for (const PlanEntry* e : chosen) {
+    HistoryRow row = *e->row;
+    FERRY_RETURN_IF_ERROR(UndoOne(*e->migration, &row, &history));
+    result.rolled_back.push_back(e->version);
+  }
+  result.duration_ms = MsSince(start);
+  return result;
+}
+
+Result<ApplyResult> Migrator::Redo(int steps) {
+  FERRY_ASSIGN_OR_RETURN(ApplyResult down, Down(steps));
+  if (down.rolled_back.empty()) return down;
+  std::string target = down.rolled_back.front();  // the newest one rolled back
+  FERRY_ASSIGN_OR_RETURN(ApplyResult up, Up(target));
+  up.rolled_back = down.rolled_back;
+  up.duration_ms += down.duration_ms;
+  return up;
+}
+
+Result<ApplyResult> Migrator::Goto(const std::string& target) {
+  FERRY_ASSIGN_OR_RETURN(Version t, Version::Parse(target));
+  FERRY_ASSIGN_OR_RETURN(StatusReport report, CurrentStatus());
+  bool known = false;
+  for (const PlanEntry& e : report.entries) {
+    known |= !e.version.empty() && e.kind == "versioned" && CompareVersionText(e.version, target) == 0;
+  }
+  if (!known) {
+    return Status(StatusCode::kNotFound,
+                  fmt::format("no migration has version {}; see 'ferry status'", t.text()));
+  }
+  if (report.current_version.empty() || CompareVersionText(target, report.current_version) > 0) {
+    return Up(target);
+  }
+  return Down(0, target);
+}
+
+Result<std::vector<HistoryRow>> Migrator::ListHistory() {
+  History history(conn_.get(), options_.history_table);
+  FERRY_ASSIGN_OR_RETURN(bool exists, history.Exists());
+  if (!exists) return std::vector<HistoryRow>();
+  FERRY_RETURN_IF_ERROR(history.Ensure());
+  return history.Load();
+}
+
+Result<std::vector<ValidationProblem>> Migrator::Validate() {
+  std::vector<ValidationProblem> problems;
+  auto files = Scan();
+  if (!files.ok()) {
+    problems.push_back({"source", options_.dir, files.status().message()});
+    return problems;
+  }
+  for (const Migration& m : files->migrations) {
+    auto up = PrepareScript(m, false);
+    if (!up.ok()) problems.push_back({"parse", m.up.path, up.status().message()});
+    if (m.down) {
+      auto down = PrepareScript(m, true);
+      if (!down.ok()) problems.push_back({"parse", m.down->path, down.status().message()});
+    }
+  }
+  History history(conn_.get(), options_.history_table);
+  FERRY_ASSIGN_OR_RETURN(bool exists, history.Exists());
+  std::vector<HistoryRow> rows;
+  if (exists) {
+    Status s = history.Ensure();
+    if (!s.ok()) {
+      problems.push_back({"history", options_.history_table, s.message()});
+      return problems;
+    }
+    FERRY_ASSIGN_OR_RETURN(rows, history.Load());
+  }
+  FERRY_ASSIGN_OR_RETURN(StatusReport report,
+                         Compute(std::move(files).value(), std::move(rows), exists));
+  for (const PlanEntry& e : report.entries) {
+    switch (e.state) {
+      case EntryState::kChanged:
+        problems.push_back({"checksum", e.script,
+                            fmt::format("checksum differs from the applied one (applied {}, file "
+                                        "{}): restore the file or run 'ferry repair'",
+                                        e.row->checksum, e.migration->checksum)});
+        break;
+      case EntryState::kMissing:
+        problems.push_back({"missing", e.script,
+                            fmt::format("version {} is applied but no file has it", e.version)});
+        break;
+      case EntryState::kOutOfOrder:
+        problems.push_back({"order", e.script,
+                            fmt::format("pending version {} is older than the applied {}",
+                                        e.version, report.current_version)});
+        break;
+      case EntryState::kFailed:
+        problems.push_back({"history", e.script,
+                            fmt::format("the last attempt failed: {}", e.row->error_message)});
+        break;
+      default:
+        break;
+    }
+  }
+  const std::string& min = options_.compat_min_version;
+  const std::string& cur = options_.compat_current_version;
+  if (!cur.empty() && !report.newest_file_version.empty() &&
+      CompareVersionText(report.newest_file_version, cur) > 0) {
+    problems.push_back({"compat", options_.dir,
+                        fmt::format("newest migration {} is newer than compat.current_version {}",
+                                    report.newest_file_version, cur)});
+  }
+  if (!min.empty() && !cur.empty() && CompareVersionText(min, cur) > 0) {
+    problems.push_back({"compat", "ferry.toml",
+                        fmt::format("compat.min_version {} is newer than compat.current_version {}",
+                                    min, cur)});
+  }
+  return problems;
+}
+
+Result<HealthReport> Migrator::Health() {
+  HealthReport h;
+  auto add = [&h](std::string name, bool ok, std::string detail) {
+    h.checks.push_back({std::move(name), ok, std::move(detail)});
+    if (!ok) h.healthy = false;
+  };
+  auto info = conn_->Info();
+  add("connect", info.ok(),
+      info.ok() ? fmt::format("{} {}", info->engine, info->version) : info.status().message());
+  auto report = CurrentStatus();
+  if (!report.ok()) {
+    add("history", false, report.status().message());
+    return h;
+  }
+  add("history", true,
+      report->history_exists ? fmt::format("{} readable", options_.history_table)
+                             : fmt::format("{} not created yet (nothing applied)",
+                                           options_.history_table));
+  if (report->lock_holder) {
+    bool stuck = report->lock_holder->held_ms > options_.lock_wait.count();
+    add("lock", !stuck,
+        fmt::format("held by {} since {} ({} s){}", report->lock_holder->who,
+                    report->lock_holder->since, report->lock_holder->held_ms / 1000,
+                    stuck ? "; longer than --lock-wait: is it stuck?" : ""));
+  } else {
+    add("lock", true, "free");
+  }
+  add("failed", report->failed == 0,
+      report->failed == 0 ? "no failed migrations"
+                          : fmt::format("{} failed migration(s): see 'ferry status'",
+                                        report->failed));
+  bool lock_free = !report->lock_holder.has_value();
+  bool dead = report->running > 0 && lock_free;
+  add("running", !dead,
+      dead ? fmt::format("{} migration(s) marked running but no process holds the lock: the "
+                         "runner died; 'ferry up' continues them",
+                         report->running)
+           : (report->running > 0 ? "a migration is running now" : "none running"));
+  const std::string& min = options_.compat_min_version;
+  const std::string& cur = options_.compat_current_version;
+  const std::string& db = report->current_version;
+  if (min.empty() && cur.empty()) {
+    add("compatibility", true, "no compat range configured");
+  } else if (db.empty()) {
+    add("compatibility", min.empty(), fmt::format("database has no schema version; application "
+                                                  "needs at least {}",
+                                                  min));
+  } else {
+    bool too_old = !min.empty() && CompareVersionText(db, min) < 0;
+    bool too_new = !cur.empty() && CompareVersionText(db, cur) > 0;
+    add("compatibility", !too_old && !too_new,
+        too_old   ? fmt::format("database is at {}, older than the minimum {}: run 'ferry up'", db,
+                                min)
+        : too_new ? fmt::format("database is at {}, newer than the application's {}: upgrade "
+                                "the application",
+                                db, cur)
+                  : fmt::format("database at {} within [{}, {}]", db, min.empty() ? "-" : min,
+                                cur.empty() ? "-" : cur));
+  }
+  add("pending", true, fmt::format("{} pending", report->pending));
+  return h;
+}
+
+Status Migrator::Baseline(const std::string& version, const std::string& description) {
+  FERRY_ASSIGN_OR_RETURN(Version v, Version::Parse(version));
+  FERRY_ASSIGN_OR_RETURN(std::unique_ptr<MigrationLock> lock, Lock());
+  History history(conn_.get(), options_.history_table);
+  FERRY_RETURN_IF_ERROR(history.Ensure());
+  FERRY_ASSIGN_OR_RETURN(std::vector<HistoryRow> rows, history.Load());
+  for (const HistoryRow& r : rows) {
+    if ((r.kind == "versioned" || r.kind == "baseline") && r.status == "success") {
+      return Status(StatusCode::kFailedPrecondition,
+                    fmt::format("{} already has applied migrations (latest {} '{}'); baseline "
+                                "is for databases that ferry has not managed yet",
+                                url_.Redacted(), r.version, r.description));
+    }
+  }
+  HistoryRow row;
+  row.version = v.text();
+  row.description = description.empty() ? "baseline" : description;
+  row.script = "<baseline>";
+  row.kind = "baseline";
+  row.status = "success";
+  row.started_at = History::Now();
+  row.completed_at = row.started_at;
+  row.applied_by = History::Actor();
+  row.execution = "transaction";
+  row.note = options_.note;
+  return history.Save(row).status();
+}
+
+Result<std::vector<std::string>> Migrator::Repair(const std::string& reason) {
+  if (reason.empty()) {
+    return Status(StatusCode::kInvalidArgument,
+                  "repair changes the recorded history: say why with --reason \"...\"");
+  }
+  FERRY_ASSIGN_OR_RETURN(MigrationSet files, Scan());
+  FERRY_ASSIGN_OR_RETURN(std::unique_ptr<MigrationLock> lock, Lock());
+  History history(conn_.get(), options_.history_table);
+  FERRY_RETURN_IF_ERROR(history.Ensure());
+  FERRY_ASSIGN_OR_RETURN(std::vector<HistoryRow> rows, history.Load());
+  FERRY_ASSIGN_OR_RETURN(StatusReport report, Compute(std::move(files), std::move(rows), true));
+  std::vector<std::string> changed;
+  std::string who = History::Actor();
+  std::string now = History::Now();
+  for (const PlanEntry& e : report.entries) {
+    if (e.row == nullptr) continue;
+    HistoryRow row = *e.row;
+    std::string append = row.note.empty() ? "" : row.note + "; ";
+    if (e.state == EntryState::kChanged) {
+      row.note = append + fmt::format("checksum {} accepted as {} by {} at {}: {}", row.checksum,
+                                      e.migration->checksum, who, now, reason);
+      row.checksum = e.migration->checksum;
+      FERRY_RETURN_IF_ERROR(history.Save(row).status());
+      changed.push_back(fmt::format("accepted new checksum of {}", e.script));
+    } else if (e.state == EntryState::kFailed || e.state == EntryState::kRunning) {
+      row.note = append + fmt::format("{} row cleared by {} at {} (statements done: {}): {}",
+                                      row.status, who, now, row.statements_done, reason);
+      row.status = "rolled_back";
+      row.statements_done = 0;
+      FERRY_RETURN_IF_ERROR(history.Save(row).status());
+      changed.push_back(fmt::format("cleared {} attempt of {}", e.row->status, e.script));
+    }
+  }
+  return changed;
+}
+
+}  // namespace ferry

@@ -1,0 +1,200 @@
+// Migrator: plans and applies schema migrations to one database.
+//
+// Flow of Up(): scan the directory -> take the lock (own connection) ->
+// ensure the history table -> load history -> plan -> check (drift, future
+// database, out-of-order) -> for each pending migration: transaction or not,
+// statements, history row, events -> release the lock.
+//
+// A migration runs in its own transaction unless it contains statements the
+// server refuses inside one (found by the PostgreSQL parser) or says
+// `-- ferry:no-transaction`; then it runs statement by statement, recording
+// progress per statement, and a later run resumes at the failed statement.
+//
+// Findings (pending, drift, validation problems) are values in the returned
+// reports; a Status is non-ok only when the operation could not be done.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/url.h"
+#include "drivers/connection.h"
+#include "ferry/status.h"
+#include "migrate/history.h"
+#include "migrate/lock.h"
+#include "migrate/source.h"
+
+namespace ferry {
+
+struct MigratorOptions {
+  std::string dir = "migrations";
+  std::string history_table = "ferry_schema_history";
+  std::chrono::milliseconds lock_wait{60'000};
+  std::string lock_timeout;       // default lock_timeout for each migration ("" = server's)
+  std::string statement_timeout;  // default statement_timeout
+  bool dry_run = false;
+  bool single_transaction = false;
+  bool allow_future = false;
+  bool out_of_order = false;
+  bool allow_changed = false;          // apply even when applied files changed
+  std::string compat_min_version;      // oldest schema the application supports
+  std::string compat_current_version;  // newest schema the application knows
+  std::string note;                    // recorded in history rows (e.g. repair reason)
+};
+
+// One line of progress. type: lock_wait, migration_started, statement_done,
+// migration_done, migration_failed, migration_resumed, undo_started, undo_done.
+struct MigrationEvent {
+  std::string type;
+  std::string version;
+  std::string script;
+  std::string description;
+  int statement = 0;         // 1-based, for statement_done
+  int statements = 0;        // total in the script
+  int64_t duration_ms = 0;
+  int64_t rows_affected = 0;
+  std::string message;
+};
+using EventSink = std::function<void(const MigrationEvent&)>;
+
+enum class EntryState {
+  kApplied,     // applied and the file is unchanged
+  kPending,     // in files, not applied, newer than everything applied
+  kOutOfOrder,  // in files, not applied, older than the newest applied
+  kChanged,     // applied, but the file's checksum differs (drift)
+  kMissing,     // applied, but no file has this version (future or deleted)
+  kFailed,      // the last attempt failed; `up` retries it
+  kRunning,     // marked running: in progress now, or its process died
+  kBaseline,    // the baseline marker row
+  kBelowBaseline,  // a file older than the baseline: never applied
+};
+std::string_view EntryStateName(EntryState state);
+
+struct PlanEntry {
+  EntryState state = EntryState::kPending;
+  std::string version;  // "" for repeatables
+  std::string description;
+  std::string script;
+  std::string kind;  // versioned, repeatable, baseline
+  const Migration* migration = nullptr;  // the file, if present
+  const HistoryRow* row = nullptr;       // the history row, if any
+};
+
+struct StatusReport {
+  std::string database;  // redacted URL
+  bool history_exists = false;
+  std::string current_version;  // highest applied version, "" when none
+  std::string newest_file_version;
+  std::vector<PlanEntry> entries;  // in version order, repeatables last
+  std::optional<LockHolder> lock_holder;
+  int applied = 0, pending = 0, changed = 0, missing = 0, failed = 0, running = 0,
+      out_of_order = 0;
+  bool future_database = false;  // database has versions newer than the newest file
+  // Own what the entries point to, so a copied report stays valid.
+  std::shared_ptr<const MigrationSet> files;
+  std::shared_ptr<const std::vector<HistoryRow>> rows;
+
+  bool has_drift() const { return changed > 0 || missing > 0; }
+};
+
+struct ApplyResult {
+  std::vector<std::string> applied;  // versions (or repeatable scripts) applied
+  std::vector<std::string> rolled_back;
+  int64_t duration_ms = 0;
+  bool dry_run = false;
+};
+
+// The SQL that up/down would run, with transaction boundaries.
+struct PlannedStep {
+  std::string version;
+  std::string script;
+  std::string direction;  // up, down
+  std::string execution;  // transaction, no-transaction, single-transaction
+  std::vector<std::string> statements;
+  std::vector<int> lines;
+};
+
+struct ValidationProblem {
+  std::string kind;  // parse, checksum, missing, order, compat, history
+  std::string script;
+  std::string message;
+};
+
+struct HealthReport {
+  bool healthy = true;
+  struct Check {
+    std::string name;
+    bool ok = true;
+    std::string detail;
+  };
+  std::vector<Check> checks;
+};
+
+class Migrator {
+ public:
+  // Connects to `url_text` (work connection). The lock uses its own.
+  static Result<std::unique_ptr<Migrator>> Open(const std::string& url_text,
+                                                MigratorOptions options);
+
+  void SetEventSink(EventSink sink) { sink_ = std::move(sink); }
+  const MigratorOptions& options() const { return options_; }
+  MigratorOptions& mutable_options() { return options_; }
+  Connection* connection() { return conn_.get(); }
+
+  // Read-only: files vs history (no lock taken, tables not created).
+  Result<StatusReport> CurrentStatus();
+
+  // Applies pending migrations up to and including `target` (all when empty).
+  Result<ApplyResult> Up(const std::string& target = "");
+  // Rolls back the newest `steps` applied migrations, or down to (not
+  // including) version `target` when set.
+  Result<ApplyResult> Down(int steps, const std::string& target = "");
+  // Down `steps`, then up again (tests the rollback path).
+  Result<ApplyResult> Redo(int steps);
+  // Up or down until `target` is the newest applied version.
+  Result<ApplyResult> Goto(const std::string& target);
+
+  // The exact statements `up` (or `down` with steps/target) would run.
+  Result<std::vector<PlannedStep>> PlanUp(const std::string& target = "");
+  Result<std::vector<PlannedStep>> PlanDown(int steps, const std::string& target = "");
+
+  Result<std::vector<HistoryRow>> ListHistory();
+  Result<std::vector<ValidationProblem>> Validate();
+  Result<HealthReport> Health();
+
+  // Marks an existing database as being at `version`: files up to it count
+  // as applied. Refused when anything is applied already.
+  Status Baseline(const std::string& version, const std::string& description);
+  // Accepts changed checksums of applied files and clears failed rows,
+  // recording who and `reason`. Returns what it changed.
+  Result<std::vector<std::string>> Repair(const std::string& reason);
+
+ private:
+  Migrator(Url url, std::unique_ptr<Connection> conn, MigratorOptions options);
+
+  Result<MigrationSet> Scan();
+  Result<StatusReport> Compute(MigrationSet files, std::vector<HistoryRow> rows,
+                               bool history_exists);
+  Result<std::unique_ptr<MigrationLock>> Lock();
+  void Emit(MigrationEvent event);
+
+  struct RunPlan;
+  Result<RunPlan> PrepareScript(const Migration& m, bool down);
+  Status ApplyOne(const Migration& m, HistoryRow* row, History* history,
+                           bool in_outer_tx);
+  Status UndoOne(const Migration& m, HistoryRow* row, History* history);
+  Status CheckBeforeUp(const StatusReport& report, const std::string& target);
+  Result<std::vector<const PlanEntry*>> SelectForDown(const StatusReport& report, int steps,
+                                                      const std::string& target);
+
+  Url url_;
+  std::unique_ptr<Connection> conn_;
+  MigratorOptions options_;
+  EventSink sink_;
+};
+
+}  // namespace ferry

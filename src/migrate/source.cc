@@ -1,0 +1,958 @@
+#include "migrate/source.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <system_error>
+#include <utility>
+
+#include "core/hash.h"
+#include "migrate/sql_split.h"
+
+namespace ferry {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::string_view kLayoutHelp =
+    "name migrations VERSION_name.sql (ferry, dbmate), VERSION_name.up.sql + "
+    "VERSION_name.down.sql (golang-migrate), VERSION_name/up.sql (diesel) or "
+    "V1__name.sql, U1__name.sql, R__name.sql (Flyway)";
+
+constexpr std::string_view kKnownDirectives =
+    "known directives are up, down, no-transaction, transaction false, lock_timeout DURATION, "
+    "statement_timeout DURATION";
+
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+bool IsBlank(char c) { return c == ' ' || c == '\t'; }
+bool IsSpace(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+char AsciiLower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool EndsWithIgnoreCase(std::string_view s, std::string_view suffix) {
+  if (s.size() < suffix.size()) return false;
+  std::string_view tail = s.substr(s.size() - suffix.size());
+  for (size_t i = 0; i < tail.size(); ++i) {
+    if (AsciiLower(tail[i]) != AsciiLower(suffix[i])) return false;
+  }
+  return true;
+}
+
+std::string_view TrimBlanks(std::string_view s) {
+  while (!s.empty() && IsSpace(s.front())) s.remove_prefix(1);
+  while (!s.empty() && IsSpace(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+std::string_view TrimTrailingSpace(std::string_view s) {
+  while (!s.empty() && IsSpace(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+// "create_users" -> "create users".
+std::string Describe(std::string_view name) {
+  std::string out(name);
+  std::replace(out.begin(), out.end(), '_', ' ');
+  return std::string(TrimBlanks(out));
+}
+
+std::string Join(const std::string& dir, std::string_view name) {
+  return (fs::path(dir) / fs::path(name)).string();
+}
+
+// Offset of the first byte that does not start or continue a well-formed
+// UTF-8 sequence (no overlongs, surrogates or values above U+10FFFF).
+std::optional<size_t> FindInvalidUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len = 0;
+    unsigned char lo = 0x80;
+    unsigned char hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      if (c == 0xE0) lo = 0xA0;
+      if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      if (c == 0xF0) lo = 0x90;
+      if (c == 0xF4) hi = 0x8F;
+    } else {
+      return i;
+    }
+    for (size_t k = 1; k < len; ++k) {
+      if (i + k >= s.size()) return i;
+      unsigned char cc = static_cast<unsigned char>(s[i + k]);
+      unsigned char min = k == 1 ? lo : 0x80;
+      unsigned char max = k == 1 ? hi : 0xBF;
+      if (cc < min || cc > max) return i;
+    }
+    i += len;
+  }
+  return std::nullopt;
+}
+
+// Drops a UTF-8 BOM and turns CRLF and CR into LF.
+std::string NormalizeText(std::string_view text) {
+  if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\r') {
+      out += '\n';
+      if (i + 1 < text.size() && text[i + 1] == '\n') ++i;
+    } else {
+      out += text[i];
+    }
+  }
+  return out;
+}
+
+// A number with an optional PostgreSQL time unit: 5s, 500ms, 1.5min, 0.
+bool IsPostgresDuration(std::string_view v) {
+  size_t i = 0;
+  size_t digits = 0;
+  while (i < v.size() && IsDigit(v[i])) ++i, ++digits;
+  if (i < v.size() && v[i] == '.') {
+    ++i;
+    while (i < v.size() && IsDigit(v[i])) ++i, ++digits;
+  }
+  if (digits == 0) return false;
+  while (i < v.size() && IsBlank(v[i])) ++i;
+  std::string_view unit = v.substr(i);
+  return unit.empty() || unit == "us" || unit == "ms" || unit == "s" || unit == "min" ||
+         unit == "h" || unit == "d";
+}
+
+// Every problem found in a scan, reported together.
+class Problems {
+ public:
+  void Add(std::string_view path, std::string_view message) {
+    items_.push_back(fmt::format("{}: {}", path, message));
+  }
+  void AddAt(std::string_view path, int line, std::string_view message) {
+    items_.push_back(fmt::format("{}:{}: {}", path, line, message));
+  }
+  size_t size() const { return items_.size(); }
+  bool empty() const { return items_.empty(); }
+
+  Status ToStatus(const std::string& dir) {
+    std::stable_sort(items_.begin(), items_.end());
+    std::string message =
+        fmt::format("{} problem{} in migrations directory '{}':", items_.size(),
+                    items_.size() == 1 ? "" : "s", dir);
+    for (const std::string& item : items_) {
+      message += '\n';
+      message += item;
+    }
+    return Status(StatusCode::kInvalidArgument, std::move(message))
+        .With("dir", dir)
+        .With("problems", std::to_string(items_.size()));
+  }
+
+ private:
+  std::vector<std::string> items_;
+};
+
+// ---- directives ------------------------------------------------------------
+
+// A `-- ferry:NAME ...` or `-- migrate:NAME ...` comment line.
+struct DirectiveLine {
+  std::string written;  // "ferry:lock_timeout", for messages
+  std::string name;     // lower case, '-' turned into '_'
+  std::string value;    // after ':' / '=' or the rest of the line
+  std::string extra;    // text after an inline value (an error)
+  std::vector<std::string> options;  // markers: the tokens after up / down
+  bool is_marker() const { return name == "up" || name == "down"; }
+};
+
+std::optional<DirectiveLine> ParseDirectiveLine(std::string_view line) {
+  size_t i = 0;
+  while (i < line.size() && IsBlank(line[i])) ++i;
+  if (line.substr(i, 2) != "--") return std::nullopt;
+  i += 2;
+  while (i < line.size() && IsBlank(line[i])) ++i;
+  std::string_view rest = line.substr(i);
+  std::string_view prefix;
+  for (std::string_view p : {std::string_view("ferry:"), std::string_view("migrate:")}) {
+    if (rest.substr(0, p.size()) == p) prefix = p;
+  }
+  // "-- ferry: some prose" is an ordinary comment.
+  if (prefix.empty() || rest.size() == prefix.size() || IsSpace(rest[prefix.size()])) {
+    return std::nullopt;
+  }
+  std::string_view body = TrimTrailingSpace(rest.substr(prefix.size()));
+  size_t word_end = 0;
+  while (word_end < body.size() && !IsBlank(body[word_end])) ++word_end;
+  std::string_view word = body.substr(0, word_end);
+  std::string_view tail = TrimBlanks(body.substr(word_end));
+  size_t sep = word.find_first_of(":=");
+  std::string_view name = word.substr(0, sep);
+  std::string_view inline_value = sep == std::string_view::npos ? "" : word.substr(sep + 1);
+
+  DirectiveLine d;
+  d.written = fmt::format("{}{}", prefix, name);
+  for (char c : name) d.name += c == '-' ? '_' : AsciiLower(c);
+  if (d.is_marker()) {
+    if (!inline_value.empty()) d.options.emplace_back(inline_value);
+    while (!tail.empty()) {
+      size_t end = 0;
+      while (end < tail.size() && !IsBlank(tail[end])) ++end;
+      d.options.emplace_back(tail.substr(0, end));
+      tail = TrimBlanks(tail.substr(end));
+    }
+  } else if (!inline_value.empty()) {
+    d.value = std::string(inline_value);
+    d.extra = std::string(tail);
+  } else {
+    d.value = std::string(tail);
+  }
+  return d;
+}
+
+// Applies one directive; an error message (without location) on failure.
+std::optional<std::string> ApplyDirective(std::string_view written, std::string_view name,
+                                          std::string_view value, Directives* d) {
+  if (name == "no_transaction") {
+    if (!value.empty()) {
+      return fmt::format("directive '{}' takes no value (found '{}')", written, value);
+    }
+    d->no_transaction = true;
+    return std::nullopt;
+  }
+  if (name == "transaction") {
+    if (value == "false") {
+      d->no_transaction = true;
+    } else if (value == "true") {
+      d->no_transaction = false;
+    } else {
+      return fmt::format("directive '{}' takes true or false (found '{}')", written, value);
+    }
+    return std::nullopt;
+  }
+  if (name == "lock_timeout" || name == "statement_timeout") {
+    std::string_view v = value;
+    if (v.size() >= 2 && v.front() == '\'' && v.back() == '\'') v = v.substr(1, v.size() - 2);
+    if (!IsPostgresDuration(v)) {
+      return fmt::format(
+          "directive '{}' needs a PostgreSQL duration such as 5s, 500ms or 1min (found '{}')",
+          written, value);
+    }
+    (name == "lock_timeout" ? d->lock_timeout : d->statement_timeout) = std::string(v);
+    return std::nullopt;
+  }
+  return fmt::format("unknown directive '{}': {}", written, kKnownDirectives);
+}
+
+// Applies a non-marker directive line; reports problems at `line`.
+void ApplyDirectiveLine(const DirectiveLine& d, const std::string& path, int line,
+                        Directives* directives, Problems* problems) {
+  if (!d.extra.empty()) {
+    problems->AddAt(path, line,
+                    fmt::format("unexpected '{}' after directive '{}'", d.extra, d.written));
+    return;
+  }
+  if (auto error = ApplyDirective(d.written, d.name, d.value, directives)) {
+    problems->AddAt(path, line, *error);
+  }
+}
+
+// ---- sections --------------------------------------------------------------
+
+struct Line {
+  size_t begin = 0;  // offset of the first byte
+  size_t end = 0;    // offset of the '\n' (or the text's end)
+};
+
+std::vector<Line> SplitLines(std::string_view text) {
+  std::vector<Line> lines;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t eol = text.find('\n', pos);
+    if (eol == std::string_view::npos) eol = text.size();
+    lines.push_back({pos, eol});
+    pos = eol + 1;
+  }
+  return lines;
+}
+
+struct ScriptParts {
+  Script up;
+  std::optional<Script> down;
+  bool sectioned = false;  // has section markers
+};
+
+// Splits normalized file text into its up (and down) scripts and reads the
+// directives. Returns false when it added problems.
+bool SplitSections(std::string_view text, const std::string& path, bool markers_allowed,
+                   ScriptParts* out, Problems* problems) {
+  const size_t problems_before = problems->size();
+  std::vector<Line> lines = SplitLines(text);
+  std::vector<std::optional<DirectiveLine>> directive_at(lines.size());
+  std::vector<size_t> markers;  // line indexes
+  for (size_t i = 0; i < lines.size(); ++i) {
+    directive_at[i] = ParseDirectiveLine(text.substr(lines[i].begin, lines[i].end - lines[i].begin));
+    if (directive_at[i] && directive_at[i]->is_marker()) markers.push_back(i);
+  }
+  auto line_no = [](size_t index) { return static_cast<int>(index) + 1; };
+
+  if (!markers.empty() && !markers_allowed) {
+    for (size_t m : markers) {
+      problems->AddAt(path, line_no(m),
+                      fmt::format("section marker '-- {}' belongs only in single-file migrations "
+                                  "(VERSION_name.sql); in this layout the down script is a file "
+                                  "of its own: remove the marker",
+                                  directive_at[m]->written));
+    }
+    return false;
+  }
+
+  std::optional<size_t> up_marker;
+  std::optional<size_t> down_marker;
+  for (size_t m : markers) {
+    const DirectiveLine& d = *directive_at[m];
+    std::optional<size_t>& slot = d.name == "up" ? up_marker : down_marker;
+    if (slot) {
+      problems->AddAt(path, line_no(m),
+                      fmt::format("second '-- {}' marker (the first is on line {}): a file holds "
+                                  "one up and at most one down section",
+                                  d.written, line_no(*slot)));
+      continue;
+    }
+    slot = m;
+  }
+  if (down_marker && (!up_marker || *down_marker < *up_marker)) {
+    problems->AddAt(path, line_no(*down_marker),
+                    up_marker ? fmt::format("'-- {}' comes before '-- {}' (line {}): put the up "
+                                            "section first",
+                                            directive_at[*down_marker]->written,
+                                            directive_at[*up_marker]->written,
+                                            line_no(*up_marker))
+                              : fmt::format("'-- {}' without a '-- ferry:up' marker: add "
+                                            "'-- ferry:up' above the up SQL",
+                                            directive_at[*down_marker]->written));
+  }
+  if (problems->size() != problems_before) return false;
+
+  auto offset_of = [&](size_t index) { return index < lines.size() ? lines[index].begin : text.size(); };
+
+  // File-wide directives: the comment lines above the up marker.
+  Directives file_directives;
+  if (up_marker) {
+    std::string_view header = text.substr(0, offset_of(*up_marker));
+    size_t token = SkipSqlSpaceAndComments(header);
+    if (token < header.size()) {
+      int line = 1 + static_cast<int>(std::count(header.begin(),
+                                                 header.begin() + static_cast<std::ptrdiff_t>(token), '\n'));
+      problems->AddAt(path, line,
+                      fmt::format("SQL above '-- {}' never runs: move it below the marker",
+                                  directive_at[*up_marker]->written));
+    }
+    for (size_t i = 0; i < *up_marker; ++i) {
+      if (directive_at[i]) ApplyDirectiveLine(*directive_at[i], path, line_no(i), &file_directives, problems);
+    }
+  }
+
+  // Reads one section: lines [first, end) after the marker at `marker`.
+  auto read_section = [&](std::optional<size_t> marker, size_t first, size_t end) {
+    Script script;
+    script.path = path;
+    script.first_line = line_no(first);
+    script.directives = file_directives;
+    if (marker) {
+      const DirectiveLine& d = *directive_at[*marker];
+      for (const std::string& option : d.options) {
+        size_t sep = option.find_first_of(":=");
+        std::string name;
+        for (char c : option.substr(0, sep)) name += c == '-' ? '_' : AsciiLower(c);
+        std::string value = sep == std::string::npos ? "" : option.substr(sep + 1);
+        if (auto error = ApplyDirective(option.substr(0, sep), name, value, &script.directives)) {
+          problems->AddAt(path, line_no(*marker), *error);
+        }
+      }
+    }
+    const size_t begin = offset_of(first);
+    for (size_t i = first; i < end; ++i) {
+      if (!directive_at[i]) continue;
+      std::string_view above = text.substr(begin, lines[i].begin - begin);
+      if (HasSqlTokens(above)) {
+        problems->AddAt(path, line_no(i),
+                        fmt::format("directive '{}' must be at the top of its section, above the "
+                                    "SQL: move it up",
+                                    directive_at[i]->written));
+        continue;
+      }
+      ApplyDirectiveLine(*directive_at[i], path, line_no(i), &script.directives, problems);
+    }
+    script.sql = std::string(TrimTrailingSpace(text.substr(begin, offset_of(end) - begin)));
+    return script;
+  };
+
+  if (!up_marker) {
+    out->up = read_section(std::nullopt, 0, lines.size());
+  } else {
+    out->sectioned = true;
+    size_t up_end = down_marker ? *down_marker : lines.size();
+    out->up = read_section(up_marker, *up_marker + 1, up_end);
+    if (down_marker) out->down = read_section(down_marker, *down_marker + 1, lines.size());
+  }
+  return problems->size() == problems_before;
+}
+
+// ---- reading ---------------------------------------------------------------
+
+// The bytes of `path`, or an error message.
+std::optional<std::string> ReadFileBytes(const std::string& path, std::string* data) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) return std::string(std::strerror(errno));
+  char buf[1 << 16];
+  size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) data->append(buf, n);
+  int error = std::ferror(f) != 0 ? errno : 0;
+  std::fclose(f);
+  if (error != 0) return std::string(std::strerror(error));
+  return std::nullopt;
+}
+
+// "0042_add" -> version 0042, description "add". False on a bad version.
+bool ParseVersionAndName(std::string_view base, Version* version, std::string* description,
+                         std::string* error) {
+  size_t sep = base.find('_');
+  std::string_view version_text = base.substr(0, sep);
+  Result<Version> v = Version::Parse(version_text);
+  if (!v.ok()) {
+    *error = v.status().message();
+    return false;
+  }
+  *version = std::move(v).value();
+  *description = sep == std::string_view::npos ? "" : Describe(base.substr(sep + 1));
+  return true;
+}
+
+// A golang-migrate .down.sql or Flyway U file waiting for its up script.
+struct PendingDown {
+  SourceLayout layout;
+  Version version;
+  std::string description;
+  Script script;
+};
+
+class Scanner {
+ public:
+  explicit Scanner(std::string dir) : dir_(std::move(dir)) {}
+
+  Result<MigrationSet> Run() {
+    std::error_code ec;
+    fs::file_status st = fs::status(dir_, ec);
+    if (ec && ec != std::errc::no_such_file_or_directory) {
+      return Status(StatusCode::kPermissionDenied,
+                    fmt::format("cannot read migrations directory '{}': {}", dir_, ec.message()))
+          .With("dir", dir_);
+    }
+    if (!fs::exists(st)) {
+      return Status(StatusCode::kNotFound,
+                    fmt::format("migrations directory '{}' does not exist: run 'ferry init' or "
+                                "pass --dir",
+                                dir_))
+          .With("dir", dir_);
+    }
+    if (!fs::is_directory(st)) {
+      return Status(StatusCode::kInvalidArgument,
+                    fmt::format("'{}' is not a directory: pass the migrations directory with "
+                                "--dir",
+                                dir_))
+          .With("dir", dir_);
+    }
+    std::vector<std::string> names;
+    fs::directory_iterator it(dir_, ec);
+    for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
+      names.push_back(it->path().filename().string());
+    }
+    if (ec) {
+      return Status(ec == std::errc::permission_denied ? StatusCode::kPermissionDenied
+                                                       : StatusCode::kUnknown,
+                    fmt::format("cannot list migrations directory '{}': {}", dir_, ec.message()))
+          .With("dir", dir_);
+    }
+    std::sort(names.begin(), names.end());
+    for (const std::string& name : names) ScanEntry(name);
+    return Finish();
+  }
+
+ private:
+  void ScanEntry(const std::string& name) {
+    if (name.empty() || name[0] == '.') return;
+    std::string path = Join(dir_, name);
+    std::error_code ec;
+    fs::file_status st = fs::status(path, ec);
+    if (ec) {
+      if (EndsWithIgnoreCase(name, ".sql")) problems_.Add(path, "cannot read: " + ec.message());
+      return;
+    }
+    if (fs::is_directory(st)) {
+      ScanFolder(name);
+    } else if (EndsWithIgnoreCase(name, ".sql")) {
+      ScanFile(name);
+    }
+  }
+
+  // Reads a file as normalized UTF-8 text; false after adding a problem.
+  bool Load(const std::string& path, std::string* text) {
+    std::string bytes;
+    if (auto error = ReadFileBytes(path, &bytes)) {
+      problems_.Add(path, fmt::format("cannot read: {}; check its permissions", *error));
+      return false;
+    }
+    if (auto bad = FindInvalidUtf8(bytes)) {
+      problems_.Add(path, fmt::format("is not valid UTF-8 (byte offset {}): save it as UTF-8", *bad));
+      return false;
+    }
+    if (size_t nul = bytes.find('\0'); nul != std::string::npos) {
+      problems_.Add(path, fmt::format("contains a NUL byte (byte offset {}): remove it", nul));
+      return false;
+    }
+    *text = NormalizeText(bytes);
+    return true;
+  }
+
+  // Loads a file that is one script (every layout but sectioned files).
+  std::optional<Script> LoadWholeFile(const std::string& path) {
+    std::string text;
+    if (!Load(path, &text)) return std::nullopt;
+    ScriptParts parts;
+    if (!SplitSections(text, path, /*markers_allowed=*/false, &parts, &problems_)) {
+      return std::nullopt;
+    }
+    return std::move(parts.up);
+  }
+
+  void CheckNotEmpty(const Script& up, bool sectioned) {
+    if (HasSqlTokens(up.sql)) return;
+    if (sectioned) {
+      problems_.AddAt(up.path, up.first_line - 1,
+                      "the up section is empty: write the SQL or delete the file");
+    } else {
+      problems_.Add(up.path, "is empty: write the SQL or delete the file");
+    }
+  }
+
+  void AddMigration(Version version, std::string description, MigrationKind kind,
+                    SourceLayout layout, std::string script_name, Script up,
+                    std::optional<Script> down) {
+    Migration m;
+    m.version = std::move(version);
+    m.description = std::move(description);
+    m.kind = kind;
+    m.layout = layout;
+    m.script = std::move(script_name);
+    m.checksum = ChecksumV1(up.sql);
+    m.up = std::move(up);
+    if (down && HasSqlTokens(down->sql)) m.down = std::move(down);
+    migrations_.push_back(std::move(m));
+  }
+
+  void ScanFile(const std::string& name) {
+    const std::string path = Join(dir_, name);
+    const std::string_view stem = std::string_view(name).substr(0, name.size() - 4);
+    const size_t flyway_sep = stem.find("__");
+    if (!stem.empty() && (stem[0] == 'V' || stem[0] == 'U' || stem[0] == 'R') &&
+        flyway_sep != std::string_view::npos) {
+      ScanFlyway(name, stem, flyway_sep);
+      return;
+    }
+    if (stem.empty() || !IsDigit(stem[0])) {
+      problems_.Add(path, fmt::format("fits no migration layout: {}; rename it, or move it out "
+                                      "of the directory",
+                                      kLayoutHelp));
+      return;
+    }
+    const bool up_file = EndsWithIgnoreCase(stem, ".up");
+    const bool down_file = EndsWithIgnoreCase(stem, ".down");
+    std::string_view base = stem;
+    if (up_file) base.remove_suffix(3);
+    if (down_file) base.remove_suffix(5);
+    Version version;
+    std::string description;
+    std::string error;
+    if (!ParseVersionAndName(base, &version, &description, &error)) {
+      problems_.Add(path, fmt::format("cannot parse the file name: {}; rename the file", error));
+      return;
+    }
+    if (up_file || down_file) {
+      std::optional<Script> script = LoadWholeFile(path);
+      if (!script) return;
+      if (down_file) {
+        downs_.push_back({SourceLayout::kUpDownFiles, std::move(version), std::move(description),
+                          std::move(*script)});
+        return;
+      }
+      CheckNotEmpty(*script, false);
+      AddMigration(std::move(version), std::move(description), MigrationKind::kVersioned,
+                   SourceLayout::kUpDownFiles, name, std::move(*script), std::nullopt);
+      return;
+    }
+    std::string text;
+    if (!Load(path, &text)) return;
+    ScriptParts parts;
+    if (!SplitSections(text, path, /*markers_allowed=*/true, &parts, &problems_)) return;
+    CheckNotEmpty(parts.up, parts.sectioned);
+    AddMigration(std::move(version), std::move(description), MigrationKind::kVersioned,
+                 SourceLayout::kSingleFile, name, std::move(parts.up), std::move(parts.down));
+  }
+
+  void ScanFlyway(const std::string& name, std::string_view stem, size_t sep) {
+    const std::string path = Join(dir_, name);
+    const char prefix = stem[0];
+    std::string_view version_text = stem.substr(1, sep - 1);
+    std::string description = Describe(stem.substr(sep + 2));
+    if (prefix == 'R') {
+      if (!version_text.empty()) {
+        problems_.Add(path, "repeatable migrations are named R__name.sql, without a version: "
+                            "rename the file");
+        return;
+      }
+      std::optional<Script> script = LoadWholeFile(path);
+      if (!script) return;
+      CheckNotEmpty(*script, false);
+      AddMigration(Version(), std::move(description), MigrationKind::kRepeatable,
+                   SourceLayout::kFlyway, name, std::move(*script), std::nullopt);
+      return;
+    }
+    Result<Version> version = Version::Parse(version_text);
+    if (!version.ok()) {
+      problems_.Add(path, fmt::format("cannot parse the Flyway file name: {}; rename the file",
+                                      version.status().message()));
+      return;
+    }
+    std::optional<Script> script = LoadWholeFile(path);
+    if (!script) return;
+    if (prefix == 'U') {
+      downs_.push_back({SourceLayout::kFlyway, std::move(version).value(), std::move(description),
+                        std::move(*script)});
+      return;
+    }
+    CheckNotEmpty(*script, false);
+    AddMigration(std::move(version).value(), std::move(description), MigrationKind::kVersioned,
+                 SourceLayout::kFlyway, name, std::move(*script), std::nullopt);
+  }
+
+  void ScanFolder(const std::string& name) {
+    const std::string folder = Join(dir_, name);
+    const std::string up_path = Join(folder, "up.sql");
+    const std::string down_path = Join(folder, "down.sql");
+    std::error_code ec;
+    const bool has_up = fs::exists(up_path, ec);
+    const bool has_down = fs::exists(down_path, ec);
+    if (!has_up && !has_down) return;  // not a migration folder
+    Version version;
+    std::string description;
+    std::string error;
+    if (!ParseVersionAndName(name, &version, &description, &error)) {
+      problems_.Add(folder + "/",
+                    fmt::format("cannot parse the folder name: {}; rename the folder", error));
+      return;
+    }
+    if (!has_up) {
+      problems_.Add(down_path, "down.sql without up.sql: add up.sql with the forward SQL, or "
+                               "delete the folder");
+      return;
+    }
+    std::optional<Script> up = LoadWholeFile(up_path);
+    std::optional<Script> down;
+    if (has_down) {
+      down = LoadWholeFile(down_path);
+      if (!down) return;
+    }
+    if (!up) return;
+    if (DieselRunsOutsideTransaction(folder)) {
+      up->directives.no_transaction = true;
+      if (down) down->directives.no_transaction = true;
+    }
+    CheckNotEmpty(*up, false);
+    AddMigration(std::move(version), std::move(description), MigrationKind::kVersioned,
+                 SourceLayout::kDieselFolder, name + "/up.sql", std::move(*up), std::move(down));
+  }
+
+  // diesel's metadata.toml: `run_in_transaction = false`.
+  static bool DieselRunsOutsideTransaction(const std::string& folder) {
+    std::string bytes;
+    if (ReadFileBytes(Join(folder, "metadata.toml"), &bytes)) return false;
+    for (const Line& line : SplitLines(bytes)) {
+      std::string compact;
+      for (char c : std::string_view(bytes).substr(line.begin, line.end - line.begin)) {
+        if (c == '#') break;
+        if (!IsSpace(c)) compact += c;
+      }
+      if (compact == "run_in_transaction=false") return true;
+    }
+    return false;
+  }
+
+  Result<MigrationSet> Finish() {
+    std::vector<Migration> versioned;
+    std::vector<Migration> repeatable;
+    for (Migration& m : migrations_) {
+      (m.kind == MigrationKind::kVersioned ? versioned : repeatable).push_back(std::move(m));
+    }
+    std::stable_sort(versioned.begin(), versioned.end(), [](const Migration& a, const Migration& b) {
+      auto c = a.version <=> b.version;
+      return c != 0 ? c < 0 : a.script < b.script;
+    });
+    for (size_t i = 0; i < versioned.size();) {
+      size_t j = i + 1;
+      while (j < versioned.size() && versioned[j].version == versioned[i].version) ++j;
+      if (j - i > 1) {
+        std::string others;
+        for (size_t k = i + 1; k < j; ++k) {
+          others += (k > i + 1 ? ", " : "") + versioned[k].up.path;
+        }
+        problems_.Add(versioned[i].up.path,
+                      fmt::format("duplicate version {}: also {}; give each migration its own "
+                                  "version",
+                                  versioned[i].version.text(), others));
+      }
+      i = j;
+    }
+    AttachDowns(&versioned);
+
+    std::stable_sort(repeatable.begin(), repeatable.end(),
+                     [](const Migration& a, const Migration& b) {
+                       return a.description != b.description ? a.description < b.description
+                                                              : a.script < b.script;
+                     });
+    for (size_t i = 1; i < repeatable.size(); ++i) {
+      if (repeatable[i].description == repeatable[i - 1].description) {
+        problems_.Add(repeatable[i - 1].up.path,
+                      fmt::format("duplicate repeatable migration '{}': also {}; rename one",
+                                  repeatable[i].description, repeatable[i].up.path));
+      }
+    }
+
+    if (!problems_.empty()) return problems_.ToStatus(dir_);
+    MigrationSet set;
+    set.dir = dir_;
+    set.migrations = std::move(versioned);
+    for (Migration& m : repeatable) set.migrations.push_back(std::move(m));
+    return set;
+  }
+
+  void AttachDowns(std::vector<Migration>* versioned) {
+    std::stable_sort(downs_.begin(), downs_.end(), [](const PendingDown& a, const PendingDown& b) {
+      auto c = a.version <=> b.version;
+      return c != 0 ? c < 0 : a.script.path < b.script.path;
+    });
+    std::vector<const PendingDown*> attached(versioned->size(), nullptr);
+    for (PendingDown& down : downs_) {
+      const bool golang = down.layout == SourceLayout::kUpDownFiles;
+      auto it = std::lower_bound(versioned->begin(), versioned->end(), down.version,
+                                 [](const Migration& m, const Version& v) { return m.version < v; });
+      if (it == versioned->end() || it->version != down.version) {
+        problems_.Add(down.script.path,
+                      golang ? fmt::format("down script without an up script: add {}_....up.sql "
+                                           "with the forward SQL, or delete this file",
+                                           down.version.text())
+                             : fmt::format("Flyway undo script without V{}__....sql: add the "
+                                           "versioned script, or delete this file",
+                                           down.version.text()));
+        continue;
+      }
+      size_t index = static_cast<size_t>(it - versioned->begin());
+      if (it->layout != down.layout) {
+        problems_.Add(down.script.path,
+                      fmt::format("down script for version {}, whose up script {} is not {}: "
+                                  "pair .down.sql with .up.sql and U with V files (a single-file "
+                                  "migration keeps its down in a '-- ferry:down' section)",
+                                  down.version.text(), it->up.path,
+                                  golang ? "a .up.sql file" : "a Flyway V file"));
+        continue;
+      }
+      if (attached[index] != nullptr) {
+        problems_.Add(attached[index]->script.path,
+                      fmt::format("duplicate down script for version {}: also {}; keep one",
+                                  down.version.text(), down.script.path));
+        continue;
+      }
+      attached[index] = &down;
+      if (golang && down.description != it->description) {
+        problems_.Add(down.script.path,
+                      fmt::format("does not match its up script {}: give both files the same "
+                                  "name",
+                                  it->up.path));
+        continue;
+      }
+      if (HasSqlTokens(down.script.sql)) it->down = std::move(down.script);
+    }
+  }
+
+  std::string dir_;
+  Problems problems_;
+  std::vector<Migration> migrations_;
+  std::vector<PendingDown> downs_;
+};
+
+// ---- ferry new -------------------------------------------------------------
+
+// Adds one to a decimal digit string, keeping its width when it fits.
+std::string IncrementDecimal(std::string digits) {
+  for (size_t i = digits.size(); i-- > 0;) {
+    if (digits[i] != '9') {
+      ++digits[i];
+      return digits;
+    }
+    digits[i] = '0';
+  }
+  return "1" + digits;
+}
+
+Result<std::string> NormalizeNewName(std::string_view name) {
+  std::string out;
+  for (char c : TrimBlanks(name)) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || IsDigit(c)) {
+      out += c;
+    } else if (c == '_' || c == '-' || c == ' ') {
+      if (!out.empty() && out.back() != '_') out += '_';
+    } else {
+      return Status(StatusCode::kInvalidArgument,
+                    fmt::format("migration name '{}' may use only letters, digits, '_', '-' and "
+                                "spaces",
+                                name));
+    }
+  }
+  while (!out.empty() && out.back() == '_') out.pop_back();
+  if (out.empty()) {
+    return Status(StatusCode::kInvalidArgument,
+                  "a migration needs a name, e.g. 'ferry new add_users_table'");
+  }
+  return out;
+}
+
+std::string DashedTimestamp(std::string_view digits14) {
+  return fmt::format("{}-{}-{}-{}", digits14.substr(0, 4), digits14.substr(4, 2),
+                     digits14.substr(6, 2), digits14.substr(8, 6));
+}
+
+}  // namespace
+
+std::string_view MigrationKindName(MigrationKind kind) {
+  switch (kind) {
+    case MigrationKind::kVersioned: return "versioned";
+    case MigrationKind::kRepeatable: return "repeatable";
+  }
+  return "versioned";
+}
+
+std::string_view SourceLayoutName(SourceLayout layout) {
+  switch (layout) {
+    case SourceLayout::kSingleFile: return "single-file";
+    case SourceLayout::kUpDownFiles: return "up-down-files";
+    case SourceLayout::kDieselFolder: return "diesel-folder";
+    case SourceLayout::kFlyway: return "flyway";
+  }
+  return "single-file";
+}
+
+const Migration* MigrationSet::Find(const Version& version) const {
+  if (version.empty()) return nullptr;
+  auto end = std::partition_point(migrations.begin(), migrations.end(), [](const Migration& m) {
+    return m.kind == MigrationKind::kVersioned;
+  });
+  auto it = std::lower_bound(migrations.begin(), end, version,
+                             [](const Migration& m, const Version& v) { return m.version < v; });
+  return (it != end && it->version == version) ? &*it : nullptr;
+}
+
+const Version* MigrationSet::Latest() const {
+  const Version* latest = nullptr;
+  for (const Migration& m : migrations) {
+    if (m.kind == MigrationKind::kVersioned) latest = &m.version;
+  }
+  return latest;
+}
+
+std::string CanonicalScriptText(std::string_view text) {
+  std::string out = NormalizeText(text);
+  out.resize(TrimTrailingSpace(out).size());
+  return out;
+}
+
+std::string ChecksumV1(std::string_view up_sql) {
+  return std::string(kChecksumPrefix) + Sha256Hex(CanonicalScriptText(up_sql));
+}
+
+Result<MigrationSet> ScanDirectory(const std::string& dir) { return Scanner(dir).Run(); }
+
+Result<NewMigration> NextVersionName(const MigrationSet& existing, std::string_view name,
+                                     VersionStyle style, std::chrono::system_clock::time_point now,
+                                     SourceLayout layout) {
+  FERRY_ASSIGN_OR_RETURN(std::string slug, NormalizeNewName(name));
+  const Version* latest = existing.Latest();
+  const bool diesel = layout == SourceLayout::kDieselFolder;
+  std::string version;
+  if (style == VersionStyle::kTimestamp) {
+    std::time_t t = std::chrono::system_clock::to_time_t(now);
+    std::tm utc{};
+    gmtime_r(&t, &utc);
+    char digits[32];
+    std::snprintf(digits, sizeof(digits), "%04d%02d%02d%02d%02d%02d", utc.tm_year + 1900,
+                  utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec);
+    std::string stamp = digits;
+    Result<Version> candidate = Version::Parse(stamp);
+    if (latest != nullptr && candidate.ok() && !(*candidate > *latest)) {
+      // Not after the latest (clock skew, or two in one second): latest + 1.
+      stamp = IncrementDecimal(latest->components().front());
+    }
+    version = diesel && stamp.size() == 14 ? DashedTimestamp(stamp) : stamp;
+  } else if (latest == nullptr) {
+    version = "0001";
+  } else {
+    const std::string& text = latest->text();
+    if (text.find('-') != std::string::npos) {
+      return Status(StatusCode::kInvalidArgument,
+                    fmt::format("cannot number sequentially after the diesel timestamp {}: use "
+                                "the timestamp style",
+                                text));
+    }
+    // Increment the last digit group; '_' separators become '.' so that
+    // VERSION_name file names stay unambiguous.
+    size_t last = text.find_last_of("._");
+    std::string head = last == std::string::npos ? "" : text.substr(0, last + 1);
+    std::replace(head.begin(), head.end(), '_', '.');
+    version = head + IncrementDecimal(last == std::string::npos ? text : text.substr(last + 1));
+  }
+
+  NewMigration out;
+  out.version = version;
+  switch (layout) {
+    case SourceLayout::kSingleFile:
+      out.files.push_back({fmt::format("{}_{}.sql", version, slug),
+                           "-- ferry:up\n\n-- ferry:down\n"});
+      break;
+    case SourceLayout::kUpDownFiles:
+      out.files.push_back({fmt::format("{}_{}.up.sql", version, slug), ""});
+      out.files.push_back({fmt::format("{}_{}.down.sql", version, slug), ""});
+      break;
+    case SourceLayout::kDieselFolder:
+      out.files.push_back({fmt::format("{}_{}/up.sql", version, slug), ""});
+      out.files.push_back({fmt::format("{}_{}/down.sql", version, slug), ""});
+      break;
+    case SourceLayout::kFlyway:
+      out.files.push_back({fmt::format("V{}__{}.sql", version, slug), ""});
+      out.files.push_back({fmt::format("U{}__{}.sql", version, slug), ""});
+      break;
+  }
+  return out;
+}
+
+}  // namespace ferry

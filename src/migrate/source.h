@@ -1,0 +1,179 @@
+// Migration sources: reading a directory of migration files.
+//
+// One scanner reads every supported layout; layouts may be mixed in one
+// directory (each version still appears once):
+//
+//   ferry / dbmate   VERSION_name.sql with sections:
+//                      -- ferry:up        (or dbmate's -- migrate:up)
+//                      CREATE TABLE ...;
+//                      -- ferry:down      (optional; or -- migrate:down)
+//                      DROP TABLE ...;
+//                    Without any section marker the whole file is the up
+//                    script of a forward-only migration (no down).
+//   golang-migrate   VERSION_name.up.sql + VERSION_name.down.sql (down optional)
+//   diesel           VERSION_name/up.sql + VERSION_name/down.sql (down optional;
+//                    metadata.toml `run_in_transaction = false` is honoured)
+//   Flyway           V<version>__name.sql (up), U<version>__name.sql (its down),
+//                    R__name.sql (repeatable: no version, runs after the
+//                    versioned ones in description order, again whenever its
+//                    checksum changes)
+//
+// VERSION is anything Version::Parse accepts (see version.h); in the
+// VERSION_name forms it ends at the first '_'. The description is the name
+// with '_' turned into spaces. Hidden entries and files not ending in .sql
+// (README.md, metadata.toml) are ignored, as are subdirectories holding
+// neither up.sql nor down.sql. Files are read as UTF-8; a BOM is dropped and
+// CRLF / CR line ends become LF.
+//
+// Directives are SQL comments read by ferry (the server sees plain comments).
+// The prefix is `ferry:` or dbmate's `migrate:`; '-' and '_' are
+// interchangeable in names:
+//
+//   -- ferry:no-transaction         run the script outside a transaction
+//   -- ferry:transaction false      the same (dbmate: transaction:false)
+//   -- ferry:lock_timeout 5s        SET lock_timeout for the script
+//   -- ferry:statement_timeout 1min SET statement_timeout for the script
+//
+// A value may also follow the name after ':' or '=' (lock_timeout:5s).
+// Timeouts are PostgreSQL durations: a number with an optional unit us, ms,
+// s, min, h or d (no unit means milliseconds), passed through as written.
+// Where directives go:
+//   - on a section marker line: `-- ferry:up transaction:false lock_timeout:5s`;
+//   - on their own comment lines at the top of a section (before its first
+//     SQL), or at the top of a file without markers (every layout);
+//   - on comment lines above `-- ferry:up`: then they apply to both sections.
+// Any other `ferry:` / `migrate:` name, or a directive below SQL, is an error.
+// Markers and directives are recognised line by line, as dbmate does.
+//
+// Checksums: "sha256v1:" + lower-case hex SHA-256 of the canonical bytes of
+// the up script only: UTF-8 BOM removed, CRLF and CR turned into LF, trailing
+// whitespace at the end removed. For a sectioned file the up script starts
+// on the line after `-- ferry:up` and ends before `-- ferry:down`, so moving
+// an unchanged up script between layouts, adding a down section, or
+// re-saving with Windows line ends keeps the checksum; editing the up SQL (or
+// the comment lines inside it) changes it. "v1" names this algorithm; a
+// future change of canonical form gets a new prefix, and history rows keep
+// the prefix they were written with.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ferry/status.h"
+#include "migrate/version.h"
+
+namespace ferry {
+
+enum class MigrationKind : uint8_t {
+  kVersioned,   // applied once, in version order
+  kRepeatable,  // Flyway R__: re-applied whenever its checksum changes
+};
+
+enum class SourceLayout : uint8_t {
+  kSingleFile,    // VERSION_name.sql, sectioned or forward-only
+  kUpDownFiles,   // golang-migrate VERSION_name.up.sql / .down.sql
+  kDieselFolder,  // VERSION_name/up.sql, down.sql
+  kFlyway,        // V / U / R files
+};
+
+// "versioned", "repeatable" (the history table's kind column).
+std::string_view MigrationKindName(MigrationKind kind);
+// "single-file", "up-down-files", "diesel-folder", "flyway".
+std::string_view SourceLayoutName(SourceLayout layout);
+
+struct Directives {
+  bool no_transaction = false;
+  std::string lock_timeout;       // PostgreSQL duration as written; "" = server default
+  std::string statement_timeout;  // likewise
+
+  bool operator==(const Directives&) const = default;
+};
+
+// One direction of a migration.
+struct Script {
+  std::string path;  // file holding it (the directory joined with its name)
+  // Canonical text: BOM dropped, LF line ends, trailing whitespace removed.
+  std::string sql;
+  int first_line = 1;     // 1-based line of `path` where `sql` begins
+  Directives directives;  // effective: file-wide, then marker line, then section top
+};
+
+struct Migration {
+  Version version;  // empty for repeatable migrations
+  std::string description;
+  MigrationKind kind = MigrationKind::kVersioned;
+  SourceLayout layout = SourceLayout::kSingleFile;
+  std::string script;  // up script path relative to the directory ("1_init.sql")
+  Script up;
+  std::optional<Script> down;  // absent: forward-only (empty down sections count as absent)
+  std::string checksum;        // ChecksumV1(up.sql)
+};
+
+struct MigrationSet {
+  std::string dir;
+  // Versioned migrations by ascending version, then repeatable ones by
+  // description.
+  std::vector<Migration> migrations;
+
+  // The migration with a version equal to `version`, or nullptr.
+  const Migration* Find(const Version& version) const;
+  // The highest version, or nullptr when there is no versioned migration.
+  const Version* Latest() const;
+};
+
+inline constexpr std::string_view kChecksumPrefix = "sha256v1:";
+
+// The canonical form of a script (idempotent): BOM dropped, CRLF and CR
+// turned into LF, trailing whitespace at the end removed.
+std::string CanonicalScriptText(std::string_view text);
+// "sha256v1:<hex>" of CanonicalScriptText(up_sql).
+std::string ChecksumV1(std::string_view up_sql);
+
+// Reads every migration in `dir` (not recursive, except diesel folders).
+//
+// kNotFound when `dir` does not exist; kInvalidArgument when it is not a
+// directory; kPermissionDenied when it cannot be listed. Any problem with
+// the files fails the whole scan with kInvalidArgument and a message listing
+// every problem, one per line, each starting with the path (and line):
+// duplicate versions, names that cannot be parsed or fit no layout, a down
+// without an up, empty up scripts, invalid UTF-8 or NUL bytes, unreadable
+// files, misplaced or unknown directives, a down section before the up one.
+Result<MigrationSet> ScanDirectory(const std::string& dir);
+
+// ---- ferry new ----------------------------------------------------------
+
+enum class VersionStyle : uint8_t {
+  kTimestamp,   // UTC YYYYMMDDHHMMSS (diesel: YYYY-MM-DD-HHMMSS) from the clock
+  kSequential,  // the highest version plus one, keeping its zero padding
+};
+
+struct NewFile {
+  std::string path;      // relative to the migrations directory
+  std::string contents;  // template to write
+};
+
+struct NewMigration {
+  std::string version;
+  std::vector<NewFile> files;  // create every one; folders as needed
+};
+
+// Names the next migration after `existing` for `ferry new NAME`.
+//
+// `name` may hold letters, digits, '_', '-' and spaces ('-' and spaces become
+// '_'). Timestamp style takes the time from `now` and, should that not sort
+// after the latest version (clock skew, two in one second), uses the latest
+// plus one. Sequential style increments the last component of the latest
+// version ("0042" -> "0043", "1.1" -> "1.2"; "0001" when there is none).
+// Files per layout: single file (with empty up/down sections), .up.sql +
+// .down.sql, diesel folder up.sql + down.sql, Flyway V + U.
+// kInvalidArgument for a bad name, or sequential numbering after a diesel
+// timestamp (use the timestamp style).
+Result<NewMigration> NextVersionName(const MigrationSet& existing, std::string_view name,
+                                     VersionStyle style, std::chrono::system_clock::time_point now,
+                                     SourceLayout layout = SourceLayout::kSingleFile);
+
+}  // namespace ferry
