@@ -28,7 +28,7 @@ std::string ServerUrl(const char* variable) {
                   << " is not set but FERRY_TEST_REQUIRE_SERVERS=1: start the servers with "
                      "scripts/test-servers.sh (scripts/test.sh does it)";
   } else {
-    GTEST_SKIP_(("set " + std::string(variable) + " (scripts/test.sh starts a server)").c_str());
+    [variable]() { GTEST_SKIP() << "set " << variable << " (scripts/test.sh starts a server)"; }();
   }
   return "";
 }
@@ -144,6 +144,40 @@ RunResult RunFerry(const std::vector<std::string>& args, const std::vector<std::
   waitpid(pid, &status, 0);
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return result;
+}
+
+int StartFerry(const std::vector<std::string>& args, const std::string& out_file,
+               const std::vector<std::string>& env) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    int out = open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int err = open((out_file + ".err").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int devnull = open("/dev/null", O_RDONLY);
+    if (out < 0 || err < 0 || devnull < 0) _exit(127);
+    dup2(out, 1);
+    dup2(err, 2);
+    dup2(devnull, 0);
+    for (const auto& e : env) putenv(const_cast<char*>(e.c_str()));
+    std::vector<char*> argv;
+    std::string bin = FERRY_BINARY;
+    argv.push_back(bin.data());
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(bin.c_str(), argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+int WaitFerry(int pid) {
+  int status = 0;
+  if (waitpid(pid, &status, 0) < 0) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
 }  // namespace ferry::testing

@@ -84,6 +84,15 @@ struct RunResult {
 RunResult RunFerry(const std::vector<std::string>& args, const std::vector<std::string>& env = {},
                    const std::string& cwd = "");
 
+// Starts the built ferry binary in the background with stdout and stderr
+// going to `out_file` and `out_file + ".err"`. Returns the child's pid.
+int StartFerry(const std::vector<std::string>& args, const std::string& out_file,
+               const std::vector<std::string>& env = {});
+// Waits for a child started by StartFerry; returns its exit code
+// (128 + signal when killed).
+int WaitFerry(int pid);
+std::string ReadFile(const std::string& path);
+
 // Replaces the database name in a postgres:// URL.
 std::string WithDatabase(const std::string& url, const std::string& dbname);
 

@@ -101,6 +101,14 @@ Result<std::unique_ptr<Migrator>> Migrator::Open(const std::string& url_text,
                                                  MigratorOptions options) {
   FERRY_ASSIGN_OR_RETURN(Url url, Url::Parse(url_text));
   FERRY_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, OpenConnection(url));
+  if (conn->engine() == "postgres") {
+    // If ferry is killed mid-statement, the server notices within a second
+    // and rolls back, instead of finishing a long statement for nobody.
+    auto r = conn->Exec(
+        "DO $$ BEGIN IF current_setting('server_version_num')::int >= 140000 THEN "
+        "SET client_connection_check_interval = 1000; END IF; END $$");
+    if (!r.ok()) FERRY_LOG_DEBUG("client_connection_check_interval: {}", r.status().ToString());
+  }
   return std::unique_ptr<Migrator>(new Migrator(std::move(url), std::move(conn), std::move(options)));
 }
 

@@ -210,6 +210,7 @@ std::optional<DirectiveLine> ParseDirectiveLine(std::string_view line) {
     while (!tail.empty()) {
       size_t end = 0;
       while (end < tail.size() && !IsBlank(tail[end])) ++end;
+      if (tail.substr(0, 2) == "--") break;  // a trailing comment
       d.options.emplace_back(tail.substr(0, end));
       tail = TrimBlanks(tail.substr(end));
     }
@@ -233,9 +234,11 @@ std::optional<std::string> ApplyDirective(std::string_view written, std::string_
     return std::nullopt;
   }
   if (name == "transaction") {
-    if (value == "false") {
+    std::string lower;
+    for (char c : value) lower += AsciiLower(c);
+    if (lower == "false") {
       d->no_transaction = true;
-    } else if (value == "true") {
+    } else if (lower == "true") {
       d->no_transaction = false;
     } else {
       return fmt::format("directive '{}' takes true or false (found '{}')", written, value);
@@ -456,7 +459,7 @@ class Scanner {
   Result<MigrationSet> Run() {
     std::error_code ec;
     fs::file_status st = fs::status(dir_, ec);
-    if (ec && ec != std::errc::no_such_file_or_directory) {
+    if (ec == std::errc::permission_denied) {
       return Status(StatusCode::kPermissionDenied,
                     fmt::format("cannot read migrations directory '{}': {}", dir_, ec.message()))
           .With("dir", dir_);
@@ -497,13 +500,16 @@ class Scanner {
     std::string path = Join(dir_, name);
     std::error_code ec;
     fs::file_status st = fs::status(path, ec);
+    const bool sql = EndsWithIgnoreCase(name, ".sql");
     if (ec) {
-      if (EndsWithIgnoreCase(name, ".sql")) problems_.Add(path, "cannot read: " + ec.message());
+      if (sql) problems_.Add(path, fmt::format("cannot read: {}", ec.message()));
       return;
     }
     if (fs::is_directory(st)) {
       ScanFolder(name);
-    } else if (EndsWithIgnoreCase(name, ".sql")) {
+    } else if (sql && !fs::is_regular_file(st)) {
+      problems_.Add(path, "is not a regular file: replace it with the migration file");
+    } else if (sql) {
       ScanFile(name);
     }
   }
@@ -592,7 +598,10 @@ class Scanner {
     }
     if (up_file || down_file) {
       std::optional<Script> script = LoadWholeFile(path);
-      if (!script) return;
+      if (!script) {
+        if (up_file) unloaded_.push_back(std::move(version));
+        return;
+      }
       if (down_file) {
         downs_.push_back({SourceLayout::kUpDownFiles, std::move(version), std::move(description),
                           std::move(*script)});
@@ -604,9 +613,12 @@ class Scanner {
       return;
     }
     std::string text;
-    if (!Load(path, &text)) return;
     ScriptParts parts;
-    if (!SplitSections(text, path, /*markers_allowed=*/true, &parts, &problems_)) return;
+    if (!Load(path, &text) ||
+        !SplitSections(text, path, /*markers_allowed=*/true, &parts, &problems_)) {
+      unloaded_.push_back(std::move(version));
+      return;
+    }
     CheckNotEmpty(parts.up, parts.sectioned);
     AddMigration(std::move(version), std::move(description), MigrationKind::kVersioned,
                  SourceLayout::kSingleFile, name, std::move(parts.up), std::move(parts.down));
@@ -637,7 +649,10 @@ class Scanner {
       return;
     }
     std::optional<Script> script = LoadWholeFile(path);
-    if (!script) return;
+    if (!script) {
+      if (prefix == 'V') unloaded_.push_back(std::move(version).value());
+      return;
+    }
     if (prefix == 'U') {
       downs_.push_back({SourceLayout::kFlyway, std::move(version).value(), std::move(description),
                         std::move(*script)});
@@ -759,6 +774,10 @@ class Scanner {
       auto it = std::lower_bound(versioned->begin(), versioned->end(), down.version,
                                  [](const Migration& m, const Version& v) { return m.version < v; });
       if (it == versioned->end() || it->version != down.version) {
+        // An up script that failed to load has its own problem reported.
+        if (std::find(unloaded_.begin(), unloaded_.end(), down.version) != unloaded_.end()) {
+          continue;
+        }
         problems_.Add(down.script.path,
                       golang ? fmt::format("down script without an up script: add {}_....up.sql "
                                            "with the forward SQL, or delete this file",
@@ -800,6 +819,7 @@ class Scanner {
   Problems problems_;
   std::vector<Migration> migrations_;
   std::vector<PendingDown> downs_;
+  std::vector<Version> unloaded_;  // versions whose up script had problems
 };
 
 // ---- ferry new -------------------------------------------------------------

@@ -38,7 +38,8 @@
 // Timeouts are PostgreSQL durations: a number with an optional unit us, ms,
 // s, min, h or d (no unit means milliseconds), passed through as written.
 // Where directives go:
-//   - on a section marker line: `-- ferry:up transaction:false lock_timeout:5s`;
+//   - on a section marker line: `-- ferry:up transaction:false lock_timeout:5s`
+//     (a trailing `-- comment` there is ignored);
 //   - on their own comment lines at the top of a section (before its first
 //     SQL), or at the top of a file without markers (every layout);
 //   - on comment lines above `-- ferry:up`: then they apply to both sections.
@@ -136,7 +137,8 @@ std::string ChecksumV1(std::string_view up_sql);
 // Reads every migration in `dir` (not recursive, except diesel folders).
 //
 // kNotFound when `dir` does not exist; kInvalidArgument when it is not a
-// directory; kPermissionDenied when it cannot be listed. Any problem with
+// directory; kPermissionDenied when it may not be read (kUnknown for other
+// listing failures). Any problem with
 // the files fails the whole scan with kInvalidArgument and a message listing
 // every problem, one per line, each starting with the path (and line):
 // duplicate versions, names that cannot be parsed or fit no layout, a down

@@ -113,6 +113,26 @@ TEST_F(SourceTest, DbmateMarkersAndTransactionOption) {
   EXPECT_EQ(m.down->first_line, 4);
 }
 
+TEST_F(SourceTest, MarkerOptionsAllowCaseAndTrailingComment) {
+  Write("1_x.sql",
+        "-- migrate:up transaction:FALSE -- CREATE INDEX CONCURRENTLY needs this\n"
+        "CREATE INDEX CONCURRENTLY i ON t (a);\n");
+  MigrationSet set = ScanOk();
+  ASSERT_EQ(set.migrations.size(), 1u);
+  EXPECT_TRUE(set.migrations[0].up.directives.no_transaction);
+}
+
+TEST_F(SourceTest, BrokenUpIsNotAlsoReportedAsMissing) {
+  Write("1_a.up.sql", "SELECT '\xff';\n");
+  Write("1_a.down.sql", "SELECT 1;\n");
+  Write("V2__b.sql", "\xfe");
+  Write("U2__b.sql", "SELECT 1;\n");
+  std::string e = ScanError();
+  EXPECT_THAT(e, HasSubstr(Path("1_a.up.sql") + ": is not valid UTF-8"));
+  EXPECT_THAT(e, HasSubstr(Path("V2__b.sql") + ": is not valid UTF-8"));
+  EXPECT_THAT(e, Not(HasSubstr("without")));
+}
+
 TEST_F(SourceTest, PlainFileIsForwardOnly) {
   Write("3_add_index.sql", "CREATE INDEX i ON t (a);\n");
   Write("4.sql", "SELECT 1;\n");
@@ -355,6 +375,14 @@ TEST_F(SourceTest, UnreadableFile) {
   Write("1_x.sql", "SELECT 1;");
   fs::permissions(Path("1_x.sql"), fs::perms::all, fs::perm_options::remove);
   EXPECT_THAT(ScanError(), HasSubstr(Path("1_x.sql") + ": cannot read: Permission denied"));
+}
+
+TEST_F(SourceTest, BrokenSymlinkAndSpecialFiles) {
+  fs::create_symlink(Path("missing.sql"), Path("1_x.sql"));
+  ASSERT_EQ(mkfifo(Path("2_y.sql").c_str(), 0600), 0);
+  std::string e = ScanError();
+  EXPECT_THAT(e, HasSubstr(Path("1_x.sql") + ": cannot read: No such file or directory"));
+  EXPECT_THAT(e, HasSubstr(Path("2_y.sql") + ": is not a regular file"));
 }
 
 TEST_F(SourceTest, DuplicateVersionsNameBothFiles) {
