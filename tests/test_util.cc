@@ -97,6 +97,11 @@ void TempDir::Write(const std::string& name, const std::string& content) const {
 
 RunResult RunFerry(const std::vector<std::string>& args, const std::vector<std::string>& env,
                    const std::string& cwd) {
+  return RunBinary(FERRY_BINARY, args, env, cwd);
+}
+
+RunResult RunBinary(const std::string& binary, const std::vector<std::string>& args,
+                    const std::vector<std::string>& env, const std::string& cwd) {
   RunResult result;
   int out_pipe[2];
   int err_pipe[2];
@@ -114,7 +119,7 @@ RunResult RunFerry(const std::vector<std::string>& args, const std::vector<std::
     if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(127);
     for (const auto& e : env) putenv(const_cast<char*>(e.c_str()));
     std::vector<char*> argv;
-    std::string bin = FERRY_BINARY;
+    std::string bin = binary;
     argv.push_back(bin.data());
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);

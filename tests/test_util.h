@@ -83,6 +83,9 @@ struct RunResult {
 // environment "K=V" entries, in `cwd` (or the current directory).
 RunResult RunFerry(const std::vector<std::string>& args, const std::vector<std::string>& env = {},
                    const std::string& cwd = "");
+// The same for any program.
+RunResult RunBinary(const std::string& binary, const std::vector<std::string>& args,
+                    const std::vector<std::string>& env = {}, const std::string& cwd = "");
 
 // Starts the built ferry binary in the background with stdout and stderr
 // going to `out_file` and `out_file + ".err"`. Returns the child's pid.

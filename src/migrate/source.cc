@@ -150,9 +150,8 @@ class Problems {
 
   Status ToStatus(const std::string& dir) {
     std::stable_sort(items_.begin(), items_.end());
-    std::string message =
-        fmt::format("{} problem{} in migrations directory '{}':", items_.size(),
-                    items_.size() == 1 ? "" : "s", dir);
+    std::string message = fmt::format("{} problem{} in migrations directory '{}':", items_.size(),
+                                      items_.size() == 1 ? "" : "s", dir);
     for (const std::string& item : items_) {
       message += '\n';
       message += item;
@@ -170,10 +169,10 @@ class Problems {
 
 // A `-- ferry:NAME ...` or `-- migrate:NAME ...` comment line.
 struct DirectiveLine {
-  std::string written;  // "ferry:lock_timeout", for messages
-  std::string name;     // lower case, '-' turned into '_'
-  std::string value;    // after ':' / '=' or the rest of the line
-  std::string extra;    // text after an inline value (an error)
+  std::string written;               // "ferry:lock_timeout", for messages
+  std::string name;                  // lower case, '-' turned into '_'
+  std::string value;                 // after ':' / '=' or the rest of the line
+  std::string extra;                 // text after an inline value (an error)
   std::vector<std::string> options;  // markers: the tokens after up / down
   bool is_marker() const { return name == "up" || name == "down"; }
 };
@@ -306,7 +305,8 @@ bool SplitSections(std::string_view text, const std::string& path, bool markers_
   std::vector<std::optional<DirectiveLine>> directive_at(lines.size());
   std::vector<size_t> markers;  // line indexes
   for (size_t i = 0; i < lines.size(); ++i) {
-    directive_at[i] = ParseDirectiveLine(text.substr(lines[i].begin, lines[i].end - lines[i].begin));
+    directive_at[i] =
+        ParseDirectiveLine(text.substr(lines[i].begin, lines[i].end - lines[i].begin));
     if (directive_at[i] && directive_at[i]->is_marker()) markers.push_back(i);
   }
   auto line_no = [](size_t index) { return static_cast<int>(index) + 1; };
@@ -341,15 +341,16 @@ bool SplitSections(std::string_view text, const std::string& path, bool markers_
                     up_marker ? fmt::format("'-- {}' comes before '-- {}' (line {}): put the up "
                                             "section first",
                                             directive_at[*down_marker]->written,
-                                            directive_at[*up_marker]->written,
-                                            line_no(*up_marker))
+                                            directive_at[*up_marker]->written, line_no(*up_marker))
                               : fmt::format("'-- {}' without a '-- ferry:up' marker: add "
                                             "'-- ferry:up' above the up SQL",
                                             directive_at[*down_marker]->written));
   }
   if (problems->size() != problems_before) return false;
 
-  auto offset_of = [&](size_t index) { return index < lines.size() ? lines[index].begin : text.size(); };
+  auto offset_of = [&](size_t index) {
+    return index < lines.size() ? lines[index].begin : text.size();
+  };
 
   // File-wide directives: the comment lines above the up marker.
   Directives file_directives;
@@ -357,14 +358,16 @@ bool SplitSections(std::string_view text, const std::string& path, bool markers_
     std::string_view header = text.substr(0, offset_of(*up_marker));
     size_t token = SkipSqlSpaceAndComments(header);
     if (token < header.size()) {
-      int line = 1 + static_cast<int>(std::count(header.begin(),
-                                                 header.begin() + static_cast<std::ptrdiff_t>(token), '\n'));
+      int line =
+          1 + static_cast<int>(std::count(
+                  header.begin(), header.begin() + static_cast<std::ptrdiff_t>(token), '\n'));
       problems->AddAt(path, line,
                       fmt::format("SQL above '-- {}' never runs: move it below the marker",
                                   directive_at[*up_marker]->written));
     }
     for (size_t i = 0; i < *up_marker; ++i) {
-      if (directive_at[i]) ApplyDirectiveLine(*directive_at[i], path, line_no(i), &file_directives, problems);
+      if (directive_at[i])
+        ApplyDirectiveLine(*directive_at[i], path, line_no(i), &file_directives, problems);
     }
   }
 
@@ -522,7 +525,8 @@ class Scanner {
       return false;
     }
     if (auto bad = FindInvalidUtf8(bytes)) {
-      problems_.Add(path, fmt::format("is not valid UTF-8 (byte offset {}): save it as UTF-8", *bad));
+      problems_.Add(path,
+                    fmt::format("is not valid UTF-8 (byte offset {}): save it as UTF-8", *bad));
       return false;
     }
     if (size_t nul = bytes.find('\0'); nul != std::string::npos) {
@@ -631,8 +635,9 @@ class Scanner {
     std::string description = Describe(stem.substr(sep + 2));
     if (prefix == 'R') {
       if (!version_text.empty()) {
-        problems_.Add(path, "repeatable migrations are named R__name.sql, without a version: "
-                            "rename the file");
+        problems_.Add(path,
+                      "repeatable migrations are named R__name.sql, without a version: "
+                      "rename the file");
         return;
       }
       std::optional<Script> script = LoadWholeFile(path);
@@ -680,8 +685,9 @@ class Scanner {
       return;
     }
     if (!has_up) {
-      problems_.Add(down_path, "down.sql without up.sql: add up.sql with the forward SQL, or "
-                               "delete the folder");
+      problems_.Add(down_path,
+                    "down.sql without up.sql: add up.sql with the forward SQL, or "
+                    "delete the folder");
       return;
     }
     std::optional<Script> up = LoadWholeFile(up_path);
@@ -721,10 +727,11 @@ class Scanner {
     for (Migration& m : migrations_) {
       (m.kind == MigrationKind::kVersioned ? versioned : repeatable).push_back(std::move(m));
     }
-    std::stable_sort(versioned.begin(), versioned.end(), [](const Migration& a, const Migration& b) {
-      auto c = a.version <=> b.version;
-      return c != 0 ? c < 0 : a.script < b.script;
-    });
+    std::stable_sort(versioned.begin(), versioned.end(),
+                     [](const Migration& a, const Migration& b) {
+                       auto c = a.version <=> b.version;
+                       return c != 0 ? c < 0 : a.script < b.script;
+                     });
     for (size_t i = 0; i < versioned.size();) {
       size_t j = i + 1;
       while (j < versioned.size() && versioned[j].version == versioned[i].version) ++j;
@@ -745,7 +752,7 @@ class Scanner {
     std::stable_sort(repeatable.begin(), repeatable.end(),
                      [](const Migration& a, const Migration& b) {
                        return a.description != b.description ? a.description < b.description
-                                                              : a.script < b.script;
+                                                             : a.script < b.script;
                      });
     for (size_t i = 1; i < repeatable.size(); ++i) {
       if (repeatable[i].description == repeatable[i - 1].description) {
@@ -771,8 +778,9 @@ class Scanner {
     std::vector<const PendingDown*> attached(versioned->size(), nullptr);
     for (PendingDown& down : downs_) {
       const bool golang = down.layout == SourceLayout::kUpDownFiles;
-      auto it = std::lower_bound(versioned->begin(), versioned->end(), down.version,
-                                 [](const Migration& m, const Version& v) { return m.version < v; });
+      auto it =
+          std::lower_bound(versioned->begin(), versioned->end(), down.version,
+                           [](const Migration& m, const Version& v) { return m.version < v; });
       if (it == versioned->end() || it->version != down.version) {
         // An up script that failed to load has its own problem reported.
         if (std::find(unloaded_.begin(), unloaded_.end(), down.version) != unloaded_.end()) {
@@ -867,18 +875,24 @@ std::string DashedTimestamp(std::string_view digits14) {
 
 std::string_view MigrationKindName(MigrationKind kind) {
   switch (kind) {
-    case MigrationKind::kVersioned: return "versioned";
-    case MigrationKind::kRepeatable: return "repeatable";
+    case MigrationKind::kVersioned:
+      return "versioned";
+    case MigrationKind::kRepeatable:
+      return "repeatable";
   }
   return "versioned";
 }
 
 std::string_view SourceLayoutName(SourceLayout layout) {
   switch (layout) {
-    case SourceLayout::kSingleFile: return "single-file";
-    case SourceLayout::kUpDownFiles: return "up-down-files";
-    case SourceLayout::kDieselFolder: return "diesel-folder";
-    case SourceLayout::kFlyway: return "flyway";
+    case SourceLayout::kSingleFile:
+      return "single-file";
+    case SourceLayout::kUpDownFiles:
+      return "up-down-files";
+    case SourceLayout::kDieselFolder:
+      return "diesel-folder";
+    case SourceLayout::kFlyway:
+      return "flyway";
   }
   return "single-file";
 }
@@ -956,8 +970,8 @@ Result<NewMigration> NextVersionName(const MigrationSet& existing, std::string_v
   out.version = version;
   switch (layout) {
     case SourceLayout::kSingleFile:
-      out.files.push_back({fmt::format("{}_{}.sql", version, slug),
-                           "-- ferry:up\n\n-- ferry:down\n"});
+      out.files.push_back(
+          {fmt::format("{}_{}.sql", version, slug), "-- ferry:up\n\n-- ferry:down\n"});
       break;
     case SourceLayout::kUpDownFiles:
       out.files.push_back({fmt::format("{}_{}.up.sql", version, slug), ""});

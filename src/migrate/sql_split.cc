@@ -638,7 +638,8 @@ std::vector<Statement> SplitSqlite(std::string_view sql, int first_line) {
   };
   size_t begin = 0;
   std::string candidate;
-  for (size_t semi = sql.find(';'); semi != std::string_view::npos; semi = sql.find(';', semi + 1)) {
+  for (size_t semi = sql.find(';'); semi != std::string_view::npos;
+       semi = sql.find(';', semi + 1)) {
     candidate.assign(sql.substr(begin, semi + 1 - begin));
     if (sqlite3_complete(candidate.c_str()) != 0) {
       emit(begin, semi + 1);

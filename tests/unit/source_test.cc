@@ -199,7 +199,8 @@ TEST_F(SourceTest, FlywayVersionedUndoAndRepeatable) {
   Write("U1.1__add_b.sql", "DROP TABLE b;\n");
   Write("V1_2__add_c.sql", "CREATE TABLE c (id int);\n");
   Write("R__views.sql", "CREATE OR REPLACE VIEW v AS SELECT 1;\n");
-  Write("R__a_functions.sql", "CREATE OR REPLACE FUNCTION f() RETURNS int AS 'select 1' LANGUAGE sql;\n");
+  Write("R__a_functions.sql",
+        "CREATE OR REPLACE FUNCTION f() RETURNS int AS 'select 1' LANGUAGE sql;\n");
   MigrationSet set = ScanOk();
   ASSERT_EQ(set.migrations.size(), 5u);
   EXPECT_EQ(Versions(set), (std::vector<std::string>{"1", "1.1", "1_2", "", ""}));
@@ -232,8 +233,7 @@ TEST_F(SourceTest, MixedLayoutsInOneDirectorySortByVersion) {
   Write("notes.txt", "junk");
   Write("seeds/data.csv", "a,b\n");  // folder without up.sql / down.sql: ignored
   MigrationSet set = ScanOk();
-  EXPECT_EQ(Versions(set),
-            (std::vector<std::string>{"1", "1.5", "1.10", "2", "3", "10", ""}));
+  EXPECT_EQ(Versions(set), (std::vector<std::string>{"1", "1.5", "1.10", "2", "3", "10", ""}));
   EXPECT_EQ(set.migrations[1].layout, SourceLayout::kFlyway);
   EXPECT_EQ(set.migrations[3].layout, SourceLayout::kUpDownFiles);
   EXPECT_EQ(set.migrations[4].layout, SourceLayout::kDieselFolder);
@@ -330,7 +330,8 @@ TEST_F(SourceTest, BadDirectiveValuesAreErrors) {
                                              "PostgreSQL duration"));
   EXPECT_THAT(e, HasSubstr(Path("2_b.sql") + ":1: directive 'ferry:statement_timeout' needs"));
   EXPECT_THAT(e, HasSubstr(Path("3_c.sql") + ":1: directive 'transaction' takes true or false"));
-  EXPECT_THAT(e, HasSubstr(Path("4_d.sql") + ":1: directive 'ferry:no-transaction' takes no value"));
+  EXPECT_THAT(e,
+              HasSubstr(Path("4_d.sql") + ":1: directive 'ferry:no-transaction' takes no value"));
   EXPECT_THAT(e, Not(HasSubstr("5_e.sql")));
   EXPECT_THAT(e, HasSubstr("4 problems in migrations directory"));
 }
@@ -452,11 +453,12 @@ TEST_F(SourceTest, DownOfAnotherLayoutOrName) {
   Write("2_b.up.sql", "SELECT 1;\n");
   Write("2_c.down.sql", "SELECT 2;\n");
   std::string e = ScanError();
-  EXPECT_THAT(e, HasSubstr(Path("1_a.down.sql") + ": down script for version 1, whose up "
-                                                  "script " +
-                               Path("1_a.sql") + " is not a .up.sql file"));
-  EXPECT_THAT(e, HasSubstr(Path("2_c.down.sql") + ": does not match its up script " +
-                           Path("2_b.up.sql")));
+  EXPECT_THAT(e, HasSubstr(Path("1_a.down.sql") +
+                           ": down script for version 1, whose up "
+                           "script " +
+                           Path("1_a.sql") + " is not a .up.sql file"));
+  EXPECT_THAT(
+      e, HasSubstr(Path("2_c.down.sql") + ": does not match its up script " + Path("2_b.up.sql")));
 }
 
 TEST_F(SourceTest, EmptyUpScripts) {
@@ -543,7 +545,9 @@ TEST_F(SourceTest, ChecksumIgnoresBomLineEndsAndTrailingWhitespace) {
         "\xEF\xBB\xBF-- ferry:up\r\nCREATE TABLE a (\r\n  id int\r\n);\r\n\r\n  \r\n"
         "-- ferry:down\r\nDROP TABLE a;\r\n");
   Write("3_cr.sql", "-- ferry:up\rCREATE TABLE a (\r  id int\r);   \t\n\n");
-  Write("4_plain.up.sql", "\xEF\xBB\xBF" "CREATE TABLE a (\n  id int\n);");
+  Write("4_plain.up.sql",
+        "\xEF\xBB\xBF"
+        "CREATE TABLE a (\n  id int\n);");
   MigrationSet set = ScanOk();
   ASSERT_EQ(set.migrations.size(), 4u);
   const std::string expected = "sha256v1:" + Sha256Hex("CREATE TABLE a (\n  id int\n);");
@@ -584,8 +588,8 @@ constexpr int64_t k2025_12_31_12_00_00 = 1767182400;
 
 TEST_F(SourceTest, NextVersionTimestampPerLayout) {
   MigrationSet empty;
-  auto single = NextVersionName(empty, "Add users", VersionStyle::kTimestamp,
-                                At(k2025_12_31_12_00_00));
+  auto single =
+      NextVersionName(empty, "Add users", VersionStyle::kTimestamp, At(k2025_12_31_12_00_00));
   ASSERT_TRUE(single.ok()) << single.status().ToString();
   EXPECT_EQ(single->version, "20251231120000");
   ASSERT_EQ(single->files.size(), 1u);
@@ -637,8 +641,8 @@ TEST_F(SourceTest, NextVersionSequential) {
   Write("V1_9__c.sql", "SELECT 1;");
   fs::remove(Path("0041_a.sql"));
   fs::remove(Path("0099_b.up.sql"));
-  auto dotted = NextVersionName(ScanOk(), "d", VersionStyle::kSequential, At(0),
-                                SourceLayout::kFlyway);
+  auto dotted =
+      NextVersionName(ScanOk(), "d", VersionStyle::kSequential, At(0), SourceLayout::kFlyway);
   ASSERT_TRUE(dotted.ok());
   EXPECT_EQ(dotted->version, "1.10");
   EXPECT_EQ(dotted->files[0].path, "V1.10__d.sql");
@@ -662,7 +666,8 @@ TEST_F(SourceTest, NewMigrationFilesScanBackAfterFillingIn) {
   Write(next->files[0].path, next->files[0].contents);
   // The template's empty up section must be filled in first.
   EXPECT_THAT(ScanError(), HasSubstr("the up section is empty"));
-  Write(next->files[0].path, "-- ferry:up\nCREATE TABLE users ();\n-- ferry:down\nDROP TABLE users;\n");
+  Write(next->files[0].path,
+        "-- ferry:up\nCREATE TABLE users ();\n-- ferry:down\nDROP TABLE users;\n");
   MigrationSet set = ScanOk();
   ASSERT_EQ(set.migrations.size(), 1u);
   EXPECT_EQ(set.migrations[0].description, "add users");

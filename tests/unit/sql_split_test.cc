@@ -259,8 +259,8 @@ TEST(SqlSplitTest, FlagsEnumValueAdditions) {
 }
 
 TEST(SqlSplitTest, MixedScriptFlagsOnlyTheRightStatements) {
-  std::vector<Statement> s = Split(
-      "BEGIN;\nCREATE TABLE t (a int);\nCOMMIT;\nCREATE INDEX CONCURRENTLY i ON t (a);\n");
+  std::vector<Statement> s =
+      Split("BEGIN;\nCREATE TABLE t (a int);\nCOMMIT;\nCREATE INDEX CONCURRENTLY i ON t (a);\n");
   ASSERT_EQ(s.size(), 4u);
   EXPECT_TRUE(s[0].is_transaction_control);
   EXPECT_FALSE(s[1].is_transaction_control);
@@ -292,15 +292,14 @@ TEST(SqlSplitTest, EveryPsqlMetaCommandIsReportedOnItsOwnLine) {
 }
 
 TEST(SqlSplitTest, BackslashesInsideLiteralsAndCommentsAreFine) {
-  EXPECT_TRUE(CheckForPsqlMetaCommands(
-                  "SELECT E'a\\'b\\\\';\n"
-                  "SELECT 'C:\\dir\\i';\n"
-                  "SELECT \"we\\ird\" FROM t;\n"
-                  "-- \\i comment.sql\n"
-                  "/* \\set x /* nested \\c */ */\n"
-                  "DO $$ BEGIN RAISE NOTICE '\\i'; END $$;\n"
-                  "SELECT $t$\n\\i not a command\n$t$;\n"
-                  "SELECT $1, a$b FROM t;\n")
+  EXPECT_TRUE(CheckForPsqlMetaCommands("SELECT E'a\\'b\\\\';\n"
+                                       "SELECT 'C:\\dir\\i';\n"
+                                       "SELECT \"we\\ird\" FROM t;\n"
+                                       "-- \\i comment.sql\n"
+                                       "/* \\set x /* nested \\c */ */\n"
+                                       "DO $$ BEGIN RAISE NOTICE '\\i'; END $$;\n"
+                                       "SELECT $t$\n\\i not a command\n$t$;\n"
+                                       "SELECT $1, a$b FROM t;\n")
                   .ok());
 }
 
@@ -362,9 +361,9 @@ TEST(SqlSplitTest, SqliteSplitsAndKeepsTriggersWhole) {
 }
 
 TEST(SqlSplitTest, SqliteClassifies) {
-  std::vector<Statement> s =
-      SplitSqlite("BEGIN;\nCOMMIT;\nEND TRANSACTION;\nSAVEPOINT a;\nRELEASE a;\nROLLBACK;\n"
-                  "VACUUM;\nSELECT 1;;\n-- done\n");
+  std::vector<Statement> s = SplitSqlite(
+      "BEGIN;\nCOMMIT;\nEND TRANSACTION;\nSAVEPOINT a;\nRELEASE a;\nROLLBACK;\n"
+      "VACUUM;\nSELECT 1;;\n-- done\n");
   ASSERT_EQ(s.size(), 8u);
   for (int i = 0; i < 6; ++i) EXPECT_TRUE(s[static_cast<size_t>(i)].is_transaction_control) << i;
   EXPECT_TRUE(s[6].cannot_run_in_transaction);

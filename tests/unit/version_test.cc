@@ -91,9 +91,9 @@ TEST(VersionTest, EmptyVersionSortsFirst) {
 }
 
 TEST(VersionTest, RejectsJunk) {
-  for (const char* junk : {"", "abc", "1a", "v1", "1.", ".1", "1..2", "1__2", "-1", "+1", "1 2",
-                           "1.2-3", "2019-2-26-002946", "2019-02-26", "2019-02-26-002946-",
-                           "2019-02-26-002946-x", "１"}) {
+  for (const char* junk :
+       {"", "abc", "1a", "v1", "1.", ".1", "1..2", "1__2", "-1", "+1", "1 2", "1.2-3",
+        "2019-2-26-002946", "2019-02-26", "2019-02-26-002946-", "2019-02-26-002946-x", "１"}) {
     Result<Version> v = Version::Parse(junk);
     ASSERT_FALSE(v.ok()) << "accepted '" << junk << "'";
     EXPECT_EQ(v.status().code(), StatusCode::kInvalidArgument);

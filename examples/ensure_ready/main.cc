@@ -1,0 +1,41 @@
+// Calls ferry::EnsureReady at start-up, as an application would.
+//
+//   ensure_ready DATABASE_URL MIGRATIONS_DIR [--check-only] [--min V] [--current V]
+//
+// Exit 0 when the schema is ready, 1 when it is not, 2 on an error.
+#include <ferry/ferry.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+int main(int argc, char** argv) {
+  if (argc < 3) {
+    std::fprintf(stderr, "usage: %s DATABASE_URL MIGRATIONS_DIR [--check-only] [--min V] [--current V]\n",
+                 argv[0]);
+    return 2;
+  }
+  ferry::EnsureReadyOptions options;
+  options.timeout = std::chrono::seconds(30);
+  for (int i = 3; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--check-only") == 0) {
+      options.auto_migrate = false;
+    } else if (std::strcmp(argv[i], "--min") == 0 && i + 1 < argc) {
+      options.min_version = argv[++i];
+    } else if (std::strcmp(argv[i], "--current") == 0 && i + 1 < argc) {
+      options.current_version = argv[++i];
+    }
+  }
+  ferry::Result<ferry::ReadyReport> report = ferry::EnsureReady(argv[1], argv[2], options);
+  if (!report.ok()) {
+    std::fprintf(stderr, "schema not ready: %s\n", report.status().ToString().c_str());
+    return 2;
+  }
+  std::printf("ferry %s: schema %s -> %s, applied %zu, pending %d, %s\n",
+              std::string(ferry::LibraryVersion()).c_str(),
+              report->version_before.empty() ? "(none)" : report->version_before.c_str(),
+              report->version_after.empty() ? "(none)" : report->version_after.c_str(),
+              report->applied.size(), report->pending, report->ready ? "ready" : "NOT READY");
+  for (const std::string& problem : report->problems) std::printf("  %s\n", problem.c_str());
+  return report->ready ? 0 : 1;
+}

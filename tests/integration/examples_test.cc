@@ -1,0 +1,132 @@
+// The examples run as a user would run them: the quickstart migrations with
+// the ferry binary, and the EnsureReady program that links libferry.
+#include <filesystem>
+#include <thread>
+#include <nlohmann/json.hpp>
+
+#include "drivers/registry.h"
+#include "test_util.h"
+
+namespace ferry::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string QuickstartDir() { return std::string(FERRY_SOURCE_DIR) + "/examples/quickstart/migrations"; }
+
+// Quickstart on both engines: SQLite (the default) and PostgreSQL.
+class QuickstartTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == "postgres") {
+      pg_ = std::make_unique<FreshPgDatabase>();
+      if (!pg_->ok()) GTEST_SKIP() << "no PostgreSQL";
+      url_ = pg_->url();
+    } else {
+      url_ = "sqlite:" + dir_.File("ferry.db");
+    }
+  }
+  TempDir dir_;
+  std::unique_ptr<FreshPgDatabase> pg_;
+  std::string url_;
+};
+
+TEST_P(QuickstartTest, AppliesTheFiveStepChangeAndRollsBack) {
+  RunResult up = RunFerry({"up", "--database", url_, "--dir", QuickstartDir()});
+  ASSERT_EQ(up.exit_code, 0) << up.err;
+  EXPECT_THAT(up.out, HasSubstr("applied 4 migrations"));
+
+  auto conn = OpenConnection(url_);
+  ASSERT_TRUE(conn.ok()) << conn.status().ToString();
+  auto mismatches = (*conn)->Query(
+      "SELECT count(*) FROM users WHERE email_verified_v2 IS NULL OR "
+      "email_verified_v2 <> email_verified");
+  ASSERT_TRUE(mismatches.ok()) << mismatches.status().ToString();
+  EXPECT_EQ(mismatches->Text(0, 0), "0");
+
+  RunResult status = RunFerry({"status", "--json", "--exit-code", "--database", url_, "--dir",
+                               QuickstartDir()});
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  auto j = nlohmann::json::parse(status.out);
+  EXPECT_EQ(j["applied"], 4);
+  EXPECT_EQ(j["pending"], 0);
+  EXPECT_EQ(j["current_version"], "20251231120200");
+
+  RunResult down = RunFerry({"down", "--steps", "3", "--database", url_, "--dir", QuickstartDir()});
+  ASSERT_EQ(down.exit_code, 0) << down.err;
+  auto cols = (*conn)->Query("SELECT email_verified_v2 FROM users");
+  EXPECT_FALSE(cols.ok()) << "the v2 columns are dropped by the down sections";
+
+  RunResult redo = RunFerry({"up", "--database", url_, "--dir", QuickstartDir()});
+  ASSERT_EQ(redo.exit_code, 0) << redo.err;
+  RunResult history = RunFerry({"history", "--json", "--database", url_, "--dir", QuickstartDir()});
+  ASSERT_EQ(history.exit_code, 0);
+  auto h = nlohmann::json::parse(history.out)["history"];
+  int undo = 0;
+  for (const auto& row : h) undo += row["kind"] == "undo" ? 1 : 0;
+  EXPECT_EQ(undo, 3);
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, QuickstartTest, ::testing::Values("sqlite", "postgres"));
+
+TEST(EnsureReadyExampleTest, MigratesAtStartUpThenFindsNothingToDo) {
+  TempDir dir;
+  std::string url = "sqlite:" + dir.File("app.db");
+  RunResult check = RunBinary(FERRY_ENSURE_READY_EXAMPLE, {url, QuickstartDir(), "--check-only"});
+  EXPECT_EQ(check.exit_code, 1) << check.err << check.out;
+  EXPECT_THAT(check.out, HasSubstr("NOT READY"));
+  EXPECT_THAT(check.out, HasSubstr("4 migration(s) pending"));
+
+  RunResult first = RunBinary(FERRY_ENSURE_READY_EXAMPLE, {url, QuickstartDir()});
+  ASSERT_EQ(first.exit_code, 0) << first.err << first.out;
+  EXPECT_THAT(first.out, HasSubstr("schema (none) -> 20251231120200, applied 4, pending 0, ready"));
+  RunResult second = RunBinary(FERRY_ENSURE_READY_EXAMPLE, {url, QuickstartDir()});
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_THAT(second.out, HasSubstr("applied 0"));
+
+  RunResult too_new = RunBinary(FERRY_ENSURE_READY_EXAMPLE,
+                                {url, QuickstartDir(), "--current", "20251231120000"});
+  EXPECT_EQ(too_new.exit_code, 1) << too_new.out;
+  EXPECT_THAT(too_new.out, HasSubstr("newer than this application's 20251231120000"));
+  RunResult old = RunBinary(FERRY_ENSURE_READY_EXAMPLE,
+                            {url, QuickstartDir(), "--min", "20260101000000"});
+  EXPECT_EQ(old.exit_code, 1);
+  EXPECT_THAT(old.out, HasSubstr("older than the minimum supported"));
+}
+
+TEST(EnsureReadyExampleTest, ManyInstancesStartingAtOnceOnPostgres) {
+  FreshPgDatabase db;
+  if (!db.ok()) return;
+  // Four "replicas" start together; each must end up ready, migrations once.
+  std::vector<std::thread> threads;
+  std::vector<RunResult> results(4);
+  for (size_t i = 0; i < results.size(); ++i) {
+    threads.emplace_back([&, i] {
+      results[i] = RunBinary(FERRY_ENSURE_READY_EXAMPLE, {db.url(), QuickstartDir()});
+    });
+  }
+  for (auto& t : threads) t.join();
+  size_t applied_total = 0;
+  for (const auto& r : results) {
+    EXPECT_EQ(r.exit_code, 0) << r.err << r.out;
+    EXPECT_THAT(r.out, HasSubstr("ready"));
+    if (r.out.find("applied 4") != std::string::npos) ++applied_total;
+  }
+  EXPECT_EQ(applied_total, 1u) << "exactly one instance applies the migrations";
+  auto conn = OpenConnection(db.url());
+  ASSERT_TRUE(conn.ok());
+  auto n = (*conn)->Query("SELECT count(*) FROM ferry_schema_history");
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(n->Text(0, 0), "4");
+}
+
+TEST(EnsureReadyExampleTest, UnreachableDatabaseIsAnError) {
+  RunResult r = RunBinary(FERRY_ENSURE_READY_EXAMPLE,
+                          {"postgres://app:pw123@127.0.0.1:1/app", QuickstartDir()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("UNAVAILABLE"));
+  EXPECT_THAT(r.err, ::testing::Not(HasSubstr("pw123")));
+}
+
+}  // namespace
+}  // namespace ferry::testing
