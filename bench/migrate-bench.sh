@@ -13,6 +13,8 @@
 #   --n N            migrations for the apply / status comparison (default 500)
 #   --small A --big B  ferry status scaling test sizes (default 100, 10000)
 #   --out FILE.md    report path (default bench/RESULTS.md)
+#   --durable        also repeat the apply rounds with fsync = on and
+#                    synchronous_commit = on (the test server has both off)
 #
 # Environment: FERRY=path uses that ferry binary instead of building
 # build-bench (Release). BENCH_KEEP=1 keeps the work directory and servers.
@@ -25,7 +27,7 @@ root="$(cd -- "$here/.." && pwd -P)"
 log() { printf 'migrate-bench: %s\n' "$*" >&2; }
 die() { printf 'migrate-bench: ERROR: %s\n' "$*" >&2; exit 1; }
 
-runs=5 status_runs=15 n=500 small=100 big=10000 out="$here/RESULTS.md"
+runs=5 status_runs=15 n=500 small=100 big=10000 out="$here/RESULTS.md" durable=()
 while (($#)); do
   case "$1" in
     --runs) runs="$2"; shift 2 ;;
@@ -34,7 +36,8 @@ while (($#)); do
     --small) small="$2"; shift 2 ;;
     --big) big="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
-    -h | --help) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --durable) durable=(--durable); shift ;;
+    -h | --help) sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
   esac
 done
@@ -118,9 +121,10 @@ cmdline="bash bench/migrate-bench.sh"
 [[ "$n" != 500 ]] && cmdline+=" --n $n"
 [[ "$small" != 100 ]] && cmdline+=" --small $small"
 [[ "$big" != 10000 ]] && cmdline+=" --big $big"
+((${#durable[@]})) && cmdline+=" --durable"
 
 python3 "$here/run_bench.py" --port "$FERRY_TEST_PG_PORT" --work "$work" --pg-pid-file "$work/srv/pg/postmaster.pid" --ferry "$ferry" \
   --dbmate "$dbmate" --node-pg-migrate "$npm_cli" --runs "$runs" --status-runs "$status_runs" \
-  --n "$n" --small "$small" --big "$big" --versions "$versions" --command "$cmdline" \
+  --n "$n" --small "$small" --big "$big" "${durable[@]}" --versions "$versions" --command "$cmdline" \
   --json-out "$(dirname "$out")/results.json" --md-out "$out"
 log "wrote $out"

@@ -261,6 +261,7 @@ def main():
     ap.add_argument("--n", type=int, default=500)
     ap.add_argument("--small", type=int, default=100)
     ap.add_argument("--big", type=int, default=10000)
+    ap.add_argument("--durable", action="store_true")
     ap.add_argument("--versions", default="{}")
     ap.add_argument("--command", default="bash bench/migrate-bench.sh")
     ap.add_argument("--json-out", required=True)
@@ -275,6 +276,19 @@ def main():
     tools = ["ferry", "dbmate", "node-pg-migrate", "sql-migrate", "psql"]
     t0 = time.time()
     apply = b.run_apply(tools, a.runs, a.n)
+
+    apply_durable = None
+    if a.durable:
+        log("durable variant: fsync = on, synchronous_commit = on")
+        b.psql("postgres", "ALTER SYSTEM SET fsync = on", "ALTER SYSTEM SET synchronous_commit = on",
+               "SELECT pg_reload_conf()")
+        time.sleep(0.5)
+        try:
+            apply_durable = b.run_apply(tools, a.runs, a.n)
+        finally:
+            b.psql("postgres", "ALTER SYSTEM RESET fsync", "ALTER SYSTEM RESET synchronous_commit",
+                   "SELECT pg_reload_conf()")
+            time.sleep(0.5)
 
     status_tools = ["ferry", "dbmate", "sql-migrate"]
     jobs = {}
@@ -307,7 +321,7 @@ def main():
 
     data = {"facts": facts, "params": {"n": a.n, "runs": a.runs, "status_runs": a.status_runs,
                                        "small": a.small, "big": a.big},
-            "apply": apply, "status": status, "scale": scale}
+            "apply": apply, "apply_durable": apply_durable, "status": status, "scale": scale}
     with open(a.json_out, "w") as f:
         json.dump(data, f, indent=1)
     md = render(data, a.command)
@@ -348,8 +362,9 @@ def render(d, command):
     v = f["versions"]
     out = []
     out.append("# Migration benchmark: ferry vs dbmate, node-pg-migrate, sql-migrate, psql\n")
-    out.append(f"Reproduce: `{command}` (defaults: {p['n']} migrations, {p['runs']} apply rounds, "
-               f"{p['status_runs']} status rounds; see bench/README.md for the knobs).\n")
+    out.append(f"Reproduce: `{command}` (this run: {p['n']} migrations, {p['runs']} apply rounds, "
+               f"{p['status_runs']} status rounds; the script's defaults are 5 and 15 rounds; "
+               f"see bench/README.md for the knobs).\n")
     out.append("## Machine\n")
     out.append(f"- date: {f['date']}; run took {f['elapsed_s']} s")
     out.append(f"- CPU: {f['cpu']}, nproc {f['nproc']}, {f['mem_gib']} GiB RAM, "
@@ -385,6 +400,17 @@ def render(d, command):
     ok1 = fa / fm <= 1.1
     out.append(f"Goal: ferry applies within 1.1x of the fastest peer: ferry {ms(fa)} ms vs "
                f"{fastest} {ms(fm)} ms = **{fa / fm:.2f}x** → {verdict(ok1)}\n")
+
+    if d.get("apply_durable"):
+        out.append(f"### 1b. The same with durable commits (fsync = on, synchronous_commit = on)\n")
+        out.append("The test server runs with fsync and synchronous_commit off, which hides "
+                   "the cost of each commit's WAL flush; here the apply rounds are repeated "
+                   "with both on (`--durable`). Not one of the goals.\n")
+        t2, fastest2, fm2 = table(d["apply_durable"], PEERS, "apply")
+        out.append(t2 + "\n")
+        fa2 = med(d["apply_durable"]["ferry"], "wall")
+        out.append(f"ferry vs the fastest peer ({fastest2}) with durable commits: "
+                   f"**{fa2 / fm2:.2f}x**.\n")
 
     out.append(f"## 2. `status` with {p['n']} applied\n")
     out.append(f"1 warm-up run each, then {p['status_runs']} interleaved rounds on the database "

@@ -471,9 +471,38 @@ cmd_run() {
   # shellcheck source=/dev/null
   source "$dir/env"
   export FERRY_TEST_REQUIRE_SERVERS=1
+  # CMD runs as a child we wait for, so a SIGTERM sent to this script alone
+  # (e.g. by `timeout`) is passed on at once instead of after CMD ends. The
+  # explicit `0<&0` keeps stdin, and env restores the default SIGINT/SIGQUIT
+  # handling that bash takes away from background children.
+  local -a reset_signals=()
+  if env --default-signal=INT true 2>/dev/null; then reset_signals=("--default-signal=INT,QUIT"); fi
+  env "${reset_signals[@]}" -- "$@" 0<&0 &
+  CHILD_PID=$!
+  trap 'forward_signal INT 130' INT
+  trap 'forward_signal TERM 143' TERM
   rc=0
-  "$@" || rc=$?
+  wait "$CHILD_PID" || rc=$?
   exit "$rc"
+}
+
+# Passes SIG on to CMD, gives it 10 s to exit (then SIGKILL), and exits; the
+# EXIT trap stops the servers.
+forward_signal() {  # SIG EXIT_CODE
+  local i
+  trap '' INT TERM
+  log "got SIG$1; passing it on to the command (pid $CHILD_PID)"
+  kill -"$1" "$CHILD_PID" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do
+    pid_alive "$CHILD_PID" || break
+    sleep 0.1
+  done
+  if pid_alive "$CHILD_PID"; then
+    log "command (pid $CHILD_PID) still running after 10 s; sending SIGKILL"
+    kill -KILL "$CHILD_PID" 2>/dev/null || true
+  fi
+  wait "$CHILD_PID" 2>/dev/null || true
+  exit "$2"
 }
 
 main() {

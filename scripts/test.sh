@@ -6,7 +6,7 @@
 #   3. unless FERRY_SKIP_SANITIZE=1: the same in build-asan/ (ASan + UBSan)
 # Extra arguments go to both ctest runs, e.g. `scripts/test.sh -L unit`.
 # FERRY_SKIP_DEPS=1 skips step 1; FERRY_CTEST_TIMEOUT sets the per-test
-# timeout in seconds (default 600) for tests that don't set their own.
+# timeout in seconds (default 300) for tests that don't set their own.
 # Exits non-zero when any build or test fails; prints a summary at the end.
 set -euo pipefail
 
@@ -18,7 +18,7 @@ log() { printf '\n==== test: %s\n' "$*"; }
 LOG_DIR="$(mktemp -d "${TMPDIR:-/tmp}/ferry-test-logs.XXXXXX")"
 trap 'rm -rf -- "$LOG_DIR"' EXIT
 
-CTEST_ARGS=(--output-on-failure -j2 --no-tests=error --timeout "${FERRY_CTEST_TIMEOUT:-600}" "$@")
+CTEST_ARGS=(--output-on-failure -j2 --no-tests=error --timeout "${FERRY_CTEST_TIMEOUT:-300}" "$@")
 summary=()
 failed=0
 total_passed=0

@@ -12,6 +12,7 @@
 #include "cli/exit_codes.h"
 #include "cli/output.h"
 #include "core/config.h"
+#include "core/url.h"
 #include "migrate/migrator.h"
 
 namespace ferry::cli {
@@ -278,9 +279,18 @@ int RunInit(const Context& ctx) {
   bool made_config = false;
   if (!std::filesystem::exists("ferry.toml")) {
     std::ofstream f("ferry.toml");
+    const std::string& database = ctx.config.Get("database");
+    auto parsed = Url::Parse(database);
+    bool secret = parsed.ok() ? parsed->has_password() : database != RedactSecrets(database);
     f << "# ferry settings. Flags and environment (DATABASE_URL, FERRY_*) override these.\n"
-      << "# Keep passwords out of this file: use ~/.pgpass or PGPASSWORD.\n"
-      << "database = \"" << ctx.config.Get("database") << "\"\n"
+      << "# Keep passwords out of this file: use ~/.pgpass or PGPASSWORD.\n";
+    if (secret) {
+      f << "# database = \"" << RedactSecrets(database)
+        << "\"  # password left out: put it in ~/.pgpass or PGPASSWORD\n";
+    } else {
+      f << "database = \"" << database << "\"\n";
+    }
+    f
       << "dir = \"" << dir << "\"\n"
       << "# history_table = \"ferry_schema_history\"\n"
       << "# lock_wait = \"60s\"\n"
@@ -316,7 +326,7 @@ int RunNew(const Context& ctx, const MigrateArgs& args) {
   MigrationSet existing;
   std::error_code ec;
   if (std::filesystem::exists(dir, ec)) {
-    auto scanned = ScanDirectory(dir);
+    auto scanned = ScanDirectory(dir, ScanOptions{.allow_empty = true});
     if (!scanned.ok()) return ReportError(scanned.status(), ctx.json);
     existing = std::move(scanned).value();
   } else {

@@ -68,6 +68,27 @@ std::string QuoteLiteral(std::string_view v) {
   return out + "'";
 }
 
+// "line 3: x\nline 9: y" -> "path:3: x\npath:9: y", the form editors jump to.
+std::string AtFile(const std::string& path, const std::string& message) {
+  std::string out;
+  size_t pos = 0;
+  while (pos <= message.size()) {
+    size_t nl = message.find('\n', pos);
+    std::string_view line(message.data() + pos,
+                          (nl == std::string::npos ? message.size() : nl) - pos);
+    if (!out.empty()) out += '\n';
+    size_t colon = line.find(": ");
+    if (line.rfind("line ", 0) == 0 && colon != std::string_view::npos) {
+      out += fmt::format("{}:{}: {}", path, line.substr(5, colon - 5), line.substr(colon + 2));
+    } else {
+      out += fmt::format("{}: {}", path, line);
+    }
+    if (nl == std::string::npos) break;
+    pos = nl + 1;
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string_view EntryStateName(EntryState state) {
@@ -272,9 +293,11 @@ Result<Migrator::RunPlan> Migrator::PrepareScript(const Migration& m, bool down)
   const Script* script = down ? &*m.down : &m.up;
   plan.script = script;
   bool pg = conn_->engine() == "postgres";
+  // psql-only syntax is refused on every engine: no server understands it.
+  if (Status meta = CheckForPsqlMetaCommands(script->sql, script->first_line); !meta.ok()) {
+    return Status(meta.code(), AtFile(script->path, meta.message())).With("file", script->path);
+  }
   if (pg) {
-    FERRY_RETURN_IF_ERROR(CheckForPsqlMetaCommands(script->sql, script->first_line)
-                              .Prefix(script->path));
     auto split = SplitPostgres(script->sql, script->first_line);
     if (!split.ok()) {
       Status s = std::move(split).TakeStatus();
@@ -330,12 +353,20 @@ Status StatementError(Status s, const Script& script, const Statement& stmt, int
   int line = LineOfPosition(stmt, s.Get("position"));
   std::string message = fmt::format("{}:{}: statement {} of {} failed: {}", script.path, line,
                                     index + 1, total, s.message());
-  Status out(s.code(), message);
-  out.Add("file", script.path);
-  out.Add("line", std::to_string(line));
-  for (const auto& [k, v] : s.context()) {
-    if (k != "statement") out.Add(k, v);
+  // A failed statement means the migration must be fixed, whatever the
+  // server's class (missing table, duplicate object, syntax): one code, so
+  // scripts see one exit code. Retryable and access failures keep theirs.
+  StatusCode code = s.code();
+  if (code == StatusCode::kNotFound || code == StatusCode::kAlreadyExists ||
+      code == StatusCode::kUnknown) {
+    code = StatusCode::kInvalidArgument;
   }
+  Status out(code, message);
+  out.Add("file", script.path);
+  for (const auto& [k, v] : s.context()) {
+    if (k != "statement" && k != "line") out.Add(k, v);  // the driver's line is per statement
+  }
+  out.Add("line", std::to_string(line));
   out.Add("statement", Excerpt(stmt.text));
   return out;
 }
@@ -620,6 +651,8 @@ Result<ApplyResult> Migrator::Up(const std::string& target) {
     }
     todo.push_back(&e);
   }
+  // Every pending script is parsed and checked before any runs.
+  for (const PlanEntry* e : todo) FERRY_RETURN_IF_ERROR(PrepareScript(*e->migration, false).status());
   if (options_.single_transaction && !todo.empty()) {
     for (const PlanEntry* e : todo) {
       FERRY_ASSIGN_OR_RETURN(RunPlan plan, PrepareScript(*e->migration, false));

@@ -457,7 +457,7 @@ struct PendingDown {
 
 class Scanner {
  public:
-  explicit Scanner(std::string dir) : dir_(std::move(dir)) {}
+  Scanner(std::string dir, ScanOptions options) : dir_(std::move(dir)), options_(options) {}
 
   Result<MigrationSet> Run() {
     std::error_code ec;
@@ -549,7 +549,7 @@ class Scanner {
   }
 
   void CheckNotEmpty(const Script& up, bool sectioned) {
-    if (HasSqlTokens(up.sql)) return;
+    if (options_.allow_empty || HasSqlTokens(up.sql)) return;
     if (sectioned) {
       problems_.AddAt(up.path, up.first_line - 1,
                       "the up section is empty: write the SQL or delete the file");
@@ -824,6 +824,7 @@ class Scanner {
   }
 
   std::string dir_;
+  ScanOptions options_;
   Problems problems_;
   std::vector<Migration> migrations_;
   std::vector<PendingDown> downs_;
@@ -925,7 +926,9 @@ std::string ChecksumV1(std::string_view up_sql) {
   return std::string(kChecksumPrefix) + Sha256Hex(CanonicalScriptText(up_sql));
 }
 
-Result<MigrationSet> ScanDirectory(const std::string& dir) { return Scanner(dir).Run(); }
+Result<MigrationSet> ScanDirectory(const std::string& dir, ScanOptions options) {
+  return Scanner(dir, options).Run();
+}
 
 Result<NewMigration> NextVersionName(const MigrationSet& existing, std::string_view name,
                                      VersionStyle style, std::chrono::system_clock::time_point now,

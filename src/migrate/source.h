@@ -144,7 +144,12 @@ std::string ChecksumV1(std::string_view up_sql);
 // duplicate versions, names that cannot be parsed or fit no layout, a down
 // without an up, empty up scripts, invalid UTF-8 or NUL bytes, unreadable
 // files, misplaced or unknown directives, a down section before the up one.
-Result<MigrationSet> ScanDirectory(const std::string& dir);
+struct ScanOptions {
+  // Accept empty up scripts (templates just written by `ferry new`). Only for
+  // listing versions: never apply a set scanned this way.
+  bool allow_empty = false;
+};
+Result<MigrationSet> ScanDirectory(const std::string& dir, ScanOptions options = {});
 
 // ---- ferry new ----------------------------------------------------------
 

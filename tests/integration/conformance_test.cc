@@ -5,6 +5,8 @@
 //
 // The suite uses only the Connection interface and OpenConnection(), never a
 // concrete driver class.
+#include <sys/stat.h>
+
 #include <chrono>
 #include <cstdlib>
 #include <functional>
@@ -75,9 +77,10 @@ bool Eventually(const std::function<bool()>& try_once,
   }
 }
 
-// SQL that returns the integers 1..$1 in column x on both engines.
+// SQL that returns the integers 1..$1 in column x on both engines. The cast
+// matters: parameters are text, and SQLite orders every integer before text.
 constexpr const char* kCountTo =
-    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < $1) "
+    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < CAST($1 AS integer)) "
     "SELECT x FROM c";
 
 class DriverConformance : public ::testing::TestWithParam<DriverUnderTest> {
@@ -136,9 +139,8 @@ TEST_P(DriverConformance, QueryBindsParametersWithoutSplicing) {
       "line one\nline two\ttabbed\\backslash",
   };
   for (size_t i = 0; i < values.size(); ++i) {
-    ASSERT_OK_AND_ASSIGN(QueryResult inserted,
-                         conn_->Query("INSERT INTO t (id, v) VALUES ($1, $2)",
-                                      {std::to_string(i + 1), values[i]}));
+    ASSERT_OK_AND_ASSIGN(QueryResult inserted, conn_->Query("INSERT INTO t (id, v) VALUES ($1, $2)",
+                                                            {std::to_string(i + 1), values[i]}));
     EXPECT_EQ(inserted.rows_affected, 1);
     EXPECT_TRUE(inserted.columns.empty());
   }
@@ -431,17 +433,19 @@ class PgDriverTest : public ::testing::Test {
   // Creates table `name` with a mix of types and, when `fill`, rows that
   // exercise escaping: NULLs, tabs, newlines, backslashes, unicode, bytes.
   void MakeTable(const std::string& name, bool fill) {
-    ASSERT_OK(conn_->Exec("CREATE TABLE " + name +
-                          " (id integer PRIMARY KEY, name text, data bytea, at timestamptz, "
-                          "n numeric, doc jsonb, tags text[])")
+    ASSERT_OK(conn_
+                  ->Exec("CREATE TABLE " + name +
+                         " (id integer PRIMARY KEY, name text, data bytea, at timestamptz, "
+                         "n numeric, doc jsonb, tags text[])")
                   .status());
     if (!fill) return;
-    ASSERT_OK(conn_->Exec("INSERT INTO " + name +
-                          " SELECT g, 'row ' || g || E'\\t\\n\\\\ h\xC3\xA9', "
-                          "decode(md5(g::text), 'hex'), "
-                          "'2024-01-01 00:00:00+00'::timestamptz + g * interval '1 minute', "
-                          "g / 7.0, jsonb_build_object('g', g, 'q', 'it''s'), ARRAY['a', g::text] "
-                          "FROM generate_series(1, 5000) g")
+    ASSERT_OK(conn_
+                  ->Exec("INSERT INTO " + name +
+                         " SELECT g, 'row ' || g || E'\\t\\n\\\\ h\xC3\xA9', "
+                         "decode(md5(g::text), 'hex'), "
+                         "'2024-01-01 00:00:00+00'::timestamptz + g * interval '1 minute', "
+                         "g / 7.0, jsonb_build_object('g', g, 'q', 'it''s'), ARRAY['a', g::text] "
+                         "FROM generate_series(1, 5000) g")
                   .status());
     ASSERT_OK(conn_->Exec("INSERT INTO " + name + " (id) VALUES (0)").status());  // all NULL
   }
@@ -495,7 +499,8 @@ TEST_F(PgDriverTest, CopyBinaryStreamsTableToTable) {
   EXPECT_EQ(rows, 5001);
   EXPECT_EQ(Difference("a", "b"), "0");
   // A query as the source works too.
-  std::string data = CopyAll(*conn_, "COPY (SELECT * FROM a WHERE id < 10) TO STDOUT (FORMAT binary)");
+  std::string data =
+      CopyAll(*conn_, "COPY (SELECT * FROM a WHERE id < 10) TO STDOUT (FORMAT binary)");
   EXPECT_EQ(data.substr(0, 11), std::string("PGCOPY\n\xff\r\n\0", 11));
 }
 
@@ -567,8 +572,8 @@ TEST_F(PgDriverTest, CopyErrorsCarryContext) {
 }
 
 TEST_F(PgDriverTest, ErrorContextHasPositionDetailAndHint) {
-  ASSERT_OK(conn_->Exec("CREATE TABLE u (id integer PRIMARY KEY); INSERT INTO u VALUES (1)")
-                .status());
+  ASSERT_OK(
+      conn_->Exec("CREATE TABLE u (id integer PRIMARY KEY); INSERT INTO u VALUES (1)").status());
   auto dup = conn_->Query("INSERT INTO u (id) VALUES ($1)", {"1"});
   ASSERT_FALSE(dup.ok());
   EXPECT_EQ(dup.status().code(), StatusCode::kInvalidArgument);
@@ -588,8 +593,8 @@ TEST_F(PgDriverTest, ErrorContextHasPositionDetailAndHint) {
   EXPECT_EQ(hint.status().Get("sqlstate"), "42883");
   EXPECT_THAT(hint.status().Get("hint"), HasSubstr("explicit type casts"));
 
-  auto where = conn_->Exec(
-      "DO $$ BEGIN RAISE EXCEPTION 'boom %', 1 USING DETAIL = 'd', HINT = 'h'; END $$");
+  auto where =
+      conn_->Exec("DO $$ BEGIN RAISE EXCEPTION 'boom %', 1 USING DETAIL = 'd', HINT = 'h'; END $$");
   ASSERT_FALSE(where.ok());
   EXPECT_EQ(where.status().message(), "boom 1");
   EXPECT_EQ(where.status().Get("sqlstate"), "P0001");
@@ -631,11 +636,11 @@ TEST_F(PgDriverTest, TimeoutsAndAbortsHaveRetryableCodes) {
 
 TEST_F(PgDriverTest, StreamErrorAfterRowsLeavesConnectionUsable) {
   int rows = 0;
-  Status status = conn_->Stream("SELECT 1 / (50 - g) FROM generate_series(1, 100) g", {},
-                                [&](const RowView&) {
-                                  ++rows;
-                                  return Status();
-                                });
+  Status status =
+      conn_->Stream("SELECT 1 / (50 - g) FROM generate_series(1, 100) g", {}, [&](const RowView&) {
+        ++rows;
+        return Status();
+      });
   EXPECT_EQ(status.code(), StatusCode::kInvalidArgument) << status.ToString();
   EXPECT_EQ(status.Get("sqlstate"), "22012");
   EXPECT_EQ(rows, 49);
@@ -771,6 +776,35 @@ TEST_F(PgDriverTest, WrongPasswordIsPermissionDenied) {
   EXPECT_THAT(r.status().message(), HasSubstr("password"));
   EXPECT_THAT(r.status().ToString(), Not(HasSubstr("wr0ng-pa55")));
   EXPECT_THAT(r.status().ToString(), Not(HasSubstr(real_password)));
+}
+
+TEST_F(PgDriverTest, LibpqEnvironmentAndPgpassStillWork) {
+  const char* pw_url = std::getenv("FERRY_TEST_PG_PW_URL");
+  if (pw_url == nullptr || *pw_url == '\0') {
+    GTEST_SKIP() << "set FERRY_TEST_PG_PW_URL (scripts/test-servers.sh does)";
+  }
+  ASSERT_OK_AND_ASSIGN(Url with_password, Url::Parse(pw_url));
+  std::string url = pw_url;
+  size_t colon = url.find(':', url.find("://") + 3);
+  size_t at = url.find('@');
+  ASSERT_TRUE(colon != std::string::npos && at != std::string::npos && colon < at);
+  std::string password = url.substr(colon + 1, at - colon - 1);
+  url.erase(colon, at - colon);  // postgres://user@host:port/db
+
+  ASSERT_EQ(std::getenv("PGPASSWORD"), nullptr) << "unset PGPASSWORD to run this test";
+  setenv("PGPASSWORD", password.c_str(), 1);
+  auto from_env = OpenConnection(url);
+  unsetenv("PGPASSWORD");
+  ASSERT_TRUE(from_env.ok()) << from_env.status().ToString();
+
+  testing::TempDir dir;
+  dir.Write("pgpass", with_password.host() + ":" + std::to_string(with_password.port()) +
+                          ":*:" + with_password.user() + ":" + password + "\n");
+  std::string pgpass = dir.File("pgpass");
+  ASSERT_EQ(chmod(pgpass.c_str(), 0600), 0);
+  auto from_file = OpenConnection(url + "?passfile=" + pgpass);
+  ASSERT_TRUE(from_file.ok()) << from_file.status().ToString();
+  EXPECT_EQ(Scalar(**from_file, "SELECT current_user"), with_password.user());
 }
 
 #endif  // FERRY_WITH_POSTGRES

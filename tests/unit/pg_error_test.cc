@@ -18,32 +18,32 @@ TEST(CodeForSqlStateTest, ClassifiesByWhatTheCallerShouldDo) {
     StatusCode code;
   };
   const Case cases[] = {
-      {"28P01", StatusCode::kPermissionDenied},   // invalid_password
-      {"28000", StatusCode::kPermissionDenied},   // invalid_authorization_specification
-      {"42501", StatusCode::kPermissionDenied},   // insufficient_privilege
-      {"08006", StatusCode::kUnavailable},        // connection_failure
+      {"28P01", StatusCode::kPermissionDenied},  // invalid_password
+      {"28000", StatusCode::kPermissionDenied},  // invalid_authorization_specification
+      {"42501", StatusCode::kPermissionDenied},  // insufficient_privilege
+      {"08006", StatusCode::kUnavailable},       // connection_failure
       {"08001", StatusCode::kUnavailable},
-      {"57P01", StatusCode::kUnavailable},        // admin_shutdown
-      {"57P02", StatusCode::kUnavailable},        // crash_shutdown
-      {"57P03", StatusCode::kUnavailable},        // cannot_connect_now
-      {"53300", StatusCode::kUnavailable},        // too_many_connections
-      {"40001", StatusCode::kAborted},            // serialization_failure
-      {"40P01", StatusCode::kAborted},            // deadlock_detected
-      {"25P02", StatusCode::kAborted},            // in_failed_sql_transaction
-      {"55P03", StatusCode::kDeadlineExceeded},   // lock_not_available
-      {"3D000", StatusCode::kNotFound},           // invalid_catalog_name
-      {"42P01", StatusCode::kNotFound},           // undefined_table
-      {"42P07", StatusCode::kAlreadyExists},      // duplicate_table
-      {"42710", StatusCode::kAlreadyExists},      // duplicate_object
-      {"42601", StatusCode::kInvalidArgument},    // syntax_error
-      {"42703", StatusCode::kInvalidArgument},    // undefined_column
-      {"22012", StatusCode::kInvalidArgument},    // division_by_zero
-      {"22P02", StatusCode::kInvalidArgument},    // invalid_text_representation
-      {"23505", StatusCode::kInvalidArgument},    // unique_violation
-      {"23503", StatusCode::kInvalidArgument},    // foreign_key_violation
-      {"25006", StatusCode::kFailedPrecondition}, // read_only_sql_transaction
-      {"XX000", StatusCode::kUnknown},            // internal_error
-      {"P0001", StatusCode::kUnknown},            // raise_exception
+      {"57P01", StatusCode::kUnavailable},         // admin_shutdown
+      {"57P02", StatusCode::kUnavailable},         // crash_shutdown
+      {"57P03", StatusCode::kUnavailable},         // cannot_connect_now
+      {"53300", StatusCode::kUnavailable},         // too_many_connections
+      {"40001", StatusCode::kAborted},             // serialization_failure
+      {"40P01", StatusCode::kAborted},             // deadlock_detected
+      {"25P02", StatusCode::kAborted},             // in_failed_sql_transaction
+      {"55P03", StatusCode::kDeadlineExceeded},    // lock_not_available
+      {"3D000", StatusCode::kNotFound},            // invalid_catalog_name
+      {"42P01", StatusCode::kNotFound},            // undefined_table
+      {"42P07", StatusCode::kAlreadyExists},       // duplicate_table
+      {"42710", StatusCode::kAlreadyExists},       // duplicate_object
+      {"42601", StatusCode::kInvalidArgument},     // syntax_error
+      {"42703", StatusCode::kInvalidArgument},     // undefined_column
+      {"22012", StatusCode::kInvalidArgument},     // division_by_zero
+      {"22P02", StatusCode::kInvalidArgument},     // invalid_text_representation
+      {"23505", StatusCode::kInvalidArgument},     // unique_violation
+      {"23503", StatusCode::kInvalidArgument},     // foreign_key_violation
+      {"25006", StatusCode::kFailedPrecondition},  // read_only_sql_transaction
+      {"XX000", StatusCode::kUnknown},             // internal_error
+      {"P0001", StatusCode::kUnknown},             // raise_exception
       {"", StatusCode::kUnknown},
       {"4", StatusCode::kUnknown},
   };

@@ -198,8 +198,9 @@ class PgCopyWriter final : public CopyWriter {
  private:
   Status CheckOpen() const {
     if (owner_ != nullptr) return Status();
-    return Status(StatusCode::kFailedPrecondition,
-                  "COPY writer is closed (Finish() or Abort() was called, or its connection is gone)")
+    return Status(
+               StatusCode::kFailedPrecondition,
+               "COPY writer is closed (Finish() or Abort() was called, or its connection is gone)")
         .With("statement", Excerpt(statement_));
   }
   PgConnection* Release() {
@@ -298,8 +299,9 @@ Result<int64_t> PgConnection::Exec(std::string_view sql) {
         PQputCopyEnd(conn(), "Exec cannot feed COPY FROM STDIN; ferry uses CopyIn for that");
       }
       if (error.ok()) {
-        error = NotForThisCall(sql, "COPY to or from the client cannot run through Exec; use "
-                                    "CopyOut/CopyIn");
+        error = NotForThisCall(sql,
+                               "COPY to or from the client cannot run through Exec; use "
+                               "CopyOut/CopyIn");
       }
     } else if (status == PGRES_FATAL_ERROR && error.ok()) {
       error = Failure(raw, sql);
@@ -327,8 +329,9 @@ Result<QueryResult> PgConnection::Query(std::string_view sql, const Params& para
   if (IsCopyState(status)) {
     result.reset();
     (void)DrainResults(sql);
-    return NotForThisCall(sql, "COPY to or from the client cannot run through Query; use "
-                               "CopyOut/CopyIn");
+    return NotForThisCall(sql,
+                          "COPY to or from the client cannot run through Query; use "
+                          "CopyOut/CopyIn");
   }
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK && status != PGRES_EMPTY_QUERY) {
     return Failure(result.get(), sql);
@@ -346,8 +349,8 @@ Result<QueryResult> PgConnection::Query(std::string_view sql, const Params& para
       if (PQgetisnull(r, row, col)) {
         fields.emplace_back(std::nullopt);
       } else {
-        fields.emplace_back(std::string(PQgetvalue(r, row, col),
-                                        static_cast<size_t>(PQgetlength(r, row, col))));
+        fields.emplace_back(
+            std::string(PQgetvalue(r, row, col), static_cast<size_t>(PQgetlength(r, row, col))));
       }
     }
     out.rows.push_back(std::move(fields));
@@ -409,8 +412,9 @@ Status PgConnection::Stream(std::string_view sql, const Params& params, const Ro
     } else if (IsCopyState(status)) {
       result.reset();
       (void)DrainResults(sql);
-      error = NotForThisCall(sql, "COPY to or from the client cannot run through Stream; use "
-                                  "CopyOut/CopyIn");
+      error = NotForThisCall(sql,
+                             "COPY to or from the client cannot run through Stream; use "
+                             "CopyOut/CopyIn");
       break;
     } else if (status == PGRES_FATAL_ERROR && error.ok()) {
       error = Failure(raw, sql);
@@ -466,8 +470,8 @@ bool PgConnection::InTransaction() const {
 }
 
 Result<bool> PgConnection::TryLock(int64_t key) {
-  FERRY_ASSIGN_OR_RETURN(QueryResult result, Query("SELECT pg_try_advisory_lock($1::bigint)",
-                                                   {std::to_string(key)}));
+  FERRY_ASSIGN_OR_RETURN(QueryResult result,
+                         Query("SELECT pg_try_advisory_lock($1::bigint)", {std::to_string(key)}));
   return !result.empty() && result.Text(0, 0) == "t";
 }
 
@@ -577,9 +581,9 @@ Result<ServerInfo> PgConnection::Info() {
   add("max_wal_senders", positive(max_senders), "max_wal_senders=" + max_senders,
       "set max_wal_senders to at least 1 in postgresql.conf and restart the server");
   add("replication_privilege", superuser || replication,
-      fmt::format("role {} {}", current_user,
-                  superuser ? "is a superuser"
-                            : (replication ? "has REPLICATION" : "lacks REPLICATION")),
+      fmt::format(
+          "role {} {}", current_user,
+          superuser ? "is a superuser" : (replication ? "has REPLICATION" : "lacks REPLICATION")),
       fmt::format("as a superuser run: ALTER ROLE {} REPLICATION", QuoteIdent(current_user)));
   add("create_privilege", can_create,
       fmt::format("role {} {} CREATE on database {}", current_user, can_create ? "has" : "lacks",
@@ -619,9 +623,9 @@ Result<std::unique_ptr<Connection>> Open(const Url& url, const ConnectOptions& o
 
   PgConn conn = MakePgConn(PQconnectdbParams(keys.data(), values.data(), /*expand_dbname=*/1));
   if (!conn) {
-    return Status(StatusCode::kInternal,
-                  fmt::format("connecting to {}: libpq could not allocate a connection",
-                              url.Redacted()));
+    return Status(
+        StatusCode::kInternal,
+        fmt::format("connecting to {}: libpq could not allocate a connection", url.Redacted()));
   }
   if (PQstatus(conn.get()) != CONNECTION_OK) {
     auto text = [](const char* s) { return s == nullptr ? std::string() : std::string(s); };

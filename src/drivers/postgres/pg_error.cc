@@ -224,8 +224,8 @@ StatusCode CodeForConnectMessage(std::string_view m) {
   }
   if (Contains(m, "database \"") && Contains(m, "\" does not exist")) return StatusCode::kNotFound;
   if (ContainsAny(m, kSyntax)) return StatusCode::kInvalidArgument;
-  if (ContainsNoCase(m, "server does not support SSL") ||
-      ContainsNoCase(m, "certificate") || ContainsNoCase(m, "root.crt")) {
+  if (ContainsNoCase(m, "server does not support SSL") || ContainsNoCase(m, "certificate") ||
+      ContainsNoCase(m, "root.crt")) {
     return StatusCode::kInvalidArgument;
   }
   // Refused, unknown host, timeout, missing socket, unreachable network, too

@@ -36,7 +36,7 @@ Status ErrorFromResult(const PGresult* result, std::string_view statement);
 // What a failed connection attempt was aimed at, for the message.
 struct ConnectTarget {
   std::string redacted_url;
-  std::string host;      // as libpq resolved it ("" when unknown)
+  std::string host;  // as libpq resolved it ("" when unknown)
   std::string port;
   std::string database;
   std::string user;

@@ -64,6 +64,18 @@ Status ErrorFrom(sqlite3* db, int code, std::string_view statement) {
   return status;
 }
 
+// "-12", "0", "42" but not "042", "+1", "1.0" or out-of-range values: the
+// texts that an int64 prints back unchanged.
+bool IsCanonicalInteger(const std::string& text, int64_t* out) {
+  if (text.empty() || text.size() > 20) return false;
+  size_t digits = text[0] == '-' ? 1 : 0;
+  if (digits == text.size()) return false;
+  if (text[digits] == '0' && text.size() > digits + 1) return false;
+  if (text == "-0") return false;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
+  return ec == std::errc() && ptr == text.data() + text.size();
+}
+
 // Binds params to $N / ?N / ? placeholders.
 Status Bind(sqlite3* db, sqlite3_stmt* stmt, const Params& params, std::string_view sql) {
   int count = sqlite3_bind_parameter_count(stmt);
@@ -91,8 +103,18 @@ Status Bind(sqlite3* db, sqlite3_stmt* stmt, const Params& params, std::string_v
           .With("statement", Excerpt(sql));
     }
     const Value& v = params[index];
-    int rc = v ? sqlite3_bind_text(stmt, i, v->data(), static_cast<int>(v->size()), SQLITE_TRANSIENT)
-               : sqlite3_bind_null(stmt, i);
+    int rc;
+    int64_t number = 0;
+    if (!v) {
+      rc = sqlite3_bind_null(stmt, i);
+    } else if (IsCanonicalInteger(*v, &number)) {
+      // Bound as an integer: SQLite orders every integer before any text, so
+      // "x < $1" with text '10' would be true for all x. Column affinity
+      // still stores it as text in TEXT columns.
+      rc = sqlite3_bind_int64(stmt, i, number);
+    } else {
+      rc = sqlite3_bind_text(stmt, i, v->data(), static_cast<int>(v->size()), SQLITE_TRANSIENT);
+    }
     if (rc != SQLITE_OK) return ErrorFrom(db, rc, sql);
   }
   return Status();
@@ -111,15 +133,32 @@ class SqliteConnection final : public Connection {
   const std::string& redacted_url() const override { return redacted_; }
 
   Result<int64_t> Exec(std::string_view sql) override {
-    std::string text(sql);
-    char* err = nullptr;
-    // total_changes counts only rows changed by this script; changes() would
-    // repeat the last DML count after a DDL statement.
-    int64_t before = sqlite3_total_changes64(db_.get());
-    int rc = sqlite3_exec(db_.get(), text.c_str(), nullptr, nullptr, &err);
-    if (err != nullptr) sqlite3_free(err);
-    if (rc != SQLITE_OK) return ErrorFrom(db_.get(), rc, sql);
-    return sqlite3_total_changes64(db_.get()) - before;
+    // Statement by statement, so the count is the last statement's own
+    // (0 for DDL) and an error names the statement that failed.
+    const char* p = sql.data();
+    const char* end = sql.data() + sql.size();
+    int64_t last = 0;
+    while (p < end) {
+      sqlite3_stmt* raw = nullptr;
+      const char* tail = nullptr;
+      int rc = sqlite3_prepare_v2(db_.get(), p, static_cast<int>(end - p), &raw, &tail);
+      std::string_view text(p, static_cast<size_t>((tail ? tail : end) - p));
+      if (rc != SQLITE_OK) {
+        // No tail after a failed prepare: report up to the next ';'.
+        std::string_view rest(p, static_cast<size_t>(end - p));
+        return ErrorFrom(db_.get(), rc, rest.substr(0, rest.find(';')));
+      }
+      StmtHandle stmt(raw, &sqlite3_finalize);
+      p = tail ? tail : end;
+      if (stmt == nullptr) continue;  // whitespace or comments
+      int64_t before = sqlite3_total_changes64(db_.get());
+      do {
+        rc = sqlite3_step(stmt.get());
+      } while (rc == SQLITE_ROW);
+      if (rc != SQLITE_DONE) return ErrorFrom(db_.get(), rc, text);
+      last = sqlite3_total_changes64(db_.get()) - before;
+    }
+    return last;
   }
 
   Result<QueryResult> Query(std::string_view sql, const Params& params) override {
