@@ -1197,3 +1197,25 @@ GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(MigrateCliPgTest);
 
 }  // namespace
 }  // namespace ferry::testing
+
+namespace ferry::testing {
+namespace {
+
+// A history table written by a newer ferry (format_version 99) is refused,
+// with a clear message, and nothing is applied.
+TEST_P(MigrateCliTest, HistoryFromAFutureFerryIsRefused) {
+  WriteCreate("1_a.sql", "future_a");
+  ASSERT_EQ(Ferry({"up"}).exit_code, 0);
+  Exec("UPDATE ferry_schema_history_meta SET value = '99' WHERE key = 'format_version'");
+  WriteCreate("2_b.sql", "future_b");
+  RunResult up = Ferry({"up"});
+  EXPECT_EQ(up.exit_code, 9) << Describe(up);
+  EXPECT_THAT(up.err, HasSubstr("format version 99, newer than this ferry understands"));
+  EXPECT_THAT(up.err, HasSubstr("upgrade ferry"));
+  EXPECT_FALSE(TableExists("future_b"));
+  RunResult status = Ferry({"status"});
+  EXPECT_EQ(status.exit_code, 9) << Describe(status);
+}
+
+}  // namespace
+}  // namespace ferry::testing
