@@ -2,8 +2,10 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "core/config.h"
+#include "migrate/lint.h"
 
 namespace ferry::cli {
 
@@ -15,6 +17,15 @@ struct Context {
 
 // Each returns the process exit code (cli/exit_codes.h).
 int RunDoctor(const Context& ctx, const std::string& url);
+
+// ferry lint [PATHS] --format text|json|sarif. PATHS are migration
+// directories or files (default: the migrations directory). With an
+// explicit --database (PostgreSQL) lint reads live table sizes and the
+// server version, and for the migrations directory lints only pending files.
+int RunLint(const Context& ctx, const std::vector<std::string>& paths, const std::string& format);
+
+// Lint settings from ferry.toml / environment ([lint] table).
+Result<LintOptions> LintOptionsFromConfig(const Config& config);
 
 }  // namespace ferry::cli
 
@@ -29,6 +40,7 @@ struct MigrateArgs {
   bool single_transaction = false;
   bool allow_future = false;
   bool out_of_order = false;
+  bool allow_unsafe = false;  // up: apply despite error-level lint findings
   bool exit_code = false;     // status: non-zero on pending or drift
   bool down = false;          // plan --down
   std::string name;           // new NAME

@@ -18,6 +18,7 @@ enum ExitCode : int {
   kExitInvalidInput = 8,   // bad URL, config, migration file or SQL: fix the input
   kExitNeedsHuman = 9,     // state needs a decision: failed migration, future database
   kExitDifferences = 10,   // verify found differences
+  kExitUnsafe = 11,        // lint: error-level findings remain (lint; up without --allow-unsafe)
   kExitInternal = 70,      // a bug in ferry: please report it
 };
 

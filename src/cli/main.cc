@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "cli/context.h"
 #include "cli/exit_codes.h"
@@ -32,6 +33,7 @@ Commands, each with an example:
   history    ferry history --limit 20        every apply, failure and rollback with who and when
   validate   ferry validate                  files parse, checksums match, order, compatibility
   plan       ferry plan                      the exact SQL 'up' would run (--down for 'down')
+  lint       ferry lint --format sarif       lock, rewrite and breakage risks in migrations
   baseline   ferry baseline 1.0.0            mark an existing database as being at a version
   repair     ferry repair --reason "..."     accept changed checksums, clear failed attempts
   report     ferry report --format json      status, history and health in one document
@@ -105,6 +107,23 @@ int Main(int argc, char** argv) {
       "Exit 0 when connected (missing capabilities are listed with hints);\n"
       "5 unreachable, 6 authentication, 7 missing database, 8 bad URL.");
 
+  std::vector<std::string> lint_paths;
+  std::string lint_format;
+  CLI::App* lint = app.add_subcommand(
+      "lint", "check migrations for locks, rewrites, data loss and application breakage");
+  lint->add_option("paths", lint_paths, "migration directories or files (default: --dir)");
+  lint->add_option("--format", lint_format, "text (default), json or sarif");
+  lint->footer(
+      "Examples:\n"
+      "  ferry lint                                   # the migrations directory\n"
+      "  ferry lint migrations/20260101_add_index.sql --format json\n"
+      "  ferry lint --format sarif > ferry-lint.sarif  # for code scanning\n"
+      "  ferry lint --database postgres://app@db/app  # live table sizes; pending files only\n"
+      "Ignore a finding with '-- ferry:lint-ignore RULE reason' above the statement, or\n"
+      "'-- ferry:lint-ignore-file RULE reason'; turn rules off with [lint] disable in\n"
+      "ferry.toml. Rules: docs/lint.md.\n"
+      "Exit 0 when no error-level finding remains, 11 otherwise, 8 for unreadable files.");
+
   MigrateArgs margs;
   std::vector<CLI::App*> migrate_cmds;
   auto command = [&](const char* name, const char* help, const char* examples) {
@@ -133,6 +152,8 @@ int Main(int argc, char** argv) {
                "run even if the database has versions newer than any file");
   up->add_flag("--out-of-order", margs.out_of_order,
                "apply pending versions older than the newest applied one");
+  up->add_flag("--allow-unsafe", margs.allow_unsafe,
+               "apply despite error-level lint findings (recorded in the history note)");
   CLI::App* down = command("down", "roll back applied migrations with their down sections",
                            "  ferry down             # the newest one\n  ferry down --steps 3\n"
                            "  ferry down --to 1.0.0  # everything newer than 1.0.0");
@@ -237,6 +258,7 @@ int Main(int argc, char** argv) {
   SetLogLevel(level);
 
   Context ctx{std::move(*config), g.json, g.quiet};
+  if (lint->parsed()) return RunLint(ctx, lint_paths, lint_format);
   if (doctor->parsed()) {
     return RunDoctor(ctx, doctor_url.empty() ? ctx.config.Get("database") : doctor_url);
   }

@@ -38,6 +38,9 @@ Result<MigratorOptions> OptionsFrom(const Context& ctx, const MigrateArgs& args)
   o.single_transaction = args.single_transaction;
   o.allow_future = args.allow_future;
   o.out_of_order = args.out_of_order;
+  o.lint = c.Get("lint.enforce") != "false";
+  o.allow_unsafe = args.allow_unsafe;
+  FERRY_ASSIGN_OR_RETURN(o.lint_options, LintOptionsFromConfig(c));
   return o;
 }
 

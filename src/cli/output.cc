@@ -12,6 +12,7 @@
 namespace ferry::cli {
 
 int ExitCodeFor(const Status& status) {
+  if (!status.ok() && status.Get("lint") == "unsafe") return kExitUnsafe;
   switch (status.code()) {
     case StatusCode::kOk: return kExitOk;
     case StatusCode::kInvalidArgument: return kExitInvalidInput;

@@ -29,6 +29,10 @@ const std::vector<KeyInfo>& KeyTable() {
       {"version_style", "timestamp", {"FERRY_VERSION_STYLE"}},
       {"compat.min_version", "", {"FERRY_COMPAT_MIN_VERSION"}},
       {"compat.current_version", "", {"FERRY_COMPAT_CURRENT_VERSION"}},
+      {"lint.disable", "", {"FERRY_LINT_DISABLE"}},
+      {"lint.small_table_rows", "10000", {"FERRY_LINT_SMALL_TABLE_ROWS"}},
+      {"lint.large_table_rows", "1000000", {"FERRY_LINT_LARGE_TABLE_ROWS"}},
+      {"lint.enforce", "true", {"FERRY_LINT_ENFORCE"}},
   };
   return kKeys;
 }
@@ -109,6 +113,19 @@ Result<Config> Config::Load(const std::optional<std::string>& file_path, bool fi
         std::string line = fmt::format("{}:{}", *file_path, node.source().begin.line);
         if (!KnownKey(key)) {
           problems.push_back(fmt::format("{}: unknown setting '{}'", line, key));
+          return;
+        }
+        if (const toml::array* list = node.as_array()) {
+          // A list of plain values (lint.disable = ["a", "b"]) becomes "a,b".
+          std::string joined;
+          for (const toml::node& item : *list) {
+            if (!item.is_value()) {
+              problems.push_back(fmt::format("{}: '{}' must list strings or numbers", line, key));
+              return;
+            }
+            joined += (joined.empty() ? "" : ",") + NodeToString(item);
+          }
+          config.Set(key, joined, ConfigSource::kFile, line);
           return;
         }
         if (!node.is_value()) {

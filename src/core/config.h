@@ -12,7 +12,12 @@
 //   version_style   FERRY_VERSION_STYLE (timestamp|integer) default timestamp
 //   compat.min_version      FERRY_COMPAT_MIN_VERSION        default ""
 //   compat.current_version  FERRY_COMPAT_CURRENT_VERSION    default ""
-// In ferry.toml, "compat.x" is written as key x inside a [compat] table.
+//   lint.disable            FERRY_LINT_DISABLE  (rule ids, comma-separated or a list) ""
+//   lint.small_table_rows   FERRY_LINT_SMALL_TABLE_ROWS  (below: size-graded findings are notes) 10000
+//   lint.large_table_rows   FERRY_LINT_LARGE_TABLE_ROWS  (from here: errors)  1000000
+//   lint.enforce            FERRY_LINT_ENFORCE  ('up' refuses error findings) true
+// In ferry.toml, "compat.x" is written as key x inside a [compat] table
+// (likewise [lint]). A list value is stored comma-joined.
 #pragma once
 
 #include <functional>

@@ -399,6 +399,9 @@ Status Migrator::ApplyOne(const Migration& m, HistoryRow* row, History* history,
   row->execution = in_outer_tx ? "single-transaction"
                                : (plan.transactional ? "transaction" : "no-transaction");
   if (!options_.note.empty()) row->note = options_.note;
+  if (auto it = unsafe_notes_.find(m.up.path); it != unsafe_notes_.end()) {
+    row->note = row->note.empty() ? it->second : row->note + "; " + it->second;
+  }
   row->attempts = row->id == 0 ? 1 : row->attempts + 1;
 
   MigrationEvent started{"migration_started", row->version, m.up.path, m.description};
@@ -561,6 +564,60 @@ Status Migrator::CheckBeforeUp(const StatusReport& report, const std::string& ta
   return Status();
 }
 
+Status Migrator::LintBeforeUp(const std::vector<const PlanEntry*>& todo) {
+  unsafe_notes_.clear();
+  if (!options_.lint || todo.empty() || conn_->engine() != "postgres") return Status();
+  LintOptions lo = options_.lint_options;
+  lo.carry_across_files = true;
+  lo.default_lock_timeout = lo.default_lock_timeout || !options_.lock_timeout.empty();
+  // PrepareScript already refuses these, with its own messages.
+  lo.skip_rules.insert("parse-error");
+  lo.skip_rules.insert("transaction-control");
+  if (Status facts = ReadDatabaseFacts(*conn_, &lo); !facts.ok()) {
+    FERRY_LOG_WARN("lint: could not read table sizes ({}); judging without them",
+                   facts.ToString());
+  }
+  std::vector<const Migration*> migrations;
+  for (const PlanEntry* e : todo) migrations.push_back(e->migration);
+  FERRY_ASSIGN_OR_RETURN(LintReport report, LintMigrations(migrations, lo));
+  std::string errors;
+  std::map<std::string, std::vector<std::string>> by_file;
+  for (const LintFinding& f : report.findings) {
+    std::string where = fmt::format("{}:{}:{}", f.file, f.line, f.column);
+    if (f.severity != LintSeverity::kError) {
+      MigrationEvent e{"lint_finding", "", f.file, ""};
+      e.message = fmt::format("{}: {} [{}] {}", where, LintSeverityName(f.severity), f.rule,
+                              f.message);
+      Emit(e);
+      continue;
+    }
+    errors += fmt::format("\n  {}: [{}] {}", where, f.rule, f.message);
+    if (!f.safe_sql.empty()) errors += "\n    instead: " + f.safe_sql;
+    by_file[f.file].push_back(fmt::format("{} at line {}", f.rule, f.line));
+  }
+  if (by_file.empty()) return Status();
+  if (!options_.allow_unsafe) {
+    return Status(StatusCode::kFailedPrecondition,
+                  fmt::format("lint found {} error-level finding(s) in pending migrations; fix "
+                              "them, or accept one with '-- ferry:lint-ignore RULE reason' above "
+                              "the statement, or run 'ferry up --allow-unsafe' (recorded in "
+                              "history):{}",
+                              report.Count(LintSeverity::kError), errors))
+        .With("lint", "unsafe");
+  }
+  std::string who = History::Actor();
+  for (auto& [file, list] : by_file) {
+    std::string joined;
+    for (const std::string& item : list) joined += (joined.empty() ? "" : ", ") + item;
+    unsafe_notes_[file] = fmt::format("applied with --allow-unsafe by {} despite lint: {}", who,
+                                      joined);
+    MigrationEvent e{"lint_overridden", "", file, ""};
+    e.message = fmt::format("--allow-unsafe: applying {} despite lint errors: {}", file, joined);
+    Emit(e);
+  }
+  return Status();
+}
+
 Result<std::vector<PlannedStep>> Migrator::PlanUp(const std::string& target) {
   FERRY_ASSIGN_OR_RETURN(StatusReport report, CurrentStatus());
   FERRY_RETURN_IF_ERROR(CheckBeforeUp(report, target));
@@ -653,6 +710,7 @@ Result<ApplyResult> Migrator::Up(const std::string& target) {
   }
   // Every pending script is parsed and checked before any runs.
   for (const PlanEntry* e : todo) FERRY_RETURN_IF_ERROR(PrepareScript(*e->migration, false).status());
+  FERRY_RETURN_IF_ERROR(LintBeforeUp(todo));
   if (options_.single_transaction && !todo.empty()) {
     for (const PlanEntry* e : todo) {
       FERRY_ASSIGN_OR_RETURN(RunPlan plan, PrepareScript(*e->migration, false));

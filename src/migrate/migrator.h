@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -25,6 +26,7 @@
 #include "drivers/connection.h"
 #include "ferry/status.h"
 #include "migrate/history.h"
+#include "migrate/lint.h"
 #include "migrate/lock.h"
 #include "migrate/source.h"
 
@@ -44,6 +46,14 @@ struct MigratorOptions {
   std::string compat_min_version;      // oldest schema the application supports
   std::string compat_current_version;  // newest schema the application knows
   std::string note;                    // recorded in history rows (e.g. repair reason)
+  // Lint pending PostgreSQL migrations before applying any (migrate/lint.h)
+  // and refuse error-level findings (kFailedPrecondition, context
+  // lint=unsafe) unless allow_unsafe, which is recorded in each affected
+  // history row's note. Table sizes and server version come from the work
+  // connection.
+  bool lint = false;
+  bool allow_unsafe = false;
+  LintOptions lint_options;
 };
 
 // One line of progress. type: lock_wait, migration_started, statement_done,
@@ -188,6 +198,8 @@ class Migrator {
                            bool in_outer_tx);
   Status UndoOne(const Migration& m, HistoryRow* row, History* history);
   Status CheckBeforeUp(const StatusReport& report, const std::string& target);
+  // Lints the migrations `up` is about to apply (options_.lint).
+  Status LintBeforeUp(const std::vector<const PlanEntry*>& todo);
   Result<std::vector<const PlanEntry*>> SelectForDown(const StatusReport& report, int steps,
                                                       const std::string& target);
 
@@ -195,6 +207,7 @@ class Migrator {
   std::unique_ptr<Connection> conn_;
   MigratorOptions options_;
   EventSink sink_;
+  std::map<std::string, std::string> unsafe_notes_;  // up script path -> history note
 };
 
 }  // namespace ferry

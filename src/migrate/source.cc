@@ -204,6 +204,9 @@ std::optional<DirectiveLine> ParseDirectiveLine(std::string_view line) {
   DirectiveLine d;
   d.written = fmt::format("{}{}", prefix, name);
   for (char c : name) d.name += c == '-' ? '_' : AsciiLower(c);
+  // Lint ignores are read by the linter (migrate/lint.h), anywhere in the
+  // SQL: to the scanner they are plain comments.
+  if (d.name == "lint_ignore" || d.name == "lint_ignore_file") return std::nullopt;
   if (d.is_marker()) {
     if (!inline_value.empty()) d.options.emplace_back(inline_value);
     while (!tail.empty()) {

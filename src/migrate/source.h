@@ -43,6 +43,9 @@
 //   - on their own comment lines at the top of a section (before its first
 //     SQL), or at the top of a file without markers (every layout);
 //   - on comment lines above `-- ferry:up`: then they apply to both sections.
+// `-- ferry:lint-ignore ...` and `-- ferry:lint-ignore-file ...` are read by
+// `ferry lint` (migrate/lint.h) and may appear anywhere; the scanner treats
+// them as plain comments.
 // Any other `ferry:` / `migrate:` name, or a directive below SQL, is an error.
 // Markers and directives are recognised line by line, as dbmate does.
 //
