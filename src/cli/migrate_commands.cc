@@ -38,6 +38,14 @@ Result<MigratorOptions> OptionsFrom(const Context& ctx, const MigrateArgs& args)
   o.single_transaction = args.single_transaction;
   o.allow_future = args.allow_future;
   o.out_of_order = args.out_of_order;
+  int retries = std::atoi(c.Get("lock_retries").c_str());
+  if (retries < 0 || c.Get("lock_retries").find_first_not_of("0123456789") != std::string::npos) {
+    return Status(StatusCode::kInvalidArgument,
+                  fmt::format("lock_retries must be a count (found '{}')", c.Get("lock_retries")));
+  }
+  o.lock_retries = retries;
+  FERRY_ASSIGN_OR_RETURN(int64_t retry_delay, ParseDurationMs(c.Get("lock_retry_delay")));
+  o.lock_retry_delay = std::chrono::milliseconds(retry_delay);
   o.lint = c.Get("lint.enforce") != "false";
   o.allow_unsafe = args.allow_unsafe;
   FERRY_ASSIGN_OR_RETURN(o.lint_options, LintOptionsFromConfig(c));
@@ -231,11 +239,9 @@ json HistoryRowJson(const HistoryRow& r) {
           {"attempts", r.attempts}};
 }
 
-int ApplyOutput(const Context& ctx, const char* verb, const Result<ApplyResult>& r,
-                Migrator& migrator) {
+int ApplyOutput(const Context& ctx, const char* verb, const Result<ApplyResult>& r) {
   if (!r.ok()) return ReportError(r.status(), ctx.json);
-  auto status = migrator.CurrentStatus();
-  std::string version = status.ok() ? status->current_version : "";
+  const std::string& version = r->current_version;
   if (ctx.json) {
     PrintJson({{"ok", true},
                {"dry_run", r->dry_run},
@@ -401,17 +407,17 @@ int RunMigrateCommand(const Context& ctx, const std::string& command, const Migr
   Migrator& m = **opened;
   m.SetEventSink(MakeSink(ctx));
 
-  if (command == "up") return ApplyOutput(ctx, "applied", m.Up(args.target), m);
+  if (command == "up") return ApplyOutput(ctx, "applied", m.Up(args.target));
   if (command == "down") {
     int steps = args.target.empty() || args.steps_given ? args.steps : 0;
     if (!args.target.empty() && args.steps_given) {
       return ReportError(Status(StatusCode::kInvalidArgument, "give --steps or --to, not both"),
                          ctx.json);
     }
-    return ApplyOutput(ctx, "rolled back", m.Down(steps, args.target), m);
+    return ApplyOutput(ctx, "rolled back", m.Down(steps, args.target));
   }
-  if (command == "redo") return ApplyOutput(ctx, "redone", m.Redo(args.steps), m);
-  if (command == "goto") return ApplyOutput(ctx, "moved through", m.Goto(args.target), m);
+  if (command == "redo") return ApplyOutput(ctx, "redone", m.Redo(args.steps));
+  if (command == "goto") return ApplyOutput(ctx, "moved through", m.Goto(args.target));
 
   if (command == "status") {
     auto r = m.CurrentStatus();

@@ -25,6 +25,8 @@ const std::vector<KeyInfo>& KeyTable() {
       {"lock_wait", "60s", {"FERRY_LOCK_WAIT"}},
       {"lock_timeout", "", {"FERRY_LOCK_TIMEOUT"}},
       {"statement_timeout", "", {"FERRY_STATEMENT_TIMEOUT"}},
+      {"lock_retries", "3", {"FERRY_LOCK_RETRIES"}},
+      {"lock_retry_delay", "1s", {"FERRY_LOCK_RETRY_DELAY"}},
       {"layout", "ferry", {"FERRY_LAYOUT"}},
       {"version_style", "timestamp", {"FERRY_VERSION_STYLE"}},
       {"compat.min_version", "", {"FERRY_COMPAT_MIN_VERSION"}},

@@ -8,6 +8,8 @@
 //   lock_wait       FERRY_LOCK_WAIT                         default 60s
 //   lock_timeout    FERRY_LOCK_TIMEOUT    (DDL lock_timeout) default "" (server's)
 //   statement_timeout FERRY_STATEMENT_TIMEOUT               default ""
+//   lock_retries    FERRY_LOCK_RETRIES  (retries after lock_timeout, 55P03) default 3
+//   lock_retry_delay FERRY_LOCK_RETRY_DELAY (first back-off, doubled, +-50%) default 1s
 //   layout          FERRY_LAYOUT  (file layout for 'new')   default ferry
 //   version_style   FERRY_VERSION_STYLE (timestamp|integer) default timestamp
 //   compat.min_version      FERRY_COMPAT_MIN_VERSION        default ""

@@ -102,9 +102,23 @@ class Connection {
   // The connection's URL with secrets removed.
   virtual const std::string& redacted_url() const = 0;
 
-  // Runs one statement or a script of several (no parameters, no results).
-  // Returns the rows affected by the last statement.
+  // Runs one statement or a script of several (no parameters, no results),
+  // in one round trip where the engine allows. Returns the rows affected by
+  // all its statements together. On failure the Status's "position" is
+  // relative to the failing statement when "script_offset" (its byte offset
+  // in `sql`) is present, else relative to the whole script.
   virtual Result<int64_t> Exec(std::string_view sql) = 0;
+
+  // Runs statements in order, in one round trip where the engine allows
+  // (PostgreSQL pipeline mode), each as its own statement (one statement per
+  // item; `params` may be null). Stops at the first failure: its Status has
+  // "batch_index" (0-based item) and a "position" relative to that item.
+  // Returns the rows affected by each item.
+  struct BatchItem {
+    std::string_view sql;
+    const Params* params = nullptr;
+  };
+  virtual Result<std::vector<int64_t>> ExecBatch(const std::vector<BatchItem>& items) = 0;
 
   // Runs one statement with bound parameters ($1, $2 ... on PostgreSQL;
   // ?1 or $1 style on SQLite) and returns its whole result.

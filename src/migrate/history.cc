@@ -52,6 +52,17 @@ Params RowParams(const HistoryRow& r) {
 History::History(Connection* conn, std::string table) : conn_(conn), table_(std::move(table)) {
   quoted_ = QuoteQualified(table_);
   meta_quoted_ = QuoteQualified(table_ + "_meta");
+  std::string sets;
+  int i = 1;
+  std::string_view cols = kColumns;
+  while (!cols.empty()) {
+    size_t comma = cols.find(',');
+    std::string_view col = cols.substr(0, comma);
+    while (!col.empty() && col.front() == ' ') col.remove_prefix(1);
+    sets += fmt::format("{}{} = ${}", sets.empty() ? "" : ", ", col, i++);
+    cols = comma == std::string_view::npos ? std::string_view() : cols.substr(comma + 1);
+  }
+  update_sql_ = fmt::format("UPDATE {} SET {} WHERE id = ${}", quoted_, sets, i);
 }
 
 std::string History::Now() {
@@ -67,6 +78,7 @@ std::string History::Now() {
 }
 
 std::string History::Actor() {
+  static const std::string kActor = [] {
   char host[256] = {0};
   gethostname(host, sizeof host - 1);
   const char* user = std::getenv("USER");
@@ -79,6 +91,8 @@ std::string History::Actor() {
     name = std::to_string(getuid());
   }
   return fmt::format("{}@{} pid {}", name, host, getpid());
+  }();
+  return kActor;
 }
 
 Result<bool> History::Exists() {
@@ -146,6 +160,10 @@ Status History::Ensure() {
     if (own_tx) FERRY_RETURN_IF_ERROR(conn_->Commit());
     return Status();
   }
+  return CheckFormat();
+}
+
+Status History::CheckFormat() {
   auto meta = conn_->Query(
       fmt::format("SELECT value FROM {} WHERE key = 'format_version'", meta_quoted_));
   if (!meta.ok()) {
@@ -219,22 +237,16 @@ Result<int64_t> History::Save(const HistoryRow& row) {
                      params));
     return ToInt(r.rows.at(0).at(0));
   }
-  std::string sets;
-  int i = 1;
-  std::string_view cols = kColumns;
-  while (!cols.empty()) {
-    size_t comma = cols.find(',');
-    std::string_view col = cols.substr(0, comma);
-    while (!col.empty() && col.front() == ' ') col.remove_prefix(1);
-    sets += fmt::format("{}{} = ${}", sets.empty() ? "" : ", ", col, i++);
-    cols = comma == std::string_view::npos ? std::string_view() : cols.substr(comma + 1);
-  }
   params.push_back(std::to_string(row.id));
-  FERRY_ASSIGN_OR_RETURN(
-      QueryResult r,
-      conn_->Query(fmt::format("UPDATE {} SET {} WHERE id = ${}", quoted_, sets, i), params));
+  FERRY_ASSIGN_OR_RETURN(QueryResult r, conn_->Query(update_sql_, params));
   (void)r;
   return row.id;
+}
+
+Status History::SaveAndCommit(const HistoryRow& row) {
+  Params params = RowParams(row);
+  params.push_back(std::to_string(row.id));
+  return conn_->ExecBatch({{update_sql_, &params}, {"COMMIT", nullptr}}).status();
 }
 
 Status History::MarkProgress(int64_t id, int statements_done, int64_t rows_affected) {

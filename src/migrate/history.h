@@ -51,6 +51,8 @@ class History {
 
   // Creates the tables when missing; refuses a newer format version.
   Status Ensure();
+  // For existing tables: refuses a newer format version.
+  Status CheckFormat();
   // Whether the history table exists (no side effects).
   Result<bool> Exists();
   // All rows, ordered by id.
@@ -58,6 +60,9 @@ class History {
 
   // Inserts a row or, when `row.id` != 0, updates that row. Returns the id.
   Result<int64_t> Save(const HistoryRow& row);
+  // Updates row `row.id` and commits the open transaction, in one round
+  // trip where the engine allows.
+  Status SaveAndCommit(const HistoryRow& row);
   // Updates only status/progress fields of row `id`.
   Status MarkProgress(int64_t id, int statements_done, int64_t rows_affected);
   Status Delete(int64_t id);
@@ -72,6 +77,7 @@ class History {
   std::string table_;
   std::string quoted_;
   std::string meta_quoted_;
+  std::string update_sql_;  // every column, by id
 };
 
 }  // namespace ferry

@@ -121,6 +121,10 @@ std::string LintReportText(const LintReport& report);
 std::string LintReportJson(const LintReport& report);
 std::string LintReportSarif(const LintReport& report);
 
+// The name of the index a CREATE INDEX statement creates ("" when the
+// statement is something else or names none).
+std::string CreatedIndexName(std::string_view sql);
+
 // Reads the server version and every table's size (pg_class.reltuples and
 // pg_relation_size) from a PostgreSQL connection into `options`, setting
 // sizes_known. Unqualified names resolve to the current schema first.

@@ -829,3 +829,20 @@ void FileLinter::LintStatement(const Statement& s) {
 }
 
 }  // namespace ferry::lint_internal
+
+namespace ferry {
+
+std::string CreatedIndexName(std::string_view sql) {
+  std::string text(sql);
+  PgQueryParseResult parsed = pg_query_parse(text.c_str());
+  nlohmann::json tree;
+  if (parsed.error == nullptr) tree = nlohmann::json::parse(parsed.parse_tree, nullptr, false);
+  pg_query_free_parse_result(parsed);
+  const nlohmann::json* stmts = tree.is_object() && tree.contains("stmts") ? &tree["stmts"] : nullptr;
+  if (stmts == nullptr || !stmts->is_array() || stmts->empty()) return "";
+  const nlohmann::json& stmt = (*stmts)[0].value("stmt", nlohmann::json::object());
+  if (!stmt.contains("IndexStmt")) return "";
+  return stmt["IndexStmt"].value("idxname", std::string());
+}
+
+}  // namespace ferry

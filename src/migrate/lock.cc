@@ -34,6 +34,13 @@ int64_t ParseInt(std::string_view s) {
 
 Result<std::optional<LockHolder>> PgHolder(Connection* conn, int64_t key) {
   uint64_t k = static_cast<uint64_t>(key);
+  // pg_locks alone is cheap; the join with pg_stat_activity only when held.
+  FERRY_ASSIGN_OR_RETURN(
+      QueryResult held,
+      conn->Query("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND "
+                  "objsubid = 1 AND classid = $1::bigint::oid AND objid = $2::bigint::oid",
+                  {std::to_string(k >> 32), std::to_string(k & 0xffffffffULL)}));
+  if (held.empty()) return std::optional<LockHolder>();
   FERRY_ASSIGN_OR_RETURN(
       QueryResult r,
       conn->Query("SELECT a.pid, coalesce(a.application_name, ''), "
@@ -145,11 +152,10 @@ Result<std::unique_ptr<MigrationLock>> MigrationLock::Acquire(
   return std::unique_ptr<MigrationLock>(new MigrationLock(std::move(conn), key, holder_file));
 }
 
-Result<std::optional<LockHolder>> MigrationLock::Holder(const Url& url,
+Result<std::optional<LockHolder>> MigrationLock::Holder(Connection* conn, const Url& url,
                                                         const std::string& history_table) {
-  FERRY_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, OpenConnection(url));
   int64_t key = KeyFor(history_table);
-  if (conn->engine() == "postgres") return PgHolder(conn.get(), key);
+  if (conn->engine() == "postgres") return PgHolder(conn, key);
   FERRY_ASSIGN_OR_RETURN(bool got, conn->TryLock(key));
   if (got) {
     (void)conn->Unlock(key);

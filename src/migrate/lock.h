@@ -37,7 +37,8 @@ class MigrationLock {
       const std::function<void(const LockHolder&)>& on_wait);
 
   // Who holds the lock now, or nullopt when it is free. Does not take it.
-  static Result<std::optional<LockHolder>> Holder(const Url& url,
+  // `conn` is any connection to the same database (not the holder's).
+  static Result<std::optional<LockHolder>> Holder(Connection* conn, const Url& url,
                                                   const std::string& history_table);
 
   ~MigrationLock();  // releases

@@ -6,6 +6,8 @@
 #include <charconv>
 #include <filesystem>
 #include <map>
+#include <random>
+#include <thread>
 
 #include "core/log.h"
 #include "drivers/registry.h"
@@ -122,14 +124,6 @@ Result<std::unique_ptr<Migrator>> Migrator::Open(const std::string& url_text,
                                                  MigratorOptions options) {
   FERRY_ASSIGN_OR_RETURN(Url url, Url::Parse(url_text));
   FERRY_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, OpenConnection(url));
-  if (conn->engine() == "postgres") {
-    // If ferry is killed mid-statement, the server notices within a second
-    // and rolls back, instead of finishing a long statement for nobody.
-    auto r = conn->Exec(
-        "DO $$ BEGIN IF current_setting('server_version_num')::int >= 140000 THEN "
-        "SET client_connection_check_interval = 1000; END IF; END $$");
-    if (!r.ok()) FERRY_LOG_DEBUG("client_connection_check_interval: {}", r.status().ToString());
-  }
   return std::unique_ptr<Migrator>(new Migrator(std::move(url), std::move(conn), std::move(options)));
 }
 
@@ -140,6 +134,13 @@ void Migrator::Emit(MigrationEvent event) {
 Result<MigrationSet> Migrator::Scan() { return ScanDirectory(options_.dir); }
 
 Result<std::unique_ptr<MigrationLock>> Migrator::Lock() {
+  if (conn_->engine() == "postgres") {
+    // If ferry is killed mid-statement, the server (14+) notices within a
+    // second and rolls back, instead of finishing a long statement for
+    // nobody. Older servers reject the setting; that is harmless.
+    auto r = conn_->Exec("SET client_connection_check_interval = 1000");
+    if (!r.ok()) FERRY_LOG_DEBUG("client_connection_check_interval: {}", r.status().ToString());
+  }
   return MigrationLock::Acquire(url_, options_.history_table, options_.lock_wait,
                                 [this](const LockHolder& h) {
                                   MigrationEvent e;
@@ -250,13 +251,20 @@ Result<StatusReport> Migrator::Compute(MigrationSet files_in, std::vector<Histor
       report.future_database = true;
     }
   }
+  for (PlanEntry& e : report.entries) {
+    if (e.migration != nullptr) {
+      e.sort_key = e.migration->version;
+    } else if (auto v = Version::Parse(e.version); v.ok()) {
+      e.sort_key = *v;
+    }
+  }
   std::stable_sort(report.entries.begin(), report.entries.end(),
                    [](const PlanEntry& a, const PlanEntry& b) {
                      bool ra = a.kind == "repeatable";
                      bool rb = b.kind == "repeatable";
                      if (ra != rb) return rb;
                      if (ra) return a.description < b.description;
-                     return CompareVersionText(a.version, b.version) < 0;
+                     return a.sort_key < b.sort_key;
                    });
   for (const PlanEntry& e : report.entries) {
     switch (e.state) {
@@ -279,11 +287,11 @@ Result<StatusReport> Migrator::CurrentStatus() {
   FERRY_ASSIGN_OR_RETURN(bool exists, history.Exists());
   std::vector<HistoryRow> rows;
   if (exists) {
-    FERRY_RETURN_IF_ERROR(history.Ensure());  // format check only: the tables exist
+    FERRY_RETURN_IF_ERROR(history.CheckFormat());
     FERRY_ASSIGN_OR_RETURN(rows, history.Load());
   }
   FERRY_ASSIGN_OR_RETURN(StatusReport report, Compute(std::move(files), std::move(rows), exists));
-  auto holder = MigrationLock::Holder(url_, options_.history_table);
+  auto holder = MigrationLock::Holder(conn_.get(), url_, options_.history_table);
   if (holder.ok()) report.lock_holder = *holder;
   return report;
 }
@@ -373,9 +381,8 @@ Status StatementError(Status s, const Script& script, const Statement& stmt, int
 
 }  // namespace
 
-Status Migrator::ApplyOne(const Migration& m, HistoryRow* row, History* history,
-                          bool in_outer_tx) {
-  FERRY_ASSIGN_OR_RETURN(RunPlan plan, PrepareScript(m, false));
+Status Migrator::ApplyOne(const Migration& m, const RunPlan& plan, HistoryRow* row,
+                          History* history, bool in_outer_tx) {
   bool pg = conn_->engine() == "postgres";
   const int total = static_cast<int>(plan.statements.size());
   auto start = Clock::now();
@@ -453,41 +460,44 @@ Status Migrator::ApplyOne(const Migration& m, HistoryRow* row, History* history,
   };
 
   if (in_outer_tx || plan.transactional) {
-    if (!in_outer_tx) {
-      // The running row is committed first so an interrupted run is visible.
-      FERRY_ASSIGN_OR_RETURN(row->id, history->Save(*row));
-      FERRY_RETURN_IF_ERROR(conn_->Begin());
-    } else {
-      FERRY_ASSIGN_OR_RETURN(row->id, history->Save(*row));
+    // The running row is committed first (outside the migration's
+    // transaction) so an interrupted run is visible afterwards.
+    FERRY_ASSIGN_OR_RETURN(row->id, history->Save(*row));
+    // One round trip: BEGIN, the timeouts, every statement (pipelined on
+    // PostgreSQL), then a second one for the history row and COMMIT.
+    std::vector<std::string> prefix;
+    if (!in_outer_tx) prefix.push_back(conn_->engine() == "sqlite" ? "BEGIN IMMEDIATE" : "BEGIN");
+    if (pg && !plan.lock_timeout.empty()) {
+      prefix.push_back("SET LOCAL lock_timeout = " + QuoteLiteral(plan.lock_timeout));
     }
-    Status t = set_timeouts(true);
-    if (!t.ok()) {
+    if (pg && !plan.statement_timeout.empty()) {
+      prefix.push_back("SET LOCAL statement_timeout = " + QuoteLiteral(plan.statement_timeout));
+    }
+    std::vector<Connection::BatchItem> batch;
+    batch.reserve(prefix.size() + plan.statements.size());
+    for (const std::string& p : prefix) batch.push_back({p, nullptr});
+    for (const Statement& stmt : plan.statements) batch.push_back({stmt.text, nullptr});
+    auto ran = conn_->ExecBatch(batch);
+    if (!ran.ok()) {
+      Status err = std::move(ran).TakeStatus();
       if (!in_outer_tx) (void)conn_->Rollback();
-      return fail(std::move(t));
+      size_t index = static_cast<size_t>(std::atoll(err.Get("batch_index").c_str()));
+      if (index < prefix.size() || err.Get("batch_index").empty()) return fail(std::move(err));
+      size_t i = index - prefix.size();
+      return fail(StatementError(std::move(err), m.up, plan.statements[i], static_cast<int>(i),
+                                 total));
     }
     int64_t rows = 0;
-    for (int i = 0; i < total; ++i) {
-      const Statement& stmt = plan.statements[static_cast<size_t>(i)];
-      auto r = conn_->Exec(stmt.text);
-      if (!r.ok()) {
-        if (!in_outer_tx) (void)conn_->Rollback();
-        return fail(StatementError(std::move(r).TakeStatus(), m.up, stmt, i, total));
-      }
-      rows += *r;
-    }
+    for (size_t i = prefix.size(); i < ran->size(); ++i) rows += (*ran)[i];
     row->status = "success";
     row->statements_done = total;
     row->rows_affected = rows;
     row->completed_at = History::Now();
     row->duration_ms = MsSince(start);
-    auto saved = history->Save(*row);
+    Status saved = in_outer_tx ? history->Save(*row).status() : history->SaveAndCommit(*row);
     if (!saved.ok()) {
       if (!in_outer_tx) (void)conn_->Rollback();
-      return fail(std::move(saved).TakeStatus().Prefix("recording history"));
-    }
-    if (!in_outer_tx) {
-      Status c = conn_->Commit();
-      if (!c.ok()) return fail(std::move(c).Prefix("commit"));
+      return fail(std::move(saved).Prefix("recording history and committing"));
     }
   } else {
     FERRY_ASSIGN_OR_RETURN(row->id, history->Save(*row));
@@ -495,6 +505,10 @@ Status Migrator::ApplyOne(const Migration& m, HistoryRow* row, History* history,
     if (!t.ok()) return fail(std::move(t));
     for (int i = first; i < total; ++i) {
       const Statement& stmt = plan.statements[static_cast<size_t>(i)];
+      if (pg && stmt.no_transaction_reason == "CREATE INDEX CONCURRENTLY") {
+        Status cleaned = DropInvalidIndex(stmt, m);
+        if (!cleaned.ok()) return fail(std::move(cleaned).Prefix("dropping an invalid index"));
+      }
       auto r = conn_->Exec(stmt.text);
       if (!r.ok()) {
         return fail(StatementError(std::move(r).TakeStatus(), m.up, stmt, i, total));
@@ -561,6 +575,29 @@ Status Migrator::CheckBeforeUp(const StatusReport& report, const std::string& ta
     FERRY_LOG_WARN("migration {} is newer than the application's current schema version {}",
                    report.newest_file_version, current_app);
   }
+  return Status();
+}
+
+Status Migrator::DropInvalidIndex(const Statement& stmt, const Migration& m) {
+  std::string name = CreatedIndexName(stmt.text);
+  if (name.empty()) return Status();
+  FERRY_ASSIGN_OR_RETURN(
+      QueryResult found,
+      conn_->Query("SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) "
+                   "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                   "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                   "WHERE NOT i.indisvalid AND c.relname = $1 AND pg_table_is_visible(c.oid)",
+                   {Value(name)}));
+  if (found.rows.empty() || found.rows[0].empty() || !found.rows[0][0]) return Status();
+  // A failed CREATE INDEX CONCURRENTLY leaves an INVALID index behind: it
+  // costs every write and blocks re-creating it under the same name.
+  const std::string& qualified = *found.rows[0][0];
+  FERRY_RETURN_IF_ERROR(conn_->Exec("DROP INDEX CONCURRENTLY IF EXISTS " + qualified).status());
+  MigrationEvent e{"invalid_index_dropped", m.version.text(), m.up.path, m.description};
+  e.message = fmt::format("dropped the INVALID index {} left by an earlier failed CREATE INDEX "
+                          "CONCURRENTLY (line {}) before building it again",
+                          qualified, stmt.line);
+  Emit(e);
   return Status();
 }
 
@@ -667,6 +704,8 @@ Result<ApplyResult> Migrator::Up(const std::string& target) {
     FERRY_ASSIGN_OR_RETURN(std::vector<PlannedStep> steps, PlanUp(target));
     for (const auto& s : steps) result.applied.push_back(s.version.empty() ? s.script : s.version);
     result.dry_run = true;
+    FERRY_ASSIGN_OR_RETURN(StatusReport now, CurrentStatus());
+    result.current_version = now.current_version;
     return result;
   }
   FERRY_ASSIGN_OR_RETURN(MigrationSet files, Scan());
@@ -709,11 +748,17 @@ Result<ApplyResult> Migrator::Up(const std::string& target) {
     todo.push_back(&e);
   }
   // Every pending script is parsed and checked before any runs.
-  for (const PlanEntry* e : todo) FERRY_RETURN_IF_ERROR(PrepareScript(*e->migration, false).status());
+  std::vector<RunPlan> plans;
+  plans.reserve(todo.size());
+  for (const PlanEntry* e : todo) {
+    FERRY_ASSIGN_OR_RETURN(RunPlan plan, PrepareScript(*e->migration, false));
+    plans.push_back(std::move(plan));
+  }
   FERRY_RETURN_IF_ERROR(LintBeforeUp(todo));
   if (options_.single_transaction && !todo.empty()) {
-    for (const PlanEntry* e : todo) {
-      FERRY_ASSIGN_OR_RETURN(RunPlan plan, PrepareScript(*e->migration, false));
+    for (size_t i = 0; i < todo.size(); ++i) {
+      const PlanEntry* e = todo[i];
+      const RunPlan& plan = plans[i];
       if (!plan.transactional) {
         return Status(StatusCode::kInvalidArgument,
                       fmt::format("--single-transaction: {} cannot run in a transaction ({})",
@@ -724,7 +769,7 @@ Result<ApplyResult> Migrator::Up(const std::string& target) {
     std::vector<HistoryRow> staged(todo.size());
     for (size_t i = 0; i < todo.size(); ++i) {
       if (todo[i]->row != nullptr) staged[i] = *todo[i]->row;
-      Status s = ApplyOne(*todo[i]->migration, &staged[i], &history, true);
+      Status s = ApplyOne(*todo[i]->migration, plans[i], &staged[i], &history, true);
       if (!s.ok()) {
         (void)conn_->Rollback();
         // Record the failure outside the rolled-back transaction.
@@ -748,10 +793,42 @@ Result<ApplyResult> Migrator::Up(const std::string& target) {
     FERRY_RETURN_IF_ERROR(conn_->Commit());
     for (const PlanEntry* e : todo) result.applied.push_back(e->version.empty() ? e->script : e->version);
   } else {
-    for (const PlanEntry* e : todo) {
+    std::mt19937 random(std::random_device{}());
+    for (size_t i = 0; i < todo.size(); ++i) {
+      const PlanEntry* e = todo[i];
       HistoryRow row = e->row != nullptr ? *e->row : HistoryRow{};
-      FERRY_RETURN_IF_ERROR(ApplyOne(*e->migration, &row, &history, false));
+      for (int attempt = 1;; ++attempt) {
+        Status s = ApplyOne(*e->migration, plans[i], &row, &history, false);
+        if (s.ok()) break;
+        // lock_timeout: someone holds a conflicting lock. Waiting longer
+        // would queue every other query on the table behind us; back off.
+        if (s.Get("sqlstate") != "55P03" || attempt > options_.lock_retries) {
+          if (s.Get("sqlstate") == "55P03") {
+            s.Add("lock_attempts", std::to_string(attempt));
+          }
+          return s;
+        }
+        double jitter = std::uniform_real_distribution<double>(0.5, 1.5)(random);
+        auto delay = std::chrono::milliseconds(static_cast<int64_t>(
+            static_cast<double>(options_.lock_retry_delay.count()) *
+            static_cast<double>(int64_t{1} << std::min(attempt - 1, 10)) * jitter));
+        MigrationEvent ev{"lock_retry", e->version, e->migration->up.path, e->description};
+        ev.message = fmt::format("{}: lock_timeout hit (another transaction holds a conflicting "
+                                 "lock); retry {} of {} in {} ms",
+                                 e->migration->up.path, attempt, options_.lock_retries,
+                                 delay.count());
+        Emit(ev);
+        std::this_thread::sleep_for(delay);
+      }
       result.applied.push_back(e->version.empty() ? e->script : e->version);
+    }
+  }
+  result.current_version = report.current_version;
+  for (const PlanEntry* e : todo) {
+    if (e->kind == "versioned" &&
+        (result.current_version.empty() ||
+         CompareVersionText(e->version, result.current_version) > 0)) {
+      result.current_version = e->version;
     }
   }
   result.duration_ms = MsSince(start);
@@ -899,6 +976,8 @@ Result<ApplyResult> Migrator::Down(int steps, const std::string& target) {
     FERRY_ASSIGN_OR_RETURN(std::vector<PlannedStep> planned, PlanDown(steps, target));
     for (const auto& s : planned) result.rolled_back.push_back(s.version);
     result.dry_run = true;
+    FERRY_ASSIGN_OR_RETURN(StatusReport now, CurrentStatus());
+    result.current_version = now.current_version;
     return result;
   }
   FERRY_ASSIGN_OR_RETURN(MigrationSet files, Scan());
@@ -915,6 +994,15 @@ Result<ApplyResult> Migrator::Down(int steps, const std::string& target) {
     HistoryRow row = *e->row;
     FERRY_RETURN_IF_ERROR(UndoOne(*e->migration, &row, &history));
     result.rolled_back.push_back(e->version);
+  }
+  for (const PlanEntry& e : report.entries) {
+    bool applied = e.state == EntryState::kApplied || e.state == EntryState::kChanged ||
+                   e.state == EntryState::kMissing || e.state == EntryState::kBaseline;
+    if (!applied || e.kind == "repeatable") continue;
+    if (std::find(chosen.begin(), chosen.end(), &e) != chosen.end()) continue;
+    if (result.current_version.empty() || CompareVersionText(e.version, result.current_version) > 0) {
+      result.current_version = e.version;
+    }
   }
   result.duration_ms = MsSince(start);
   return result;

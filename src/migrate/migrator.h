@@ -29,6 +29,7 @@
 #include "migrate/lint.h"
 #include "migrate/lock.h"
 #include "migrate/source.h"
+#include "migrate/sql_split.h"
 
 namespace ferry {
 
@@ -51,6 +52,12 @@ struct MigratorOptions {
   // lint=unsafe) unless allow_unsafe, which is recorded in each affected
   // history row's note. Table sizes and server version come from the work
   // connection.
+  // Retries of a migration whose statement hit lock_timeout (SQLSTATE
+  // 55P03), after lock_retry_delay * 2^(n-1), jittered by +-50%. A
+  // transactional file is retried whole; a no-transaction file resumes at
+  // the statement that timed out.
+  int lock_retries = 0;
+  std::chrono::milliseconds lock_retry_delay{1000};
   bool lint = false;
   bool allow_unsafe = false;
   LintOptions lint_options;
@@ -92,6 +99,7 @@ struct PlanEntry {
   std::string kind;  // versioned, repeatable, baseline
   const Migration* migration = nullptr;  // the file, if present
   const HistoryRow* row = nullptr;       // the history row, if any
+  Version sort_key;                      // parsed once, for ordering
 };
 
 struct StatusReport {
@@ -112,6 +120,7 @@ struct StatusReport {
 };
 
 struct ApplyResult {
+  std::string current_version;  // newest applied version afterwards ("" when none)
   std::vector<std::string> applied;  // versions (or repeatable scripts) applied
   std::vector<std::string> rolled_back;
   int64_t duration_ms = 0;
@@ -194,12 +203,15 @@ class Migrator {
 
   struct RunPlan;
   Result<RunPlan> PrepareScript(const Migration& m, bool down);
-  Status ApplyOne(const Migration& m, HistoryRow* row, History* history,
-                           bool in_outer_tx);
+  Status ApplyOne(const Migration& m, const RunPlan& plan, HistoryRow* row, History* history,
+                  bool in_outer_tx);
   Status UndoOne(const Migration& m, HistoryRow* row, History* history);
   Status CheckBeforeUp(const StatusReport& report, const std::string& target);
   // Lints the migrations `up` is about to apply (options_.lint).
   Status LintBeforeUp(const std::vector<const PlanEntry*>& todo);
+  // Drops the INVALID index a failed CREATE INDEX CONCURRENTLY of `stmt`
+  // left behind, so the statement can run again.
+  Status DropInvalidIndex(const Statement& stmt, const Migration& m);
   Result<std::vector<const PlanEntry*>> SelectForDown(const StatusReport& report, int steps,
                                                       const std::string& target);
 

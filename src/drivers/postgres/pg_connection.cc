@@ -81,6 +81,7 @@ class PgConnection final : public Connection {
   const std::string& redacted_url() const override { return redacted_url_; }
 
   Result<int64_t> Exec(std::string_view sql) override;
+  Result<std::vector<int64_t>> ExecBatch(const std::vector<BatchItem>& items) override;
   Result<QueryResult> Query(std::string_view sql, const Params& params) override;
   Status Stream(std::string_view sql, const Params& params, const RowCallback& on_row) override;
 
@@ -290,7 +291,7 @@ Result<int64_t> PgConnection::Exec(std::string_view sql) {
     PgResult result = MakePgResult(raw);
     ExecStatusType status = PQresultStatus(raw);
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
-      rows = CmdTuples(raw, PQntuples(raw));
+      rows += CmdTuples(raw, PQntuples(raw));
     } else if (IsCopyState(status)) {
       result.reset();
       if (status == PGRES_COPY_OUT) {
@@ -308,6 +309,58 @@ Result<int64_t> PgConnection::Exec(std::string_view sql) {
     }
   }
   if (error.ok() && PQstatus(conn()) == CONNECTION_BAD) error = Failure(nullptr, sql);
+  if (!error.ok()) return error;
+  return rows;
+}
+
+// Pipeline mode: every item is sent, then one sync, then the results are
+// read: one round trip for the batch. After a failure the server skips the
+// remaining items (PGRES_PIPELINE_ABORTED) until the sync.
+Result<std::vector<int64_t>> PgConnection::ExecBatch(const std::vector<BatchItem>& items) {
+  if (items.empty()) return std::vector<int64_t>();
+  FERRY_RETURN_IF_ERROR(CheckReady(items.front().sql));
+  if (PQenterPipelineMode(conn()) != 1) return Failure(nullptr, items.front().sql);
+  std::vector<std::string> texts;
+  texts.reserve(items.size());
+  Status error;
+  size_t sent = 0;
+  for (const BatchItem& item : items) {
+    texts.emplace_back(item.sql);
+    std::vector<const char*> values;
+    if (item.params != nullptr) {
+      for (const Value& p : *item.params) values.push_back(p ? p->c_str() : nullptr);
+    }
+    if (PQsendQueryParams(conn(), texts.back().c_str(), static_cast<int>(values.size()), nullptr,
+                          values.empty() ? nullptr : values.data(), nullptr, nullptr, 0) != 1) {
+      error = Failure(nullptr, item.sql).With("batch_index", std::to_string(sent));
+      break;
+    }
+    ++sent;
+  }
+  std::vector<int64_t> rows;
+  rows.reserve(items.size());
+  if (PQpipelineSync(conn()) != 1 && error.ok()) error = Failure(nullptr, items.front().sql);
+  // Each sent item yields its result(s) then a null; the sync yields
+  // PGRES_PIPELINE_SYNC.
+  for (size_t i = 0; i < sent; ++i) {
+    int64_t count = 0;
+    while (PGresult* raw = PQgetResult(conn())) {
+      PgResult result = MakePgResult(raw);
+      ExecStatusType status = PQresultStatus(raw);
+      if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
+        count += CmdTuples(raw, PQntuples(raw));
+      } else if (status == PGRES_FATAL_ERROR && error.ok()) {
+        error = Failure(raw, items[i].sql).With("batch_index", std::to_string(i));
+      }
+    }
+    rows.push_back(count);
+  }
+  while (PGresult* raw = PQgetResult(conn())) {
+    PgResult result = MakePgResult(raw);
+    if (PQresultStatus(raw) == PGRES_PIPELINE_SYNC) break;
+  }
+  if (PQexitPipelineMode(conn()) != 1 && error.ok()) error = Failure(nullptr, items.front().sql);
+  if (error.ok() && PQstatus(conn()) == CONNECTION_BAD) error = Failure(nullptr, items.front().sql);
   if (!error.ok()) return error;
   return rows;
 }

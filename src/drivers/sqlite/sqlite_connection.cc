@@ -5,7 +5,9 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <charconv>
 #include <cstring>
 #include <filesystem>
@@ -133,11 +135,14 @@ class SqliteConnection final : public Connection {
   const std::string& redacted_url() const override { return redacted_; }
 
   Result<int64_t> Exec(std::string_view sql) override {
-    // Statement by statement, so the count is the last statement's own
-    // (0 for DDL) and an error names the statement that failed.
+    // Statement by statement, so DDL counts 0 rows and an error names the
+    // statement that failed (and where it starts in the script).
     const char* p = sql.data();
     const char* end = sql.data() + sql.size();
-    int64_t last = 0;
+    int64_t total = 0;
+    auto at = [&sql](Status s, const char* start) {
+      return std::move(s).With("script_offset", std::to_string(start - sql.data()));
+    };
     while (p < end) {
       sqlite3_stmt* raw = nullptr;
       const char* tail = nullptr;
@@ -146,7 +151,17 @@ class SqliteConnection final : public Connection {
       if (rc != SQLITE_OK) {
         // No tail after a failed prepare: report up to the next ';'.
         std::string_view rest(p, static_cast<size_t>(end - p));
-        return ErrorFrom(db_.get(), rc, rest.substr(0, rest.find(';')));
+        // Leading whitespace is not part of the statement's position.
+        size_t skip = rest.find_first_not_of(" \t\r\n");
+        if (skip == std::string_view::npos) skip = 0;
+        rest.remove_prefix(skip);
+        Status e = ErrorFrom(db_.get(), rc, rest.substr(0, rest.find(';')));
+        // sqlite3_error_offset counted from `p`; make it relative to the statement.
+        if (std::string pos = e.Get("position"); !pos.empty()) {
+          int v = std::max(1, std::atoi(pos.c_str()) - static_cast<int>(skip));
+          e.Add("position", std::to_string(v));
+        }
+        return at(std::move(e), p + skip);
       }
       StmtHandle stmt(raw, &sqlite3_finalize);
       p = tail ? tail : end;
@@ -155,15 +170,32 @@ class SqliteConnection final : public Connection {
       do {
         rc = sqlite3_step(stmt.get());
       } while (rc == SQLITE_ROW);
-      if (rc != SQLITE_DONE) return ErrorFrom(db_.get(), rc, text);
-      last = sqlite3_total_changes64(db_.get()) - before;
+      if (rc != SQLITE_DONE) {
+        size_t skip = text.find_first_not_of(" \t\r\n");
+        if (skip == std::string_view::npos) skip = 0;
+        return at(ErrorFrom(db_.get(), rc, text.substr(skip)), text.data() + skip);
+      }
+      total += sqlite3_total_changes64(db_.get()) - before;
     }
-    return last;
+    return total;
+  }
+
+  Result<std::vector<int64_t>> ExecBatch(const std::vector<BatchItem>& items) override {
+    std::vector<int64_t> rows;
+    rows.reserve(items.size());
+    static const Params kNone;
+    for (size_t i = 0; i < items.size(); ++i) {
+      auto r = Query(items[i].sql, items[i].params ? *items[i].params : kNone);
+      if (!r.ok()) return std::move(r).TakeStatus().With("batch_index", std::to_string(i));
+      rows.push_back(r->rows_affected);
+    }
+    return rows;
   }
 
   Result<QueryResult> Query(std::string_view sql, const Params& params) override {
     QueryResult result;
     bool have_columns = false;
+    int64_t before = sqlite3_total_changes64(db_.get());
     Status s = Run(sql, params, [&](sqlite3_stmt* stmt) -> Status {
       int n = sqlite3_column_count(stmt);
       if (!have_columns) {
@@ -177,8 +209,10 @@ class SqliteConnection final : public Connection {
       return Status();
     }, &result.columns);
     if (!s.ok()) return s;
+    // total_changes, not changes(): the latter repeats the last DML count
+    // after a DDL statement.
     result.rows_affected = result.columns.empty()
-                               ? static_cast<int64_t>(sqlite3_changes64(db_.get()))
+                               ? sqlite3_total_changes64(db_.get()) - before
                                : static_cast<int64_t>(result.rows.size());
     return result;
   }
