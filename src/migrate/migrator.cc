@@ -258,14 +258,17 @@ Result<StatusReport> Migrator::Compute(MigrationSet files_in, std::vector<Histor
       e.sort_key = *v;
     }
   }
-  std::stable_sort(report.entries.begin(), report.entries.end(),
-                   [](const PlanEntry& a, const PlanEntry& b) {
-                     bool ra = a.kind == "repeatable";
-                     bool rb = b.kind == "repeatable";
-                     if (ra != rb) return rb;
-                     if (ra) return a.description < b.description;
-                     return a.sort_key < b.sort_key;
-                   });
+  auto less = [](const PlanEntry& a, const PlanEntry& b) {
+    bool ra = a.kind == "repeatable";
+    bool rb = b.kind == "repeatable";
+    if (ra != rb) return rb;
+    if (ra) return a.description < b.description;
+    return a.sort_key < b.sort_key;
+  };
+  // Files arrive sorted; only missing rows (appended) can be out of place.
+  if (!std::is_sorted(report.entries.begin(), report.entries.end(), less)) {
+    std::stable_sort(report.entries.begin(), report.entries.end(), less);
+  }
   for (const PlanEntry& e : report.entries) {
     switch (e.state) {
       case EntryState::kApplied: ++report.applied; break;

@@ -63,7 +63,12 @@ std::string Describe(std::string_view name) {
 }
 
 std::string Join(const std::string& dir, std::string_view name) {
-  return (fs::path(dir) / fs::path(name)).string();
+  std::string out;
+  out.reserve(dir.size() + 1 + name.size());
+  out = dir;
+  if (!out.empty() && out.back() != '/') out += '/';
+  out += name;
+  return out;
 }
 
 // Offset of the first byte that does not start or continue a well-formed
@@ -105,8 +110,25 @@ std::optional<size_t> FindInvalidUtf8(std::string_view s) {
 }
 
 // Drops a UTF-8 BOM and turns CRLF and CR into LF.
+// Stable sort that moves each element once: sorting indices is cheaper than
+// shuffling large Migration objects, and input that is already in order
+// (directory listings usually are) costs one pass.
+template <typename T, typename Less>
+void SortBy(std::vector<T>* items, Less less) {
+  if (std::is_sorted(items->begin(), items->end(), less)) return;
+  std::vector<size_t> order(items->size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return less((*items)[a], (*items)[b]); });
+  std::vector<T> sorted;
+  sorted.reserve(items->size());
+  for (size_t i : order) sorted.push_back(std::move((*items)[i]));
+  *items = std::move(sorted);
+}
+
 std::string NormalizeText(std::string_view text) {
   if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
+  if (text.find('\r') == std::string_view::npos) return std::string(text);  // the common case
   std::string out;
   out.reserve(text.size());
   for (size_t i = 0; i < text.size(); ++i) {
@@ -730,11 +752,10 @@ class Scanner {
     for (Migration& m : migrations_) {
       (m.kind == MigrationKind::kVersioned ? versioned : repeatable).push_back(std::move(m));
     }
-    std::stable_sort(versioned.begin(), versioned.end(),
-                     [](const Migration& a, const Migration& b) {
-                       auto c = a.version <=> b.version;
-                       return c != 0 ? c < 0 : a.script < b.script;
-                     });
+    SortBy(&versioned, [](const Migration& a, const Migration& b) {
+      auto c = a.version <=> b.version;
+      return c != 0 ? c < 0 : a.script < b.script;
+    });
     for (size_t i = 0; i < versioned.size();) {
       size_t j = i + 1;
       while (j < versioned.size() && versioned[j].version == versioned[i].version) ++j;
