@@ -11,7 +11,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libpq-dev libsqlite3-dev sqlite3 libpg-query-dev libcli11-dev libfmt-dev
-  nlohmann-json3-dev libtomlplusplus-dev libxxhash-dev libssl-dev
+  nlohmann-json3-dev libtomlplusplus-dev libxxhash-dev nettle-dev
   libgtest-dev libgmock-dev libbenchmark-dev libhiredis-dev
   postgresql-15 postgresql-client-15 redis-server
   procps iproute2 util-linux python3

@@ -1,29 +1,24 @@
 #include "core/hash.h"
 
-#include <openssl/evp.h>
+#include <nettle/sha2.h>
 #include <xxhash.h>
-
-#include <memory>
 
 namespace ferry {
 
 std::string Sha256Hex(std::string_view data) {
-  // Fetching the algorithm and allocating a context per call costs more than
-  // hashing a typical migration: both are made once per thread.
-  static EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  thread_local std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(),
-                                                                           &EVP_MD_CTX_free);
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_DigestInit_ex(ctx.get(), kSha256, nullptr);
-  EVP_DigestUpdate(ctx.get(), data.data(), data.size());
-  EVP_DigestFinal_ex(ctx.get(), digest, &len);
+  // nettle: no provider initialisation on first use (OpenSSL 3 spends more
+  // on that than on hashing a whole migrations directory).
+  sha256_ctx ctx;
+  sha256_init(&ctx);
+  sha256_update(&ctx, data.size(), reinterpret_cast<const uint8_t*>(data.data()));
+  uint8_t digest[SHA256_DIGEST_SIZE];
+  sha256_digest(&ctx, SHA256_DIGEST_SIZE, digest);
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
-  out.reserve(len * 2);
-  for (unsigned int i = 0; i < len; ++i) {
-    out += kHex[digest[i] >> 4];
-    out += kHex[digest[i] & 15];
+  out.reserve(2 * SHA256_DIGEST_SIZE);
+  for (uint8_t byte : digest) {
+    out += kHex[byte >> 4];
+    out += kHex[byte & 15];
   }
   return out;
 }

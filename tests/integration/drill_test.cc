@@ -177,3 +177,35 @@ TEST(DrillTest, SqliteLockIsReleasedWhenHolderDies) {
 
 }  // namespace
 }  // namespace ferry::testing
+
+namespace ferry::testing {
+namespace {
+
+// Every migration runs with a lock_timeout (default 5s) unless turned off,
+// so DDL never queues behind a long transaction.
+TEST(DrillTest, DefaultLockTimeoutIsSetForEachMigration) {
+  FreshPgDatabase db;
+  ASSERT_TRUE(db.ok());
+  TempDir dir;
+  dir.Write("m/1_a.sql", "CREATE TABLE seen AS SELECT current_setting('lock_timeout') AS v;\n");
+  dir.Write("m/2_b.sql",
+            "-- ferry:lock_timeout 750ms\n"
+            "INSERT INTO seen SELECT current_setting('lock_timeout');\n");
+  RunResult up = RunFerry({"up", "--database", db.url(), "--dir", dir.File("m")});
+  ASSERT_EQ(up.exit_code, 0) << up.err;
+  auto conn = Connect(db.url());
+  ASSERT_NE(conn, nullptr);
+  EXPECT_EQ(One(conn.get(), "SELECT string_agg(v, ',' ORDER BY v) FROM seen"), "5s,750ms");
+
+  FreshPgDatabase off;
+  ASSERT_TRUE(off.ok());
+  RunResult up_off = RunFerry({"up", "--database", off.url(), "--dir", dir.File("m")},
+                              {"FERRY_LOCK_TIMEOUT=0"});
+  ASSERT_EQ(up_off.exit_code, 0) << up_off.err;
+  auto conn_off = Connect(off.url());
+  ASSERT_NE(conn_off, nullptr);
+  EXPECT_EQ(One(conn_off.get(), "SELECT string_agg(v, ',' ORDER BY v) FROM seen"), "0,750ms");
+}
+
+}  // namespace
+}  // namespace ferry::testing
