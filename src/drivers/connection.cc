@@ -26,10 +26,11 @@ std::string QuoteQualified(std::string_view name) {
   return QuoteIdent(name.substr(0, dot)) + "." + QuoteIdent(name.substr(dot + 1));
 }
 
-std::string Excerpt(std::string_view sql, size_t max_chars) {
+std::string FoldWhitespace(std::string_view text) {
   std::string out;
+  out.reserve(text.size());
   bool space = false;
-  for (char c : sql) {
+  for (char c : text) {
     if (c == '\n' || c == '\r' || c == '\t' || c == ' ') {
       space = !out.empty();
       continue;
@@ -37,14 +38,18 @@ std::string Excerpt(std::string_view sql, size_t max_chars) {
     if (space) out += ' ';
     space = false;
     out += c;
-    if (out.size() >= max_chars) {
-      // Do not cut a UTF-8 sequence in half.
-      while (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0x80) out.pop_back();
-      if (!out.empty() && (static_cast<unsigned char>(out.back()) & 0x80)) out.pop_back();
-      out += "...";
-      break;
-    }
   }
+  return out;
+}
+
+std::string Excerpt(std::string_view sql, size_t max_chars) {
+  std::string out = FoldWhitespace(sql);
+  if (out.size() <= max_chars) return out;
+  out.resize(max_chars);
+  // Do not cut a UTF-8 sequence in half.
+  while (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0x80) out.pop_back();
+  if (!out.empty() && (static_cast<unsigned char>(out.back()) & 0x80)) out.pop_back();
+  out += "...";
   return out;
 }
 

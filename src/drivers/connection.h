@@ -157,6 +157,9 @@ std::string QuoteIdent(std::string_view name);
 // Quotes a possibly schema-qualified name given as "schema.table".
 std::string QuoteQualified(std::string_view name);
 
+// `text` on one line: runs of spaces, tabs and line breaks become one space.
+std::string FoldWhitespace(std::string_view text);
+
 // First `max_chars` characters of `sql` on one line, for error context.
 std::string Excerpt(std::string_view sql, size_t max_chars = 200);
 

@@ -284,6 +284,16 @@ Result<StatusReport> Migrator::Compute(MigrationSet files_in, std::vector<Histor
   return report;
 }
 
+Result<Migrator::Locked> Migrator::LockAndLoad(History* history) {
+  FERRY_ASSIGN_OR_RETURN(MigrationSet files, Scan());
+  Locked locked;
+  FERRY_ASSIGN_OR_RETURN(locked.lock, Lock());
+  FERRY_RETURN_IF_ERROR(history->Ensure());
+  FERRY_ASSIGN_OR_RETURN(std::vector<HistoryRow> rows, history->Load());
+  FERRY_ASSIGN_OR_RETURN(locked.report, Compute(std::move(files), std::move(rows), true));
+  return locked;
+}
+
 Result<StatusReport> Migrator::CurrentStatus() {
   FERRY_ASSIGN_OR_RETURN(MigrationSet files, Scan());
   History history(conn_.get(), options_.history_table);
@@ -711,12 +721,9 @@ Result<ApplyResult> Migrator::Up(const std::string& target) {
     result.current_version = now.current_version;
     return result;
   }
-  FERRY_ASSIGN_OR_RETURN(MigrationSet files, Scan());
-  FERRY_ASSIGN_OR_RETURN(std::unique_ptr<MigrationLock> lock, Lock());
   History history(conn_.get(), options_.history_table);
-  FERRY_RETURN_IF_ERROR(history.Ensure());
-  FERRY_ASSIGN_OR_RETURN(std::vector<HistoryRow> rows, history.Load());
-  FERRY_ASSIGN_OR_RETURN(StatusReport report, Compute(std::move(files), std::move(rows), true));
+  FERRY_ASSIGN_OR_RETURN(Locked locked, LockAndLoad(&history));
+  const StatusReport& report = locked.report;
   FERRY_RETURN_IF_ERROR(CheckBeforeUp(report, target));
   if (!target.empty()) {
     bool known = false;
@@ -983,12 +990,9 @@ Result<ApplyResult> Migrator::Down(int steps, const std::string& target) {
     result.current_version = now.current_version;
     return result;
   }
-  FERRY_ASSIGN_OR_RETURN(MigrationSet files, Scan());
-  FERRY_ASSIGN_OR_RETURN(std::unique_ptr<MigrationLock> lock, Lock());
   History history(conn_.get(), options_.history_table);
-  FERRY_RETURN_IF_ERROR(history.Ensure());
-  FERRY_ASSIGN_OR_RETURN(std::vector<HistoryRow> rows, history.Load());
-  FERRY_ASSIGN_OR_RETURN(StatusReport report, Compute(std::move(files), std::move(rows), true));
+  FERRY_ASSIGN_OR_RETURN(Locked locked, LockAndLoad(&history));
+  const StatusReport& report = locked.report;
   FERRY_ASSIGN_OR_RETURN(std::vector<const PlanEntry*> chosen,
                          SelectForDown(report, steps, target));
   // Parse every down script before running any.
@@ -1211,12 +1215,9 @@ Result<std::vector<std::string>> Migrator::Repair(const std::string& reason) {
     return Status(StatusCode::kInvalidArgument,
                   "repair changes the recorded history: say why with --reason \"...\"");
   }
-  FERRY_ASSIGN_OR_RETURN(MigrationSet files, Scan());
-  FERRY_ASSIGN_OR_RETURN(std::unique_ptr<MigrationLock> lock, Lock());
   History history(conn_.get(), options_.history_table);
-  FERRY_RETURN_IF_ERROR(history.Ensure());
-  FERRY_ASSIGN_OR_RETURN(std::vector<HistoryRow> rows, history.Load());
-  FERRY_ASSIGN_OR_RETURN(StatusReport report, Compute(std::move(files), std::move(rows), true));
+  FERRY_ASSIGN_OR_RETURN(Locked locked, LockAndLoad(&history));
+  const StatusReport& report = locked.report;
   std::vector<std::string> changed;
   std::string who = History::Actor();
   std::string now = History::Now();

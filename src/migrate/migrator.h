@@ -199,6 +199,13 @@ class Migrator {
   Result<StatusReport> Compute(MigrationSet files, std::vector<HistoryRow> rows,
                                bool history_exists);
   Result<std::unique_ptr<MigrationLock>> Lock();
+  // Scan, take the lock, ensure and load history, compute: the start of
+  // every command that changes the database.
+  struct Locked {
+    std::unique_ptr<MigrationLock> lock;
+    StatusReport report;
+  };
+  Result<Locked> LockAndLoad(History* history);
   void Emit(MigrationEvent event);
 
   struct RunPlan;

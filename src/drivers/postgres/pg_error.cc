@@ -164,18 +164,7 @@ StatusCode CodeForSqlState(std::string_view s, std::string_view message) {
 }
 
 std::string CleanMessage(std::string_view libpq_message) {
-  std::string out;
-  out.reserve(libpq_message.size());
-  bool space = false;
-  for (char c : libpq_message) {
-    if (c == '\n' || c == '\r' || c == '\t' || c == ' ') {
-      space = !out.empty();
-      continue;
-    }
-    if (space) out += ' ';
-    space = false;
-    out += c;
-  }
+  std::string out = FoldWhitespace(libpq_message);
   for (std::string_view prefix : {"FATAL: ", "ERROR: "}) {
     for (size_t pos = out.find(prefix); pos != std::string::npos; pos = out.find(prefix, pos)) {
       out.erase(pos, prefix.size());
