@@ -19,8 +19,9 @@ namespace ferry::cli {
 namespace {
 
 constexpr const char* kOverview = R"(ferry changes production databases safely: versioned schema migrations
-with history, checksums, locks and rollback; verification; and the operations
-around them. PostgreSQL first, SQLite embedded (the default: ./ferry.db).
+with history, checksums, locks and rollback, and a linter for changes that
+lock or rewrite tables. PostgreSQL first, SQLite embedded (the default:
+./ferry.db).
 
 Commands, each with an example:
   init       ferry init                      create ./migrations, ferry.toml, history table
