@@ -42,6 +42,7 @@ struct MigrateArgs {
   bool out_of_order = false;
   bool allow_unsafe = false;  // up: apply despite error-level lint findings
   bool exit_code = false;     // status: non-zero on pending or drift
+  bool all = false;           // status: list every applied migration
   bool down = false;          // plan --down
   std::string name;           // new NAME
   std::string layout;         // new --layout

@@ -172,6 +172,7 @@ int Main(int argc, char** argv) {
   CLI::App* status = command("status", "show applied, pending, changed and missing migrations",
                              "  ferry status\n  ferry status --exit-code   # 3 when pending or drift\n"
                              "  ferry status --json");
+  status->add_flag("--all", margs.all, "list every applied migration (default: the newest 10)");
   status->add_flag("--exit-code", margs.exit_code,
                    "exit 3 when migrations are pending, changed, missing or failed");
   CLI::App* history = command("history", "list every apply, failure and rollback",

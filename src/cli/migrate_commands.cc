@@ -34,6 +34,18 @@ Result<MigratorOptions> OptionsFrom(const Context& ctx, const MigrateArgs& args)
   o.statement_timeout = c.Get("statement_timeout");
   o.compat_min_version = c.Get("compat.min_version");
   o.compat_current_version = c.Get("compat.current_version");
+  o.scan_cache_dir = c.Get("cache_dir");
+  if (o.scan_cache_dir == "off") {
+    o.scan_cache_dir.clear();
+  } else if (o.scan_cache_dir.empty()) {
+    const char* xdg = std::getenv("XDG_CACHE_HOME");
+    const char* home = std::getenv("HOME");
+    if (xdg != nullptr && *xdg != '\0') {
+      o.scan_cache_dir = std::string(xdg) + "/ferry";
+    } else if (home != nullptr && *home != '\0') {
+      o.scan_cache_dir = std::string(home) + "/.cache/ferry";
+    }
+  }
   o.dry_run = args.dry_run;
   o.single_transaction = args.single_transaction;
   o.allow_future = args.allow_future;
@@ -139,7 +151,10 @@ json StatusJsonOf(const StatusReport& r) {
           {"migrations", entries}};
 }
 
-std::string StatusText(const StatusReport& r) {
+// Applied migrations listed by `status` without --all: the newest ones.
+constexpr int kAppliedShown = 10;
+
+std::string StatusText(const StatusReport& r, bool all = true) {
   std::string out = fmt::format("database  {}\n", r.database);
   out += fmt::format("version   {} ({} applied, {} pending", r.current_version.empty() ? "none"
                                                                                      : r.current_version,
@@ -162,7 +177,19 @@ std::string StatusText(const StatusReport& r) {
   size_t vw = 7;
   for (const auto& e : r.entries) vw = std::max(vw, e.version.size());
   out += fmt::format("\n  {:<15} {:<{}}  {:<24}  {}\n", "STATE", "VERSION", vw, "APPLIED AT", "SCRIPT");
+  // Without --all, plain applied rows older than the newest few are folded.
+  int applied_total = 0;
+  for (const auto& e : r.entries) applied_total += e.state == EntryState::kApplied ? 1 : 0;
+  int skip = all ? 0 : std::max(0, applied_total - kAppliedShown);
+  if (skip > 0) {
+    out += fmt::format("  ({} older applied migration{} not shown: ferry status --all)\n", skip,
+                       skip == 1 ? "" : "s");
+  }
   for (const auto& e : r.entries) {
+    if (skip > 0 && e.state == EntryState::kApplied) {
+      --skip;
+      continue;
+    }
     std::string when = e.row && (e.state == EntryState::kApplied || e.state == EntryState::kChanged ||
                                  e.state == EntryState::kMissing || e.state == EntryState::kBaseline)
                            ? e.row->completed_at
@@ -420,14 +447,14 @@ int RunMigrateCommand(const Context& ctx, const std::string& command, const Migr
   if (command == "goto") return ApplyOutput(ctx, "moved through", m.Goto(args.target));
 
   if (command == "status") {
-    auto r = m.CurrentStatus();
+    auto r = m.CurrentStatus(/*metadata_only=*/true);
     if (!r.ok()) return ReportError(r.status(), ctx.json);
     if (ctx.json) {
       json j = StatusJsonOf(*r);
       j["ok"] = true;
       PrintJson(j);
     } else {
-      Out(StatusText(*r));
+      Out(StatusText(*r, args.all));
     }
     bool attention = r->pending > 0 || r->has_drift() || r->failed > 0 || r->out_of_order > 0 ||
                      r->running > 0;
@@ -532,7 +559,7 @@ int RunMigrateCommand(const Context& ctx, const std::string& command, const Migr
     return h->healthy ? kExitOk : kExitNeedsHuman;
   }
   if (command == "report") {
-    auto status = m.CurrentStatus();
+    auto status = m.CurrentStatus(/*metadata_only=*/true);
     if (!status.ok()) return ReportError(status.status(), ctx.json);
     auto rows = m.ListHistory();
     if (!rows.ok()) return ReportError(rows.status(), ctx.json);

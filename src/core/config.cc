@@ -28,6 +28,7 @@ const std::vector<KeyInfo>& KeyTable() {
       {"lock_retries", "3", {"FERRY_LOCK_RETRIES"}},
       {"lock_retry_delay", "1s", {"FERRY_LOCK_RETRY_DELAY"}},
       {"layout", "ferry", {"FERRY_LAYOUT"}},
+      {"cache_dir", "", {"FERRY_CACHE_DIR"}},
       {"version_style", "timestamp", {"FERRY_VERSION_STYLE"}},
       {"compat.min_version", "", {"FERRY_COMPAT_MIN_VERSION"}},
       {"compat.current_version", "", {"FERRY_COMPAT_CURRENT_VERSION"}},

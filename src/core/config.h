@@ -11,6 +11,8 @@
 //   lock_retries    FERRY_LOCK_RETRIES  (retries after lock_timeout, 55P03) default 3
 //   lock_retry_delay FERRY_LOCK_RETRY_DELAY (first back-off, doubled, +-50%) default 1s
 //   layout          FERRY_LAYOUT  (file layout for 'new')   default ferry
+//   cache_dir       FERRY_CACHE_DIR (scan cache for status; "off" disables)
+//                   default $XDG_CACHE_HOME/ferry or ~/.cache/ferry
 //   version_style   FERRY_VERSION_STYLE (timestamp|integer) default timestamp
 //   compat.min_version      FERRY_COMPAT_MIN_VERSION        default ""
 //   compat.current_version  FERRY_COMPAT_CURRENT_VERSION    default ""

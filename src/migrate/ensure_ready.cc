@@ -29,7 +29,7 @@ Result<ReadyReport> EnsureReadyImpl(std::string_view url, std::string_view dir,
   FERRY_ASSIGN_OR_RETURN(std::unique_ptr<Migrator> migrator,
                          Migrator::Open(std::string(url), mo));
   ReadyReport report;
-  FERRY_ASSIGN_OR_RETURN(StatusReport before, migrator->CurrentStatus());
+  FERRY_ASSIGN_OR_RETURN(StatusReport before, migrator->CurrentStatus(/*metadata_only=*/true));
   report.version_before = before.current_version;
   if (options.validate) {
     FERRY_ASSIGN_OR_RETURN(std::vector<ValidationProblem> problems, migrator->Validate());
@@ -48,7 +48,7 @@ Result<ReadyReport> EnsureReadyImpl(std::string_view url, std::string_view dir,
     FERRY_ASSIGN_OR_RETURN(ApplyResult applied, migrator->Up());
     report.applied = applied.applied;
   }
-  FERRY_ASSIGN_OR_RETURN(StatusReport after, migrator->CurrentStatus());
+  FERRY_ASSIGN_OR_RETURN(StatusReport after, migrator->CurrentStatus(/*metadata_only=*/true));
   report.version_after = after.current_version;
   report.pending = after.pending + after.out_of_order + after.failed + after.running;
   if (report.pending > 0) {

@@ -131,7 +131,12 @@ void Migrator::Emit(MigrationEvent event) {
   if (sink_) sink_(event);
 }
 
-Result<MigrationSet> Migrator::Scan() { return ScanDirectory(options_.dir); }
+Result<MigrationSet> Migrator::Scan(bool metadata_only) {
+  ScanOptions scan;
+  scan.metadata_only = metadata_only;
+  scan.cache_dir = options_.scan_cache_dir;
+  return ScanDirectory(options_.dir, scan);
+}
 
 Result<std::unique_ptr<MigrationLock>> Migrator::Lock() {
   if (conn_->engine() == "postgres") {
@@ -294,8 +299,8 @@ Result<Migrator::Locked> Migrator::LockAndLoad(History* history) {
   return locked;
 }
 
-Result<StatusReport> Migrator::CurrentStatus() {
-  FERRY_ASSIGN_OR_RETURN(MigrationSet files, Scan());
+Result<StatusReport> Migrator::CurrentStatus(bool metadata_only) {
+  FERRY_ASSIGN_OR_RETURN(MigrationSet files, Scan(metadata_only));
   History history(conn_.get(), options_.history_table);
   FERRY_ASSIGN_OR_RETURN(bool exists, history.Exists());
   std::vector<HistoryRow> rows;
@@ -1128,7 +1133,7 @@ Result<HealthReport> Migrator::Health() {
   auto info = conn_->Info();
   add("connect", info.ok(),
       info.ok() ? fmt::format("{} {}", info->engine, info->version) : info.status().message());
-  auto report = CurrentStatus();
+  auto report = CurrentStatus(/*metadata_only=*/true);
   if (!report.ok()) {
     add("history", false, report.status().message());
     return h;

@@ -47,6 +47,7 @@ struct MigratorOptions {
   std::string compat_min_version;      // oldest schema the application supports
   std::string compat_current_version;  // newest schema the application knows
   std::string note;                    // recorded in history rows (e.g. repair reason)
+  std::string scan_cache_dir;          // status/health may reuse scans from here ("" = off)
   // Lint pending PostgreSQL migrations before applying any (migrate/lint.h)
   // and refuse error-level findings (kFailedPrecondition, context
   // lint=unsafe) unless allow_unsafe, which is recorded in each affected
@@ -165,7 +166,9 @@ class Migrator {
   Connection* connection() { return conn_.get(); }
 
   // Read-only: files vs history (no lock taken, tables not created).
-  Result<StatusReport> CurrentStatus();
+  // `metadata_only`: the entries' migrations may lack SQL (scan cache); for
+  // reporting only.
+  Result<StatusReport> CurrentStatus(bool metadata_only = false);
 
   // Applies pending migrations up to and including `target` (all when empty).
   Result<ApplyResult> Up(const std::string& target = "");
@@ -195,7 +198,7 @@ class Migrator {
  private:
   Migrator(Url url, std::unique_ptr<Connection> conn, MigratorOptions options);
 
-  Result<MigrationSet> Scan();
+  Result<MigrationSet> Scan(bool metadata_only = false);
   Result<StatusReport> Compute(MigrationSet files, std::vector<HistoryRow> rows,
                                bool history_exists);
   Result<std::unique_ptr<MigrationLock>> Lock();

@@ -1,5 +1,7 @@
 #include "migrate/source.h"
 
+#include "migrate/scan_cache.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -951,7 +953,14 @@ std::string ChecksumV1(std::string_view up_sql) {
 }
 
 Result<MigrationSet> ScanDirectory(const std::string& dir, ScanOptions options) {
-  return Scanner(dir, options).Run();
+  const bool cached = options.metadata_only && !options.cache_dir.empty() && !options.allow_empty;
+  std::optional<uint64_t> signature = cached ? DirectorySignature(dir) : std::nullopt;
+  if (signature) {
+    if (auto hit = LoadScanCache(options.cache_dir, dir, *signature)) return std::move(*hit);
+  }
+  Result<MigrationSet> scanned = Scanner(dir, options).Run();
+  if (signature && scanned.ok()) SaveScanCache(options.cache_dir, dir, *signature, *scanned);
+  return scanned;
 }
 
 Result<NewMigration> NextVersionName(const MigrationSet& existing, std::string_view name,

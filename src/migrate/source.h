@@ -151,6 +151,11 @@ struct ScanOptions {
   // Accept empty up scripts (templates just written by `ferry new`). Only for
   // listing versions: never apply a set scanned this way.
   bool allow_empty = false;
+  // The caller needs versions, names and checksums only (status, health):
+  // the result may come from the scan cache in `cache_dir` (scan_cache.h),
+  // with empty SQL and no directives. Never apply a set scanned this way.
+  bool metadata_only = false;
+  std::string cache_dir;  // "" = no cache
 };
 Result<MigrationSet> ScanDirectory(const std::string& dir, ScanOptions options = {});
 

@@ -1,0 +1,203 @@
+#include "migrate/scan_cache.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+namespace ferry {
+namespace {
+
+constexpr std::string_view kHeader = "ferry-scan-cache v1";
+
+struct Entry {
+  std::string name;
+  struct stat st;
+};
+
+// Names, types, sizes, mtimes and inodes of `dir`'s entries, sorted.
+bool ListWithStats(const std::string& dir, std::vector<Entry>* out) {
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return false;
+  int fd = dirfd(d);
+  while (dirent* e = readdir(d)) {
+    std::string_view name(e->d_name);
+    if (name == "." || name == "..") continue;
+    Entry entry{std::string(name), {}};
+    // Follow links, as the scanner does; a broken link still counts by name.
+    if (fstatat(fd, e->d_name, &entry.st, 0) != 0) entry.st = {};
+    out->push_back(std::move(entry));
+  }
+  closedir(d);
+  std::sort(out->begin(), out->end(),
+            [](const Entry& a, const Entry& b) { return a.name < b.name; });
+  return true;
+}
+
+void HashEntry(XXH3_state_t* h, const Entry& e) {
+  XXH3_64bits_update(h, e.name.data(), e.name.size() + 1);  // with the NUL: unambiguous
+  uint64_t fields[] = {static_cast<uint64_t>(e.st.st_mode), static_cast<uint64_t>(e.st.st_size),
+                       static_cast<uint64_t>(e.st.st_mtim.tv_sec),
+                       static_cast<uint64_t>(e.st.st_mtim.tv_nsec),
+                       static_cast<uint64_t>(e.st.st_ino)};
+  XXH3_64bits_update(h, fields, sizeof fields);
+}
+
+std::string CachePath(const std::string& cache_dir, const std::string& dir) {
+  std::error_code ec;
+  std::string abs = std::filesystem::absolute(dir, ec).lexically_normal().string();
+  return fmt::format("{}/scan-{:016x}.v1", cache_dir, XXH3_64bits(abs.data(), abs.size()));
+}
+
+std::string Escape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    if (c == '\\') out += "\\\\";
+    else if (c == '\t') out += "\\t";
+    else if (c == '\n') out += "\\n";
+    else out += c;
+  }
+  return out;
+}
+
+std::string Unescape(std::string_view s) {
+  if (s.find('\\') == std::string_view::npos) return std::string(s);  // the common case
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 1 < s.size()) {
+      char n = s[++i];
+      out += n == 't' ? '\t' : n == 'n' ? '\n' : n;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+std::vector<std::string_view> SplitTabs(std::string_view line) {
+  std::vector<std::string_view> out;
+  size_t start = 0;
+  while (true) {
+    size_t tab = line.find('\t', start);
+    out.push_back(line.substr(start, tab == std::string_view::npos ? line.size() - start
+                                                                    : tab - start));
+    if (tab == std::string_view::npos) break;
+    start = tab + 1;
+  }
+  return out;
+}
+
+int ToInt(std::string_view s) {
+  int v = 0;
+  std::from_chars(s.data(), s.data() + s.size(), v);
+  return v;
+}
+
+}  // namespace
+
+std::optional<uint64_t> DirectorySignature(const std::string& dir) {
+  std::vector<Entry> entries;
+  if (!ListWithStats(dir, &entries)) return std::nullopt;
+  XXH3_state_t* h = XXH3_createState();
+  XXH3_64bits_reset(h);
+  XXH3_64bits_update(h, kHeader.data(), kHeader.size());
+  XXH3_64bits_update(h, FERRY_VERSION, sizeof(FERRY_VERSION));
+  for (const Entry& e : entries) {
+    HashEntry(h, e);
+    if (S_ISDIR(e.st.st_mode)) {  // diesel folders: one level down
+      std::vector<Entry> inner;
+      ListWithStats(dir + "/" + e.name, &inner);
+      for (const Entry& i : inner) HashEntry(h, i);
+    }
+  }
+  uint64_t sig = XXH3_64bits_digest(h);
+  XXH3_freeState(h);
+  return sig;
+}
+
+std::optional<MigrationSet> LoadScanCache(const std::string& cache_dir, const std::string& dir,
+                                          uint64_t signature) {
+  if (cache_dir.empty()) return std::nullopt;
+  std::ifstream in(CachePath(cache_dir, dir), std::ios::binary);
+  if (!in) return std::nullopt;
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  std::string text = buffer.str();
+  std::string_view rest(text);
+  auto next_line = [&rest]() {
+    size_t nl = rest.find('\n');
+    std::string_view line = rest.substr(0, nl);
+    rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+    return line;
+  };
+  if (next_line() != fmt::format("{}\t{:016x}", kHeader, signature)) return std::nullopt;
+  MigrationSet set;
+  set.dir = dir;
+  while (!rest.empty()) {
+    std::vector<std::string_view> f = SplitTabs(next_line());
+    if (f.size() != 11) return std::nullopt;
+    Migration m;
+    if (!f[0].empty()) {
+      auto v = Version::Parse(Unescape(f[0]));
+      if (!v.ok()) return std::nullopt;
+      m.version = std::move(v).value();
+    }
+    m.description = Unescape(f[1]);
+    m.kind = static_cast<MigrationKind>(ToInt(f[2]));
+    m.layout = static_cast<SourceLayout>(ToInt(f[3]));
+    m.script = Unescape(f[4]);
+    m.up.path = Unescape(f[5]);
+    m.up.first_line = ToInt(f[6]);
+    if (f[7] == "1") {
+      Script down;
+      down.path = Unescape(f[8]);
+      down.first_line = ToInt(f[9]);
+      m.down = std::move(down);
+    }
+    m.checksum = Unescape(f[10]);
+    set.migrations.push_back(std::move(m));
+  }
+  return set;
+}
+
+void SaveScanCache(const std::string& cache_dir, const std::string& dir, uint64_t signature,
+                   const MigrationSet& set) {
+  if (cache_dir.empty()) return;
+  std::error_code ec;
+  std::filesystem::create_directories(cache_dir, ec);
+  if (ec) return;
+  std::string out = fmt::format("{}\t{:016x}\n", kHeader, signature);
+  for (const Migration& m : set.migrations) {
+    out += fmt::format("{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n", Escape(m.version.text()),
+                       Escape(m.description), static_cast<int>(m.kind),
+                       static_cast<int>(m.layout), Escape(m.script), Escape(m.up.path),
+                       m.up.first_line, m.down ? 1 : 0, m.down ? Escape(m.down->path) : "",
+                       m.down ? m.down->first_line : 0, Escape(m.checksum));
+  }
+  std::string path = CachePath(cache_dir, dir);
+  std::string tmp = fmt::format("{}.{}.tmp", path, getpid());
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!f) return;
+    f << out;
+    if (!f) {
+      std::remove(tmp.c_str());
+      return;
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) std::remove(tmp.c_str());
+}
+
+}  // namespace ferry

@@ -1,0 +1,37 @@
+// A cache of scan results, so `status` and `health` need not read and hash
+// every migration file on each run.
+//
+// The cache file holds each migration's metadata (version, description,
+// kind, layout, paths, first lines, checksum; no SQL, no directives) and a
+// signature of the directory: every entry's name, type, size, mtime (ns) and
+// inode, one level into subfolders (diesel). Any change to any file changes
+// the signature and the cache is not used. Only metadata-only scans use it
+// (ScanOptions::metadata_only); `up`, `validate`, `plan` always read the
+// files in full.
+//
+// Files: <cache_dir>/scan-<xxh3 of the directory's absolute path>.v1,
+// written to a temporary file and renamed. Unreadable, corrupt or foreign
+// cache files are ignored; failures to write are ignored.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "migrate/source.h"
+
+namespace ferry {
+
+// The signature of `dir` now, or nullopt when it cannot be listed. Take it
+// BEFORE a full scan: a file changed during the scan then misses next time.
+std::optional<uint64_t> DirectorySignature(const std::string& dir);
+
+// The cached set for `dir` when it was saved with `signature`, else nullopt.
+std::optional<MigrationSet> LoadScanCache(const std::string& cache_dir, const std::string& dir,
+                                          uint64_t signature);
+
+// Stores `set`, the result of a full scan of `dir` that began at `signature`.
+void SaveScanCache(const std::string& cache_dir, const std::string& dir, uint64_t signature,
+                   const MigrationSet& set);
+
+}  // namespace ferry
