@@ -197,27 +197,29 @@ Result<std::vector<HistoryRow>> History::Load() {
   FERRY_ASSIGN_OR_RETURN(QueryResult r, conn_->Query(sql));
   std::vector<HistoryRow> rows;
   rows.reserve(r.rows.size());
-  for (size_t i = 0; i < r.rows.size(); ++i) {
+  for (std::vector<Value>& f : r.rows) {
+    // Fields are moved out, not copied: histories can hold many thousands.
+    auto take = [&f](size_t col) { return f[col] ? std::move(*f[col]) : std::string(); };
     HistoryRow h;
-    h.id = ToInt(r.rows[i][0]);
-    h.version = r.Text(i, 1);
-    h.description = r.Text(i, 2);
-    h.script = r.Text(i, 3);
-    h.kind = r.Text(i, 4);
-    h.checksum = r.Text(i, 5);
-    h.status = r.Text(i, 6);
-    h.started_at = r.Text(i, 7);
-    h.completed_at = r.Text(i, 8);
-    h.duration_ms = ToInt(r.rows[i][9]);
-    h.rows_affected = ToInt(r.rows[i][10]);
-    h.error_message = r.Text(i, 11);
-    h.applied_by = r.Text(i, 12);
-    const std::string& rb = r.Text(i, 13);
+    h.id = ToInt(f[0]);
+    h.version = take(1);
+    h.description = take(2);
+    h.script = take(3);
+    h.kind = take(4);
+    h.checksum = take(5);
+    h.status = take(6);
+    h.started_at = take(7);
+    h.completed_at = take(8);
+    h.duration_ms = ToInt(f[9]);
+    h.rows_affected = ToInt(f[10]);
+    h.error_message = take(11);
+    h.applied_by = take(12);
+    std::string rb = take(13);
     h.rollback_available = rb == "t" || rb == "1" || rb == "true";
-    h.statements_done = static_cast<int>(ToInt(r.rows[i][14]));
-    h.execution = r.Text(i, 15);
-    h.note = r.Text(i, 16);
-    h.attempts = static_cast<int>(ToInt(r.rows[i][17]));
+    h.statements_done = static_cast<int>(ToInt(f[14]));
+    h.execution = take(15);
+    h.note = take(16);
+    h.attempts = static_cast<int>(ToInt(f[17]));
     rows.push_back(std::move(h));
   }
   return rows;

@@ -6,6 +6,7 @@
 #include <charconv>
 #include <filesystem>
 #include <map>
+#include <unordered_map>
 #include <random>
 #include <thread>
 
@@ -167,8 +168,30 @@ Result<StatusReport> Migrator::Compute(MigrationSet files_in, std::vector<Histor
   report.database = url_.Redacted();
   report.history_exists = history_exists;
 
+  // Files by key; a row whose version is written as in its file needs no
+  // parsing (histories can hold many thousands of rows).
+  std::unordered_map<std::string, const Migration*> by_key;
+  std::unordered_map<std::string_view, const std::string*> key_of_text;
+  std::vector<std::string> keys;
+  keys.reserve(files.migrations.size());
+  for (const Migration& m : files.migrations) {
+    keys.push_back(KeyOf(m));
+    by_key[keys.back()] = &m;
+    if (m.kind == MigrationKind::kVersioned) {
+      report.newest_file_version = m.version.text();
+      key_of_text[m.version.text()] = &keys.back();
+    }
+  }
+  auto row_key = [&key_of_text](const HistoryRow& r) {
+    if (r.kind != "repeatable") {
+      auto it = key_of_text.find(r.version);
+      if (it != key_of_text.end()) return *it->second;
+    }
+    return KeyOfRow(r);
+  };
+
   // Latest row per migration key (undo rows only mark; they are not state).
-  std::map<std::string, const HistoryRow*> latest;
+  std::unordered_map<std::string, const HistoryRow*> latest;
   std::string baseline_version;
   const HistoryRow* baseline_row = nullptr;
   for (const HistoryRow& r : rows) {
@@ -180,22 +203,28 @@ Result<StatusReport> Migrator::Compute(MigrationSet files_in, std::vector<Histor
       }
       continue;
     }
-    latest[KeyOfRow(r)] = &r;
+    latest[row_key(r)] = &r;
   }
   std::string max_applied = baseline_version;
+  Version max_parsed;
+  if (auto v = Version::Parse(baseline_version); v.ok()) max_parsed = *v;
   for (const auto& [key, r] : latest) {
-    if (r->kind == "versioned" && r->status == "success" &&
-        (max_applied.empty() || CompareVersionText(r->version, max_applied) > 0)) {
+    if (r->kind != "versioned" || r->status != "success") continue;
+    auto file = by_key.find(key);
+    Version v;
+    if (file != by_key.end()) {
+      v = file->second->version;
+    } else if (auto parsed = Version::Parse(r->version); parsed.ok()) {
+      v = std::move(parsed).value();
+    } else {
+      continue;
+    }
+    if (max_applied.empty() || max_parsed < v) {
       max_applied = r->version;
+      max_parsed = std::move(v);
     }
   }
   report.current_version = max_applied;
-
-  std::map<std::string, const Migration*> by_key;
-  for (const Migration& m : files.migrations) {
-    by_key[KeyOf(m)] = &m;
-    if (m.kind == MigrationKind::kVersioned) report.newest_file_version = m.version.text();
-  }
 
   if (baseline_row != nullptr) {
     PlanEntry e;
@@ -215,7 +244,7 @@ Result<StatusReport> Migrator::Compute(MigrationSet files_in, std::vector<Histor
     e.script = m.script;
     e.kind = KindName(m);
     e.migration = &m;
-    auto it = latest.find(KeyOf(m));
+    auto it = latest.find(keys[static_cast<size_t>(&m - files.migrations.data())]);
     const HistoryRow* r = it == latest.end() ? nullptr : it->second;
     e.row = r;
     if (r != nullptr && r->status == "success") {

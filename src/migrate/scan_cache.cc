@@ -25,7 +25,7 @@ struct Entry {
   struct stat st;
 };
 
-// Names, types, sizes, mtimes and inodes of `dir`'s entries, sorted.
+// Names, types, sizes, mtimes and inodes of `dir`'s entries, in listing order.
 bool ListWithStats(const std::string& dir, std::vector<Entry>* out) {
   DIR* d = opendir(dir.c_str());
   if (d == nullptr) return false;
@@ -39,18 +39,18 @@ bool ListWithStats(const std::string& dir, std::vector<Entry>* out) {
     out->push_back(std::move(entry));
   }
   closedir(d);
-  std::sort(out->begin(), out->end(),
-            [](const Entry& a, const Entry& b) { return a.name < b.name; });
   return true;
 }
 
-void HashEntry(XXH3_state_t* h, const Entry& e) {
-  XXH3_64bits_update(h, e.name.data(), e.name.size() + 1);  // with the NUL: unambiguous
+// One entry's hash, seeded by its folder. Entry hashes are summed, so the
+// signature does not depend on listing order and needs no sort.
+uint64_t HashEntry(uint64_t seed, const Entry& e) {
   uint64_t fields[] = {static_cast<uint64_t>(e.st.st_mode), static_cast<uint64_t>(e.st.st_size),
                        static_cast<uint64_t>(e.st.st_mtim.tv_sec),
                        static_cast<uint64_t>(e.st.st_mtim.tv_nsec),
                        static_cast<uint64_t>(e.st.st_ino)};
-  XXH3_64bits_update(h, fields, sizeof fields);
+  uint64_t name = XXH3_64bits_withSeed(e.name.data(), e.name.size(), seed);
+  return XXH3_64bits_withSeed(fields, sizeof fields, name);
 }
 
 std::string CachePath(const std::string& cache_dir, const std::string& dir) {
@@ -110,20 +110,18 @@ int ToInt(std::string_view s) {
 std::optional<uint64_t> DirectorySignature(const std::string& dir) {
   std::vector<Entry> entries;
   if (!ListWithStats(dir, &entries)) return std::nullopt;
-  XXH3_state_t* h = XXH3_createState();
-  XXH3_64bits_reset(h);
-  XXH3_64bits_update(h, kHeader.data(), kHeader.size());
-  XXH3_64bits_update(h, FERRY_VERSION, sizeof(FERRY_VERSION));
+  std::string header = fmt::format("{} {}", kHeader, FERRY_VERSION);
+  uint64_t sig = XXH3_64bits(header.data(), header.size()) + entries.size();
   for (const Entry& e : entries) {
-    HashEntry(h, e);
+    sig += HashEntry(0, e);
     if (S_ISDIR(e.st.st_mode)) {  // diesel folders: one level down
       std::vector<Entry> inner;
       ListWithStats(dir + "/" + e.name, &inner);
-      for (const Entry& i : inner) HashEntry(h, i);
+      uint64_t folder = XXH3_64bits(e.name.data(), e.name.size()) | 1;
+      sig += inner.size() * folder;
+      for (const Entry& i : inner) sig += HashEntry(folder, i);
     }
   }
-  uint64_t sig = XXH3_64bits_digest(h);
-  XXH3_freeState(h);
   return sig;
 }
 
