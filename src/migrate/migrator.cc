@@ -702,10 +702,20 @@ Status Migrator::LintBeforeUp(const std::vector<const PlanEntry*>& todo) {
   return Status();
 }
 
-Result<std::vector<PlannedStep>> Migrator::PlanUp(const std::string& target) {
-  FERRY_ASSIGN_OR_RETURN(StatusReport report, CurrentStatus());
+Result<std::vector<const PlanEntry*>> Migrator::SelectForUp(const StatusReport& report,
+                                                            const std::string& target) {
   FERRY_RETURN_IF_ERROR(CheckBeforeUp(report, target));
-  std::vector<PlannedStep> steps;
+  if (!target.empty()) {
+    bool known = false;
+    for (const PlanEntry& e : report.entries) {
+      known |= !e.version.empty() && CompareVersionText(e.version, target) == 0;
+    }
+    if (!known) {
+      return Status(StatusCode::kNotFound,
+                    fmt::format("no migration has version {}; see 'ferry status'", target));
+    }
+  }
+  std::vector<const PlanEntry*> todo;
   for (const PlanEntry& e : report.entries) {
     bool wanted = e.state == EntryState::kPending || e.state == EntryState::kFailed ||
                   e.state == EntryState::kRunning ||
@@ -714,6 +724,17 @@ Result<std::vector<PlannedStep>> Migrator::PlanUp(const std::string& target) {
     if (!target.empty() && e.kind != "repeatable" && CompareVersionText(e.version, target) > 0) {
       continue;
     }
+    todo.push_back(&e);
+  }
+  return todo;
+}
+
+Result<std::vector<PlannedStep>> Migrator::PlanUp(const std::string& target) {
+  FERRY_ASSIGN_OR_RETURN(StatusReport report, CurrentStatus());
+  FERRY_ASSIGN_OR_RETURN(std::vector<const PlanEntry*> todo, SelectForUp(report, target));
+  std::vector<PlannedStep> steps;
+  for (const PlanEntry* entry : todo) {
+    const PlanEntry& e = *entry;
     FERRY_ASSIGN_OR_RETURN(RunPlan plan, PrepareScript(*e.migration, false));
     PlannedStep step;
     step.version = e.version;
@@ -732,15 +753,6 @@ Result<std::vector<PlannedStep>> Migrator::PlanUp(const std::string& target) {
     }
     steps.push_back(std::move(step));
   }
-  if (!target.empty()) {
-    bool known = false;
-    for (const PlanEntry& e : report.entries) known |= e.version == target ||
-                                                        CompareVersionText(e.version, target) == 0;
-    if (!known) {
-      return Status(StatusCode::kNotFound,
-                    fmt::format("no migration has version {}; see 'ferry status'", target));
-    }
-  }
   return steps;
 }
 
@@ -758,27 +770,9 @@ Result<ApplyResult> Migrator::Up(const std::string& target) {
   History history(conn_.get(), options_.history_table);
   FERRY_ASSIGN_OR_RETURN(Locked locked, LockAndLoad(&history));
   const StatusReport& report = locked.report;
-  FERRY_RETURN_IF_ERROR(CheckBeforeUp(report, target));
-  if (!target.empty()) {
-    bool known = false;
-    for (const PlanEntry& e : report.entries) {
-      known |= !e.version.empty() && CompareVersionText(e.version, target) == 0;
-    }
-    if (!known) {
-      return Status(StatusCode::kNotFound,
-                    fmt::format("no migration has version {}; see 'ferry status'", target));
-    }
-  }
-
-  std::vector<const PlanEntry*> todo;
-  for (const PlanEntry& e : report.entries) {
-    bool wanted = e.state == EntryState::kPending || e.state == EntryState::kFailed ||
-                  e.state == EntryState::kRunning ||
-                  (e.state == EntryState::kOutOfOrder && options_.out_of_order);
-    if (!wanted || e.migration == nullptr) continue;
-    if (!target.empty() && e.kind != "repeatable" && CompareVersionText(e.version, target) > 0) {
-      continue;
-    }
+  FERRY_ASSIGN_OR_RETURN(std::vector<const PlanEntry*> todo, SelectForUp(report, target));
+  for (const PlanEntry* entry : todo) {
+    const PlanEntry& e = *entry;
     if (e.state == EntryState::kRunning) {
       MigrationEvent ev{"migration_interrupted", e.version, e.script, e.description};
       ev.message = fmt::format("{} was left running by {} (started {}); that process is gone, so "
@@ -789,7 +783,6 @@ Result<ApplyResult> Migrator::Up(const std::string& target) {
                                    : " (nothing of it was committed)");
       Emit(ev);
     }
-    todo.push_back(&e);
   }
   // Every pending script is parsed and checked before any runs.
   std::vector<RunPlan> plans;

@@ -217,6 +217,9 @@ class Migrator {
                   bool in_outer_tx);
   Status UndoOne(const Migration& m, HistoryRow* row, History* history);
   Status CheckBeforeUp(const StatusReport& report, const std::string& target);
+  // Checks, then the entries `up` would apply (up to `target`), in order.
+  Result<std::vector<const PlanEntry*>> SelectForUp(const StatusReport& report,
+                                                    const std::string& target);
   // Lints the migrations `up` is about to apply (options_.lint).
   Status LintBeforeUp(const std::vector<const PlanEntry*>& todo);
   // Drops the INVALID index a failed CREATE INDEX CONCURRENTLY of `stmt`
