@@ -33,6 +33,19 @@ std::string ServerUrl(const char* variable) {
   return "";
 }
 
+// In a forked child: sets `env`, then replaces the process with `binary`.
+[[noreturn]] void ExecInChild(const std::string& binary, const std::vector<std::string>& args,
+                              const std::vector<std::string>& env) {
+  for (const auto& e : env) putenv(const_cast<char*>(e.c_str()));
+  std::vector<char*> argv;
+  std::string bin = binary;
+  argv.push_back(bin.data());
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  execv(bin.c_str(), argv.data());
+  _exit(127);
+}
+
 }  // namespace
 
 std::string PgAdminUrl() { return ServerUrl("FERRY_TEST_PG_URL"); }
@@ -117,14 +130,7 @@ RunResult RunBinary(const std::string& binary, const std::vector<std::string>& a
     int devnull = open("/dev/null", O_RDONLY);
     if (devnull >= 0) dup2(devnull, 0);
     if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(127);
-    for (const auto& e : env) putenv(const_cast<char*>(e.c_str()));
-    std::vector<char*> argv;
-    std::string bin = binary;
-    argv.push_back(bin.data());
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(bin.c_str(), argv.data());
-    _exit(127);
+    ExecInChild(binary, args, env);
   }
   close(out_pipe[1]);
   close(err_pipe[1]);
@@ -162,14 +168,7 @@ int StartFerry(const std::vector<std::string>& args, const std::string& out_file
     dup2(out, 1);
     dup2(err, 2);
     dup2(devnull, 0);
-    for (const auto& e : env) putenv(const_cast<char*>(e.c_str()));
-    std::vector<char*> argv;
-    std::string bin = FERRY_BINARY;
-    argv.push_back(bin.data());
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(bin.c_str(), argv.data());
-    _exit(127);
+    ExecInChild(FERRY_BINARY, args, env);
   }
   return pid;
 }

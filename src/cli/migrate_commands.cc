@@ -245,6 +245,14 @@ json PlanJson(const std::vector<PlannedStep>& steps) {
   return arr;
 }
 
+json ChecksJson(const HealthReport& h) {
+  json checks = json::array();
+  for (const auto& c : h.checks) {
+    checks.push_back({{"name", c.name}, {"ok", c.ok}, {"detail", c.detail}});
+  }
+  return checks;
+}
+
 json HistoryRowJson(const HistoryRow& r) {
   return {{"id", r.id},
           {"version", r.version},
@@ -545,11 +553,7 @@ int RunMigrateCommand(const Context& ctx, const std::string& command, const Migr
     auto h = m.Health();
     if (!h.ok()) return ReportError(h.status(), ctx.json);
     if (ctx.json) {
-      json checks = json::array();
-      for (const auto& c : h->checks) {
-        checks.push_back({{"name", c.name}, {"ok", c.ok}, {"detail", c.detail}});
-      }
-      PrintJson({{"ok", h->healthy}, {"healthy", h->healthy}, {"checks", checks}});
+      PrintJson({{"ok", h->healthy}, {"healthy", h->healthy}, {"checks", ChecksJson(*h)}});
     } else {
       for (const auto& c : h->checks) {
         Out(fmt::format("  {:<8} {:<14} {}\n", c.ok ? "ok" : "FAIL", c.name, c.detail));
@@ -569,10 +573,7 @@ int RunMigrateCommand(const Context& ctx, const std::string& command, const Migr
     if (format == "json") {
       json hist = json::array();
       for (const auto& r : *rows) hist.push_back(HistoryRowJson(r));
-      json checks = json::array();
-      for (const auto& c : health->checks) {
-        checks.push_back({{"name", c.name}, {"ok", c.ok}, {"detail", c.detail}});
-      }
+      json checks = ChecksJson(*health);
       json j = {{"ok", true},
                 {"ferry_version", FERRY_VERSION},
                 {"generated_at", History::Now()},

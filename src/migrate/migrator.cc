@@ -731,6 +731,11 @@ Result<std::vector<const PlanEntry*>> Migrator::SelectForUp(const StatusReport& 
 
 Result<std::vector<PlannedStep>> Migrator::PlanUp(const std::string& target) {
   FERRY_ASSIGN_OR_RETURN(StatusReport report, CurrentStatus());
+  return PlanUpFrom(report, target);
+}
+
+Result<std::vector<PlannedStep>> Migrator::PlanUpFrom(const StatusReport& report,
+                                                      const std::string& target) {
   FERRY_ASSIGN_OR_RETURN(std::vector<const PlanEntry*> todo, SelectForUp(report, target));
   std::vector<PlannedStep> steps;
   for (const PlanEntry* entry : todo) {
@@ -760,10 +765,10 @@ Result<ApplyResult> Migrator::Up(const std::string& target) {
   auto start = Clock::now();
   ApplyResult result;
   if (options_.dry_run) {
-    FERRY_ASSIGN_OR_RETURN(std::vector<PlannedStep> steps, PlanUp(target));
+    FERRY_ASSIGN_OR_RETURN(StatusReport now, CurrentStatus());
+    FERRY_ASSIGN_OR_RETURN(std::vector<PlannedStep> steps, PlanUpFrom(now, target));
     for (const auto& s : steps) result.applied.push_back(s.version.empty() ? s.script : s.version);
     result.dry_run = true;
-    FERRY_ASSIGN_OR_RETURN(StatusReport now, CurrentStatus());
     result.current_version = now.current_version;
     return result;
   }
@@ -928,6 +933,11 @@ Result<std::vector<const PlanEntry*>> Migrator::SelectForDown(const StatusReport
 
 Result<std::vector<PlannedStep>> Migrator::PlanDown(int steps, const std::string& target) {
   FERRY_ASSIGN_OR_RETURN(StatusReport report, CurrentStatus());
+  return PlanDownFrom(report, steps, target);
+}
+
+Result<std::vector<PlannedStep>> Migrator::PlanDownFrom(const StatusReport& report, int steps,
+                                                        const std::string& target) {
   FERRY_ASSIGN_OR_RETURN(std::vector<const PlanEntry*> chosen,
                          SelectForDown(report, steps, target));
   std::vector<PlannedStep> out;
@@ -1010,10 +1020,10 @@ Result<ApplyResult> Migrator::Down(int steps, const std::string& target) {
   auto start = Clock::now();
   ApplyResult result;
   if (options_.dry_run) {
-    FERRY_ASSIGN_OR_RETURN(std::vector<PlannedStep> planned, PlanDown(steps, target));
+    FERRY_ASSIGN_OR_RETURN(StatusReport now, CurrentStatus());
+    FERRY_ASSIGN_OR_RETURN(std::vector<PlannedStep> planned, PlanDownFrom(now, steps, target));
     for (const auto& s : planned) result.rolled_back.push_back(s.version);
     result.dry_run = true;
-    FERRY_ASSIGN_OR_RETURN(StatusReport now, CurrentStatus());
     result.current_version = now.current_version;
     return result;
   }

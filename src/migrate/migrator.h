@@ -217,6 +217,11 @@ class Migrator {
                   bool in_outer_tx);
   Status UndoOne(const Migration& m, HistoryRow* row, History* history);
   Status CheckBeforeUp(const StatusReport& report, const std::string& target);
+  // PlanUp / PlanDown on a report already computed.
+  Result<std::vector<PlannedStep>> PlanUpFrom(const StatusReport& report,
+                                              const std::string& target);
+  Result<std::vector<PlannedStep>> PlanDownFrom(const StatusReport& report, int steps,
+                                                const std::string& target);
   // Checks, then the entries `up` would apply (up to `target`), in order.
   Result<std::vector<const PlanEntry*>> SelectForUp(const StatusReport& report,
                                                     const std::string& target);
