@@ -101,7 +101,9 @@ TEST(TableInfoPg, SplitByKeyCoversEveryRowOnceWithCompositeKeys) {
   EXPECT_FALSE(ranges.back().upper.has_value());
   int64_t total = 0;
   for (size_t i = 0; i < ranges.size(); ++i) {
-    if (i > 0) EXPECT_EQ(ranges[i].lower, ranges[i - 1].upper);
+    if (i > 0) {
+      EXPECT_EQ(ranges[i].lower, ranges[i - 1].upper);
+    }
     int64_t n = CountIn(*conn, t, ranges[i]);
     EXPECT_EQ(n, 100) << ranges[i].ToString();
     total += n;
