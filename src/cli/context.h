@@ -4,8 +4,16 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "core/config.h"
 #include "migrate/lint.h"
+
+namespace ferry {
+class Connection;
+class Migrator;
+struct ApplyResult;
+}  // namespace ferry
 
 namespace ferry::cli {
 
@@ -26,6 +34,18 @@ int RunLint(const Context& ctx, const std::vector<std::string>& paths, const std
 
 // Lint settings from ferry.toml / environment ([lint] table).
 Result<LintOptions> LintOptionsFromConfig(const Config& config);
+
+// ferry backfill: the flags as given; durations are text ("200ms", "2s", or
+// a bare number of milliseconds), parsed in backfill_command.cc.
+struct BackfillArgs {
+  std::string table, set, where, done_check, check, job_id;
+  int64_t batch_rows = 10000;
+  int workers = 1;
+  std::string max_batch = "200ms", sleep = "0", lock_timeout = "2s",
+              statement_timeout = "30s", max_lag = "10s";
+  bool resume = false, restart = false, dry_run = false, fixed_batch = false;
+};
+int RunBackfillCommand(const Context& ctx, const BackfillArgs& args);
 
 }  // namespace ferry::cli
 
@@ -51,10 +71,20 @@ struct MigrateArgs {
   std::string description;    // baseline --description
   std::string format;         // report --format
   int limit = 0;              // history --limit
+  bool discard_new_writes = false;  // abort: drop new columns lacking a down expression
 };
 
 // Runs init, new, up, down, redo, goto, status, history, validate, plan,
 // baseline, repair, report or health.
 int RunMigrateCommand(const Context& ctx, const std::string& command, const MigrateArgs& args);
+
+// Expand/contract (expand_commands.cc): `ferry complete [VERSION]`, and the
+// expand part of `ferry status` (text lines / JSON array, "" / [] when none).
+int RunComplete(const Context& ctx, const MigrateArgs& args);
+std::string ExpandStatusText(Connection& conn);
+nlohmann::json ExpandStatusJson(Connection& conn);
+// `ferry abort [VERSION]`: rolls back the newest applied migration when it
+// holds an open expand change (down, with the expand undone first).
+Result<ApplyResult> AbortExpand(Migrator& m, const std::string& version);
 
 }  // namespace ferry::cli

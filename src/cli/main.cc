@@ -11,6 +11,8 @@
 #include "cli/context.h"
 #include "cli/exit_codes.h"
 #include "cli/output.h"
+#include "cli/copy_command.h"
+#include "cli/verify_command.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "drivers/registry.h"
@@ -30,11 +32,19 @@ Commands, each with an example:
   down       ferry down --steps 1            roll back the newest migration (alias: rollback)
   redo       ferry redo                      roll back the newest, then apply it again
   goto       ferry goto 1.1.0                move up or down to exactly this version
+  complete   ferry complete                  finish expand changes: drop old columns, rename
+  abort      ferry abort                     undo an open expand change (no write is lost)
   status     ferry status --exit-code        applied, pending, changed, missing, lock holder
   history    ferry history --limit 20        every apply, failure and rollback with who and when
   validate   ferry validate                  files parse, checksums match, order, compatibility
   plan       ferry plan                      the exact SQL 'up' would run (--down for 'down')
   lint       ferry lint --format sarif       lock, rewrite and breakage risks in migrations
+  backfill   ferry backfill --table users --set "b = a" --where "b IS NULL"
+             update rows in small resumable primary-key batches
+  copy       ferry copy --from postgres://db1/app --to postgres://db2/app --table users
+             copy tables in resumable chunks (PostgreSQL, SQLite), with progress
+  verify     ferry verify --from postgres://db1/app --to sqlite:copy.db --table users
+             compare two tables row by row (hashes in each database, then bisection)
   baseline   ferry baseline 1.0.0            mark an existing database as being at a version
   repair     ferry repair --reason "..."     accept changed checksums, clear failed attempts
   report     ferry report --format json      status, history and health in one document
@@ -125,6 +135,119 @@ int Main(int argc, char** argv) {
       "ferry.toml. Rules: docs/lint.md.\n"
       "Exit 0 when no error-level finding remains, 11 otherwise, 8 for unreadable files.");
 
+  BackfillArgs bargs;
+  CLI::App* backfill = app.add_subcommand(
+      "backfill", "update a table's rows in small primary-key batches (resumable, online)");
+  backfill->add_option("--table", bargs.table, "table to update (schema.table)")->required();
+  backfill->add_option("--set", bargs.set, "assignments: \"b = a * 2, c = lower(d)\"")->required();
+  backfill->add_option("--where", bargs.where,
+                       "rows still to do, e.g. \"b IS NULL\"; after the run none may match");
+  backfill->add_option("--done-check", bargs.done_check,
+                       "integrity condition for 'not done' rows (default: --where)");
+  backfill->add_option("--check", bargs.check, "SELECT that must return no rows at the end");
+  backfill->add_option("--batch-rows", bargs.batch_rows, "rows per batch at the start (default 10000)");
+  backfill->add_option("--max-batch-ms", bargs.max_batch,
+                       "ceiling per batch; batches adapt to about half of it (default 200ms)");
+  backfill->add_flag("--fixed-batch", bargs.fixed_batch, "keep --batch-rows, do not adapt");
+  backfill->add_option("--sleep", bargs.sleep, "pause after each batch (default 0)");
+  backfill->add_option("--workers", bargs.workers, "parallel workers on disjoint key ranges (default 1)");
+  backfill->add_option("--lock-timeout", bargs.lock_timeout, "per batch (default 2s)");
+  backfill->add_option("--statement-timeout", bargs.statement_timeout, "per batch (default 30s)");
+  backfill->add_option("--max-lag", bargs.max_lag,
+                       "pause while a replica's replay lag exceeds this (default 10s; 0 = off)");
+  backfill->add_option("--job-id", bargs.job_id, "job name in ferry_jobs (default: from table/set/where)");
+  backfill->add_flag("--resume", bargs.resume, "require an unfinished job to resume");
+  backfill->add_flag("--restart", bargs.restart, "discard an unfinished job's checkpoint");
+  backfill->add_flag("--dry-run", bargs.dry_run, "validate and print the batch statement; change nothing");
+  backfill->footer(
+      "Examples:\n"
+      "  ferry backfill --table users --set \"email_verified_v2 = email_verified\" \\\n"
+      "      --where \"email_verified_v2 IS NULL\"\n"
+      "  ferry backfill --table orders --set \"total_cents = round(total * 100)\" \\\n"
+      "      --where \"total_cents IS NULL\" --workers 2 --max-batch-ms 100 --json\n"
+      "  ferry backfill ... --check \"SELECT id FROM users WHERE email_verified IS DISTINCT FROM email_verified_v2\"\n"
+      "Each batch is one short transaction over the next primary-key window; the last key\n"
+      "is checkpointed in ferry_jobs, so after a crash or Ctrl-C the same command resumes.\n"
+      "Exit 0 done and checked, 10 integrity check failed, 8 bad expression, 7 missing\n"
+      "table or column, 9 no primary key or job conflict. Guide: docs/backfill.md.");
+
+  VerifyArgs vargs;
+  CLI::App* verify = app.add_subcommand(
+      "verify", "compare tables in two databases by primary key: missing, extra, changed rows");
+  verify->add_option("--from", vargs.from, "source (reference) database URL (default: --database)")
+      ->option_text("URL");
+  verify->add_option("--to", vargs.to, "target database URL, checked against the source")
+      ->option_text("URL");
+  verify->add_option("--table", vargs.tables, "table to compare (repeatable; schema.table)")
+      ->option_text("T");
+  verify->add_flag("--all", vargs.all, "every user table of the source");
+  verify->add_option("--where", vargs.where, "SQL condition limiting the rows on both sides")
+      ->option_text("SQL");
+  verify->add_option("--job", vargs.job, "verify a copy job: start from its chunk ranges")
+      ->option_text("JOB");
+  verify->add_option("--max-report", vargs.max_report,
+                     "list at most N differing rows (default 100; counts stay complete)")
+      ->option_text("N");
+  verify->add_option("--workers", vargs.workers, "connections per database (default 2)")
+      ->option_text("N");
+  verify->add_flag("--hash-in-db,!--no-hash-in-db", vargs.hash_in_db,
+                   "hash rows inside the databases (default); --no-hash-in-db reads every row");
+  verify->add_option("--leaf-rows", vargs.leaf_rows,
+                     "ranges of at most N rows are compared row by row (default 256)")
+      ->option_text("N");
+  verify->footer(
+      "Examples:\n"
+      "  ferry verify --from postgres://app@db1/app --to postgres://app@db2/app --table users\n"
+      "  ferry verify --from postgres://app@db1/app --to sqlite:export.db --all --json\n"
+      "  ferry verify --from $SRC --to $DST --table orders --where \"created_at >= '2026-01-01'\"\n"
+      "  ferry verify --from $SRC --to $DST --job copy-20260101   # ranges of a finished copy\n"
+      "Each database computes a count and a hash per primary-key range; only ranges that\n"
+      "differ are cut smaller, and only the last small ranges' rows travel. PostgreSQL and\n"
+      "SQLite values compare by canonical text (docs/verify.md).\n"
+      "Exit 0 identical, 10 differences found, 7 missing table, 8 columns or keys differ,\n"
+      "9 no primary key.");
+
+  CopyArgs cargs;
+  CLI::App* copy = app.add_subcommand(
+      "copy", "copy tables between databases in resumable chunks (PostgreSQL, SQLite)");
+  copy->add_option("--from", cargs.from, "source database URL (default: --database)")
+      ->option_text("URL");
+  copy->add_option("--to", cargs.to, "target database URL (holds the job's progress)")
+      ->option_text("URL");
+  copy->add_option("--table", cargs.tables, "table to copy (repeatable; schema.table)")
+      ->option_text("T");
+  copy->add_flag("--all", cargs.all, "every user table of the source");
+  copy->add_option("--where", cargs.where, "SQL condition on the source rows, e.g. a date range")
+      ->option_text("SQL");
+  copy->add_option("--workers", cargs.workers, "parallel chunk workers (default 2)")
+      ->option_text("N");
+  copy->add_option("--batch-rows", cargs.batch_rows, "rows per chunk (default 250000)")
+      ->option_text("N");
+  copy->add_flag("--dry-run", cargs.dry_run,
+                 "print the plan (tables, row estimates, chunks, DDL); change nothing");
+  copy->add_flag("--create-tables", cargs.create_tables,
+                 "create missing target tables from the source's columns (docs/copy.md)");
+  copy->add_flag("--truncate", cargs.truncate, "empty non-empty target tables first");
+  copy->add_flag("--append", cargs.append, "add to non-empty target tables");
+  copy->add_flag("--restart", cargs.restart,
+                 "start the job over: empty the tables it copied and forget its progress");
+  copy->add_option("--job", cargs.job, "job name in ferry_jobs (default: from the tables)")
+      ->option_text("NAME");
+  copy->add_option("--status", cargs.status, "print a job's progress from --to's control tables")
+      ->option_text("JOB");
+  copy->footer(
+      "Examples:\n"
+      "  ferry copy --from postgres://app@db1/app --to postgres://app@db2/app --table messages\n"
+      "  ferry copy --from $SRC --to $DST --all --create-tables --workers 4 --dry-run\n"
+      "  ferry copy --from $SRC --to sqlite:archive.db --table messages --create-tables \\\n"
+      "      --where \"created_at >= '2026-01-01' AND created_at < '2026-02-01'\" --json\n"
+      "  ferry copy --to $DST --status copy:public.messages   # from any machine\n"
+      "Each table is cut into primary-key ranges (ctid page ranges without a key); workers\n"
+      "lease chunks from ferry_jobs/ferry_chunks on the target and commit each chunk's rows\n"
+      "with its 'done' mark, so after kill -9 the same command resumes without duplicates.\n"
+      "Exit 0 copied, 9 chunks failed or target not empty, 7 missing table, 8 bad input\n"
+      "(columns, types, --where). Guide and type mapping: docs/copy.md.");
+
   MigrateArgs margs;
   std::vector<CLI::App*> migrate_cmds;
   auto command = [&](const char* name, const char* help, const char* examples) {
@@ -197,6 +320,26 @@ int Main(int argc, char** argv) {
                              "  ferry report --format json > migration-report.json\n"
                              "  ferry report --format summary");
   report->add_option("--format", margs.format, "json or summary (default)");
+  CLI::App* complete = command(
+      "complete", "contract phase of expand changes: drop old columns and triggers, rename, NOT NULL",
+      "  ferry status                 # lists changes 'expanded, awaiting complete'\n"
+      "  ferry complete               # every change awaiting complete\n"
+      "  ferry complete 20260101120000 --dry-run   # print the statements only\n"
+      "Run it once no old application version is left. NOT NULL is added as CHECK ... NOT VALID,\n"
+      "VALIDATE (writers continue), then SET NOT NULL; the rest is one short transaction\n"
+      "under lock_timeout with retries. Guide: docs/online-changes.md.");
+  complete->add_option("version", margs.target, "only this migration's change");
+  complete->add_flag("--dry-run", margs.dry_run, "print the statements; change nothing");
+  CLI::App* abort_cmd = command(
+      "abort", "undo the expand phase of the newest migration (drop triggers and new columns)",
+      "  ferry abort                  # the newest migration, when its change is still open\n"
+      "  ferry abort 20260101120000\n"
+      "Writes made through the new columns during the window are already in the old ones\n"
+      "(the trigger's down expressions); the migration is rolled back like 'ferry down'.\n"
+      "Refused, before anything changes, when a replaced column has no down expression.");
+  abort_cmd->add_option("version", margs.target, "the migration (default: the newest applied)");
+  abort_cmd->add_flag("--discard-new-writes", margs.discard_new_writes,
+                      "drop new columns even without a down expression (their writes are lost)");
   command("health", "check connection, lock, failed or dead migrations, compatibility",
           "  ferry health   # exit 0 healthy, 9 unhealthy");
   app.add_option("--history-table", history_table, "history table name (default ferry_schema_history)")
@@ -261,6 +404,9 @@ int Main(int argc, char** argv) {
 
   Context ctx{std::move(*config), g.json, g.quiet};
   if (lint->parsed()) return RunLint(ctx, lint_paths, lint_format);
+  if (backfill->parsed()) return RunBackfillCommand(ctx, bargs);
+  if (verify->parsed()) return RunVerify(ctx, vargs);
+  if (copy->parsed()) return RunCopyCommand(ctx, cargs);
   if (doctor->parsed()) {
     return RunDoctor(ctx, doctor_url.empty() ? ctx.config.Get("database") : doctor_url);
   }

@@ -14,6 +14,7 @@
 #include "core/config.h"
 #include "core/url.h"
 #include "migrate/migrator.h"
+#include "move/expand.h"
 
 namespace ferry::cli {
 namespace {
@@ -47,6 +48,7 @@ Result<MigratorOptions> OptionsFrom(const Context& ctx, const MigrateArgs& args)
     }
   }
   o.dry_run = args.dry_run;
+  o.online = MakeOnlineSteps({.discard_new_writes = args.discard_new_writes});
   o.single_transaction = args.single_transaction;
   o.allow_future = args.allow_future;
   o.out_of_order = args.out_of_order;
@@ -434,6 +436,7 @@ int RunNew(const Context& ctx, const MigrateArgs& args) {
 int RunMigrateCommand(const Context& ctx, const std::string& command, const MigrateArgs& args) {
   if (command == "init") return RunInit(ctx);
   if (command == "new") return RunNew(ctx, args);
+  if (command == "complete") return RunComplete(ctx, args);
 
   auto options = OptionsFrom(ctx, args);
   if (!options.ok()) return ReportError(options.status(), ctx.json);
@@ -453,16 +456,18 @@ int RunMigrateCommand(const Context& ctx, const std::string& command, const Migr
   }
   if (command == "redo") return ApplyOutput(ctx, "redone", m.Redo(args.steps));
   if (command == "goto") return ApplyOutput(ctx, "moved through", m.Goto(args.target));
+  if (command == "abort") return ApplyOutput(ctx, "rolled back", AbortExpand(m, args.target));
 
   if (command == "status") {
     auto r = m.CurrentStatus(/*metadata_only=*/true);
     if (!r.ok()) return ReportError(r.status(), ctx.json);
     if (ctx.json) {
       json j = StatusJsonOf(*r);
+      j["expand"] = ExpandStatusJson(*m.connection());
       j["ok"] = true;
       PrintJson(j);
     } else {
-      Out(StatusText(*r, args.all));
+      Out(StatusText(*r, args.all) + ExpandStatusText(*m.connection()));
     }
     bool attention = r->pending > 0 || r->has_drift() || r->failed > 0 || r->out_of_order > 0 ||
                      r->running > 0;

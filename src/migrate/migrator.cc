@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "drivers/registry.h"
 #include "migrate/sql_split.h"
+#include "migrate/verify_step.h"
 
 namespace ferry {
 namespace {
@@ -364,7 +365,7 @@ Result<Migrator::RunPlan> Migrator::PrepareScript(const Migration& m, bool down)
   } else {
     plan.statements = SplitSqlite(script->sql, script->first_line);
   }
-  if (plan.statements.empty()) {
+  if (plan.statements.empty() && !(!down && !m.up.online.empty())) {
     return Status(StatusCode::kInvalidArgument,
                   fmt::format("{}: the {} section has no SQL statements", script->path,
                               down ? "down" : "up"));
@@ -428,15 +429,56 @@ Status StatementError(Status s, const Script& script, const Statement& stmt, int
 
 }  // namespace
 
-Status Migrator::ApplyOne(const Migration& m, const RunPlan& plan, HistoryRow* row,
+Status Migrator::ApplyOne(const Migration& m, const RunPlan& file_plan, HistoryRow* row,
                           History* history, bool in_outer_tx) {
   bool pg = conn_->engine() == "postgres";
-  const int total = static_cast<int>(plan.statements.size());
   auto start = Clock::now();
+
+  // Online blocks (expand, backfill): their DDL joins the file's statements;
+  // their backfills run after the commit (migrate/online_steps.h). A row
+  // whose statements all committed but whose backfills did not finish
+  // resumes at the backfills.
+  const bool has_online = !m.up.online.empty();
+  const bool online_resume =
+      has_online && row->id != 0 && (row->status == "failed" || row->status == "running") &&
+      row->statements_done > 0 &&
+      row->statements_done >= static_cast<int>(file_plan.statements.size());
+  OnlinePrepared prepared;
+  RunPlan extended;
+  const RunPlan* chosen_plan = &file_plan;
+  if (has_online) {
+    if (!options_.online) {
+      return Status(StatusCode::kFailedPrecondition,
+                    fmt::format("{}:{}: this migration declares '-- ferry:{}' blocks, which this "
+                                "program cannot run: apply it with the ferry command",
+                                m.up.path, m.up.online.front().line, m.up.online.front().kind))
+          .With("file", m.up.path);
+    }
+    if (online_resume) {
+      prepared.after_commit = true;
+    } else {
+      FERRY_ASSIGN_OR_RETURN(prepared, options_.online->Prepare(*conn_, m));
+      if (prepared.after_commit && in_outer_tx) {
+        return Status(StatusCode::kInvalidArgument,
+                      fmt::format("--single-transaction: {} declares backfills, which run "
+                                  "outside any transaction; apply it without "
+                                  "--single-transaction",
+                                  m.up.path));
+      }
+      if (!prepared.statements.empty()) {
+        extended = file_plan;
+        for (Statement& st : prepared.statements) extended.statements.push_back(std::move(st));
+        chosen_plan = &extended;
+      }
+    }
+  }
+  const RunPlan& plan = *chosen_plan;
+  const int total = static_cast<int>(plan.statements.size());
 
   bool resuming = row->id != 0 && !plan.transactional && row->statements_done > 0 &&
                   (row->status == "failed" || row->status == "running");
   int first = resuming ? std::min(row->statements_done, total) : 0;
+  if (online_resume) first = row->statements_done;
   row->version = m.kind == MigrationKind::kRepeatable ? "" : m.version.text();
   row->description = m.description;
   row->script = m.script;
@@ -506,7 +548,21 @@ Status Migrator::ApplyOne(const Migration& m, const RunPlan& plan, HistoryRow* r
     return Status();
   };
 
-  if (in_outer_tx || plan.transactional) {
+  // Verify queries run before the commit when they can (a failure then rolls
+  // the migration back); after the backfills when there are any.
+  auto verify = [&]() -> Status {
+    if (!m.verify) return Status();
+    MigrationEvent e{"verify_started", row->version, m.verify->path, m.description};
+    Emit(e);
+    return RunVerify(*conn_, *m.verify);
+  };
+
+  if (online_resume) {
+    FERRY_ASSIGN_OR_RETURN(row->id, history->Save(*row));
+    MigrationEvent e{"migration_resumed", row->version, m.up.path, m.description};
+    e.message = "its statements were committed by an earlier run; continuing with the backfills";
+    Emit(e);
+  } else if (in_outer_tx || plan.transactional) {
     // The running row is committed first (outside the migration's
     // transaction) so an interrupted run is visible afterwards.
     FERRY_ASSIGN_OR_RETURN(row->id, history->Save(*row));
@@ -536,7 +592,14 @@ Status Migrator::ApplyOne(const Migration& m, const RunPlan& plan, HistoryRow* r
     }
     int64_t rows = 0;
     for (size_t i = prefix.size(); i < ran->size(); ++i) rows += (*ran)[i];
-    row->status = "success";
+    if (!prepared.after_commit) {
+      if (Status v = verify(); !v.ok()) {
+        if (!in_outer_tx) (void)conn_->Rollback();
+        return fail(std::move(v).Prefix("verify failed; the migration was rolled back"));
+      }
+    }
+    // With backfills still to run, the row stays "running" (resumable).
+    row->status = prepared.after_commit ? "running" : "success";
     row->statements_done = total;
     row->rows_affected = rows;
     row->completed_at = History::Now();
@@ -570,6 +633,33 @@ Status Migrator::ApplyOne(const Migration& m, const RunPlan& plan, HistoryRow* r
     }
     if (pg && (!plan.lock_timeout.empty() || !plan.statement_timeout.empty())) {
       (void)conn_->Exec("RESET lock_timeout; RESET statement_timeout");
+    }
+    if (!prepared.after_commit) {
+      if (Status v = verify(); !v.ok()) {
+        return fail(std::move(v).Prefix("verify failed (no-transaction migration: its statements "
+                                        "stay applied; 'ferry up' verifies again)"));
+      }
+    }
+    row->status = prepared.after_commit ? "running" : "success";
+    row->completed_at = History::Now();
+    row->duration_ms = MsSince(start);
+    FERRY_RETURN_IF_ERROR(history->Save(*row).status());
+  }
+  if (prepared.after_commit) {
+    Status s = options_.online->AfterCommit(
+        url_.Raw(), *conn_, m, [&](const std::string& type, const std::string& message) {
+          MigrationEvent e{type, row->version, m.up.path, m.description};
+          e.message = message;
+          Emit(e);
+        });
+    if (!s.ok()) {
+      return fail(std::move(s).Prefix(
+          "statements committed; a backfill did not finish ('ferry up' continues it)"));
+    }
+    if (Status v = verify(); !v.ok()) {
+      return fail(std::move(v).Prefix(
+          "verify failed after the backfills (the statements stay committed; fix the data, "
+          "then 'ferry up' verifies again)"));
     }
     row->status = "success";
     row->completed_at = History::Now();
@@ -915,7 +1005,10 @@ Result<std::vector<const PlanEntry*>> Migrator::SelectForDown(const StatusReport
                     fmt::format("cannot roll back {} ({}): its file is missing from {}",
                                 e->version, e->script, options_.dir));
     }
-    if (!e->migration->down) {
+    // A file of expand blocks only is undone by its blocks.
+    const bool online_only =
+        !e->migration->up.online.empty() && !HasSqlTokens(e->migration->up.sql);
+    if (!e->migration->down && !online_only) {
       return Status(StatusCode::kFailedPrecondition,
                     fmt::format("cannot roll back {}: {} has no down section; write one "
                                 "(-- ferry:down) or roll forward with a new migration",
@@ -942,10 +1035,18 @@ Result<std::vector<PlannedStep>> Migrator::PlanDownFrom(const StatusReport& repo
                          SelectForDown(report, steps, target));
   std::vector<PlannedStep> out;
   for (const PlanEntry* e : chosen) {
-    FERRY_ASSIGN_OR_RETURN(RunPlan plan, PrepareScript(*e->migration, true));
+    RunPlan plan;
+    if (e->migration->down) {
+      FERRY_ASSIGN_OR_RETURN(plan, PrepareScript(*e->migration, true));
+    }
+    if (!e->migration->up.online.empty() && options_.online) {
+      FERRY_ASSIGN_OR_RETURN(std::vector<Statement> undo,
+                             options_.online->PrepareUndo(*conn_, *e->migration));
+      plan.statements.insert(plan.statements.begin(), undo.begin(), undo.end());
+    }
     PlannedStep step;
     step.version = e->version;
-    step.script = e->migration->down->path;
+    step.script = e->migration->down ? e->migration->down->path : e->migration->up.path;
     step.direction = "down";
     step.execution = plan.transactional ? "transaction" : "no-transaction";
     for (const Statement& s : plan.statements) {
@@ -958,8 +1059,24 @@ Result<std::vector<PlannedStep>> Migrator::PlanDownFrom(const StatusReport& repo
 }
 
 Status Migrator::UndoOne(const Migration& m, HistoryRow* row, History* history) {
-  FERRY_ASSIGN_OR_RETURN(RunPlan plan, PrepareScript(m, true));
-  const Script& script = *m.down;
+  RunPlan plan;
+  if (m.down) {
+    FERRY_ASSIGN_OR_RETURN(plan, PrepareScript(m, true));
+  }
+  // An open expand phase is undone first, in the same transaction
+  // (migrate/online_steps.h); refused before anything runs when that would
+  // lose writes.
+  if (!m.up.online.empty()) {
+    if (!options_.online) {
+      return Status(StatusCode::kFailedPrecondition,
+                    fmt::format("{} declares online blocks, which this program cannot undo: "
+                                "use the ferry command",
+                                m.up.path));
+    }
+    FERRY_ASSIGN_OR_RETURN(std::vector<Statement> undo, options_.online->PrepareUndo(*conn_, m));
+    plan.statements.insert(plan.statements.begin(), undo.begin(), undo.end());
+  }
+  const Script& script = m.down ? *m.down : m.up;
   const int total = static_cast<int>(plan.statements.size());
   auto start = Clock::now();
   MigrationEvent started{"undo_started", row->version, script.path, m.description};
@@ -1033,7 +1150,9 @@ Result<ApplyResult> Migrator::Down(int steps, const std::string& target) {
   FERRY_ASSIGN_OR_RETURN(std::vector<const PlanEntry*> chosen,
                          SelectForDown(report, steps, target));
   // Parse every down script before running any.
-  for (const PlanEntry* e : chosen) FERRY_RETURN_IF_ERROR(PrepareScript(*e->migration, true).status());
+  for (const PlanEntry* e : chosen) {
+    if (e->migration->down) FERRY_RETURN_IF_ERROR(PrepareScript(*e->migration, true).status());
+  }
   for (const PlanEntry* e : chosen) {
     HistoryRow row = *e->row;
     FERRY_RETURN_IF_ERROR(UndoOne(*e->migration, &row, &history));

@@ -28,6 +28,7 @@
 #include "migrate/history.h"
 #include "migrate/lint.h"
 #include "migrate/lock.h"
+#include "migrate/online_steps.h"
 #include "migrate/source.h"
 #include "migrate/sql_split.h"
 
@@ -62,6 +63,10 @@ struct MigratorOptions {
   bool lint = false;
   bool allow_unsafe = false;
   LintOptions lint_options;
+  // Runs `-- ferry:expand` / `-- ferry:backfill` blocks (migrate/online_steps.h;
+  // the ferry program passes move/expand.h's MakeOnlineSteps()). Without it
+  // a migration declaring such blocks is refused before anything runs.
+  std::shared_ptr<OnlineSteps> online;
 };
 
 // One line of progress. type: lock_wait, migration_started, statement_done,

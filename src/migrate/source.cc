@@ -27,8 +27,8 @@ constexpr std::string_view kLayoutHelp =
     "V1__name.sql, U1__name.sql, R__name.sql (Flyway)";
 
 constexpr std::string_view kKnownDirectives =
-    "known directives are up, down, no-transaction, transaction false, lock_timeout DURATION, "
-    "statement_timeout DURATION";
+    "known directives are up, down, verify, no-transaction, transaction false, "
+    "lock_timeout DURATION, statement_timeout DURATION, expand TABLE, backfill TABLE";
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 bool IsBlank(char c) { return c == ' ' || c == '\t'; }
@@ -198,7 +198,8 @@ struct DirectiveLine {
   std::string value;                 // after ':' / '=' or the rest of the line
   std::string extra;                 // text after an inline value (an error)
   std::vector<std::string> options;  // markers: the tokens after up / down
-  bool is_marker() const { return name == "up" || name == "down"; }
+  bool is_marker() const { return name == "up" || name == "down" || name == "verify"; }
+  bool is_online() const { return name == "expand" || name == "backfill"; }
 };
 
 std::optional<DirectiveLine> ParseDirectiveLine(std::string_view line) {
@@ -320,6 +321,7 @@ std::vector<Line> SplitLines(std::string_view text) {
 struct ScriptParts {
   Script up;
   std::optional<Script> down;
+  std::optional<Script> verify;
   bool sectioned = false;  // has section markers
 };
 
@@ -351,9 +353,11 @@ bool SplitSections(std::string_view text, const std::string& path, bool markers_
 
   std::optional<size_t> up_marker;
   std::optional<size_t> down_marker;
+  std::optional<size_t> verify_marker;
   for (size_t m : markers) {
     const DirectiveLine& d = *directive_at[m];
-    std::optional<size_t>& slot = d.name == "up" ? up_marker : down_marker;
+    std::optional<size_t>& slot =
+        d.name == "up" ? up_marker : (d.name == "down" ? down_marker : verify_marker);
     if (slot) {
       problems->AddAt(path, line_no(m),
                       fmt::format("second '-- {}' marker (the first is on line {}): a file holds "
@@ -372,6 +376,11 @@ bool SplitSections(std::string_view text, const std::string& path, bool markers_
                               : fmt::format("'-- {}' without a '-- ferry:up' marker: add "
                                             "'-- ferry:up' above the up SQL",
                                             directive_at[*down_marker]->written));
+  }
+  if (verify_marker && (!up_marker || *verify_marker < *up_marker)) {
+    problems->AddAt(path, line_no(*verify_marker),
+                    fmt::format("'-- {}' must come after the '-- ferry:up' section: move it below",
+                                directive_at[*verify_marker]->written));
   }
   if (problems->size() != problems_before) return false;
 
@@ -399,7 +408,9 @@ bool SplitSections(std::string_view text, const std::string& path, bool markers_
   }
 
   // Reads one section: lines [first, end) after the marker at `marker`.
-  auto read_section = [&](std::optional<size_t> marker, size_t first, size_t end) {
+  // Online blocks (expand, backfill) belong to up sections only.
+  auto read_section = [&](std::optional<size_t> marker, size_t first, size_t end,
+                          bool up_section) {
     Script script;
     script.path = path;
     script.first_line = line_no(first);
@@ -419,6 +430,31 @@ bool SplitSections(std::string_view text, const std::string& path, bool markers_
     const size_t begin = offset_of(first);
     for (size_t i = first; i < end; ++i) {
       if (!directive_at[i]) continue;
+      if (directive_at[i]->is_online()) {
+        const DirectiveLine& d = *directive_at[i];
+        if (!up_section) {
+          problems->AddAt(path, line_no(i),
+                          fmt::format("'-- {}' belongs in the up script: move it there",
+                                      d.written));
+          continue;
+        }
+        OnlineBlock block;
+        block.kind = d.name;
+        block.header = d.value.empty() ? d.extra : d.value + (d.extra.empty() ? "" : " " + d.extra);
+        block.line = line_no(i);
+        // Body: the indented `--` comment lines right below.
+        while (i + 1 < end && !directive_at[i + 1]) {
+          std::string_view next =
+              text.substr(lines[i + 1].begin, lines[i + 1].end - lines[i + 1].begin);
+          std::string_view trimmed = TrimBlanks(next);
+          if (trimmed.substr(0, 2) != "--" || trimmed.size() < 3 || !IsBlank(trimmed[2])) break;
+          std::string_view content = TrimBlanks(trimmed.substr(2));
+          ++i;
+          if (!content.empty()) block.body.emplace_back(line_no(i), std::string(content));
+        }
+        script.online.push_back(std::move(block));
+        continue;
+      }
       std::string_view above = text.substr(begin, lines[i].begin - begin);
       if (HasSqlTokens(above)) {
         problems->AddAt(path, line_no(i),
@@ -434,12 +470,25 @@ bool SplitSections(std::string_view text, const std::string& path, bool markers_
   };
 
   if (!up_marker) {
-    out->up = read_section(std::nullopt, 0, lines.size());
+    out->up = read_section(std::nullopt, 0, lines.size(), true);
   } else {
     out->sectioned = true;
-    size_t up_end = down_marker ? *down_marker : lines.size();
-    out->up = read_section(up_marker, *up_marker + 1, up_end);
-    if (down_marker) out->down = read_section(down_marker, *down_marker + 1, lines.size());
+    // A section ends at the next marker.
+    auto end_of = [&](size_t marker) {
+      size_t end = lines.size();
+      for (size_t m : markers) {
+        if (m > marker && m < end) end = m;
+      }
+      return end;
+    };
+    out->up = read_section(up_marker, *up_marker + 1, end_of(*up_marker), true);
+    if (down_marker) {
+      out->down = read_section(down_marker, *down_marker + 1, end_of(*down_marker), false);
+    }
+    if (verify_marker) {
+      out->verify =
+          read_section(verify_marker, *verify_marker + 1, end_of(*verify_marker), false);
+    }
   }
   return problems->size() == problems_before;
 }
@@ -576,7 +625,7 @@ class Scanner {
   }
 
   void CheckNotEmpty(const Script& up, bool sectioned) {
-    if (options_.allow_empty || HasSqlTokens(up.sql)) return;
+    if (options_.allow_empty || HasSqlTokens(up.sql) || !up.online.empty()) return;
     if (sectioned) {
       problems_.AddAt(up.path, up.first_line - 1,
                       "the up section is empty: write the SQL or delete the file");
@@ -587,7 +636,7 @@ class Scanner {
 
   void AddMigration(Version version, std::string description, MigrationKind kind,
                     SourceLayout layout, std::string script_name, Script up,
-                    std::optional<Script> down) {
+                    std::optional<Script> down, std::optional<Script> verify = std::nullopt) {
     Migration m;
     m.version = std::move(version);
     m.description = std::move(description);
@@ -597,6 +646,7 @@ class Scanner {
     m.checksum = ChecksumV1(up.sql);
     m.up = std::move(up);
     if (down && HasSqlTokens(down->sql)) m.down = std::move(down);
+    if (verify && HasSqlTokens(verify->sql)) m.verify = std::move(verify);
     migrations_.push_back(std::move(m));
   }
 
@@ -617,14 +667,23 @@ class Scanner {
     }
     const bool up_file = EndsWithIgnoreCase(stem, ".up");
     const bool down_file = EndsWithIgnoreCase(stem, ".down");
+    const bool verify_file = EndsWithIgnoreCase(stem, ".verify");
     std::string_view base = stem;
     if (up_file) base.remove_suffix(3);
     if (down_file) base.remove_suffix(5);
+    if (verify_file) base.remove_suffix(7);
     Version version;
     std::string description;
     std::string error;
     if (!ParseVersionAndName(base, &version, &description, &error)) {
       problems_.Add(path, fmt::format("cannot parse the file name: {}; rename the file", error));
+      return;
+    }
+    if (verify_file) {
+      if (std::optional<Script> script = LoadWholeFile(path)) {
+        verifies_.push_back({SourceLayout::kUpDownFiles, std::move(version),
+                             std::move(description), std::move(*script)});
+      }
       return;
     }
     if (up_file || down_file) {
@@ -652,7 +711,8 @@ class Scanner {
     }
     CheckNotEmpty(parts.up, parts.sectioned);
     AddMigration(std::move(version), std::move(description), MigrationKind::kVersioned,
-                 SourceLayout::kSingleFile, name, std::move(parts.up), std::move(parts.down));
+                 SourceLayout::kSingleFile, name, std::move(parts.up), std::move(parts.down),
+                 std::move(parts.verify));
   }
 
   void ScanFlyway(const std::string& name, std::string_view stem, size_t sep) {
@@ -699,6 +759,7 @@ class Scanner {
     const std::string folder = Join(dir_, name);
     const std::string up_path = Join(folder, "up.sql");
     const std::string down_path = Join(folder, "down.sql");
+    const std::string verify_path = Join(folder, "verify.sql");
     std::error_code ec;
     const bool has_up = fs::exists(up_path, ec);
     const bool has_down = fs::exists(down_path, ec);
@@ -724,13 +785,19 @@ class Scanner {
       if (!down) return;
     }
     if (!up) return;
+    std::optional<Script> verify;
+    if (fs::exists(verify_path, ec)) {
+      verify = LoadWholeFile(verify_path);
+      if (!verify) return;
+    }
     if (DieselRunsOutsideTransaction(folder)) {
       up->directives.no_transaction = true;
       if (down) down->directives.no_transaction = true;
     }
     CheckNotEmpty(*up, false);
     AddMigration(std::move(version), std::move(description), MigrationKind::kVersioned,
-                 SourceLayout::kDieselFolder, name + "/up.sql", std::move(*up), std::move(down));
+                 SourceLayout::kDieselFolder, name + "/up.sql", std::move(*up), std::move(down),
+                 std::move(verify));
   }
 
   // diesel's metadata.toml: `run_in_transaction = false`.
@@ -774,6 +841,7 @@ class Scanner {
       i = j;
     }
     AttachDowns(&versioned);
+    AttachVerifies(&versioned);
 
     std::stable_sort(repeatable.begin(), repeatable.end(),
                      [](const Migration& a, const Migration& b) {
@@ -794,6 +862,28 @@ class Scanner {
     set.migrations = std::move(versioned);
     for (Migration& m : repeatable) set.migrations.push_back(std::move(m));
     return set;
+  }
+
+  // golang-migrate VERSION_name.verify.sql files join their up script.
+  void AttachVerifies(std::vector<Migration>* versioned) {
+    for (PendingDown& v : verifies_) {
+      auto it =
+          std::lower_bound(versioned->begin(), versioned->end(), v.version,
+                           [](const Migration& m, const Version& x) { return m.version < x; });
+      if (it == versioned->end() || it->version != v.version ||
+          it->layout != SourceLayout::kUpDownFiles || it->description != v.description) {
+        problems_.Add(v.script.path,
+                      fmt::format("verify script without a matching {}_....up.sql: give it the "
+                                  "up script's name, or delete it",
+                                  v.version.text()));
+        continue;
+      }
+      if (it->verify) {
+        problems_.Add(v.script.path, "a second verify script for this version: keep one");
+        continue;
+      }
+      if (HasSqlTokens(v.script.sql)) it->verify = std::move(v.script);
+    }
   }
 
   void AttachDowns(std::vector<Migration>* versioned) {
@@ -854,6 +944,7 @@ class Scanner {
   Problems problems_;
   std::vector<Migration> migrations_;
   std::vector<PendingDown> downs_;
+  std::vector<PendingDown> verifies_;  // golang-migrate .verify.sql files
   std::vector<Version> unloaded_;  // versions whose up script had problems
 };
 
@@ -954,12 +1045,12 @@ std::string ChecksumV1(std::string_view up_sql) {
 
 Result<MigrationSet> ScanDirectory(const std::string& dir, ScanOptions options) {
   const bool cached = options.metadata_only && !options.cache_dir.empty() && !options.allow_empty;
-  std::optional<uint64_t> signature = cached ? DirectorySignature(dir) : std::nullopt;
-  if (signature) {
-    if (auto hit = LoadScanCache(options.cache_dir, dir, *signature)) return std::move(*hit);
-  }
+  if (!cached) return Scanner(dir, options).Run();
+  const std::optional<uint64_t> signature = DirectorySignature(dir);
+  if (!signature) return Scanner(dir, options).Run();
+  if (auto hit = LoadScanCache(options.cache_dir, dir, *signature)) return std::move(*hit);
   Result<MigrationSet> scanned = Scanner(dir, options).Run();
-  if (signature && scanned.ok()) SaveScanCache(options.cache_dir, dir, *signature, *scanned);
+  if (scanned.ok()) SaveScanCache(options.cache_dir, dir, *signature, *scanned);
   return scanned;
 }
 

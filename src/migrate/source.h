@@ -43,6 +43,21 @@
 //   - on their own comment lines at the top of a section (before its first
 //     SQL), or at the top of a file without markers (every layout);
 //   - on comment lines above `-- ferry:up`: then they apply to both sections.
+// Online steps (docs/online-changes.md), anywhere in the up script, each a
+// header line plus indented comment lines below it (the block ends at the
+// first line that is not an indented `--` comment):
+//
+//   -- ferry:expand users                  zero-downtime column change
+//   --   change amount type numeric(12,2)
+//   --   down amount = round(amount)::integer
+//   -- ferry:backfill users                batched UPDATE after the DDL
+//   --   set   b = a * 2
+//   --   where b is null
+//
+// The scanner only collects the blocks (Script::online); move/expand.h reads
+// them. A third section `-- ferry:verify` (after up) holds verify queries;
+// golang-migrate layouts use VERSION_name.verify.sql, diesel folders
+// verify.sql (docs/online-changes.md#verify).
 // `-- ferry:lint-ignore ...` and `-- ferry:lint-ignore-file ...` are read by
 // `ferry lint` (migrate/lint.h) and may appear anywhere; the scanner treats
 // them as plain comments.
@@ -65,6 +80,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "ferry/status.h"
@@ -97,6 +113,18 @@ struct Directives {
   bool operator==(const Directives&) const = default;
 };
 
+// A `-- ferry:expand` or `-- ferry:backfill` block of an up script.
+struct OnlineBlock {
+  std::string kind;  // "expand" or "backfill"
+  std::string header;  // text after the directive name ("users")
+  // The indented comment lines below it, "--" and indentation removed, with
+  // their file lines.
+  std::vector<std::pair<int, std::string>> body;
+  int line = 0;  // file line of the header
+
+  bool operator==(const OnlineBlock&) const = default;
+};
+
 // One direction of a migration.
 struct Script {
   std::string path;  // file holding it (the directory joined with its name)
@@ -104,6 +132,7 @@ struct Script {
   std::string sql;
   int first_line = 1;     // 1-based line of `path` where `sql` begins
   Directives directives;  // effective: file-wide, then marker line, then section top
+  std::vector<OnlineBlock> online;  // up scripts only: expand / backfill blocks
 };
 
 struct Migration {
@@ -114,6 +143,9 @@ struct Migration {
   std::string script;  // up script path relative to the directory ("1_init.sql")
   Script up;
   std::optional<Script> down;  // absent: forward-only (empty down sections count as absent)
+  // Queries that must return no rows (or one true) after up; absent when
+  // there are none. Not part of the checksum.
+  std::optional<Script> verify;
   std::string checksum;        // ChecksumV1(up.sql)
 };
 

@@ -1,0 +1,342 @@
+// ferry copy: runs or plans a copy job and renders progress (a redrawn
+// block of lines on a terminal, JSON events with --json), or prints a job's
+// status from the target's control tables.
+#include "cli/copy_command.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "cli/exit_codes.h"
+#include "cli/output.h"
+#include "core/url.h"
+#include "move/copy.h"
+
+namespace ferry::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string HumanBytes(int64_t b) {
+  const char* units[] = {"B", "kB", "MB", "GB", "TB"};
+  double v = static_cast<double>(b);
+  int u = 0;
+  while (v >= 1000 && u < 4) {
+    v /= 1000;
+    ++u;
+  }
+  return u == 0 ? fmt::format("{} B", b) : fmt::format("{:.1f} {}", v, units[u]);
+}
+
+std::string HumanCount(int64_t n) {
+  if (n >= 10'000'000) return fmt::format("{:.1f}M", static_cast<double>(n) / 1e6);
+  if (n >= 100'000) return fmt::format("{:.0f}k", static_cast<double>(n) / 1e3);
+  return std::to_string(n);
+}
+
+std::string Duration(double seconds) {
+  if (seconds < 0 || !std::isfinite(seconds)) return "?";
+  int64_t s = static_cast<int64_t>(seconds + 0.5);
+  if (s < 60) return fmt::format("{}s", s);
+  if (s < 3600) return fmt::format("{}m{:02}s", s / 60, s % 60);
+  return fmt::format("{}h{:02}m", s / 3600, (s % 3600) / 60);
+}
+
+nlohmann::json EventJson(const CopyEvent& e) {
+  nlohmann::json j = {{"event", e.type}, {"job", e.job_id}};
+  if (!e.table.empty()) j["table"] = e.table;
+  if (e.chunk_id >= 0) {
+    j["chunk"] = e.chunk_id;
+    j["range"] = e.range;
+    j["attempt"] = e.attempt;
+  }
+  if (e.type == "chunk_done" || e.type == "table_done" || e.type == "job_done" ||
+      e.type == "chunk_failed") {
+    j["rows"] = e.rows;
+    j["bytes"] = e.bytes;
+  }
+  if (!e.error.empty()) j["error"] = RedactSecrets(e.error);
+  j["job_rows_done"] = e.job_rows_done;
+  j["job_rows_estimated"] = e.job_rows_estimated;
+  j["job_chunks_done"] = e.job_chunks_done;
+  j["job_chunks_total"] = e.job_chunks_total;
+  if (!e.table.empty()) {
+    j["table_rows_done"] = e.table_rows_done;
+    j["table_chunks_done"] = e.table_chunks_done;
+    j["table_chunks_total"] = e.table_chunks_total;
+  }
+  return j;
+}
+
+// A block of lines redrawn in place on a terminal (stderr): one per table
+// and a total, at most 5 times a second.
+class TerminalProgress {
+ public:
+  void On(const CopyEvent& e) {
+    if (e.type == "job_started") start_ = Clock::now();
+    if (!e.table.empty()) {
+      Line& l = tables_[e.table];
+      l.rows = e.table_rows_done;
+      l.estimated = e.table_rows_estimated;
+      l.bytes = e.table_bytes_done;
+      l.chunks_done = e.table_chunks_done;
+      l.chunks_total = e.table_chunks_total;
+      if (e.type == "chunk_failed") l.failed++;
+      if (e.type == "table_done") l.done = true;
+    }
+    total_ = e;
+    auto now = Clock::now();
+    bool final = e.type == "job_done";
+    if (!final && now - last_draw_ < std::chrono::milliseconds(200)) return;
+    last_draw_ = now;
+    Draw(final);
+  }
+
+ private:
+  struct Line {
+    int64_t rows = 0, estimated = -1, bytes = 0, chunks_done = 0, chunks_total = 0, failed = 0;
+    bool done = false;
+  };
+
+  std::string Render(std::string_view name, int64_t rows, int64_t estimated, int64_t bytes,
+                     int64_t chunks_done, int64_t chunks_total, double secs) const {
+    double frac = chunks_total > 0 ? static_cast<double>(chunks_done) / chunks_total : 1.0;
+    if (estimated > 0) frac = std::min(1.0, std::max(frac, static_cast<double>(rows) / estimated));
+    if (chunks_total > 0 && chunks_done == chunks_total) frac = 1.0;
+    const int width = 20;
+    int filled = static_cast<int>(frac * width);
+    std::string bar = std::string(static_cast<size_t>(filled), '#') +
+                      std::string(static_cast<size_t>(width - filled), '-');
+    double rate = secs > 0 ? static_cast<double>(rows) / secs : 0;
+    double eta = (frac > 0 && frac < 1) ? secs * (1 - frac) / frac : 0;
+    return fmt::format("{:<24.24} [{}] {:>3.0f}% {:>7} rows {:>9} {:>8}/s eta {}", name, bar,
+                       frac * 100, HumanCount(rows), HumanBytes(bytes), HumanCount(int64_t(rate)),
+                       frac >= 1 ? "-" : Duration(eta));
+  }
+
+  void Draw(bool final) {
+    double secs = std::chrono::duration<double>(Clock::now() - start_).count();
+    std::string out;
+    if (drawn_ > 0) out += fmt::format("\x1b[{}F", drawn_);  // back to the block's start
+    int lines = 0;
+    for (const auto& [name, l] : tables_) {
+      out += "\x1b[2K" + Render(name, l.rows, l.estimated, l.bytes, l.chunks_done, l.chunks_total,
+                               secs);
+      if (l.failed) out += fmt::format(" ({} failed)", l.failed);
+      out += "\n";
+      ++lines;
+    }
+    out += "\x1b[2K" + Render("total", total_.job_rows_done, total_.job_rows_estimated,
+                              total_.job_bytes_done, total_.job_chunks_done,
+                              total_.job_chunks_total, secs) +
+           "\n";
+    ++lines;
+    drawn_ = final ? 0 : lines;
+    std::fwrite(out.data(), 1, out.size(), stderr);
+    std::fflush(stderr);
+  }
+
+  std::map<std::string, Line> tables_;
+  CopyEvent total_;
+  Clock::time_point start_ = Clock::now();
+  Clock::time_point last_draw_{};
+  int drawn_ = 0;
+};
+
+int PrintStatus(const Context& ctx, const std::string& target, const std::string& job) {
+  auto st = ReadCopyStatus(target, job);
+  if (!st.ok()) return ReportError(st.status(), ctx.json);
+  if (ctx.json) {
+    nlohmann::json tables = nlohmann::json::array();
+    for (const auto& t : st->tables) {
+      tables.push_back({{"table", t.table},
+                        {"chunks_total", t.chunks_total},
+                        {"chunks_done", t.chunks_done},
+                        {"chunks_failed", t.chunks_failed},
+                        {"chunks_leased", t.chunks_leased},
+                        {"rows", t.rows},
+                        {"bytes", t.bytes}});
+    }
+    nlohmann::json failures = nlohmann::json::array();
+    for (const auto& f : st->failures) {
+      failures.push_back({{"table", f.table}, {"range", f.range}, {"error", RedactSecrets(f.error)}});
+    }
+    PrintJson({{"ok", true},
+               {"job", st->job_id},
+               {"state", st->state},
+               {"created_at", st->created_at},
+               {"updated_at", st->updated_at},
+               {"finished_at", st->finished_at},
+               {"owner", st->owner},
+               {"rows_done", st->rows_done},
+               {"rows_failed", st->rows_failed},
+               {"bytes_done", st->bytes_done},
+               {"error", RedactSecrets(st->error)},
+               {"tables", tables},
+               {"failures", failures}});
+    return kExitOk;
+  }
+  std::string out = fmt::format("job {}: {} (started {}, updated {}{}; last run by {})\n",
+                                st->job_id, st->state, st->created_at, st->updated_at,
+                                st->finished_at.empty() ? "" : ", finished " + st->finished_at,
+                                st->owner);
+  for (const auto& t : st->tables) {
+    out += fmt::format("  {:<30} {:>5}/{:<5} chunks done  {:>10} rows  {:>10}{}{}\n", t.table,
+                       t.chunks_done, t.chunks_total, t.rows, HumanBytes(t.bytes),
+                       t.chunks_leased ? fmt::format("  {} in progress", t.chunks_leased) : "",
+                       t.chunks_failed ? fmt::format("  {} failed", t.chunks_failed) : "");
+  }
+  out += fmt::format("  total: {} rows copied, {} rows in failed chunks\n", st->rows_done,
+                     st->rows_failed);
+  for (const auto& f : st->failures) {
+    out += fmt::format("  failed: table {} range {}: {}\n", f.table, f.range,
+                       RedactSecrets(f.error));
+  }
+  if (!st->error.empty()) out += "  error: " + RedactSecrets(st->error) + "\n";
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  return kExitOk;
+}
+
+int PrintPlan(const Context& ctx, const CopyPlan& plan) {
+  if (ctx.json) {
+    nlohmann::json tables = nlohmann::json::array();
+    for (const auto& t : plan.tables) {
+      tables.push_back({{"source", t.source_name},
+                        {"target", t.target_name},
+                        {"split", t.split},
+                        {"estimated_rows", t.estimated_rows},
+                        {"chunks", t.chunks},
+                        {"target_exists", t.target_exists},
+                        {"target_has_rows", t.target_has_rows},
+                        {"ddl", t.ddl}});
+    }
+    PrintJson({{"ok", true},
+               {"dry_run", true},
+               {"job", plan.job_id},
+               {"from", plan.source},
+               {"to", plan.target},
+               {"resumes", plan.resumes},
+               {"tables", tables}});
+    return kExitOk;
+  }
+  std::string out = fmt::format("plan for job {} ({} -> {}){}; nothing was changed\n",
+                                plan.job_id, plan.source, plan.target,
+                                plan.resumes ? ", resuming an unfinished run" : "");
+  for (const auto& t : plan.tables) {
+    out += fmt::format("  {} -> {}: ~{} rows, {} chunks by {}{}\n", t.source_name, t.target_name,
+                       t.estimated_rows, t.chunks, t.split,
+                       !t.target_exists ? ", target will be created"
+                       : t.target_has_rows ? ", target has rows"
+                                           : "");
+    for (const auto& d : t.ddl) {
+      std::string indented = "    ";
+      for (char c : d) indented += c == '\n' ? std::string("\n    ") : std::string(1, c);
+      out += indented + ";\n";
+    }
+  }
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  return kExitOk;
+}
+
+}  // namespace
+
+int RunCopyCommand(const Context& ctx, const CopyArgs& args) {
+  std::string from = args.from.empty() ? ctx.config.Get("database") : args.from;
+  if (!args.status.empty()) {
+    if (args.to.empty()) {
+      return ReportError(Status(StatusCode::kInvalidArgument,
+                                "--status JOB reads the control tables on the target: add --to URL"),
+                         ctx.json);
+    }
+    return PrintStatus(ctx, args.to, args.status);
+  }
+  CopyOptions o;
+  o.from_url = from;
+  o.to_url = args.to;
+  o.tables = args.tables;
+  o.all = args.all;
+  o.where = args.where;
+  o.workers = args.workers;
+  o.batch_rows = args.batch_rows;
+  o.dry_run = args.dry_run;
+  o.create_tables = args.create_tables;
+  o.truncate = args.truncate;
+  o.append = args.append;
+  o.restart = args.restart;
+  o.job_id = args.job;
+  if (o.dry_run) {
+    auto plan = PlanCopy(o);
+    if (!plan.ok()) return ReportError(plan.status(), ctx.json);
+    return PrintPlan(ctx, *plan);
+  }
+
+  const bool tty = !ctx.json && !ctx.quiet && isatty(STDERR_FILENO) == 1;
+  TerminalProgress bar;
+  CopyEventSink sink = [&](const CopyEvent& e) {
+    if (ctx.json) {
+      PrintJson(EventJson(e));
+    } else if (tty) {
+      bar.On(e);
+    } else if (!ctx.quiet && (e.type == "table_done" || e.type == "chunk_failed")) {
+      std::string line =
+          e.type == "table_done"
+              ? fmt::format("ferry: copied table {}: {} rows, {}\n", e.table, e.rows,
+                            HumanBytes(e.bytes))
+              : fmt::format("ferry: chunk {} of {} ({}) failed: {}\n", e.chunk_id, e.table,
+                            e.range, RedactSecrets(e.error));
+      std::fwrite(line.data(), 1, line.size(), stderr);
+    }
+  };
+  CopySummary partial;
+  auto summary = RunCopy(o, sink, &partial);
+  const CopySummary& s = summary.ok() ? *summary : partial;
+  bool have_summary = summary.ok() || !partial.job_id.empty();
+  if (have_summary) {
+    double rate = s.seconds > 0 ? static_cast<double>(s.rows_copied) / s.seconds : 0;
+    if (ctx.json) {
+      nlohmann::json failures = nlohmann::json::array();
+      for (const auto& f : s.failures) {
+        failures.push_back({{"table", f.table}, {"range", f.range}, {"error", RedactSecrets(f.error)}});
+      }
+      PrintJson({{"event", "summary"},
+                 {"ok", summary.ok()},
+                 {"job", s.job_id},
+                 {"resumed", s.resumed},
+                 {"already_done", s.already_done},
+                 {"rows_migrated", s.rows_copied},
+                 {"rows_failed", s.rows_failed},
+                 {"bytes", s.bytes_copied},
+                 {"chunks_done", s.chunks_done},
+                 {"chunks_failed", s.chunks_failed},
+                 {"chunks_total", s.chunks_total},
+                 {"seconds", s.seconds},
+                 {"failures", failures}});
+    } else if (!ctx.quiet || !summary.ok()) {
+      std::string out =
+          s.already_done
+              ? fmt::format("job {} had already finished: {} rows migrated, {} failed (use "
+                            "--restart to copy again)\n",
+                            s.job_id, s.rows_copied, s.rows_failed)
+              : fmt::format("job {}{}: {} rows migrated, {} rows failed, {} in {} chunks "
+                            "({} failed), {:.1f}s, {} rows/s\n",
+                            s.job_id, s.resumed ? " (resumed)" : "", s.rows_copied, s.rows_failed,
+                            HumanBytes(s.bytes_copied), s.chunks_done, s.chunks_failed, s.seconds,
+                            HumanCount(static_cast<int64_t>(rate)));
+      std::fwrite(out.data(), 1, out.size(), stdout);
+    }
+  }
+  if (!summary.ok()) {
+    // With --json the summary line already carries the failure; the error
+    // line follows it for the exit code and context.
+    return ReportError(summary.status(), ctx.json);
+  }
+  return kExitOk;
+}
+
+}  // namespace ferry::cli

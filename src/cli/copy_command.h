@@ -1,0 +1,33 @@
+// ferry copy: flags and entry point (copy_command.cc).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cli/context.h"
+
+namespace ferry::cli {
+
+struct CopyArgs {
+  std::string from;                 // --from URL (default: --database)
+  std::string to;                   // --to URL
+  std::vector<std::string> tables;  // --table T (repeatable)
+  bool all = false;                 // --all
+  std::string where;                // --where SQL
+  int workers = 2;                  // --workers N
+  int64_t batch_rows = 250000;      // --batch-rows N (rows per chunk)
+  bool dry_run = false;
+  bool create_tables = false;
+  bool truncate = false;
+  bool append = false;
+  bool restart = false;
+  std::string job;                  // --job NAME
+  std::string status;               // --status JOB
+};
+
+// Exit 0 when every chunk is copied; 9 when chunks failed for good (the
+// same command retries them), an error's exit code otherwise.
+int RunCopyCommand(const Context& ctx, const CopyArgs& args);
+
+}  // namespace ferry::cli

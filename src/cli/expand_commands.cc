@@ -1,0 +1,130 @@
+// ferry complete / ferry abort, and the expand lines of ferry status
+// (docs/online-changes.md).
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "cli/context.h"
+#include "cli/exit_codes.h"
+#include "cli/output.h"
+#include "core/config.h"
+#include "migrate/migrator.h"
+#include "move/expand.h"
+
+namespace ferry::cli {
+namespace {
+
+using nlohmann::json;
+
+std::string PhaseText(const ExpandState& st) {
+  if (st.phase == "expanding") return "expanding: backfill not finished ('ferry up' continues it)";
+  if (st.phase == "expanded") return "expanded, awaiting 'ferry complete' (or 'ferry abort')";
+  return st.phase;
+}
+
+}  // namespace
+
+std::string ExpandStatusText(Connection& conn) {
+  auto states = ListExpandStates(conn);
+  if (!states.ok()) return fmt::format("expand    cannot read: {}\n", states.status().message());
+  std::string out;
+  for (const ExpandState& st : *states) {
+    if (st.phase != "expanding" && st.phase != "expanded") continue;
+    if (out.empty()) out = "\nexpand/contract changes:\n";
+    out += fmt::format("  {} {}  {}\n      {} (since {})\n", st.version, st.table, st.summary,
+                       PhaseText(st), st.started_at);
+  }
+  return out;
+}
+
+json ExpandStatusJson(Connection& conn) {
+  json list = json::array();
+  auto states = ListExpandStates(conn);
+  if (!states.ok()) return list;
+  for (const ExpandState& st : *states) {
+    list.push_back({{"version", st.version},
+                    {"table", st.table},
+                    {"script", st.script},
+                    {"phase", st.phase},
+                    {"summary", st.summary},
+                    {"started_at", st.started_at},
+                    {"updated_at", st.updated_at}});
+  }
+  return list;
+}
+
+int RunComplete(const Context& ctx, const MigrateArgs& args) {
+  CompleteOptions o;
+  o.url = ctx.config.Get("database");
+  o.history_table = ctx.config.Get("history_table");
+  auto wait = ParseDurationMs(ctx.config.Get("lock_wait"));
+  if (!wait.ok()) return ReportError(wait.status(), ctx.json);
+  o.lock_wait = std::chrono::milliseconds(*wait);
+  if (!ctx.config.Get("lock_timeout").empty() && ctx.config.Get("lock_timeout") != "0") {
+    o.lock_timeout = ctx.config.Get("lock_timeout");
+  }
+  o.version = args.target;
+  o.dry_run = args.dry_run;
+  OnlineProgress progress;
+  if (ctx.json) {
+    progress = [](const std::string& type, const std::string& message) {
+      PrintJson({{"event", type}, {"message", message}});
+    };
+  } else if (!ctx.quiet) {
+    progress = [](const std::string&, const std::string& message) {
+      std::fprintf(stderr, "   %s\n", message.c_str());
+    };
+  }
+  auto r = CompleteExpand(o, progress);
+  if (!r.ok()) return ReportError(r.status(), ctx.json);
+  if (ctx.json) {
+    json done = json::array();
+    for (const ExpandState& st : r->completed) {
+      done.push_back({{"version", st.version}, {"table", st.table}, {"summary", st.summary}});
+    }
+    PrintJson({{"ok", true}, {"dry_run", o.dry_run}, {"completed", done},
+               {"statements", r->statements}});
+    return kExitOk;
+  }
+  std::string out;
+  if (o.dry_run) {
+    out += "dry run: would run\n";
+    for (const std::string& s : r->statements) out += "  " + s + ";\n";
+  }
+  for (const ExpandState& st : r->completed) {
+    out += fmt::format("{} {} {}: {}\n", o.dry_run ? "would complete" : "completed", st.version,
+                       st.table, st.summary);
+  }
+  std::fputs(out.c_str(), stdout);
+  return kExitOk;
+}
+
+Result<ApplyResult> AbortExpand(Migrator& m, const std::string& version) {
+  FERRY_ASSIGN_OR_RETURN(std::vector<ExpandState> states, ListExpandStates(*m.connection()));
+  std::string open_version;
+  for (const ExpandState& st : states) {
+    if (st.phase != "expanding" && st.phase != "expanded") continue;
+    if (!version.empty() && st.version != version) continue;
+    open_version = st.version;
+  }
+  if (open_version.empty()) {
+    return Status(StatusCode::kNotFound,
+                  version.empty() ? std::string("no open expand change to abort (see 'ferry "
+                                                "status')")
+                                  : fmt::format("migration {} has no open expand change (see "
+                                                "'ferry status')",
+                                                version));
+  }
+  FERRY_ASSIGN_OR_RETURN(StatusReport report, m.CurrentStatus());
+  if (report.current_version != open_version) {
+    return Status(StatusCode::kFailedPrecondition,
+                  fmt::format("the open expand change belongs to {}, but the newest applied "
+                              "migration is {}: roll back the newer ones first ('ferry down "
+                              "--to {}'), then 'ferry abort'",
+                              open_version, report.current_version, open_version));
+  }
+  return m.Down(1);
+}
+
+}  // namespace ferry::cli

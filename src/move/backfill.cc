@@ -1,0 +1,943 @@
+// Batched backfills: validation (parse + EXPLAIN), the job row and its
+// checkpoint, workers over disjoint key ranges, adaptive batches, retries,
+// replica throttling and the integrity checks. See backfill.h for the
+// contract and docs/backfill.md for the user's view.
+#include "move/backfill.h"
+
+#include <fmt/format.h>
+#include <pg_query.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <random>
+#include <thread>
+
+#include "core/hash.h"
+#include "core/log.h"
+#include "drivers/registry.h"
+#include "move/control.h"
+#include "move/table_info.h"
+
+namespace ferry {
+namespace {
+
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr int kCheckpointFormat = 1;
+constexpr size_t kCheckRowsShown = 10;
+
+int64_t MillisSince(Clock::time_point start) {
+  return std::chrono::duration_cast<milliseconds>(Clock::now() - start).count();
+}
+
+// ---- Validation of the SQL fragments (before any round trip) ----
+
+// Parses `sql` with the PostgreSQL parser; the tree as JSON, or
+// kInvalidArgument naming `what` with the parser's message.
+Result<json> ParseFragment(const std::string& sql, std::string_view what,
+                           std::string_view fragment) {
+  PgQueryParseResult parsed = pg_query_parse(sql.c_str());
+  json tree;
+  Status error;
+  if (parsed.error != nullptr) {
+    error = Status(StatusCode::kInvalidArgument,
+                   fmt::format("{} does not parse: {}", what, parsed.error->message))
+                .With("fragment", Excerpt(fragment))
+                .With("hint", "write it as you would inside an UPDATE statement; quote "
+                              "identifiers with \"...\" and strings with '...'");
+  } else {
+    tree = json::parse(parsed.parse_tree, nullptr, false);
+  }
+  pg_query_free_parse_result(parsed);
+  if (!error.ok()) return error;
+  const json* stmts = tree.is_object() && tree.contains("stmts") ? &tree["stmts"] : nullptr;
+  if (stmts == nullptr || !stmts->is_array() || stmts->size() != 1) {
+    return Status(StatusCode::kInvalidArgument,
+                  fmt::format("{} must be one expression, not several statements", what))
+        .With("fragment", Excerpt(fragment));
+  }
+  return (*stmts)[0]["stmt"];
+}
+
+// The SET list: one UPDATE target list, no WHERE/FROM/RETURNING smuggled in.
+// Returns the assigned column names.
+Result<std::vector<std::string>> CheckSetList(const std::string& set) {
+  FERRY_ASSIGN_OR_RETURN(json stmt, ParseFragment("UPDATE ferry_t SET " + set, "--set", set));
+  const json* update = stmt.contains("UpdateStmt") ? &stmt["UpdateStmt"] : nullptr;
+  if (update == nullptr) {
+    return Status(StatusCode::kInvalidArgument, "--set must be a SET list such as \"b = a * 2\"")
+        .With("fragment", Excerpt(set));
+  }
+  for (const char* clause : {"whereClause", "fromClause", "returningList", "withClause"}) {
+    if (update->contains(clause)) {
+      return Status(StatusCode::kInvalidArgument,
+                    "--set must hold only the assignments (\"b = a * 2, c = lower(d)\"): put the "
+                    "row condition in --where")
+          .With("fragment", Excerpt(set));
+    }
+  }
+  std::vector<std::string> targets;
+  for (const json& t : update->value("targetList", json::array())) {
+    if (t.contains("ResTarget")) targets.push_back(t["ResTarget"].value("name", ""));
+  }
+  return targets;
+}
+
+// A boolean condition: must parse on its own as a WHERE clause, so that it
+// cannot close the parenthesis around it and escape the key-range bounds.
+Status CheckCondition(std::string_view flag, const std::string& cond) {
+  if (cond.empty()) return Status();
+  auto stmt = ParseFragment("SELECT 1 WHERE " + cond, flag, cond);
+  if (!stmt.ok()) return std::move(stmt).TakeStatus();
+  const json& select = (*stmt).contains("SelectStmt") ? (*stmt)["SelectStmt"] : json();
+  for (const char* clause : {"groupClause", "havingClause", "sortClause", "limitCount",
+                             "limitOffset", "lockingClause", "windowClause"}) {
+    if (select.is_object() && select.contains(clause)) {
+      return Status(StatusCode::kInvalidArgument,
+                    fmt::format("{} must be a boolean condition only (no ORDER BY, LIMIT, ...)",
+                                flag))
+          .With("fragment", Excerpt(cond));
+    }
+  }
+  return Status();
+}
+
+Status CheckQueryText(const std::string& query) {
+  if (query.empty()) return Status();
+  FERRY_ASSIGN_OR_RETURN(json stmt, ParseFragment(query, "--check", query));
+  if (!stmt.contains("SelectStmt")) {
+    return Status(StatusCode::kInvalidArgument,
+                  "--check must be one SELECT query that returns the offending rows (no rows "
+                  "means the check passed)")
+        .With("fragment", Excerpt(query));
+  }
+  return Status();
+}
+
+Status CheckOptionValues(const BackfillOptions& o) {
+  auto bad = [](std::string message) {
+    return Status(StatusCode::kInvalidArgument, std::move(message));
+  };
+  if (o.table.empty()) return bad("--table is required: the table to backfill");
+  if (o.set.empty()) return bad("--set is required: the assignments, e.g. --set \"b = a * 2\"");
+  if (o.batch_rows < 1) return bad("--batch-rows must be at least 1");
+  if (o.min_batch_rows < 1 || o.max_batch_rows < o.min_batch_rows) {
+    return bad("batch limits must satisfy 1 <= min_batch_rows <= max_batch_rows");
+  }
+  if (o.max_batch.count() < 1) return bad("--max-batch-ms must be at least 1");
+  if (o.sleep.count() < 0) return bad("--sleep must not be negative");
+  if (o.workers < 1 || o.workers > 64) return bad("--workers must be between 1 and 64");
+  if (o.max_attempts < 1) return bad("max_attempts must be at least 1");
+  if (o.lock_timeout.count() < 0 || o.statement_timeout.count() < 0) {
+    return bad("timeouts must not be negative (0 turns a timeout off)");
+  }
+  if (o.resume && o.restart) return bad("--resume and --restart exclude each other");
+  return Status();
+}
+
+// ---- SQL shapes ----
+
+// "(a, b) OP ($1::integer, $2::text)", appending the values to `params`.
+std::string KeyCompare(const TableInfo& table, const KeyTuple& key, std::string_view op,
+                       Params& params) {
+  std::string cols = "(", vals = "(";
+  for (size_t i = 0; i < table.primary_key.size(); ++i) {
+    const ColumnInfo& c = table.columns[table.primary_key[i]];
+    if (i > 0) cols += ", ", vals += ", ";
+    cols += QuoteIdent(c.name);
+    params.push_back(i < key.size() ? Value(key[i]) : Value());
+    vals += fmt::format("${}::{}", params.size(), c.type);
+  }
+  return fmt::format("{}) {} {})", cols, op, vals);
+}
+
+std::string KeyOrder(const TableInfo& table, bool descending) {
+  std::string out;
+  for (size_t i = 0; i < table.primary_key.size(); ++i) {
+    if (i > 0) out += ", ";
+    out += QuoteIdent(table.columns[table.primary_key[i]].name);
+    if (descending) out += " DESC";
+  }
+  return out;
+}
+
+struct Plan {
+  TableInfo table;
+  std::string set;
+  std::string where;       // "" = every row
+  std::string not_done;    // integrity condition ("" = no count check)
+  std::string check_query;
+};
+
+// The batch UPDATE; user fragments end with a line break so that a trailing
+// "-- comment" cannot swallow the key bounds.
+std::string UpdateSql(const Plan& plan, const std::string& key_predicate) {
+  std::string sql = fmt::format("UPDATE {} SET\n{}\nWHERE {}", plan.table.QualifiedName(),
+                                plan.set, key_predicate);
+  if (!plan.where.empty()) sql += fmt::format(" AND (\n{}\n)", plan.where);
+  return sql;
+}
+
+// Server-side type check: EXPLAIN (never executed) inside a transaction that
+// is rolled back, under a short lock timeout.
+Status ExplainChecked(Connection& conn, const std::string& sql, const Params& params,
+                      std::string_view what, std::string_view fragment) {
+  FERRY_RETURN_IF_ERROR(conn.Begin());
+  auto set = conn.Query("SELECT set_config('lock_timeout', '5s', true)");
+  Result<QueryResult> explained =
+      set.ok() ? conn.Query("EXPLAIN " + sql, params) : std::move(set).TakeStatus();
+  Status rolled_back = conn.Rollback();
+  if (!explained.ok()) {
+    Status s = std::move(explained).TakeStatus();
+    if (s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kPermissionDenied ||
+        s.code() == StatusCode::kDeadlineExceeded) {
+      return s;
+    }
+    std::string sqlstate = s.Get("sqlstate");
+    StatusCode code = sqlstate == "42703" || sqlstate == "42P01" || sqlstate == "42883"
+                          ? StatusCode::kNotFound
+                          : StatusCode::kInvalidArgument;
+    if (sqlstate == "42703" || sqlstate == "42883") code = StatusCode::kInvalidArgument;
+    Status out(code, fmt::format("{} does not type-check on the server: {}", what,
+                                 FoldWhitespace(s.message())));
+    out.Add("fragment", Excerpt(fragment));
+    out.Add("sqlstate", sqlstate);
+    out.Add("hint", s.Get("hint").empty()
+                        ? "fix the expression; nothing was changed (checked with EXPLAIN in a "
+                          "rolled-back transaction)"
+                        : s.Get("hint"));
+    return out;
+  }
+  return rolled_back;
+}
+
+Result<Plan> MakePlan(Connection& conn, const BackfillOptions& options) {
+  FERRY_RETURN_IF_ERROR(CheckOptionValues(options));
+  if (conn.engine() != "postgres") {
+    return Status(StatusCode::kUnimplemented,
+                  fmt::format("backfill runs on PostgreSQL only; {} is {}", conn.redacted_url(),
+                              conn.engine()));
+  }
+  FERRY_ASSIGN_OR_RETURN(std::vector<std::string> targets, CheckSetList(options.set));
+  FERRY_RETURN_IF_ERROR(CheckCondition("--where", options.where));
+  FERRY_RETURN_IF_ERROR(CheckCondition("--done-check", options.done_check));
+  FERRY_RETURN_IF_ERROR(CheckQueryText(options.check_query));
+
+  Plan plan;
+  FERRY_ASSIGN_OR_RETURN(plan.table, DescribeTable(conn, options.table));
+  const TableInfo& t = plan.table;
+  if (!t.has_primary_key()) {
+    return Status(StatusCode::kFailedPrecondition,
+                  fmt::format("table {}.{} has no primary key: ferry backfills in primary-key "
+                              "batches and will not run one long UPDATE",
+                              t.schema, t.name))
+        .With("table", t.schema + "." + t.name)
+        .With("hint", fmt::format("add one first, e.g. ALTER TABLE {} ADD PRIMARY KEY (id) (or "
+                                  "build a unique index CONCURRENTLY and ADD PRIMARY KEY USING "
+                                  "INDEX)",
+                                  t.QualifiedName()));
+  }
+  for (const std::string& target : targets) {
+    const ColumnInfo* c = t.Find(target);
+    if (c == nullptr) {
+      std::string names;
+      for (const ColumnInfo& col : t.columns) names += (names.empty() ? "" : ", ") + col.name;
+      return Status(StatusCode::kNotFound,
+                    fmt::format("--set assigns column \"{}\", which table {}.{} does not have",
+                                target, t.schema, t.name))
+          .With("table", t.schema + "." + t.name)
+          .With("column", target)
+          .With("hint", "columns: " + names + " (add the new column first, nullable)");
+    }
+    if (c->pk_position > 0) {
+      return Status(StatusCode::kInvalidArgument,
+                    fmt::format("--set assigns primary-key column \"{}\" of {}.{}: batches walk "
+                                "the primary key, so it cannot change under them",
+                                target, t.schema, t.name))
+          .With("hint", "backfill into a new column and swap keys in a migration");
+    }
+  }
+  plan.set = options.set;
+  plan.where = options.where;
+  plan.not_done = options.done_check.empty() ? options.where : options.done_check;
+  plan.check_query = options.check_query;
+
+  // Conditions first (their errors are easier to read alone), then the
+  // whole batch UPDATE with its key bounds.
+  if (!plan.where.empty()) {
+    FERRY_RETURN_IF_ERROR(ExplainChecked(
+        conn, fmt::format("SELECT 1 FROM {} WHERE (\n{}\n)", t.QualifiedName(), plan.where), {},
+        "--where", plan.where));
+  }
+  if (!options.done_check.empty()) {
+    FERRY_RETURN_IF_ERROR(ExplainChecked(
+        conn,
+        fmt::format("SELECT 1 FROM {} WHERE (\n{}\n)", t.QualifiedName(), options.done_check), {},
+        "--done-check", options.done_check));
+  }
+  KeyTuple sample(t.primary_key.size());
+  for (size_t i = 0; i < t.primary_key.size(); ++i) sample[i] = "0";
+  Params typed;
+  std::string pred = KeyCompare(t, sample, ">", typed);
+  pred += " AND " + KeyCompare(t, sample, "<=", typed);
+  // EXPLAIN with bound parameters needs values that parse as each key type;
+  // pass NULLs instead (the plan does not depend on them).
+  Params nulls(typed.size());
+  FERRY_RETURN_IF_ERROR(ExplainChecked(conn, UpdateSql(plan, pred), nulls, "--set", plan.set));
+  if (!plan.check_query.empty()) {
+    FERRY_RETURN_IF_ERROR(ExplainChecked(conn, plan.check_query, {}, "--check", plan.check_query));
+  }
+  return plan;
+}
+
+BackfillReport ReportFor(const Plan& plan, const BackfillOptions& options) {
+  BackfillReport r;
+  r.table = plan.table.schema + "." + plan.table.name;
+  r.dry_run = options.dry_run;
+  r.workers = options.workers;
+  r.estimated_rows = std::max<int64_t>(plan.table.estimated_rows, 0);
+  Params p;
+  KeyTuple k(plan.table.primary_key.size());
+  std::string pred = KeyCompare(plan.table, k, ">", p);
+  pred += " AND " + KeyCompare(plan.table, k, "<=", p);
+  r.update_sql = UpdateSql(plan, pred);
+  r.remaining_condition = plan.not_done;
+  r.final_batch_rows = options.batch_rows;
+  return r;
+}
+
+std::string DefaultJobId(const Plan& plan) {
+  std::string basis = plan.set + "\n" + plan.where;
+  return fmt::format("backfill:{}.{}:{:016x}", plan.table.schema, plan.table.name, Xxh3(basis));
+}
+
+// ---- Checkpoint ----
+
+struct RangeState {
+  KeyRange range;
+  std::optional<KeyTuple> last;  // last key done (exclusive lower bound next)
+  bool done = false;
+  int64_t rows = 0;
+  int64_t scanned = 0;
+};
+
+json TupleJson(const std::optional<KeyTuple>& t) { return t ? json(*t) : json(nullptr); }
+
+std::string EncodeCheckpoint(const std::vector<RangeState>& ranges) {
+  json j;
+  j["format"] = kCheckpointFormat;
+  j["ranges"] = json::array();
+  for (const RangeState& r : ranges) {
+    j["ranges"].push_back({{"range", json::parse(r.range.Encode())},
+                           {"last", TupleJson(r.last)},
+                           {"done", r.done},
+                           {"rows", r.rows},
+                           {"scanned", r.scanned}});
+  }
+  return j.dump();
+}
+
+Result<std::vector<RangeState>> DecodeCheckpoint(const std::string& job_id, const std::string& text) {
+  auto bad = [&] {
+    return Status(StatusCode::kFailedPrecondition,
+                  fmt::format("the checkpoint of backfill job {} is unreadable", job_id))
+        .With("hint", "start over with --restart (rows already backfilled are skipped by --where)");
+  };
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || j.value("format", 0) != kCheckpointFormat ||
+      !j.contains("ranges") || !j["ranges"].is_array()) {
+    return bad();
+  }
+  std::vector<RangeState> out;
+  for (const json& r : j["ranges"]) {
+    if (!r.is_object() || !r.contains("range")) return bad();
+    RangeState s;
+    auto range = KeyRange::Decode(r["range"].dump());
+    if (!range.ok()) return bad();
+    s.range = std::move(*range);
+    if (r.contains("last") && r["last"].is_array()) {
+      KeyTuple t;
+      for (const json& v : r["last"]) {
+        if (!v.is_string()) return bad();
+        t.push_back(v.get<std::string>());
+      }
+      s.last = std::move(t);
+    }
+    s.done = r.value("done", false);
+    s.rows = r.value("rows", int64_t{0});
+    s.scanned = r.value("scanned", int64_t{0});
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+// Moves one range's entry in the job row, atomically on the server (other
+// workers update other entries of the same row concurrently). $1 job id,
+// $2 range index, $3 last key (JSON), $4 keys walked, $5 range done.
+// `rows` is the SQL for the rows this batch updated.
+std::string CheckpointSql(std::string_view rows) {
+  return fmt::format(R"sql(UPDATE ferry_jobs SET checkpoint = jsonb_set(jsonb_set(jsonb_set(jsonb_set(
+    checkpoint::jsonb,
+    ARRAY['ranges', $2, 'last'], $3::jsonb),
+    ARRAY['ranges', $2, 'rows'],
+    to_jsonb(COALESCE((checkpoint::jsonb #>> ARRAY['ranges', $2, 'rows'])::bigint, 0) + {0})),
+    ARRAY['ranges', $2, 'scanned'],
+    to_jsonb(COALESCE((checkpoint::jsonb #>> ARRAY['ranges', $2, 'scanned'])::bigint, 0) + $4::bigint)),
+    ARRAY['ranges', $2, 'done'], to_jsonb($5::boolean))::text,
+  rows_done = rows_done + {0}, updated_at = now()
+WHERE job_id = $1
+RETURNING {0})sql",
+                     rows);
+}
+
+// ---- The run ----
+
+bool RetryableBatchError(const Status& s) {
+  const std::string state = s.Get("sqlstate");
+  return state == "55P03" || state == "40001" || state == "40P01" || state == "57014" ||
+         s.code() == StatusCode::kUnavailable;
+}
+
+std::string RetryReason(const Status& s) {
+  const std::string state = s.Get("sqlstate");
+  if (state == "55P03") return "lock timeout (a writer holds a row or table lock)";
+  if (state == "40001") return "serialization failure";
+  if (state == "40P01") return "deadlock";
+  if (state == "57014") return "statement timeout (batch halved)";
+  if (s.code() == StatusCode::kUnavailable) return "connection lost (reconnecting)";
+  return s.message();
+}
+
+class Runner {
+ public:
+  Runner(std::string url, const BackfillOptions& options, const Plan& plan,
+         const BackfillSink& sink, std::string job_id)
+      : url_(std::move(url)), options_(options), plan_(plan), sink_(sink),
+        job_id_(std::move(job_id)) {}
+
+  // Runs workers over `ranges` until every range is done, a worker fails
+  // or the run is cancelled.
+  Status Run(std::vector<RangeState> ranges, BackfillReport& report) {
+    ranges_ = std::move(ranges);
+    for (const RangeState& r : ranges_) {
+      prior_rows_ += r.rows;
+      prior_scanned_ += r.scanned;
+      if (!r.done) pending_.push_back(&r - ranges_.data());
+    }
+    estimated_ = std::max<int64_t>(report.estimated_rows, prior_scanned_);
+    resumed_ = report.resumed;
+    start_ = Clock::now();
+    const int n = std::max(1, std::min<int>(options_.workers, static_cast<int>(pending_.size())));
+    std::vector<std::thread> threads;
+    for (int w = 0; w < n; ++w) threads.emplace_back([this, w] { Work(w); });
+    for (std::thread& t : threads) t.join();
+
+    report.rows_updated = prior_rows_ + rows_;
+    report.rows_scanned = scanned_;
+    report.batches = batches_;
+    report.retries = retries_;
+    report.longest_batch_ms = longest_ms_;
+    report.final_batch_rows = final_batch_rows_;
+    report.throttled_ms = throttled_ms_;
+    report.workers = n;
+    report.elapsed_seconds = std::chrono::duration<double>(Clock::now() - start_).count();
+    report.rows_per_second =
+        report.elapsed_seconds > 0 ? static_cast<double>(rows_) / report.elapsed_seconds : 0;
+    return first_error_;
+  }
+
+ private:
+  bool Stopping() const {
+    return stop_.load() || (options_.cancel != nullptr && options_.cancel->load());
+  }
+
+  void Fail(Status s) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (first_error_.ok()) first_error_ = std::move(s);
+    stop_ = true;
+  }
+
+  void Emit(BackfillEvent e) {
+    if (!sink_) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    e.rows_updated = prior_rows_ + rows_;
+    e.rows_scanned = prior_scanned_ + scanned_;
+    e.estimated_rows = std::max(estimated_, e.rows_scanned);
+    e.resumed = resumed_;
+    double secs = std::chrono::duration<double>(Clock::now() - start_).count();
+    e.rows_per_second = secs > 0 ? static_cast<double>(scanned_) / secs : 0;
+    if (e.rows_per_second > 0) {
+      e.eta_seconds = static_cast<double>(std::max<int64_t>(e.estimated_rows - e.rows_scanned, 0)) /
+                      e.rows_per_second;
+    }
+    sink_(e);
+  }
+
+  std::optional<size_t> NextRange() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (pending_.empty()) return std::nullopt;
+    size_t i = pending_.front();
+    pending_.erase(pending_.begin());
+    return i;
+  }
+
+  // A worker's own session. Its lock and statement timeouts are set for the
+  // session: every batch is one statement, hence one transaction, so this is
+  // the same as SET LOCAL in each batch, without the extra round trips.
+  Result<std::unique_ptr<Connection>> Connect(int worker) {
+    ConnectOptions co;
+    co.application_name = fmt::format("ferry backfill w{}", worker);
+    FERRY_ASSIGN_OR_RETURN(std::unique_ptr<Connection> c, OpenConnection(url_, co));
+    FERRY_RETURN_IF_ERROR(
+        c->Query(fmt::format("SELECT set_config('lock_timeout', '{}ms', false), "
+                             "set_config('statement_timeout', '{}ms', false)",
+                             options_.lock_timeout.count(), options_.statement_timeout.count()))
+            .status());
+    return c;
+  }
+
+  // Waits while a replica lags more than the limit (checked at most once a
+  // second per worker).
+  Status Throttle(Connection& conn, Clock::time_point& last_check, int worker) {
+    if (options_.max_replication_lag.count() <= 0) return Status();
+    if (Clock::now() - last_check < std::chrono::seconds(1)) return Status();
+    while (!Stopping()) {
+      last_check = Clock::now();
+      FERRY_ASSIGN_OR_RETURN(
+          QueryResult r,
+          conn.Query("SELECT COALESCE(max(EXTRACT(EPOCH FROM replay_lag) * 1000), 0)::bigint, "
+                     "count(*) FROM pg_stat_replication"));
+      int64_t lag = std::stoll(r.Text(0, 0));
+      if (lag <= options_.max_replication_lag.count()) return Status();
+      BackfillEvent e;
+      e.kind = BackfillEvent::Kind::kThrottled;
+      e.worker = worker;
+      e.message = fmt::format("replica replay lag {} ms > {} ms: pausing", lag,
+                              options_.max_replication_lag.count());
+      Emit(e);
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      std::lock_guard<std::mutex> lock(mu_);
+      throttled_ms_ += 1000;
+    }
+    return Status();
+  }
+
+  void Work(int worker) {
+    auto conn = Connect(worker);
+    if (!conn.ok()) return Fail(std::move(conn).TakeStatus().Prefix(fmt::format("worker {}: ", worker)));
+    std::unique_ptr<Connection> c = std::move(*conn);
+    int64_t window = options_.batch_rows;
+    Clock::time_point last_lag_check{};
+    std::mt19937_64 rng(static_cast<uint64_t>(Clock::now().time_since_epoch().count()) + worker);
+    while (!Stopping()) {
+      std::optional<size_t> index = NextRange();
+      if (!index) break;
+      Status s = WorkRange(worker, c, *index, window, last_lag_check, rng);
+      if (!s.ok()) return Fail(std::move(s));
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    if (worker == 0 || final_batch_rows_ == 0) final_batch_rows_ = window;
+  }
+
+  // Walks one key range window by window until it is done or the run stops.
+  Status WorkRange(int worker, std::unique_ptr<Connection>& c, size_t index, int64_t& window,
+                   Clock::time_point& last_lag_check, std::mt19937_64& rng) {
+    const TableInfo& t = plan_.table;
+    RangeState& range = ranges_[index];  // owned by this worker now
+    const int64_t target_ms = std::max<int64_t>(options_.max_batch.count() / 2, 1);
+    const std::string batch_rows_sql = "(SELECT count(*) FROM ferry_batch)";
+
+    // "(pk) > (last)", or ">= (range start)" before the first batch.
+    auto lower_bound = [&](Params& params) {
+      if (range.last) return KeyCompare(t, *range.last, ">", params);
+      if (range.range.lower) return KeyCompare(t, *range.range.lower, ">=", params);
+      return std::string("TRUE");
+    };
+
+    int timeouts_in_a_row = 0;
+    while (!Stopping()) {
+      FERRY_RETURN_IF_ERROR(Throttle(*c, last_lag_check, worker));
+      if (Stopping()) break;
+
+      // The next window: its upper key and size, read from the primary-key
+      // index only.
+      Params wparams;
+      std::string bounded = lower_bound(wparams);
+      if (range.range.upper) bounded += " AND " + KeyCompare(t, *range.range.upper, "<", wparams);
+      wparams.push_back(std::to_string(window));
+      const std::string wsql = fmt::format(
+          "WITH w AS (SELECT {keys} FROM {table} WHERE {pred} ORDER BY {asc} LIMIT ${n}) "
+          "SELECT {keys}, (SELECT count(*) FROM w) FROM w ORDER BY {desc} LIMIT 1",
+          fmt::arg("keys", t.KeyColumnList()), fmt::arg("table", t.QualifiedName()),
+          fmt::arg("pred", bounded), fmt::arg("asc", KeyOrder(t, false)),
+          fmt::arg("desc", KeyOrder(t, true)), fmt::arg("n", wparams.size()));
+      auto wr = c->Query(wsql, wparams);
+      if (!wr.ok()) {
+        Status s = std::move(wr).TakeStatus();
+        if (!RetryableBatchError(s)) return std::move(s).Prefix("reading the next key window: ");
+        if (s.code() == StatusCode::kUnavailable) {
+          FERRY_ASSIGN_OR_RETURN(c, Connect(worker));
+        }
+        continue;
+      }
+      if (wr->empty()) {
+        // Nothing left in this range: record it done.
+        Params p{job_id_, std::to_string(index), TupleJson(range.last).dump(), "0", "true"};
+        FERRY_RETURN_IF_ERROR(c->Query(CheckpointSql("0"), p).status());
+        range.done = true;
+        return Status();
+      }
+      KeyTuple upper;
+      for (size_t i = 0; i < t.primary_key.size(); ++i) upper.push_back(wr->Text(0, i));
+      const int64_t walked = std::stoll(wr->Text(0, t.primary_key.size()));
+      const bool last_window = walked < window;
+
+      // One batch, one statement, one transaction: the UPDATE of the window
+      // and the checkpoint move commit together.
+      Params params{job_id_, std::to_string(index), json(upper).dump(), std::to_string(walked),
+                    last_window ? "true" : "false"};
+      std::string pred = lower_bound(params);
+      pred += " AND " + KeyCompare(t, upper, "<=", params);
+      const std::string sql = fmt::format("WITH ferry_batch AS (\n{}\nRETURNING 1)\n{}",
+                                          UpdateSql(plan_, pred), CheckpointSql(batch_rows_sql));
+      bool reread = false;
+      for (int attempt = 1;; ++attempt) {
+        Clock::time_point t0 = Clock::now();
+        auto done = c->Query(sql, params);
+        const int64_t ms = MillisSince(t0);
+        if (done.ok()) {
+          if (done->empty()) {
+            return Status(StatusCode::kFailedPrecondition,
+                          fmt::format("backfill job {} vanished from ferry_jobs during the run",
+                                      job_id_));
+          }
+          const int64_t updated = std::stoll(done->Text(0, 0));
+          timeouts_in_a_row = 0;
+          range.last = upper;
+          range.rows += updated;
+          range.scanned += walked;
+          {
+            std::lock_guard<std::mutex> lock(mu_);
+            rows_ += updated;
+            scanned_ += walked;
+            ++batches_;
+            longest_ms_ = std::max(longest_ms_, ms);
+          }
+          BackfillEvent e;
+          e.kind = BackfillEvent::Kind::kBatch;
+          e.worker = worker;
+          e.batch_rows = updated;
+          e.batch_limit = window;
+          e.batch_ms = ms;
+          Emit(e);
+          // Adapt toward half the ceiling; only full windows tell the rate.
+          if (options_.adaptive && !last_window) {
+            double ratio = static_cast<double>(target_ms) / static_cast<double>(std::max<int64_t>(ms, 1));
+            ratio = std::clamp(ratio, 0.5, 2.0);
+            window = std::clamp(
+                static_cast<int64_t>(std::llround(static_cast<double>(window) * ratio)),
+                options_.min_batch_rows, options_.max_batch_rows);
+          }
+          break;
+        }
+        Status s = std::move(done).TakeStatus();
+        if (s.code() != StatusCode::kUnavailable && c->InTransaction()) (void)c->Exec("ROLLBACK");
+        const bool timed_out = s.Get("sqlstate") == "57014";
+        if (timed_out) ++timeouts_in_a_row;
+        if (!RetryableBatchError(s) || attempt >= options_.max_attempts ||
+            timeouts_in_a_row >= options_.max_attempts) {
+          return std::move(s)
+              .Prefix(fmt::format("batch [{} .. ({})] failed after {} attempt(s): ",
+                                  range.last ? fmt::format("after ({})", fmt::join(*range.last, ", "))
+                                             : range.range.ToString(),
+                                  fmt::join(upper, ", "), attempt))
+              .With("table", t.schema + "." + t.name);
+        }
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          ++retries_;
+        }
+        if (timed_out) window = std::max(options_.min_batch_rows, window / 2);
+        BackfillEvent e;
+        e.kind = BackfillEvent::Kind::kRetry;
+        e.worker = worker;
+        e.attempt = attempt;
+        e.batch_limit = window;
+        e.message = RetryReason(s);
+        Emit(e);
+        // Full jitter over an exponential ceiling: 50 ms, 100 ms ... 5 s.
+        const int64_t ceiling = std::min<int64_t>(5000, int64_t{50} << std::min(attempt - 1, 7));
+        std::uniform_int_distribution<int64_t> pick(ceiling / 2, ceiling);
+        std::this_thread::sleep_for(milliseconds(pick(rng)));
+        if (s.code() == StatusCode::kUnavailable) {
+          FERRY_ASSIGN_OR_RETURN(c, Connect(worker));
+        }
+        if (timed_out) {
+          reread = true;  // a smaller window needs a new upper key
+          break;
+        }
+        if (Stopping()) return Status();
+      }
+      if (reread) continue;
+      if (last_window) {
+        range.done = true;
+        return Status();
+      }
+      if (options_.sleep.count() > 0) std::this_thread::sleep_for(options_.sleep);
+    }
+    return Status();
+  }
+
+  const std::string url_;
+  const BackfillOptions& options_;
+  const Plan& plan_;
+  const BackfillSink& sink_;
+  const std::string job_id_;
+
+  std::vector<RangeState> ranges_;
+  std::vector<size_t> pending_;
+  std::mutex mu_;
+  std::atomic<bool> stop_{false};
+  Status first_error_;
+  Clock::time_point start_;
+  bool resumed_ = false;
+  int64_t estimated_ = 0;
+  int64_t prior_rows_ = 0, prior_scanned_ = 0;
+  int64_t rows_ = 0, scanned_ = 0, batches_ = 0, retries_ = 0, longest_ms_ = 0;
+  int64_t final_batch_rows_ = 0, throttled_ms_ = 0;
+};
+
+// Integrity: rows still not done, and the user's check query.
+Status RunChecks(Connection& conn, const Plan& plan, BackfillReport& report) {
+  FERRY_RETURN_IF_ERROR(conn.Begin());
+  auto run = [&]() -> Status {
+    FERRY_RETURN_IF_ERROR(conn.Query("SET TRANSACTION READ ONLY").status());
+    FERRY_RETURN_IF_ERROR(conn.Query("SELECT set_config('statement_timeout', '0', true)").status());
+    if (!plan.not_done.empty()) {
+      FERRY_ASSIGN_OR_RETURN(
+          QueryResult r, conn.Query(fmt::format("SELECT count(*) FROM {} WHERE (\n{}\n)",
+                                                plan.table.QualifiedName(), plan.not_done)));
+      report.remaining = std::stoll(r.Text(0, 0));
+    }
+    if (!plan.check_query.empty()) {
+      FERRY_ASSIGN_OR_RETURN(
+          QueryResult r, conn.Query(fmt::format("SELECT * FROM (\n{}\n) ferry_check LIMIT {}",
+                                                plan.check_query, kCheckRowsShown)));
+      for (const Column& col : r.columns) report.check_columns.push_back(col.name);
+      report.check_rows = std::move(r.rows);
+    }
+    return Status();
+  };
+  Status s = run();
+  Status end = conn.Rollback();
+  if (!s.ok()) return std::move(s).Prefix("integrity check: ");
+  return end;
+}
+
+}  // namespace
+
+std::string_view BackfillEventName(BackfillEvent::Kind kind) {
+  switch (kind) {
+    case BackfillEvent::Kind::kPlanned: return "planned";
+    case BackfillEvent::Kind::kStarted: return "started";
+    case BackfillEvent::Kind::kBatch: return "batch";
+    case BackfillEvent::Kind::kRetry: return "retry";
+    case BackfillEvent::Kind::kThrottled: return "throttled";
+    case BackfillEvent::Kind::kChecking: return "checking";
+    case BackfillEvent::Kind::kFinished: return "finished";
+  }
+  return "unknown";
+}
+
+Status BackfillReport::CheckStatus() const {
+  if (remaining > 0) {
+    return Status(StatusCode::kFailedPrecondition,
+                  fmt::format("integrity check failed: {} row(s) of {} still match the not-done "
+                              "condition ({})",
+                              remaining, table, FoldWhitespace(remaining_condition)))
+        .With("job", job_id)
+        .With("hint", "rows written during the backfill without the new value, or rows the SET "
+                      "leaves matching the condition: run the same backfill again (it only "
+                      "touches rows that still match), make the application write the new "
+                      "column, or give --done-check/--check a condition that matches your intent");
+  }
+  if (!check_rows.empty()) {
+    std::string first;
+    for (size_t i = 0; i < check_rows.front().size(); ++i) {
+      const Value& v = check_rows.front()[i];
+      first += fmt::format("{}{}={}", i ? ", " : "", i < check_columns.size() ? check_columns[i] : "?",
+                           v ? *v : "NULL");
+    }
+    return Status(StatusCode::kFailedPrecondition,
+                  fmt::format("integrity check failed: the --check query returned {}{} row(s); "
+                              "first: {}",
+                              check_rows.size() >= kCheckRowsShown ? "at least " : "",
+                              check_rows.size(), first))
+        .With("job", job_id)
+        .With("hint", "the check must return no rows; inspect the rows it returns, fix them, "
+                      "and run the backfill again");
+  }
+  return Status();
+}
+
+Result<BackfillReport> PlanBackfill(Connection& conn, const BackfillOptions& options) {
+  FERRY_ASSIGN_OR_RETURN(Plan plan, MakePlan(conn, options));
+  BackfillReport report = ReportFor(plan, options);
+  report.job_id = options.job_id.empty() ? DefaultJobId(plan) : options.job_id;
+  return report;
+}
+
+Result<BackfillReport> RunBackfill(const std::string& url, const BackfillOptions& options,
+                                   const BackfillSink& sink) {
+  FERRY_RETURN_IF_ERROR(CheckOptionValues(options));
+  ConnectOptions co;
+  co.application_name = "ferry backfill";
+  FERRY_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, OpenConnection(url, co));
+  FERRY_ASSIGN_OR_RETURN(Plan plan, MakePlan(*conn, options));
+  BackfillReport report = ReportFor(plan, options);
+  report.job_id = options.job_id.empty() ? DefaultJobId(plan) : options.job_id;
+  if (sink) {
+    BackfillEvent e;
+    e.kind = BackfillEvent::Kind::kPlanned;
+    e.estimated_rows = report.estimated_rows;
+    e.message = report.update_sql;
+    sink(e);
+  }
+  if (options.dry_run) return report;
+
+  ControlTables control(*conn);
+  FERRY_RETURN_IF_ERROR(control.Ensure());
+  const int64_t lock_key = static_cast<int64_t>(Xxh3("ferry-backfill:" + report.job_id));
+  FERRY_ASSIGN_OR_RETURN(bool locked, conn->TryLock(lock_key));
+  if (!locked) {
+    return Status(StatusCode::kFailedPrecondition,
+                  fmt::format("backfill job {} is running in another ferry process", report.job_id))
+        .With("hint", "wait for it to finish, or stop it; a stopped job resumes where it left off");
+  }
+
+  // Resume an unfinished job, or start a new one.
+  json spec = {{"table", report.table}, {"set", plan.set}, {"where", plan.where},
+               {"done_check", options.done_check}, {"check", plan.check_query}};
+  FERRY_ASSIGN_OR_RETURN(std::optional<JobRow> existing, control.GetJob(report.job_id));
+  const bool unfinished = existing && existing->state != JobState::kDone;
+  if (existing && existing->kind != "backfill") {
+    return Status(StatusCode::kFailedPrecondition,
+                  fmt::format("job {} exists and is a {} job, not a backfill", report.job_id,
+                              existing->kind))
+        .With("hint", "choose another --job-id");
+  }
+  if (options.resume && !unfinished) {
+    return Status(StatusCode::kNotFound,
+                  fmt::format("--resume: there is no unfinished backfill job {}", report.job_id))
+        .With("hint", "run without --resume to start one (ferry resumes automatically when an "
+                      "unfinished job with the same table, --set and --where exists)");
+  }
+  std::vector<RangeState> ranges;
+  JobRow job;
+  if (unfinished && !options.restart) {
+    json old = json::parse(existing->spec, nullptr, false);
+    if (old.is_discarded() || old.value("set", "") != plan.set ||
+        old.value("where", "") != plan.where || old.value("table", "") != report.table) {
+      return Status(StatusCode::kFailedPrecondition,
+                    fmt::format("unfinished backfill job {} was started with another table, --set "
+                                "or --where",
+                                report.job_id))
+          .With("hint", "use another --job-id, or --restart to discard that job's checkpoint");
+    }
+    FERRY_ASSIGN_OR_RETURN(ranges, DecodeCheckpoint(report.job_id, existing->checkpoint));
+    job = std::move(*existing);
+    report.resumed = true;
+  } else {
+    if (existing) FERRY_RETURN_IF_ERROR(control.DeleteJob(report.job_id));
+    int64_t rows = plan.table.estimated_rows;
+    if (rows < 0) {
+      FERRY_ASSIGN_OR_RETURN(QueryResult r, conn->Query(fmt::format(
+                                                "SELECT count(*) FROM {}", plan.table.QualifiedName())));
+      rows = std::stoll(r.Text(0, 0));
+      report.estimated_rows = rows;
+    }
+    std::vector<KeyRange> split{KeyRange{}};
+    if (options.workers > 1 && rows > options.workers) {
+      FERRY_ASSIGN_OR_RETURN(split, SplitByKey(*conn, plan.table, KeyRange{}, "",
+                                               (rows + options.workers - 1) / options.workers,
+                                               static_cast<size_t>(options.workers)));
+    }
+    for (KeyRange& r : split) ranges.push_back(RangeState{std::move(r), std::nullopt, false, 0, 0});
+    job.job_id = report.job_id;
+    job.kind = "backfill";
+    job.spec = spec.dump();
+    job.state = JobState::kRunning;
+    job.owner = ThisWorkerName();
+    job.checkpoint = EncodeCheckpoint(ranges);
+    FERRY_RETURN_IF_ERROR(control.CreateJob(job));
+  }
+  if (report.resumed) {
+    job.state = JobState::kRunning;
+    job.owner = ThisWorkerName();
+    job.error.clear();
+    FERRY_RETURN_IF_ERROR(control.UpdateJob(job));
+  }
+  if (sink) {
+    BackfillEvent e;
+    e.kind = BackfillEvent::Kind::kStarted;
+    e.estimated_rows = report.estimated_rows;
+    e.resumed = report.resumed;
+    for (const RangeState& r : ranges) {
+      e.rows_updated += r.rows;
+      e.rows_scanned += r.scanned;
+    }
+    e.message = fmt::format("{} range(s), {} worker(s)", ranges.size(), options.workers);
+    sink(e);
+  }
+
+  Runner runner(url, options, plan, sink, report.job_id);
+  Status ran = runner.Run(std::move(ranges), report);
+  // The job row as the workers left it (checkpoint and counts are theirs).
+  FERRY_ASSIGN_OR_RETURN(std::optional<JobRow> now, control.GetJob(report.job_id));
+  if (!now) return Status(StatusCode::kInternal, "backfill job row vanished during the run");
+  report.rows_updated = now->rows_done;
+  const bool cancelled = options.cancel != nullptr && options.cancel->load();
+  if (!ran.ok() || cancelled) {
+    now->state = cancelled && ran.ok() ? JobState::kCancelled : JobState::kFailed;
+    now->error = ran.ok() ? "cancelled" : ran.ToString();
+    Status saved = control.UpdateJob(*now);
+    if (!saved.ok()) FERRY_LOG_WARN("backfill: recording the job's state: {}", saved.ToString());
+    if (!ran.ok()) return std::move(ran).With("job", report.job_id);
+    return Status(StatusCode::kCancelled,
+                  fmt::format("backfill job {} stopped after {} rows; run the same command "
+                              "again to resume",
+                              report.job_id, report.rows_updated));
+  }
+
+  if (sink) {
+    BackfillEvent e;
+    e.kind = BackfillEvent::Kind::kChecking;
+    e.rows_updated = report.rows_updated;
+    e.message = plan.not_done.empty() ? "check query" : "counting rows still matching the condition";
+    sink(e);
+  }
+  FERRY_RETURN_IF_ERROR(RunChecks(*conn, plan, report));
+  now->state = JobState::kDone;
+  Status verdict = report.CheckStatus();
+  now->error = verdict.ok() ? "" : verdict.message();
+  FERRY_RETURN_IF_ERROR(control.UpdateJob(*now));
+  (void)conn->Unlock(lock_key);
+  if (sink) {
+    BackfillEvent e;
+    e.kind = BackfillEvent::Kind::kFinished;
+    e.rows_updated = report.rows_updated;
+    e.rows_scanned = report.rows_scanned;
+    e.rows_per_second = report.rows_per_second;
+    e.message = verdict.ok() ? "checks passed" : verdict.message();
+    sink(e);
+  }
+  return report;
+}
+
+}  // namespace ferry

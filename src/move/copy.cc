@@ -1,0 +1,1369 @@
+// Copy engine: plan (validate, split), then workers lease chunks from the
+// target's control tables and move each chunk in one target transaction.
+//
+// In:     CopyOptions.
+// Out:    rows in the target tables; CopyEvents; a CopySummary.
+// Resume: ferry_jobs/ferry_chunks on the target. A chunk's rows and its
+//         FinishChunk() commit together; a re-run leases only chunks that
+//         are not done (dead local owners' leases are reclaimed at once,
+//         other owners' when their lease expires).
+#include "move/copy.h"
+
+#include <fmt/format.h>
+#include <xxhash.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "core/log.h"
+#include "drivers/registry.h"
+#include "move/control.h"
+#include "move/copy_types.h"
+#include "move/table_info.h"
+
+namespace ferry {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using ConnPtr = std::unique_ptr<Connection>;
+
+enum class Split { kPrimaryKey, kCtid, kSingle };
+
+std::string_view SplitName(Split s) {
+  switch (s) {
+    case Split::kPrimaryKey: return "primary key";
+    case Split::kCtid: return "ctid pages";
+    case Split::kSingle: return "single chunk";
+  }
+  return "?";
+}
+
+// One table of the job as both sides see it.
+struct TableJob {
+  std::string source_name;  // as given / listed
+  std::string target_name;
+  TableInfo src;
+  TableInfo dst;            // valid when target_exists (or after creation)
+  bool target_exists = false;
+  bool target_has_rows = false;
+  Split split = Split::kPrimaryKey;
+  std::vector<const ColumnInfo*> columns;  // source columns copied, in order
+  std::vector<std::string> ddl;
+  int64_t estimated_rows = -1;
+  std::vector<KeyRange> ranges;
+  // Filled by BuildSql().
+  std::string column_list;  // quoted names
+  std::string select_list;  // source expressions
+  std::string copy_in;      // PostgreSQL target
+  std::string insert_prefix;  // SQLite target: INSERT INTO t (cols) VALUES
+  std::vector<bool> blob_param;  // SQLite target: bind column i as BLOB
+  std::vector<bool> bytea_hex;   // PostgreSQL source -> SQLite: decode '\x..'
+};
+
+std::string QuoteLiteral(std::string_view v) {
+  std::string out = "'";
+  for (char c : v) {
+    if (c == '\'') out += '\'';
+    out += c;
+  }
+  return out + "'";
+}
+
+// Replaces $N in `sql` by the quoted literal params[N-1]. COPY takes no
+// parameters, so the range bounds (key values read from the source itself)
+// are inlined as literals; the session runs with standard_conforming_strings
+// on, so doubling quotes is the whole escaping.
+std::string InlineParams(std::string_view sql, const Params& params) {
+  std::string out;
+  for (size_t i = 0; i < sql.size(); ++i) {
+    if (sql[i] == '$' && i + 1 < sql.size() && std::isdigit(static_cast<unsigned char>(sql[i + 1]))) {
+      size_t j = i + 1;
+      size_t n = 0;
+      while (j < sql.size() && std::isdigit(static_cast<unsigned char>(sql[j]))) {
+        n = n * 10 + static_cast<size_t>(sql[j] - '0');
+        ++j;
+      }
+      if (n >= 1 && n <= params.size()) {
+        out += params[n - 1] ? QuoteLiteral(*params[n - 1]) : "NULL";
+        i = j - 1;
+        continue;
+      }
+    }
+    out += sql[i];
+  }
+  return out;
+}
+
+std::string RangeText(const TableJob& t, const KeyRange& r) {
+  if (t.split == Split::kCtid) {
+    return fmt::format("pages [{}, {})", r.lower ? r.lower->at(0) : "0",
+                       r.upper ? r.upper->at(0) : "end");
+  }
+  if (t.split == Split::kSingle) return "whole table";
+  return r.ToString();
+}
+
+// WHERE clause of one chunk (params appended for $N).
+std::string ChunkPredicate(const TableJob& t, const KeyRange& r, const std::string& where,
+                           Params& params) {
+  std::string pred;
+  if (t.split == Split::kPrimaryKey) {
+    pred = RangePredicate(t.src, r, params);
+  } else if (t.split == Split::kCtid) {
+    // Page numbers are integers ferry computed; they are validated on decode.
+    if (r.lower) pred = fmt::format("ctid >= '({},0)'::tid", r.lower->at(0));
+    if (r.upper) {
+      pred += fmt::format("{}ctid < '({},0)'::tid", pred.empty() ? "" : " AND ", r.upper->at(0));
+    }
+    if (pred.empty()) pred = "TRUE";
+  } else {
+    pred = "TRUE";
+  }
+  if (!where.empty()) pred = fmt::format("({}) AND ({})", pred, where);
+  return pred;
+}
+
+bool IsPg(const Connection& c) { return c.engine() == "postgres"; }
+
+std::string TargetNameFor(const TableInfo& src, std::string_view target_engine) {
+  if (target_engine == "sqlite") return src.name;
+  if (src.engine == "sqlite") return src.name;
+  return src.schema + "." + src.name;
+}
+
+Status WithTable(Status s, const std::string& table) {
+  return std::move(s).With("table", table);
+}
+
+// ---- planning ----
+
+struct Planner {
+  const CopyOptions& opts;
+  Connection& src;
+  Connection& dst;
+  bool resuming = false;
+
+  Status CheckWhere(const TableJob& t) {
+    if (opts.where.empty()) return Status();
+    auto r = src.Query(fmt::format("SELECT 1 FROM {} WHERE ({}) LIMIT 0", t.src.QualifiedName(),
+                                   opts.where));
+    if (r.ok()) return Status();
+    const Status& e = r.status();
+    return Status(StatusCode::kInvalidArgument,
+                  fmt::format("--where does not apply to table {}: {}", t.source_name,
+                              e.message()))
+        .With("table", t.source_name)
+        .With("where", opts.where);
+  }
+
+  // CREATE TYPE / CREATE DOMAIN statements the target lacks (PostgreSQL pair).
+  Status TypeDdl(const ColumnInfo& c, std::set<std::string>* seen, std::vector<std::string>* out) {
+    auto exists_on_target = [&](const std::string& name) -> Result<bool> {
+      FERRY_ASSIGN_OR_RETURN(QueryResult r,
+                             dst.Query("SELECT to_regtype($1) IS NOT NULL", {name}));
+      return !r.empty() && r.Text(0, 0) == "t";
+    };
+    std::string elem = c.base_type;
+    if (c.is_array && elem.size() > 2 && elem.ends_with("[]")) elem.resize(elem.size() - 2);
+    // Enum (directly, as array element, or under a domain).
+    if (c.kind == 'e' && !seen->count(elem)) {
+      seen->insert(elem);
+      FERRY_ASSIGN_OR_RETURN(bool exists, exists_on_target(elem));
+      if (!exists) {
+        FERRY_ASSIGN_OR_RETURN(
+            QueryResult labels,
+            src.Query("SELECT enumlabel FROM pg_enum WHERE enumtypid = to_regtype($1) "
+                      "ORDER BY enumsortorder",
+                      {elem}));
+        std::string list;
+        for (auto& row : labels.rows) list += (list.empty() ? "" : ", ") + QuoteLiteral(*row[0]);
+        out->push_back(fmt::format("CREATE TYPE {} AS ENUM ({})", elem, list));
+      }
+    } else if ((c.kind == 'c' || c.kind == 'r' || c.kind == 'm') && !seen->count(elem)) {
+      seen->insert(elem);
+      FERRY_ASSIGN_OR_RETURN(bool exists, exists_on_target(elem));
+      if (!exists) {
+        return Status(StatusCode::kFailedPrecondition,
+                      fmt::format("column {} has type {}, a {} type that does not exist on the "
+                                  "target; create it there first (ferry creates enums and domains, "
+                                  "not composite or range types)",
+                                  c.name, c.type, c.kind == 'c' ? "composite" : "range"))
+            .With("column", c.name);
+      }
+    }
+    if (c.type_oid != c.base_oid && c.type_oid != 0 && !seen->count(c.type)) {
+      seen->insert(c.type);
+      FERRY_ASSIGN_OR_RETURN(bool exists, exists_on_target(c.type));
+      if (!exists) {
+        FERRY_ASSIGN_OR_RETURN(
+            QueryResult d,
+            src.Query("SELECT t.typnotnull, pg_get_expr(t.typdefaultbin, 0), "
+                      "(SELECT string_agg(pg_get_constraintdef(k.oid), ' ' ORDER BY k.conname) "
+                      "FROM pg_constraint k WHERE k.contypid = t.oid) "
+                      "FROM pg_type t WHERE t.oid = $1::bigint::oid",
+                      {std::to_string(c.type_oid)}));
+        std::string sql = fmt::format("CREATE DOMAIN {} AS {}", c.type, c.base_type);
+        if (!d.empty()) {
+          if (d.rows[0][1]) sql += " DEFAULT " + *d.rows[0][1];
+          if (d.Text(0, 0) == "t") sql += " NOT NULL";
+          if (d.rows[0][2]) sql += " " + *d.rows[0][2];
+        }
+        out->push_back(std::move(sql));
+      }
+    }
+    return Status();
+  }
+
+  Status CreateDdl(TableJob& t) {
+    const bool pg_target = IsPg(dst);
+    std::vector<std::string> defs;
+    std::set<std::string> seen;
+    if (pg_target && t.src.engine == "postgres" && t.src.schema != "public") {
+      t.ddl.push_back(fmt::format("CREATE SCHEMA IF NOT EXISTS {}", QuoteIdent(t.src.schema)));
+    }
+    for (const ColumnInfo& c : t.src.columns) {
+      std::string type;
+      if (pg_target && t.src.engine == "postgres") {
+        FERRY_RETURN_IF_ERROR(TypeDdl(c, &seen, &t.ddl));
+        type = c.type;
+        if (c.generated && c.default_expr) {
+          defs.push_back(fmt::format("{} {} GENERATED ALWAYS AS ({}) STORED", QuoteIdent(c.name),
+                                     type, *c.default_expr));
+          continue;
+        }
+      } else if (pg_target) {
+        type = PgTypeForSqlite(c.type);
+      } else if (t.src.engine == "postgres") {
+        FERRY_ASSIGN_OR_RETURN(type, SqliteTypeFor(c, t.source_name));
+      } else {
+        type = c.type;
+      }
+      if (c.generated) continue;  // SQLite generated columns: their values are copied as data
+      defs.push_back(fmt::format("{}{}{}{}", QuoteIdent(c.name), type.empty() ? "" : " ", type,
+                                 c.not_null ? " NOT NULL" : ""));
+    }
+    if (t.src.has_primary_key()) defs.push_back(fmt::format("PRIMARY KEY ({})", t.src.KeyColumnList()));
+    std::string name = pg_target ? QuoteQualified(t.target_name) : QuoteIdent(t.target_name);
+    std::string body;
+    for (const auto& d : defs) body += (body.empty() ? "\n  " : ",\n  ") + d;
+    t.ddl.push_back(fmt::format("CREATE TABLE {} ({}\n)", name, body));
+    return Status();
+  }
+
+  Status CheckColumns(TableJob& t) {
+    for (const ColumnInfo* c : t.columns) {
+      const ColumnInfo* d = t.dst.Find(c->name);
+      if (d == nullptr) {
+        return Status(StatusCode::kInvalidArgument,
+                      fmt::format("column {} of table {} does not exist in the target table {}; "
+                                  "add it there (or use --create-tables with a new table)",
+                                  c->name, t.source_name, t.target_name))
+            .With("table", t.target_name)
+            .With("column", c->name);
+      }
+      std::string why = IncompatibleReason(*c, t.src.engine, *d, t.dst.engine);
+      if (!why.empty()) {
+        return Status(StatusCode::kInvalidArgument,
+                      fmt::format("table {}: {}", t.target_name, why))
+            .With("table", t.target_name)
+            .With("column", c->name);
+      }
+    }
+    for (const ColumnInfo& d : t.dst.columns) {
+      if (d.generated || !d.not_null || d.default_expr || d.identity != 0) continue;
+      if (t.src.Find(d.name) == nullptr) {
+        return Status(StatusCode::kInvalidArgument,
+                      fmt::format("target table {} has column {} NOT NULL without a default, "
+                                  "and the source table {} has no such column",
+                                  t.target_name, d.name, t.source_name))
+            .With("table", t.target_name)
+            .With("column", d.name);
+      }
+    }
+    return Status();
+  }
+
+  Result<TableJob> Describe(const std::string& source_name, const std::string& target_hint) {
+    TableJob t;
+    t.source_name = source_name;
+    auto src_info = DescribeTable(src, source_name);
+    if (!src_info.ok()) {
+      return std::move(src_info).TakeStatus().Prefix("source: ");
+    }
+    t.src = std::move(*src_info);
+    t.target_name = target_hint.empty() ? TargetNameFor(t.src, dst.engine()) : target_hint;
+    for (const ColumnInfo& c : t.src.columns) {
+      // A PostgreSQL generated column is recomputed by the target; SQLite's
+      // generated columns are copied as plain values.
+      if (c.generated && t.src.engine == "postgres") continue;
+      t.columns.push_back(&c);
+      if (!IsPg(dst) && t.src.engine == "postgres") {
+        FERRY_RETURN_IF_ERROR(SqliteTypeFor(c, source_name).status());
+      }
+    }
+    if (t.src.has_primary_key()) {
+      t.split = Split::kPrimaryKey;
+    } else if (t.src.engine == "postgres") {
+      t.split = Split::kCtid;
+    } else {
+      t.split = Split::kSingle;
+    }
+    t.estimated_rows = t.src.estimated_rows;
+    if (t.src.engine == "sqlite" || t.estimated_rows < 0) {
+      FERRY_ASSIGN_OR_RETURN(QueryResult n,
+                             src.Query("SELECT count(*) FROM " + t.src.QualifiedName()));
+      t.estimated_rows = std::stoll(n.Text(0, 0));
+    }
+    FERRY_RETURN_IF_ERROR(CheckWhere(t));
+    auto dst_info = DescribeTable(dst, t.target_name);
+    if (dst_info.ok()) {
+      t.dst = std::move(*dst_info);
+      t.target_exists = true;
+      FERRY_RETURN_IF_ERROR(CheckColumns(t));
+      FERRY_ASSIGN_OR_RETURN(QueryResult any,
+                             dst.Query("SELECT 1 FROM " + t.dst.QualifiedName() + " LIMIT 1"));
+      t.target_has_rows = !any.empty();
+      if (t.target_has_rows && !resuming && !opts.truncate && !opts.append) {
+        return Status(StatusCode::kFailedPrecondition,
+                      fmt::format("target table {} already has rows; nothing was written. Use "
+                                  "--truncate to empty it first or --append to add to its rows",
+                                  t.target_name))
+            .With("table", t.target_name);
+      }
+    } else if (dst_info.status().code() == StatusCode::kNotFound) {
+      if (!opts.create_tables) {
+        return Status(StatusCode::kNotFound,
+                      fmt::format("target table {} does not exist on {}; create it, or add "
+                                  "--create-tables to let ferry create it from the source's "
+                                  "columns",
+                                  t.target_name, dst.redacted_url()))
+            .With("table", t.target_name);
+      }
+      FERRY_RETURN_IF_ERROR(WithTable(CreateDdl(t), t.source_name));
+    } else {
+      return std::move(dst_info).TakeStatus().Prefix("target: ");
+    }
+    return t;
+  }
+
+  // Chunk ranges; runs inside the snapshot on a PostgreSQL source.
+  Status SplitRanges(TableJob& t) {
+    const int64_t per = std::max<int64_t>(opts.batch_rows, 1);
+    if (t.split == Split::kPrimaryKey) {
+      FERRY_ASSIGN_OR_RETURN(t.ranges, SplitByKey(src, t.src, KeyRange{}, opts.where, per));
+      return Status();
+    }
+    if (t.split == Split::kSingle) {
+      t.ranges = {KeyRange{}};
+      return Status();
+    }
+    FERRY_ASSIGN_OR_RETURN(
+        QueryResult r,
+        src.Query("SELECT pg_relation_size(c.oid) / current_setting('block_size')::bigint, "
+                  "c.reltuples::bigint, c.relpages::bigint FROM pg_class c WHERE c.oid = "
+                  "to_regclass($1)",
+                  {t.src.QualifiedName()}));
+    int64_t pages = r.empty() ? 0 : std::stoll(r.Text(0, 0));
+    int64_t tuples = r.empty() ? -1 : std::stoll(r.Text(0, 1));
+    int64_t relpages = r.empty() ? 0 : std::stoll(r.Text(0, 2));
+    double per_page = (tuples > 0 && relpages > 0) ? static_cast<double>(tuples) / relpages : 60.0;
+    if (t.estimated_rows > 0 && pages > 0 && tuples <= 0) {
+      per_page = static_cast<double>(t.estimated_rows) / static_cast<double>(pages);
+    }
+    int64_t step = std::max<int64_t>(1, static_cast<int64_t>(static_cast<double>(per) / std::max(per_page, 1.0)));
+    t.ranges.clear();
+    std::optional<KeyTuple> lower;
+    for (int64_t p = step; p < pages; p += step) {
+      KeyTuple upper{std::to_string(p)};
+      t.ranges.push_back(KeyRange{lower, upper});
+      lower = upper;
+    }
+    t.ranges.push_back(KeyRange{lower, std::nullopt});  // to the end, also pages added later
+    return Status();
+  }
+};
+
+// ---- job spec ----
+
+nlohmann::json SpecJson(const CopyOptions& o, const Connection& src, const Connection& dst,
+                        const std::vector<TableJob>& tables) {
+  nlohmann::json t = nlohmann::json::array();
+  for (const auto& tj : tables) {
+    t.push_back({{"source", tj.source_name},
+                 {"target", tj.target_name},
+                 {"split", std::string(SplitName(tj.split))}});
+  }
+  return {{"from", src.redacted_url()},
+          {"to", dst.redacted_url()},
+          {"where", o.where},
+          {"batch_rows", o.batch_rows},
+          {"mode", o.truncate ? "truncate" : (o.append ? "append" : "empty")},
+          {"tables", t}};
+}
+
+Status Validate(const CopyOptions& o) {
+  if (o.from_url.empty() || o.to_url.empty()) {
+    return Status(StatusCode::kInvalidArgument, "copy needs --from URL and --to URL");
+  }
+  if (o.tables.empty() && !o.all) {
+    return Status(StatusCode::kInvalidArgument,
+                  "name the tables to copy with --table T (repeatable), or use --all");
+  }
+  if (!o.tables.empty() && o.all) {
+    return Status(StatusCode::kInvalidArgument, "use either --table or --all, not both");
+  }
+  if (o.truncate && o.append) {
+    return Status(StatusCode::kInvalidArgument, "use either --truncate or --append, not both");
+  }
+  if (o.workers < 1 || o.workers > 64) {
+    return Status(StatusCode::kInvalidArgument,
+                  fmt::format("--workers {} is out of range: use 1 to 64", o.workers));
+  }
+  if (o.batch_rows < 1) {
+    return Status(StatusCode::kInvalidArgument, "--batch-rows must be at least 1");
+  }
+  return Status();
+}
+
+Result<ConnPtr> Open(const std::string& url, std::string_view side) {
+  auto c = OpenConnection(url);
+  if (!c.ok()) return std::move(c).TakeStatus().Prefix(fmt::format("{}: ", side));
+  return std::move(*c);
+}
+
+// Session settings for PostgreSQL sources read as text: unambiguous,
+// lossless text forms (ISO dates, UTC offsets, hex bytea, shortest exact
+// floats).
+constexpr const char* kPgSourceSession =
+    "SET standard_conforming_strings = on; SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; "
+    "SET IntervalStyle = 'postgres'; SET extra_float_digits = 1; SET bytea_output = 'hex'";
+
+struct Prepared {
+  ConnPtr src, dst;
+  std::vector<TableJob> tables;
+  std::string job_id;
+  std::optional<JobRow> existing;
+  std::string snapshot;  // exported by src (kept open) on a PostgreSQL source
+};
+
+Result<std::vector<std::string>> TableNames(const CopyOptions& o, Connection& src) {
+  if (!o.all) return o.tables;
+  FERRY_ASSIGN_OR_RETURN(std::vector<std::string> names, ListTables(src));
+  if (names.empty()) {
+    return Status(StatusCode::kNotFound,
+                  fmt::format("--all: the source {} has no user tables", src.redacted_url()));
+  }
+  return names;
+}
+
+// Opens both sides, reads the job, describes and validates every table.
+// With `export_snapshot` (a run, not a plan) a PostgreSQL source starts the
+// job's snapshot and the ranges are computed inside it.
+Result<Prepared> Prepare(const CopyOptions& o, bool for_run) {
+  FERRY_RETURN_IF_ERROR(Validate(o));
+  Prepared p;
+  FERRY_ASSIGN_OR_RETURN(p.src, Open(o.from_url, "source"));
+  FERRY_ASSIGN_OR_RETURN(p.dst, Open(o.to_url, "target"));
+  p.job_id = o.job_id.empty() ? DefaultCopyJobId(o) : o.job_id;
+  if (IsPg(*p.src)) FERRY_RETURN_IF_ERROR(p.src->Exec(kPgSourceSession).status());
+
+  ControlTables ctl(*p.dst);
+  if (for_run) FERRY_RETURN_IF_ERROR(ctl.Ensure());
+  auto existing = ctl.GetJob(p.job_id);
+  if (existing.ok()) {
+    p.existing = *existing;
+  } else if (for_run || existing.status().code() != StatusCode::kNotFound) {
+    // A dry run on a target without control tables simply has no job.
+    auto probe = p.dst->Query("SELECT 1 FROM ferry_jobs LIMIT 0");
+    if (probe.ok()) return std::move(existing).TakeStatus();
+  }
+  if (p.existing && p.existing->kind != "copy") {
+    return Status(StatusCode::kFailedPrecondition,
+                  fmt::format("job '{}' on the target is a {} job, not a copy; choose another "
+                              "--job name",
+                              p.job_id, p.existing->kind));
+  }
+
+  std::vector<std::pair<std::string, std::string>> names;  // source, target
+  if (p.existing && !o.restart) {
+    nlohmann::json spec = nlohmann::json::parse(p.existing->spec, nullptr, false);
+    if (spec.is_discarded() || !spec.contains("tables")) {
+      return Status(StatusCode::kFailedPrecondition,
+                    fmt::format("job '{}' has an unreadable spec in ferry_jobs; run with "
+                                "--restart to start it over",
+                                p.job_id));
+    }
+    if (spec.value("from", "") != p.src->redacted_url()) {
+      return Status(StatusCode::kFailedPrecondition,
+                    fmt::format("job '{}' on the target copies from {}, not {}; name this copy "
+                                "with --job NAME, or start the job over with --restart",
+                                p.job_id, spec.value("from", ""), p.src->redacted_url()));
+    }
+    if (spec.value("where", "") != o.where) {
+      return Status(StatusCode::kInvalidArgument,
+                    fmt::format("job '{}' was started with --where {:?}, this run has {:?}; "
+                                "resume with the same filter, or use --restart or another --job",
+                                p.job_id, spec.value("where", ""), o.where));
+    }
+    for (const auto& t : spec["tables"]) {
+      names.emplace_back(t.value("source", ""), t.value("target", ""));
+    }
+  } else {
+    FERRY_ASSIGN_OR_RETURN(std::vector<std::string> list, TableNames(o, *p.src));
+    for (auto& n : list) names.emplace_back(n, "");
+  }
+
+  Planner planner{o, *p.src, *p.dst, p.existing.has_value() && !o.restart};
+  for (const auto& [source, target] : names) {
+    FERRY_ASSIGN_OR_RETURN(TableJob t, planner.Describe(source, target));
+    p.tables.push_back(std::move(t));
+  }
+  // The same target twice (e.g. a.t and b.t into SQLite) would mix rows.
+  std::set<std::string> targets;
+  for (const auto& t : p.tables) {
+    if (!targets.insert(t.target_name).second) {
+      return Status(StatusCode::kInvalidArgument,
+                    fmt::format("two source tables map to the target table {}", t.target_name))
+          .With("table", t.target_name);
+    }
+  }
+  if (for_run && IsPg(*p.src)) {
+    FERRY_RETURN_IF_ERROR(p.src->Exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").status());
+    FERRY_ASSIGN_OR_RETURN(QueryResult snap, p.src->Query("SELECT pg_export_snapshot()"));
+    p.snapshot = snap.Text(0, 0);
+  }
+  if (!p.existing || o.restart) {
+    for (auto& t : p.tables) FERRY_RETURN_IF_ERROR(WithTable(planner.SplitRanges(t), t.source_name));
+  }
+  return p;
+}
+
+// ---- running ----
+
+// Shared progress and event emission.
+class Progress {
+ public:
+  Progress(std::string job_id, const CopyEventSink& sink) : job_id_(std::move(job_id)), sink_(sink) {}
+
+  void AddTable(const std::string& table, int64_t estimated, int64_t chunks_total) {
+    std::lock_guard lock(mu_);
+    auto& t = tables_[table];
+    t.estimated = estimated;
+    t.chunks_total = chunks_total;
+    job_.estimated = std::max<int64_t>(job_.estimated, 0) + std::max<int64_t>(estimated, 0);
+    job_.chunks_total += chunks_total;
+  }
+  void AddDone(const std::string& table, int64_t rows, int64_t bytes) {
+    std::lock_guard lock(mu_);
+    auto& t = tables_[table];
+    t.rows += rows;
+    t.bytes += bytes;
+    t.chunks_done++;
+    job_.rows += rows;
+    job_.bytes += bytes;
+    job_.chunks_done++;
+  }
+  // Updates counters for a finished chunk and emits its event (and
+  // table_done when the table has no chunk left).
+  void Emit(CopyEvent e, bool count_done, bool count_failed) {
+    std::lock_guard lock(mu_);
+    auto& t = tables_[e.table];
+    if (count_done) {
+      t.rows += e.rows;
+      t.bytes += e.bytes;
+      t.chunks_done++;
+      job_.rows += e.rows;
+      job_.bytes += e.bytes;
+      job_.chunks_done++;
+    }
+    if (count_failed) {
+      t.chunks_failed++;
+      job_.failed_rows += e.rows;
+      job_.chunks_failed++;
+    }
+    Fill(e, t);
+    if (sink_) sink_(e);
+    if ((count_done || count_failed) && t.chunks_done + t.chunks_failed == t.chunks_total) {
+      CopyEvent done;
+      done.type = "table_done";
+      done.table = e.table;
+      done.rows = t.rows;
+      done.bytes = t.bytes;
+      Fill(done, t);
+      if (sink_) sink_(done);
+    }
+  }
+  void EmitJob(const std::string& type) {
+    std::lock_guard lock(mu_);
+    CopyEvent e;
+    e.type = type;
+    Totals empty;
+    Fill(e, empty);
+    e.rows = job_.rows;
+    e.bytes = job_.bytes;
+    if (sink_) sink_(e);
+  }
+
+ private:
+  struct Totals {
+    int64_t rows = 0, bytes = 0, estimated = -1, chunks_done = 0, chunks_failed = 0,
+            chunks_total = 0, failed_rows = 0;
+  };
+  void Fill(CopyEvent& e, const Totals& t) const {
+    e.job_id = job_id_;
+    e.table_rows_done = t.rows;
+    e.table_rows_estimated = t.estimated;
+    e.table_bytes_done = t.bytes;
+    e.table_chunks_done = t.chunks_done;
+    e.table_chunks_total = t.chunks_total;
+    e.job_rows_done = job_.rows;
+    e.job_rows_estimated = job_.estimated;
+    e.job_bytes_done = job_.bytes;
+    e.job_chunks_done = job_.chunks_done;
+    e.job_chunks_total = job_.chunks_total;
+    e.job_rows_failed = job_.failed_rows;
+  }
+
+  std::string job_id_;
+  const CopyEventSink& sink_;
+  std::mutex mu_;
+  std::map<std::string, Totals> tables_;
+  Totals job_;
+};
+
+// The SQL a worker runs per chunk, fixed per table.
+void BuildSql(TableJob& t, std::string_view target_engine) {
+  const bool pg_src = t.src.engine == "postgres";
+  const bool pg_dst = target_engine == "postgres";
+  t.column_list.clear();
+  t.select_list.clear();
+  t.blob_param.clear();
+  t.bytea_hex.clear();
+  for (const ColumnInfo* c : t.columns) {
+    std::string q = QuoteIdent(c->name);
+    if (!t.column_list.empty()) t.column_list += ", ";
+    t.column_list += q;
+    std::string expr = q;
+    const ColumnInfo* d = t.target_exists ? t.dst.Find(c->name) : nullptr;
+    if (pg_src && !pg_dst) {
+      std::string base = StripTypmod(c->base_type);
+      if (!c->is_array && base == "boolean") expr = fmt::format("({})::boolean::int", q);
+      t.bytea_hex.push_back(!c->is_array && base == "bytea");
+      t.blob_param.push_back(!c->is_array && base == "bytea");
+    } else if (!pg_src) {
+      bool to_bytea = pg_dst ? (d ? StripTypmod(d->base_type) == "bytea"
+                                  : PgTypeForSqlite(c->type) == "bytea")
+                             : false;
+      expr = fmt::format(
+          "CASE typeof({0}) WHEN 'real' THEN printf('%!.17g', {0}){1} ELSE {0} END", q,
+          to_bytea ? fmt::format(" WHEN 'blob' THEN '\\x' || lower(hex({}))", q) : "");
+      t.bytea_hex.push_back(false);
+      std::string_view aff = SqliteAffinity(d ? d->type : c->type);
+      t.blob_param.push_back(!pg_dst && aff == "BLOB" && !(d ? d->type : c->type).empty());
+    }
+    if (!t.select_list.empty()) t.select_list += ", ";
+    t.select_list += expr;
+  }
+  std::string target = pg_dst ? QuoteQualified(t.target_name) : QuoteIdent(t.target_name);
+  if (pg_dst) {
+    t.copy_in = fmt::format("COPY {} ({}) FROM STDIN{}", target, t.column_list,
+                            pg_src ? " (FORMAT binary)" : "");
+  } else {
+    t.insert_prefix = fmt::format("INSERT INTO {} ({}) VALUES ", target, t.column_list);
+  }
+}
+
+constexpr size_t kWriteBuffer = 512 * 1024;
+
+struct ChunkCount {
+  int64_t rows = 0;
+  int64_t bytes = 0;
+};
+
+class Worker {
+ public:
+  Worker(const CopyOptions& o, std::vector<TableJob>& tables, const std::string& job_id,
+         const std::string& snapshot, std::string owner, Progress& progress,
+         std::atomic<bool>& fatal_flag, Status* fatal, std::mutex* fatal_mu)
+      : o_(o), tables_(tables), job_id_(job_id), snapshot_(snapshot), owner_(std::move(owner)),
+        progress_(progress), stop_(fatal_flag), fatal_(fatal), fatal_mu_(fatal_mu) {}
+
+  void Run() {
+    Status s = Loop();
+    if (!s.ok()) {
+      std::lock_guard lock(*fatal_mu_);
+      if (fatal_->ok()) *fatal_ = s;
+      stop_ = true;
+    }
+    if (src_) (void)src_->Rollback();
+  }
+
+ private:
+  Status Connect() {
+    if (!src_) {
+      FERRY_ASSIGN_OR_RETURN(src_, Open(o_.from_url, "source"));
+      if (IsPg(*src_)) {
+        FERRY_RETURN_IF_ERROR(src_->Exec(kPgSourceSession).status());
+      }
+      src_in_snapshot_ = false;
+    }
+    if (IsPg(*src_) && !src_in_snapshot_) {
+      Status s = src_->Exec(fmt::format("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
+                                        "SET TRANSACTION SNAPSHOT {}",
+                                        QuoteLiteral(snapshot_)))
+                     .status();
+      if (!s.ok()) {
+        (void)src_->Rollback();
+        if (s.code() == StatusCode::kUnavailable) {
+          src_.reset();
+          return s;
+        }
+        return Status(StatusCode::kFailedPrecondition,
+                      fmt::format("cannot join the job's snapshot {} on the source: {}; run ferry "
+                                  "copy again to resume with a new snapshot",
+                                  snapshot_, s.message()));
+      }
+      src_in_snapshot_ = true;
+    }
+    if (!dst_) {
+      FERRY_ASSIGN_OR_RETURN(dst_, Open(o_.to_url, "target"));
+    }
+    return Status();
+  }
+
+  // After a failed attempt: leave both sessions ready (or drop them).
+  void Reset(const Status& why) {
+    if (dst_) {
+      if (why.code() == StatusCode::kUnavailable || !dst_->Rollback().ok()) dst_.reset();
+    }
+    if (src_) {
+      if (why.code() == StatusCode::kUnavailable || !src_->Rollback().ok()) src_.reset();
+      src_in_snapshot_ = false;
+    }
+  }
+
+  // Retries `fn` on retryable errors with backoff, reconnecting.
+  template <typename F>
+  auto Retrying(F fn) -> decltype(fn()) {
+    for (int attempt = 1;; ++attempt) {
+      Status c = Connect();
+      if (c.ok()) {
+        auto r = fn();
+        if (r.ok()) return r;
+        c = StatusOf(r);
+      }
+      if (!IsRetryable(c.code()) || attempt >= o_.max_attempts || stop_) return c;
+      FERRY_LOG_INFO("copy: retrying after: {}", c.ToString());
+      Reset(c);
+      std::this_thread::sleep_for(Backoff(attempt));
+    }
+  }
+
+  static Status StatusOf(const Status& s) { return s; }
+  template <typename T>
+  static Status StatusOf(const Result<T>& r) {
+    return r.status();
+  }
+  static std::chrono::milliseconds Backoff(int attempt) {
+    return std::chrono::milliseconds(std::min<int64_t>(8000, 250LL << std::min(attempt, 6)));
+  }
+
+  Status Loop() {
+    while (!stop_) {
+      auto leased = Retrying([&]() -> Result<std::optional<ChunkRow>> {
+        ControlTables ctl(*dst_);
+        return ctl.LeaseChunk(job_id_, owner_, o_.lease, o_.max_attempts);
+      });
+      if (!leased.ok()) return std::move(leased).TakeStatus();
+      if (!*leased) return Status();
+      FERRY_RETURN_IF_ERROR(Process(**leased));
+    }
+    return Status();
+  }
+
+  TableJob* FindTable(const std::string& name) {
+    for (auto& t : tables_) {
+      if (t.target_name == name) return &t;
+    }
+    return nullptr;
+  }
+
+  Status Process(ChunkRow chunk) {
+    TableJob* t = FindTable(chunk.table_name);
+    if (t == nullptr) {
+      return Status(StatusCode::kInternal,
+                    fmt::format("chunk {} names table {} that is not in the job", chunk.chunk_id,
+                                chunk.table_name));
+    }
+    FERRY_ASSIGN_OR_RETURN(KeyRange range, KeyRange::Decode(chunk.range_spec));
+    CopyEvent ev;
+    ev.table = t->target_name;
+    ev.chunk_id = chunk.chunk_id;
+    ev.range = RangeText(*t, range);
+    ev.attempt = chunk.attempts;
+    ev.type = "chunk_started";
+    progress_.Emit(ev, false, false);
+    Status last;
+    for (int attempt = 1; attempt <= o_.max_attempts && !stop_; ++attempt) {
+      Status c = Connect();
+      if (c.ok()) {
+        auto r = CopyChunk(*t, range, chunk);
+        if (r.ok()) {
+          ev.type = "chunk_done";
+          ev.rows = r->rows;
+          ev.bytes = r->bytes;
+          ev.error.clear();
+          progress_.Emit(ev, true, false);
+          return Status();
+        }
+        c = r.status();
+      }
+      Reset(c);
+      if (c.Get("lease") == "lost") return Status();  // another worker owns it now
+      last = c;
+      if (!IsRetryable(c.code()) || attempt == o_.max_attempts) break;
+      ev.type = "chunk_retry";
+      ev.attempt = attempt;
+      ev.error = c.ToString();
+      progress_.Emit(ev, false, false);
+      std::this_thread::sleep_for(Backoff(attempt));
+    }
+    if (stop_ && last.ok()) return Status();
+    // Failed for good: record it (outside any chunk transaction).
+    chunk.state = ChunkState::kFailed;
+    chunk.error = last.ToString();
+    chunk.rows = CountSourceRows(*t, range);
+    chunk.bytes = 0;
+    Status rec = Retrying([&]() -> Status {
+      ControlTables ctl(*dst_);
+      return ctl.FinishChunk(chunk);
+    });
+    if (!rec.ok() && rec.code() != StatusCode::kAborted) return rec;
+    ev.type = "chunk_failed";
+    ev.rows = std::max<int64_t>(chunk.rows, 0);
+    ev.bytes = 0;
+    ev.error = chunk.error;
+    progress_.Emit(ev, false, true);
+    return Status();
+  }
+
+  int64_t CountSourceRows(const TableJob& t, const KeyRange& range) {
+    if (!Connect().ok()) return 0;
+    Params params;
+    std::string pred = ChunkPredicate(t, range, o_.where, params);
+    auto r = src_->Query(fmt::format("SELECT count(*) FROM {} WHERE {}", t.src.QualifiedName(), pred),
+                         params);
+    if (!r.ok() || r->empty()) {
+      Reset(r.status());
+      return 0;
+    }
+    return std::stoll(r->Text(0, 0));
+  }
+
+  // One attempt: rows and FinishChunk in one target transaction.
+  Result<ChunkCount> CopyChunk(const TableJob& t, const KeyRange& range, const ChunkRow& lease) {
+    FERRY_RETURN_IF_ERROR(dst_->Begin());
+    Result<ChunkCount> moved = Status(StatusCode::kInternal, "no copy path");
+    if (IsPg(*dst_)) {
+      moved = IsPg(*src_) ? PgToPg(t, range) : RowsToPg(t, range);
+    } else {
+      moved = RowsToSqlite(t, range);
+    }
+    if (!moved.ok()) return moved;
+    ChunkRow done = lease;
+    done.state = ChunkState::kDone;
+    done.rows = moved->rows;
+    done.bytes = moved->bytes;
+    done.error.clear();
+    ControlTables ctl(*dst_);
+    Status f = ctl.FinishChunk(done);
+    if (!f.ok()) {
+      if (f.code() == StatusCode::kAborted && f.message().find("no longer leased") != std::string::npos) {
+        return std::move(f).With("lease", "lost");
+      }
+      return f;
+    }
+    FERRY_RETURN_IF_ERROR(dst_->Commit());
+    return moved;
+  }
+
+  // Binary COPY out -> binary COPY in, bytes passed through untouched.
+  Result<ChunkCount> PgToPg(const TableJob& t, const KeyRange& range) {
+    Params params;
+    std::string pred = ChunkPredicate(t, range, o_.where, params);
+    std::string out_sql =
+        pred == "TRUE"
+            ? fmt::format("COPY {} ({}) TO STDOUT (FORMAT binary)", t.src.QualifiedName(),
+                          t.column_list)
+            : fmt::format("COPY (SELECT {} FROM {} WHERE {}) TO STDOUT (FORMAT binary)",
+                          t.column_list, t.src.QualifiedName(), InlineParams(pred, params));
+    FERRY_ASSIGN_OR_RETURN(std::unique_ptr<CopyWriter> writer, dst_->CopyIn(t.copy_in));
+    ChunkCount count;
+    buffer_.clear();
+    Status out = src_->CopyOut(out_sql, [&](std::string_view data) -> Status {
+      count.bytes += static_cast<int64_t>(data.size());
+      if (buffer_.size() + data.size() > kWriteBuffer && !buffer_.empty()) {
+        FERRY_RETURN_IF_ERROR(writer->Write(buffer_));
+        buffer_.clear();
+      }
+      if (data.size() >= kWriteBuffer) return writer->Write(data);
+      buffer_.append(data);
+      return Status();
+    });
+    if (out.ok() && !buffer_.empty()) out = writer->Write(buffer_);
+    buffer_.clear();
+    if (!out.ok()) {
+      (void)writer->Abort("source read failed");
+      return out;
+    }
+    FERRY_ASSIGN_OR_RETURN(count.rows, writer->Finish());
+    return count;
+  }
+
+  std::string SelectSql(const TableJob& t, const KeyRange& range, Params& params) {
+    std::string pred = ChunkPredicate(t, range, o_.where, params);
+    return fmt::format("SELECT {} FROM {} WHERE {}", t.select_list, t.src.QualifiedName(), pred);
+  }
+
+  // Streamed rows -> COPY text format into PostgreSQL.
+  Result<ChunkCount> RowsToPg(const TableJob& t, const KeyRange& range) {
+    Params params;
+    std::string sql = SelectSql(t, range, params);
+    FERRY_ASSIGN_OR_RETURN(std::unique_ptr<CopyWriter> writer, dst_->CopyIn(t.copy_in));
+    ChunkCount count;
+    buffer_.clear();
+    Status s = src_->Stream(sql, params, [&](const RowView& row) -> Status {
+      for (size_t i = 0; i < row.fields.size(); ++i) {
+        if (i) buffer_ += '\t';
+        if (!row.fields[i]) {
+          buffer_ += "\\N";
+        } else {
+          AppendCopyText(*row.fields[i], &buffer_);
+        }
+      }
+      buffer_ += '\n';
+      ++count.rows;
+      if (buffer_.size() >= kWriteBuffer) {
+        count.bytes += static_cast<int64_t>(buffer_.size());
+        FERRY_RETURN_IF_ERROR(writer->Write(buffer_));
+        buffer_.clear();
+      }
+      return Status();
+    });
+    if (s.ok() && !buffer_.empty()) {
+      count.bytes += static_cast<int64_t>(buffer_.size());
+      s = writer->Write(buffer_);
+    }
+    buffer_.clear();
+    if (!s.ok()) {
+      (void)writer->Abort("source read failed");
+      return s;
+    }
+    FERRY_ASSIGN_OR_RETURN(int64_t stored, writer->Finish());
+    if (stored != count.rows) {
+      return Status(StatusCode::kInternal,
+                    fmt::format("table {}: read {} rows but the target stored {}", t.target_name,
+                                count.rows, stored));
+    }
+    return count;
+  }
+
+  // Streamed rows -> multi-row prepared INSERTs into SQLite.
+  Result<ChunkCount> RowsToSqlite(const TableJob& t, const KeyRange& range) {
+    Params params;
+    std::string sql = SelectSql(t, range, params);
+    const size_t ncols = t.columns.size();
+    const size_t per_stmt = std::max<size_t>(1, std::min<size_t>(256, 32000 / std::max<size_t>(ncols, 1)));
+    std::string full_sql;  // for a full batch, built once
+    auto build = [&](size_t nrows) {
+      std::string s = t.insert_prefix;
+      for (size_t r = 0; r < nrows; ++r) {
+        s += r ? ",(" : "(";
+        for (size_t c = 0; c < ncols; ++c) {
+          if (c) s += ',';
+          // Anonymous "?": SQLite looks numbered and named parameters up by
+          // a linear search, quadratic over a batch.
+          s += t.blob_param[c] ? "CAST(? AS BLOB)" : "?";
+        }
+        s += ')';
+      }
+      return s;
+    };
+    Params batch;
+    batch.reserve(per_stmt * ncols);
+    size_t rows_in_batch = 0;
+    ChunkCount count;
+    std::string decoded;
+    auto flush = [&]() -> Status {
+      if (rows_in_batch == 0) return Status();
+      if (rows_in_batch == per_stmt && full_sql.empty()) full_sql = build(per_stmt);
+      FERRY_RETURN_IF_ERROR(
+          dst_->Query(rows_in_batch == per_stmt ? full_sql : build(rows_in_batch), batch).status());
+      batch.clear();
+      rows_in_batch = 0;
+      return Status();
+    };
+    Status s = src_->Stream(sql, params, [&](const RowView& row) -> Status {
+      for (size_t i = 0; i < row.fields.size(); ++i) {
+        const auto& f = row.fields[i];
+        if (!f) {
+          batch.emplace_back(std::nullopt);
+          continue;
+        }
+        count.bytes += static_cast<int64_t>(f->size());
+        if (t.bytea_hex[i]) {
+          if (!DecodePgHexBytea(*f, &decoded)) {
+            return Status(StatusCode::kInternal,
+                          fmt::format("column {}.{}: bytea not in hex form", t.source_name,
+                                      t.columns[i]->name));
+          }
+          batch.emplace_back(decoded);
+        } else {
+          batch.emplace_back(std::string(*f));
+        }
+      }
+      ++count.rows;
+      if (++rows_in_batch == per_stmt) return flush();
+      return Status();
+    });
+    if (s.ok()) s = flush();
+    if (!s.ok()) return s;
+    return count;
+  }
+
+  const CopyOptions& o_;
+  std::vector<TableJob>& tables_;
+  const std::string& job_id_;
+  const std::string& snapshot_;
+  std::string owner_;
+  Progress& progress_;
+  std::atomic<bool>& stop_;
+  Status* fatal_;
+  std::mutex* fatal_mu_;
+  ConnPtr src_, dst_;
+  bool src_in_snapshot_ = false;
+  std::string buffer_;
+};
+
+Result<CopySummary> Tally(Connection& dst, const std::string& job_id,
+                          const std::vector<TableJob>& tables) {
+  ControlTables ctl(dst);
+  FERRY_ASSIGN_OR_RETURN(std::vector<ChunkRow> chunks, ctl.ListChunks(job_id));
+  CopySummary s;
+  s.job_id = job_id;
+  s.chunks_total = static_cast<int64_t>(chunks.size());
+  for (const ChunkRow& c : chunks) {
+    if (c.state == ChunkState::kDone) {
+      s.chunks_done++;
+      s.rows_copied += c.rows;
+      s.bytes_copied += c.bytes;
+    } else if (c.state == ChunkState::kFailed) {
+      s.chunks_failed++;
+      s.rows_failed += c.rows;
+      std::string range = c.range_spec;
+      for (const auto& t : tables) {
+        if (t.target_name != c.table_name) continue;
+        auto r = KeyRange::Decode(c.range_spec);
+        if (r.ok()) range = RangeText(t, *r);
+      }
+      s.failures.push_back({c.table_name, range, c.error});
+    }
+  }
+  return s;
+}
+
+}  // namespace
+
+std::string DefaultCopyJobId(const CopyOptions& o) {
+  if (o.all) return "copy:all";
+  std::vector<std::string> names = o.tables;
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  std::string joined;
+  for (const auto& n : names) joined += (joined.empty() ? "" : ",") + n;
+  if (joined.size() > 100) {
+    uint64_t h = XXH3_64bits(joined.data(), joined.size());
+    joined = fmt::format("{}...{:016x}", joined.substr(0, 80), h);
+  }
+  return "copy:" + joined;
+}
+
+Result<CopyPlan> PlanCopy(const CopyOptions& options) {
+  FERRY_ASSIGN_OR_RETURN(Prepared p, Prepare(options, /*for_run=*/false));
+  CopyPlan plan;
+  plan.job_id = p.job_id;
+  plan.source = p.src->redacted_url();
+  plan.target = p.dst->redacted_url();
+  plan.resumes = p.existing.has_value() && !options.restart &&
+                 p.existing->state != JobState::kDone;
+  std::map<std::string, int64_t> existing_chunks;
+  if (p.existing && !options.restart) {
+    ControlTables ctl(*p.dst);
+    FERRY_ASSIGN_OR_RETURN(std::vector<ChunkRow> chunks, ctl.ListChunks(p.job_id));
+    for (const auto& c : chunks) existing_chunks[c.table_name]++;
+  }
+  for (const TableJob& t : p.tables) {
+    CopyTablePlan tp;
+    tp.source_name = t.source_name;
+    tp.target_name = t.target_name;
+    tp.split = std::string(SplitName(t.split));
+    tp.estimated_rows = t.estimated_rows;
+    tp.chunks = t.ranges.empty() ? existing_chunks[t.target_name]
+                                 : static_cast<int64_t>(t.ranges.size());
+    tp.target_exists = t.target_exists;
+    tp.target_has_rows = t.target_has_rows;
+    tp.ddl = t.ddl;
+    plan.tables.push_back(std::move(tp));
+  }
+  return plan;
+}
+
+Result<CopySummary> RunCopy(const CopyOptions& options, const CopyEventSink& on_event,
+                            CopySummary* partial) {
+  auto started = Clock::now();
+  CopyOptions o = options;
+  if (o.dry_run) {
+    return Status(StatusCode::kInvalidArgument, "RunCopy with dry_run: call PlanCopy instead");
+  }
+  // --restart: drop the old job's rows and progress first.
+  if (o.restart) {
+    FERRY_ASSIGN_OR_RETURN(ConnPtr dst, Open(o.to_url, "target"));
+    ControlTables ctl(*dst);
+    FERRY_RETURN_IF_ERROR(ctl.Ensure());
+    std::string job_id = o.job_id.empty() ? DefaultCopyJobId(o) : o.job_id;
+    FERRY_ASSIGN_OR_RETURN(std::optional<JobRow> job, ctl.GetJob(job_id));
+    if (job) {
+      nlohmann::json spec = nlohmann::json::parse(job->spec, nullptr, false);
+      if (!spec.is_discarded() && spec.value("mode", "") == "append" && !o.truncate) {
+        return Status(StatusCode::kFailedPrecondition,
+                      fmt::format("job '{}' appended to tables that had rows; --restart would "
+                                  "empty them. Add --truncate to accept that, or remove the "
+                                  "copied rows yourself and delete the job",
+                                  job_id));
+      }
+      FERRY_RETURN_IF_ERROR(dst->Begin());
+      Status s;
+      if (!spec.is_discarded() && spec.contains("tables")) {
+        for (const auto& t : spec["tables"]) {
+          std::string name = t.value("target", "");
+          auto info = DescribeTable(*dst, name);
+          if (!info.ok()) continue;  // dropped since: nothing to empty
+          s = dst->Exec((IsPg(*dst) ? "TRUNCATE " : "DELETE FROM ") + info->QualifiedName())
+                  .status();
+          if (!s.ok()) break;
+        }
+      }
+      if (s.ok()) s = ctl.DeleteJob(job_id);
+      if (!s.ok()) {
+        (void)dst->Rollback();
+        return s;
+      }
+      FERRY_RETURN_IF_ERROR(dst->Commit());
+    }
+    o.restart = false;
+  }
+
+  FERRY_ASSIGN_OR_RETURN(Prepared p, Prepare(o, /*for_run=*/true));
+  ControlTables ctl(*p.dst);
+  const bool resuming = p.existing.has_value();
+  if (resuming && p.existing->state == JobState::kDone) {
+    FERRY_ASSIGN_OR_RETURN(CopySummary s, Tally(*p.dst, p.job_id, p.tables));
+    s.already_done = true;
+    s.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+    return s;
+  }
+  JobRow job;
+  if (!resuming) {
+    // Everything is checked; now the target changes, in one transaction.
+    job.job_id = p.job_id;
+    job.kind = "copy";
+    job.spec = SpecJson(o, *p.src, *p.dst, p.tables).dump();
+    job.state = JobState::kRunning;
+    job.owner = ThisWorkerName();
+    std::vector<ChunkRow> chunks;
+    for (const TableJob& t : p.tables) {
+      for (const KeyRange& r : t.ranges) {
+        ChunkRow c;
+        c.job_id = p.job_id;
+        c.chunk_id = static_cast<int64_t>(chunks.size()) + 1;
+        c.table_name = t.target_name;
+        c.range_spec = r.Encode();
+        chunks.push_back(std::move(c));
+      }
+    }
+    FERRY_RETURN_IF_ERROR(p.dst->Begin());
+    Status s;
+    for (TableJob& t : p.tables) {
+      for (const std::string& ddl : t.ddl) {
+        s = p.dst->Exec(ddl).status();
+        if (!s.ok()) {
+          s = WithTable(std::move(s).Prefix("creating the target table: "), t.target_name);
+          break;
+        }
+      }
+      if (s.ok() && o.truncate && t.target_exists && t.target_has_rows) {
+        s = p.dst->Exec((IsPg(*p.dst) ? "TRUNCATE " : "DELETE FROM ") + t.dst.QualifiedName())
+                .status();
+      }
+      if (!s.ok()) break;
+    }
+    if (s.ok()) s = ctl.CreateJob(job);
+    if (s.ok()) s = ctl.AddChunks(chunks);
+    if (!s.ok()) {
+      (void)p.dst->Rollback();
+      return s;
+    }
+    FERRY_RETURN_IF_ERROR(p.dst->Commit());
+  } else {
+    job = *p.existing;
+    FERRY_ASSIGN_OR_RETURN(int64_t reclaimed, ctl.ReclaimDeadLeases(p.job_id));
+    if (reclaimed > 0) FERRY_LOG_INFO("copy: reclaimed {} chunks of dead workers", reclaimed);
+    FERRY_RETURN_IF_ERROR(ctl.ResetFailedChunks(p.job_id));
+    job.state = JobState::kRunning;
+    job.owner = ThisWorkerName();
+    job.error.clear();
+    FERRY_RETURN_IF_ERROR(ctl.UpdateJob(job));
+  }
+  // Created tables are described now, for the SQL.
+  for (TableJob& t : p.tables) {
+    if (!t.target_exists) {
+      FERRY_ASSIGN_OR_RETURN(t.dst, DescribeTable(*p.dst, t.target_name));
+      t.target_exists = true;
+    }
+    BuildSql(t, p.dst->engine());
+  }
+
+  // Progress starts from what earlier runs finished.
+  Progress progress(p.job_id, on_event);
+  FERRY_ASSIGN_OR_RETURN(std::vector<ChunkRow> chunks, ctl.ListChunks(p.job_id));
+  std::map<std::string, int64_t> per_table;
+  for (const auto& c : chunks) per_table[c.table_name]++;
+  for (const TableJob& t : p.tables) {
+    progress.AddTable(t.target_name, t.estimated_rows, per_table[t.target_name]);
+  }
+  for (const auto& c : chunks) {
+    if (c.state == ChunkState::kDone) progress.AddDone(c.table_name, c.rows, c.bytes);
+  }
+  progress.EmitJob("job_started");
+
+  int workers = o.workers;
+  if (!IsPg(*p.dst) && workers > 1) {
+    FERRY_LOG_INFO("copy: SQLite takes one writer at a time; using 1 worker");
+    workers = 1;
+  }
+  std::atomic<bool> stop{false};
+  Status fatal;
+  std::mutex fatal_mu;
+  {
+    std::vector<std::unique_ptr<Worker>> pool;
+    std::vector<std::thread> threads;
+    for (int i = 0; i < workers; ++i) {
+      pool.push_back(std::make_unique<Worker>(o, p.tables, p.job_id, p.snapshot,
+                                              fmt::format("{}/w{}", ThisWorkerName(), i + 1),
+                                              progress, stop, &fatal, &fatal_mu));
+    }
+    for (auto& w : pool) threads.emplace_back([&w] { w->Run(); });
+    for (auto& t : threads) t.join();
+  }
+  if (IsPg(*p.src)) (void)p.src->Rollback();  // releases the snapshot
+
+  // The coordinator's target session may have died with a server restart.
+  if (!p.dst->Query("SELECT 1").ok()) {
+    FERRY_ASSIGN_OR_RETURN(p.dst, Open(o.to_url, "target"));
+  }
+  FERRY_ASSIGN_OR_RETURN(CopySummary summary, Tally(*p.dst, p.job_id, p.tables));
+  summary.resumed = resuming;
+  summary.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  ControlTables ctl2(*p.dst);
+  job.rows_done = summary.rows_copied;
+  job.rows_failed = summary.rows_failed;
+  job.bytes_done = summary.bytes_copied;
+  const bool all_done = summary.chunks_done == summary.chunks_total;
+  if (!fatal.ok()) {
+    job.state = JobState::kFailed;
+    job.error = fatal.ToString();
+  } else if (summary.chunks_failed > 0) {
+    job.state = JobState::kFailed;
+    job.error = fmt::format("{} chunks failed", summary.chunks_failed);
+  } else {
+    job.state = all_done ? JobState::kDone : JobState::kRunning;  // others still at work
+    job.error.clear();
+  }
+  Status upd = ctl2.UpdateJob(job);
+  if (!upd.ok()) FERRY_LOG_WARN("copy: recording the job's state: {}", upd.ToString());
+  progress.EmitJob("job_done");
+  if (partial != nullptr) *partial = summary;
+  if (!fatal.ok()) return fatal;
+  if (summary.chunks_failed > 0) {
+    Status s(StatusCode::kFailedPrecondition,
+             fmt::format("{} of {} chunks failed ({} rows); the first: table {} range {}: {}. "
+                         "Fix the cause and run the same command again to retry them",
+                         summary.chunks_failed, summary.chunks_total, summary.rows_failed,
+                         summary.failures[0].table, summary.failures[0].range,
+                         summary.failures[0].error));
+    return std::move(s).With("table", summary.failures[0].table);
+  }
+  return summary;
+}
+
+Result<CopyStatus> ReadCopyStatus(const std::string& target_url, const std::string& job_id) {
+  FERRY_ASSIGN_OR_RETURN(ConnPtr dst, Open(target_url, "target"));
+  ControlTables ctl(*dst);
+  auto job = ctl.GetJob(job_id);
+  if (!job.ok() || !*job) {
+    if (!job.ok() && dst->Query("SELECT 1 FROM ferry_jobs LIMIT 0").ok()) {
+      return std::move(job).TakeStatus();
+    }
+    std::string known;
+    auto jobs = ctl.ListJobs("copy");
+    if (jobs.ok()) {
+      for (const auto& j : *jobs) known += (known.empty() ? "" : ", ") + j.job_id;
+    }
+    return Status(StatusCode::kNotFound,
+                  fmt::format("no copy job '{}' on {}{}", job_id, dst->redacted_url(),
+                              known.empty() ? "" : "; jobs there: " + known));
+  }
+  CopyStatus st;
+  const JobRow& j = **job;
+  st.job_id = j.job_id;
+  st.state = std::string(JobStateName(j.state));
+  st.created_at = j.created_at;
+  st.updated_at = j.updated_at;
+  st.finished_at = j.finished_at;
+  st.owner = j.owner;
+  st.error = j.error;
+  st.spec = j.spec;
+  FERRY_ASSIGN_OR_RETURN(std::vector<ChunkRow> chunks, ctl.ListChunks(job_id));
+  std::map<std::string, size_t> index;
+  for (const ChunkRow& c : chunks) {
+    auto it = index.find(c.table_name);
+    if (it == index.end()) {
+      it = index.emplace(c.table_name, st.tables.size()).first;
+      st.tables.push_back(CopyStatusTable{c.table_name});
+    }
+    CopyStatusTable& t = st.tables[it->second];
+    t.chunks_total++;
+    if (c.state == ChunkState::kDone) {
+      t.chunks_done++;
+      t.rows += c.rows;
+      t.bytes += c.bytes;
+      st.rows_done += c.rows;
+      st.bytes_done += c.bytes;
+    } else if (c.state == ChunkState::kFailed) {
+      t.chunks_failed++;
+      st.rows_failed += c.rows;
+      st.failures.push_back({c.table_name, c.range_spec, c.error});
+    } else if (c.state == ChunkState::kLeased) {
+      t.chunks_leased++;
+    }
+  }
+  return st;
+}
+
+}  // namespace ferry

@@ -1,0 +1,138 @@
+// Copy: moves tables between two databases (PostgreSQL -> PostgreSQL,
+// PostgreSQL <-> SQLite, SQLite -> SQLite) in chunks that resume.
+//
+// In:     CopyOptions (source and target URLs, tables, filter, workers).
+// Out:    the target's tables hold exactly the source rows (of the filter);
+//         CopyEvents to the caller; a CopySummary.
+// Resume: the job (ferry_jobs) and its chunks (ferry_chunks) live on the
+//         target. Each chunk's rows and its "done" mark are committed in one
+//         target transaction, so a run killed at any point resumes from the
+//         finished chunks with no duplicates and no gaps.
+//
+// Paths: PostgreSQL -> PostgreSQL streams COPY ... TO STDOUT (FORMAT binary)
+// into COPY ... FROM STDIN (FORMAT binary) without decoding rows; other pairs
+// stream rows (Stream) and write them with COPY text format (PostgreSQL
+// target) or multi-row prepared INSERTs (SQLite target). The reader's
+// callback writes straight into the target, so memory is bounded by one
+// buffer per worker, never by table size. All reads of a PostgreSQL source
+// in one run share one exported snapshot (pg_export_snapshot).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "ferry/status.h"
+
+namespace ferry {
+
+struct CopyOptions {
+  std::string from_url;
+  std::string to_url;
+  std::vector<std::string> tables;  // "t" or "schema.t"; empty with all = true
+  bool all = false;                 // every user table of the source
+  std::string where;                // SQL filter on the source ("" for all rows)
+  int workers = 2;
+  int64_t batch_rows = 250000;      // rows per chunk
+  bool dry_run = false;             // plan only: no write anywhere
+  bool create_tables = false;       // create missing target tables
+  bool truncate = false;            // empty non-empty target tables first
+  bool append = false;              // add to non-empty target tables
+  bool restart = false;             // drop the job's progress and copied rows
+  std::string job_id;               // "" derives one from the tables
+  int max_attempts = 5;             // per chunk, for retryable errors
+  std::chrono::seconds lease{300};  // chunk lease (others may take it after)
+};
+
+// One planned table.
+struct CopyTablePlan {
+  std::string source_name;   // as the source qualifies it ("public.t", "t")
+  std::string target_name;   // the name on the target
+  std::string split;         // "primary key", "ctid pages", "single chunk"
+  int64_t estimated_rows = -1;
+  int64_t chunks = 0;
+  bool target_exists = false;
+  bool target_has_rows = false;
+  std::vector<std::string> ddl;  // statements --create-tables runs (types, table)
+};
+
+struct CopyPlan {
+  std::string job_id;
+  std::string source;  // redacted URLs
+  std::string target;
+  bool resumes = false;  // an unfinished job of this id exists on the target
+  std::vector<CopyTablePlan> tables;
+};
+
+// A progress event. type: "job_started", "chunk_started", "chunk_done",
+// "chunk_failed", "chunk_retry", "table_done", "job_done".
+struct CopyEvent {
+  std::string type;
+  std::string job_id;
+  std::string table;
+  int64_t chunk_id = -1;
+  std::string range;     // KeyRange::ToString() or "pages [a, b)"
+  int64_t rows = 0;      // this chunk's or table's rows
+  int64_t bytes = 0;
+  int attempt = 0;
+  std::string error;     // chunk_failed / chunk_retry
+  // Totals so far (every event): rows and bytes copied, chunks done/total,
+  // per table and for the job.
+  int64_t table_rows_done = 0, table_rows_estimated = -1, table_bytes_done = 0;
+  int64_t table_chunks_done = 0, table_chunks_total = 0;
+  int64_t job_rows_done = 0, job_rows_estimated = -1, job_bytes_done = 0;
+  int64_t job_chunks_done = 0, job_chunks_total = 0, job_rows_failed = 0;
+};
+// Called from worker threads, one call at a time (serialized by the engine).
+using CopyEventSink = std::function<void(const CopyEvent&)>;
+
+struct CopyFailure {
+  std::string table;
+  std::string range;
+  std::string error;
+};
+
+struct CopySummary {
+  std::string job_id;
+  bool resumed = false;
+  bool already_done = false;  // the job had finished before this run
+  int64_t rows_copied = 0;    // by all runs of the job
+  int64_t rows_failed = 0;    // estimated rows of failed chunks
+  int64_t bytes_copied = 0;
+  int64_t chunks_done = 0, chunks_failed = 0, chunks_total = 0;
+  double seconds = 0;         // this run
+  std::vector<CopyFailure> failures;
+};
+
+// Checks everything (tables exist, columns compatible, types mappable,
+// --where parses, target empty or --truncate/--append) and returns the plan
+// without writing anything on either side.
+Result<CopyPlan> PlanCopy(const CopyOptions& options);
+
+// Runs (or resumes) the job. Bad input fails before any row is written.
+// Returns kFailedPrecondition (with the summary's figures in the message) when
+// chunks failed for good; the caller gets the summary via `summary` then.
+Result<CopySummary> RunCopy(const CopyOptions& options, const CopyEventSink& on_event,
+                            CopySummary* partial = nullptr);
+
+// Progress of a job read from the control tables on `target_url`.
+struct CopyStatusTable {
+  std::string table;
+  int64_t chunks_total = 0, chunks_done = 0, chunks_failed = 0, chunks_leased = 0;
+  int64_t rows = 0, bytes = 0;
+};
+struct CopyStatus {
+  std::string job_id, state, created_at, updated_at, finished_at, owner, error, spec;
+  int64_t rows_done = 0, rows_failed = 0, bytes_done = 0;
+  std::vector<CopyStatusTable> tables;
+  std::vector<CopyFailure> failures;
+};
+Result<CopyStatus> ReadCopyStatus(const std::string& target_url, const std::string& job_id);
+
+// The job id derived from the tables: "copy:" + sorted names, or
+// "copy:all"; names longer than 100 characters are shortened with a hash.
+std::string DefaultCopyJobId(const CopyOptions& options);
+
+}  // namespace ferry

@@ -1,0 +1,1176 @@
+#include "move/expand.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+
+#include "core/hash.h"
+#include "core/url.h"
+#include "drivers/registry.h"
+#include "migrate/history.h"
+#include "migrate/lock.h"
+#include "move/backfill.h"
+#include "move/table_info.h"
+
+namespace ferry {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::string_view kStateTable = "ferry_expand_state";
+constexpr std::string_view kClauses =
+    "clauses are: change COL type TYPE | rename OLD to NEW [type TYPE] | split OLD into NEW TYPE, "
+    "NEW TYPE | merge OLD, OLD into NEW TYPE | not null COL | up COL = EXPR | down COL = EXPR | "
+    "batch_rows N | workers N";
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+std::string Literal(std::string_view v) {
+  std::string out = "'";
+  for (char c : v) {
+    if (c == '\'') out += '\'';
+    out += c;
+  }
+  return out + "'";
+}
+
+// Reads one identifier ("name" or plain) from the front of `s`; "" when none.
+std::string TakeIdent(std::string_view* s) {
+  std::string_view in = Trim(*s);
+  std::string out;
+  if (!in.empty() && in.front() == '"') {
+    size_t i = 1;
+    while (i < in.size()) {
+      if (in[i] == '"') {
+        if (i + 1 < in.size() && in[i + 1] == '"') {
+          out += '"';
+          i += 2;
+          continue;
+        }
+        *s = in.substr(i + 1);
+        return out;
+      }
+      out += in[i++];
+    }
+    return "";
+  }
+  size_t i = 0;
+  while (i < in.size() && (std::isalnum(static_cast<unsigned char>(in[i])) || in[i] == '_' ||
+                           in[i] == '$' || in[i] == '.')) {
+    ++i;
+  }
+  out = Lower(in.substr(0, i));  // unquoted names fold to lower case, as in SQL
+  *s = in.substr(i);
+  return out;
+}
+
+// Consumes keyword `kw` (case-insensitive, whole word) from the front of `s`.
+bool TakeKeyword(std::string_view* s, std::string_view kw) {
+  std::string_view in = Trim(*s);
+  if (in.size() < kw.size() || Lower(in.substr(0, kw.size())) != kw) return false;
+  if (in.size() > kw.size() && (std::isalnum(static_cast<unsigned char>(in[kw.size()])) ||
+                                in[kw.size()] == '_')) {
+    return false;
+  }
+  *s = in.substr(kw.size());
+  return true;
+}
+
+// Splits on commas outside parentheses and quotes.
+std::vector<std::string> SplitTopLevel(std::string_view s) {
+  std::vector<std::string> out;
+  int depth = 0;
+  bool quote = false;
+  std::string cur;
+  for (char c : s) {
+    if (c == '"') quote = !quote;
+    if (!quote && c == '(') ++depth;
+    if (!quote && c == ')') --depth;
+    if (!quote && depth == 0 && c == ',') {
+      out.emplace_back(Trim(cur));
+      cur.clear();
+      continue;
+    }
+    cur += c;
+  }
+  if (!Trim(cur).empty()) out.emplace_back(Trim(cur));
+  return out;
+}
+
+std::string Sanitize(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    out += std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::tolower(c)) : '_';
+  }
+  return out;
+}
+
+// "ferry_expand_<version>_<table>", short enough for an identifier.
+std::string ObjectName(std::string_view prefix, const std::string& version,
+                       const std::string& table) {
+  std::string base = fmt::format("{}_{}_{}", prefix, Sanitize(version), Sanitize(table));
+  if (base.size() <= 60) return base;
+  return fmt::format("{}_{:012x}", base.substr(0, 46), Xxh3(base) & 0xffffffffffffULL);
+}
+
+Status BlockError(const std::string& file, int line, std::string message) {
+  return Status(StatusCode::kInvalidArgument, fmt::format("{}:{}: {}", file, line, message))
+      .With("file", file)
+      .With("line", std::to_string(line));
+}
+
+std::string Cast(const std::string& expr, const std::string& type) {
+  return fmt::format("CAST(({}) AS {})", expr, type);
+}
+
+// "NEW."a" AS "a", ..." for the table as it was (old columns).
+std::string OldScope(const ExpandSpec& s) {
+  std::string out;
+  for (const std::string& c : s.old_columns) {
+    out += fmt::format("{}NEW.{} AS {}", out.empty() ? "" : ", ", QuoteIdent(c), QuoteIdent(c));
+  }
+  return out;
+}
+
+bool IsReplaced(const ExpandSpec& s, std::string_view name) {
+  return std::any_of(s.replaced.begin(), s.replaced.end(),
+                     [&](const ExpandReplaced& r) { return r.name == name; });
+}
+
+// The table as it will be: kept old columns, then new ones by final name.
+// `prefix` is "NEW." in the trigger, "t." for a table alias.
+std::string NewScope(const ExpandSpec& s, std::string_view prefix, bool null_added = false) {
+  std::string out;
+  for (const std::string& c : s.old_columns) {
+    if (IsReplaced(s, c)) continue;
+    out += fmt::format("{}{}{} AS {}", out.empty() ? "" : ", ", prefix, QuoteIdent(c),
+                       QuoteIdent(c));
+  }
+  for (const ExpandAdded& a : s.added) {
+    out += fmt::format("{}{} AS {}", out.empty() ? "" : ", ",
+                       null_added ? fmt::format("CAST(NULL AS {})", a.type)
+                                  : fmt::format("{}{}", prefix, QuoteIdent(a.physical)),
+                       QuoteIdent(a.name));
+  }
+  return out;
+}
+
+std::string RowOf(const std::vector<std::string>& exprs) {
+  std::string out = "ROW(";
+  for (size_t i = 0; i < exprs.size(); ++i) out += (i ? ", " : "") + exprs[i];
+  return out + ")";
+}
+
+std::vector<std::string> AddedRef(const ExpandSpec& s, std::string_view prefix) {
+  std::vector<std::string> out;
+  for (const ExpandAdded& a : s.added) out.push_back(fmt::format("{}{}", prefix, QuoteIdent(a.physical)));
+  return out;
+}
+
+std::vector<std::string> ReplacedRef(const ExpandSpec& s, std::string_view prefix) {
+  std::vector<std::string> out;
+  for (const ExpandReplaced& r : s.replaced) out.push_back(fmt::format("{}{}", prefix, QuoteIdent(r.name)));
+  return out;
+}
+
+std::vector<std::string> UpExprs(const ExpandSpec& s) {
+  std::vector<std::string> out;
+  for (const ExpandAdded& a : s.added) out.push_back(Cast(a.up, a.type));
+  return out;
+}
+
+std::string Join(const std::vector<std::string>& v, std::string_view sep) {
+  std::string out;
+  for (size_t i = 0; i < v.size(); ++i) out += (i ? std::string(sep) : "") + v[i];
+  return out;
+}
+
+// The PL/pgSQL trigger function that keeps both sides in step.
+std::string TriggerFunctionSql(const ExpandSpec& s) {
+  std::string fill_new, fill_old, fill_nulls;
+  if (!s.added.empty()) {
+    fill_new = fmt::format("SELECT {} INTO {} FROM (SELECT {}) AS ferry_row;",
+                           Join(UpExprs(s), ", "), Join(AddedRef(s, "NEW."), ", "), OldScope(s));
+  }
+  std::vector<std::string> downs, targets;
+  for (const ExpandReplaced& r : s.replaced) {
+    if (r.down.empty()) continue;
+    downs.push_back(Cast(r.down, r.type));
+    targets.push_back("NEW." + QuoteIdent(r.name));
+  }
+  if (!downs.empty()) {
+    fill_old = fmt::format("SELECT {} INTO {} FROM (SELECT {}) AS ferry_row;", Join(downs, ", "),
+                           Join(targets, ", "), NewScope(s, "NEW."));
+  }
+  for (const ExpandNotNull& n : s.not_null) {
+    if (n.up.empty()) continue;
+    fill_nulls += fmt::format(
+        "  IF NEW.{0} IS NULL THEN\n    SELECT {1} INTO NEW.{0} FROM (SELECT {2}) AS ferry_row;\n  "
+        "END IF;\n",
+        QuoteIdent(n.name), Cast(n.up, n.type), OldScope(s));
+  }
+  std::string body;
+  if (!s.added.empty()) {
+    std::string all_new_null;
+    for (const std::string& ref : AddedRef(s, "NEW.")) {
+      all_new_null += (all_new_null.empty() ? "" : " AND ") + ref + " IS NULL";
+    }
+    std::string new_changed = fmt::format("{} IS DISTINCT FROM {}", RowOf(AddedRef(s, "NEW.")),
+                                          RowOf(AddedRef(s, "OLD.")));
+    std::string old_changed = fmt::format("{} IS DISTINCT FROM {}", RowOf(ReplacedRef(s, "NEW.")),
+                                          RowOf(ReplacedRef(s, "OLD.")));
+    std::string new_is_up =
+        fmt::format("{} IS NOT DISTINCT FROM (SELECT {} FROM (SELECT {}) AS ferry_row)",
+                    RowOf(AddedRef(s, "NEW.")), RowOf(UpExprs(s)), OldScope(s));
+    std::string else_old = fill_old.empty() ? "NULL;" : fill_old;
+    body = fmt::format(
+        "  IF TG_OP = 'INSERT' THEN\n"
+        "    -- A writer of the old columns leaves the new ones NULL.\n"
+        "    IF {all_new_null} THEN\n      {fill_new}\n    ELSE\n      {else_old}\n    END IF;\n"
+        "  ELSIF ({old_changed}) AND NOT ({new_changed}) THEN\n"
+        "    {fill_new}\n"
+        "  ELSIF ({new_changed}) AND NOT ({old_changed}) THEN\n"
+        "    -- The backfill writes exactly up(old): nothing to carry back.\n"
+        "    IF NOT ({new_is_up}) THEN\n      {else_old}\n    END IF;\n"
+        "  ELSIF NOT ({new_changed}) AND {all_new_null} THEN\n"
+        "    {fill_new}\n"
+        "  END IF;\n",
+        fmt::arg("all_new_null", all_new_null), fmt::arg("fill_new", fill_new),
+        fmt::arg("else_old", else_old), fmt::arg("old_changed", old_changed),
+        fmt::arg("new_changed", new_changed), fmt::arg("new_is_up", new_is_up));
+  }
+  return fmt::format(
+      "CREATE OR REPLACE FUNCTION {}.{}() RETURNS trigger LANGUAGE plpgsql AS $ferry_expand$\n"
+      "-- ferry expand/contract: {} (version {}), {}:{}\n"
+      "BEGIN\n{}{}  RETURN NEW;\nEND\n$ferry_expand$",
+      QuoteIdent(s.schema), QuoteIdent(s.function), s.summary, s.version, s.file, s.line, body,
+      fill_nulls);
+}
+
+std::string BackfillSet(const ExpandSpec& s) {
+  std::vector<std::string> parts;
+  for (const ExpandAdded& a : s.added) {
+    parts.push_back(fmt::format("{} = {}", QuoteIdent(a.physical), Cast(a.up, a.type)));
+  }
+  for (const ExpandNotNull& n : s.not_null) {
+    if (n.up.empty()) continue;
+    parts.push_back(fmt::format("{0} = COALESCE({0}, {1})", QuoteIdent(n.name), Cast(n.up, n.type)));
+  }
+  return Join(parts, ", ");
+}
+
+// Rows the backfill has still to do.
+std::string BackfillWhere(const ExpandSpec& s) {
+  std::vector<std::string> any;
+  if (!s.added.empty()) {
+    std::vector<std::string> nulls, up_nulls;
+    for (const ExpandAdded& a : s.added) {
+      nulls.push_back(QuoteIdent(a.physical) + " IS NULL");
+      up_nulls.push_back(Cast(a.up, a.type) + " IS NULL");
+    }
+    any.push_back(fmt::format("({} AND NOT ({}))", Join(nulls, " AND "), Join(up_nulls, " AND ")));
+  }
+  for (const ExpandNotNull& n : s.not_null) {
+    if (n.up.empty()) continue;
+    any.push_back(fmt::format("({} IS NULL AND {} IS NOT NULL)", QuoteIdent(n.name),
+                              Cast(n.up, n.type)));
+  }
+  return Join(any, " OR ");
+}
+
+Statement MakeStatement(std::string text, int line) {
+  Statement st;
+  st.text = std::move(text);
+  st.line = line;
+  return st;
+}
+
+std::string StateDdl() {
+  return fmt::format(
+      "CREATE TABLE IF NOT EXISTS {} (version text NOT NULL, table_name text NOT NULL, script "
+      "text NOT NULL, phase text NOT NULL, summary text NOT NULL, spec text NOT NULL, started_at "
+      "timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now(), "
+      "PRIMARY KEY (version, table_name))",
+      kStateTable);
+}
+
+Status SetPhase(Connection& conn, const std::string& version, const std::string& table,
+                const std::string& phase) {
+  return conn
+      .Query(fmt::format("UPDATE {} SET phase = $1, updated_at = now() WHERE version = $2 AND "
+                         "table_name = $3",
+                         kStateTable),
+             {Value(phase), Value(version), Value(table)})
+      .status();
+}
+
+// ---- parsing ---------------------------------------------------------------
+
+struct Draft {
+  ExpandSpec spec;
+  std::vector<std::pair<std::string, int>> ups, downs;  // column, line (explicit)
+  std::vector<std::pair<std::string, std::string>> up_expr, down_expr;
+  std::vector<std::pair<std::string, int>> not_null;
+  // Columns named by change/rename/split/merge, resolved with the catalog.
+  struct Op {
+    std::string kind;  // change, rename, split, merge
+    std::vector<std::string> olds;
+    std::vector<std::pair<std::string, std::string>> news;  // name, type ("" = old's)
+    int line;
+  };
+  std::vector<Op> ops;
+};
+
+}  // namespace
+
+std::string ExpandSpec::Qualified() const { return QuoteIdent(schema) + "." + QuoteIdent(name); }
+
+std::string ExpandSpec::ToJson() const {
+  json j;
+  j["format"] = 1;
+  j["file"] = file;
+  j["line"] = line;
+  j["version"] = version;
+  j["table"] = table;
+  j["schema"] = schema;
+  j["name"] = name;
+  j["summary"] = summary;
+  j["function"] = function;
+  j["trigger"] = trigger;
+  j["old_columns"] = old_columns;
+  j["added"] = json::array();
+  for (const ExpandAdded& a : added) {
+    j["added"].push_back({{"name", a.name}, {"physical", a.physical}, {"type", a.type},
+                          {"up", a.up}, {"not_null", a.not_null}});
+  }
+  j["replaced"] = json::array();
+  for (const ExpandReplaced& r : replaced) {
+    j["replaced"].push_back({{"name", r.name}, {"type", r.type}, {"down", r.down}});
+  }
+  j["not_null"] = json::array();
+  for (const ExpandNotNull& n : not_null) {
+    j["not_null"].push_back({{"name", n.name}, {"type", n.type}, {"up", n.up}});
+  }
+  j["batch_rows"] = batch_rows;
+  j["workers"] = workers;
+  return j.dump();
+}
+
+Result<ExpandSpec> ExpandSpec::FromJson(std::string_view text) {
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || j.value("format", 0) != 1) {
+    return Status(StatusCode::kFailedPrecondition,
+                  "a ferry_expand_state row has a spec this ferry cannot read: upgrade ferry");
+  }
+  ExpandSpec s;
+  s.file = j.value("file", "");
+  s.line = j.value("line", 0);
+  s.version = j.value("version", "");
+  s.table = j.value("table", "");
+  s.schema = j.value("schema", "");
+  s.name = j.value("name", "");
+  s.summary = j.value("summary", "");
+  s.function = j.value("function", "");
+  s.trigger = j.value("trigger", "");
+  s.old_columns = j.value("old_columns", std::vector<std::string>());
+  for (const json& a : j["added"]) {
+    s.added.push_back({a.value("name", ""), a.value("physical", ""), a.value("type", ""),
+                       a.value("up", ""), a.value("not_null", false)});
+  }
+  for (const json& r : j["replaced"]) {
+    s.replaced.push_back({r.value("name", ""), r.value("type", ""), r.value("down", "")});
+  }
+  for (const json& n : j["not_null"]) {
+    s.not_null.push_back({n.value("name", ""), n.value("type", ""), n.value("up", "")});
+  }
+  s.batch_rows = j.value("batch_rows", int64_t{10000});
+  s.workers = j.value("workers", 1);
+  return s;
+}
+
+namespace {
+
+Result<Draft> ParseDraft(const OnlineBlock& block, const std::string& file) {
+  Draft d;
+  d.spec.file = file;
+  d.spec.line = block.line;
+  std::string_view header = block.header;
+  d.spec.table = TakeIdent(&header);
+  if (d.spec.table.empty() || !Trim(header).empty()) {
+    return BlockError(file, block.line,
+                      "'-- ferry:expand' names one table: '-- ferry:expand users' (then one "
+                      "clause per indented comment line below)");
+  }
+  if (block.body.empty()) {
+    return BlockError(file, block.line,
+                      fmt::format("'-- ferry:expand {}' has no clauses: add indented comment "
+                                  "lines below it, e.g. '--   change amount type numeric(12,2)'; {}",
+                                  d.spec.table, kClauses));
+  }
+  std::vector<std::string> summary;
+  for (const auto& [line, text] : block.body) {
+    std::string_view s = text;
+    auto bad = [&, line = line, text = text](std::string why) {
+      return BlockError(file, line, fmt::format("cannot read '{}': {}; {}", text, why, kClauses));
+    };
+    if (TakeKeyword(&s, "change")) {
+      std::string col = TakeIdent(&s);
+      if (col.empty() || !TakeKeyword(&s, "type") || Trim(s).empty()) {
+        return bad("write 'change COLUMN type TYPE'");
+      }
+      d.ops.push_back({"change", {col}, {{col, std::string(Trim(s))}}, line});
+      summary.push_back(fmt::format("change {} type {}", col, Trim(s)));
+    } else if (TakeKeyword(&s, "rename")) {
+      std::string from = TakeIdent(&s);
+      std::string to;
+      if (from.empty() || !TakeKeyword(&s, "to") || (to = TakeIdent(&s)).empty()) {
+        return bad("write 'rename OLD to NEW'");
+      }
+      std::string type;
+      if (TakeKeyword(&s, "type")) type = std::string(Trim(s));
+      else if (!Trim(s).empty()) return bad("unexpected text after the new name");
+      d.ops.push_back({"rename", {from}, {{to, type}}, line});
+      summary.push_back(fmt::format("rename {} to {}", from, to));
+    } else if (TakeKeyword(&s, "split")) {
+      std::string from = TakeIdent(&s);
+      if (from.empty() || !TakeKeyword(&s, "into")) return bad("write 'split OLD into A TYPE, B TYPE'");
+      Draft::Op op{"split", {from}, {}, line};
+      for (const std::string& part : SplitTopLevel(s)) {
+        std::string_view p = part;
+        std::string name = TakeIdent(&p);
+        if (name.empty() || Trim(p).empty()) return bad("each new column needs a name and a type");
+        op.news.emplace_back(name, std::string(Trim(p)));
+      }
+      if (op.news.size() < 2) return bad("split makes two or more columns");
+      summary.push_back(fmt::format("split {} into {}", from, Trim(s)));
+      d.ops.push_back(std::move(op));
+    } else if (TakeKeyword(&s, "merge")) {
+      std::string_view rest = s;
+      size_t into = Lower(rest).find(" into ");
+      if (into == std::string_view::npos) return bad("write 'merge A, B into NEW TYPE'");
+      Draft::Op op{"merge", {}, {}, line};
+      for (const std::string& part : SplitTopLevel(rest.substr(0, into))) {
+        std::string_view p = part;
+        std::string name = TakeIdent(&p);
+        if (name.empty() || !Trim(p).empty()) return bad("list the old columns separated by commas");
+        op.olds.push_back(name);
+      }
+      std::string_view tail = rest.substr(into + 6);
+      std::string name = TakeIdent(&tail);
+      if (name.empty() || Trim(tail).empty()) return bad("the new column needs a name and a type");
+      if (op.olds.size() < 2) return bad("merge joins two or more columns");
+      op.news.emplace_back(name, std::string(Trim(tail)));
+      summary.push_back(fmt::format("merge {} into {}", Trim(rest.substr(0, into)), name));
+      d.ops.push_back(std::move(op));
+    } else if (TakeKeyword(&s, "not")) {
+      std::string col;
+      if (!TakeKeyword(&s, "null") || (col = TakeIdent(&s)).empty() || !Trim(s).empty()) {
+        return bad("write 'not null COLUMN'");
+      }
+      d.not_null.emplace_back(col, line);
+      summary.push_back(fmt::format("not null {}", col));
+    } else if (TakeKeyword(&s, "up") || TakeKeyword(&s, "down")) {
+      bool up = Lower(Trim(text)).rfind("up", 0) == 0;
+      std::string col = TakeIdent(&s);
+      std::string_view expr = Trim(s);
+      if (col.empty() || expr.empty() || expr.front() != '=' || Trim(expr.substr(1)).empty()) {
+        return bad(fmt::format("write '{} COLUMN = EXPRESSION'", up ? "up" : "down"));
+      }
+      auto& list = up ? d.up_expr : d.down_expr;
+      auto& lines = up ? d.ups : d.downs;
+      for (const auto& [c, e] : list) {
+        if (c == col) return bad(fmt::format("a second {} expression for {}", up ? "up" : "down", col));
+      }
+      list.emplace_back(col, std::string(Trim(expr.substr(1))));
+      lines.emplace_back(col, line);
+    } else if (TakeKeyword(&s, "batch_rows") || TakeKeyword(&s, "workers")) {
+      bool rows = Lower(Trim(text)).rfind("batch_rows", 0) == 0;
+      std::string v(Trim(s));
+      int64_t n = std::atoll(v.c_str());
+      if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos || n <= 0 ||
+          (!rows && n > 64)) {
+        return bad(rows ? "batch_rows takes a positive count" : "workers takes 1..64");
+      }
+      if (rows) d.spec.batch_rows = n;
+      else d.spec.workers = static_cast<int>(n);
+    } else {
+      return bad("unknown clause");
+    }
+  }
+  if (d.ops.empty() && d.not_null.empty()) {
+    return BlockError(file, block.line,
+                      "the expand block changes nothing: add change, rename, split, merge or not "
+                      "null");
+  }
+  d.spec.summary = Join(summary, "; ");
+  return d;
+}
+
+// Resolves a draft against the table: types, scopes, defaults, checks.
+Result<ExpandSpec> Resolve(Draft d, const TableInfo& t) {
+  ExpandSpec& s = d.spec;
+  s.schema = t.schema;
+  s.name = t.name;
+  for (const ColumnInfo& c : t.columns) s.old_columns.push_back(c.name);
+  const std::string& file = s.file;
+  auto column = [&](const std::string& name, int line) -> Result<const ColumnInfo*> {
+    const ColumnInfo* c = t.Find(name);
+    if (c == nullptr) {
+      return Status(StatusCode::kNotFound,
+                    fmt::format("{}:{}: table {}.{} has no column {}", file, line, t.schema,
+                                t.name, name))
+          .With("file", file);
+    }
+    if (c->pk_position > 0) {
+      return BlockError(file, line,
+                        fmt::format("{} is part of the primary key of {}: expand/contract "
+                                    "changes other columns (the key identifies rows while both "
+                                    "versions run); change the key with a regular migration",
+                                    name, t.name));
+    }
+    if (c->generated) {
+      return BlockError(file, line, fmt::format("{} is a generated column: change its expression "
+                                                "with a regular migration", name));
+    }
+    return c;
+  };
+  for (const Draft::Op& op : d.ops) {
+    for (const std::string& old : op.olds) {
+      FERRY_ASSIGN_OR_RETURN(const ColumnInfo* c, column(old, op.line));
+      if (IsReplaced(s, old)) {
+        return BlockError(file, op.line, fmt::format("{} is already changed by this block", old));
+      }
+      std::string down;
+      if (op.kind == "change") down = old;  // the new column under the same name
+      if (op.kind == "rename") down = op.news[0].first;
+      s.replaced.push_back({old, c->type, down});
+    }
+    for (const auto& [name, type] : op.news) {
+      ExpandAdded a;
+      a.name = name;
+      a.type = type.empty() ? t.Find(op.olds[0])->type : type;
+      if (op.kind == "change") {
+        a.physical = std::string("_ferry_new_") + name;
+        if (a.physical.size() > 63) a.physical = fmt::format("_ferry_new_{:016x}", Xxh3(name));
+        a.up = name;
+      } else {
+        a.physical = name;
+        if (op.kind == "rename") a.up = op.olds[0];
+      }
+      if (t.Find(a.physical) != nullptr) {
+        return BlockError(
+            file, op.line,
+            fmt::format("{} already has a column {}{}", t.name, a.physical,
+                        a.physical.rfind("_ferry_new_", 0) == 0
+                            ? ": an earlier expand left it; 'ferry abort' or drop it first"
+                            : ": pick another name"));
+      }
+      for (const ExpandAdded& other : s.added) {
+        if (other.name == a.name) return BlockError(file, op.line, fmt::format("{} is added twice", name));
+      }
+      s.added.push_back(std::move(a));
+    }
+  }
+  for (const auto& [col, expr] : d.up_expr) {
+    int line = 0;
+    for (const auto& [c, l] : d.ups) if (c == col) line = l;
+    auto it = std::find_if(s.added.begin(), s.added.end(), [&](const ExpandAdded& a) { return a.name == col; });
+    if (it != s.added.end()) {
+      it->up = expr;
+      continue;
+    }
+    bool nn = std::any_of(d.not_null.begin(), d.not_null.end(), [&](const auto& p) { return p.first == col; });
+    if (!nn) {
+      return BlockError(file, line,
+                        fmt::format("'up {}' names no new column (up expressions compute new "
+                                    "columns, or fill NULLs of a 'not null' column)",
+                                    col));
+    }
+  }
+  for (const auto& [col, expr] : d.down_expr) {
+    int line = 0;
+    for (const auto& [c, l] : d.downs) if (c == col) line = l;
+    auto it = std::find_if(s.replaced.begin(), s.replaced.end(),
+                           [&](const ExpandReplaced& r) { return r.name == col; });
+    if (it == s.replaced.end()) {
+      return BlockError(file, line,
+                        fmt::format("'down {}' names no replaced column (down expressions "
+                                    "compute old columns from the new ones)",
+                                    col));
+    }
+    it->down = expr;
+  }
+  for (const ExpandAdded& a : s.added) {
+    if (a.up.empty()) {
+      return BlockError(file, s.line,
+                        fmt::format("new column {} needs 'up {} = EXPRESSION' (how to compute it "
+                                    "from the old columns)",
+                                    a.name, a.name));
+    }
+  }
+  for (const auto& [col, line] : d.not_null) {
+    auto it = std::find_if(s.added.begin(), s.added.end(), [&](const ExpandAdded& a) { return a.name == col; });
+    if (it != s.added.end()) {
+      it->not_null = true;
+      continue;
+    }
+    if (IsReplaced(s, col)) {
+      return BlockError(file, line, fmt::format("{} is dropped by this change; 'not null' applies "
+                                                "to new or kept columns", col));
+    }
+    FERRY_ASSIGN_OR_RETURN(const ColumnInfo* c, column(col, line));
+    ExpandNotNull n{col, c->type, ""};
+    for (const auto& [uc, ue] : d.up_expr) if (uc == col) n.up = ue;
+    s.not_null.push_back(std::move(n));
+  }
+  s.function = ObjectName("ferry_expand", s.version, s.name);
+  s.trigger = s.function;
+  return std::move(d.spec);
+}
+
+// Type-checks every expression against the table (WHERE false: no rows
+// read), then runs the up expressions on a sample of rows.
+Status TypeCheck(Connection& conn, const ExpandSpec& s) {
+  auto check = [&](const std::string& sql, const std::string& what) -> Status {
+    auto r = conn.Query(sql);
+    if (r.ok()) return Status();
+    Status e = std::move(r).TakeStatus();
+    return Status(StatusCode::kInvalidArgument,
+                  fmt::format("{}:{}: {} does not work on {}.{}: {}; fix the expression in the "
+                              "expand block (nothing was changed)",
+                              s.file, s.line, what, s.schema, s.name, e.message()))
+        .With("file", s.file)
+        .With("line", std::to_string(s.line))
+        .With("sqlstate", e.Get("sqlstate"));
+  };
+  for (const ExpandAdded& a : s.added) {
+    FERRY_RETURN_IF_ERROR(check(fmt::format("SELECT {} FROM {} AS ferry_row WHERE false",
+                                            Cast(a.up, a.type), s.Qualified()),
+                                fmt::format("up expression for {} ({} -> {})", a.name, a.up, a.type)));
+  }
+  for (const ExpandNotNull& n : s.not_null) {
+    if (n.up.empty()) continue;
+    FERRY_RETURN_IF_ERROR(check(fmt::format("SELECT {} FROM {} AS ferry_row WHERE false",
+                                            Cast(n.up, n.type), s.Qualified()),
+                                fmt::format("up expression for {} ({})", n.name, n.up)));
+  }
+  for (const ExpandReplaced& r : s.replaced) {
+    if (r.down.empty()) continue;
+    FERRY_RETURN_IF_ERROR(check(
+        fmt::format("SELECT {} FROM (SELECT {} FROM {} AS t WHERE false) AS ferry_row",
+                    Cast(r.down, r.type), NewScope(s, "t.", /*null_added=*/true), s.Qualified()),
+        fmt::format("down expression for {} ({} -> {})", r.name, r.down, r.type)));
+  }
+  // Values that type-check can still fail (a text that is not a number):
+  // try the up expressions on the first rows before changing anything.
+  std::vector<std::string> ups = UpExprs(s);
+  for (const ExpandNotNull& n : s.not_null) {
+    if (!n.up.empty()) ups.push_back(Cast(n.up, n.type));
+  }
+  if (!ups.empty()) {
+    FERRY_RETURN_IF_ERROR(check(
+        fmt::format("SELECT count({}) FROM (SELECT * FROM {} LIMIT 1000) AS ferry_row",
+                    RowOf(ups), s.Qualified()),
+        "an up expression, tried on the first 1000 rows,"));
+  }
+  return Status();
+}
+
+Result<bool> StateTableExists(Connection& conn) {
+  FERRY_ASSIGN_OR_RETURN(QueryResult r,
+                         conn.Query("SELECT to_regclass($1) IS NOT NULL", {Value(std::string(kStateTable))}));
+  return !r.rows.empty() && r.rows[0][0] && *r.rows[0][0] == "t";
+}
+
+class ExpandSteps final : public OnlineSteps {
+ public:
+  explicit ExpandSteps(ExpandStepsOptions options) : options_(options) {}
+
+  Result<OnlinePrepared> Prepare(Connection& conn, const Migration& m) override {
+    OnlinePrepared out;
+    if (conn.engine() != "postgres") {
+      return Status(StatusCode::kUnimplemented,
+                    fmt::format("{}:{}: expand and backfill blocks need PostgreSQL (this database "
+                                "is {})",
+                                m.up.path, m.up.online.front().line, conn.engine()));
+    }
+    std::vector<ExpandState> open;
+    FERRY_ASSIGN_OR_RETURN(std::vector<ExpandState> states, ListExpandStates(conn));
+    for (ExpandState& st : states) {
+      if (st.phase == "expanding" || st.phase == "expanded") open.push_back(std::move(st));
+    }
+    bool state_ddl = false;
+    for (const OnlineBlock& block : m.up.online) {
+      if (block.kind == "backfill") {
+        FERRY_RETURN_IF_ERROR(ParseBackfill(block, m.up.path, nullptr));
+        out.after_commit = true;
+        continue;
+      }
+      FERRY_ASSIGN_OR_RETURN(Draft draft, ParseDraft(block, m.up.path));
+      draft.spec.version = m.version.text();
+      auto table = DescribeTable(conn, draft.spec.table);
+      if (!table.ok()) {
+        Status e = std::move(table).TakeStatus();
+        return Status(e.code(), fmt::format("{}:{}: {}", m.up.path, block.line, e.message()))
+            .With("file", m.up.path)
+            .With("line", std::to_string(block.line));
+      }
+      if (!table->has_primary_key()) {
+        return Status(StatusCode::kFailedPrecondition,
+                      fmt::format("{}:{}: table {}.{} has no primary key: the backfill walks the "
+                                  "key in batches and abort/complete need rows identified; add "
+                                  "one in an earlier migration (ALTER TABLE {} ADD PRIMARY KEY "
+                                  "(...)) and run 'ferry up' again (nothing was changed)",
+                                  m.up.path, block.line, table->schema, table->name,
+                                  table->QualifiedName()))
+            .With("file", m.up.path)
+            .With("line", std::to_string(block.line));
+      }
+      FERRY_ASSIGN_OR_RETURN(ExpandSpec spec, Resolve(std::move(draft), *table));
+      for (const ExpandState& st : open) {
+        if (st.table == spec.schema + "." + spec.name && st.version != spec.version) {
+          return Status(StatusCode::kFailedPrecondition,
+                        fmt::format("{}:{}: {} has an expand change still open (version {}: {}, "
+                                    "{}): run 'ferry complete {}' or 'ferry abort {}' first",
+                                    m.up.path, block.line, st.table, st.version, st.summary,
+                                    st.phase, st.version, st.version));
+        }
+      }
+      FERRY_RETURN_IF_ERROR(TypeCheck(conn, spec));
+      const int line = block.line;
+      if (!state_ddl) {
+        out.statements.push_back(MakeStatement(StateDdl(), line));
+        state_ddl = true;
+      }
+      for (const ExpandAdded& a : spec.added) {
+        // Nullable, no default: a catalog change, no table rewrite.
+        out.statements.push_back(MakeStatement(
+            fmt::format("ALTER TABLE {} ADD COLUMN {} {}", spec.Qualified(), QuoteIdent(a.physical),
+                        a.type),
+            line));
+      }
+      out.statements.push_back(MakeStatement(TriggerFunctionSql(spec), line));
+      out.statements.push_back(MakeStatement(
+          fmt::format("DROP TRIGGER IF EXISTS {} ON {}", QuoteIdent(spec.trigger), spec.Qualified()),
+          line));
+      out.statements.push_back(MakeStatement(
+          fmt::format("CREATE TRIGGER {} BEFORE INSERT OR UPDATE ON {} FOR EACH ROW EXECUTE "
+                      "FUNCTION {}.{}()",
+                      QuoteIdent(spec.trigger), spec.Qualified(), QuoteIdent(spec.schema),
+                      QuoteIdent(spec.function)),
+          line));
+      out.statements.push_back(MakeStatement(
+          fmt::format("INSERT INTO {} (version, table_name, script, phase, summary, spec) VALUES "
+                      "({}, {}, {}, 'expanding', {}, {}) ON CONFLICT (version, table_name) DO "
+                      "UPDATE SET phase = 'expanding', spec = EXCLUDED.spec, summary = "
+                      "EXCLUDED.summary, updated_at = now()",
+                      kStateTable, Literal(spec.version), Literal(spec.schema + "." + spec.name),
+                      Literal(m.script), Literal(spec.summary), Literal(spec.ToJson())),
+          line));
+      out.after_commit = true;
+    }
+    return out;
+  }
+
+  Status AfterCommit(const std::string& url, Connection& conn, const Migration& m,
+                     const OnlineProgress& progress) override {
+    FERRY_ASSIGN_OR_RETURN(std::vector<ExpandState> states, ListExpandStates(conn));
+    for (const ExpandState& st : states) {
+      if (st.version != m.version.text() || st.phase != "expanding") continue;
+      FERRY_ASSIGN_OR_RETURN(ExpandSpec spec, ExpandSpec::FromJson(st.spec));
+      BackfillOptions bo;
+      bo.table = spec.schema + "." + spec.name;
+      bo.set = BackfillSet(spec);
+      bo.where = BackfillWhere(spec);
+      bo.batch_rows = spec.batch_rows;
+      bo.workers = spec.workers;
+      bo.job_id = fmt::format("expand:{}:{}", spec.version, bo.table);
+      if (!bo.set.empty()) {
+        if (progress) progress("expand_backfill", fmt::format("{}: backfilling {}", bo.table, spec.summary));
+        FERRY_RETURN_IF_ERROR(Backfill(url, bo, progress));
+      }
+      FERRY_RETURN_IF_ERROR(SetPhase(conn, st.version, st.table, "expanded"));
+      if (progress) {
+        progress("expand_phase",
+                 fmt::format("{}: expanded ({}); old and new columns are kept in step; run "
+                             "'ferry complete {}' when no old application version is left, or "
+                             "'ferry abort {}' to undo",
+                             st.table, spec.summary, st.version, st.version));
+      }
+    }
+    for (const OnlineBlock& block : m.up.online) {
+      if (block.kind != "backfill") continue;
+      BackfillOptions bo;
+      FERRY_RETURN_IF_ERROR(ParseBackfill(block, m.up.path, &bo));
+      bo.job_id = fmt::format("migration:{}:{}:{}", m.version.text(), bo.table, block.line);
+      if (progress) progress("backfill_started", fmt::format("{}:{}: backfill {} set {}", m.up.path, block.line, bo.table, bo.set));
+      Status s = Backfill(url, bo, progress);
+      if (!s.ok()) {
+        return std::move(s).Prefix(fmt::format("{}:{}: backfill of {}", m.up.path, block.line, bo.table));
+      }
+    }
+    return Status();
+  }
+
+  Result<std::vector<Statement>> PrepareUndo(Connection& conn, const Migration& m) override {
+    std::vector<Statement> out;
+    if (conn.engine() != "postgres") return out;
+    FERRY_ASSIGN_OR_RETURN(std::vector<ExpandState> states, ListExpandStates(conn));
+    for (const ExpandState& st : states) {
+      if (st.version != m.version.text()) continue;
+      if (st.phase == "aborted") continue;
+      FERRY_ASSIGN_OR_RETURN(ExpandSpec spec, ExpandSpec::FromJson(st.spec));
+      if (st.phase == "completed") {
+        return Status(StatusCode::kFailedPrecondition,
+                      fmt::format("{}: the expand change on {} ({}) was completed on {}: its old "
+                                  "columns are gone, so it cannot be aborted; roll forward with "
+                                  "a new migration",
+                                  m.up.path, st.table, st.summary, st.updated_at));
+      }
+      for (const ExpandReplaced& r : spec.replaced) {
+        if (!r.down.empty() || options_.discard_new_writes) continue;
+        std::string news;
+        for (const ExpandAdded& a : spec.added) news += (news.empty() ? "" : ", ") + a.name;
+        return Status(StatusCode::kFailedPrecondition,
+                      fmt::format("cannot abort the change on {} ({}): {} has no down "
+                                  "expression, so values written only to {} since the expand "
+                                  "(by the new application version) cannot be carried back and "
+                                  "would be lost. Nothing was changed. Either finish with 'ferry "
+                                  "complete {}', or, if no new version wrote those columns, run "
+                                  "'ferry abort {} --discard-new-writes'",
+                                  st.table, st.summary, r.name, news, st.version, st.version))
+            .With("file", m.up.path)
+            .With("line", std::to_string(spec.line));
+      }
+      out.push_back(MakeStatement(fmt::format("DROP TRIGGER IF EXISTS {} ON {}",
+                                              QuoteIdent(spec.trigger), spec.Qualified()),
+                                  spec.line));
+      out.push_back(MakeStatement(fmt::format("DROP FUNCTION IF EXISTS {}.{}()",
+                                              QuoteIdent(spec.schema), QuoteIdent(spec.function)),
+                                  spec.line));
+      for (const ExpandAdded& a : spec.added) {
+        out.push_back(MakeStatement(fmt::format("ALTER TABLE {} DROP COLUMN IF EXISTS {}",
+                                                spec.Qualified(), QuoteIdent(a.physical)),
+                                    spec.line));
+      }
+      out.push_back(MakeStatement(
+          fmt::format("UPDATE {} SET phase = 'aborted', updated_at = now() WHERE version = {} AND "
+                      "table_name = {}",
+                      kStateTable, Literal(st.version), Literal(st.table)),
+          spec.line));
+    }
+    return out;
+  }
+
+ private:
+  // Reads a backfill block into `out` (nullptr: check only).
+  static Status ParseBackfill(const OnlineBlock& block, const std::string& file,
+                              BackfillOptions* out) {
+    BackfillOptions bo;
+    std::string_view header = block.header;
+    bo.table = TakeIdent(&header);
+    if (bo.table.empty() || !Trim(header).empty()) {
+      return BlockError(file, block.line,
+                        "'-- ferry:backfill' names one table: '-- ferry:backfill users', then "
+                        "indented lines 'set b = a * 2', 'where b is null'");
+    }
+    for (const auto& [line, text] : block.body) {
+      std::string_view s = text;
+      std::string key = Lower(TakeIdent(&s));
+      std::string value(Trim(s));
+      if (value.empty()) {
+        return BlockError(file, line, fmt::format("'{}' needs a value", key));
+      }
+      if (key == "set") bo.set = value;
+      else if (key == "where") bo.where = value;
+      else if (key == "check") bo.check_query = value;
+      else if (key == "done_check") bo.done_check = value;
+      else if (key == "batch_rows" || key == "workers" || key == "sleep_ms") {
+        if (value.find_first_not_of("0123456789") != std::string::npos) {
+          return BlockError(file, line, fmt::format("'{}' takes a number", key));
+        }
+        int64_t n = std::atoll(value.c_str());
+        if (key == "batch_rows") bo.batch_rows = std::max<int64_t>(1, n);
+        if (key == "workers") bo.workers = static_cast<int>(std::clamp<int64_t>(n, 1, 64));
+        if (key == "sleep_ms") bo.sleep = std::chrono::milliseconds(n);
+      } else {
+        return BlockError(file, line,
+                          fmt::format("unknown backfill key '{}': use set, where, check, "
+                                      "done_check, batch_rows, workers, sleep_ms",
+                                      key));
+      }
+    }
+    if (bo.set.empty()) {
+      return BlockError(file, block.line, "the backfill block needs 'set COLUMN = EXPRESSION'");
+    }
+    if (out != nullptr) *out = std::move(bo);
+    return Status();
+  }
+
+  static Status Backfill(const std::string& url, const BackfillOptions& bo,
+                         const OnlineProgress& progress) {
+    auto last = std::chrono::steady_clock::now();
+    BackfillSink sink = [&](const BackfillEvent& e) {
+      if (!progress) return;
+      auto now = std::chrono::steady_clock::now();
+      if (e.kind == BackfillEvent::Kind::kBatch && now - last < std::chrono::seconds(1)) return;
+      last = now;
+      if (e.kind == BackfillEvent::Kind::kBatch || e.kind == BackfillEvent::Kind::kFinished) {
+        progress("backfill_progress",
+                 fmt::format("{}: {} rows updated, {:.0f} rows/s{}", bo.table, e.rows_updated,
+                             e.rows_per_second,
+                             e.eta_seconds >= 0 ? fmt::format(", ETA {:.0f} s", e.eta_seconds)
+                                                : ""));
+      } else if (e.kind == BackfillEvent::Kind::kRetry || e.kind == BackfillEvent::Kind::kThrottled) {
+        progress("backfill_" + std::string(BackfillEventName(e.kind)), e.message);
+      }
+    };
+    FERRY_ASSIGN_OR_RETURN(BackfillReport report, RunBackfill(url, bo, sink));
+    return report.CheckStatus();
+  }
+
+  ExpandStepsOptions options_;
+};
+
+}  // namespace
+
+Result<ExpandSpec> ParseExpandBlock(const OnlineBlock& block, const std::string& file) {
+  FERRY_ASSIGN_OR_RETURN(Draft d, ParseDraft(block, file));
+  return std::move(d.spec);
+}
+
+Result<std::vector<ExpandState>> ListExpandStates(Connection& conn) {
+  std::vector<ExpandState> out;
+  if (conn.engine() != "postgres") return out;
+  FERRY_ASSIGN_OR_RETURN(bool exists, StateTableExists(conn));
+  if (!exists) return out;
+  FERRY_ASSIGN_OR_RETURN(
+      QueryResult r,
+      conn.Query(fmt::format("SELECT version, table_name, script, phase, summary, "
+                             "to_char(started_at AT TIME ZONE 'UTC', "
+                             "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), to_char(updated_at AT TIME ZONE "
+                             "'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), spec FROM {} ORDER BY "
+                             "started_at, version, table_name",
+                             kStateTable)));
+  for (size_t i = 0; i < r.rows.size(); ++i) {
+    out.push_back({r.Text(i, 0), r.Text(i, 1), r.Text(i, 2), r.Text(i, 3), r.Text(i, 4),
+                   r.Text(i, 5), r.Text(i, 6), r.Text(i, 7)});
+  }
+  return out;
+}
+
+std::shared_ptr<OnlineSteps> MakeOnlineSteps(ExpandStepsOptions options) {
+  return std::make_shared<ExpandSteps>(options);
+}
+
+Result<CompleteResult> CompleteExpand(const CompleteOptions& options,
+                                      const OnlineProgress& progress) {
+  FERRY_ASSIGN_OR_RETURN(Url url, Url::Parse(options.url));
+  FERRY_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, OpenConnection(url));
+  if (conn->engine() != "postgres") {
+    return Status(StatusCode::kUnimplemented, "expand/contract needs PostgreSQL");
+  }
+  std::unique_ptr<MigrationLock> lock;
+  if (!options.dry_run) {
+    FERRY_ASSIGN_OR_RETURN(lock, MigrationLock::Acquire(url, options.history_table,
+                                                        options.lock_wait, [&](const LockHolder& h) {
+                                                          if (progress) {
+                                                            progress("lock_wait",
+                                                                     "waiting for the migration "
+                                                                     "lock held by " + h.who);
+                                                          }
+                                                        }));
+  }
+  FERRY_ASSIGN_OR_RETURN(std::vector<ExpandState> states, ListExpandStates(*conn));
+  std::vector<ExpandState> todo;
+  for (ExpandState& st : states) {
+    if (!options.version.empty() && st.version != options.version) continue;
+    if (st.phase == "expanding") {
+      return Status(StatusCode::kFailedPrecondition,
+                    fmt::format("the change on {} (version {}: {}) has not finished its backfill: "
+                                "run 'ferry up' to continue it, then 'ferry complete'",
+                                st.table, st.version, st.summary));
+    }
+    if (st.phase == "expanded") todo.push_back(std::move(st));
+  }
+  if (todo.empty()) {
+    return Status(StatusCode::kNotFound,
+                  options.version.empty()
+                      ? std::string("no expand change awaits complete (see 'ferry status')")
+                      : fmt::format("no expand change of version {} awaits complete (see 'ferry "
+                                    "status')",
+                                    options.version));
+  }
+  CompleteResult result;
+  // Every check first: nothing changes when one fails.
+  std::vector<ExpandSpec> specs;
+  for (const ExpandState& st : todo) {
+    FERRY_ASSIGN_OR_RETURN(ExpandSpec spec, ExpandSpec::FromJson(st.spec));
+    std::string where = BackfillWhere(spec);
+    if (!where.empty()) {
+      FERRY_ASSIGN_OR_RETURN(
+          QueryResult r, conn->Query(fmt::format("SELECT count(*) FROM {} WHERE {}",
+                                                 spec.Qualified(), where)));
+      if (r.Text(0, 0) != "0") {
+        return Status(StatusCode::kFailedPrecondition,
+                      fmt::format("{} has {} row(s) the backfill has not filled ({}): run 'ferry "
+                                  "up' again, or check the trigger; nothing was changed",
+                                  st.table, r.Text(0, 0), FoldWhitespace(where)));
+      }
+    }
+    auto null_check = [&](const std::string& physical, const std::string& name) -> Status {
+      FERRY_ASSIGN_OR_RETURN(
+          QueryResult r, conn->Query(fmt::format("SELECT count(*) FROM {} WHERE {} IS NULL",
+                                                 spec.Qualified(), QuoteIdent(physical))));
+      if (r.Text(0, 0) != "0") {
+        return Status(StatusCode::kFailedPrecondition,
+                      fmt::format("cannot make {}.{} NOT NULL: {} row(s) hold NULL. Give the "
+                                  "column an 'up {} = coalesce(...)' in a new expand, or fix "
+                                  "those rows; nothing was changed",
+                                  st.table, name, r.Text(0, 0), name));
+      }
+      return Status();
+    };
+    for (const ExpandAdded& a : spec.added) {
+      if (a.not_null) FERRY_RETURN_IF_ERROR(null_check(a.physical, a.name));
+    }
+    for (const ExpandNotNull& n : spec.not_null) FERRY_RETURN_IF_ERROR(null_check(n.name, n.name));
+    specs.push_back(std::move(spec));
+  }
+
+  std::mt19937 random(std::random_device{}());
+  // Runs `statements` in one transaction under lock_timeout, retrying a
+  // lock timeout with jittered back-off (writers never queue behind a long
+  // wait).
+  auto run_tx = [&](const std::vector<std::string>& statements, bool transaction) -> Status {
+    for (const std::string& st : statements) result.statements.push_back(st);
+    if (options.dry_run) return Status();
+    for (int attempt = 1;; ++attempt) {
+      std::vector<std::string> all;
+      if (transaction) all.push_back("BEGIN");
+      all.push_back(fmt::format("SET {}lock_timeout = {}", transaction ? "LOCAL " : "",
+                                Literal(options.lock_timeout)));
+      for (const std::string& st : statements) all.push_back(st);
+      if (transaction) all.push_back("COMMIT");
+      std::vector<Connection::BatchItem> batch;
+      for (const std::string& st : all) batch.push_back({st, nullptr});
+      auto ran = conn->ExecBatch(batch);
+      if (ran.ok()) {
+        if (!transaction) (void)conn->Exec("RESET lock_timeout");
+        return Status();
+      }
+      if (transaction) (void)conn->Rollback();
+      Status s = std::move(ran).TakeStatus();
+      if (s.Get("sqlstate") != "55P03" || attempt > options.lock_retries) return s;
+      auto delay = std::chrono::milliseconds(static_cast<int64_t>(
+          200.0 * static_cast<double>(1 << std::min(attempt - 1, 6)) *
+          std::uniform_real_distribution<double>(0.5, 1.5)(random)));
+      if (progress) {
+        progress("lock_retry", fmt::format("lock_timeout hit; retry {} of {} in {} ms", attempt,
+                                           options.lock_retries, delay.count()));
+      }
+      std::this_thread::sleep_for(delay);
+    }
+  };
+
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const ExpandSpec& spec = specs[i];
+    const ExpandState& st = todo[i];
+    // NOT NULL without a long lock: CHECK ... NOT VALID (brief lock), then
+    // VALIDATE (reads the table; writers go on), then SET NOT NULL uses the
+    // valid CHECK and skips the scan.
+    std::vector<std::pair<std::string, std::string>> checks;  // constraint, physical column
+    for (const ExpandAdded& a : spec.added) {
+      if (a.not_null) checks.emplace_back(ObjectName("ferry_nn", spec.version, a.name), a.physical);
+    }
+    for (const ExpandNotNull& n : spec.not_null) {
+      checks.emplace_back(ObjectName("ferry_nn", spec.version, n.name), n.name);
+    }
+    for (const auto& [constraint, column] : checks) {
+      bool exists = false;
+      if (!options.dry_run) {
+        FERRY_ASSIGN_OR_RETURN(
+            QueryResult r,
+            conn->Query("SELECT 1 FROM pg_constraint WHERE conrelid = $1::regclass AND conname = $2",
+                        {Value(spec.Qualified()), Value(constraint)}));
+        exists = !r.rows.empty();
+      }
+      if (!exists) {
+        FERRY_RETURN_IF_ERROR(run_tx({fmt::format("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({} IS "
+                                                  "NOT NULL) NOT VALID",
+                                                  spec.Qualified(), QuoteIdent(constraint),
+                                                  QuoteIdent(column))},
+                                     false));
+      }
+      FERRY_RETURN_IF_ERROR(run_tx({fmt::format("ALTER TABLE {} VALIDATE CONSTRAINT {}",
+                                                spec.Qualified(), QuoteIdent(constraint))},
+                                   false));
+    }
+    std::vector<std::string> contract;
+    contract.push_back(fmt::format("DROP TRIGGER IF EXISTS {} ON {}", QuoteIdent(spec.trigger),
+                                   spec.Qualified()));
+    contract.push_back(fmt::format("DROP FUNCTION IF EXISTS {}.{}()", QuoteIdent(spec.schema),
+                                   QuoteIdent(spec.function)));
+    for (const ExpandReplaced& r : spec.replaced) {
+      contract.push_back(
+          fmt::format("ALTER TABLE {} DROP COLUMN {}", spec.Qualified(), QuoteIdent(r.name)));
+    }
+    for (const ExpandAdded& a : spec.added) {
+      if (a.physical != a.name) {
+        contract.push_back(fmt::format("ALTER TABLE {} RENAME COLUMN {} TO {}", spec.Qualified(),
+                                       QuoteIdent(a.physical), QuoteIdent(a.name)));
+      }
+    }
+    for (const auto& [constraint, column] : checks) {
+      std::string final_name = column;
+      for (const ExpandAdded& a : spec.added) {
+        if (a.physical == column) final_name = a.name;
+      }
+      contract.push_back(fmt::format("ALTER TABLE {} ALTER COLUMN {} SET NOT NULL",
+                                     spec.Qualified(), QuoteIdent(final_name)));
+      contract.push_back(fmt::format("ALTER TABLE {} DROP CONSTRAINT {}", spec.Qualified(),
+                                     QuoteIdent(constraint)));
+    }
+    contract.push_back(fmt::format("UPDATE {} SET phase = 'completed', updated_at = now() WHERE "
+                                   "version = {} AND table_name = {}",
+                                   kStateTable, Literal(st.version), Literal(st.table)));
+    FERRY_RETURN_IF_ERROR(run_tx(contract, true).Prefix(fmt::format("completing {}", st.table)));
+    if (!options.dry_run) {
+      // The history row of the migration says what happened to its change.
+      History history(conn.get(), options.history_table);
+      auto rows = history.Load();
+      if (rows.ok()) {
+        for (auto it = rows->rbegin(); it != rows->rend(); ++it) {
+          if (it->version != st.version || it->kind != "versioned") continue;
+          HistoryRow row = *it;
+          row.note = (row.note.empty() ? "" : row.note + "; ") +
+                     fmt::format("expand on {} completed by {} at {}", st.table, History::Actor(),
+                                 History::Now());
+          (void)history.Save(row);
+          break;
+        }
+      }
+      if (progress) progress("expand_completed", fmt::format("{}: completed ({})", st.table, st.summary));
+    }
+    result.completed.push_back(st);
+  }
+  return result;
+}
+
+}  // namespace ferry
