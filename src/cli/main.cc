@@ -241,7 +241,7 @@ int Main(int argc, char** argv) {
       "  ferry copy --from $SRC --to $DST --all --create-tables --workers 4 --dry-run\n"
       "  ferry copy --from $SRC --to sqlite:archive.db --table messages --create-tables \\\n"
       "      --where \"created_at >= '2026-01-01' AND created_at < '2026-02-01'\" --json\n"
-      "  ferry copy --to $DST --status copy:public.messages   # from any machine\n"
+      "  ferry copy --to $DST --status copy:messages   # from any machine\n"
       "Each table is cut into primary-key ranges (ctid page ranges without a key); workers\n"
       "lease chunks from ferry_jobs/ferry_chunks on the target and commit each chunk's rows\n"
       "with its 'done' mark, so after kill -9 the same command resumes without duplicates.\n"

@@ -294,7 +294,7 @@ struct Planner {
     t.source_name = source_name;
     auto src_info = DescribeTable(src, source_name);
     if (!src_info.ok()) {
-      return std::move(src_info).TakeStatus().Prefix("source: ");
+      return std::move(src_info).TakeStatus().Prefix("source");
     }
     t.src = std::move(*src_info);
     t.target_name = target_hint.empty() ? TargetNameFor(t.src, dst.engine()) : target_hint;
@@ -347,7 +347,7 @@ struct Planner {
       }
       FERRY_RETURN_IF_ERROR(WithTable(CreateDdl(t), t.source_name));
     } else {
-      return std::move(dst_info).TakeStatus().Prefix("target: ");
+      return std::move(dst_info).TakeStatus().Prefix("target");
     }
     return t;
   }
@@ -433,7 +433,7 @@ Status Validate(const CopyOptions& o) {
 
 Result<ConnPtr> Open(const std::string& url, std::string_view side) {
   auto c = OpenConnection(url);
-  if (!c.ok()) return std::move(c).TakeStatus().Prefix(fmt::format("{}: ", side));
+  if (!c.ok()) return std::move(c).TakeStatus().Prefix(side);
   return std::move(*c);
 }
 
@@ -1203,7 +1203,7 @@ Result<CopySummary> RunCopy(const CopyOptions& options, const CopyEventSink& on_
       for (const std::string& ddl : t.ddl) {
         s = p.dst->Exec(ddl).status();
         if (!s.ok()) {
-          s = WithTable(std::move(s).Prefix("creating the target table: "), t.target_name);
+          s = WithTable(std::move(s).Prefix("creating the target table"), t.target_name);
           break;
         }
       }
