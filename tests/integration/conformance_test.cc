@@ -7,7 +7,9 @@
 // concrete driver class.
 #include <sys/stat.h>
 
+#include <charconv>
 #include <chrono>
+#include <cstring>
 #include <cstdlib>
 #include <functional>
 #include <memory>
@@ -126,6 +128,38 @@ TEST_P(DriverConformance, ExecRunsMultiStatementScript) {
   ASSERT_OK_AND_ASSIGN(rows, conn_->Exec("UPDATE t SET name = 'z' WHERE id > 1"));
   EXPECT_EQ(rows, 2);
   ASSERT_OK(conn_->Exec("-- only a comment\n").status());
+}
+
+// Floating-point values come back as text that reads as the same double
+// (PostgreSQL: extra_float_digits; SQLite: the driver's shortest form).
+TEST_P(DriverConformance, FloatsRoundTripExactly) {
+  ASSERT_OK(conn_->Exec("CREATE TABLE f (id integer PRIMARY KEY, x double precision)").status());
+  const std::vector<double> values = {0.1 + 0.2, 1.7976931348623157e308, 5e-324, -2.5, 3.0,
+                                      123456789.12345678};
+  for (size_t i = 0; i < values.size(); ++i) {
+    char buf[64];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), values[i]);
+    ASSERT_EQ(ec, std::errc());
+    ASSERT_OK(conn_->Query("INSERT INTO f (id, x) VALUES ($1, $2)",
+                           {std::to_string(i), std::string(buf, end)})
+                  .status());
+  }
+  auto rows = conn_->Query("SELECT x FROM f ORDER BY id");
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  ASSERT_EQ(rows->rows.size(), values.size());
+  for (size_t i = 0; i < values.size(); ++i) {
+    EXPECT_EQ(std::strtod(rows->Text(i, 0).c_str(), nullptr), values[i]) << rows->Text(i, 0);
+  }
+  size_t streamed = 0;
+  ASSERT_OK(conn_->Stream("SELECT x FROM f ORDER BY id", {}, [&](const RowView& row) -> Status {
+    EXPECT_EQ(std::strtod(std::string(*row.fields[0]).c_str(), nullptr), values[streamed]);
+    ++streamed;
+    return Status();
+  }));
+  EXPECT_EQ(streamed, values.size());
+  if (!IsPostgres()) {
+    EXPECT_EQ(Scalar("SELECT x FROM f WHERE id = 4"), "3.0");
+  }
 }
 
 TEST_P(DriverConformance, QueryBindsParametersWithoutSplicing) {

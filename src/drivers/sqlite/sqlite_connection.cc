@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <charconv>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -221,14 +222,22 @@ class SqliteConnection final : public Connection {
     std::vector<Column> columns;
     RowView view;
     view.columns = &columns;
+    std::vector<std::string> reals;  // text of REAL fields, alive during on_row
     return Run(sql, params, [&](sqlite3_stmt* stmt) -> Status {
       int n = sqlite3_column_count(stmt);
       if (columns.empty()) FillColumns(stmt, &columns);
       view.fields.assign(static_cast<size_t>(n), std::nullopt);
+      reals.resize(static_cast<size_t>(n));
       for (int i = 0; i < n; ++i) {
-        if (sqlite3_column_type(stmt, i) == SQLITE_NULL) continue;
-        const void* data = sqlite3_column_type(stmt, i) == SQLITE_BLOB ? sqlite3_column_blob(stmt, i)
-                                                                       : sqlite3_column_text(stmt, i);
+        const int type = sqlite3_column_type(stmt, i);
+        if (type == SQLITE_NULL) continue;
+        if (type == SQLITE_FLOAT) {
+          reals[static_cast<size_t>(i)] = RealText(sqlite3_column_double(stmt, i));
+          view.fields[static_cast<size_t>(i)] = reals[static_cast<size_t>(i)];
+          continue;
+        }
+        const void* data = type == SQLITE_BLOB ? sqlite3_column_blob(stmt, i)
+                                               : sqlite3_column_text(stmt, i);
         int bytes = sqlite3_column_bytes(stmt, i);
         view.fields[static_cast<size_t>(i)] =
             std::string_view(static_cast<const char*>(data), static_cast<size_t>(bytes));
@@ -324,9 +333,22 @@ class SqliteConnection final : public Connection {
     }
   }
 
+  // A REAL as the shortest text that reads back as the same double (SQLite's
+  // own text keeps 15 digits and loses the rest); "1.0" rather than "1" so
+  // it still reads as a real. Infinities keep SQLite's spelling ("Inf").
+  static std::string RealText(double d) {
+    if (!std::isfinite(d)) return d > 0 ? "Inf" : "-Inf";
+    char buf[64];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), d);
+    std::string out(buf, ec == std::errc() ? end : buf);
+    if (out.find_first_of(".en") == std::string::npos) out += ".0";
+    return out;
+  }
+
   static Value ColumnValue(sqlite3_stmt* stmt, int i) {
     int type = sqlite3_column_type(stmt, i);
     if (type == SQLITE_NULL) return std::nullopt;
+    if (type == SQLITE_FLOAT) return RealText(sqlite3_column_double(stmt, i));
     const void* data =
         type == SQLITE_BLOB ? sqlite3_column_blob(stmt, i) : sqlite3_column_text(stmt, i);
     int bytes = sqlite3_column_bytes(stmt, i);
