@@ -8,6 +8,7 @@
 #               psql -c "COPY t FROM STDIN (FORMAT binary)"   (single-stream bound)
 #   ferry_w1    ferry copy --workers 1
 #   ferry_w2    ferry copy --workers 2
+#   ferry_w1_pages, ferry_w2_pages   the same with --split pages (ctid ranges)
 #   pgcopydb    pgcopydb copy table-data --table-jobs 2 (Debian package)
 #   dump        pg_dump -Fc --data-only -t t | pg_restore --data-only
 #
@@ -105,6 +106,8 @@ export SRC="$src" FERRY="$ferry" WORK="$work"
 run pipe 'psql -X -q "$SRC" -c "COPY t TO STDOUT (FORMAT binary)" | psql -X -q "$DST" -c "COPY t FROM STDIN (FORMAT binary)"'
 run ferry_w1 '"$FERRY" copy --from "$SRC" --to "$DST" --table t --workers 1 -q'
 run ferry_w2 '"$FERRY" copy --from "$SRC" --to "$DST" --table t --workers 2 -q'
+run ferry_w1_pages '"$FERRY" copy --from "$SRC" --to "$DST" --table t --workers 1 --split pages -q'
+run ferry_w2_pages '"$FERRY" copy --from "$SRC" --to "$DST" --table t --workers 2 --split pages -q'
 run pgcopydb 'rm -rf "$WORK/pgcopydb"; pgcopydb copy table-data --source "$SRC" --target "$DST" --table-jobs 2 --dir "$WORK/pgcopydb"'
 run dump 'pg_dump -Fc --data-only -t t "$SRC" | pg_restore --data-only -d "$DST"'
 
@@ -118,8 +121,8 @@ for line in open(sys.argv[1]):
 pipe = rows / res["pipe"][0]
 pgc = rows / res["pgcopydb"][0]
 print(f"copy-bench: {rows:,} rows, PostgreSQL -> PostgreSQL")
-print(f"{'method':<10} {'seconds':>8} {'rows/s':>10} {'peak RSS':>10} {'vs pipe':>8} {'vs pgcopydb':>12}")
+print(f"{'method':<14} {'seconds':>8} {'rows/s':>10} {'peak RSS':>10} {'vs pipe':>8} {'vs pgcopydb':>12}")
 for name, (secs, rss) in res.items():
     rate = rows / secs
-    print(f"{name:<10} {secs:>8.2f} {rate:>10,.0f} {rss/1024:>8.1f}MB {rate/pipe:>7.2f}x {rate/pgc:>11.2f}x")
+    print(f"{name:<14} {secs:>8.2f} {rate:>10,.0f} {rss/1024:>8.1f}MB {rate/pipe:>7.2f}x {rate/pgc:>11.2f}x")
 PY

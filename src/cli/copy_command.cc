@@ -264,6 +264,7 @@ int RunCopyCommand(const Context& ctx, const CopyArgs& args) {
   o.where = args.where;
   o.workers = args.workers;
   o.batch_rows = args.batch_rows;
+  o.split = args.split;
   o.dry_run = args.dry_run;
   o.create_tables = args.create_tables;
   o.truncate = args.truncate;

@@ -17,6 +17,7 @@ struct CopyArgs {
   std::string where;                // --where SQL
   int workers = 2;                  // --workers N
   int64_t batch_rows = 250000;      // --batch-rows N (rows per chunk)
+  std::string split = "auto";       // --split auto|key|pages
   bool dry_run = false;
   bool create_tables = false;
   bool truncate = false;

@@ -289,7 +289,9 @@ struct Planner {
     return Status();
   }
 
-  Result<TableJob> Describe(const std::string& source_name, const std::string& target_hint) {
+  // `stored_split`: the split name a resumed job recorded ("" for a new job).
+  Result<TableJob> Describe(const std::string& source_name, const std::string& target_hint,
+                            const std::string& stored_split = "") {
     TableJob t;
     t.source_name = source_name;
     auto src_info = DescribeTable(src, source_name);
@@ -307,7 +309,34 @@ struct Planner {
         FERRY_RETURN_IF_ERROR(SqliteTypeFor(c, source_name).status());
       }
     }
-    if (t.src.has_primary_key()) {
+    if (!stored_split.empty()) {
+      // A resumed job's chunks were cut one way; they are read back that way.
+      if (stored_split == SplitName(Split::kPrimaryKey)) {
+        t.split = Split::kPrimaryKey;
+      } else if (stored_split == SplitName(Split::kCtid)) {
+        t.split = Split::kCtid;
+      } else {
+        t.split = Split::kSingle;
+      }
+    } else if (opts.split == "key") {
+      if (!t.src.has_primary_key()) {
+        return Status(StatusCode::kFailedPrecondition,
+                      fmt::format("--split key: source table {} has no primary key; use --split "
+                                  "pages (PostgreSQL source) or --split auto",
+                                  source_name))
+            .With("table", source_name);
+      }
+      t.split = Split::kPrimaryKey;
+    } else if (opts.split == "pages") {
+      if (t.src.engine != "postgres") {
+        return Status(StatusCode::kInvalidArgument,
+                      fmt::format("--split pages needs a PostgreSQL source; {} is on {}: use "
+                                  "--split key or --split auto",
+                                  source_name, t.src.engine))
+            .With("table", source_name);
+      }
+      t.split = Split::kCtid;
+    } else if (t.src.has_primary_key()) {
       t.split = Split::kPrimaryKey;
     } else if (t.src.engine == "postgres") {
       t.split = Split::kCtid;
@@ -356,6 +385,16 @@ struct Planner {
   Status SplitRanges(TableJob& t) {
     const int64_t per = std::max<int64_t>(opts.batch_rows, 1);
     if (t.split == Split::kPrimaryKey) {
+      if (HasIntegerKey(t.src)) {
+        // min/max and equal-width ranges: no pass over the key index. With a
+        // filter the estimate is the table's (more, smaller chunks at worst).
+        auto ranges = SplitIntegerKeyRange(src, t.src, opts.where, t.estimated_rows, per);
+        if (ranges.ok()) {
+          t.ranges = std::move(*ranges);
+          return Status();
+        }
+        if (ranges.status().code() != StatusCode::kFailedPrecondition) return ranges.status();
+      }
       FERRY_ASSIGN_OR_RETURN(t.ranges, SplitByKey(src, t.src, KeyRange{}, opts.where, per));
       return Status();
     }
@@ -428,6 +467,10 @@ Status Validate(const CopyOptions& o) {
   if (o.batch_rows < 1) {
     return Status(StatusCode::kInvalidArgument, "--batch-rows must be at least 1");
   }
+  if (o.split != "auto" && o.split != "key" && o.split != "pages") {
+    return Status(StatusCode::kInvalidArgument,
+                  fmt::format("--split {:?} is not known: use auto, key or pages", o.split));
+  }
   return Status();
 }
 
@@ -490,7 +533,10 @@ Result<Prepared> Prepare(const CopyOptions& o, bool for_run) {
                               p.job_id, p.existing->kind));
   }
 
-  std::vector<std::pair<std::string, std::string>> names;  // source, target
+  struct Name {
+    std::string source, target, split;  // split: "" for a new job
+  };
+  std::vector<Name> names;
   if (p.existing && !o.restart) {
     nlohmann::json spec = nlohmann::json::parse(p.existing->spec, nullptr, false);
     if (spec.is_discarded() || !spec.contains("tables")) {
@@ -512,16 +558,27 @@ Result<Prepared> Prepare(const CopyOptions& o, bool for_run) {
                                 p.job_id, spec.value("where", ""), o.where));
     }
     for (const auto& t : spec["tables"]) {
-      names.emplace_back(t.value("source", ""), t.value("target", ""));
+      names.push_back({t.value("source", ""), t.value("target", ""), t.value("split", "")});
+    }
+    for (const auto& n : names) {
+      const bool pages = n.split == SplitName(Split::kCtid);
+      if ((o.split == "key" && pages) ||
+          (o.split == "pages" && n.split == SplitName(Split::kPrimaryKey))) {
+        return Status(StatusCode::kInvalidArgument,
+                      fmt::format("job '{}' split table {} by {}; a resume keeps that split, so "
+                                  "drop --split {} (or start over with --restart)",
+                                  p.job_id, n.source, n.split, o.split))
+            .With("table", n.source);
+      }
     }
   } else {
     FERRY_ASSIGN_OR_RETURN(std::vector<std::string> list, TableNames(o, *p.src));
-    for (auto& n : list) names.emplace_back(n, "");
+    for (auto& n : list) names.push_back({n, "", ""});
   }
 
   Planner planner{o, *p.src, *p.dst, p.existing.has_value() && !o.restart};
-  for (const auto& [source, target] : names) {
-    FERRY_ASSIGN_OR_RETURN(TableJob t, planner.Describe(source, target));
+  for (const auto& n : names) {
+    FERRY_ASSIGN_OR_RETURN(TableJob t, planner.Describe(n.source, n.target, n.split));
     p.tables.push_back(std::move(t));
   }
   // The same target twice (e.g. a.t and b.t into SQLite) would mix rows.

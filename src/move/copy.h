@@ -36,6 +36,12 @@ struct CopyOptions {
   std::string where;                // SQL filter on the source ("" for all rows)
   int workers = 2;
   int64_t batch_rows = 250000;      // rows per chunk
+  // How tables are cut into chunks: "key" (primary-key ranges; an integer
+  // key from min/max, others by one pass over the key index), "pages"
+  // (PostgreSQL source: ctid page ranges read by TID Range Scans), or "auto"
+  // (key when there is a primary key, else pages on PostgreSQL, else one
+  // chunk). A resumed job keeps the split it started with. See docs/copy.md.
+  std::string split = "auto";
   bool dry_run = false;             // plan only: no write anywhere
   bool create_tables = false;       // create missing target tables
   bool truncate = false;            // empty non-empty target tables first

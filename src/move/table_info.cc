@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cctype>
+#include <stdexcept>
 
 namespace ferry {
 namespace {
@@ -354,6 +356,71 @@ Result<std::vector<KeyRange>> SplitByKey(Connection& conn, const TableInfo& tabl
     lower = std::move(b);
   }
   out.push_back(KeyRange{lower, within.upper});
+  return out;
+}
+
+// ---- integer-key split (min/max, no index pass) ----
+
+bool HasIntegerKey(const TableInfo& table) {
+  if (table.primary_key.size() != 1) return false;
+  const ColumnInfo& c = table.columns[table.primary_key[0]];
+  if (c.is_array) return false;
+  if (table.engine == "postgres") {
+    return c.base_type == "smallint" || c.base_type == "integer" || c.base_type == "bigint";
+  }
+  std::string upper;
+  for (char ch : c.type) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  return upper.find("INT") != std::string::npos;
+}
+
+Result<std::vector<KeyRange>> SplitIntegerKeyRange(Connection& conn, const TableInfo& table,
+                                                   std::string_view where, int64_t expected_rows,
+                                                   int64_t rows_per_range, size_t max_ranges) {
+  if (!HasIntegerKey(table)) {
+    return Status(StatusCode::kFailedPrecondition,
+                  fmt::format("table {}.{} has no single-column integer primary key", table.schema,
+                              table.name))
+        .With("table", table.name);
+  }
+  rows_per_range = std::max<int64_t>(rows_per_range, 1);
+  max_ranges = std::max<size_t>(max_ranges, 1);
+  const std::string key = QuoteIdent(table.columns[table.primary_key[0]].name);
+  const std::string filter = where.empty() ? "TRUE" : fmt::format("({})", where);
+  FERRY_ASSIGN_OR_RETURN(
+      QueryResult r,
+      conn.Query(fmt::format("SELECT min({k}), max({k}){c} FROM {t} WHERE {f}", fmt::arg("k", key),
+                             fmt::arg("c", expected_rows < 0 ? ", count(*)" : ""),
+                             fmt::arg("t", table.QualifiedName()), fmt::arg("f", filter))));
+  if (r.rows.empty() || !r.rows[0][0] || !r.rows[0][1]) return std::vector<KeyRange>{KeyRange{}};
+  if (expected_rows < 0) expected_rows = ToInt(r.rows[0][2]);
+  int64_t lo = 0, hi = 0;
+  try {
+    size_t used_lo = 0, used_hi = 0;
+    lo = std::stoll(*r.rows[0][0], &used_lo);
+    hi = std::stoll(*r.rows[0][1], &used_hi);
+    if (used_lo != r.rows[0][0]->size() || used_hi != r.rows[0][1]->size()) throw std::invalid_argument("");
+  } catch (const std::exception&) {
+    return Status(StatusCode::kFailedPrecondition,
+                  fmt::format("table {}.{}: key {} holds values that are not integers", table.schema,
+                              table.name, key))
+        .With("table", table.name);
+  }
+  const int64_t wanted = (std::max<int64_t>(expected_rows, 0) + rows_per_range - 1) / rows_per_range;
+  const auto n = static_cast<int64_t>(std::min<size_t>(max_ranges, static_cast<size_t>(std::max<int64_t>(wanted, 1))));
+  std::vector<KeyRange> out;
+  std::optional<KeyTuple> lower;
+  const long double width = static_cast<long double>(hi) - static_cast<long double>(lo) + 1;
+  int64_t last = lo;
+  for (int64_t i = 1; i < n; ++i) {
+    const auto b = static_cast<int64_t>(static_cast<long double>(lo) +
+                                        width * static_cast<long double>(i) / static_cast<long double>(n));
+    if (b <= last) continue;  // narrower than one key: merge
+    last = b;
+    KeyTuple bound{std::to_string(b)};
+    out.push_back(KeyRange{lower, bound});
+    lower = std::move(bound);
+  }
+  out.push_back(KeyRange{lower, std::nullopt});
   return out;
 }
 

@@ -109,4 +109,23 @@ Result<std::vector<KeyRange>> SplitByKey(Connection& conn, const TableInfo& tabl
                                          const KeyRange& within, std::string_view where,
                                          int64_t rows_per_range, size_t max_ranges = 100000);
 
+// True when the table's primary key is one integer column (PostgreSQL
+// smallint/integer/bigint, or a domain over one; SQLite a declared type
+// containing "INT"), the case SplitIntegerKeyRange() handles.
+bool HasIntegerKey(const TableInfo& table);
+
+// Cheap split for an integer key: reads min and max of the key among the rows
+// matching `where` (two index probes, no pass over the index) and cuts
+// [min, max] into ranges of equal width, about `expected_rows /
+// rows_per_range` of them (at most `max_ranges`). The first range is open
+// below and the last open above, so together they cover every key, also keys
+// added later. Ranges hold about equal rows when keys are dense; gaps in the
+// key space make some ranges smaller (never incorrect). `expected_rows` < 0:
+// counted. kFailedPrecondition when !HasIntegerKey(table) or a key value is
+// not an integer (SQLite's loose typing).
+Result<std::vector<KeyRange>> SplitIntegerKeyRange(Connection& conn, const TableInfo& table,
+                                                   std::string_view where, int64_t expected_rows,
+                                                   int64_t rows_per_range,
+                                                   size_t max_ranges = 100000);
+
 }  // namespace ferry

@@ -112,6 +112,8 @@ class CopyTest : public ::testing::Test {
     ASSERT_OK(s_->Exec(kTypesRows).status());
   }
 
+  void KillThenResume(const std::string& split);
+
   std::unique_ptr<FreshPgDatabase> src_, dst_;
   std::unique_ptr<Connection> s_, d_;
 };
@@ -203,8 +205,10 @@ TEST_F(CopyTest, BigTableWithTwoWorkers) {
   EXPECT_EQ(Fingerprint(*s_, "big", "id"), Fingerprint(*d_, "big", "id"));
 }
 
-TEST_F(CopyTest, KillNineThenResumeCopiesExactlyOnce) {
-  if (IsSkipped()) return;
+// Kills a copy of table k with SIGKILL once some chunks are done, checks the
+// target holds exactly the done chunks' rows, resumes, and checks the result
+// is the source exactly once. `split` is "" (default) or a --split value.
+void CopyTest::KillThenResume(const std::string& split) {
   const int64_t n = std::max<int64_t>(BigRows() / 2, 200000);
   ASSERT_OK(s_->Exec("CREATE TABLE k (id bigint PRIMARY KEY, v text); INSERT INTO k SELECT g, "
                      "repeat(md5(g::text), 4) FROM generate_series(1, " +
@@ -214,6 +218,7 @@ TEST_F(CopyTest, KillNineThenResumeCopiesExactlyOnce) {
   std::vector<std::string> args = {"copy", "--from", src_->url(), "--to", dst_->url(), "--table",
                                    "k", "--create-tables", "--batch-rows", "5000", "--workers",
                                    "2"};
+  if (!split.empty()) args.insert(args.end(), {"--split", split});
   int pid = StartFerry(args, dir.File("first.out"));
   // Kill once some chunks are done and others are not.
   bool some_done = false;
@@ -239,6 +244,65 @@ TEST_F(CopyTest, KillNineThenResumeCopiesExactlyOnce) {
   r = RunFerry(args);
   EXPECT_EQ(r.exit_code, 0) << Show(r);
   EXPECT_THAT(r.out, HasSubstr("had already finished"));
+}
+
+TEST_F(CopyTest, KillNineThenResumeCopiesExactlyOnce) {
+  if (IsSkipped()) return;
+  KillThenResume("");
+  // The integer key was cut from min/max into equal-width ranges.
+  EXPECT_EQ(One(*d_, "SELECT count(*) > 1 AND bool_and(range_spec LIKE '[%') FROM ferry_chunks"), "t");
+}
+
+TEST_F(CopyTest, KillNineThenResumeWithPageSplitCopiesExactlyOnce) {
+  if (IsSkipped()) return;
+  KillThenResume("pages");
+  EXPECT_EQ(One(*d_, "SELECT count(*) > 1 FROM ferry_chunks"), "t");
+  EXPECT_EQ(One(*d_, "SELECT spec::json->'tables'->0->>'split' FROM ferry_jobs WHERE job_id = 'copy:k'"), "ctid pages");
+}
+
+TEST_F(CopyTest, SplitModesCopyExactRows) {
+  if (IsSkipped()) return;
+  // Sparse integer keys (equal-width key ranges hold unequal rows), a text
+  // key (index pass), a filter, and pages over a table with a key.
+  ASSERT_OK(s_->Exec("CREATE TABLE sparse (id bigint PRIMARY KEY, v text); INSERT INTO sparse "
+                     "SELECT g * g, 'v' || g FROM generate_series(-300, 3000) g WHERE g <> 0 "
+                     "ON CONFLICT DO NOTHING; CREATE TABLE tk (k text PRIMARY KEY, n int); INSERT "
+                     "INTO tk SELECT md5(g::text), g FROM generate_series(1, 3000) g; ANALYZE;")
+                .status());
+  const std::string fp_sparse = Fingerprint(*s_, "sparse", "id");
+  const std::string fp_tk = Fingerprint(*s_, "tk", "k");
+  for (const std::string split : {"auto", "key", "pages"}) {
+    SCOPED_TRACE(split);
+    RunResult r = RunFerry({"copy", "--from", src_->url(), "--to", dst_->url(), "--table", "sparse",
+                            "--table", "tk", "--create-tables", "--truncate", "--batch-rows", "200",
+                            "--split", split, "--restart"});
+    ASSERT_EQ(r.exit_code, 0) << Show(r);
+    EXPECT_EQ(Fingerprint(*d_, "sparse", "id"), fp_sparse);
+    EXPECT_EQ(Fingerprint(*d_, "tk", "k"), fp_tk);
+    EXPECT_EQ(One(*d_, "SELECT count(*) > 5 FROM ferry_chunks"), "t");
+  }
+  const std::string where = "id % 3 = 0";
+  RunResult r = RunFerry({"copy", "--from", src_->url(), "--to", dst_->url(), "--table", "sparse",
+                          "--truncate", "--batch-rows", "100", "--where", where, "--job", "w"});
+  ASSERT_EQ(r.exit_code, 0) << Show(r);
+  EXPECT_EQ(Fingerprint(*d_, "sparse", "id"),
+            One(*s_, "SELECT count(*) || ':' || md5(string_agg(x::text, '|' ORDER BY id)) FROM "
+                     "sparse x WHERE " + where));
+  // A resumed job keeps its split: asking for another one is refused.
+  r = RunFerry({"copy", "--from", src_->url(), "--to", dst_->url(), "--table", "sparse",
+                "--batch-rows", "100", "--where", where, "--job", "w", "--split", "pages"});
+  EXPECT_NE(r.exit_code, 0) << Show(r);
+  EXPECT_THAT(r.err, HasSubstr("keeps that split"));
+  // Pages need a PostgreSQL source; --split key needs a primary key.
+  ASSERT_OK(s_->Exec("CREATE TABLE nok (x int); INSERT INTO nok VALUES (1)").status());
+  r = RunFerry({"copy", "--from", src_->url(), "--to", dst_->url(), "--table", "nok",
+                "--create-tables", "--split", "key"});
+  EXPECT_NE(r.exit_code, 0) << Show(r);
+  EXPECT_THAT(r.err, HasSubstr("no primary key"));
+  r = RunFerry({"copy", "--from", src_->url(), "--to", dst_->url(), "--table", "nok",
+                "--create-tables", "--split", "rows"});
+  EXPECT_NE(r.exit_code, 0) << Show(r);
+  EXPECT_THAT(r.err, HasSubstr("use auto, key or pages"));
 }
 
 TEST_F(CopyTest, LostTargetConnectionsAreRetried) {
