@@ -223,6 +223,11 @@ int Main(int argc, char** argv) {
       ->option_text("N");
   copy->add_option("--batch-rows", cargs.batch_rows, "rows per chunk (default 250000)")
       ->option_text("N");
+  copy->add_option("--split", cargs.split,
+                   "how tables are cut into chunks: auto (default: primary-key ranges, exact on "
+                   "resume), key, or pages (PostgreSQL source: ctid page ranges, sequential "
+                   "reads; see docs/copy.md)")
+      ->option_text("auto|key|pages");
   copy->add_flag("--dry-run", cargs.dry_run,
                  "print the plan (tables, row estimates, chunks, DDL); change nothing");
   copy->add_flag("--create-tables", cargs.create_tables,

@@ -10,6 +10,17 @@ const std::string& QueryResult::Text(size_t row, size_t col) const {
   return v ? *v : kEmpty;
 }
 
+std::string PgLiteral(std::string_view value) {
+  const bool escape = value.find('\\') != std::string_view::npos;
+  std::string out = escape ? "E'" : "'";
+  out.reserve(value.size() + 3);
+  for (char c : value) {
+    if (c == '\'' || (escape && c == '\\')) out += c;
+    out += c;
+  }
+  return out + "'";
+}
+
 std::string QuoteIdent(std::string_view name) {
   std::string out = "\"";
   for (char c : name) {

@@ -157,6 +157,12 @@ std::string QuoteIdent(std::string_view name);
 // Quotes a possibly schema-qualified name given as "schema.table".
 std::string QuoteQualified(std::string_view name);
 
+// A PostgreSQL string literal for `value`, for the few places that cannot
+// bind a parameter (COPY, SET, SET TRANSACTION SNAPSHOT, DDL scripts):
+// 'it''s', or E'a\\b' when it holds a backslash, so it reads the same whatever
+// standard_conforming_strings is. PostgreSQL only; everywhere else, bind.
+std::string PgLiteral(std::string_view value);
+
 // `text` on one line: runs of spaces, tabs and line breaks become one space.
 std::string FoldWhitespace(std::string_view text);
 

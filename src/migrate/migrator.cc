@@ -63,15 +63,6 @@ int LineOfPosition(const Statement& stmt, const std::string& position) {
   return line;
 }
 
-std::string QuoteLiteral(std::string_view v) {
-  std::string out = "'";
-  for (char c : v) {
-    if (c == '\'') out += '\'';
-    out += c;
-  }
-  return out + "'";
-}
-
 // "line 3: x\nline 9: y" -> "path:3: x\npath:9: y", the form editors jump to.
 std::string AtFile(const std::string& path, const std::string& message) {
   std::string out;
@@ -538,11 +529,11 @@ Status Migrator::ApplyOne(const Migration& m, const RunPlan& file_plan, HistoryR
     std::string scope = local ? "SET LOCAL " : "SET ";
     if (!plan.lock_timeout.empty()) {
       FERRY_RETURN_IF_ERROR(
-          conn_->Exec(scope + "lock_timeout = " + QuoteLiteral(plan.lock_timeout)).status());
+          conn_->Exec(scope + "lock_timeout = " + PgLiteral(plan.lock_timeout)).status());
     }
     if (!plan.statement_timeout.empty()) {
       FERRY_RETURN_IF_ERROR(
-          conn_->Exec(scope + "statement_timeout = " + QuoteLiteral(plan.statement_timeout))
+          conn_->Exec(scope + "statement_timeout = " + PgLiteral(plan.statement_timeout))
               .status());
     }
     return Status();
@@ -571,10 +562,10 @@ Status Migrator::ApplyOne(const Migration& m, const RunPlan& file_plan, HistoryR
     std::vector<std::string> prefix;
     if (!in_outer_tx) prefix.push_back(conn_->engine() == "sqlite" ? "BEGIN IMMEDIATE" : "BEGIN");
     if (pg && !plan.lock_timeout.empty()) {
-      prefix.push_back("SET LOCAL lock_timeout = " + QuoteLiteral(plan.lock_timeout));
+      prefix.push_back("SET LOCAL lock_timeout = " + PgLiteral(plan.lock_timeout));
     }
     if (pg && !plan.statement_timeout.empty()) {
-      prefix.push_back("SET LOCAL statement_timeout = " + QuoteLiteral(plan.statement_timeout));
+      prefix.push_back("SET LOCAL statement_timeout = " + PgLiteral(plan.statement_timeout));
     }
     std::vector<Connection::BatchItem> batch;
     batch.reserve(prefix.size() + plan.statements.size());

@@ -66,15 +66,6 @@ struct TableJob {
   std::vector<bool> bytea_hex;   // PostgreSQL source -> SQLite: decode '\x..'
 };
 
-std::string QuoteLiteral(std::string_view v) {
-  std::string out = "'";
-  for (char c : v) {
-    if (c == '\'') out += '\'';
-    out += c;
-  }
-  return out + "'";
-}
-
 // Replaces $N in `sql` by the quoted literal params[N-1]. COPY takes no
 // parameters, so the range bounds (key values read from the source itself)
 // are inlined as literals; the session runs with standard_conforming_strings
@@ -90,7 +81,7 @@ std::string InlineParams(std::string_view sql, const Params& params) {
         ++j;
       }
       if (n >= 1 && n <= params.size()) {
-        out += params[n - 1] ? QuoteLiteral(*params[n - 1]) : "NULL";
+        out += params[n - 1] ? PgLiteral(*params[n - 1]) : "NULL";
         i = j - 1;
         continue;
       }
@@ -182,7 +173,7 @@ struct Planner {
                       "ORDER BY enumsortorder",
                       {elem}));
         std::string list;
-        for (auto& row : labels.rows) list += (list.empty() ? "" : ", ") + QuoteLiteral(*row[0]);
+        for (auto& row : labels.rows) list += (list.empty() ? "" : ", ") + PgLiteral(*row[0]);
         out->push_back(fmt::format("CREATE TYPE {} AS ENUM ({})", elem, list));
       }
     } else if ((c.kind == 'c' || c.kind == 'r' || c.kind == 'm') && !seen->count(elem)) {
@@ -773,7 +764,7 @@ class Worker {
     if (IsPg(*src_) && !src_in_snapshot_) {
       Status s = src_->Exec(fmt::format("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
                                         "SET TRANSACTION SNAPSHOT {}",
-                                        QuoteLiteral(snapshot_)))
+                                        PgLiteral(snapshot_)))
                      .status();
       if (!s.ok()) {
         (void)src_->Rollback();

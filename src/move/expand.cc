@@ -41,15 +41,6 @@ std::string Lower(std::string_view s) {
   return out;
 }
 
-std::string Literal(std::string_view v) {
-  std::string out = "'";
-  for (char c : v) {
-    if (c == '\'') out += '\'';
-    out += c;
-  }
-  return out + "'";
-}
-
 // Reads one identifier ("name" or plain) from the front of `s`; "" when none.
 std::string TakeIdent(std::string_view* s) {
   std::string_view in = Trim(*s);
@@ -780,8 +771,8 @@ class ExpandSteps final : public OnlineSteps {
                       "({}, {}, {}, 'expanding', {}, {}) ON CONFLICT (version, table_name) DO "
                       "UPDATE SET phase = 'expanding', spec = EXCLUDED.spec, summary = "
                       "EXCLUDED.summary, updated_at = now()",
-                      kStateTable, Literal(spec.version), Literal(spec.schema + "." + spec.name),
-                      Literal(m.script), Literal(spec.summary), Literal(spec.ToJson())),
+                      kStateTable, PgLiteral(spec.version), PgLiteral(spec.schema + "." + spec.name),
+                      PgLiteral(m.script), PgLiteral(spec.summary), PgLiteral(spec.ToJson())),
           line));
       out.after_commit = true;
     }
@@ -872,7 +863,7 @@ class ExpandSteps final : public OnlineSteps {
       out.push_back(MakeStatement(
           fmt::format("UPDATE {} SET phase = 'aborted', updated_at = now() WHERE version = {} AND "
                       "table_name = {}",
-                      kStateTable, Literal(st.version), Literal(st.table)),
+                      kStateTable, PgLiteral(st.version), PgLiteral(st.table)),
           spec.line));
     }
     return out;
@@ -1065,7 +1056,7 @@ Result<CompleteResult> CompleteExpand(const CompleteOptions& options,
       std::vector<std::string> all;
       if (transaction) all.push_back("BEGIN");
       all.push_back(fmt::format("SET {}lock_timeout = {}", transaction ? "LOCAL " : "",
-                                Literal(options.lock_timeout)));
+                                PgLiteral(options.lock_timeout)));
       for (const std::string& st : statements) all.push_back(st);
       if (transaction) all.push_back("COMMIT");
       std::vector<Connection::BatchItem> batch;
@@ -1149,7 +1140,7 @@ Result<CompleteResult> CompleteExpand(const CompleteOptions& options,
     }
     contract.push_back(fmt::format("UPDATE {} SET phase = 'completed', updated_at = now() WHERE "
                                    "version = {} AND table_name = {}",
-                                   kStateTable, Literal(st.version), Literal(st.table)));
+                                   kStateTable, PgLiteral(st.version), PgLiteral(st.table)));
     FERRY_RETURN_IF_ERROR(run_tx(contract, true).Prefix(fmt::format("completing {}", st.table)));
     if (!options.dry_run) {
       // The history row of the migration says what happened to its change.

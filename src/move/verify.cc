@@ -146,19 +146,113 @@ std::string Join(const std::vector<std::string>& items, std::string_view sep) {
   return out;
 }
 
-// Base types whose own hash function (hash_record_extended) sees exactly the
-// values verify compares; others are hashed through their text.
-bool HashableInPg(const ColumnInfo& c) {
-  // Not enums: their hash is of the label's OID, which differs between databases.
-  if (c.kind != 'b' || c.is_array) return false;
-  switch (c.base_oid) {
-    case 16: case 17: case 19: case 20: case 21: case 23: case 25: case 26: case 700: case 701:
-    case 1042: case 1043: case 1082: case 1083: case 1114: case 1184: case 1186: case 1700:
-    case 2950: case 3802:
-      return true;
-    default:
-      return false;
+// PostgreSQL's own extended (seeded, 64-bit) hash function of a base or
+// array type whose hash sees exactly the values verify compares, and an
+// untyped literal of that type that stands in for NULL (coalesce()); nullopt
+// for types hashed through their text. (bytea's and date's hash functions
+// cannot be called from SQL; timestamptz is hashed as timestamp, exact in
+// the session's UTC.) Not enums: their hash is of the
+// label's OID, which differs between databases.
+struct PgHashFn {
+  const char* fn;
+  const char* null_literal;
+  const char* cast = nullptr;  // the function takes this type (cheap, exact conversion)
+};
+std::optional<PgHashFn> PgHashFor(const ColumnInfo& c) {
+  if (c.kind != 'b') return std::nullopt;
+  if (c.is_array) {
+    switch (c.base_oid) {  // arrays of the hashable base types below
+      case 1000: case 1001: case 1005: case 1007: case 1009: case 1014: case 1015: case 1016:
+      case 1021: case 1022: case 1028: case 1115: case 1182: case 1183: case 1185: case 1187:
+      case 1231: case 2951: case 3807:
+        return PgHashFn{"hash_array_extended", "{}"};
+      default:
+        return std::nullopt;
+    }
   }
+  switch (c.base_oid) {
+    case 16: return PgHashFn{"hashint4extended", "f", "integer"};
+    case 19: return PgHashFn{"hashnameextended", ""};
+    case 20: return PgHashFn{"hashint8extended", "0"};
+    case 21: return PgHashFn{"hashint2extended", "0"};
+    case 23: return PgHashFn{"hashint4extended", "0"};
+    case 25: case 1043: return PgHashFn{"hashtextextended", ""};
+    case 26: return PgHashFn{"hashoidextended", "0"};
+    case 700: return PgHashFn{"hashfloat4extended", "0"};
+    case 701: return PgHashFn{"hashfloat8extended", "0"};
+    case 1042: return PgHashFn{"hashbpcharextended", ""};
+    case 1083: return PgHashFn{"time_hash_extended", "allballs"};
+    case 1114: return PgHashFn{"timestamp_hash_extended", "epoch"};
+    case 1184: return PgHashFn{"timestamp_hash_extended", "epoch", "timestamp"};
+    case 1186: return PgHashFn{"interval_hash_extended", "0"};
+    case 1700: return PgHashFn{"hash_numeric_extended", "0"};
+    case 2950: return PgHashFn{"uuid_hash_extended", "00000000-0000-0000-0000-000000000000"};
+    case 3802: return PgHashFn{"jsonb_hash_extended", "null"};
+    default: return std::nullopt;
+  }
+}
+
+// The row hash when both sides are PostgreSQL: a chain of the columns' own
+// seeded hash functions, each column's hash seeded with the hash of the
+// columns before it (so a value is bound to its row and its place: values
+// swapped between rows or columns change the hashes), no record built and no
+// value printed. A NULL hashes as the type's stand-in value under a flipped
+// seed, so NULL and '' (or 0, '{}') differ. Arrays also hash their bounds
+// (hash_array_extended sees only the elements); arrays and jsonb are hashed
+// alone and chained through the text of their hash (their hash functions
+// drop the seed for an empty value); bigint also hashes its upper half
+// (hashint8extended folds the halves into 32 bits). A final step mixes the
+// last column's hash. Known blind spots (PostgreSQL's functions): numeric
+// NaN/Infinity/-Infinity hash alike; timestamp, time and interval fold 64
+// bits into 32 as bigint does.
+std::string PgChainHash(const TableSide& side) {
+  std::string h = "7046029254386353131";  // any constant start
+  int64_t step = 0;
+  for (size_t idx : side.columns) {
+    const ColumnInfo& c = side.info.columns[idx];
+    ++step;
+    const auto fn = PgHashFor(c);
+    // Domains: the base type, so the stand-in literal need not pass the domain's checks.
+    const std::string col = QuoteIdent(c.name);
+    std::string v = col;
+    if (fn && c.type_oid != c.base_oid) v = fmt::format("{}::{}", v, c.base_type);
+    if (!fn) v += "::text";
+    // The seed: the chain so far XOR a constant per column (some hash
+    // functions return the seed itself for 0 or NaN; the constant keeps such
+    // a value's column apart), another one when the value is NULL.
+    const auto place = static_cast<int64_t>(0x5bd1e9955bd1e995LL ^ (step * 2 + 1));
+    const auto null_flip = static_cast<int64_t>(0x2545f4914f6cdd1dLL ^ (step * 2 + 1));
+    std::string seed = fmt::format("({} # {})", h, place);
+    std::string arg = v;
+    if (!c.not_null) {
+      seed = fmt::format("({} # CASE WHEN {} IS NULL THEN {} ELSE {} END)", h, col, null_flip,
+                         place);
+      arg = fmt::format("coalesce({}, '{}')", v, fn ? fn->null_literal : "");
+    }
+    if (fn && fn->cast != nullptr) arg = fmt::format("({})::{}", arg, fn->cast);
+    if (fn && (c.is_array || c.base_oid == 3802)) {
+      // hash_array_extended and jsonb_hash_extended drop the seed for an
+      // empty (or all-NULL) value: hash the value alone, with an array's
+      // bounds (the elements' hash covers the element count, so a
+      // one-dimensional array's upper bound fixes its lower bound; others
+      // hash all bounds), then chain that 64-bit value through its text.
+      std::string value_hash = fmt::format("{}({}, 0)", fn->fn, arg);
+      if (c.is_array) {
+        value_hash = fmt::format(
+            "({} # coalesce(CASE WHEN array_ndims({v}) = 1 THEN array_upper({v}, 1) "
+            "ELSE hashtextextended(array_dims({v}), 0) END, 0))",
+            value_hash, fmt::arg("v", v));
+      }
+      h = fmt::format("hashtextextended(({})::text, {})", value_hash, seed);
+      continue;
+    }
+    h = fmt::format("{}({}, {})", fn ? fn->fn : "hashtextextended", arg, seed);
+    if (fn && c.base_oid == 20) {
+      h = fmt::format("hashint4extended(({} >> 32)::integer, {})",
+                      c.not_null ? v : fmt::format("coalesce({}, 0)", v), h);
+    }
+  }
+  return fmt::format("hashint8extended({}, {})", step, h);
 }
 
 void BuildReads(TableSide& side, bool pg, bool both_pg) {
@@ -178,12 +272,7 @@ void BuildReads(TableSide& side, bool pg, bool both_pg) {
     // Both sides PostgreSQL: the types' own binary hash functions, several
     // times cheaper than printing every value (0 and -0, 1.5 and 1.50 hash
     // alike, as the types compare them).
-    std::vector<std::string> hashed;
-    for (size_t idx : side.columns) {
-      const ColumnInfo& c = side.info.columns[idx];
-      hashed.push_back(HashableInPg(c) ? QuoteIdent(c.name) : QuoteIdent(c.name) + "::text");
-    }
-    side.hash_expr = fmt::format("hash_record_extended(ROW({}), 0)", Join(hashed, ", "));
+    side.hash_expr = PgChainHash(side);
   } else if (pg) {
     side.hash_expr = fmt::format("('x' || left(md5(ROW({})::text), 16))::bit(64)::bigint",
                                  side.value_list);

@@ -495,6 +495,19 @@ class PgDriverTest : public ::testing::Test {
   Url url_;
 };
 
+// PgLiteral: the text PostgreSQL reads back is the value, with either
+// setting of standard_conforming_strings.
+TEST_F(PgDriverTest, PgLiteralReadsBackAsTheValue) {
+  const std::vector<std::string> values = {"plain", "it's", "back\\slash", "\\'; DROP TABLE x; --",
+                                           "{\"json\": \"a\\\"b\"}", ""};
+  for (const char* scs : {"on", "off"}) {
+    ASSERT_OK(conn_->Exec(std::string("SET standard_conforming_strings = ") + scs).status());
+    for (const auto& v : values) {
+      EXPECT_EQ(Scalar("SELECT " + PgLiteral(v) + "::text"), v) << scs << " " << PgLiteral(v);
+    }
+  }
+}
+
 TEST_F(PgDriverTest, CopyTextAndCsvRoundTrip) {
   MakeTable("a", true);
   for (const std::string format : {"text", "csv"}) {
