@@ -1,4 +1,5 @@
 #include "migrate/migrator.h"
+#include "core/backoff.h"
 
 #include <fmt/format.h>
 
@@ -7,7 +8,6 @@
 #include <filesystem>
 #include <map>
 #include <unordered_map>
-#include <random>
 #include <thread>
 
 #include "core/log.h"
@@ -916,7 +916,6 @@ Result<ApplyResult> Migrator::Up(const std::string& target) {
     FERRY_RETURN_IF_ERROR(conn_->Commit());
     for (const PlanEntry* e : todo) result.applied.push_back(e->version.empty() ? e->script : e->version);
   } else {
-    std::mt19937 random(std::random_device{}());
     for (size_t i = 0; i < todo.size(); ++i) {
       const PlanEntry* e = todo[i];
       HistoryRow row = e->row != nullptr ? *e->row : HistoryRow{};
@@ -931,10 +930,8 @@ Result<ApplyResult> Migrator::Up(const std::string& target) {
           }
           return s;
         }
-        double jitter = std::uniform_real_distribution<double>(0.5, 1.5)(random);
-        auto delay = std::chrono::milliseconds(static_cast<int64_t>(
-            static_cast<double>(options_.lock_retry_delay.count()) *
-            static_cast<double>(int64_t{1} << std::min(attempt - 1, 10)) * jitter));
+        const auto delay = RetryDelay(options_.lock_retry_delay, attempt,
+                                      options_.lock_retry_delay * 1024);
         MigrationEvent ev{"lock_retry", e->version, e->migration->up.path, e->description};
         ev.message = fmt::format("{}: lock_timeout hit (another transaction holds a conflicting "
                                  "lock); retry {} of {} in {} ms",

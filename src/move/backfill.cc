@@ -3,6 +3,7 @@
 // replica throttling and the integrity checks. See backfill.h for the
 // contract and docs/backfill.md for the user's view.
 #include "move/backfill.h"
+#include "core/backoff.h"
 
 #include <fmt/format.h>
 #include <pg_query.h>
@@ -13,7 +14,6 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <random>
 #include <thread>
 
 #include "core/hash.h"
@@ -534,11 +534,10 @@ class Runner {
     std::unique_ptr<Connection> c = std::move(*conn);
     int64_t window = options_.batch_rows;
     Clock::time_point last_lag_check{};
-    std::mt19937_64 rng(static_cast<uint64_t>(Clock::now().time_since_epoch().count()) + worker);
     while (!Stopping()) {
       std::optional<size_t> index = NextRange();
       if (!index) break;
-      Status s = WorkRange(worker, c, *index, window, last_lag_check, rng);
+      Status s = WorkRange(worker, c, *index, window, last_lag_check);
       if (!s.ok()) return Fail(std::move(s));
     }
     std::lock_guard<std::mutex> lock(mu_);
@@ -547,7 +546,7 @@ class Runner {
 
   // Walks one key range window by window until it is done or the run stops.
   Status WorkRange(int worker, std::unique_ptr<Connection>& c, size_t index, int64_t& window,
-                   Clock::time_point& last_lag_check, std::mt19937_64& rng) {
+                   Clock::time_point& last_lag_check) {
     const TableInfo& t = plan_.table;
     RangeState& range = ranges_[index];  // owned by this worker now
     const int64_t target_ms = std::max<int64_t>(options_.max_batch.count() / 2, 1);
@@ -671,10 +670,7 @@ class Runner {
         e.batch_limit = window;
         e.message = RetryReason(s);
         Emit(e);
-        // Full jitter over an exponential ceiling: 50 ms, 100 ms ... 5 s.
-        const int64_t ceiling = std::min<int64_t>(5000, int64_t{50} << std::min(attempt - 1, 7));
-        std::uniform_int_distribution<int64_t> pick(ceiling / 2, ceiling);
-        std::this_thread::sleep_for(milliseconds(pick(rng)));
+        std::this_thread::sleep_for(RetryDelay(milliseconds(50), attempt, milliseconds(5000)));
         if (s.code() == StatusCode::kUnavailable) {
           FERRY_ASSIGN_OR_RETURN(c, Connect(worker));
         }

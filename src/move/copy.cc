@@ -8,6 +8,7 @@
 //         are not done (dead local owners' leases are reclaimed at once,
 //         other owners' when their lease expires).
 #include "move/copy.h"
+#include "core/backoff.h"
 
 #include <fmt/format.h>
 #include <xxhash.h>
@@ -819,7 +820,7 @@ class Worker {
     return r.status();
   }
   static std::chrono::milliseconds Backoff(int attempt) {
-    return std::chrono::milliseconds(std::min<int64_t>(8000, 250LL << std::min(attempt, 6)));
+    return RetryDelay(std::chrono::milliseconds(500), attempt, std::chrono::milliseconds(8000));
   }
 
   Status Loop() {

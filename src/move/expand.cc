@@ -1,11 +1,11 @@
 #include "move/expand.h"
+#include "core/backoff.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <chrono>
 #include <nlohmann/json.hpp>
-#include <random>
 #include <thread>
 
 #include "core/hash.h"
@@ -1045,7 +1045,6 @@ Result<CompleteResult> CompleteExpand(const CompleteOptions& options,
     specs.push_back(std::move(spec));
   }
 
-  std::mt19937 random(std::random_device{}());
   // Runs `statements` in one transaction under lock_timeout, retrying a
   // lock timeout with jittered back-off (writers never queue behind a long
   // wait).
@@ -1069,9 +1068,8 @@ Result<CompleteResult> CompleteExpand(const CompleteOptions& options,
       if (transaction) (void)conn->Rollback();
       Status s = std::move(ran).TakeStatus();
       if (s.Get("sqlstate") != "55P03" || attempt > options.lock_retries) return s;
-      auto delay = std::chrono::milliseconds(static_cast<int64_t>(
-          200.0 * static_cast<double>(1 << std::min(attempt - 1, 6)) *
-          std::uniform_real_distribution<double>(0.5, 1.5)(random)));
+      const auto delay =
+          RetryDelay(std::chrono::milliseconds(200), attempt, std::chrono::milliseconds(12800));
       if (progress) {
         progress("lock_retry", fmt::format("lock_timeout hit; retry {} of {} in {} ms", attempt,
                                            options.lock_retries, delay.count()));
