@@ -108,6 +108,16 @@ void TempDir::Write(const std::string& name, const std::string& content) const {
   std::ofstream(p, std::ios::binary) << content;
 }
 
+namespace {
+// ferry's caches (scan cache, status memo) go to one directory per test
+// process, removed at exit, unless a test or the caller's environment sets
+// FERRY_CACHE_DIR.
+const std::string& TestCacheDir() {
+  static const TempDir dir;
+  return dir.path();
+}
+}  // namespace
+
 RunResult RunFerry(const std::vector<std::string>& args, const std::vector<std::string>& env,
                    const std::string& cwd) {
   return RunBinary(FERRY_BINARY, args, env, cwd);
@@ -115,6 +125,7 @@ RunResult RunFerry(const std::vector<std::string>& args, const std::vector<std::
 
 RunResult RunBinary(const std::string& binary, const std::vector<std::string>& args,
                     const std::vector<std::string>& env, const std::string& cwd) {
+  const std::string cache_dir = TestCacheDir();
   RunResult result;
   int out_pipe[2];
   int err_pipe[2];
@@ -130,6 +141,7 @@ RunResult RunBinary(const std::string& binary, const std::vector<std::string>& a
     int devnull = open("/dev/null", O_RDONLY);
     if (devnull >= 0) dup2(devnull, 0);
     if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(127);
+    if (!cache_dir.empty()) setenv("FERRY_CACHE_DIR", cache_dir.c_str(), /*overwrite=*/0);
     ExecInChild(binary, args, env);
   }
   close(out_pipe[1]);

@@ -1,6 +1,7 @@
 // What every command receives after the command line is parsed.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -81,7 +82,7 @@ int RunMigrateCommand(const Context& ctx, const std::string& command, const Migr
 // Expand/contract (expand_commands.cc): `ferry complete [VERSION]`, and the
 // expand part of `ferry status` (text lines / JSON array, "" / [] when none).
 int RunComplete(const Context& ctx, const MigrateArgs& args);
-std::string ExpandStatusText(Connection& conn);
+std::string ExpandStatusText(Connection& conn, std::optional<bool> table_exists = {});
 nlohmann::json ExpandStatusJson(Connection& conn);
 // `ferry abort [VERSION]`: rolls back the newest applied migration when it
 // holds an open expand change (down, with the expand undone first).

@@ -25,8 +25,8 @@ std::string PhaseText(const ExpandState& st) {
 
 }  // namespace
 
-std::string ExpandStatusText(Connection& conn) {
-  auto states = ListExpandStates(conn);
+std::string ExpandStatusText(Connection& conn, std::optional<bool> table_exists) {
+  auto states = ListExpandStates(conn, table_exists);
   if (!states.ok()) return fmt::format("expand    cannot read: {}\n", states.status().message());
   std::string out;
   for (const ExpandState& st : *states) {

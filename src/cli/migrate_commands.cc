@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <nlohmann/json.hpp>
 
 #include "cli/context.h"
@@ -14,6 +15,8 @@
 #include "core/config.h"
 #include "core/url.h"
 #include "migrate/migrator.h"
+#include "migrate/scan_cache.h"
+#include "migrate/status_memo.h"
 #include "move/expand.h"
 
 namespace ferry::cli {
@@ -156,8 +159,22 @@ json StatusJsonOf(const StatusReport& r) {
 // Applied migrations listed by `status` without --all: the newest ones.
 constexpr int kAppliedShown = 10;
 
-std::string StatusText(const StatusReport& r, bool all = true) {
-  std::string out = fmt::format("database  {}\n", r.database);
+// Status text in three parts: the memo (migrate/status_memo.h) keeps the
+// first and last, the lock line is read live.
+struct StatusTextParts {
+  std::string head;  // database, version and counts
+  std::string body;  // the table of migrations, warnings
+};
+
+std::string LockLine(const std::optional<LockHolder>& holder) {
+  if (holder) return fmt::format("lock      held by {} since {}\n", holder->who, holder->since);
+  return "lock      free\n";
+}
+
+StatusTextParts StatusTextOf(const StatusReport& r, bool all) {
+  StatusTextParts parts;
+  std::string& out = parts.head;
+  out = fmt::format("database  {}\n", r.database);
   out += fmt::format("version   {} ({} applied, {} pending", r.current_version.empty() ? "none"
                                                                                      : r.current_version,
                      r.applied, r.pending);
@@ -167,24 +184,20 @@ std::string StatusText(const StatusReport& r, bool all = true) {
   if (r.running) out += fmt::format(", {} running", r.running);
   if (r.out_of_order) out += fmt::format(", {} out of order", r.out_of_order);
   out += ")\n";
-  if (r.lock_holder) {
-    out += fmt::format("lock      held by {} since {}\n", r.lock_holder->who, r.lock_holder->since);
-  } else {
-    out += "lock      free\n";
-  }
+  std::string& body = parts.body;
   if (r.entries.empty()) {
-    out += "no migrations yet: create one with 'ferry new NAME'\n";
-    return out;
+    body = "no migrations yet: create one with 'ferry new NAME'\n";
+    return parts;
   }
   size_t vw = 7;
   for (const auto& e : r.entries) vw = std::max(vw, e.version.size());
-  out += fmt::format("\n  {:<15} {:<{}}  {:<24}  {}\n", "STATE", "VERSION", vw, "APPLIED AT", "SCRIPT");
+  body += fmt::format("\n  {:<15} {:<{}}  {:<24}  {}\n", "STATE", "VERSION", vw, "APPLIED AT", "SCRIPT");
   // Without --all, plain applied rows older than the newest few are folded.
   int applied_total = 0;
   for (const auto& e : r.entries) applied_total += e.state == EntryState::kApplied ? 1 : 0;
   int skip = all ? 0 : std::max(0, applied_total - kAppliedShown);
   if (skip > 0) {
-    out += fmt::format("  ({} older applied migration{} not shown: ferry status --all)\n", skip,
+    body += fmt::format("  ({} older applied migration{} not shown: ferry status --all)\n", skip,
                        skip == 1 ? "" : "s");
   }
   for (const auto& e : r.entries) {
@@ -196,21 +209,26 @@ std::string StatusText(const StatusReport& r, bool all = true) {
                                  e.state == EntryState::kMissing || e.state == EntryState::kBaseline)
                            ? e.row->completed_at
                            : "";
-    out += fmt::format("  {:<15} {:<{}}  {:<24}  {}\n", EntryStateName(e.state), e.version, vw,
+    body += fmt::format("  {:<15} {:<{}}  {:<24}  {}\n", EntryStateName(e.state), e.version, vw,
                        when, e.script);
     if (e.state == EntryState::kFailed && e.row) {
-      out += fmt::format("      error: {}\n", e.row->error_message);
+      body += fmt::format("      error: {}\n", e.row->error_message);
     }
     if (e.state == EntryState::kChanged && e.row) {
-      out += "      file changed after it was applied: restore it or run 'ferry repair'\n";
+      body += "      file changed after it was applied: restore it or run 'ferry repair'\n";
     }
   }
   if (r.future_database) {
-    out += fmt::format("\ndatabase is at {}, newer than the newest migration file {}: upgrade the "
+    body += fmt::format("\ndatabase is at {}, newer than the newest migration file {}: upgrade the "
                        "application\n",
                        r.current_version, r.newest_file_version);
   }
-  return out;
+  return parts;
+}
+
+std::string StatusText(const StatusReport& r, bool all = true) {
+  StatusTextParts parts = StatusTextOf(r, all);
+  return parts.head + LockLine(r.lock_holder) + parts.body;
 }
 
 std::string PlanText(const std::vector<PlannedStep>& steps) {
@@ -431,6 +449,82 @@ int RunNew(const Context& ctx, const MigrateArgs& args) {
   return kExitOk;
 }
 
+bool NeedsAttention(const StatusReport& r) {
+  return r.pending > 0 || r.has_drift() || r.failed > 0 || r.out_of_order > 0 || r.running > 0;
+}
+
+// `ferry status`. On PostgreSQL, text output comes from the status memo
+// (migrate/status_memo.h) when neither the files nor the history changed:
+// one query, whatever the history's length. Payload: "<attention 0|1>\n",
+// the head, a NUL, the body.
+int RunStatus(const Context& ctx, const MigrateArgs& args, Migrator& m,
+              std::future<std::optional<uint64_t>> signature_future) {
+  const MigratorOptions& o = m.options();
+  Connection& conn = *m.connection();
+  const bool memo = !ctx.json && signature_future.valid() && conn.engine() == "postgres";
+  std::optional<History::Probe> probe;
+  if (memo) {
+    auto p = m.ProbeHistory({ExpandStateTableExistsSql()});
+    if (p.ok() && p->exists && p->format_version <= kHistoryFormatVersion) probe = *p;
+  }
+  std::optional<uint64_t> signature;
+  if (signature_future.valid()) signature = signature_future.get();
+  StatusMemoKey key;
+  if (probe && signature) {
+    key.database = m.redacted_url();
+    key.dir = o.dir;
+    key.history_table = o.history_table;
+    key.mode = args.all ? "text-all" : "text";
+    key.dir_signature = *signature;
+    key.fingerprint = probe->fingerprint;
+    if (std::optional<std::string> hit = LoadStatusMemo(o.scan_cache_dir, key)) {
+      size_t nul = hit->find('\0');
+      if (hit->size() >= 2 && nul != std::string::npos && (*hit)[1] == '\n') {
+        auto holder = m.LockHolderNow(probe->extra.at(0));
+        std::optional<LockHolder> lock = holder.ok() ? *holder : std::nullopt;
+        Out(hit->substr(2, nul - 2) + LockLine(lock) + hit->substr(nul + 1) +
+            ExpandStatusText(conn, probe->extra.at(1)));
+        return args.exit_code && (*hit)[0] == '1' ? kExitPending : kExitOk;
+      }
+    }
+  }
+
+  // In full. With a probe, inside one snapshot, so that the fingerprint the
+  // memo is stored under matches the rows read.
+  Migrator::StatusInputs inputs;
+  inputs.dir_signature = signature;
+  const bool snapshot = probe && signature;
+  if (snapshot) {
+    probe.reset();
+    if (conn.Exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").ok()) {
+      auto p = m.ProbeHistory();
+      if (p.ok() && p->exists) {
+        key.fingerprint = p->fingerprint;
+        inputs.lock_held = p->extra.at(0);
+        probe = *p;
+      }
+    }
+  }
+  auto r = m.CurrentStatus(inputs);
+  if (snapshot) (void)conn.Exec(r.ok() ? "COMMIT" : "ROLLBACK");
+  if (!r.ok()) return ReportError(r.status(), ctx.json);
+  const bool attention = NeedsAttention(*r);
+  if (ctx.json) {
+    json j = StatusJsonOf(*r);
+    j["expand"] = ExpandStatusJson(conn);
+    j["ok"] = true;
+    PrintJson(j);
+  } else {
+    StatusTextParts parts = StatusTextOf(*r, args.all);
+    if (probe && signature) {
+      SaveStatusMemo(o.scan_cache_dir, key,
+                     std::string(attention ? "1\n" : "0\n") + parts.head + '\0' + parts.body);
+    }
+    Out(parts.head + LockLine(r->lock_holder) + parts.body + ExpandStatusText(conn));
+  }
+  return args.exit_code && attention ? kExitPending : kExitOk;
+}
+
 }  // namespace
 
 int RunMigrateCommand(const Context& ctx, const std::string& command, const MigrateArgs& args) {
@@ -440,6 +534,13 @@ int RunMigrateCommand(const Context& ctx, const std::string& command, const Migr
 
   auto options = OptionsFrom(ctx, args);
   if (!options.ok()) return ReportError(options.status(), ctx.json);
+  // status: the directory is listed while the connection is made (the
+  // server starting a backend is most of a status run).
+  std::future<std::optional<uint64_t>> signature;
+  if (command == "status" && !options->scan_cache_dir.empty()) {
+    signature = std::async(std::launch::async,
+                           [dir = options->dir] { return DirectorySignature(dir); });
+  }
   auto opened = Migrator::Open(ctx.config.Get("database"), *options);
   if (!opened.ok()) return ReportError(opened.status(), ctx.json);
   Migrator& m = **opened;
@@ -458,21 +559,7 @@ int RunMigrateCommand(const Context& ctx, const std::string& command, const Migr
   if (command == "goto") return ApplyOutput(ctx, "moved through", m.Goto(args.target));
   if (command == "abort") return ApplyOutput(ctx, "rolled back", AbortExpand(m, args.target));
 
-  if (command == "status") {
-    auto r = m.CurrentStatus(/*metadata_only=*/true);
-    if (!r.ok()) return ReportError(r.status(), ctx.json);
-    if (ctx.json) {
-      json j = StatusJsonOf(*r);
-      j["expand"] = ExpandStatusJson(*m.connection());
-      j["ok"] = true;
-      PrintJson(j);
-    } else {
-      Out(StatusText(*r, args.all) + ExpandStatusText(*m.connection()));
-    }
-    bool attention = r->pending > 0 || r->has_drift() || r->failed > 0 || r->out_of_order > 0 ||
-                     r->running > 0;
-    return args.exit_code && attention ? kExitPending : kExitOk;
-  }
+  if (command == "status") return RunStatus(ctx, args, m, std::move(signature));
   if (command == "history") {
     auto rows = m.ListHistory();
     if (!rows.ok()) return ReportError(rows.status(), ctx.json);

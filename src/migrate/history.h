@@ -58,6 +58,17 @@ class History {
   // All rows, ordered by id.
   Result<std::vector<HistoryRow>> Load();
 
+  // One round trip that tells whether the history changed (PostgreSQL; see
+  // migrate/status_memo.h). `extra` are boolean SQL expressions evaluated in
+  // the same query (e.g. MigrationLock::PgHeldCondition), answered in order.
+  struct Probe {
+    bool exists = false;
+    int64_t format_version = 0;
+    std::string fingerprint;  // database and table oids, row count, sum of hash(id, xmin)
+    std::vector<bool> extra;
+  };
+  Result<Probe> ProbePostgres(const std::vector<std::string>& extra);
+
   // Inserts a row or, when `row.id` != 0, updates that row. Returns the id.
   Result<int64_t> Save(const HistoryRow& row);
   // Updates row `row.id` and commits the open transaction, in one round

@@ -32,15 +32,22 @@ int64_t ParseInt(std::string_view s) {
   return v;
 }
 
-Result<std::optional<LockHolder>> PgHolder(Connection* conn, int64_t key) {
+std::string HeldCondition(int64_t key) {
+  uint64_t k = static_cast<uint64_t>(key);
+  return fmt::format("EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND "
+                     "objsubid = 1 AND classid = {}::oid AND objid = {}::oid)",
+                     k >> 32, k & 0xffffffffULL);
+}
+
+Result<std::optional<LockHolder>> PgHolder(Connection* conn, int64_t key,
+                                           std::optional<bool> known_held) {
   uint64_t k = static_cast<uint64_t>(key);
   // pg_locks alone is cheap; the join with pg_stat_activity only when held.
-  FERRY_ASSIGN_OR_RETURN(
-      QueryResult held,
-      conn->Query("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND "
-                  "objsubid = 1 AND classid = $1::bigint::oid AND objid = $2::bigint::oid",
-                  {std::to_string(k >> 32), std::to_string(k & 0xffffffffULL)}));
-  if (held.empty()) return std::optional<LockHolder>();
+  if (!known_held) {
+    FERRY_ASSIGN_OR_RETURN(QueryResult held, conn->Query("SELECT " + HeldCondition(key)));
+    known_held = held.Text(0, 0) == "t";
+  }
+  if (!*known_held) return std::optional<LockHolder>();
   FERRY_ASSIGN_OR_RETURN(
       QueryResult r,
       conn->Query("SELECT a.pid, coalesce(a.application_name, ''), "
@@ -120,7 +127,7 @@ Result<std::unique_ptr<MigrationLock>> MigrationLock::Acquire(
     if (got) break;
     std::optional<LockHolder> holder;
     if (conn->engine() == "postgres") {
-      auto h = PgHolder(conn.get(), key);
+      auto h = PgHolder(conn.get(), key, std::nullopt);
       if (h.ok()) holder = *h;
     } else {
       holder = SqliteHolder(url);
@@ -152,10 +159,15 @@ Result<std::unique_ptr<MigrationLock>> MigrationLock::Acquire(
   return std::unique_ptr<MigrationLock>(new MigrationLock(std::move(conn), key, holder_file));
 }
 
+std::string MigrationLock::PgHeldCondition(const std::string& history_table) {
+  return HeldCondition(KeyFor(history_table));
+}
+
 Result<std::optional<LockHolder>> MigrationLock::Holder(Connection* conn, const Url& url,
-                                                        const std::string& history_table) {
+                                                        const std::string& history_table,
+                                                        std::optional<bool> known_held) {
   int64_t key = KeyFor(history_table);
-  if (conn->engine() == "postgres") return PgHolder(conn, key);
+  if (conn->engine() == "postgres") return PgHolder(conn, key, known_held);
   FERRY_ASSIGN_OR_RETURN(bool got, conn->TryLock(key));
   if (got) {
     (void)conn->Unlock(key);

@@ -38,8 +38,13 @@ class MigrationLock {
 
   // Who holds the lock now, or nullopt when it is free. Does not take it.
   // `conn` is any connection to the same database (not the holder's).
+  // `known_held` skips the probe when the caller already asked the server
+  // (PostgreSQL: PgHeldCondition in its own query).
   static Result<std::optional<LockHolder>> Holder(Connection* conn, const Url& url,
-                                                  const std::string& history_table);
+                                                  const std::string& history_table,
+                                                  std::optional<bool> known_held = {});
+  // A boolean SQL expression, true while the lock is held (PostgreSQL).
+  static std::string PgHeldCondition(const std::string& history_table);
 
   ~MigrationLock();  // releases
   MigrationLock(const MigrationLock&) = delete;

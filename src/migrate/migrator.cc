@@ -321,7 +321,17 @@ Result<Migrator::Locked> Migrator::LockAndLoad(History* history) {
 }
 
 Result<StatusReport> Migrator::CurrentStatus(bool metadata_only) {
-  FERRY_ASSIGN_OR_RETURN(MigrationSet files, Scan(metadata_only));
+  StatusInputs inputs;
+  inputs.metadata_only = metadata_only;
+  return CurrentStatus(inputs);
+}
+
+Result<StatusReport> Migrator::CurrentStatus(const StatusInputs& inputs) {
+  ScanOptions scan;
+  scan.metadata_only = inputs.metadata_only;
+  scan.cache_dir = options_.scan_cache_dir;
+  scan.signature = inputs.dir_signature;
+  FERRY_ASSIGN_OR_RETURN(MigrationSet files, ScanDirectory(options_.dir, scan));
   History history(conn_.get(), options_.history_table);
   FERRY_ASSIGN_OR_RETURN(bool exists, history.Exists());
   std::vector<HistoryRow> rows;
@@ -330,9 +340,23 @@ Result<StatusReport> Migrator::CurrentStatus(bool metadata_only) {
     FERRY_ASSIGN_OR_RETURN(rows, history.Load());
   }
   FERRY_ASSIGN_OR_RETURN(StatusReport report, Compute(std::move(files), std::move(rows), exists));
-  auto holder = MigrationLock::Holder(conn_.get(), url_, options_.history_table);
+  auto holder = LockHolderNow(inputs.lock_held);
   if (holder.ok()) report.lock_holder = *holder;
   return report;
+}
+
+Result<History::Probe> Migrator::ProbeHistory(const std::vector<std::string>& extra) {
+  if (conn_->engine() != "postgres") {
+    return Status(StatusCode::kUnimplemented, "the history probe needs PostgreSQL");
+  }
+  History history(conn_.get(), options_.history_table);
+  std::vector<std::string> all{MigrationLock::PgHeldCondition(options_.history_table)};
+  all.insert(all.end(), extra.begin(), extra.end());
+  return history.ProbePostgres(all);
+}
+
+Result<std::optional<LockHolder>> Migrator::LockHolderNow(std::optional<bool> known_held) {
+  return MigrationLock::Holder(conn_.get(), url_, options_.history_table, known_held);
 }
 
 Result<Migrator::RunPlan> Migrator::PrepareScript(const Migration& m, bool down) {

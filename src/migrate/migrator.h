@@ -169,11 +169,27 @@ class Migrator {
   const MigratorOptions& options() const { return options_; }
   MigratorOptions& mutable_options() { return options_; }
   Connection* connection() { return conn_.get(); }
+  std::string redacted_url() const { return url_.Redacted(); }
 
   // Read-only: files vs history (no lock taken, tables not created).
   // `metadata_only`: the entries' migrations may lack SQL (scan cache); for
   // reporting only.
   Result<StatusReport> CurrentStatus(bool metadata_only = false);
+  // The same with what the caller knows already: the directory's signature
+  // (scan_cache.h) and whether the lock is held (from ProbeHistory).
+  struct StatusInputs {
+    bool metadata_only = true;
+    std::optional<uint64_t> dir_signature;
+    std::optional<bool> lock_held;
+  };
+  Result<StatusReport> CurrentStatus(const StatusInputs& inputs);
+  // PostgreSQL: one round trip telling whether the history exists, its
+  // format, its fingerprint and whether the lock is held (extra[0]), then
+  // the caller's `extra` boolean expressions (status_memo.h).
+  // Other engines: kUnimplemented.
+  Result<History::Probe> ProbeHistory(const std::vector<std::string>& extra = {});
+  // Who holds the migration lock (nullopt: free); see MigrationLock::Holder.
+  Result<std::optional<LockHolder>> LockHolderNow(std::optional<bool> known_held = {});
 
   // Applies pending migrations up to and including `target` (all when empty).
   Result<ApplyResult> Up(const std::string& target = "");

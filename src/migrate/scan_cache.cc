@@ -107,6 +107,34 @@ int ToInt(std::string_view s) {
 
 }  // namespace
 
+std::optional<std::string> ReadCacheFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  if (!in.good() && !in.eof()) return std::nullopt;
+  return std::move(buffer).str();
+}
+
+void WriteCacheFile(const std::string& cache_dir, const std::string& path,
+                    const std::string& content) {
+  std::error_code ec;
+  std::filesystem::create_directories(cache_dir, ec);
+  if (ec) return;
+  std::string tmp = fmt::format("{}.{}.tmp", path, getpid());
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!f) return;
+    f << content;
+    if (!f) {
+      f.close();
+      std::remove(tmp.c_str());
+      return;
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) std::remove(tmp.c_str());
+}
+
 std::optional<uint64_t> DirectorySignature(const std::string& dir) {
   std::vector<Entry> entries;
   if (!ListWithStats(dir, &entries)) return std::nullopt;
@@ -128,12 +156,9 @@ std::optional<uint64_t> DirectorySignature(const std::string& dir) {
 std::optional<MigrationSet> LoadScanCache(const std::string& cache_dir, const std::string& dir,
                                           uint64_t signature) {
   if (cache_dir.empty()) return std::nullopt;
-  std::ifstream in(CachePath(cache_dir, dir), std::ios::binary);
-  if (!in) return std::nullopt;
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  std::string text = buffer.str();
-  std::string_view rest(text);
+  std::optional<std::string> text = ReadCacheFile(CachePath(cache_dir, dir));
+  if (!text) return std::nullopt;
+  std::string_view rest(*text);
   auto next_line = [&rest]() {
     size_t nl = rest.find('\n');
     std::string_view line = rest.substr(0, nl);
@@ -173,9 +198,6 @@ std::optional<MigrationSet> LoadScanCache(const std::string& cache_dir, const st
 void SaveScanCache(const std::string& cache_dir, const std::string& dir, uint64_t signature,
                    const MigrationSet& set) {
   if (cache_dir.empty()) return;
-  std::error_code ec;
-  std::filesystem::create_directories(cache_dir, ec);
-  if (ec) return;
   std::string out = fmt::format("{}\t{:016x}\n", kHeader, signature);
   for (const Migration& m : set.migrations) {
     out += fmt::format("{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n", Escape(m.version.text()),
@@ -184,18 +206,7 @@ void SaveScanCache(const std::string& cache_dir, const std::string& dir, uint64_
                        m.up.first_line, m.down ? 1 : 0, m.down ? Escape(m.down->path) : "",
                        m.down ? m.down->first_line : 0, Escape(m.checksum));
   }
-  std::string path = CachePath(cache_dir, dir);
-  std::string tmp = fmt::format("{}.{}.tmp", path, getpid());
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) return;
-    f << out;
-    if (!f) {
-      std::remove(tmp.c_str());
-      return;
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) std::remove(tmp.c_str());
+  WriteCacheFile(cache_dir, CachePath(cache_dir, dir), out);
 }
 
 }  // namespace ferry

@@ -34,4 +34,11 @@ std::optional<MigrationSet> LoadScanCache(const std::string& cache_dir, const st
 void SaveScanCache(const std::string& cache_dir, const std::string& dir, uint64_t signature,
                    const MigrationSet& set);
 
+// Shared by the caches (this one, status_memo.h): the whole file, or nullopt.
+std::optional<std::string> ReadCacheFile(const std::string& path);
+// Writes `content` to a temporary file in `cache_dir` and renames it to
+// `path`, so readers see the old file or the new one; failures are ignored.
+void WriteCacheFile(const std::string& cache_dir, const std::string& path,
+                    const std::string& content);
+
 }  // namespace ferry

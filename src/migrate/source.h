@@ -188,6 +188,9 @@ struct ScanOptions {
   // with empty SQL and no directives. Never apply a set scanned this way.
   bool metadata_only = false;
   std::string cache_dir;  // "" = no cache
+  // The directory's signature when the caller took it already (before the
+  // scan, e.g. on another thread while connecting); else taken here.
+  std::optional<uint64_t> signature;
 };
 Result<MigrationSet> ScanDirectory(const std::string& dir, ScanOptions options = {});
 

@@ -946,11 +946,18 @@ Result<ExpandSpec> ParseExpandBlock(const OnlineBlock& block, const std::string&
   return std::move(d.spec);
 }
 
-Result<std::vector<ExpandState>> ListExpandStates(Connection& conn) {
+std::string ExpandStateTableExistsSql() {
+  return fmt::format("(to_regclass({}) IS NOT NULL)", PgLiteral(kStateTable));
+}
+
+Result<std::vector<ExpandState>> ListExpandStates(Connection& conn,
+                                                  std::optional<bool> table_exists) {
   std::vector<ExpandState> out;
   if (conn.engine() != "postgres") return out;
-  FERRY_ASSIGN_OR_RETURN(bool exists, StateTableExists(conn));
-  if (!exists) return out;
+  if (!table_exists) {
+    FERRY_ASSIGN_OR_RETURN(table_exists, StateTableExists(conn));
+  }
+  if (!*table_exists) return out;
   FERRY_ASSIGN_OR_RETURN(
       QueryResult r,
       conn.Query(fmt::format("SELECT version, table_name, script, phase, summary, "

@@ -29,6 +29,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -100,7 +101,11 @@ struct ExpandState {
 };
 
 // Every row (empty when the table does not exist yet), oldest first.
-Result<std::vector<ExpandState>> ListExpandStates(Connection& conn);
+// `table_exists`: the caller already asked (ExpandStateTableExistsSql).
+Result<std::vector<ExpandState>> ListExpandStates(Connection& conn,
+                                                  std::optional<bool> table_exists = {});
+// A boolean SQL expression: whether the expand state table exists.
+std::string ExpandStateTableExistsSql();
 
 struct ExpandStepsOptions {
   // abort/down: drop the new columns even when a replaced column has no

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "drivers/registry.h"
+#include "migrate/lock.h"
 #include "test_util.h"
 
 namespace ferry::testing {
@@ -1182,6 +1183,107 @@ TEST_P(MigrateCliPgTest, InitDoesNotWriteThePasswordIntoFerryToml) {
   ASSERT_EQ(init.exit_code, 0) << Describe(init);
   EXPECT_THAT(init.out + init.err, Not(HasSubstr(secret)));
   EXPECT_THAT(ReadFile(dir_.File("ferry.toml")), Not(HasSubstr(secret)));
+}
+
+// ---- status memo (migrate/status_memo.h) ---------------------------------------------
+
+// The memo file of this test's cache directory (there is one per directory,
+// database, table and mode).
+std::string OnlyMemo(const std::string& cache) {
+  std::vector<std::string> found;
+  for (const auto& e : std::filesystem::directory_iterator(cache)) {
+    if (e.path().filename().string().rfind("status-", 0) == 0) found.push_back(e.path().string());
+  }
+  EXPECT_EQ(found.size(), 1u);
+  return found.empty() ? "" : found[0];
+}
+
+// Marks the memo's body so that output coming from it can be told apart.
+void TamperMemo(const std::string& path) {
+  std::string text = ReadFile(path);
+  size_t at = text.find("2_b.sql");
+  ASSERT_NE(at, std::string::npos) << text;
+  text.replace(at, 7, "2_b.sql (from the memo)");
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
+}
+
+TEST_P(MigrateCliPgTest, StatusMemoServedOnlyWhileFilesAndHistoryAreUnchanged) {
+  TempDir cache;
+  const std::vector<std::string> env = {"FERRY_CACHE_DIR=" + cache.path()};
+  auto status = [&](std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"status"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return Ferry(args, env);
+  };
+  WriteCreate("1_a.sql", "m1");
+  WriteCreate("2_b.sql", "m2");
+  ASSERT_EQ(Ferry({"up"}, env).exit_code, 0);
+
+  RunResult first = status();
+  ASSERT_EQ(first.exit_code, 0) << Describe(first);
+  EXPECT_THAT(first.out, HasSubstr("version   2 (2 applied, 0 pending)"));
+  std::string memo = OnlyMemo(cache.path());
+  ASSERT_FALSE(memo.empty());
+  EXPECT_EQ(status().out, first.out);
+
+  // Nothing changed: the body comes from the memo; the lock line is live.
+  TamperMemo(memo);
+  EXPECT_THAT(status().out, HasSubstr("2_b.sql (from the memo)"));
+  {
+    auto holder = OpenConnection(url_);
+    ASSERT_TRUE(holder.ok());
+    const std::string key = std::to_string(MigrationLock::KeyFor("ferry_schema_history"));
+    ASSERT_TRUE((*holder)->Query("SELECT pg_advisory_lock($1::bigint)", {key}).ok());
+    RunResult locked = status();
+    EXPECT_THAT(locked.out, HasSubstr("2_b.sql (from the memo)"));
+    EXPECT_THAT(locked.out, HasSubstr("lock      held by"));
+  }
+  RunResult unlocked = status();
+  EXPECT_THAT(unlocked.out, HasSubstr("lock      free"));
+
+  // The history edited by hand: computed again.
+  Exec("UPDATE ferry_schema_history SET checksum = 'sha256v1:00' WHERE version = '1'");
+  RunResult changed = status();
+  EXPECT_THAT(changed.out, HasSubstr("1 changed"));
+  EXPECT_THAT(changed.out, Not(HasSubstr("(from the memo)")));
+  ASSERT_EQ(Ferry({"repair", "--reason", "test"}, env).exit_code, 0);
+
+  // A new file: computed again.
+  EXPECT_THAT(status().out, Not(HasSubstr("changed")));
+  TamperMemo(OnlyMemo(cache.path()));
+  WriteCreate("3_c.sql", "m3");
+  RunResult pending = status();
+  EXPECT_THAT(pending.out, HasSubstr("version   2 (2 applied, 1 pending)"));
+  EXPECT_THAT(pending.out, Not(HasSubstr("(from the memo)")));
+  // ... and --exit-code answers from the memo as it would without it.
+  RunResult pending_again = status({"--exit-code"});
+  EXPECT_EQ(pending_again.exit_code, 3) << Describe(pending_again);
+  EXPECT_EQ(pending_again.out, pending.out);
+
+  // A history row deleted by hand: computed again.
+  ASSERT_EQ(Ferry({"up"}, env).exit_code, 0);
+  EXPECT_EQ(status({"--exit-code"}).exit_code, 0);
+  TamperMemo(OnlyMemo(cache.path()));
+  Exec("DELETE FROM ferry_schema_history WHERE version = '3'");
+  RunResult deleted = status({"--exit-code"});
+  EXPECT_EQ(deleted.exit_code, 3) << Describe(deleted);
+  EXPECT_THAT(deleted.out, HasSubstr("version   2 (2 applied, 1 pending)"));
+  EXPECT_THAT(deleted.out, Not(HasSubstr("(from the memo)")));
+
+  // An edited file (new size and mtime): computed again.
+  TamperMemo(OnlyMemo(cache.path()));
+  Write("1_a.sql", "-- ferry:up\nCREATE TABLE m1 (id bigint);\n-- ferry:down\nDROP TABLE m1;\n");
+  RunResult edited = status();
+  EXPECT_THAT(edited.out, HasSubstr("1 changed"));
+  EXPECT_THAT(edited.out, Not(HasSubstr("(from the memo)")));
+
+  // --all is another mode with a memo of its own.
+  EXPECT_THAT(status({"--all"}).out, HasSubstr("1_a.sql"));
+
+  // Without a cache directory nothing is written and status still answers.
+  RunResult off = Ferry({"status"}, {"FERRY_CACHE_DIR=off"});
+  EXPECT_EQ(off.exit_code, 0) << Describe(off);
+  EXPECT_EQ(off.out, edited.out);
 }
 
 std::string ParamName(const ::testing::TestParamInfo<std::string>& info) { return info.param; }
