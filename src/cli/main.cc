@@ -1,11 +1,13 @@
 // The ferry program: parses the command line, loads configuration, calls the
 // library and renders text or --json. The only file that includes CLI11.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cli/context.h"
@@ -88,9 +90,41 @@ void AddGlobalFlags(CLI::App& app, GlobalFlags& g) {
   app.add_flag("-v,--verbose", g.verbose, "more logging (-v info, -vv debug)");
 }
 
-}  // namespace
+// The command named on the command line when it can be told without parsing:
+// the first word that is neither an option nor a global option's value.
+// Registering only that command spares a short run (`ferry status`) building
+// every command's options; "" registers all (no command, help, unknown words).
+std::string CommandNamed(int argc, char** argv) {
+  static constexpr std::string_view kValueFlags[] = {
+      "-d", "--database", "--dir", "--config", "--log-level", "--history-table", "--lock-wait"};
+  static constexpr std::string_view kCommands[] = {
+      "version", "doctor", "lint", "backfill", "verify", "copy", "init", "new", "up", "down",
+      "redo", "goto", "status", "history", "validate", "plan", "baseline", "repair", "report",
+      "complete", "abort", "health"};
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--") return "";
+    if (arg.size() > 1 && arg[0] == '-') {
+      if (std::find(std::begin(kValueFlags), std::end(kValueFlags), arg) != std::end(kValueFlags)) {
+        ++i;  // its value
+      }
+      continue;
+    }
+    if (arg == "migrate") return "up";
+    if (arg == "rollback") return "down";
+    if (std::find(std::begin(kCommands), std::end(kCommands), arg) != std::end(kCommands)) {
+      return std::string(arg);
+    }
+    return "";
+  }
+  return "";
+}
 
-int Main(int argc, char** argv) {
+// `only`: register just this command (CommandNamed); a usage error then sets
+// *retry, and Main parses again with every command, so that errors, help and
+// any command line the scan above misreads behave exactly as without it.
+int Run(int argc, char** argv, const std::string& only, bool* retry) {
+  auto want = [&only](std::string_view name) { return only.empty() || only == name; };
   CLI::App app{"ferry: change production databases safely", "ferry"};
   app.footer(kOverview);
   app.set_help_all_flag("--help-all", "help for every command");
@@ -107,155 +141,171 @@ int Main(int argc, char** argv) {
   version_cmd->footer("Example:\n  ferry version --json");
 
   std::string doctor_url;
-  CLI::App* doctor = app.add_subcommand(
-      "doctor", "connect, print engine and version, and check the capabilities ferry relies on");
-  doctor->add_option("url", doctor_url, "database URL (default: --database or DATABASE_URL)");
-  doctor->footer(
-      "Examples:\n"
-      "  ferry doctor                                  # the configured database (./ferry.db)\n"
-      "  ferry doctor postgres://app@127.0.0.1:5432/app\n"
-      "  ferry doctor sqlite:data/app.db --json\n"
-      "Exit 0 when connected (missing capabilities are listed with hints);\n"
-      "5 unreachable, 6 authentication, 7 missing database, 8 bad URL.");
+  CLI::App* doctor = nullptr;
+  if (want("doctor")) {
+    doctor = app.add_subcommand(
+        "doctor", "connect, print engine and version, and check the capabilities ferry relies on");
+    doctor->add_option("url", doctor_url, "database URL (default: --database or DATABASE_URL)");
+    doctor->footer(
+        "Examples:\n"
+        "  ferry doctor                                  # the configured database (./ferry.db)\n"
+        "  ferry doctor postgres://app@127.0.0.1:5432/app\n"
+        "  ferry doctor sqlite:data/app.db --json\n"
+        "Exit 0 when connected (missing capabilities are listed with hints);\n"
+        "5 unreachable, 6 authentication, 7 missing database, 8 bad URL.");
+  }
 
   std::vector<std::string> lint_paths;
   std::string lint_format;
-  CLI::App* lint = app.add_subcommand(
-      "lint", "check migrations for locks, rewrites, data loss and application breakage");
-  lint->add_option("paths", lint_paths, "migration directories or files (default: --dir)");
-  lint->add_option("--format", lint_format, "text (default), json or sarif");
-  lint->footer(
-      "Examples:\n"
-      "  ferry lint                                   # the migrations directory\n"
-      "  ferry lint migrations/20260101_add_index.sql --format json\n"
-      "  ferry lint --format sarif > ferry-lint.sarif  # for code scanning\n"
-      "  ferry lint --database postgres://app@db/app  # live table sizes; pending files only\n"
-      "Ignore a finding with '-- ferry:lint-ignore RULE reason' above the statement, or\n"
-      "'-- ferry:lint-ignore-file RULE reason'; turn rules off with [lint] disable in\n"
-      "ferry.toml. Rules: docs/lint.md.\n"
-      "Exit 0 when no error-level finding remains, 11 otherwise, 8 for unreadable files.");
+  CLI::App* lint = nullptr;
+  if (want("lint")) {
+    lint = app.add_subcommand(
+        "lint", "check migrations for locks, rewrites, data loss and application breakage");
+    lint->add_option("paths", lint_paths, "migration directories or files (default: --dir)");
+    lint->add_option("--format", lint_format, "text (default), json or sarif");
+    lint->footer(
+        "Examples:\n"
+        "  ferry lint                                   # the migrations directory\n"
+        "  ferry lint migrations/20260101_add_index.sql --format json\n"
+        "  ferry lint --format sarif > ferry-lint.sarif  # for code scanning\n"
+        "  ferry lint --database postgres://app@db/app  # live table sizes; pending files only\n"
+        "Ignore a finding with '-- ferry:lint-ignore RULE reason' above the statement, or\n"
+        "'-- ferry:lint-ignore-file RULE reason'; turn rules off with [lint] disable in\n"
+        "ferry.toml. Rules: docs/lint.md.\n"
+        "Exit 0 when no error-level finding remains, 11 otherwise, 8 for unreadable files.");
+  }
 
   BackfillArgs bargs;
-  CLI::App* backfill = app.add_subcommand(
-      "backfill", "update a table's rows in small primary-key batches (resumable, online)");
-  backfill->add_option("--table", bargs.table, "table to update (schema.table)")->required();
-  backfill->add_option("--set", bargs.set, "assignments: \"b = a * 2, c = lower(d)\"")->required();
-  backfill->add_option("--where", bargs.where,
-                       "rows still to do, e.g. \"b IS NULL\"; after the run none may match");
-  backfill->add_option("--done-check", bargs.done_check,
-                       "integrity condition for 'not done' rows (default: --where)");
-  backfill->add_option("--check", bargs.check, "SELECT that must return no rows at the end");
-  backfill->add_option("--batch-rows", bargs.batch_rows, "rows per batch at the start (default 10000)");
-  backfill->add_option("--max-batch-ms", bargs.max_batch,
-                       "ceiling per batch; batches adapt to about half of it (default 200ms)");
-  backfill->add_flag("--fixed-batch", bargs.fixed_batch, "keep --batch-rows, do not adapt");
-  backfill->add_option("--sleep", bargs.sleep, "pause after each batch (default 0)");
-  backfill->add_option("--workers", bargs.workers, "parallel workers on disjoint key ranges (default 1)");
-  backfill->add_option("--lock-timeout", bargs.lock_timeout, "per batch (default 2s)");
-  backfill->add_option("--statement-timeout", bargs.statement_timeout, "per batch (default 30s)");
-  backfill->add_option("--max-lag", bargs.max_lag,
-                       "pause while a replica's replay lag exceeds this (default 10s; 0 = off)");
-  backfill->add_option("--job-id", bargs.job_id, "job name in ferry_jobs (default: from table/set/where)");
-  backfill->add_flag("--resume", bargs.resume, "require an unfinished job to resume");
-  backfill->add_flag("--restart", bargs.restart, "discard an unfinished job's checkpoint");
-  backfill->add_flag("--dry-run", bargs.dry_run, "validate and print the batch statement; change nothing");
-  backfill->footer(
-      "Examples:\n"
-      "  ferry backfill --table users --set \"email_verified_v2 = email_verified\" \\\n"
-      "      --where \"email_verified_v2 IS NULL\"\n"
-      "  ferry backfill --table orders --set \"total_cents = round(total * 100)\" \\\n"
-      "      --where \"total_cents IS NULL\" --workers 2 --max-batch-ms 100 --json\n"
-      "  ferry backfill ... --check \"SELECT id FROM users WHERE email_verified IS DISTINCT FROM email_verified_v2\"\n"
-      "Each batch is one short transaction over the next primary-key window; the last key\n"
-      "is checkpointed in ferry_jobs, so after a crash or Ctrl-C the same command resumes.\n"
-      "Exit 0 done and checked, 10 integrity check failed, 8 bad expression, 7 missing\n"
-      "table or column, 9 no primary key or job conflict. Guide: docs/backfill.md.");
+  CLI::App* backfill = nullptr;
+  if (want("backfill")) {
+    backfill = app.add_subcommand(
+        "backfill", "update a table's rows in small primary-key batches (resumable, online)");
+    backfill->add_option("--table", bargs.table, "table to update (schema.table)")->required();
+    backfill->add_option("--set", bargs.set, "assignments: \"b = a * 2, c = lower(d)\"")->required();
+    backfill->add_option("--where", bargs.where,
+                         "rows still to do, e.g. \"b IS NULL\"; after the run none may match");
+    backfill->add_option("--done-check", bargs.done_check,
+                         "integrity condition for 'not done' rows (default: --where)");
+    backfill->add_option("--check", bargs.check, "SELECT that must return no rows at the end");
+    backfill->add_option("--batch-rows", bargs.batch_rows, "rows per batch at the start (default 10000)");
+    backfill->add_option("--max-batch-ms", bargs.max_batch,
+                         "ceiling per batch; batches adapt to about half of it (default 200ms)");
+    backfill->add_flag("--fixed-batch", bargs.fixed_batch, "keep --batch-rows, do not adapt");
+    backfill->add_option("--sleep", bargs.sleep, "pause after each batch (default 0)");
+    backfill->add_option("--workers", bargs.workers, "parallel workers on disjoint key ranges (default 1)");
+    backfill->add_option("--lock-timeout", bargs.lock_timeout, "per batch (default 2s)");
+    backfill->add_option("--statement-timeout", bargs.statement_timeout, "per batch (default 30s)");
+    backfill->add_option("--max-lag", bargs.max_lag,
+                         "pause while a replica's replay lag exceeds this (default 10s; 0 = off)");
+    backfill->add_option("--job-id", bargs.job_id, "job name in ferry_jobs (default: from table/set/where)");
+    backfill->add_flag("--resume", bargs.resume, "require an unfinished job to resume");
+    backfill->add_flag("--restart", bargs.restart, "discard an unfinished job's checkpoint");
+    backfill->add_flag("--dry-run", bargs.dry_run, "validate and print the batch statement; change nothing");
+    backfill->footer(
+        "Examples:\n"
+        "  ferry backfill --table users --set \"email_verified_v2 = email_verified\" \\\n"
+        "      --where \"email_verified_v2 IS NULL\"\n"
+        "  ferry backfill --table orders --set \"total_cents = round(total * 100)\" \\\n"
+        "      --where \"total_cents IS NULL\" --workers 2 --max-batch-ms 100 --json\n"
+        "  ferry backfill ... --check \"SELECT id FROM users WHERE email_verified IS DISTINCT FROM email_verified_v2\"\n"
+        "Each batch is one short transaction over the next primary-key window; the last key\n"
+        "is checkpointed in ferry_jobs, so after a crash or Ctrl-C the same command resumes.\n"
+        "Exit 0 done and checked, 10 integrity check failed, 8 bad expression, 7 missing\n"
+        "table or column, 9 no primary key or job conflict. Guide: docs/backfill.md.");
+  }
 
   VerifyArgs vargs;
-  CLI::App* verify = app.add_subcommand(
-      "verify", "compare tables in two databases by primary key: missing, extra, changed rows");
-  verify->add_option("--from", vargs.from, "source (reference) database URL (default: --database)")
-      ->option_text("URL");
-  verify->add_option("--to", vargs.to, "target database URL, checked against the source")
-      ->option_text("URL");
-  verify->add_option("--table", vargs.tables, "table to compare (repeatable; schema.table)")
-      ->option_text("T");
-  verify->add_flag("--all", vargs.all, "every user table of the source");
-  verify->add_option("--where", vargs.where, "SQL condition limiting the rows on both sides")
-      ->option_text("SQL");
-  verify->add_option("--job", vargs.job, "verify a copy job: start from its chunk ranges")
-      ->option_text("JOB");
-  verify->add_option("--max-report", vargs.max_report,
-                     "list at most N differing rows (default 100; counts stay complete)")
-      ->option_text("N");
-  verify->add_option("--workers", vargs.workers, "connections per database (default 2)")
-      ->option_text("N");
-  verify->add_flag("--hash-in-db,!--no-hash-in-db", vargs.hash_in_db,
-                   "hash rows inside the databases (default); --no-hash-in-db reads every row");
-  verify->add_option("--leaf-rows", vargs.leaf_rows,
-                     "ranges of at most N rows are compared row by row (default 256)")
-      ->option_text("N");
-  verify->footer(
-      "Examples:\n"
-      "  ferry verify --from postgres://app@db1/app --to postgres://app@db2/app --table users\n"
-      "  ferry verify --from postgres://app@db1/app --to sqlite:export.db --all --json\n"
-      "  ferry verify --from $SRC --to $DST --table orders --where \"created_at >= '2026-01-01'\"\n"
-      "  ferry verify --from $SRC --to $DST --job copy-20260101   # ranges of a finished copy\n"
-      "Each database computes a count and a hash per primary-key range; only ranges that\n"
-      "differ are cut smaller, and only the last small ranges' rows travel. PostgreSQL and\n"
-      "SQLite values compare by canonical text (docs/verify.md).\n"
-      "Exit 0 identical, 10 differences found, 7 missing table, 8 columns or keys differ,\n"
-      "9 no primary key.");
+  CLI::App* verify = nullptr;
+  if (want("verify")) {
+    verify = app.add_subcommand(
+        "verify", "compare tables in two databases by primary key: missing, extra, changed rows");
+    verify->add_option("--from", vargs.from, "source (reference) database URL (default: --database)")
+        ->option_text("URL");
+    verify->add_option("--to", vargs.to, "target database URL, checked against the source")
+        ->option_text("URL");
+    verify->add_option("--table", vargs.tables, "table to compare (repeatable; schema.table)")
+        ->option_text("T");
+    verify->add_flag("--all", vargs.all, "every user table of the source");
+    verify->add_option("--where", vargs.where, "SQL condition limiting the rows on both sides")
+        ->option_text("SQL");
+    verify->add_option("--job", vargs.job, "verify a copy job: start from its chunk ranges")
+        ->option_text("JOB");
+    verify->add_option("--max-report", vargs.max_report,
+                       "list at most N differing rows (default 100; counts stay complete)")
+        ->option_text("N");
+    verify->add_option("--workers", vargs.workers, "connections per database (default 2)")
+        ->option_text("N");
+    verify->add_flag("--hash-in-db,!--no-hash-in-db", vargs.hash_in_db,
+                     "hash rows inside the databases (default); --no-hash-in-db reads every row");
+    verify->add_option("--leaf-rows", vargs.leaf_rows,
+                       "ranges of at most N rows are compared row by row (default 256)")
+        ->option_text("N");
+    verify->footer(
+        "Examples:\n"
+        "  ferry verify --from postgres://app@db1/app --to postgres://app@db2/app --table users\n"
+        "  ferry verify --from postgres://app@db1/app --to sqlite:export.db --all --json\n"
+        "  ferry verify --from $SRC --to $DST --table orders --where \"created_at >= '2026-01-01'\"\n"
+        "  ferry verify --from $SRC --to $DST --job copy-20260101   # ranges of a finished copy\n"
+        "Each database computes a count and a hash per primary-key range; only ranges that\n"
+        "differ are cut smaller, and only the last small ranges' rows travel. PostgreSQL and\n"
+        "SQLite values compare by canonical text (docs/verify.md).\n"
+        "Exit 0 identical, 10 differences found, 7 missing table, 8 columns or keys differ,\n"
+        "9 no primary key.");
+  }
 
   CopyArgs cargs;
-  CLI::App* copy = app.add_subcommand(
-      "copy", "copy tables between databases in resumable chunks (PostgreSQL, SQLite)");
-  copy->add_option("--from", cargs.from, "source database URL (default: --database)")
-      ->option_text("URL");
-  copy->add_option("--to", cargs.to, "target database URL (holds the job's progress)")
-      ->option_text("URL");
-  copy->add_option("--table", cargs.tables, "table to copy (repeatable; schema.table)")
-      ->option_text("T");
-  copy->add_flag("--all", cargs.all, "every user table of the source");
-  copy->add_option("--where", cargs.where, "SQL condition on the source rows, e.g. a date range")
-      ->option_text("SQL");
-  copy->add_option("--workers", cargs.workers, "parallel chunk workers (default 2)")
-      ->option_text("N");
-  copy->add_option("--batch-rows", cargs.batch_rows, "rows per chunk (default 250000)")
-      ->option_text("N");
-  copy->add_option("--split", cargs.split,
-                   "how tables are cut into chunks: auto (default: primary-key ranges, exact on "
-                   "resume), key, or pages (PostgreSQL source: ctid page ranges, sequential "
-                   "reads; see docs/copy.md)")
-      ->option_text("auto|key|pages");
-  copy->add_flag("--dry-run", cargs.dry_run,
-                 "print the plan (tables, row estimates, chunks, DDL); change nothing");
-  copy->add_flag("--create-tables", cargs.create_tables,
-                 "create missing target tables from the source's columns (docs/copy.md)");
-  copy->add_flag("--truncate", cargs.truncate, "empty non-empty target tables first");
-  copy->add_flag("--append", cargs.append, "add to non-empty target tables");
-  copy->add_flag("--restart", cargs.restart,
-                 "start the job over: empty the tables it copied and forget its progress");
-  copy->add_option("--job", cargs.job, "job name in ferry_jobs (default: from the tables)")
-      ->option_text("NAME");
-  copy->add_option("--status", cargs.status, "print a job's progress from --to's control tables")
-      ->option_text("JOB");
-  copy->footer(
-      "Examples:\n"
-      "  ferry copy --from postgres://app@db1/app --to postgres://app@db2/app --table messages\n"
-      "  ferry copy --from $SRC --to $DST --all --create-tables --workers 4 --dry-run\n"
-      "  ferry copy --from $SRC --to sqlite:archive.db --table messages --create-tables \\\n"
-      "      --where \"created_at >= '2026-01-01' AND created_at < '2026-02-01'\" --json\n"
-      "  ferry copy --to $DST --status copy:messages   # from any machine\n"
-      "Each table is cut into primary-key ranges (ctid page ranges without a key); workers\n"
-      "lease chunks from ferry_jobs/ferry_chunks on the target and commit each chunk's rows\n"
-      "with its 'done' mark, so after kill -9 the same command resumes without duplicates.\n"
-      "Exit 0 copied, 9 chunks failed or target not empty, 7 missing table, 8 bad input\n"
-      "(columns, types, --where). Guide and type mapping: docs/copy.md.");
+  CLI::App* copy = nullptr;
+  if (want("copy")) {
+    copy = app.add_subcommand(
+        "copy", "copy tables between databases in resumable chunks (PostgreSQL, SQLite)");
+    copy->add_option("--from", cargs.from, "source database URL (default: --database)")
+        ->option_text("URL");
+    copy->add_option("--to", cargs.to, "target database URL (holds the job's progress)")
+        ->option_text("URL");
+    copy->add_option("--table", cargs.tables, "table to copy (repeatable; schema.table)")
+        ->option_text("T");
+    copy->add_flag("--all", cargs.all, "every user table of the source");
+    copy->add_option("--where", cargs.where, "SQL condition on the source rows, e.g. a date range")
+        ->option_text("SQL");
+    copy->add_option("--workers", cargs.workers, "parallel chunk workers (default 2)")
+        ->option_text("N");
+    copy->add_option("--batch-rows", cargs.batch_rows, "rows per chunk (default 250000)")
+        ->option_text("N");
+    copy->add_option("--split", cargs.split,
+                     "how tables are cut into chunks: auto (default: primary-key ranges, exact on "
+                     "resume), key, or pages (PostgreSQL source: ctid page ranges, sequential "
+                     "reads; see docs/copy.md)")
+        ->option_text("auto|key|pages");
+    copy->add_flag("--dry-run", cargs.dry_run,
+                   "print the plan (tables, row estimates, chunks, DDL); change nothing");
+    copy->add_flag("--create-tables", cargs.create_tables,
+                   "create missing target tables from the source's columns (docs/copy.md)");
+    copy->add_flag("--truncate", cargs.truncate, "empty non-empty target tables first");
+    copy->add_flag("--append", cargs.append, "add to non-empty target tables");
+    copy->add_flag("--restart", cargs.restart,
+                   "start the job over: empty the tables it copied and forget its progress");
+    copy->add_option("--job", cargs.job, "job name in ferry_jobs (default: from the tables)")
+        ->option_text("NAME");
+    copy->add_option("--status", cargs.status, "print a job's progress from --to's control tables")
+        ->option_text("JOB");
+    copy->footer(
+        "Examples:\n"
+        "  ferry copy --from postgres://app@db1/app --to postgres://app@db2/app --table messages\n"
+        "  ferry copy --from $SRC --to $DST --all --create-tables --workers 4 --dry-run\n"
+        "  ferry copy --from $SRC --to sqlite:archive.db --table messages --create-tables \\\n"
+        "      --where \"created_at >= '2026-01-01' AND created_at < '2026-02-01'\" --json\n"
+        "  ferry copy --to $DST --status copy:messages   # from any machine\n"
+        "Each table is cut into primary-key ranges (ctid page ranges without a key); workers\n"
+        "lease chunks from ferry_jobs/ferry_chunks on the target and commit each chunk's rows\n"
+        "with its 'done' mark, so after kill -9 the same command resumes without duplicates.\n"
+        "Exit 0 copied, 9 chunks failed or target not empty, 7 missing table, 8 bad input\n"
+        "(columns, types, --where). Guide and type mapping: docs/copy.md.");
+  }
 
   MigrateArgs margs;
   std::vector<CLI::App*> migrate_cmds;
-  auto command = [&](const char* name, const char* help, const char* examples) {
+  auto command = [&](const char* name, const char* help, const char* examples) -> CLI::App* {
+    if (!want(name)) return nullptr;
     CLI::App* c = app.add_subcommand(name, help);
     c->footer(std::string("Examples:\n") + examples);
     migrate_cmds.push_back(c);
@@ -263,88 +313,101 @@ int Main(int argc, char** argv) {
   };
   command("init", "create the migrations directory, ferry.toml and the history table",
           "  ferry init\n  ferry init --database postgres://app@127.0.0.1/app --dir db/migrations");
-  CLI::App* new_cmd = command("new", "create the next migration file(s)",
-                              "  ferry new create_users\n  ferry new add_index --layout golang\n"
-                              "  ferry new backfill --style integer");
-  new_cmd->add_option("name", margs.name, "what the migration does (letters, digits, _)")->required();
-  new_cmd->add_option("--layout", margs.layout, "ferry (default), golang, diesel or flyway");
-  new_cmd->add_option("--style", margs.style, "timestamp (default) or integer versions");
-  CLI::App* up = command("up", "apply pending migrations, each in its own transaction",
-                         "  ferry up\n  ferry up --to 20260101120000 --dry-run\n"
-                         "  DATABASE_URL=postgres://app@db/app ferry up --json");
-  up->alias("migrate");
-  up->add_option("--to", margs.target, "stop after this version");
-  up->add_flag("--dry-run", margs.dry_run, "list what would run; change nothing");
-  up->add_flag("--single-transaction", margs.single_transaction,
-               "all pending migrations in one transaction (all or nothing)");
-  up->add_flag("--allow-future", margs.allow_future,
-               "run even if the database has versions newer than any file");
-  up->add_flag("--out-of-order", margs.out_of_order,
-               "apply pending versions older than the newest applied one");
-  up->add_flag("--allow-unsafe", margs.allow_unsafe,
-               "apply despite error-level lint findings (recorded in the history note)");
-  CLI::App* down = command("down", "roll back applied migrations with their down sections",
-                           "  ferry down             # the newest one\n  ferry down --steps 3\n"
-                           "  ferry down --to 1.0.0  # everything newer than 1.0.0");
-  down->alias("rollback");
-  down->add_option("--steps", margs.steps, "how many to roll back (default 1)")
-      ->each([&](const std::string&) { margs.steps_given = true; });
-  down->add_option("--to", margs.target, "roll back everything newer than this version");
-  down->add_flag("--dry-run", margs.dry_run, "list what would be rolled back; change nothing");
-  CLI::App* redo = command("redo", "roll back the newest migrations, then apply them again",
-                           "  ferry redo\n  ferry redo --steps 2");
-  redo->add_option("--steps", margs.steps, "how many (default 1)");
-  CLI::App* goto_cmd = command("goto", "apply or roll back until this is the newest version",
-                               "  ferry goto 1.1.0");
-  goto_cmd->add_option("version", margs.target, "target version")->required();
-  CLI::App* status = command("status", "show applied, pending, changed and missing migrations",
-                             "  ferry status\n  ferry status --exit-code   # 3 when pending or drift\n"
-                             "  ferry status --json");
-  status->add_flag("--all", margs.all, "list every applied migration (default: the newest 10)");
-  status->add_flag("--exit-code", margs.exit_code,
-                   "exit 3 when migrations are pending, changed, missing or failed");
-  CLI::App* history = command("history", "list every apply, failure and rollback",
-                              "  ferry history\n  ferry history --limit 10 --json");
-  history->add_option("--limit", margs.limit, "only the newest N rows");
+  if (CLI::App* new_cmd = command("new", "create the next migration file(s)",
+                                  "  ferry new create_users\n  ferry new add_index --layout golang\n"
+                                  "  ferry new backfill --style integer")) {
+    new_cmd->add_option("name", margs.name, "what the migration does (letters, digits, _)")->required();
+    new_cmd->add_option("--layout", margs.layout, "ferry (default), golang, diesel or flyway");
+    new_cmd->add_option("--style", margs.style, "timestamp (default) or integer versions");
+  }
+  if (CLI::App* up = command("up", "apply pending migrations, each in its own transaction",
+                             "  ferry up\n  ferry up --to 20260101120000 --dry-run\n"
+                             "  DATABASE_URL=postgres://app@db/app ferry up --json")) {
+    up->alias("migrate");
+    up->add_option("--to", margs.target, "stop after this version");
+    up->add_flag("--dry-run", margs.dry_run, "list what would run; change nothing");
+    up->add_flag("--single-transaction", margs.single_transaction,
+                 "all pending migrations in one transaction (all or nothing)");
+    up->add_flag("--allow-future", margs.allow_future,
+                 "run even if the database has versions newer than any file");
+    up->add_flag("--out-of-order", margs.out_of_order,
+                 "apply pending versions older than the newest applied one");
+    up->add_flag("--allow-unsafe", margs.allow_unsafe,
+                 "apply despite error-level lint findings (recorded in the history note)");
+  }
+  if (CLI::App* down = command("down", "roll back applied migrations with their down sections",
+                               "  ferry down             # the newest one\n  ferry down --steps 3\n"
+                               "  ferry down --to 1.0.0  # everything newer than 1.0.0")) {
+    down->alias("rollback");
+    down->add_option("--steps", margs.steps, "how many to roll back (default 1)")
+        ->each([&](const std::string&) { margs.steps_given = true; });
+    down->add_option("--to", margs.target, "roll back everything newer than this version");
+    down->add_flag("--dry-run", margs.dry_run, "list what would be rolled back; change nothing");
+  }
+  if (CLI::App* redo = command("redo", "roll back the newest migrations, then apply them again",
+                               "  ferry redo\n  ferry redo --steps 2")) {
+    redo->add_option("--steps", margs.steps, "how many (default 1)");
+  }
+  if (CLI::App* goto_cmd = command("goto", "apply or roll back until this is the newest version",
+                                   "  ferry goto 1.1.0")) {
+    goto_cmd->add_option("version", margs.target, "target version")->required();
+  }
+  if (CLI::App* status = command("status", "show applied, pending, changed and missing migrations",
+                                 "  ferry status\n  ferry status --exit-code   # 3 when pending or drift\n"
+                                 "  ferry status --json")) {
+    status->add_flag("--all", margs.all, "list every applied migration (default: the newest 10)");
+    status->add_flag("--exit-code", margs.exit_code,
+                     "exit 3 when migrations are pending, changed, missing or failed");
+  }
+  if (CLI::App* history = command("history", "list every apply, failure and rollback",
+                                  "  ferry history\n  ferry history --limit 10 --json")) {
+    history->add_option("--limit", margs.limit, "only the newest N rows");
+  }
   command("validate", "check that files parse and applied checksums match",
           "  ferry validate   # exit 3 when problems are found");
-  CLI::App* plan = command("plan", "print the exact SQL that up (or down) would run",
-                           "  ferry plan\n  ferry plan --to 1.1.0\n  ferry plan --down --steps 2");
-  plan->add_flag("--down", margs.down, "plan a rollback instead");
-  plan->add_option("--steps", margs.steps, "with --down: how many (default 1)")
-      ->each([&](const std::string&) { margs.steps_given = true; });
-  plan->add_option("--to", margs.target, "up to (or down to) this version");
-  CLI::App* baseline = command("baseline", "mark an existing database as being at a version",
-                               "  ferry baseline 1.0.0 --description \"schema before ferry\"");
-  baseline->add_option("version", margs.target, "the version the database is at")->required();
-  baseline->add_option("--description", margs.description, "recorded in history");
-  CLI::App* repair = command("repair", "accept changed checksums and clear failed attempts",
-                             "  ferry repair --reason \"whitespace-only edit in 3_users.sql\"");
-  repair->add_option("--reason", margs.reason, "why (recorded with your name)")->required();
-  CLI::App* report = command("report", "status, history and health in one document",
-                             "  ferry report --format json > migration-report.json\n"
-                             "  ferry report --format summary");
-  report->add_option("--format", margs.format, "json or summary (default)");
-  CLI::App* complete = command(
-      "complete", "contract phase of expand changes: drop old columns and triggers, rename, NOT NULL",
-      "  ferry status                 # lists changes 'expanded, awaiting complete'\n"
-      "  ferry complete               # every change awaiting complete\n"
-      "  ferry complete 20260101120000 --dry-run   # print the statements only\n"
-      "Run it once no old application version is left. NOT NULL is added as CHECK ... NOT VALID,\n"
-      "VALIDATE (writers continue), then SET NOT NULL; the rest is one short transaction\n"
-      "under lock_timeout with retries. Guide: docs/online-changes.md.");
-  complete->add_option("version", margs.target, "only this migration's change");
-  complete->add_flag("--dry-run", margs.dry_run, "print the statements; change nothing");
-  CLI::App* abort_cmd = command(
-      "abort", "undo the expand phase of the newest migration (drop triggers and new columns)",
-      "  ferry abort                  # the newest migration, when its change is still open\n"
-      "  ferry abort 20260101120000\n"
-      "Writes made through the new columns during the window are already in the old ones\n"
-      "(the trigger's down expressions); the migration is rolled back like 'ferry down'.\n"
-      "Refused, before anything changes, when a replaced column has no down expression.");
-  abort_cmd->add_option("version", margs.target, "the migration (default: the newest applied)");
-  abort_cmd->add_flag("--discard-new-writes", margs.discard_new_writes,
-                      "drop new columns even without a down expression (their writes are lost)");
+  if (CLI::App* plan = command("plan", "print the exact SQL that up (or down) would run",
+                               "  ferry plan\n  ferry plan --to 1.1.0\n  ferry plan --down --steps 2")) {
+    plan->add_flag("--down", margs.down, "plan a rollback instead");
+    plan->add_option("--steps", margs.steps, "with --down: how many (default 1)")
+        ->each([&](const std::string&) { margs.steps_given = true; });
+    plan->add_option("--to", margs.target, "up to (or down to) this version");
+  }
+  if (CLI::App* baseline = command("baseline", "mark an existing database as being at a version",
+                                   "  ferry baseline 1.0.0 --description \"schema before ferry\"")) {
+    baseline->add_option("version", margs.target, "the version the database is at")->required();
+    baseline->add_option("--description", margs.description, "recorded in history");
+  }
+  if (CLI::App* repair = command("repair", "accept changed checksums and clear failed attempts",
+                                 "  ferry repair --reason \"whitespace-only edit in 3_users.sql\"")) {
+    repair->add_option("--reason", margs.reason, "why (recorded with your name)")->required();
+  }
+  if (CLI::App* report = command("report", "status, history and health in one document",
+                                 "  ferry report --format json > migration-report.json\n"
+                                 "  ferry report --format summary")) {
+    report->add_option("--format", margs.format, "json or summary (default)");
+  }
+  if (CLI::App* complete = command(
+          "complete", "contract phase of expand changes: drop old columns and triggers, rename, NOT NULL",
+          "  ferry status                 # lists changes 'expanded, awaiting complete'\n"
+          "  ferry complete               # every change awaiting complete\n"
+          "  ferry complete 20260101120000 --dry-run   # print the statements only\n"
+          "Run it once no old application version is left. NOT NULL is added as CHECK ... NOT VALID,\n"
+          "VALIDATE (writers continue), then SET NOT NULL; the rest is one short transaction\n"
+          "under lock_timeout with retries. Guide: docs/online-changes.md.")) {
+    complete->add_option("version", margs.target, "only this migration's change");
+    complete->add_flag("--dry-run", margs.dry_run, "print the statements; change nothing");
+  }
+  if (CLI::App* abort_cmd = command(
+          "abort", "undo the expand phase of the newest migration (drop triggers and new columns)",
+          "  ferry abort                  # the newest migration, when its change is still open\n"
+          "  ferry abort 20260101120000\n"
+          "Writes made through the new columns during the window are already in the old ones\n"
+          "(the trigger's down expressions); the migration is rolled back like 'ferry down'.\n"
+          "Refused, before anything changes, when a replaced column has no down expression.")) {
+    abort_cmd->add_option("version", margs.target, "the migration (default: the newest applied)");
+    abort_cmd->add_flag("--discard-new-writes", margs.discard_new_writes,
+                        "drop new columns even without a down expression (their writes are lost)");
+  }
   command("health", "check connection, lock, failed or dead migrations, compatibility",
           "  ferry health   # exit 0 healthy, 9 unhealthy");
   app.add_option("--history-table", history_table, "history table name (default ferry_schema_history)")
@@ -359,6 +422,10 @@ int Main(int argc, char** argv) {
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
+    if (!only.empty()) {
+      *retry = true;
+      return kExitUsage;
+    }
     std::fprintf(stderr, "ferry: usage error: %s\nRun 'ferry --help' for the commands.\n",
                  e.what());
     return kExitUsage;
@@ -408,17 +475,26 @@ int Main(int argc, char** argv) {
   SetLogLevel(level);
 
   Context ctx{std::move(*config), g.json, g.quiet};
-  if (lint->parsed()) return RunLint(ctx, lint_paths, lint_format);
-  if (backfill->parsed()) return RunBackfillCommand(ctx, bargs);
-  if (verify->parsed()) return RunVerify(ctx, vargs);
-  if (copy->parsed()) return RunCopyCommand(ctx, cargs);
-  if (doctor->parsed()) {
+  if (lint != nullptr && lint->parsed()) return RunLint(ctx, lint_paths, lint_format);
+  if (backfill != nullptr && backfill->parsed()) return RunBackfillCommand(ctx, bargs);
+  if (verify != nullptr && verify->parsed()) return RunVerify(ctx, vargs);
+  if (copy != nullptr && copy->parsed()) return RunCopyCommand(ctx, cargs);
+  if (doctor != nullptr && doctor->parsed()) {
     return RunDoctor(ctx, doctor_url.empty() ? ctx.config.Get("database") : doctor_url);
   }
   for (CLI::App* c : migrate_cmds) {
     if (c->parsed()) return RunMigrateCommand(ctx, c->get_name(), margs);
   }
   return ReportError(Status(StatusCode::kInternal, "command parsed but not dispatched"), g.json);
+}
+
+}  // namespace
+
+int Main(int argc, char** argv) {
+  bool retry = false;
+  int code = Run(argc, argv, CommandNamed(argc, argv), &retry);
+  if (retry) code = Run(argc, argv, "", &retry);
+  return code;
 }
 
 }  // namespace ferry::cli
