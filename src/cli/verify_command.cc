@@ -24,6 +24,10 @@ nlohmann::json KeyJson(const std::vector<std::string>& columns, const KeyTuple& 
 
 nlohmann::json ValueJson(const Value& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); }
 
+nlohmann::json FirstPassJson(const FirstPassInfo& f) {
+  return {{"split", f.split}, {"grouping", f.grouping}, {"queries", f.queries}};
+}
+
 std::string ValueText(const Value& v) { return v ? fmt::format("{:?}", *v) : "NULL"; }
 
 std::string KeyText(const std::vector<std::string>& columns, const KeyTuple& key) {
@@ -70,6 +74,8 @@ nlohmann::json ReportJson(const VerifyReport& r, const VerifyArgs& args) {
                       {"ranges_hashed", t.ranges_hashed},
                       {"ranges_compared_by_row", t.ranges_compared_by_row},
                       {"rows_fetched", t.rows_fetched},
+                      {"first_pass", {{"source", FirstPassJson(t.source_first_pass)},
+                                      {"target", FirstPassJson(t.target_first_pass)}}},
                       {"differences", diffs}});
   }
   nlohmann::json summary = {{"tables", r.tables.size()},

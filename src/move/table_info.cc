@@ -407,16 +407,15 @@ Result<std::vector<KeyRange>> SplitIntegerKeyRange(Connection& conn, const Table
   }
   const int64_t wanted = (std::max<int64_t>(expected_rows, 0) + rows_per_range - 1) / rows_per_range;
   const auto n = static_cast<int64_t>(std::min<size_t>(max_ranges, static_cast<size_t>(std::max<int64_t>(wanted, 1))));
+  // Bounds lo + i * step, with one integer step for all ranges (so that a
+  // reader can find a key's range by integer division), in unsigned
+  // arithmetic: hi - lo may not fit a signed 64-bit value.
+  const uint64_t span = static_cast<uint64_t>(hi) - static_cast<uint64_t>(lo);  // keys - 1
+  const uint64_t step = span / static_cast<uint64_t>(n) + 1;
   std::vector<KeyRange> out;
   std::optional<KeyTuple> lower;
-  const long double width = static_cast<long double>(hi) - static_cast<long double>(lo) + 1;
-  int64_t last = lo;
-  for (int64_t i = 1; i < n; ++i) {
-    const auto b = static_cast<int64_t>(static_cast<long double>(lo) +
-                                        width * static_cast<long double>(i) / static_cast<long double>(n));
-    if (b <= last) continue;  // narrower than one key: merge
-    last = b;
-    KeyTuple bound{std::to_string(b)};
+  for (uint64_t i = 1; i < static_cast<uint64_t>(n) && i <= span / step; ++i) {
+    KeyTuple bound{std::to_string(static_cast<int64_t>(static_cast<uint64_t>(lo) + i * step))};
     out.push_back(KeyRange{lower, bound});
     lower = std::move(bound);
   }

@@ -116,8 +116,9 @@ bool HasIntegerKey(const TableInfo& table);
 
 // Cheap split for an integer key: reads min and max of the key among the rows
 // matching `where` (two index probes, no pass over the index) and cuts
-// [min, max] into ranges of equal width, about `expected_rows /
-// rows_per_range` of them (at most `max_ranges`). The first range is open
+// [min, max] into ranges of equal width (bound i is min + i * step, one
+// integer step, so a key's range is found by integer division), about
+// `expected_rows / rows_per_range` of them (at most `max_ranges`). The first range is open
 // below and the last open above, so together they cover every key, also keys
 // added later. Ranges hold about equal rows when keys are dense; gaps in the
 // key space make some ranges smaller (never incorrect). `expected_rows` < 0:

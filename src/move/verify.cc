@@ -10,7 +10,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -129,6 +131,11 @@ struct TableSide {
   std::string hash_expr;         // per-row hash (SQL)
   std::string value_list;        // canonical values of the compared columns (SQL)
   std::string where;             // "" or the user's filter
+  // Pages of a PostgreSQL (14+) plain table of at least
+  // VerifyOptions::min_pages_to_split pages, for the first pass's split by
+  // pages; -1 when the split is by key (SQLite, older servers, partitioned
+  // or small tables).
+  int64_t pages = -1;
 
   std::string Filter(const KeyRange& range, Params& params) const {
     std::string pred = RangePredicate(info, range, params);
@@ -146,32 +153,28 @@ std::string Join(const std::vector<std::string>& items, std::string_view sep) {
   return out;
 }
 
-// PostgreSQL's own extended (seeded, 64-bit) hash function of a base or
-// array type whose hash sees exactly the values verify compares, and an
-// untyped literal of that type that stands in for NULL (coalesce()); nullopt
-// for types hashed through their text. (bytea's and date's hash functions
-// cannot be called from SQL; timestamptz is hashed as timestamp, exact in
-// the session's UTC.) Not enums: their hash is of the
-// label's OID, which differs between databases.
+// PostgreSQL's own extended (seeded, 64-bit) hash function of a base type
+// whose hash sees exactly the values verify compares, and an untyped literal
+// of that type that stands in for NULL (coalesce()); nullopt for types
+// hashed through their text. (bytea's and date's hash functions cannot be
+// called from SQL; timestamptz is hashed as the timestamp AT TIME ZONE
+// INTERVAL '00:00' gives, the same microseconds, whatever the session's time
+// zone.) Arrays go through their text, the canonical form the last
+// row-by-row step compares: one output call per array is cheaper than
+// hash_array_extended plus the calls that would add its bounds, and values
+// that print differently ({1.5} and {1.50}) are not hidden. Not enums: their
+// hash is of the label's OID, which differs between databases.
 struct PgHashFn {
   const char* fn;
   const char* null_literal;
-  const char* cast = nullptr;  // the function takes this type (cheap, exact conversion)
+  // The function's argument as a format of the value ("({})::integer"): a
+  // cheap, exact conversion; nullptr when the value is passed as it is.
+  const char* convert = nullptr;
 };
 std::optional<PgHashFn> PgHashFor(const ColumnInfo& c) {
-  if (c.kind != 'b') return std::nullopt;
-  if (c.is_array) {
-    switch (c.base_oid) {  // arrays of the hashable base types below
-      case 1000: case 1001: case 1005: case 1007: case 1009: case 1014: case 1015: case 1016:
-      case 1021: case 1022: case 1028: case 1115: case 1182: case 1183: case 1185: case 1187:
-      case 1231: case 2951: case 3807:
-        return PgHashFn{"hash_array_extended", "{}"};
-      default:
-        return std::nullopt;
-    }
-  }
+  if (c.kind != 'b' || c.is_array) return std::nullopt;
   switch (c.base_oid) {
-    case 16: return PgHashFn{"hashint4extended", "f", "integer"};
+    case 16: return PgHashFn{"hashint4extended", "f", "({})::integer"};
     case 19: return PgHashFn{"hashnameextended", ""};
     case 20: return PgHashFn{"hashint8extended", "0"};
     case 21: return PgHashFn{"hashint2extended", "0"};
@@ -183,7 +186,8 @@ std::optional<PgHashFn> PgHashFor(const ColumnInfo& c) {
     case 1042: return PgHashFn{"hashbpcharextended", ""};
     case 1083: return PgHashFn{"time_hash_extended", "allballs"};
     case 1114: return PgHashFn{"timestamp_hash_extended", "epoch"};
-    case 1184: return PgHashFn{"timestamp_hash_extended", "epoch", "timestamp"};
+    case 1184:
+      return PgHashFn{"timestamp_hash_extended", "epoch", "({}) AT TIME ZONE INTERVAL '00:00'"};
     case 1186: return PgHashFn{"interval_hash_extended", "0"};
     case 1700: return PgHashFn{"hash_numeric_extended", "0"};
     case 2950: return PgHashFn{"uuid_hash_extended", "00000000-0000-0000-0000-000000000000"};
@@ -197,10 +201,9 @@ std::optional<PgHashFn> PgHashFor(const ColumnInfo& c) {
 // columns before it (so a value is bound to its row and its place: values
 // swapped between rows or columns change the hashes), no record built and no
 // value printed. A NULL hashes as the type's stand-in value under a flipped
-// seed, so NULL and '' (or 0, '{}') differ. Arrays also hash their bounds
-// (hash_array_extended sees only the elements); arrays and jsonb are hashed
-// alone and chained through the text of their hash (their hash functions
-// drop the seed for an empty value); bigint also hashes its upper half
+// seed, so NULL and '' (or 0) differ. jsonb is hashed alone and chained
+// through the text of its hash (its hash function drops the seed for an
+// empty value); bigint also hashes its upper half
 // (hashint8extended folds the halves into 32 bits). A final step mixes the
 // last column's hash. Known blind spots (PostgreSQL's functions): numeric
 // NaN/Infinity/-Infinity hash alike; timestamp, time and interval fold 64
@@ -229,21 +232,11 @@ std::string PgChainHash(const TableSide& side) {
                          place);
       arg = fmt::format("coalesce({}, '{}')", v, fn ? fn->null_literal : "");
     }
-    if (fn && fn->cast != nullptr) arg = fmt::format("({})::{}", arg, fn->cast);
-    if (fn && (c.is_array || c.base_oid == 3802)) {
-      // hash_array_extended and jsonb_hash_extended drop the seed for an
-      // empty (or all-NULL) value: hash the value alone, with an array's
-      // bounds (the elements' hash covers the element count, so a
-      // one-dimensional array's upper bound fixes its lower bound; others
-      // hash all bounds), then chain that 64-bit value through its text.
-      std::string value_hash = fmt::format("{}({}, 0)", fn->fn, arg);
-      if (c.is_array) {
-        value_hash = fmt::format(
-            "({} # coalesce(CASE WHEN array_ndims({v}) = 1 THEN array_upper({v}, 1) "
-            "ELSE hashtextextended(array_dims({v}), 0) END, 0))",
-            value_hash, fmt::arg("v", v));
-      }
-      h = fmt::format("hashtextextended(({})::text, {})", value_hash, seed);
+    if (fn && fn->convert != nullptr) arg = fmt::format(fmt::runtime(fn->convert), arg);
+    if (fn && c.base_oid == 3802) {
+      // jsonb_hash_extended drops the seed for an empty value: hash the
+      // value alone, then chain that 64-bit value through its text.
+      h = fmt::format("hashtextextended(({}({}, 0))::text, {})", fn->fn, arg, seed);
       continue;
     }
     h = fmt::format("{}({}, {})", fn ? fn->fn : "hashtextextended", arg, seed);
@@ -303,32 +296,96 @@ int64_t ParseInt(const Value& v) {
   return std::stoll(*v);
 }
 
-// Hashes of `ranges` (adjacent: each one's upper is the next one's lower)
-// on one connection. PostgreSQL with a one-column key: one query that
-// buckets rows with width_bucket; otherwise one query per range.
-Status HashRun(Side& side, Connection& conn, const TableSide& t, const std::vector<KeyRange>& ranges,
-               bool hash_in_db, std::vector<RangeHash>& out) {
-  out.assign(ranges.size(), RangeHash{});
+// A run of adjacent ranges (each one's upper is the next one's lower) hashed
+// together, and the results of both sides.
+struct Run {
+  std::vector<KeyRange> ranges;
+  std::vector<RangeHash> source, target;
+};
+
+// The rows one query hashes: ranges [begin, end) of a run, and, when
+// `paged`, only those on the table's pages [page_lo, page_hi) (-1: open),
+// so that the workers share one pass over a large table by pages while the
+// hashes stay per key range (a range's count and XOR are sums over the
+// slices, whatever pages its rows sit on).
+struct Slice {
+  size_t run = 0;
+  size_t begin = 0, end = 0;
+  bool paged = false;
+  int64_t page_lo = -1, page_hi = -1;
+};
+
+// Interior bounds of ranges [begin, end) that step evenly through bigint
+// values, as integer division can bucket them: first bound, last bound,
+// step. nullopt when they do not, or when last - first does not fit a
+// bigint (the division could overflow; width_bucket then).
+struct EvenBounds {
+  int64_t first = 0, last = 0, step = 1;
+};
+std::optional<EvenBounds> EvenIntegerBounds(const std::vector<KeyRange>& ranges, size_t begin,
+                                            size_t end) {
+  if (end - begin < 2) return std::nullopt;
+  EvenBounds e;
+  uint64_t step = 0;
+  int64_t prev = 0;
+  for (size_t i = begin + 1; i < end; ++i) {
+    const std::string& text = (*ranges[i].lower)[0];
+    int64_t v = 0;
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc() || ptr != text.data() + text.size()) return std::nullopt;
+    if (i == begin + 1) {
+      e.first = v;
+    } else {
+      if (v <= prev) return std::nullopt;
+      const uint64_t d = static_cast<uint64_t>(v) - static_cast<uint64_t>(prev);  // exact: v > prev
+      if (step == 0) step = d;
+      if (d != step) return std::nullopt;
+    }
+    prev = v;
+  }
+  e.last = prev;
+  if (static_cast<uint64_t>(e.last) - static_cast<uint64_t>(e.first) >
+      static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+    return std::nullopt;
+  }
+  e.step = step == 0 ? 1 : static_cast<int64_t>(step);
+  return e;
+}
+
+// Hashes of one slice on one connection, added into `out` (one entry per
+// range of the slice). PostgreSQL with a one-column key: one query that
+// groups the rows by range (integer division for an integer key whose
+// bounds step evenly, else width_bucket over the bounds); otherwise one
+// query per range.
+// `grouping` tells how (FirstPassInfo::grouping).
+Status HashSlice(Side& side, Connection& conn, const TableSide& t, const Run& run,
+                 const Slice& slice, bool hash_in_db, std::vector<RangeHash>& out,
+                 const char*& grouping) {
+  const size_t n = slice.end - slice.begin;
+  out.assign(n, RangeHash{});
+  grouping = "per range";
   const std::string table = t.info.QualifiedName();
+  auto range = [&](size_t i) -> const KeyRange& { return run.ranges[slice.begin + i]; };
   if (!hash_in_db) {
     // The rows travel; ferry hashes them.
-    for (size_t i = 0; i < ranges.size(); ++i) {
+    grouping = "rows read";
+    for (size_t i = 0; i < n; ++i) {
       Params params;
       std::string sql = fmt::format("SELECT {} FROM {} WHERE {}", t.value_list, table,
-                                    t.Filter(ranges[i], params));
+                                    t.Filter(range(i), params));
       side.CountQuery(sql, params);
       RangeHash h;
       std::string record;
       FERRY_RETURN_IF_ERROR(conn.Stream(sql, params, [&](const RowView& row) -> Status {
         record = "(";
-        int64_t n = 0;
+        int64_t bytes = 0;
         for (size_t c = 0; c < row.fields.size(); ++c) {
           const auto& f = row.fields[c];
           AppendRecordField(record, f ? Value(std::string(*f)) : Value(), c == 0);
-          n += f ? static_cast<int64_t>(f->size()) + 4 : 4;
+          bytes += f ? static_cast<int64_t>(f->size()) + 4 : 4;
         }
         record += ')';
-        side.bytes += n;
+        side.bytes += bytes;
         h.count++;
         h.hash ^= RowHash(record);
         return Status();
@@ -337,59 +394,130 @@ Status HashRun(Side& side, Connection& conn, const TableSide& t, const std::vect
     }
     return Status();
   }
-  const bool bucketed = side.pg() && t.info.primary_key.size() == 1 && ranges.size() > 1;
+  const bool bucketed = side.pg() && t.info.primary_key.size() == 1 && n > 1;
   if (bucketed) {
     Params params;
-    KeyRange span{ranges.front().lower, ranges.back().upper};
-    std::vector<const KeyTuple*> bounds;
-    for (size_t i = 1; i < ranges.size(); ++i) bounds.push_back(&*ranges[i].lower);
-    params.push_back(ArrayLiteral(bounds));
+    const KeyRange span{range(0).lower, range(n - 1).upper};
+    std::string bucket;
     const ColumnInfo& key = t.info.columns[t.info.primary_key[0]];
+    const std::string k = QuoteIdent(key.name);
+    std::optional<EvenBounds> even;
+    if (HasIntegerKey(t.info)) even = EvenIntegerBounds(run.ranges, slice.begin, slice.end);
+    if (even) {
+      // Bucket i - 1 for rows in range i: -1 below the first bound, then
+      // (key - first) / step, capped at the last bound. No overflow: the
+      // subtraction runs only for keys >= first, and last - first fits.
+      params = {std::to_string(even->first), std::to_string(even->last),
+                std::to_string(even->step)};
+      grouping = "integer division";
+      bucket = fmt::format(
+          "CASE WHEN {k}::bigint < $1::bigint THEN -1 "
+          "ELSE (least({k}::bigint, $2::bigint) - $1::bigint) / $3::bigint END",
+          fmt::arg("k", k));
+    } else {
+      std::vector<const KeyTuple*> bounds;
+      for (size_t i = 1; i < n; ++i) bounds.push_back(&*range(i).lower);
+      params.push_back(ArrayLiteral(bounds));
+      grouping = "width_bucket";
+      bucket = fmt::format("width_bucket({}, $1::{}[]) - 1", k, key.type);
+    }
+    std::string pred = t.Filter(span, params);
+    if (slice.paged) {
+      // Page numbers are integers ferry computed from the table's size.
+      if (slice.page_lo >= 0) pred += fmt::format(" AND ctid >= '({},0)'::tid", slice.page_lo);
+      if (slice.page_hi >= 0) pred += fmt::format(" AND ctid < '({},0)'::tid", slice.page_hi);
+    }
     std::string sql = fmt::format(
-        "SELECT width_bucket({key}, $1::{type}[]) AS b, count(*), bit_xor({hash}) FROM {table} "
-        "WHERE {pred} GROUP BY 1",
-        fmt::arg("key", QuoteIdent(key.name)), fmt::arg("type", key.type),
-        fmt::arg("hash", t.hash_expr), fmt::arg("table", table),
-        fmt::arg("pred", t.Filter(span, params)));
+        "SELECT {bucket} AS b, count(*), bit_xor({hash}) FROM {table} WHERE {pred} GROUP BY 1",
+        fmt::arg("bucket", bucket), fmt::arg("hash", t.hash_expr), fmt::arg("table", table),
+        fmt::arg("pred", pred));
     FERRY_ASSIGN_OR_RETURN(QueryResult r, side.Query(conn, sql, params));
     for (const auto& row : r.rows) {
-      int64_t b = ParseInt(row[0]);
-      if (b < 0 || b >= static_cast<int64_t>(ranges.size())) continue;
+      const int64_t b = ParseInt(row[0]) + 1;
+      if (b < 0 || b >= static_cast<int64_t>(n)) continue;
       out[static_cast<size_t>(b)] = RangeHash{ParseInt(row[1]), ParseInt(row[2])};
     }
     return Status();
   }
   const char* agg = side.pg() ? "bit_xor" : "ferry_xor";
-  for (size_t i = 0; i < ranges.size(); ++i) {
+  for (size_t i = 0; i < n; ++i) {
     Params params;
     std::string sql = fmt::format("SELECT count(*), {}({}) FROM {} WHERE {}", agg, t.hash_expr,
-                                  table, t.Filter(ranges[i], params));
+                                  table, t.Filter(range(i), params));
     FERRY_ASSIGN_OR_RETURN(QueryResult r, side.Query(conn, sql, params));
     out[i] = RangeHash{ParseInt(r.rows[0][0]), ParseInt(r.rows[0][1])};
   }
   return Status();
 }
 
-// A run of adjacent ranges hashed together, and the results of both sides.
-struct Run {
-  std::vector<KeyRange> ranges;
-  std::vector<RangeHash> source, target;
-};
+// How one side shares the work of one level among its connections. The
+// first level (`first`) is one long run, or a few: a large PostgreSQL table
+// (PostgreSQL 14+, TID range scans) is cut by pages, one to four slices per
+// connection, each grouping its pages' rows by all the ranges; otherwise
+// each run is cut into one piece of adjacent ranges per connection. Deeper
+// levels: one slice per run.
+std::vector<Slice> PlanSlices(const Side& side, const TableSide& t, const std::vector<Run>& runs,
+                              bool first, bool hash_in_db) {
+  std::vector<Slice> slices;
+  const auto workers = static_cast<int64_t>(std::max<size_t>(1, side.conns.size()));
+  const bool by_pages = first && workers > 1 && hash_in_db && runs.size() == 1 &&
+                        runs[0].ranges.size() > 1 && t.info.primary_key.size() == 1 && t.pages > 0;
+  for (size_t r = 0; r < runs.size(); ++r) {
+    const size_t n = runs[r].ranges.size();
+    if (by_pages) {
+      // Up to 4 slices per connection (of at least 256 pages, 2 MB), taken
+      // in turn, so that a worker slowed down by others on its machine
+      // leaves less to wait for at the end.
+      const int64_t count = std::clamp<int64_t>(t.pages / 256, workers, workers * 4);
+      for (int64_t w = 0; w < count; ++w) {
+        Slice s{r, 0, n, true, -1, -1};
+        if (w > 0) s.page_lo = t.pages * w / count;
+        if (w + 1 < count) s.page_hi = t.pages * (w + 1) / count;
+        slices.push_back(s);
+      }
+      continue;
+    }
+    const size_t pieces = first ? std::min<size_t>(static_cast<size_t>(workers), n) : 1;
+    for (size_t p = 0; p < pieces; ++p) {
+      slices.push_back(Slice{r, n * p / pieces, n * (p + 1) / pieces});
+    }
+  }
+  return slices;
+}
 
-// Hashes every run on both sides at once.
+// Hashes every run on both sides at once; for the first level, says in
+// `info` how each side did it.
 Status HashRuns(Side& src, Side& tgt, const TableSide& ts, const TableSide& tt,
-                std::vector<Run>& runs, bool hash_in_db) {
-  return Both(
-      [&] {
-        return src.ForEach(runs.size(), [&](Connection& c, size_t i) {
-          return HashRun(src, c, ts, runs[i].ranges, hash_in_db, runs[i].source);
-        });
-      },
-      [&] {
-        return tgt.ForEach(runs.size(), [&](Connection& c, size_t i) {
-          return HashRun(tgt, c, tt, runs[i].ranges, hash_in_db, runs[i].target);
-        });
-      });
+                std::vector<Run>& runs, bool first, bool hash_in_db, FirstPassInfo* src_info,
+                FirstPassInfo* tgt_info) {
+  auto one_side = [&](Side& side, const TableSide& t, bool target) -> Status {
+    const std::vector<Slice> slices = PlanSlices(side, t, runs, first, hash_in_db);
+    std::vector<std::vector<RangeHash>> parts(slices.size());
+    std::vector<const char*> groupings(slices.size(), "");
+    FERRY_RETURN_IF_ERROR(side.ForEach(slices.size(), [&](Connection& c, size_t i) {
+      return HashSlice(side, c, t, runs[slices[i].run], slices[i], hash_in_db, parts[i],
+                       groupings[i]);
+    }));
+    FirstPassInfo* info = target ? tgt_info : src_info;
+    if (info != nullptr && !slices.empty()) {
+      info->split = slices[0].paged ? "pages" : "key ranges";
+      info->queries = static_cast<int64_t>(slices.size());
+      info->grouping = groupings[0];
+    }
+    for (auto& run : runs) {
+      (target ? run.target : run.source).assign(run.ranges.size(), RangeHash{});
+    }
+    for (size_t i = 0; i < slices.size(); ++i) {
+      Run& run = runs[slices[i].run];
+      std::vector<RangeHash>& out = target ? run.target : run.source;
+      for (size_t j = 0; j < parts[i].size(); ++j) {
+        out[slices[i].begin + j].count += parts[i][j].count;
+        out[slices[i].begin + j].hash ^= parts[i][j].hash;
+      }
+    }
+    return Status();
+  };
+  return Both([&] { return one_side(src, ts, false); }, [&] { return one_side(tgt, tt, true); });
 }
 
 struct Row {
@@ -451,12 +579,14 @@ class TableVerifier {
       FERRY_ASSIGN_OR_RETURN(first, InitialRanges());
     }
     // Level by level: hash, keep what differs, cut it again or read its rows.
-    std::vector<struct Run> runs = GroupRuns(std::move(first), /*split_for_workers=*/true);
+    std::vector<struct Run> runs = GroupRuns(std::move(first));
     std::vector<KeyRange> leaves;
     bool top = true;
     int level = 0;
     while (!runs.empty()) {
-      FERRY_RETURN_IF_ERROR(HashRuns(src_, tgt_, ts_, tt_, runs, options_.hash_in_db));
+      FERRY_RETURN_IF_ERROR(HashRuns(src_, tgt_, ts_, tt_, runs, top, options_.hash_in_db,
+                                     top ? &result_.source_first_pass : nullptr,
+                                     top ? &result_.target_first_pass : nullptr));
       std::vector<std::pair<KeyRange, int64_t>> differing;  // range, larger count
       std::vector<bool> split_on_target;
       size_t hashed = 0;
@@ -601,6 +731,8 @@ class TableVerifier {
     }
     BuildReads(ts_, spg, spg && tpg);
     BuildReads(tt_, tpg, spg && tpg);
+    FERRY_RETURN_IF_ERROR(CountPages(src_, ts_, options_.min_pages_to_split));
+    FERRY_RETURN_IF_ERROR(CountPages(tgt_, tt_, options_.min_pages_to_split));
     result_.key_columns = sk;
     key_positions_.clear();
     key_less_.numeric.clear();
@@ -616,6 +748,24 @@ class TableVerifier {
     return Status();
   }
 
+  // A PostgreSQL 14+ plain table's size in pages (TableSide::pages).
+  static Status CountPages(Side& side, TableSide& t, int64_t min_pages) {
+    t.pages = -1;
+    if (!side.pg()) return Status();
+    Params params{t.info.QualifiedName()};
+    FERRY_ASSIGN_OR_RETURN(
+        QueryResult r,
+        side.Query(side.first(),
+                   "SELECT CASE WHEN c.relkind = 'r' AND "
+                   "current_setting('server_version_num')::int >= 140000 "
+                   "THEN pg_relation_size(c.oid) / current_setting('block_size')::bigint "
+                   "ELSE -1 END FROM pg_class c WHERE c.oid = $1::regclass",
+                   params));
+    if (!r.rows.empty()) t.pages = ParseInt(r.rows[0][0]);
+    if (t.pages < std::max<int64_t>(1, min_pages)) t.pages = -1;
+    return Status();
+  }
+
   Result<std::vector<KeyRange>> InitialRanges() {
     int64_t rows = ts_.info.estimated_rows;
     if (rows < 0 || !options_.where.empty()) {
@@ -628,34 +778,21 @@ class TableVerifier {
     const int64_t max_ranges = std::max<int64_t>(1, options_.max_initial_ranges);
     const int64_t per = std::max<int64_t>(options_.leaf_rows * 4, (rows + max_ranges - 1) / max_ranges);
     if (rows <= per) return std::vector<KeyRange>{KeyRange{}};
-    if (ts_.info.primary_key.size() == 1 && ts_.kinds[ts_.info.primary_key[0]] == CanonKind::kInteger) {
+    if (HasIntegerKey(ts_.info)) {
       // An integer key: equal-width ranges from min and max (two index
       // probes) instead of walking the whole index; bisection evens out
-      // ranges that hold more rows.
-      const std::string key = QuoteIdent(ts_.info.columns[ts_.info.primary_key[0]].name);
-      Params params;
-      std::string sql = fmt::format("SELECT min({k}), max({k}) FROM {t} WHERE {p}", fmt::arg("k", key),
-                                    fmt::arg("t", ts_.info.QualifiedName()),
-                                    fmt::arg("p", ts_.Filter(KeyRange{}, params)));
-      FERRY_ASSIGN_OR_RETURN(QueryResult r, src_.Query(src_.first(), sql, params));
-      if (!r.rows.empty() && r.rows[0][0] && r.rows[0][1]) {
-        const long double lo = std::stold(*r.rows[0][0]), hi = std::stold(*r.rows[0][1]);
-        const int64_t n = std::min<int64_t>(max_ranges, (rows + per - 1) / per);
-        std::vector<KeyRange> ranges;
-        std::optional<KeyTuple> lower;
-        int64_t last = 0;
-        for (int64_t i = 1; i < n; ++i) {
-          const auto b = static_cast<int64_t>(lo + (hi - lo + 1) * static_cast<long double>(i) /
-                                                       static_cast<long double>(n));
-          if (lower && b <= last) continue;
-          last = b;
-          KeyTuple bound{std::to_string(b)};
-          ranges.push_back(KeyRange{lower, bound});
-          lower = std::move(bound);
-        }
-        ranges.push_back(KeyRange{lower, std::nullopt});
-        Progress(fmt::format("{}: about {} rows in {} key ranges", result_.table, rows, ranges.size()));
-        return ranges;
+      // ranges that hold more rows. Their bounds step evenly, so the first
+      // pass groups rows by integer division. kFailedPrecondition (SQLite
+      // keys that are not all integers): walk the index instead.
+      auto ranges = SplitIntegerKeyRange(src_.first(), ts_.info, options_.where, rows, per,
+                                         static_cast<size_t>(max_ranges));
+      if (ranges.ok()) {
+        Progress(
+            fmt::format("{}: about {} rows in {} key ranges", result_.table, rows, ranges->size()));
+        return std::move(*ranges);
+      }
+      if (ranges.status().code() != StatusCode::kFailedPrecondition) {
+        return std::move(ranges).TakeStatus();
       }
     }
     FERRY_ASSIGN_OR_RETURN(std::vector<KeyRange> ranges,
@@ -665,17 +802,12 @@ class TableVerifier {
     return ranges;
   }
 
-  // Groups adjacent ranges into runs; for the first level, cuts the one long
-  // run into one piece per worker so that the workers share it.
-  std::vector<struct Run> GroupRuns(std::vector<KeyRange> ranges, bool split_for_workers) {
+  // Groups adjacent ranges into runs (PlanSlices shares them among the workers).
+  static std::vector<struct Run> GroupRuns(std::vector<KeyRange> ranges) {
     std::vector<struct Run> runs;
-    const size_t workers = std::max<size_t>(1, std::min(src_.conns.size(), tgt_.conns.size()));
-    const size_t cap = split_for_workers ? std::max<size_t>(1, (ranges.size() + workers - 1) / workers)
-                                         : ranges.size();
     for (auto& r : ranges) {
-      bool adjacent = !runs.empty() && runs.back().ranges.size() < cap &&
-                      runs.back().ranges.back().upper && r.lower &&
-                      *runs.back().ranges.back().upper == *r.lower;
+      const bool adjacent = !runs.empty() && runs.back().ranges.back().upper && r.lower &&
+                            *runs.back().ranges.back().upper == *r.lower;
       if (!adjacent) runs.emplace_back();
       runs.back().ranges.push_back(std::move(r));
     }

@@ -44,6 +44,11 @@ struct VerifyOptions {
   int64_t leaf_rows = 256;           // ranges this small are compared row by row
   int64_t fanout = 16;               // pieces a differing range is cut into
   int64_t max_initial_ranges = 4096; // first cut of a table
+  // PostgreSQL 14+ tables of at least this many pages are shared among the
+  // workers by pages in the first pass (TID range scans: each worker reads
+  // its share of the table once, whatever order the keys are stored in);
+  // smaller ones by key ranges.
+  int64_t min_pages_to_split = 1024;
   // Progress lines for humans ("public.t: 4096 ranges hashed, 3 differ").
   std::function<void(const std::string&)> progress;
 };
@@ -62,6 +67,19 @@ struct RowDifference {
 };
 std::string_view RowDifferenceKindName(RowDifference::Kind kind);  // "missing", "extra", "changed"
 
+// How one side computed the first level's hashes (for --json and tuning).
+struct FirstPassInfo {
+  // "pages": each worker read a share of the table's pages (PostgreSQL 14+
+  // plain tables of at least `min_pages_to_split` pages); "key ranges":
+  // each worker read its own key ranges.
+  std::string split;
+  // "integer division" or "width_bucket" (PostgreSQL, one-column key: one
+  // query groups its rows by range), "per range" (one query per range),
+  // "rows read" (--no-hash-in-db).
+  std::string grouping;
+  int64_t queries = 0;  // first-level slices on this side (one query each when grouped)
+};
+
 struct TableVerifyResult {
   std::string table;                     // as given (or listed with --all)
   std::vector<std::string> key_columns;
@@ -70,6 +88,7 @@ struct TableVerifyResult {
   int64_t ranges_hashed = 0;             // range hashes computed per side
   int64_t ranges_compared_by_row = 0;    // leaf ranges read row by row
   int64_t rows_fetched = 0;              // rows read from both sides in leaf ranges
+  FirstPassInfo source_first_pass, target_first_pass;
   std::vector<RowDifference> differences;  // key order; truncated to the report's budget
 
   bool identical() const { return missing == 0 && extra == 0 && changed == 0; }

@@ -211,5 +211,41 @@ TEST(TableInfoSqlite, SplitIntegerKeyRangeCoversEveryRowOnce) {
             StatusCode::kFailedPrecondition);
 }
 
+// SplitIntegerKeyRange's bounds step by one integer (a reader finds a key's
+// range by integer division), also over the whole bigint range, whose width
+// does not fit a bigint.
+TEST(TableInfoSqlite, SplitIntegerKeyRangeStepsEvenlyOverTheWholeBigintRange) {
+  testing::TempDir dir;
+  auto conn = Open("sqlite:" + dir.File("e.db"));
+  ASSERT_NE(conn, nullptr);
+  ASSERT_OK(conn->Exec(R"sql(
+    CREATE TABLE wide (id INTEGER PRIMARY KEY);
+    INSERT INTO wide VALUES (-9223372036854775807 - 1), (-9223372036854775807), (0),
+                            (9223372036854775806), (9223372036854775807);
+    CREATE TABLE dense (id INTEGER PRIMARY KEY);
+    WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 1000)
+    INSERT INTO dense SELECT n FROM g;)sql").status());
+  ASSERT_OK_AND_ASSIGN(TableInfo wide, DescribeTable(*conn, "wide"));
+  ASSERT_OK_AND_ASSIGN(auto ranges, SplitIntegerKeyRange(*conn, wide, "", -1, 1, 4));
+  ASSERT_EQ(ranges.size(), 4u);
+  EXPECT_EQ(ranges[0].upper, KeyTuple{"-4611686018427387904"});  // min + 2^62
+  EXPECT_EQ(ranges[1].upper, KeyTuple{"0"});
+  EXPECT_EQ(ranges[2].upper, KeyTuple{"4611686018427387904"});
+  const std::vector<int64_t> rows = {2, 0, 1, 2};
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    if (i > 0) {
+      EXPECT_EQ(ranges[i].lower, ranges[i - 1].upper);
+    }
+    EXPECT_EQ(CountIn(*conn, wide, ranges[i]), rows[i]) << ranges[i].ToString();
+  }
+  ASSERT_OK_AND_ASSIGN(TableInfo dense, DescribeTable(*conn, "dense"));
+  ASSERT_OK_AND_ASSIGN(auto even, SplitIntegerKeyRange(*conn, dense, "", -1, 100));
+  ASSERT_EQ(even.size(), 10u);
+  for (size_t i = 1; i < even.size(); ++i) {
+    EXPECT_EQ(even[i].lower, KeyTuple{std::to_string(1 + 100 * i)});
+    EXPECT_EQ(CountIn(*conn, dense, even[i]), 100);
+  }
+}
+
 }  // namespace
 }  // namespace ferry

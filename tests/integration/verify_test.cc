@@ -12,6 +12,7 @@
 #include "move/canonical.h"
 #include "move/control.h"
 #include "move/table_info.h"
+#include "move/verify.h"
 #include "move/verify_sqlite.h"
 #include "test_util.h"
 
@@ -95,6 +96,14 @@ TEST(VerifyPg, IdenticalTablesExitZero) {
   EXPECT_EQ(j["tables"][0]["source_rows"], 5000);
   EXPECT_EQ(j["tables"][0]["target_rows"], 5000);
   EXPECT_EQ(j["tables"][0]["differences"].size(), 0u);
+  // A small table: the workers share the first pass by key ranges, a bigint
+  // key's evenly stepped ranges grouped by integer division.
+  for (const char* side : {"source", "target"}) {
+    const auto& f = j["tables"][0]["first_pass"][side];
+    EXPECT_EQ(f["split"], "key ranges") << side;
+    EXPECT_EQ(f["grouping"], "integer division") << side;
+    EXPECT_EQ(f["queries"], 2) << side;
+  }
   auto text = RunFerry({"verify", "--from", p.src.url(), "--to", p.dst.url(), "--table", "items"});
   EXPECT_EQ(text.exit_code, 0);
   EXPECT_THAT(text.out, HasSubstr("items: identical (5000 rows)"));
@@ -559,6 +568,193 @@ TEST(VerifyJob, StartsFromTheCopyJobsChunks) {
   auto none = RunFerry({"verify", "--from", p.src.url(), "--to", p.dst.url(), "--job", "nope"});
   EXPECT_EQ(none.exit_code, 7) << none.err;
   EXPECT_THAT(none.err, HasSubstr("nope"));
+}
+
+// "kind:key" for every difference of a Verify() result.
+std::set<std::string> Listed(const TableVerifyResult& t) {
+  std::set<std::string> out;
+  for (const auto& d : t.differences) {
+    std::string key;
+    for (const auto& k : d.key) key += (key.empty() ? "" : "|") + k;
+    out.insert(std::string(RowDifferenceKindName(d.kind)) + ":" + key);
+  }
+  return out;
+}
+
+VerifyOptions Options(const std::string& from, const std::string& to, const std::string& table) {
+  VerifyOptions o;
+  o.from_url = from;
+  o.to_url = to;
+  o.tables = {table};
+  o.max_report = 1000;
+  return o;
+}
+
+// The first pass shared by pages: the two sides store their rows in
+// different physical orders (the target loaded shuffled, then updated), yet
+// the per-range hashes agree, because each worker groups its pages' rows by
+// key range and the slices are summed. Three workers, an integer key
+// (integer division) and a text key (width_bucket).
+TEST(VerifyPg, FirstPassByPagesIsExactWhateverThePhysicalOrder) {
+  FERRY_REQUIRE_PG(admin);
+  PgPair p;
+  ASSERT_TRUE(p.ok());
+  const std::string ddl = R"sql(
+    CREATE TABLE n (id bigint PRIMARY KEY, v text, tags text[]);
+    CREATE TABLE s (code text PRIMARY KEY, v int);)sql";
+  Exec(p.src.url(), ddl + R"sql(
+    INSERT INTO n SELECT g, 'v' || g, ARRAY['t' || g % 7] FROM generate_series(1, 20000) g;
+    INSERT INTO s SELECT 'c' || lpad(g::text, 6, '0'), g FROM generate_series(1, 20000) g;
+    ANALYZE n; ANALYZE s;)sql");
+  Exec(p.dst.url(), ddl + R"sql(
+    INSERT INTO n SELECT g, 'v' || g, ARRAY['t' || g % 7] FROM generate_series(1, 20000) g
+      ORDER BY random();
+    INSERT INTO s SELECT 'c' || lpad(g::text, 6, '0'), g FROM generate_series(1, 20000) g
+      ORDER BY random();
+    ANALYZE n; ANALYZE s;)sql");
+  VerifyOptions o = Options(p.src.url(), p.dst.url(), "n");
+  o.workers = 3;
+  o.min_pages_to_split = 1;
+  o.leaf_rows = 16;
+  ASSERT_OK_AND_ASSIGN(VerifyReport same, Verify(o));
+  ASSERT_EQ(same.tables.size(), 1u);
+  EXPECT_TRUE(same.identical());
+  EXPECT_EQ(same.tables[0].source_rows, 20000);
+  EXPECT_EQ(same.tables[0].target_rows, 20000);
+  const TableVerifyResult& st = same.tables[0];
+  for (const FirstPassInfo* f : {&st.source_first_pass, &st.target_first_pass}) {
+    EXPECT_EQ(f->split, "pages");
+    EXPECT_EQ(f->grouping, "integer division");
+    EXPECT_EQ(f->queries, 3);
+  }
+  Exec(p.dst.url(), R"sql(
+    UPDATE n SET v = 'changed' WHERE id IN (1, 777, 20000);
+    UPDATE n SET tags = '[0:0]={t0}' WHERE id = 7;        -- array bounds only
+    UPDATE n SET tags = NULL WHERE id = 8;
+    DELETE FROM n WHERE id IN (5000, 5001);
+    INSERT INTO n VALUES (0, 'below'), (-9223372036854775808, 'min'), (9223372036854775807, 'max');
+    UPDATE s SET v = -1 WHERE code = 'c010000';
+    DELETE FROM s WHERE code = 'c000001';
+    INSERT INTO s VALUES ('a', 0), ('zz', 0);)sql");
+  ASSERT_OK_AND_ASSIGN(VerifyReport r, Verify(o));
+  EXPECT_EQ(Listed(r.tables[0]),
+            (std::set<std::string>{"changed:1", "changed:7", "changed:8", "changed:777",
+                                   "changed:20000", "missing:5000", "missing:5001", "extra:0",
+                                   "extra:-9223372036854775808", "extra:9223372036854775807"}));
+  EXPECT_EQ(r.tables[0].target_rows, 20001);
+  EXPECT_LT(r.tables[0].rows_fetched, 2000);  // found by range hashes, not by reading the table
+
+  o.tables = {"s"};
+  ASSERT_OK_AND_ASSIGN(VerifyReport text, Verify(o));
+  EXPECT_EQ(text.tables[0].source_first_pass.split, "pages");
+  EXPECT_EQ(text.tables[0].source_first_pass.grouping, "width_bucket");
+  EXPECT_EQ(Listed(text.tables[0]),
+            (std::set<std::string>{"changed:c010000", "missing:c000001", "extra:a", "extra:zz"}));
+  // Small tables (by default under 1024 pages) are shared by key ranges: same findings.
+  o.min_pages_to_split = VerifyOptions{}.min_pages_to_split;
+  ASSERT_OK_AND_ASSIGN(VerifyReport by_key, Verify(o));
+  EXPECT_EQ(by_key.tables[0].source_first_pass.split, "key ranges");
+  EXPECT_EQ(Listed(by_key.tables[0]), Listed(text.tables[0]));
+}
+
+// Integer keys at both ends of bigint: the first pass groups rows by
+// integer division without overflowing (keys below the first bound and
+// above the last are not subtracted), and falls back to width_bucket when
+// the bounds span more than a bigint holds.
+constexpr const char* kExtremeKeys = R"sql(
+  CREATE TABLE k (id bigint PRIMARY KEY, v text);
+  INSERT INTO k SELECT -9223372036854775808 + g, 'lo' || g FROM generate_series(0, 999) g;
+  INSERT INTO k SELECT g, 'mid' || g FROM generate_series(0, 999) g;
+  INSERT INTO k SELECT 9223372036854775807 - g, 'hi' || g FROM generate_series(0, 999) g;
+  CREATE TABLE top (id bigint PRIMARY KEY, v text);
+  INSERT INTO top SELECT 9223372036854775807 - 3 * g, 'v' || g FROM generate_series(0, 2999) g;
+  ANALYZE k; ANALYZE top;)sql";
+
+void PlantExtremeDifferences(const std::string& url) {
+  Exec(url, R"sql(
+    UPDATE k SET v = 'x' WHERE id IN (-9223372036854775808, 0, 9223372036854775807);
+    DELETE FROM k WHERE id IN (-9223372036854775807, 9223372036854775806);
+    INSERT INTO k VALUES (-500, 'gap'), (9223372036854770000, 'gap');
+    UPDATE top SET v = 'x' WHERE id IN (9223372036854775807, 9223372036854775807 - 3 * 1500);
+    DELETE FROM top WHERE id = 9223372036854775807 - 3 * 2999;
+    INSERT INTO top VALUES (-9223372036854775808, 'min'), (9223372036854775806, 'between');)sql");
+}
+
+const std::set<std::string> kExtremeK = {
+    "changed:-9223372036854775808", "changed:0", "changed:9223372036854775807",
+    "missing:-9223372036854775807", "missing:9223372036854775806", "extra:-500",
+    "extra:9223372036854770000"};
+const std::set<std::string> kExtremeTop = {
+    "changed:9223372036854775807", "changed:9223372036854771307",
+    "missing:9223372036854766810", "extra:-9223372036854775808", "extra:9223372036854775806"};
+
+TEST(VerifyPg, BigintKeysAtBothEndsDoNotOverflow) {
+  FERRY_REQUIRE_PG(admin);
+  PgPair p;
+  ASSERT_TRUE(p.ok());
+  Exec(p.src.url(), kExtremeKeys);
+  Exec(p.dst.url(), kExtremeKeys);
+  PlantExtremeDifferences(p.dst.url());
+  for (int64_t min_pages : {int64_t{1}, int64_t{1} << 40}) {
+    SCOPED_TRACE(min_pages == 1 ? "split by pages" : "split by key ranges");
+    VerifyOptions o = Options(p.src.url(), p.dst.url(), "k");
+    o.min_pages_to_split = min_pages;
+    o.leaf_rows = 4;
+    o.max_initial_ranges = 64;
+    ASSERT_OK_AND_ASSIGN(VerifyReport r, Verify(o));
+    const TableVerifyResult& k = r.tables[0];
+    EXPECT_EQ(Listed(k), kExtremeK);
+    EXPECT_EQ(k.source_rows, 3000);
+    EXPECT_EQ(k.target_rows, 3000);
+    // One query over all ranges spans the whole bigint range: width_bucket.
+    // Each worker's half of the ranges fits: integer division.
+    EXPECT_EQ(k.source_first_pass.grouping, min_pages == 1 ? "width_bucket" : "integer division");
+
+    o.tables = {"top"};
+    ASSERT_OK_AND_ASSIGN(VerifyReport t, Verify(o));
+    EXPECT_EQ(Listed(t.tables[0]), kExtremeTop);
+    EXPECT_EQ(t.tables[0].source_first_pass.grouping, "integer division");
+  }
+}
+
+// PostgreSQL groups the first pass by integer division, SQLite hashes each
+// range on its own: the same ranges, the same hashes, extreme keys included.
+TEST(VerifyCrossEngine, BigintKeysAtBothEndsPostgresAndSqlite) {
+  FERRY_REQUIRE_PG(admin);
+  FreshPgDatabase pg;
+  ASSERT_TRUE(pg.ok());
+  TempDir dir;
+  const std::string lite = "sqlite:" + dir.File("k.db");
+  Exec(pg.url(), kExtremeKeys);
+  Exec(lite, R"sql(
+    CREATE TABLE k (id INTEGER PRIMARY KEY, v TEXT);
+    WITH RECURSIVE g(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM g WHERE x < 999)
+    INSERT INTO k SELECT -9223372036854775807 - 1 + x, 'lo' || x FROM g
+      UNION ALL SELECT x, 'mid' || x FROM g
+      UNION ALL SELECT 9223372036854775807 - x, 'hi' || x FROM g;
+    CREATE TABLE top (id INTEGER PRIMARY KEY, v TEXT);
+    WITH RECURSIVE g(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM g WHERE x < 2999)
+    INSERT INTO top SELECT 9223372036854775807 - 3 * x, 'v' || x FROM g;)sql");
+  for (const char* table : {"k", "top"}) {
+    VerifyOptions o = Options(pg.url(), lite, table);
+    o.min_pages_to_split = 1 << 30;  // key ranges: division on PostgreSQL for both tables
+    o.leaf_rows = 4;
+    o.max_initial_ranges = 64;
+    ASSERT_OK_AND_ASSIGN(VerifyReport same, Verify(o));
+    EXPECT_TRUE(same.identical()) << table;
+    EXPECT_EQ(same.tables[0].source_first_pass.grouping, "integer division") << table;
+    EXPECT_EQ(same.tables[0].target_first_pass.grouping, "per range") << table;
+  }
+  PlantExtremeDifferences(lite);
+  VerifyOptions o = Options(pg.url(), lite, "k");
+  o.min_pages_to_split = 1 << 30;
+  o.leaf_rows = 4;
+  o.max_initial_ranges = 64;
+  ASSERT_OK_AND_ASSIGN(VerifyReport k, Verify(o));
+  EXPECT_EQ(Listed(k.tables[0]), kExtremeK);
+  o.tables = {"top"};
+  ASSERT_OK_AND_ASSIGN(VerifyReport top, Verify(o));
+  EXPECT_EQ(Listed(top.tables[0]), kExtremeTop);
 }
 
 }  // namespace
