@@ -125,7 +125,9 @@ class Connection {
   virtual Result<QueryResult> Query(std::string_view sql, const Params& params = {}) = 0;
 
   // Runs one statement and hands rows to `on_row` one at a time, without
-  // holding the whole result in memory.
+  // holding the whole result in memory. A non-ok Status from `on_row` stops
+  // it, with the same cancel rule as CopyOut (kCancelled cancels the query
+  // even inside a transaction block).
   virtual Status Stream(std::string_view sql, const Params& params, const RowCallback& on_row) = 0;
 
   virtual Status Begin() = 0;
@@ -139,7 +141,12 @@ class Connection {
   virtual Status Unlock(int64_t key) = 0;
 
   // COPY: `copy_sql` is a full "COPY ... TO STDOUT" / "FROM STDIN" statement;
-  // the format (text, csv, binary) is whatever it names.
+  // the format (text, csv, binary) is whatever it names. A non-ok Status
+  // from `sink` stops CopyOut and is returned; outside a transaction block
+  // the server's COPY is cancelled, inside one the rest is read and dropped
+  // (a cancel would abort the transaction) unless the Status is kCancelled:
+  // then the COPY is cancelled anyway and the transaction is left aborted
+  // (for callers that roll it back next).
   virtual Status CopyOut(std::string_view copy_sql,
                          const std::function<Status(std::string_view chunk)>& sink) = 0;
   virtual Result<std::unique_ptr<CopyWriter>> CopyIn(std::string_view copy_sql) = 0;

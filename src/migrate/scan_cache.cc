@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 #include <vector>
 
 namespace ferry {
@@ -26,17 +27,34 @@ struct Entry {
 };
 
 // Names, types, sizes, mtimes and inodes of `dir`'s entries, in listing order.
+// Large directories are stat'ed by two threads: with 10,000 files the stat
+// calls are most of a `status` that answers from its memo.
 bool ListWithStats(const std::string& dir, std::vector<Entry>* out) {
   DIR* d = opendir(dir.c_str());
   if (d == nullptr) return false;
-  int fd = dirfd(d);
+  const size_t first = out->size();
   while (dirent* e = readdir(d)) {
     std::string_view name(e->d_name);
     if (name == "." || name == "..") continue;
-    Entry entry{std::string(name), {}};
-    // Follow links, as the scanner does; a broken link still counts by name.
-    if (fstatat(fd, e->d_name, &entry.st, 0) != 0) entry.st = {};
-    out->push_back(std::move(entry));
+    out->push_back(Entry{std::string(name), {}});
+  }
+  const int fd = dirfd(d);
+  // Follow links, as the scanner does; a broken link still counts by name.
+  auto stat_range = [fd, out](size_t begin, size_t end) {
+    for (size_t i = begin; i < end; ++i) {
+      Entry& entry = (*out)[i];
+      if (fstatat(fd, entry.name.c_str(), &entry.st, 0) != 0) entry.st = {};
+    }
+  };
+  constexpr size_t kParallelFrom = 2048;
+  const size_t n = out->size() - first;
+  if (n >= kParallelFrom) {
+    const size_t mid = first + n / 2;
+    std::thread other(stat_range, mid, out->size());
+    stat_range(first, mid);
+    other.join();
+  } else {
+    stat_range(first, out->size());
   }
   closedir(d);
   return true;

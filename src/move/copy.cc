@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -24,6 +25,7 @@
 
 #include "core/log.h"
 #include "drivers/registry.h"
+#include "move/block_pipe.h"
 #include "move/control.h"
 #include "move/copy_types.h"
 #include "move/table_info.h"
@@ -728,7 +730,11 @@ void BuildSql(TableJob& t, std::string_view target_engine) {
   }
 }
 
-constexpr size_t kWriteBuffer = 512 * 1024;
+// The reader -> writer pipe of each worker: blocks of kBlockBytes, at most
+// kBlocks of them (recycled), so a worker holds about 2 MiB however large the
+// table (one row larger than a block grows its block for that row only).
+constexpr size_t kBlocks = 8;
+constexpr size_t kBlockBytes = 256 * 1024;
 
 struct ChunkCount {
   int64_t rows = 0;
@@ -942,7 +948,8 @@ class Worker {
     return moved;
   }
 
-  // Binary COPY out -> binary COPY in, bytes passed through untouched.
+  // Binary COPY out -> binary COPY in, bytes passed through untouched: the
+  // source is read on a thread of its own while this one writes the target.
   Result<ChunkCount> PgToPg(const TableJob& t, const KeyRange& range) {
     Params params;
     std::string pred = ChunkPredicate(t, range, o_.where, params);
@@ -954,25 +961,62 @@ class Worker {
                           t.column_list, t.src.QualifiedName(), InlineParams(pred, params));
     FERRY_ASSIGN_OR_RETURN(std::unique_ptr<CopyWriter> writer, dst_->CopyIn(t.copy_in));
     ChunkCount count;
-    buffer_.clear();
-    Status out = src_->CopyOut(out_sql, [&](std::string_view data) -> Status {
-      count.bytes += static_cast<int64_t>(data.size());
-      if (buffer_.size() + data.size() > kWriteBuffer && !buffer_.empty()) {
-        FERRY_RETURN_IF_ERROR(writer->Write(buffer_));
-        buffer_.clear();
-      }
-      if (data.size() >= kWriteBuffer) return writer->Write(data);
-      buffer_.append(data);
-      return Status();
-    });
-    if (out.ok() && !buffer_.empty()) out = writer->Write(buffer_);
-    buffer_.clear();
-    if (!out.ok()) {
-      (void)writer->Abort("source read failed");
-      return out;
-    }
+    FERRY_RETURN_IF_ERROR(PumpInto(*writer, &count.bytes, [&]() -> Status {
+      // One call per row (libpq hands rows over one at a time); the pipe
+      // copies it into the current block.
+      return src_->CopyOut(out_sql, [&](std::string_view row) -> Status {
+        return pipe_.Append(row) ? Status() : TargetStopped();
+      });
+    }));
     FERRY_ASSIGN_OR_RETURN(count.rows, writer->Finish());
     return count;
+  }
+
+  static Status TargetStopped() {
+    return Status(StatusCode::kCancelled, "the target stopped taking rows");
+  }
+
+  // The chunk's two threads: `produce` runs on a reader thread and fills
+  // pipe_ from the source while this thread hands each block to `consume`
+  // (which writes it into the open target transaction). A consume error
+  // stops the reader (its source query is cancelled: kCancelled, see
+  // Connection::CopyOut); a produce error ends the blocks at once. Returns
+  // the first error, and in `*target_failed` which side it came from.
+  Status Pump(const std::function<Status()>& produce,
+              const std::function<Status(std::string_view)>& consume, bool* target_failed) {
+    pipe_.Reset();
+    std::thread reader([&] { pipe_.Close(produce()); });
+    Status written;
+    while (std::string* block = pipe_.Receive()) {
+      written = consume(*block);
+      pipe_.Recycle(block);
+      if (!written.ok()) {
+        pipe_.Stop();
+        break;
+      }
+    }
+    reader.join();
+    *target_failed = !written.ok();
+    return *target_failed ? std::move(written) : pipe_.producer_status();
+  }
+
+  // Pump into a COPY FROM STDIN: on an error on either side the COPY IN is
+  // aborted, so nothing of the chunk reaches the target. Adds the bytes
+  // written to `*bytes`.
+  Status PumpInto(CopyWriter& writer, int64_t* bytes, const std::function<Status()>& produce) {
+    bool target_failed = false;
+    Status s = Pump(
+        produce,
+        [&](std::string_view block) {
+          *bytes += static_cast<int64_t>(block.size());
+          return writer.Write(block);
+        },
+        &target_failed);
+    if (!s.ok()) {
+      Status aborted = writer.Abort(target_failed ? "target write failed" : "source read failed");
+      if (!aborted.ok()) FERRY_LOG_DEBUG("copy: aborting the COPY IN: {}", aborted.ToString());
+    }
+    return s;
   }
 
   std::string SelectSql(const TableJob& t, const KeyRange& range, Params& params) {
@@ -980,40 +1024,32 @@ class Worker {
     return fmt::format("SELECT {} FROM {} WHERE {}", t.select_list, t.src.QualifiedName(), pred);
   }
 
-  // Streamed rows -> COPY text format into PostgreSQL.
+  // Streamed rows -> COPY text format into PostgreSQL: rows are read and
+  // encoded on the reader thread, written by this one (PumpInto).
   Result<ChunkCount> RowsToPg(const TableJob& t, const KeyRange& range) {
     Params params;
     std::string sql = SelectSql(t, range, params);
     FERRY_ASSIGN_OR_RETURN(std::unique_ptr<CopyWriter> writer, dst_->CopyIn(t.copy_in));
     ChunkCount count;
-    buffer_.clear();
-    Status s = src_->Stream(sql, params, [&](const RowView& row) -> Status {
-      for (size_t i = 0; i < row.fields.size(); ++i) {
-        if (i) buffer_ += '\t';
-        if (!row.fields[i]) {
-          buffer_ += "\\N";
-        } else {
-          AppendCopyText(*row.fields[i], &buffer_);
+    int64_t rows = 0;  // counted by the reader thread, read after it was joined
+    FERRY_RETURN_IF_ERROR(PumpInto(*writer, &count.bytes, [&]() -> Status {
+      return src_->Stream(sql, params, [&](const RowView& row) -> Status {
+        std::string* out = pipe_.buffer();
+        if (out == nullptr) return TargetStopped();
+        for (size_t i = 0; i < row.fields.size(); ++i) {
+          if (i) *out += '\t';
+          if (!row.fields[i]) {
+            *out += "\\N";
+          } else {
+            AppendCopyText(*row.fields[i], out);
+          }
         }
-      }
-      buffer_ += '\n';
-      ++count.rows;
-      if (buffer_.size() >= kWriteBuffer) {
-        count.bytes += static_cast<int64_t>(buffer_.size());
-        FERRY_RETURN_IF_ERROR(writer->Write(buffer_));
-        buffer_.clear();
-      }
-      return Status();
-    });
-    if (s.ok() && !buffer_.empty()) {
-      count.bytes += static_cast<int64_t>(buffer_.size());
-      s = writer->Write(buffer_);
-    }
-    buffer_.clear();
-    if (!s.ok()) {
-      (void)writer->Abort("source read failed");
-      return s;
-    }
+        *out += '\n';
+        ++rows;
+        return pipe_.SendIfFull() ? Status() : TargetStopped();
+      });
+    }));
+    count.rows = rows;
     FERRY_ASSIGN_OR_RETURN(int64_t stored, writer->Finish());
     if (stored != count.rows) {
       return Status(StatusCode::kInternal,
@@ -1023,7 +1059,8 @@ class Worker {
     return count;
   }
 
-  // Streamed rows -> multi-row prepared INSERTs into SQLite.
+  // Streamed rows -> multi-row prepared INSERTs into SQLite: rows are read
+  // on the reader thread, bound and inserted by this one (Pump).
   Result<ChunkCount> RowsToSqlite(const TableJob& t, const KeyRange& range) {
     Params params;
     std::string sql = SelectSql(t, range, params);
@@ -1047,8 +1084,6 @@ class Worker {
     Params batch;
     batch.reserve(per_stmt * ncols);
     size_t rows_in_batch = 0;
-    ChunkCount count;
-    std::string decoded;
     auto flush = [&]() -> Status {
       if (rows_in_batch == 0) return Status();
       if (rows_in_batch == per_stmt && full_sql.empty()) full_sql = build(per_stmt);
@@ -1058,29 +1093,66 @@ class Worker {
       rows_in_batch = 0;
       return Status();
     };
-    Status s = src_->Stream(sql, params, [&](const RowView& row) -> Status {
-      for (size_t i = 0; i < row.fields.size(); ++i) {
-        const auto& f = row.fields[i];
-        if (!f) {
-          batch.emplace_back(std::nullopt);
-          continue;
-        }
-        count.bytes += static_cast<int64_t>(f->size());
-        if (t.bytea_hex[i]) {
-          if (!DecodePgHexBytea(*f, &decoded)) {
-            return Status(StatusCode::kInternal,
-                          fmt::format("column {}.{}: bytea not in hex form", t.source_name,
-                                      t.columns[i]->name));
+    // The reader thread encodes each row into pipe_ (per field a tag byte,
+    // 0 for NULL, else 1, the length and the bytes, bytea already decoded);
+    // this thread binds the rows in batches. A row never spans two blocks.
+    ChunkCount count;  // counted by the reader thread, read after it was joined
+    bool target_failed = false;
+    Status s = Pump(
+        [&]() -> Status {
+          std::string decoded;
+          return src_->Stream(sql, params, [&](const RowView& row) -> Status {
+            std::string* out = pipe_.buffer();
+            if (out == nullptr) return TargetStopped();
+            if (row.fields.size() != ncols) {
+              return Status(StatusCode::kInternal,
+                            fmt::format("table {}: the source returned {} columns, expected {}",
+                                        t.source_name, row.fields.size(), ncols));
+            }
+            for (size_t i = 0; i < ncols; ++i) {
+              const auto& f = row.fields[i];
+              if (!f) {
+                out->push_back('\0');
+                continue;
+              }
+              count.bytes += static_cast<int64_t>(f->size());
+              std::string_view value = *f;
+              if (t.bytea_hex[i]) {
+                if (!DecodePgHexBytea(*f, &decoded)) {
+                  return Status(StatusCode::kInternal,
+                                fmt::format("column {}.{}: bytea not in hex form", t.source_name,
+                                            t.columns[i]->name));
+                }
+                value = decoded;
+              }
+              const uint64_t n = value.size();
+              out->push_back('\1');
+              out->append(reinterpret_cast<const char*>(&n), sizeof n);
+              out->append(value);
+            }
+            ++count.rows;
+            return pipe_.SendIfFull() ? Status() : TargetStopped();
+          });
+        },
+        [&](std::string_view block) -> Status {
+          size_t pos = 0;
+          while (pos < block.size()) {
+            for (size_t c = 0; c < ncols; ++c) {
+              if (block[pos++] == '\0') {
+                batch.emplace_back(std::nullopt);
+                continue;
+              }
+              uint64_t n = 0;
+              std::memcpy(&n, block.data() + pos, sizeof n);
+              pos += sizeof n;
+              batch.emplace_back(std::string(block.substr(pos, n)));
+              pos += n;
+            }
+            if (++rows_in_batch == per_stmt) FERRY_RETURN_IF_ERROR(flush());
           }
-          batch.emplace_back(decoded);
-        } else {
-          batch.emplace_back(std::string(*f));
-        }
-      }
-      ++count.rows;
-      if (++rows_in_batch == per_stmt) return flush();
-      return Status();
-    });
+          return Status();
+        },
+        &target_failed);
     if (s.ok()) s = flush();
     if (!s.ok()) return s;
     return count;
@@ -1097,7 +1169,7 @@ class Worker {
   std::mutex* fatal_mu_;
   ConnPtr src_, dst_;
   bool src_in_snapshot_ = false;
-  std::string buffer_;
+  BlockPipe pipe_{kBlocks, kBlockBytes};
 };
 
 Result<CopySummary> Tally(Connection& dst, const std::string& job_id,

@@ -618,6 +618,32 @@ TEST_F(PgDriverTest, CopyErrorsCarryContext) {
   EXPECT_EQ(Scalar("SELECT 8"), "8");
 }
 
+// Inside a transaction a sink's ordinary error leaves the rest of the COPY
+// to be read and dropped (the transaction stays usable); kCancelled cancels
+// the server's COPY at once and leaves the transaction aborted. The second
+// COPY would send 50 million rows: only the cancel ends it early.
+TEST_F(PgDriverTest, CancelledSinkCancelsTheCopyInsideATransaction) {
+  ASSERT_OK(conn_->Begin());
+  Status stopped = conn_->CopyOut("COPY (SELECT g FROM generate_series(1, 1000) g) TO STDOUT",
+                                  [](std::string_view) { return Status(StatusCode::kUnknown, "no"); });
+  EXPECT_EQ(stopped.code(), StatusCode::kUnknown);
+  EXPECT_EQ(Scalar("SELECT 9"), "9");  // still in a healthy transaction
+  int calls = 0;
+  stopped = conn_->CopyOut("COPY (SELECT generate_series(1, 50000000)) TO STDOUT",
+                           [&](std::string_view) {
+                             return ++calls == 3 ? Status(StatusCode::kCancelled, "target gone")
+                                                 : Status();
+                           });
+  EXPECT_EQ(stopped.code(), StatusCode::kCancelled);
+  EXPECT_EQ(stopped.message(), "target gone");
+  EXPECT_EQ(calls, 3);
+  auto aborted = conn_->Query("SELECT 10");
+  EXPECT_FALSE(aborted.ok());
+  EXPECT_EQ(aborted.status().Get("sqlstate"), "25P02") << aborted.status().ToString();
+  ASSERT_OK(conn_->Rollback());
+  EXPECT_EQ(Scalar("SELECT 11"), "11");
+}
+
 TEST_F(PgDriverTest, ErrorContextHasPositionDetailAndHint) {
   ASSERT_OK(
       conn_->Exec("CREATE TABLE u (id integer PRIMARY KEY); INSERT INTO u VALUES (1)").status());

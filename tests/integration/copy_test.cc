@@ -329,6 +329,121 @@ TEST_F(CopyTest, LostTargetConnectionsAreRetried) {
   EXPECT_EQ(Fingerprint(*s_, "r", "id"), Fingerprint(*d_, "r", "id"));
 }
 
+// One worker reads the source on one thread and writes the target on
+// another. A target error in the middle of a chunk (a CHECK the row in the
+// middle violates, after megabytes of that chunk were written) must leave
+// nothing of the chunk on the target, report it, and let a re-run finish
+// with exactly the source rows.
+TEST_F(CopyTest, TargetErrorMidChunkCommitsNothingOfTheChunk) {
+  if (IsSkipped()) return;
+  ASSERT_OK(s_->Exec("CREATE TABLE m (id bigint PRIMARY KEY, v text); INSERT INTO m SELECT g, "
+                     "repeat(md5(g::text), 4) FROM generate_series(1, 120000) g; ANALYZE m;")
+                .status());
+  ASSERT_OK(d_->Exec("CREATE TABLE m (id bigint PRIMARY KEY, v text, "
+                     "CONSTRAINT not_60000 CHECK (id <> 60000))")
+                .status());
+  const std::vector<std::string> args = {"copy", "--from", src_->url(), "--to", dst_->url(),
+                                         "--table", "m", "--batch-rows", "40000", "--workers", "1"};
+  RunResult r = RunFerry(args);
+  EXPECT_NE(r.exit_code, 0) << Show(r);
+  EXPECT_THAT(r.err, HasSubstr("1 of 3 chunks failed"));
+  EXPECT_THAT(r.err, HasSubstr("not_60000"));
+  // The two other chunks are done and only their rows are there.
+  EXPECT_EQ(One(*d_, "SELECT count(*) FILTER (WHERE state = 'done') || '/' || count(*) FILTER "
+                     "(WHERE state = 'failed') FROM ferry_chunks"),
+            "2/1");
+  EXPECT_EQ(One(*d_, "SELECT count(*) FROM m"),
+            One(*d_, "SELECT sum(\"rows\") FROM ferry_chunks WHERE state = 'done'"));
+  EXPECT_EQ(One(*d_, "SELECT count(*) FROM m"), "80000");
+  EXPECT_EQ(One(*d_, "SELECT count(*) FROM m WHERE id > 40000 AND id <= 80000"), "0");
+
+  ASSERT_OK(d_->Exec("ALTER TABLE m DROP CONSTRAINT not_60000").status());
+  r = RunFerry(args);
+  ASSERT_EQ(r.exit_code, 0) << Show(r);
+  EXPECT_THAT(r.out, HasSubstr("(resumed)"));
+  EXPECT_EQ(Fingerprint(*s_, "m", "id"), Fingerprint(*d_, "m", "id"));
+}
+
+// The same for a source error in the middle of a chunk: the filter calls a
+// function that fails on one row, after the chunk's first rows were sent.
+TEST_F(CopyTest, SourceErrorMidChunkCommitsNothingOfTheChunk) {
+  if (IsSkipped()) return;
+  ASSERT_OK(s_->Exec(R"sql(
+CREATE TABLE m (id bigint PRIMARY KEY, v text);
+INSERT INTO m SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 120000) g;
+ANALYZE m;
+CREATE FUNCTION keep(id bigint) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+  IF id = 100000 THEN RAISE EXCEPTION 'row % is unreadable', id; END IF;
+  RETURN true;
+END $$;)sql")
+                .status());
+  const std::vector<std::string> args = {"copy", "--from", src_->url(), "--to", dst_->url(),
+                                         "--table", "m", "--create-tables", "--where", "keep(id)",
+                                         "--batch-rows", "40000", "--workers", "1"};
+  RunResult r = RunFerry(args);
+  EXPECT_NE(r.exit_code, 0) << Show(r);
+  EXPECT_THAT(r.err, HasSubstr("1 of 3 chunks failed"));
+  EXPECT_THAT(r.err, HasSubstr("row 100000 is unreadable"));
+  EXPECT_EQ(One(*d_, "SELECT count(*) FROM m"), "80000");
+  EXPECT_EQ(One(*d_, "SELECT count(*) FROM m WHERE id > 80000"), "0");
+
+  ASSERT_OK(s_->Exec("CREATE OR REPLACE FUNCTION keep(id bigint) RETURNS boolean LANGUAGE sql "
+                     "AS 'SELECT true'")
+                .status());
+  r = RunFerry(args);
+  ASSERT_EQ(r.exit_code, 0) << Show(r);
+  EXPECT_EQ(Fingerprint(*s_, "m", "id"), Fingerprint(*d_, "m", "id"));
+}
+
+// The row paths run on two threads too: PostgreSQL -> SQLite (a trigger
+// refuses one row in the middle of a chunk) and SQLite -> PostgreSQL (a
+// CHECK refuses one). Nothing of the failed chunk is committed either way,
+// and re-runs finish with exactly the source rows.
+TEST_F(CopyTest, SqlitePathsCommitNothingOfAChunkThatFailsMidway) {
+  if (IsSkipped()) return;
+  ASSERT_OK(s_->Exec("CREATE TABLE m (id bigint PRIMARY KEY, v text, b bytea); INSERT INTO m "
+                     "SELECT g, repeat(md5(g::text), 4), CASE WHEN g % 7 = 0 THEN NULL ELSE "
+                     "decode(md5(g::text), 'hex') END FROM generate_series(1, 120000) g; ANALYZE m;")
+                .status());
+  TempDir dir;
+  const std::string db = "sqlite:" + dir.File("m.db");
+  auto lite = Connect(db);
+  ASSERT_TRUE(lite);
+  ASSERT_OK(lite->Exec("CREATE TABLE m (id INTEGER PRIMARY KEY, v TEXT, b BLOB);"
+                       "CREATE TRIGGER no_60000 BEFORE INSERT ON m WHEN NEW.id = 60000 "
+                       "BEGIN SELECT RAISE(ABORT, 'row 60000 refused'); END;")
+                .status());
+  std::vector<std::string> args = {"copy", "--from", src_->url(), "--to", db, "--table", "m",
+                                   "--batch-rows", "40000"};
+  RunResult r = RunFerry(args);
+  EXPECT_NE(r.exit_code, 0) << Show(r);
+  EXPECT_THAT(r.err, HasSubstr("1 of 3 chunks failed"));
+  EXPECT_THAT(r.err, HasSubstr("row 60000 refused"));
+  EXPECT_EQ(One(*lite, "SELECT count(*) FROM m"), "80000");
+  EXPECT_EQ(One(*lite, "SELECT count(*) FROM m WHERE id > 40000 AND id <= 80000"), "0");
+  ASSERT_OK(lite->Exec("DROP TRIGGER no_60000").status());
+  r = RunFerry(args);
+  ASSERT_EQ(r.exit_code, 0) << Show(r);
+  EXPECT_EQ(One(*lite, "SELECT count(*) || ':' || sum(id) FROM m"), "120000:7200060000");
+
+  ASSERT_OK(d_->Exec("CREATE TABLE m (id bigint PRIMARY KEY, v text, b bytea, "
+                     "CONSTRAINT not_100000 CHECK (id <> 100000))")
+                .status());
+  args = {"copy", "--from", db, "--to", dst_->url(), "--table", "m", "--batch-rows", "40000"};
+  r = RunFerry(args);
+  EXPECT_NE(r.exit_code, 0) << Show(r);
+  EXPECT_THAT(r.err, HasSubstr("1 of 3 chunks failed"));
+  EXPECT_THAT(r.err, HasSubstr("not_100000"));
+  EXPECT_EQ(One(*d_, "SELECT count(*) FROM m"), "80000");
+  EXPECT_EQ(One(*d_, "SELECT count(*) FROM m WHERE id > 80000"), "0");
+  ASSERT_OK(d_->Exec("ALTER TABLE m DROP CONSTRAINT not_100000").status());
+  r = RunFerry(args);
+  ASSERT_EQ(r.exit_code, 0) << Show(r);
+  // PostgreSQL -> SQLite -> PostgreSQL gave back the source exactly.
+  EXPECT_EQ(Fingerprint(*s_, "m", "id"), Fingerprint(*d_, "m", "id"));
+}
+
 TEST_F(CopyTest, DryRunChangesNothing) {
   if (IsSkipped()) return;
   LoadTypes();

@@ -461,7 +461,9 @@ Status PgConnection::Stream(std::string_view sql, const Params& params, const Ro
         }
         stopped = on_row(view);
       }
-      if (!stopped.ok() && may_cancel) CancelQuery(conn());
+      if (!stopped.ok() && (may_cancel || stopped.code() == StatusCode::kCancelled)) {
+        CancelQuery(conn());
+      }
     } else if (IsCopyState(status)) {
       result.reset();
       (void)DrainResults(sql);
@@ -559,8 +561,13 @@ Status PgConnection::CopyOut(std::string_view copy_sql,
     char* buffer = nullptr;
     n = PQgetCopyData(conn(), &buffer, 0);
     if (n > 0 && stopped.ok()) {
-      stopped = sink(std::string_view(buffer, static_cast<size_t>(n)));
-      if (!stopped.ok() && may_cancel) CancelQuery(conn());
+      // One call per row: no Status is assigned unless the sink stops.
+      Status s = sink(std::string_view(buffer, static_cast<size_t>(n)));
+      if (!s.ok()) {
+        stopped = std::move(s);
+        // kCancelled: the caller gives the transaction up; stop the server now.
+        if (may_cancel || stopped.code() == StatusCode::kCancelled) CancelQuery(conn());
+      }
     }
     if (buffer != nullptr) PQfreemem(buffer);
     if (n < 0) break;
