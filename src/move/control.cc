@@ -487,13 +487,15 @@ Status ControlTables::FinishChunk(const ChunkRow& chunk) {
   FERRY_ASSIGN_OR_RETURN(
       QueryResult r,
       conn_.Query(fmt::format("UPDATE ferry_chunks SET state = $3, \"rows\" = $4, bytes = $5, "
-                              "hash = $6, error = $7, finished_at = {}, lease_expires_at = NULL "
+                              "hash = $6, error = $7, finished_at = {}, lease_expires_at = NULL, "
+                              "attempts = $9 "
                               "WHERE job_id = $1 AND chunk_id = $2 AND lease_owner = $8 AND "
                               "state = 'leased'",
                               d.now()),
                   {chunk.job_id, std::to_string(chunk.chunk_id),
                    std::string(ChunkStateName(chunk.state)), std::to_string(chunk.rows),
-                   std::to_string(chunk.bytes), chunk.hash, chunk.error, chunk.lease_owner}));
+                   std::to_string(chunk.bytes), chunk.hash, chunk.error, chunk.lease_owner,
+                   std::to_string(chunk.attempts)}));
   if (r.rows_affected == 0) {
     return Status(StatusCode::kAborted,
                   fmt::format("chunk {} of job '{}' is no longer leased by {} (its lease expired "

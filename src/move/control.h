@@ -85,7 +85,9 @@ class ControlTables {
                                              std::chrono::seconds lease, int max_attempts);
   Status RenewLease(const std::string& job_id, int64_t chunk_id, const std::string& owner,
                     std::chrono::seconds lease);
-  Status FinishChunk(const ChunkRow& chunk);  // state done/failed + rows, bytes, hash, error
+  // state done/failed + rows, bytes, hash, error, attempts (a failed chunk
+  // with attempts >= max_attempts is not leased again until the job resumes).
+  Status FinishChunk(const ChunkRow& chunk);
   Result<std::vector<ChunkRow>> ListChunks(const std::string& job_id);
 
   // Extensions (copy helper):

@@ -890,8 +890,11 @@ class Worker {
       std::this_thread::sleep_for(Backoff(attempt));
     }
     if (stop_ && last.ok()) return Status();
-    // Failed for good: record it (outside any chunk transaction).
+    // Failed for good: record it (outside any chunk transaction). This
+    // worker already retried what can be retried, so the chunk is not leased
+    // again in this run (the next run resets failed chunks).
     chunk.state = ChunkState::kFailed;
+    chunk.attempts = std::max(chunk.attempts, o_.max_attempts);
     chunk.error = last.ToString();
     chunk.rows = CountSourceRows(*t, range);
     chunk.bytes = 0;

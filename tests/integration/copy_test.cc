@@ -348,6 +348,14 @@ TEST_F(CopyTest, TargetErrorMidChunkCommitsNothingOfTheChunk) {
   EXPECT_NE(r.exit_code, 0) << Show(r);
   EXPECT_THAT(r.err, HasSubstr("1 of 3 chunks failed"));
   EXPECT_THAT(r.err, HasSubstr("not_60000"));
+  // A chunk that cannot succeed is tried once in this run and reported once.
+  size_t reports = 0;
+  for (size_t at = r.err.find("failed: INVALID_ARGUMENT"); at != std::string::npos;
+       at = r.err.find("failed: INVALID_ARGUMENT", at + 1)) {
+    ++reports;
+  }
+  EXPECT_EQ(reports, 1u) << r.err;
+  EXPECT_EQ(One(*d_, "SELECT count(*) FROM ferry_chunks WHERE state = 'failed'"), "1");
   // The two other chunks are done and only their rows are there.
   EXPECT_EQ(One(*d_, "SELECT count(*) FILTER (WHERE state = 'done') || '/' || count(*) FILTER "
                      "(WHERE state = 'failed') FROM ferry_chunks"),
