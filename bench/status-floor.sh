@@ -24,6 +24,7 @@ dbmate="$here/node_modules/@dbmate/linux-x64/bin/dbmate"
 [[ -x "$ferry" ]] || { echo "status-floor: no ferry at $ferry (build first or set FERRY)" >&2; exit 1; }
 [[ -x "$dbmate" ]] || bash "$here/install-peers.sh"
 work="$(mktemp -d /tmp/ferry-status-floor.XXXXXX)"
+chmod 755 "$work"  # the test servers run as another user
 "$root/scripts/test-servers.sh" start "$work/servers" >/dev/null
 trap '"$root/scripts/test-servers.sh" stop "$work/servers" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 # shellcheck disable=SC1091
