@@ -151,12 +151,21 @@ class Writers {
   std::vector<std::thread> threads_;
 };
 
-TEST(BackfillPg, ConcurrentWritersLoseNothingAndEveryRowMatches) {
-  FERRY_REQUIRE_PG(admin);
+// Each test: a fresh database and a connection to it.
+class BackfillPg : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (IsSkipped()) return;
+    ASSERT_TRUE(db.ok());
+    conn = Open(db.url());
+    ASSERT_NE(conn, nullptr);
+  }
+
   FreshPgDatabase db;
-  ASSERT_TRUE(db.ok());
-  auto conn = Open(db.url());
-  ASSERT_NE(conn, nullptr);
+  std::unique_ptr<Connection> conn;
+};
+
+TEST_F(BackfillPg, ConcurrentWritersLoseNothingAndEveryRowMatches) {
   const int64_t rows = BigRows();
   MakeTable(*conn, rows);
 
@@ -221,12 +230,7 @@ TEST(BackfillPg, ConcurrentWritersLoseNothingAndEveryRowMatches) {
   EXPECT_EQ(mismatches, 0);
 }
 
-TEST(BackfillPg, CompositeKeyWithWorkersCoversEveryRowOnce) {
-  FERRY_REQUIRE_PG(admin);
-  FreshPgDatabase db;
-  ASSERT_TRUE(db.ok());
-  auto conn = Open(db.url());
-  ASSERT_NE(conn, nullptr);
+TEST_F(BackfillPg, CompositeKeyWithWorkersCoversEveryRowOnce) {
   ASSERT_OK(conn->Exec("CREATE SCHEMA app; CREATE TABLE app.\"Line Items\" (tenant text, id int, "
                        "qty int, total int, n int NOT NULL DEFAULT 0, PRIMARY KEY (tenant, id)); "
                        "INSERT INTO app.\"Line Items\" (tenant, id, qty) SELECT 't' || (g % 7), "
@@ -247,12 +251,7 @@ TEST(BackfillPg, CompositeKeyWithWorkersCoversEveryRowOnce) {
   EXPECT_EQ(Scalar(*conn, "SELECT count(*) FROM app.\"Line Items\" WHERE n = 1"), 20000);
 }
 
-TEST(BackfillPg, KilledBackfillResumesAndUpdatesEachRowExactlyOnce) {
-  FERRY_REQUIRE_PG(admin);
-  FreshPgDatabase db;
-  ASSERT_TRUE(db.ok());
-  auto conn = Open(db.url());
-  ASSERT_NE(conn, nullptr);
+TEST_F(BackfillPg, KilledBackfillResumesAndUpdatesEachRowExactlyOnce) {
   const int64_t rows = 30000;
   MakeTable(*conn, rows);
   testing::TempDir dir;
@@ -305,12 +304,7 @@ TEST(BackfillPg, KilledBackfillResumesAndUpdatesEachRowExactlyOnce) {
   EXPECT_THAT(third.err, HasSubstr("no unfinished backfill job"));
 }
 
-TEST(BackfillPg, BatchSizeAdaptsTowardTheTarget) {
-  FERRY_REQUIRE_PG(admin);
-  FreshPgDatabase db;
-  ASSERT_TRUE(db.ok());
-  auto conn = Open(db.url());
-  ASSERT_NE(conn, nullptr);
+TEST_F(BackfillPg, BatchSizeAdaptsTowardTheTarget) {
   MakeTable(*conn, BigRows());
   // Far too big a start for a 4 ms ceiling: the window must shrink.
   BackfillOptions o;
@@ -347,12 +341,7 @@ TEST(BackfillPg, BatchSizeAdaptsTowardTheTarget) {
   EXPECT_EQ(report->remaining, 0);
 }
 
-TEST(BackfillPg, LockedRowsAreRetriedNotWaitedOn) {
-  FERRY_REQUIRE_PG(admin);
-  FreshPgDatabase db;
-  ASSERT_TRUE(db.ok());
-  auto conn = Open(db.url());
-  ASSERT_NE(conn, nullptr);
+TEST_F(BackfillPg, LockedRowsAreRetriedNotWaitedOn) {
   MakeTable(*conn, 5000);
   // Another session holds a row lock for a while.
   auto holder = Open(db.url());
@@ -384,12 +373,7 @@ TEST(BackfillPg, LockedRowsAreRetriedNotWaitedOn) {
   EXPECT_EQ(Scalar(*conn, "SELECT hits FROM t WHERE id = 2500"), 1);
 }
 
-TEST(BackfillPg, DryRunChangesNothing) {
-  FERRY_REQUIRE_PG(admin);
-  FreshPgDatabase db;
-  ASSERT_TRUE(db.ok());
-  auto conn = Open(db.url());
-  ASSERT_NE(conn, nullptr);
+TEST_F(BackfillPg, DryRunChangesNothing) {
   MakeTable(*conn, 1000);
   const std::string before = Fingerprint(*conn, "t");
   auto r = RunFerry({"backfill", "--database", db.url(), "--table", "t", "--set", "b = a * 2",
@@ -401,12 +385,7 @@ TEST(BackfillPg, DryRunChangesNothing) {
   EXPECT_FALSE(JobsTableHasJobs(*conn));
 }
 
-TEST(BackfillPg, BadInputIsRefusedBeforeAnythingChanges) {
-  FERRY_REQUIRE_PG(admin);
-  FreshPgDatabase db;
-  ASSERT_TRUE(db.ok());
-  auto conn = Open(db.url());
-  ASSERT_NE(conn, nullptr);
+TEST_F(BackfillPg, BadInputIsRefusedBeforeAnythingChanges) {
   MakeTable(*conn, 1000);
   ASSERT_OK(conn->Exec("CREATE TABLE nokey (a int, b int); INSERT INTO nokey VALUES (1, NULL)").status());
   const std::string before = Fingerprint(*conn, "t");
@@ -444,12 +423,7 @@ TEST(BackfillPg, BadInputIsRefusedBeforeAnythingChanges) {
   EXPECT_FALSE(JobsTableHasJobs(*conn));
 }
 
-TEST(BackfillPg, FailingChecksExitNonZero) {
-  FERRY_REQUIRE_PG(admin);
-  FreshPgDatabase db;
-  ASSERT_TRUE(db.ok());
-  auto conn = Open(db.url());
-  ASSERT_NE(conn, nullptr);
+TEST_F(BackfillPg, FailingChecksExitNonZero) {
   MakeTable(*conn, 2000);
   // The user's check query returns rows.
   auto r = RunFerry({"backfill", "--database", db.url(), "--table", "t", "--set", "b = a * 2",
@@ -470,12 +444,7 @@ TEST(BackfillPg, FailingChecksExitNonZero) {
   EXPECT_THAT(out["error"]["message"].get<std::string>(), HasSubstr("2 row(s)"));
 }
 
-TEST(BackfillPg, SecondRunnerOfTheSameJobIsRefused) {
-  FERRY_REQUIRE_PG(admin);
-  FreshPgDatabase db;
-  ASSERT_TRUE(db.ok());
-  auto conn = Open(db.url());
-  ASSERT_NE(conn, nullptr);
+TEST_F(BackfillPg, SecondRunnerOfTheSameJobIsRefused) {
   MakeTable(*conn, 20000);
   testing::TempDir dir;
   const std::vector<std::string> args = {"backfill", "--database", db.url(), "--table", "t",

@@ -22,6 +22,7 @@ namespace {
 using ::testing::HasSubstr;
 using testing::FreshPgDatabase;
 using testing::RunFerry;
+using testing::RunResult;
 using testing::TempDir;
 
 std::unique_ptr<Connection> Open(const std::string& url) {
@@ -81,15 +82,25 @@ constexpr const char* kPgMixed = R"sql(
 struct PgPair {
   FreshPgDatabase src, dst;
   bool ok() const { return src.ok() && dst.ok(); }
+  // The same mixed-type table on both sides.
+  void LoadMixed() const {
+    Exec(src.url(), kPgMixed);
+    Exec(dst.url(), kPgMixed);
+  }
+  // `ferry verify --from src --to dst` plus `args`.
+  RunResult Verify(const std::vector<std::string>& args) const {
+    std::vector<std::string> all = {"verify", "--from", src.url(), "--to", dst.url()};
+    all.insert(all.end(), args.begin(), args.end());
+    return RunFerry(all);
+  }
 };
 
 TEST(VerifyPg, IdenticalTablesExitZero) {
   FERRY_REQUIRE_PG(admin);
   PgPair p;
   ASSERT_TRUE(p.ok());
-  Exec(p.src.url(), kPgMixed);
-  Exec(p.dst.url(), kPgMixed);
-  auto r = RunFerry({"verify", "--from", p.src.url(), "--to", p.dst.url(), "--table", "items", "--json"});
+  p.LoadMixed();
+  auto r = p.Verify({"--table", "items", "--json"});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   auto j = ParseJson(r);
   EXPECT_TRUE(j["identical"].get<bool>());
@@ -104,7 +115,7 @@ TEST(VerifyPg, IdenticalTablesExitZero) {
     EXPECT_EQ(f["grouping"], "integer division") << side;
     EXPECT_EQ(f["queries"], 2) << side;
   }
-  auto text = RunFerry({"verify", "--from", p.src.url(), "--to", p.dst.url(), "--table", "items"});
+  auto text = p.Verify({"--table", "items"});
   EXPECT_EQ(text.exit_code, 0);
   EXPECT_THAT(text.out, HasSubstr("items: identical (5000 rows)"));
 }
@@ -155,11 +166,10 @@ TEST(VerifyPg, FindsPlantedDifferencesExactly) {
   FERRY_REQUIRE_PG(admin);
   PgPair p;
   ASSERT_TRUE(p.ok());
-  Exec(p.src.url(), kPgMixed);
-  Exec(p.dst.url(), kPgMixed);
+  p.LoadMixed();
   PlantDifferences(p.dst.url());
   // Small leaves force several levels of bisection.
-  auto r = RunFerry({"verify", "--from", p.src.url(), "--to", p.dst.url(), "--table", "items",
+  auto r = p.Verify({"--table", "items",
                      "--leaf-rows", "8", "--json"});
   EXPECT_EQ(r.exit_code, 10) << r.out << r.err;
   auto j = ParseJson(r);
@@ -173,7 +183,7 @@ TEST(VerifyPg, FindsPlantedDifferencesExactly) {
   EXPECT_GT(j["summary"]["bytes_transferred"].get<int64_t>(), 0);
 
   // In key order in the text report, with the columns and both values.
-  auto text = RunFerry({"verify", "--from", p.src.url(), "--to", p.dst.url(), "--table", "items"});
+  auto text = p.Verify({"--table", "items"});
   EXPECT_EQ(text.exit_code, 10);
   EXPECT_THAT(text.out, HasSubstr("items: 1 missing on target, 1 extra on target, 4 changed"));
   EXPECT_THAT(text.out, HasSubstr("changed  id=2500  name: \"item 2500\" -> \"renamed\""));
@@ -184,7 +194,7 @@ TEST(VerifyPg, FindsPlantedDifferencesExactly) {
   EXPECT_LT(text.out.find("id=3000"), text.out.find("id=5000"));
 
   // Rows travel instead of hashes: same findings.
-  auto rows = RunFerry({"verify", "--from", p.src.url(), "--to", p.dst.url(), "--table", "items",
+  auto rows = p.Verify({"--table", "items",
                         "--no-hash-in-db", "--workers", "1", "--json"});
   EXPECT_EQ(rows.exit_code, 10) << rows.out << rows.err;
   ExpectPlanted(ParseJson(rows)["tables"][0]);
@@ -226,7 +236,7 @@ TEST(VerifyPg, RangeHashSeesEveryKindOfChange) {
     UPDATE h SET (f1, f2) = (f2, f1) WHERE id = 600;              -- 0 and 600 swapped
     UPDATE h SET tags = '{x800,y,NULL}' WHERE id = 800;           -- a NULL element added
   )sql");
-  auto r = RunFerry({"verify", "--from", p.src.url(), "--to", p.dst.url(), "--table", "h",
+  auto r = p.Verify({"--table", "h",
                      "--leaf-rows", "1", "--max-report", "100", "--json"});
   EXPECT_EQ(r.exit_code, 10) << r.out << r.err;
   auto j = ParseJson(r);
@@ -244,10 +254,9 @@ TEST(VerifyPg, MaxReportLimitsTheListNotTheCounts) {
   FERRY_REQUIRE_PG(admin);
   PgPair p;
   ASSERT_TRUE(p.ok());
-  Exec(p.src.url(), kPgMixed);
-  Exec(p.dst.url(), kPgMixed);
+  p.LoadMixed();
   Exec(p.dst.url(), "UPDATE items SET name = 'x' WHERE id % 100 = 0");  // 50 rows
-  auto r = RunFerry({"verify", "--from", p.src.url(), "--to", p.dst.url(), "--table", "items",
+  auto r = p.Verify({"--table", "items",
                      "--max-report", "7", "--json"});
   EXPECT_EQ(r.exit_code, 10) << r.out << r.err;
   auto j = ParseJson(r);
@@ -264,16 +273,15 @@ TEST(VerifyPg, WhereLimitsTheComparedRows) {
   FERRY_REQUIRE_PG(admin);
   PgPair p;
   ASSERT_TRUE(p.ok());
-  Exec(p.src.url(), kPgMixed);
-  Exec(p.dst.url(), kPgMixed);
+  p.LoadMixed();
   PlantDifferences(p.dst.url());
-  auto r = RunFerry({"verify", "--from", p.src.url(), "--to", p.dst.url(), "--table", "items",
+  auto r = p.Verify({"--table", "items",
                      "--where", "id BETWEEN 2000 AND 2999", "--json"});
   EXPECT_EQ(r.exit_code, 10) << r.out << r.err;
   auto j = ParseJson(r);
   EXPECT_EQ(j["tables"][0]["source_rows"], 1000);
   EXPECT_EQ(Listed(j["tables"][0]), std::set<std::string>{"changed:2500"});
-  auto clean = RunFerry({"verify", "--from", p.src.url(), "--to", p.dst.url(), "--table", "items",
+  auto clean = p.Verify({"--table", "items",
                          "--where", "id BETWEEN 3001 AND 4999"});
   EXPECT_EQ(clean.exit_code, 0) << clean.out << clean.err;
 }
@@ -291,7 +299,7 @@ TEST(VerifyPg, CompositePrimaryKey) {
     UPDATE lines SET qty = -1 WHERE tenant = 't3' AND n = 1503;
     DELETE FROM lines WHERE tenant = 't0' AND n = 10;
     INSERT INTO lines VALUES ('t9', 100000, 1);)sql");
-  auto r = RunFerry({"verify", "--from", p.src.url(), "--to", p.dst.url(), "--table", "lines",
+  auto r = p.Verify({"--table", "lines",
                      "--leaf-rows", "16", "--json"});
   EXPECT_EQ(r.exit_code, 10) << r.out << r.err;
   auto j = ParseJson(r);
@@ -314,19 +322,19 @@ TEST(VerifyPg, BadInputNamesTableAndColumn) {
     CREATE TABLE b (id int PRIMARY KEY, v text);
     CREATE TABLE c (x int, y int, PRIMARY KEY (x, y));
     CREATE TABLE nokey (v text);)sql");
-  auto missing = RunFerry({"verify", "--from", p.src.url(), "--to", p.dst.url(), "--table", "nosuch"});
+  auto missing = p.Verify({"--table", "nosuch"});
   EXPECT_EQ(missing.exit_code, 7) << missing.err;
   EXPECT_THAT(missing.err, HasSubstr("nosuch"));
-  auto column = RunFerry({"verify", "--from", p.src.url(), "--to", p.dst.url(), "--table", "b"});
+  auto column = p.Verify({"--table", "b"});
   EXPECT_EQ(column.exit_code, 8) << column.err;
   EXPECT_THAT(column.err, HasSubstr("table b: columns differ: w missing on the target"));
-  auto key = RunFerry({"verify", "--from", p.src.url(), "--to", p.dst.url(), "--table", "c"});
+  auto key = p.Verify({"--table", "c"});
   EXPECT_EQ(key.exit_code, 8) << key.err;
   EXPECT_THAT(key.err, HasSubstr("primary keys differ: source (x), target (x, y)"));
-  auto nokey = RunFerry({"verify", "--from", p.src.url(), "--to", p.dst.url(), "--table", "nokey"});
+  auto nokey = p.Verify({"--table", "nokey"});
   EXPECT_EQ(nokey.exit_code, 9) << nokey.err;
   EXPECT_THAT(nokey.err, HasSubstr("nokey"));
-  auto where = RunFerry({"verify", "--from", p.src.url(), "--to", p.dst.url(), "--table", "a",
+  auto where = p.Verify({"--table", "a",
                          "--where", "id >>> 3"});
   EXPECT_EQ(where.exit_code, 8) << where.err;
   auto no_to = RunFerry({"verify", "--from", p.src.url(), "--table", "a"});
@@ -346,7 +354,7 @@ TEST(VerifyPg, AllTables) {
   Exec(p.src.url(), ddl);
   Exec(p.dst.url(), ddl);
   Exec(p.dst.url(), "DELETE FROM b WHERE id = 50");
-  auto r = RunFerry({"verify", "--from", p.src.url(), "--to", p.dst.url(), "--all", "--json"});
+  auto r = p.Verify({"--all", "--json"});
   EXPECT_EQ(r.exit_code, 10) << r.out << r.err;
   auto j = ParseJson(r);
   ASSERT_EQ(j["tables"].size(), 2u);
@@ -432,14 +440,14 @@ TEST(VerifyPg, EveryTypeHashesAndDiffers) {
   ASSERT_TRUE(p.ok());
   Exec(p.src.url(), kPgTypes);
   Exec(p.dst.url(), kPgTypes);
-  auto same = RunFerry({"verify", "--from", p.src.url(), "--to", p.dst.url(), "--table", "types"});
+  auto same = p.Verify({"--table", "types"});
   EXPECT_EQ(same.exit_code, 0) << same.out << same.err;
   Exec(p.dst.url(), R"sql(
     UPDATE types SET jb = '{}' WHERE id = 1;
     UPDATE types SET tarr = '{}' WHERE id = 2;
     UPDATE types SET b = NULL WHERE id = 3;
     UPDATE types SET tstz = tstz + interval '1 microsecond' WHERE id = 4;)sql");
-  auto r = RunFerry({"verify", "--from", p.src.url(), "--to", p.dst.url(), "--table", "types",
+  auto r = p.Verify({"--table", "types",
                      "--leaf-rows", "1", "--json"});
   EXPECT_EQ(r.exit_code, 10) << r.out << r.err;
   const auto t = ParseJson(r)["tables"][0];
@@ -527,8 +535,7 @@ TEST(VerifyJob, StartsFromTheCopyJobsChunks) {
   FERRY_REQUIRE_PG(admin);
   PgPair p;
   ASSERT_TRUE(p.ok());
-  Exec(p.src.url(), kPgMixed);
-  Exec(p.dst.url(), kPgMixed);
+  p.LoadMixed();
   PlantDifferences(p.dst.url());
   {
     auto dst = Open(p.dst.url());
@@ -558,14 +565,14 @@ TEST(VerifyJob, StartsFromTheCopyJobsChunks) {
     }
     ASSERT_OK(control.AddChunks(chunks));
   }
-  auto r = RunFerry({"verify", "--from", p.src.url(), "--to", p.dst.url(), "--job", "copy-test",
+  auto r = p.Verify({"--job", "copy-test",
                      "--json"});
   EXPECT_EQ(r.exit_code, 10) << r.out << r.err;
   auto j = ParseJson(r);
   ASSERT_EQ(j["tables"].size(), 1u);
   EXPECT_EQ(j["tables"][0]["table"], "items");
   ExpectPlanted(j["tables"][0]);
-  auto none = RunFerry({"verify", "--from", p.src.url(), "--to", p.dst.url(), "--job", "nope"});
+  auto none = p.Verify({"--job", "nope"});
   EXPECT_EQ(none.exit_code, 7) << none.err;
   EXPECT_THAT(none.err, HasSubstr("nope"));
 }
