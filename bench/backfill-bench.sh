@@ -46,12 +46,9 @@ while (($#)); do
   esac
 done
 
-if [[ -z "$ferry" ]]; then
-  for f in "$root/build/ferry" "$root"/build-*/ferry; do
-    [[ -x "$f" ]] && { ferry="$f"; break; }
-  done
-fi
-[[ -x "$ferry" ]] || { log "no ferry binary: build first or pass --ferry PATH"; exit 1; }
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
+ferry="$(bench_find_ferry "$ferry")" || exit 1
 
 py=/usr/bin/python3
 if ! "$py" -c 'import psycopg2' 2>/dev/null; then

@@ -38,12 +38,9 @@ while (($#)); do
     *) log "unknown argument $1 (see --help)"; exit 2 ;;
   esac
 done
-if [[ -z "$ferry" ]]; then
-  for f in "$root/build/ferry" "$root"/build-*/ferry; do
-    [[ -x "$f" ]] && { ferry="$f"; break; }
-  done
-fi
-[[ -x "$ferry" ]] || { log "no ferry binary: build first or pass --ferry PATH"; exit 1; }
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
+ferry="$(bench_find_ferry "$ferry")" || exit 1
 for tool in psql pg_dump pg_restore pgcopydb /usr/bin/time; do
   command -v "$tool" >/dev/null || { log "missing $tool (apt-get install postgresql-client pgcopydb time)"; exit 1; }
 done

@@ -6,7 +6,7 @@
 #
 #   bash bench/status-floor.sh [--n 500] [--rounds 60]
 #
-# Environment: FERRY=path (default build/ferry).
+# Environment: FERRY=path (default build/ferry, else build-*/ferry).
 set -euo pipefail
 here="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)"
 root="$(cd -- "$here/.." && pwd -P)"
@@ -19,9 +19,10 @@ while (($#)); do
     *) echo "status-floor: unknown argument $1" >&2; exit 2 ;;
   esac
 done
-ferry="${FERRY:-$root/build/ferry}"
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
+ferry="$(bench_find_ferry "${FERRY:-}")" || exit 1
 dbmate="$here/node_modules/@dbmate/linux-x64/bin/dbmate"
-[[ -x "$ferry" ]] || { echo "status-floor: no ferry at $ferry (build first or set FERRY)" >&2; exit 1; }
 [[ -x "$dbmate" ]] || bash "$here/install-peers.sh"
 work="$(mktemp -d /tmp/ferry-status-floor.XXXXXX)"
 chmod 755 "$work"  # the test servers run as another user
