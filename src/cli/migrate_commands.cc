@@ -497,10 +497,11 @@ int RunStatus(const Context& ctx, const MigrateArgs& args, Migrator& m,
   if (snapshot) {
     probe.reset();
     if (conn.Exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").ok()) {
-      auto p = m.ProbeHistory();
-      if (p.ok() && p->exists) {
+      auto p = m.ProbeHistory({ExpandStateTableExistsSql()});
+      if (p.ok() && p->exists && p->format_version <= kHistoryFormatVersion) {
         key.fingerprint = p->fingerprint;
         inputs.lock_held = p->extra.at(0);
+        inputs.history_checked = true;
         probe = *p;
       }
     }
@@ -520,7 +521,9 @@ int RunStatus(const Context& ctx, const MigrateArgs& args, Migrator& m,
       SaveStatusMemo(o.scan_cache_dir, key,
                      std::string(attention ? "1\n" : "0\n") + parts.head + '\0' + parts.body);
     }
-    Out(parts.head + LockLine(r->lock_holder) + parts.body + ExpandStatusText(conn));
+    std::optional<bool> expand_table;
+    if (probe) expand_table = probe->extra.at(1);
+    Out(parts.head + LockLine(r->lock_holder) + parts.body + ExpandStatusText(conn, expand_table));
   }
   return args.exit_code && attention ? kExitPending : kExitOk;
 }

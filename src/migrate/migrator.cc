@@ -333,10 +333,13 @@ Result<StatusReport> Migrator::CurrentStatus(const StatusInputs& inputs) {
   scan.signature = inputs.dir_signature;
   FERRY_ASSIGN_OR_RETURN(MigrationSet files, ScanDirectory(options_.dir, scan));
   History history(conn_.get(), options_.history_table);
-  FERRY_ASSIGN_OR_RETURN(bool exists, history.Exists());
+  bool exists = inputs.history_checked;
+  if (!exists) {
+    FERRY_ASSIGN_OR_RETURN(exists, history.Exists());
+    if (exists) FERRY_RETURN_IF_ERROR(history.CheckFormat());
+  }
   std::vector<HistoryRow> rows;
   if (exists) {
-    FERRY_RETURN_IF_ERROR(history.CheckFormat());
     FERRY_ASSIGN_OR_RETURN(rows, history.Load());
   }
   FERRY_ASSIGN_OR_RETURN(StatusReport report, Compute(std::move(files), std::move(rows), exists));

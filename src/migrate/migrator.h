@@ -181,6 +181,9 @@ class Migrator {
     bool metadata_only = true;
     std::optional<uint64_t> dir_signature;
     std::optional<bool> lock_held;
+    // The caller's probe found the history table in a format this ferry
+    // reads (ProbeHistory): no existence or format query.
+    bool history_checked = false;
   };
   Result<StatusReport> CurrentStatus(const StatusInputs& inputs);
   // PostgreSQL: one round trip telling whether the history exists, its
