@@ -18,6 +18,10 @@
 #   FERRY_TEST_PG_URL     postgres://postgres@127.0.0.1:PORT/ferry_test  (trust)
 #   FERRY_TEST_PG_PW_URL  postgres://ferry_pw:ferry_pw_secret@127.0.0.1:PORT/ferry_test
 #                         (scram-sha-256; a wrong password is rejected)
+#   FERRY_TEST_PG_MD5_URL postgres://ferry_md5:ferry_md5_secret@127.0.0.1:PORT/ferry_test
+#                         (md5: the role's password is stored as an md5 hash)
+#   FERRY_TEST_PG_CLEAR_URL postgres://ferry_clear:ferry_clear_secret@127.0.0.1:PORT/ferry_test
+#                         (password: the server asks for the password in clear text)
 #   FERRY_TEST_REDIS_URL  redis://127.0.0.1:RPORT/0
 #   FERRY_TEST_PG_BIN     the PostgreSQL 15 bin directory
 #   FERRY_TEST_PG_PORT, FERRY_TEST_REDIS_PORT, FERRY_TEST_PG_SOCKET_DIR, FERRY_TEST_SERVERS_DIR
@@ -30,6 +34,10 @@ PROG="test-servers"
 TEST_USER="ferrytest"
 PG_PW_ROLE="ferry_pw"
 PG_PW_SECRET="ferry_pw_secret"
+PG_MD5_ROLE="ferry_md5"
+PG_MD5_SECRET="ferry_md5_secret"
+PG_CLEAR_ROLE="ferry_clear"
+PG_CLEAR_SECRET="ferry_clear_secret"
 PG_DB="ferry_test"
 MARKER=".ferry-test-servers"
 WAIT_SECONDS="${FERRY_TEST_SERVERS_TIMEOUT:-30}"
@@ -198,6 +206,8 @@ local   all          all                         trust
 local   replication  all                         trust
 host    all          $PG_PW_ROLE     127.0.0.1/32   scram-sha-256
 host    replication  $PG_PW_ROLE     127.0.0.1/32   scram-sha-256
+host    all          $PG_MD5_ROLE    127.0.0.1/32   md5
+host    all          $PG_CLEAR_ROLE  127.0.0.1/32   password
 host    all          all          127.0.0.1/32   trust
 host    replication  all          127.0.0.1/32   trust
 EOF
@@ -269,9 +279,14 @@ pg_check_ready() {  # DIR PG_BIN PORT
 pg_setup() {  # DIR PG_BIN PORT
   local dir="$1" pg_bin="$2" port="$3" psql out
   psql="$(find_client psql "$pg_bin")"
-  log "creating role $PG_PW_ROLE and database $PG_DB"
+  log "creating roles $PG_PW_ROLE, $PG_MD5_ROLE, $PG_CLEAR_ROLE and database $PG_DB"
+  # md5 authentication needs the password stored as an md5 hash.
   if ! out="$(clean_env "$psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres -d postgres \
       -c "CREATE ROLE $PG_PW_ROLE LOGIN PASSWORD '$PG_PW_SECRET'" \
+      -c "SET password_encryption = 'md5'" \
+      -c "CREATE ROLE $PG_MD5_ROLE LOGIN PASSWORD '$PG_MD5_SECRET'" \
+      -c "RESET password_encryption" \
+      -c "CREATE ROLE $PG_CLEAR_ROLE LOGIN PASSWORD '$PG_CLEAR_SECRET'" \
       -c "CREATE DATABASE $PG_DB OWNER postgres" 2>&1)"; then
     printf '%s\n' "$out" >&2
     die "could not create role/database"
@@ -343,6 +358,8 @@ write_env() {  # DIR PG_BIN PG_PORT REDIS_PORT
     printf '# Written by scripts/test-servers.sh; source this file.\n'
     printf 'export FERRY_TEST_PG_URL=%q\n' "postgres://postgres@127.0.0.1:$pg_port/$PG_DB"
     printf 'export FERRY_TEST_PG_PW_URL=%q\n' "postgres://$PG_PW_ROLE:$PG_PW_SECRET@127.0.0.1:$pg_port/$PG_DB"
+    printf 'export FERRY_TEST_PG_MD5_URL=%q\n' "postgres://$PG_MD5_ROLE:$PG_MD5_SECRET@127.0.0.1:$pg_port/$PG_DB"
+    printf 'export FERRY_TEST_PG_CLEAR_URL=%q\n' "postgres://$PG_CLEAR_ROLE:$PG_CLEAR_SECRET@127.0.0.1:$pg_port/$PG_DB"
     printf 'export FERRY_TEST_REDIS_URL=%q\n' "redis://127.0.0.1:$redis_port/0"
     printf 'export FERRY_TEST_PG_BIN=%q\n' "$pg_bin"
     printf 'export FERRY_TEST_PG_PORT=%q\n' "$pg_port"

@@ -544,6 +544,8 @@ int RunMigrateCommand(const Context& ctx, const std::string& command, const Migr
     signature = std::async(std::launch::async,
                            [dir = options->dir] { return DirectorySignature(dir); });
   }
+  options->short_session = command == "status" || command == "history" ||
+                           command == "validate" || command == "report" || command == "health";
   auto opened = Migrator::Open(ctx.config.Get("database"), *options);
   if (!opened.ok()) return ReportError(opened.status(), ctx.json);
   Migrator& m = **opened;

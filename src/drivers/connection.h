@@ -80,6 +80,10 @@ struct ServerInfo {
 struct ConnectOptions {
   std::chrono::seconds connect_timeout{10};  // used when the URL sets none
   std::string application_name = "ferry";
+  // A short, read-only session (status, history, health): PostgreSQL may
+  // serve it with the built-in light client instead of loading libpq
+  // (drivers/postgres/pg_light.h); it falls back to libpq by itself.
+  bool short_session = false;
 };
 
 // Streams data into COPY ... FROM STDIN. Call Finish() or Abort() exactly once.
@@ -113,10 +117,12 @@ class Connection {
   // (PostgreSQL pipeline mode), each as its own statement (one statement per
   // item; `params` may be null). Stops at the first failure: its Status has
   // "batch_index" (0-based item) and a "position" relative to that item.
-  // Returns the rows affected by each item.
+  // Returns the rows affected by each item; an item with `result` set also
+  // receives its rows there (e.g. INSERT ... RETURNING).
   struct BatchItem {
     std::string_view sql;
     const Params* params = nullptr;
+    QueryResult* result = nullptr;
   };
   virtual Result<std::vector<int64_t>> ExecBatch(const std::vector<BatchItem>& items) = 0;
 

@@ -63,6 +63,10 @@ History::History(Connection* conn, std::string table) : conn_(conn), table_(std:
     cols = comma == std::string_view::npos ? std::string_view() : cols.substr(comma + 1);
   }
   update_sql_ = fmt::format("UPDATE {} SET {} WHERE id = ${}", quoted_, sets, i);
+  std::string placeholders;
+  for (int p = 1; p < i; ++p) placeholders += (p > 1 ? ", $" : "$") + std::to_string(p);
+  insert_sql_ = fmt::format("INSERT INTO {} ({}) VALUES ({}) RETURNING id", quoted_, kColumns,
+                            placeholders);
 }
 
 std::string History::Now() {
@@ -255,21 +259,23 @@ Result<History::Probe> History::ProbePostgres(const std::vector<std::string>& ex
 Result<int64_t> History::Save(const HistoryRow& row) {
   Params params = RowParams(row);
   if (row.id == 0) {
-    std::string placeholders;
-    for (size_t i = 1; i <= params.size(); ++i) {
-      placeholders += (i > 1 ? ", $" : "$") + std::to_string(i);
-    }
-    FERRY_ASSIGN_OR_RETURN(
-        QueryResult r,
-        conn_->Query(fmt::format("INSERT INTO {} ({}) VALUES ({}) RETURNING id", quoted_, kColumns,
-                                 placeholders),
-                     params));
-    return ToInt(r.rows.at(0).at(0));
+    FERRY_ASSIGN_OR_RETURN(QueryResult r, conn_->Query(insert_sql_, params));
+    return IdOf(r);
   }
   params.push_back(std::to_string(row.id));
   FERRY_ASSIGN_OR_RETURN(QueryResult r, conn_->Query(update_sql_, params));
   (void)r;
   return row.id;
+}
+
+Connection::BatchItem History::InsertItem(const HistoryRow& row, Params* params,
+                                          QueryResult* result) {
+  *params = RowParams(row);
+  return {insert_sql_, params, result};
+}
+
+int64_t History::IdOf(const QueryResult& inserted) {
+  return inserted.rows.empty() || inserted.rows[0].empty() ? 0 : ToInt(inserted.rows[0][0]);
 }
 
 Status History::SaveAndCommit(const HistoryRow& row) {

@@ -71,6 +71,11 @@ class History {
 
   // Inserts a row or, when `row.id` != 0, updates that row. Returns the id.
   Result<int64_t> Save(const HistoryRow& row);
+  // The INSERT of a new row (no id) as a batch item, for callers that send it
+  // in one round trip with what follows (PostgreSQL pipeline). `params` and
+  // `result` must outlive the batch; IdOf(*result) is the new row's id.
+  Connection::BatchItem InsertItem(const HistoryRow& row, Params* params, QueryResult* result);
+  static int64_t IdOf(const QueryResult& inserted);
   // Updates row `row.id` and commits the open transaction, in one round
   // trip where the engine allows.
   Status SaveAndCommit(const HistoryRow& row);
@@ -88,6 +93,7 @@ class History {
   std::string table_;
   std::string quoted_;
   std::string meta_quoted_;
+  std::string insert_sql_;
   std::string update_sql_;  // every column, by id
 };
 

@@ -116,7 +116,9 @@ Migrator::Migrator(Url url, std::unique_ptr<Connection> conn, MigratorOptions op
 Result<std::unique_ptr<Migrator>> Migrator::Open(const std::string& url_text,
                                                  MigratorOptions options) {
   FERRY_ASSIGN_OR_RETURN(Url url, Url::Parse(url_text));
-  FERRY_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, OpenConnection(url));
+  ConnectOptions connect;
+  connect.short_session = options.short_session;
+  FERRY_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, OpenConnection(url, connect));
   return std::unique_ptr<Migrator>(new Migrator(std::move(url), std::move(conn), std::move(options)));
 }
 
@@ -582,11 +584,21 @@ Status Migrator::ApplyOne(const Migration& m, const RunPlan& file_plan, HistoryR
     Emit(e);
   } else if (in_outer_tx || plan.transactional) {
     // The running row is committed first (outside the migration's
-    // transaction) so an interrupted run is visible afterwards.
-    FERRY_ASSIGN_OR_RETURN(row->id, history->Save(*row));
-    // One round trip: BEGIN, the timeouts, every statement (pipelined on
-    // PostgreSQL), then a second one for the history row and COMMIT.
+    // transaction) so an interrupted run is visible afterwards. On
+    // PostgreSQL that commit travels in the same round trip as the
+    // migration (pipelined, its own small transaction that does not wait for
+    // a WAL flush: the migration's commit flushes it anyway, and a crash
+    // before that loses nothing the migration did). Then a second round trip
+    // for the history row and COMMIT.
     std::vector<std::string> prefix;
+    Params running_params;
+    QueryResult running_result;
+    const bool pipelined_row = pg && !in_outer_tx && row->id == 0;
+    if (pipelined_row) {
+      prefix = {"BEGIN", "SET LOCAL synchronous_commit = off", "", "COMMIT"};
+    } else {
+      FERRY_ASSIGN_OR_RETURN(row->id, history->Save(*row));
+    }
     if (!in_outer_tx) prefix.push_back(conn_->engine() == "sqlite" ? "BEGIN IMMEDIATE" : "BEGIN");
     if (pg && !plan.lock_timeout.empty()) {
       prefix.push_back("SET LOCAL lock_timeout = " + PgLiteral(plan.lock_timeout));
@@ -597,8 +609,10 @@ Status Migrator::ApplyOne(const Migration& m, const RunPlan& file_plan, HistoryR
     std::vector<Connection::BatchItem> batch;
     batch.reserve(prefix.size() + plan.statements.size());
     for (const std::string& p : prefix) batch.push_back({p, nullptr});
+    if (pipelined_row) batch[2] = history->InsertItem(*row, &running_params, &running_result);
     for (const Statement& stmt : plan.statements) batch.push_back({stmt.text, nullptr});
     auto ran = conn_->ExecBatch(batch);
+    if (pipelined_row) row->id = History::IdOf(running_result);
     if (!ran.ok()) {
       Status err = std::move(ran).TakeStatus();
       if (!in_outer_tx) (void)conn_->Rollback();

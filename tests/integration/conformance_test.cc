@@ -21,6 +21,9 @@
 #include "core/log.h"
 #include "core/url.h"
 #include "drivers/connection.h"
+#if FERRY_WITH_POSTGRES
+#include "drivers/postgres/pg_light.h"
+#endif
 #include "drivers/registry.h"
 #include "test_util.h"
 
@@ -39,9 +42,16 @@ class FreshDatabase {
   virtual std::string url() const = 0;
 };
 
+using OpenFunction = std::function<Result<std::unique_ptr<Connection>>(const std::string& url)>;
+
 struct DriverUnderTest {
   std::string name;
   std::function<std::unique_ptr<FreshDatabase>()> open_fresh;
+  // How the suite opens a connection to the fresh database (OpenConnection
+  // unless a driver is reached some other way, as the light PostgreSQL client).
+  OpenFunction open;
+  // The driver does COPY (CopyOut/CopyIn); else they return kUnimplemented.
+  bool copy = false;
 };
 
 void PrintTo(const DriverUnderTest& driver, std::ostream* os) { *os << driver.name; }
@@ -93,6 +103,11 @@ class DriverConformance : public ::testing::TestWithParam<DriverUnderTest> {
     ASSERT_NE(db_, nullptr);
     ASSERT_FALSE(db_->url().empty()) << "could not make a fresh database";
     ASSERT_OK_AND_ASSIGN(conn_, Open(db_->url()));
+  }
+
+  // Opens another connection the way this instance's driver is reached.
+  Result<std::unique_ptr<Connection>> Open(const std::string& url) const {
+    return GetParam().open(url);
   }
 
   bool IsPostgres() const { return conn_->engine() == "postgres"; }
@@ -403,7 +418,7 @@ TEST_P(DriverConformance, CopyIsCopyOrUnimplemented) {
   ASSERT_OK(conn_->Exec("CREATE TABLE t (id integer)").status());
   Status out = conn_->CopyOut("COPY t TO STDOUT", [](std::string_view) { return Status(); });
   auto in = conn_->CopyIn("COPY t FROM STDIN");
-  if (IsPostgres()) {
+  if (GetParam().copy) {
     EXPECT_OK(out);
     ASSERT_TRUE(in.ok()) << in.status().ToString();
     EXPECT_OK((*in)->Abort("not needed"));
@@ -417,9 +432,19 @@ TEST_P(DriverConformance, CopyIsCopyOrUnimplemented) {
 std::vector<DriverUnderTest> Drivers() {
   std::vector<DriverUnderTest> drivers;
 #if FERRY_WITH_POSTGRES
-  drivers.push_back({"PostgreSQL", [] { return std::make_unique<PgFreshDatabase>(); }});
+  drivers.push_back({"PostgreSQL", [] { return std::make_unique<PgFreshDatabase>(); }, &Open,
+                     /*copy=*/true});
+  // The built-in light client (pg_light.h) must behave as the libpq driver
+  // does, except that it leaves COPY to libpq.
+  drivers.push_back({"PostgreSQLLight", [] { return std::make_unique<PgFreshDatabase>(); },
+                     [](const std::string& url) -> Result<std::unique_ptr<Connection>> {
+                       FERRY_ASSIGN_OR_RETURN(Url parsed, Url::Parse(url));
+                       return postgres::OpenLight(parsed, ConnectOptions());
+                     },
+                     /*copy=*/false});
 #endif
-  drivers.push_back({"SQLite", [] { return std::make_unique<SqliteFreshDatabase>(); }});
+  drivers.push_back(
+      {"SQLite", [] { return std::make_unique<SqliteFreshDatabase>(); }, &Open, /*copy=*/false});
   return drivers;
 }
 

@@ -13,6 +13,7 @@
 
 #include "core/log.h"
 #include "drivers/postgres/pg_error.h"
+#include "drivers/postgres/pg_server_info.h"
 
 namespace ferry::postgres {
 namespace {
@@ -27,8 +28,8 @@ void LogNotice(void* /*arg*/, const char* message) {
 }
 
 // PQcmdTuples as a number, or `fallback` when the command reports none.
-int64_t CmdTuples(PGresult* result, int64_t fallback) {
-  const char* text = PQcmdTuples(result);
+int64_t CmdTuples(const PGresult* result, int64_t fallback) {
+  const char* text = Pq().PQcmdTuples(const_cast<PGresult*>(result));  // libpq only reads it
   if (text == nullptr || *text == '\0') return fallback;
   int64_t value = 0;
   auto [ptr, ec] = std::from_chars(text, text + std::strlen(text), value);
@@ -37,13 +38,37 @@ int64_t CmdTuples(PGresult* result, int64_t fallback) {
 
 std::vector<Column> ColumnsOf(const PGresult* result) {
   std::vector<Column> columns;
-  int n = PQnfields(result);
+  int n = Pq().PQnfields(result);
   columns.reserve(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) {
-    const char* name = PQfname(result, i);
-    columns.push_back({name == nullptr ? "" : name, static_cast<uint32_t>(PQftype(result, i))});
+    const char* name = Pq().PQfname(result, i);
+    columns.push_back(
+        {name == nullptr ? "" : name, static_cast<uint32_t>(Pq().PQftype(result, i))});
   }
   return columns;
+}
+
+// Columns, rows and count of a PGRES_TUPLES_OK / PGRES_COMMAND_OK result.
+void TakeRows(const PGresult* r, QueryResult* out) {
+  out->columns = ColumnsOf(r);
+  int nrows = Pq().PQntuples(r);
+  int ncols = Pq().PQnfields(r);
+  out->rows.clear();
+  out->rows.reserve(static_cast<size_t>(nrows));
+  for (int row = 0; row < nrows; ++row) {
+    std::vector<Value> fields;
+    fields.reserve(static_cast<size_t>(ncols));
+    for (int col = 0; col < ncols; ++col) {
+      if (Pq().PQgetisnull(r, row, col)) {
+        fields.emplace_back(std::nullopt);
+      } else {
+        fields.emplace_back(std::string(Pq().PQgetvalue(r, row, col),
+                                        static_cast<size_t>(Pq().PQgetlength(r, row, col))));
+      }
+    }
+    out->rows.push_back(std::move(fields));
+  }
+  out->rows_affected = CmdTuples(r, nrows);
 }
 
 bool IsCopyState(ExecStatusType status) {
@@ -57,13 +82,13 @@ Status NotForThisCall(std::string_view statement, std::string_view what) {
 
 // Cancels the running query from outside the session. Best effort.
 void CancelQuery(PGconn* conn) {
-  PGcancel* cancel = PQgetCancel(conn);
+  PGcancel* cancel = Pq().PQgetCancel(conn);
   if (cancel == nullptr) return;
   char errbuf[256];
-  if (PQcancel(cancel, errbuf, sizeof errbuf) == 0) {
+  if (Pq().PQcancel(cancel, errbuf, sizeof errbuf) == 0) {
     FERRY_LOG_DEBUG("postgres: cancel request failed: {}", CleanMessage(errbuf));
   }
-  PQfreeCancel(cancel);
+  Pq().PQfreeCancel(cancel);
 }
 
 class PgCopyWriter;
@@ -98,7 +123,7 @@ class PgConnection final : public Connection {
   Result<std::unique_ptr<CopyWriter>> CopyIn(std::string_view copy_sql) override;
 
   Result<ServerInfo> Info() override;
-  int SessionId() const override { return PQbackendPID(conn_.get()); }
+  int SessionId() const override { return Pq().PQbackendPID(conn_.get()); }
 
  private:
   friend class PgCopyWriter;
@@ -141,7 +166,7 @@ class PgCopyWriter final : public CopyWriter {
     FERRY_RETURN_IF_ERROR(CheckOpen());
     while (!data.empty()) {
       size_t n = std::min(data.size(), kMaxCopyChunk);
-      if (PQputCopyData(owner_->conn(), data.data(), static_cast<int>(n)) != 1) {
+      if (Pq().PQputCopyData(owner_->conn(), data.data(), static_cast<int>(n)) != 1) {
         Status error = owner_->Failure(nullptr, statement_);
         return error;
       }
@@ -153,16 +178,16 @@ class PgCopyWriter final : public CopyWriter {
   Result<int64_t> Finish() override {
     FERRY_RETURN_IF_ERROR(CheckOpen());
     PgConnection* owner = Release();
-    if (PQputCopyEnd(owner->conn(), nullptr) != 1) {
+    if (Pq().PQputCopyEnd(owner->conn(), nullptr) != 1) {
       Status error = owner->Failure(nullptr, statement_);
       (void)owner->DrainResults(statement_);
       return error;
     }
     int64_t rows = 0;
     Status error;
-    while (PGresult* raw = PQgetResult(owner->conn())) {
+    while (PGresult* raw = Pq().PQgetResult(owner->conn())) {
       PgResult result = MakePgResult(raw);
-      ExecStatusType status = PQresultStatus(raw);
+      ExecStatusType status = Pq().PQresultStatus(raw);
       if (status == PGRES_COMMAND_OK) {
         rows = CmdTuples(raw, 0);
       } else if (IsCopyState(status)) {
@@ -182,14 +207,14 @@ class PgCopyWriter final : public CopyWriter {
     FERRY_RETURN_IF_ERROR(CheckOpen());
     PgConnection* owner = Release();
     std::string why(reason.empty() ? "aborted by ferry" : reason);
-    if (PQputCopyEnd(owner->conn(), why.c_str()) != 1) {
+    if (Pq().PQputCopyEnd(owner->conn(), why.c_str()) != 1) {
       Status error = owner->Failure(nullptr, statement_);
       (void)owner->DrainResults(statement_);
       return error;
     }
     // The server answers the abort with an error (57014): that is success.
     Status drained = owner->DrainResults(statement_);
-    if (PQstatus(owner->conn()) == CONNECTION_BAD) return drained;
+    if (Pq().PQstatus(owner->conn()) == CONNECTION_BAD) return drained;
     return Status();
   }
 
@@ -226,7 +251,7 @@ Status PgConnection::CheckReady(std::string_view statement) const {
                   "writer first")
         .With("statement", Excerpt(statement));
   }
-  if (PQstatus(conn()) == CONNECTION_BAD) {
+  if (Pq().PQstatus(conn()) == CONNECTION_BAD) {
     return Status(StatusCode::kUnavailable,
                   fmt::format("the connection to {} was lost; reconnect", redacted_url_))
         .With("statement", Excerpt(statement));
@@ -235,10 +260,10 @@ Status PgConnection::CheckReady(std::string_view statement) const {
 }
 
 Status PgConnection::Failure(const PGresult* result, std::string_view statement) const {
-  bool lost = PQstatus(conn()) == CONNECTION_BAD;
+  bool lost = Pq().PQstatus(conn()) == CONNECTION_BAD;
   if (result != nullptr && !lost) return ErrorFromResult(result, statement);
-  std::string message =
-      CleanMessage(result != nullptr ? PQresultErrorMessage(result) : PQerrorMessage(conn()));
+  std::string message = CleanMessage(result != nullptr ? Pq().PQresultErrorMessage(result)
+                                                       : Pq().PQerrorMessage(conn()));
   if (!lost) {
     return Status(StatusCode::kUnknown, message.empty() ? "libpq call failed" : message)
         .With("statement", Excerpt(statement));
@@ -256,8 +281,8 @@ Status PgConnection::Failure(const PGresult* result, std::string_view statement)
 void PgConnection::DiscardCopyData() {
   while (true) {
     char* buffer = nullptr;
-    int n = PQgetCopyData(conn(), &buffer, 0);
-    if (buffer != nullptr) PQfreemem(buffer);
+    int n = Pq().PQgetCopyData(conn(), &buffer, 0);
+    if (buffer != nullptr) Pq().PQfreemem(buffer);
     if (n < 0) return;
   }
 }
@@ -265,12 +290,12 @@ void PgConnection::DiscardCopyData() {
 Status PgConnection::DrainResults(std::string_view statement) {
   Status first;
   int copy_results = 0;
-  while (PGresult* raw = PQgetResult(conn())) {
+  while (PGresult* raw = Pq().PQgetResult(conn())) {
     PgResult result = MakePgResult(raw);
-    ExecStatusType status = PQresultStatus(raw);
+    ExecStatusType status = Pq().PQresultStatus(raw);
     if (status == PGRES_COPY_IN || status == PGRES_COPY_BOTH) {
       if (++copy_results > 2) break;  // cannot end it: the session is unusable
-      PQputCopyEnd(conn(), "not a COPY this call can run");
+      Pq().PQputCopyEnd(conn(), "not a COPY this call can run");
     } else if (status == PGRES_COPY_OUT) {
       if (++copy_results > 2) break;
       DiscardCopyData();
@@ -284,20 +309,20 @@ Status PgConnection::DrainResults(std::string_view statement) {
 Result<int64_t> PgConnection::Exec(std::string_view sql) {
   FERRY_RETURN_IF_ERROR(CheckReady(sql));
   std::string text(sql);
-  if (PQsendQuery(conn(), text.c_str()) != 1) return Failure(nullptr, sql);
+  if (Pq().PQsendQuery(conn(), text.c_str()) != 1) return Failure(nullptr, sql);
   int64_t rows = 0;
   Status error;
-  while (PGresult* raw = PQgetResult(conn())) {
+  while (PGresult* raw = Pq().PQgetResult(conn())) {
     PgResult result = MakePgResult(raw);
-    ExecStatusType status = PQresultStatus(raw);
+    ExecStatusType status = Pq().PQresultStatus(raw);
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
-      rows += CmdTuples(raw, PQntuples(raw));
+      rows += CmdTuples(raw, Pq().PQntuples(raw));
     } else if (IsCopyState(status)) {
       result.reset();
       if (status == PGRES_COPY_OUT) {
         DiscardCopyData();
       } else {
-        PQputCopyEnd(conn(), "Exec cannot feed COPY FROM STDIN; ferry uses CopyIn for that");
+        Pq().PQputCopyEnd(conn(), "Exec cannot feed COPY FROM STDIN; ferry uses CopyIn for that");
       }
       if (error.ok()) {
         error = NotForThisCall(sql,
@@ -308,7 +333,7 @@ Result<int64_t> PgConnection::Exec(std::string_view sql) {
       error = Failure(raw, sql);
     }
   }
-  if (error.ok() && PQstatus(conn()) == CONNECTION_BAD) error = Failure(nullptr, sql);
+  if (error.ok() && Pq().PQstatus(conn()) == CONNECTION_BAD) error = Failure(nullptr, sql);
   if (!error.ok()) return error;
   return rows;
 }
@@ -319,7 +344,7 @@ Result<int64_t> PgConnection::Exec(std::string_view sql) {
 Result<std::vector<int64_t>> PgConnection::ExecBatch(const std::vector<BatchItem>& items) {
   if (items.empty()) return std::vector<int64_t>();
   FERRY_RETURN_IF_ERROR(CheckReady(items.front().sql));
-  if (PQenterPipelineMode(conn()) != 1) return Failure(nullptr, items.front().sql);
+  if (Pq().PQenterPipelineMode(conn()) != 1) return Failure(nullptr, items.front().sql);
   std::vector<std::string> texts;
   texts.reserve(items.size());
   Status error;
@@ -330,8 +355,9 @@ Result<std::vector<int64_t>> PgConnection::ExecBatch(const std::vector<BatchItem
     if (item.params != nullptr) {
       for (const Value& p : *item.params) values.push_back(p ? p->c_str() : nullptr);
     }
-    if (PQsendQueryParams(conn(), texts.back().c_str(), static_cast<int>(values.size()), nullptr,
-                          values.empty() ? nullptr : values.data(), nullptr, nullptr, 0) != 1) {
+    if (Pq().PQsendQueryParams(conn(), texts.back().c_str(), static_cast<int>(values.size()),
+                               nullptr, values.empty() ? nullptr : values.data(), nullptr, nullptr,
+                               0) != 1) {
       error = Failure(nullptr, item.sql).With("batch_index", std::to_string(sent));
       break;
     }
@@ -339,28 +365,31 @@ Result<std::vector<int64_t>> PgConnection::ExecBatch(const std::vector<BatchItem
   }
   std::vector<int64_t> rows;
   rows.reserve(items.size());
-  if (PQpipelineSync(conn()) != 1 && error.ok()) error = Failure(nullptr, items.front().sql);
+  if (Pq().PQpipelineSync(conn()) != 1 && error.ok()) error = Failure(nullptr, items.front().sql);
   // Each sent item yields its result(s) then a null; the sync yields
   // PGRES_PIPELINE_SYNC.
   for (size_t i = 0; i < sent; ++i) {
     int64_t count = 0;
-    while (PGresult* raw = PQgetResult(conn())) {
+    while (PGresult* raw = Pq().PQgetResult(conn())) {
       PgResult result = MakePgResult(raw);
-      ExecStatusType status = PQresultStatus(raw);
+      ExecStatusType status = Pq().PQresultStatus(raw);
       if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
-        count += CmdTuples(raw, PQntuples(raw));
+        count += CmdTuples(raw, Pq().PQntuples(raw));
+        if (items[i].result != nullptr) TakeRows(raw, items[i].result);
       } else if (status == PGRES_FATAL_ERROR && error.ok()) {
         error = Failure(raw, items[i].sql).With("batch_index", std::to_string(i));
       }
     }
     rows.push_back(count);
   }
-  while (PGresult* raw = PQgetResult(conn())) {
+  while (PGresult* raw = Pq().PQgetResult(conn())) {
     PgResult result = MakePgResult(raw);
-    if (PQresultStatus(raw) == PGRES_PIPELINE_SYNC) break;
+    if (Pq().PQresultStatus(raw) == PGRES_PIPELINE_SYNC) break;
   }
-  if (PQexitPipelineMode(conn()) != 1 && error.ok()) error = Failure(nullptr, items.front().sql);
-  if (error.ok() && PQstatus(conn()) == CONNECTION_BAD) error = Failure(nullptr, items.front().sql);
+  if (Pq().PQexitPipelineMode(conn()) != 1 && error.ok())
+    error = Failure(nullptr, items.front().sql);
+  if (error.ok() && Pq().PQstatus(conn()) == CONNECTION_BAD)
+    error = Failure(nullptr, items.front().sql);
   if (!error.ok()) return error;
   return rows;
 }
@@ -375,10 +404,11 @@ Result<QueryResult> PgConnection::Query(std::string_view sql, const Params& para
   values.reserve(params.size());
   for (const Value& p : params) values.push_back(p ? p->c_str() : nullptr);
   std::string text(sql);
-  PgResult result = MakePgResult(PQexecParams(conn(), text.c_str(), static_cast<int>(values.size()),
-                                              nullptr, values.data(), nullptr, nullptr, 0));
+  PgResult result =
+      MakePgResult(Pq().PQexecParams(conn(), text.c_str(), static_cast<int>(values.size()), nullptr,
+                                     values.data(), nullptr, nullptr, 0));
   if (!result) return Failure(nullptr, sql);
-  ExecStatusType status = PQresultStatus(result.get());
+  ExecStatusType status = Pq().PQresultStatus(result.get());
   if (IsCopyState(status)) {
     result.reset();
     (void)DrainResults(sql);
@@ -391,24 +421,7 @@ Result<QueryResult> PgConnection::Query(std::string_view sql, const Params& para
   }
   QueryResult out;
   const PGresult* r = result.get();
-  out.columns = ColumnsOf(r);
-  int nrows = PQntuples(r);
-  int ncols = PQnfields(r);
-  out.rows.reserve(static_cast<size_t>(nrows));
-  for (int row = 0; row < nrows; ++row) {
-    std::vector<Value> fields;
-    fields.reserve(static_cast<size_t>(ncols));
-    for (int col = 0; col < ncols; ++col) {
-      if (PQgetisnull(r, row, col)) {
-        fields.emplace_back(std::nullopt);
-      } else {
-        fields.emplace_back(
-            std::string(PQgetvalue(r, row, col), static_cast<size_t>(PQgetlength(r, row, col))));
-      }
-    }
-    out.rows.push_back(std::move(fields));
-  }
-  out.rows_affected = CmdTuples(result.get(), nrows);
+  TakeRows(r, &out);
   return out;
 }
 
@@ -419,16 +432,16 @@ Status PgConnection::Stream(std::string_view sql, const Params& params, const Ro
                                            params.size(), kMaxParams));
   }
   // Cancelling inside a transaction block would abort the transaction.
-  const bool may_cancel = PQtransactionStatus(conn()) == PQTRANS_IDLE;
+  const bool may_cancel = Pq().PQtransactionStatus(conn()) == PQTRANS_IDLE;
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const Value& p : params) values.push_back(p ? p->c_str() : nullptr);
   std::string text(sql);
-  if (PQsendQueryParams(conn(), text.c_str(), static_cast<int>(values.size()), nullptr,
-                        values.data(), nullptr, nullptr, 0) != 1) {
+  if (Pq().PQsendQueryParams(conn(), text.c_str(), static_cast<int>(values.size()), nullptr,
+                             values.data(), nullptr, nullptr, 0) != 1) {
     return Failure(nullptr, sql);
   }
-  if (PQsetSingleRowMode(conn()) != 1) {
+  if (Pq().PQsetSingleRowMode(conn()) != 1) {
     (void)DrainResults(sql);
     return Status(StatusCode::kInternal, "libpq refused single-row mode")
         .With("statement", Excerpt(sql));
@@ -439,24 +452,25 @@ Status PgConnection::Stream(std::string_view sql, const Params& params, const Ro
   view.columns = &columns;
   Status error;
   Status stopped;  // the callback's non-ok Status, once it stops the stream
-  while (PGresult* raw = PQgetResult(conn())) {
+  while (PGresult* raw = Pq().PQgetResult(conn())) {
     PgResult result = MakePgResult(raw);
-    ExecStatusType status = PQresultStatus(raw);
+    ExecStatusType status = Pq().PQresultStatus(raw);
     if (!stopped.ok()) continue;  // draining after an early stop
     if (status == PGRES_SINGLE_TUPLE || status == PGRES_TUPLES_OK) {
       if (!have_columns) {
         columns = ColumnsOf(raw);
         have_columns = true;
       }
-      int ncols = PQnfields(raw);
-      for (int row = 0; row < PQntuples(raw) && stopped.ok(); ++row) {
+      int ncols = Pq().PQnfields(raw);
+      for (int row = 0; row < Pq().PQntuples(raw) && stopped.ok(); ++row) {
         view.fields.clear();
         for (int col = 0; col < ncols; ++col) {
-          if (PQgetisnull(raw, row, col)) {
+          if (Pq().PQgetisnull(raw, row, col)) {
             view.fields.emplace_back(std::nullopt);
           } else {
-            view.fields.emplace_back(std::string_view(
-                PQgetvalue(raw, row, col), static_cast<size_t>(PQgetlength(raw, row, col))));
+            view.fields.emplace_back(
+                std::string_view(Pq().PQgetvalue(raw, row, col),
+                                 static_cast<size_t>(Pq().PQgetlength(raw, row, col))));
           }
         }
         stopped = on_row(view);
@@ -476,18 +490,18 @@ Status PgConnection::Stream(std::string_view sql, const Params& params, const Ro
     }
   }
   if (!stopped.ok()) return stopped;
-  if (error.ok() && PQstatus(conn()) == CONNECTION_BAD) error = Failure(nullptr, sql);
+  if (error.ok() && Pq().PQstatus(conn()) == CONNECTION_BAD) error = Failure(nullptr, sql);
   return error;
 }
 
 Status PgConnection::RunControl(std::string_view sql) {
   FERRY_RETURN_IF_ERROR(CheckReady(sql));
   std::string text(sql);
-  PgResult result = MakePgResult(PQexec(conn(), text.c_str()));
-  if (!result || PQresultStatus(result.get()) != PGRES_COMMAND_OK) {
+  PgResult result = MakePgResult(Pq().PQexec(conn(), text.c_str()));
+  if (!result || Pq().PQresultStatus(result.get()) != PGRES_COMMAND_OK) {
     return Failure(result.get(), sql);
   }
-  if (sql == "COMMIT" && std::strcmp(PQcmdStatus(result.get()), "ROLLBACK") == 0) {
+  if (sql == "COMMIT" && std::strcmp(Pq().PQcmdStatus(result.get()), "ROLLBACK") == 0) {
     return Status(StatusCode::kAborted,
                   "the transaction was rolled back at COMMIT because a statement in it failed")
         .With("statement", "COMMIT");
@@ -520,7 +534,7 @@ Status PgConnection::Rollback() {
 }
 
 bool PgConnection::InTransaction() const {
-  PGTransactionStatusType status = PQtransactionStatus(conn());
+  PGTransactionStatusType status = Pq().PQtransactionStatus(conn());
   return status == PQTRANS_INTRANS || status == PQTRANS_INERROR;
 }
 
@@ -543,11 +557,11 @@ Status PgConnection::Unlock(int64_t key) {
 Status PgConnection::CopyOut(std::string_view copy_sql,
                              const std::function<Status(std::string_view chunk)>& sink) {
   FERRY_RETURN_IF_ERROR(CheckReady(copy_sql));
-  const bool may_cancel = PQtransactionStatus(conn()) == PQTRANS_IDLE;
+  const bool may_cancel = Pq().PQtransactionStatus(conn()) == PQTRANS_IDLE;
   std::string text(copy_sql);
-  PgResult result = MakePgResult(PQexec(conn(), text.c_str()));
+  PgResult result = MakePgResult(Pq().PQexec(conn(), text.c_str()));
   if (!result) return Failure(nullptr, copy_sql);
-  ExecStatusType status = PQresultStatus(result.get());
+  ExecStatusType status = Pq().PQresultStatus(result.get());
   if (status == PGRES_FATAL_ERROR) return Failure(result.get(), copy_sql);
   if (status != PGRES_COPY_OUT) {
     result.reset();
@@ -559,7 +573,7 @@ Status PgConnection::CopyOut(std::string_view copy_sql,
   int n = 0;
   while (true) {
     char* buffer = nullptr;
-    n = PQgetCopyData(conn(), &buffer, 0);
+    n = Pq().PQgetCopyData(conn(), &buffer, 0);
     if (n > 0 && stopped.ok()) {
       // One call per row: no Status is assigned unless the sink stops.
       Status s = sink(std::string_view(buffer, static_cast<size_t>(n)));
@@ -569,7 +583,7 @@ Status PgConnection::CopyOut(std::string_view copy_sql,
         if (may_cancel || stopped.code() == StatusCode::kCancelled) CancelQuery(conn());
       }
     }
-    if (buffer != nullptr) PQfreemem(buffer);
+    if (buffer != nullptr) Pq().PQfreemem(buffer);
     if (n < 0) break;
   }
   Status error;
@@ -577,16 +591,16 @@ Status PgConnection::CopyOut(std::string_view copy_sql,
   Status final_status = DrainResults(copy_sql);
   if (!stopped.ok()) return stopped;
   if (!final_status.ok()) return final_status;
-  if (error.ok() && PQstatus(conn()) == CONNECTION_BAD) error = Failure(nullptr, copy_sql);
+  if (error.ok() && Pq().PQstatus(conn()) == CONNECTION_BAD) error = Failure(nullptr, copy_sql);
   return error;
 }
 
 Result<std::unique_ptr<CopyWriter>> PgConnection::CopyIn(std::string_view copy_sql) {
   FERRY_RETURN_IF_ERROR(CheckReady(copy_sql));
   std::string text(copy_sql);
-  PgResult result = MakePgResult(PQexec(conn(), text.c_str()));
+  PgResult result = MakePgResult(Pq().PQexec(conn(), text.c_str()));
   if (!result) return Failure(nullptr, copy_sql);
-  ExecStatusType status = PQresultStatus(result.get());
+  ExecStatusType status = Pq().PQresultStatus(result.get());
   if (status == PGRES_FATAL_ERROR) return Failure(result.get(), copy_sql);
   if (status != PGRES_COPY_IN) {
     result.reset();
@@ -598,66 +612,12 @@ Result<std::unique_ptr<CopyWriter>> PgConnection::CopyIn(std::string_view copy_s
   return std::unique_ptr<CopyWriter>(std::move(writer));
 }
 
-Result<ServerInfo> PgConnection::Info() {
-  FERRY_ASSIGN_OR_RETURN(
-      QueryResult r,
-      Query("SELECT current_setting('server_version'), current_database(), session_user, "
-            "current_user, current_setting('wal_level'), "
-            "current_setting('max_replication_slots'), current_setting('max_wal_senders'), "
-            "(SELECT rolsuper FROM pg_roles WHERE rolname = current_user), "
-            "(SELECT rolreplication FROM pg_roles WHERE rolname = current_user), "
-            "has_database_privilege(current_database(), 'CREATE')",
-            {}));
-  if (r.empty()) return Status(StatusCode::kInternal, "server information query returned no row");
-  ServerInfo info;
-  info.engine = "PostgreSQL";
-  info.version = r.Text(0, 0);
-  info.version_num = PQserverVersion(conn());
-  info.database = r.Text(0, 1);
-  info.user = r.Text(0, 2);
-  const std::string& current_user = r.Text(0, 3);
-  const std::string& wal_level = r.Text(0, 4);
-  const std::string& max_slots = r.Text(0, 5);
-  const std::string& max_senders = r.Text(0, 6);
-  bool superuser = r.Text(0, 7) == "t";
-  bool replication = r.Text(0, 8) == "t";
-  bool can_create = r.Text(0, 9) == "t";
-  auto positive = [](const std::string& text) {
-    int value = 0;
-    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    return ec == std::errc() && value > 0;
-  };
-  auto add = [&info](std::string name, bool available, std::string detail, std::string hint) {
-    info.capabilities.push_back(
-        {std::move(name), available, std::move(detail), available ? "" : std::move(hint)});
-  };
-  add("transactional_ddl", true, "DDL runs inside transactions", "");
-  add("advisory_locks", true, "session-level pg_try_advisory_lock", "");
-  add("copy", true, "COPY TO STDOUT / FROM STDIN in text, csv and binary", "");
-  add("logical_replication", wal_level == "logical", "wal_level=" + wal_level,
-      "set wal_level = logical in postgresql.conf and restart the server");
-  add("replication_slots", positive(max_slots), "max_replication_slots=" + max_slots,
-      "set max_replication_slots to at least 1 in postgresql.conf and restart the server");
-  add("max_wal_senders", positive(max_senders), "max_wal_senders=" + max_senders,
-      "set max_wal_senders to at least 1 in postgresql.conf and restart the server");
-  add("replication_privilege", superuser || replication,
-      fmt::format(
-          "role {} {}", current_user,
-          superuser ? "is a superuser" : (replication ? "has REPLICATION" : "lacks REPLICATION")),
-      fmt::format("as a superuser run: ALTER ROLE {} REPLICATION", QuoteIdent(current_user)));
-  add("create_privilege", can_create,
-      fmt::format("role {} {} CREATE on database {}", current_user, can_create ? "has" : "lacks",
-                  info.database),
-      fmt::format("GRANT CREATE ON DATABASE {} TO {}", QuoteIdent(info.database),
-                  QuoteIdent(current_user)));
-  add("server_version_supported", info.version_num >= 110000, "PostgreSQL " + info.version,
-      "upgrade the server to PostgreSQL 11 or later");
-  return info;
-}
+Result<ServerInfo> PgConnection::Info() { return DescribeServer(*this); }
 
 }  // namespace
 
 Result<std::unique_ptr<Connection>> Open(const Url& url, const ConnectOptions& options) {
+  FERRY_RETURN_IF_ERROR(LoadLibpq());
   // Keywords are applied in order, so the URL (expanded from "dbname")
   // overrides the defaults before it, and client_encoding after it is fixed.
   std::vector<const char*> keys;
@@ -681,21 +641,22 @@ Result<std::unique_ptr<Connection>> Open(const Url& url, const ConnectOptions& o
   keys.push_back(nullptr);
   values.push_back(nullptr);
 
-  PgConn conn = MakePgConn(PQconnectdbParams(keys.data(), values.data(), /*expand_dbname=*/1));
+  PgConn conn = MakePgConn(Pq().PQconnectdbParams(keys.data(), values.data(), /*expand_dbname=*/1));
   if (!conn) {
     return Status(
         StatusCode::kInternal,
         fmt::format("connecting to {}: libpq could not allocate a connection", url.Redacted()));
   }
-  if (PQstatus(conn.get()) != CONNECTION_OK) {
+  if (Pq().PQstatus(conn.get()) != CONNECTION_OK) {
     auto text = [](const char* s) { return s == nullptr ? std::string() : std::string(s); };
-    ConnectTarget target{url.Redacted(), text(PQhost(conn.get())), text(PQport(conn.get())),
-                         text(PQdb(conn.get())), text(PQuser(conn.get()))};
+    ConnectTarget target{url.Redacted(), text(Pq().PQhost(conn.get())),
+                         text(Pq().PQport(conn.get())), text(Pq().PQdb(conn.get())),
+                         text(Pq().PQuser(conn.get()))};
     if (target.host.empty()) target.host = url.host();
     if (target.database.empty()) target.database = url.database();
-    return ConnectError(PQerrorMessage(conn.get()), target);
+    return ConnectError(Pq().PQerrorMessage(conn.get()), target);
   }
-  PQsetNoticeProcessor(conn.get(), &LogNotice, nullptr);
+  Pq().PQsetNoticeProcessor(conn.get(), &LogNotice, nullptr);
   return std::unique_ptr<Connection>(
       std::make_unique<PgConnection>(std::move(conn), url.Redacted()));
 }

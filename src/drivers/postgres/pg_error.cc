@@ -36,11 +36,6 @@ bool ContainsAny(std::string_view text, const std::array<std::string_view, N>& p
   return false;
 }
 
-std::string Field(const PGresult* result, int field) {
-  const char* value = PQresultErrorField(result, field);
-  return value == nullptr ? std::string() : std::string(value);
-}
-
 // 1-based line of the 1-based character `position` in `statement` (UTF-8).
 std::string LineOfPosition(std::string_view statement, std::string_view position) {
   long chars = 0;
@@ -173,29 +168,47 @@ std::string CleanMessage(std::string_view libpq_message) {
   return RedactSecrets(out);
 }
 
-Status ErrorFromResult(const PGresult* result, std::string_view statement) {
-  if (result == nullptr) {
-    return Status(StatusCode::kInternal, "libpq returned no result (out of memory?)")
-        .With("statement", Excerpt(statement));
-  }
-  std::string sqlstate = Field(result, PG_DIAG_SQLSTATE);
-  std::string message = Field(result, PG_DIAG_MESSAGE_PRIMARY);
-  if (message.empty()) message = PQresultErrorMessage(result);
-  if (message.empty()) message = PQresStatus(PQresultStatus(result));
-  message = CleanMessage(message);
-  std::string position = Field(result, PG_DIAG_STATEMENT_POSITION);
+Status ErrorFromFields(const ErrorFieldGetter& field_of, std::string_view statement) {
+  auto field = [&field_of](char code) {
+    std::optional<std::string_view> value = field_of(code);
+    return value ? std::string(*value) : std::string();
+  };
+  std::string sqlstate = field('C');
+  std::string message = CleanMessage(field('M'));
+  std::string position = field('P');
   return Status(CodeForSqlState(sqlstate, message), message)
       .With("sqlstate", sqlstate)
       .With("statement", Excerpt(statement))
       .With("position", position)
       .With("line", position.empty() ? "" : LineOfPosition(statement, position))
-      .With("detail", RedactSecrets(Field(result, PG_DIAG_MESSAGE_DETAIL)))
-      .With("hint", RedactSecrets(Field(result, PG_DIAG_MESSAGE_HINT)))
-      .With("where", CleanMessage(Field(result, PG_DIAG_CONTEXT)))
-      .With("schema", Field(result, PG_DIAG_SCHEMA_NAME))
-      .With("table", Field(result, PG_DIAG_TABLE_NAME))
-      .With("column", Field(result, PG_DIAG_COLUMN_NAME))
-      .With("constraint", Field(result, PG_DIAG_CONSTRAINT_NAME));
+      .With("detail", RedactSecrets(field('D')))
+      .With("hint", RedactSecrets(field('H')))
+      .With("where", CleanMessage(field('W')))
+      .With("schema", field('s'))
+      .With("table", field('t'))
+      .With("column", field('c'))
+      .With("constraint", field('n'));
+}
+
+Status ErrorFromResult(const PGresult* result, std::string_view statement) {
+  if (result == nullptr) {
+    return Status(StatusCode::kInternal, "libpq returned no result (out of memory?)")
+        .With("statement", Excerpt(statement));
+  }
+  // libpq's PG_DIAG_* codes are the protocol's field type bytes.
+  return ErrorFromFields(
+      [result](char code) -> std::optional<std::string_view> {
+        const char* value = Pq().PQresultErrorField(result, code);
+        if (code == PG_DIAG_MESSAGE_PRIMARY && (value == nullptr || *value == '\0')) {
+          value = Pq().PQresultErrorMessage(result);
+          if (value == nullptr || *value == '\0') {
+            value = Pq().PQresStatus(Pq().PQresultStatus(result));
+          }
+        }
+        if (value == nullptr) return std::nullopt;
+        return std::string_view(value);
+      },
+      statement);
 }
 
 StatusCode CodeForConnectMessage(std::string_view m) {

@@ -5,22 +5,32 @@
 // RedactSecrets() and names only the redacted URL.
 #pragma once
 
-#include <libpq-fe.h>
-
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "core/url.h"
+#include "drivers/postgres/libpq_api.h"
 #include "ferry/status.h"
 
 namespace ferry::postgres {
 
-using PgConn = std::unique_ptr<PGconn, decltype(&PQfinish)>;
-using PgResult = std::unique_ptr<PGresult, decltype(&PQclear)>;
+// Deleters calling through the loaded libpq (libpq_api.h). A non-null handle
+// exists only after LoadLibpq() succeeded.
+struct PgConnDeleter {
+  void operator()(PGconn* conn) const { Pq().PQfinish(conn); }
+};
+struct PgResultDeleter {
+  void operator()(PGresult* result) const { Pq().PQclear(result); }
+};
 
-inline PgConn MakePgConn(PGconn* conn) { return PgConn(conn, &PQfinish); }
-inline PgResult MakePgResult(PGresult* result) { return PgResult(result, &PQclear); }
+using PgConn = std::unique_ptr<PGconn, PgConnDeleter>;
+using PgResult = std::unique_ptr<PGresult, PgResultDeleter>;
+
+inline PgConn MakePgConn(PGconn* conn) { return PgConn(conn); }
+inline PgResult MakePgResult(PGresult* result) { return PgResult(result); }
 
 // Maps a five-character SQLSTATE to the code that tells the caller what to do.
 // `message` (the server's primary message) separates a statement or lock
@@ -32,6 +42,14 @@ StatusCode CodeForSqlState(std::string_view sqlstate, std::string_view message =
 // "line" (1-based line of that position in `statement`), "detail", "hint",
 // "where". A null `result` (out of memory) yields kInternal.
 Status ErrorFromResult(const PGresult* result, std::string_view statement);
+
+// The same Status built from error fields given by their protocol type byte
+// ('C' sqlstate, 'M' message, 'D' detail, 'H' hint, 'P' position, 'W' where,
+// 's' schema, 't' table, 'c' column, 'n' constraint); `field` returns nullopt
+// for a field the error lacks. ErrorFromResult and the light client
+// (pg_light.h) both build their Statuses here.
+using ErrorFieldGetter = std::function<std::optional<std::string_view>(char code)>;
+Status ErrorFromFields(const ErrorFieldGetter& field, std::string_view statement);
 
 // What a failed connection attempt was aimed at, for the message.
 struct ConnectTarget {

@@ -189,6 +189,7 @@ class SqliteConnection final : public Connection {
       auto r = Query(items[i].sql, items[i].params ? *items[i].params : kNone);
       if (!r.ok()) return std::move(r).TakeStatus().With("batch_index", std::to_string(i));
       rows.push_back(r->rows_affected);
+      if (items[i].result != nullptr) *items[i].result = std::move(*r);
     }
     return rows;
   }
