@@ -1,9 +1,11 @@
 #include "migrate/scan_cache.h"
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 
@@ -94,6 +96,43 @@ TEST_F(ScanCacheTest, AnyChangeToAFileMissesTheCache) {
   Write("2019-02-26-002946_c/up.sql", "CREATE TABLE c (id bigint);\n");  // inside a folder
   // Versions sort numerically: the diesel timestamp is the last migration.
   EXPECT_EQ(Scan(true).migrations.back().checksum, ChecksumV1("CREATE TABLE c (id bigint);\n"));
+}
+
+// Large directories are listed and stat'ed by two threads in batches: a
+// change to any one file, whichever batch it falls in, must change the
+// signature, and an unchanged directory must keep it.
+TEST_F(ScanCacheTest, LargeDirectorySignatureSeesEveryBatch) {
+  constexpr int kFiles = 2600;  // several batches of 512 and a short last one
+  for (int i = 0; i < kFiles; ++i) {
+    Write(fmt::format("{:05d}_t.sql", i), fmt::format("CREATE TABLE t{:05d} (id int);\n", i));
+  }
+  auto sig = DirectorySignature(dir_);
+  ASSERT_TRUE(sig.has_value());
+  EXPECT_EQ(DirectorySignature(dir_), sig) << "nothing changed";
+  for (int i : {0, 511, 512, 1300, 2047, 2048, 2599}) {
+    const std::string path = fmt::format("{}/{:05d}_t.sql", dir_, i);
+    // Same size, another byte, and a visibly different mtime.
+    const auto mtime = fs::last_write_time(path);
+    Write(fmt::format("{:05d}_t.sql", i), fmt::format("CREATE TABLE t{:05d} (id INT);\n", i));
+    fs::last_write_time(path, mtime + std::chrono::seconds(1));
+    auto changed = DirectorySignature(dir_);
+    ASSERT_TRUE(changed.has_value());
+    EXPECT_NE(*changed, *sig) << "file " << i << " was edited in place";
+    sig = changed;
+  }
+  fs::remove(fmt::format("{}/{:05d}_t.sql", dir_, 1999));
+  auto removed = DirectorySignature(dir_);
+  ASSERT_TRUE(removed.has_value());
+  EXPECT_NE(*removed, *sig) << "a file was removed";
+  // And the metadata scan of a large directory equals a full one.
+  MigrationSet full = Scan(false);
+  EXPECT_EQ(full.migrations.size(), static_cast<size_t>(kFiles - 1));
+  (void)Scan(true);
+  MigrationSet cached = Scan(true);
+  ASSERT_EQ(cached.migrations.size(), full.migrations.size());
+  for (size_t i = 0; i < full.migrations.size(); ++i) {
+    EXPECT_EQ(cached.migrations[i].checksum, full.migrations[i].checksum);
+  }
 }
 
 TEST_F(ScanCacheTest, CorruptOrForeignCacheIsIgnored) {

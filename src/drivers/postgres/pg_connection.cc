@@ -13,6 +13,7 @@
 
 #include "core/log.h"
 #include "drivers/postgres/pg_error.h"
+#include "drivers/postgres/pg_light.h"
 #include "drivers/postgres/pg_server_info.h"
 
 namespace ferry::postgres {
@@ -617,6 +618,14 @@ Result<ServerInfo> PgConnection::Info() { return DescribeServer(*this); }
 }  // namespace
 
 Result<std::unique_ptr<Connection>> Open(const Url& url, const ConnectOptions& options) {
+  // A short read-only session is served without loading libpq when the
+  // light client can (pg_light.h); it says kUnimplemented, before or after
+  // reaching the server, when libpq must do it (TLS, Kerberos, .pgpass...).
+  if (options.short_session) {
+    auto light = OpenLight(url, options);
+    if (light.ok() || light.status().code() != StatusCode::kUnimplemented) return light;
+    FERRY_LOG_DEBUG("postgres: using libpq: {}", light.status().message());
+  }
   FERRY_RETURN_IF_ERROR(LoadLibpq());
   // Keywords are applied in order, so the URL (expanded from "dbname")
   // overrides the defaults before it, and client_encoding after it is fixed.
