@@ -23,7 +23,7 @@ class LibpqLoadingTest : public ::testing::Test {
  protected:
   // Runs ferry with `libs` searched first for shared libraries.
   RunResult FerryWithLibs(const std::string& libs, const std::vector<std::string>& args) {
-    return RunFerry(args, {"LD_LIBRARY_PATH=" + libs});
+    return RunFerry(args, {"LD_LIBRARY_PATH=" + libs}, dir_.path());  // init writes ferry.toml in the cwd
   }
 
   // Runs `init` then `status` on a SQLite database; both must succeed.
