@@ -72,13 +72,18 @@ class History {
   // Inserts a row or, when `row.id` != 0, updates that row. Returns the id.
   Result<int64_t> Save(const HistoryRow& row);
   // The INSERT of a new row (no id) as a batch item, for callers that send it
-  // in one round trip with what follows (PostgreSQL pipeline). `params` and
-  // `result` must outlive the batch; IdOf(*result) is the new row's id.
+  // in one round trip with what follows (PostgreSQL pipeline), inside their
+  // own BEGIN ... COMMIT: that commit does not wait for the WAL flush (the
+  // row only marks a migration as running; the migration's own commit
+  // flushes it). `params` and `result` must outlive the batch;
+  // IdOf(*result) is the new row's id.
   Connection::BatchItem InsertItem(const HistoryRow& row, Params* params, QueryResult* result);
   static int64_t IdOf(const QueryResult& inserted);
-  // Updates row `row.id` and commits the open transaction, in one round
+  // Records the end of the migration of row `row.id` (the fields that change
+  // then: status, statements_done, rows_affected, completed_at, duration_ms;
+  // error_message cleared) and commits the open transaction, in one round
   // trip where the engine allows.
-  Status SaveAndCommit(const HistoryRow& row);
+  Status FinishAndCommit(const HistoryRow& row);
   // Updates only status/progress fields of row `id`.
   Status MarkProgress(int64_t id, int statements_done, int64_t rows_affected);
   Status Delete(int64_t id);
@@ -94,6 +99,8 @@ class History {
   std::string quoted_;
   std::string meta_quoted_;
   std::string insert_sql_;
+  std::string running_insert_sql_;
+  std::string finish_sql_;
   std::string update_sql_;  // every column, by id
 };
 

@@ -595,7 +595,7 @@ Status Migrator::ApplyOne(const Migration& m, const RunPlan& file_plan, HistoryR
     QueryResult running_result;
     const bool pipelined_row = pg && !in_outer_tx && row->id == 0;
     if (pipelined_row) {
-      prefix = {"BEGIN", "SET LOCAL synchronous_commit = off", "", "COMMIT"};
+      prefix = {"BEGIN", "", "COMMIT"};
     } else {
       FERRY_ASSIGN_OR_RETURN(row->id, history->Save(*row));
     }
@@ -609,7 +609,7 @@ Status Migrator::ApplyOne(const Migration& m, const RunPlan& file_plan, HistoryR
     std::vector<Connection::BatchItem> batch;
     batch.reserve(prefix.size() + plan.statements.size());
     for (const std::string& p : prefix) batch.push_back({p, nullptr});
-    if (pipelined_row) batch[2] = history->InsertItem(*row, &running_params, &running_result);
+    if (pipelined_row) batch[1] = history->InsertItem(*row, &running_params, &running_result);
     for (const Statement& stmt : plan.statements) batch.push_back({stmt.text, nullptr});
     auto ran = conn_->ExecBatch(batch);
     if (pipelined_row) row->id = History::IdOf(running_result);
@@ -636,7 +636,7 @@ Status Migrator::ApplyOne(const Migration& m, const RunPlan& file_plan, HistoryR
     row->rows_affected = rows;
     row->completed_at = History::Now();
     row->duration_ms = MsSince(start);
-    Status saved = in_outer_tx ? history->Save(*row).status() : history->SaveAndCommit(*row);
+    Status saved = in_outer_tx ? history->Save(*row).status() : history->FinishAndCommit(*row);
     if (!saved.ok()) {
       if (!in_outer_tx) (void)conn_->Rollback();
       return fail(std::move(saved).Prefix("recording history and committing"));
