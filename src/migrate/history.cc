@@ -23,11 +23,14 @@ int64_t ToInt(const Value& v) {
   return out;
 }
 
+// "" is stored as NULL.
+Value NullIfEmpty(const std::string& s) {
+  if (s.empty()) return std::nullopt;
+  return s;
+}
+
 Params RowParams(const HistoryRow& r) {
-  auto opt = [](const std::string& s) -> Value {
-    if (s.empty()) return std::nullopt;
-    return s;
-  };
+  const auto& opt = NullIfEmpty;
   return {opt(r.version),
           r.description,
           r.script,
@@ -290,12 +293,8 @@ int64_t History::IdOf(const QueryResult& inserted) {
 }
 
 Status History::FinishAndCommit(const HistoryRow& row) {
-  auto opt = [](const std::string& v) -> Value {
-    if (v.empty()) return std::nullopt;
-    return v;
-  };
   Params params = {row.status, std::to_string(row.statements_done),
-                   std::to_string(row.rows_affected), opt(row.completed_at),
+                   std::to_string(row.rows_affected), NullIfEmpty(row.completed_at),
                    std::to_string(row.duration_ms), std::to_string(row.id)};
   return conn_->ExecBatch({{finish_sql_, &params}, {"COMMIT", nullptr}}).status();
 }
