@@ -6,6 +6,8 @@
 // The suite uses only the Connection interface and OpenConnection(), never a
 // concrete driver class.
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <charconv>
 #include <chrono>
@@ -909,3 +911,49 @@ TEST_F(PgDriverTest, LibpqEnvironmentAndPgpassStillWork) {
 
 }  // namespace
 }  // namespace ferry
+
+namespace ferry::testing {
+namespace {
+
+// Several processes starting at once on a database file that does not exist
+// yet all race to turn it to WAL; SQLite answers that race with an immediate
+// SQLITE_BUSY (no busy handler), which Open must wait out, not report. Forked
+// children, because SQLite's locks between threads of one process differ.
+TEST(SqliteOpenTest, ProcessesOpeningANewFileAtOnceAllSucceed) {
+  for (int round = 0; round < 40; ++round) {
+    TempDir dir;
+    std::string url = "sqlite:" + dir.File("new.db");
+    std::vector<pid_t> children;
+    for (int i = 0; i < 6; ++i) {
+      pid_t pid = fork();
+      ASSERT_GE(pid, 0);
+      if (pid == 0) {
+        // As `ferry up` does: open, write, open a second connection.
+        for (int k = 0; k < 3; ++k) {
+          auto conn = OpenConnection(url);
+          if (!conn.ok()) {
+            std::fprintf(stderr, "%s\n", conn.status().ToString().c_str());
+            _exit(1);
+          }
+          auto mode = (*conn)->Query("PRAGMA journal_mode", {});
+          if (!mode.ok() || mode->Text(0, 0) != "wal") _exit(2);
+          if (!(*conn)->Exec("CREATE TABLE IF NOT EXISTS t (x int); INSERT INTO t VALUES (1)").ok()) {
+            _exit(3);
+          }
+        }
+        _exit(0);
+      }
+      children.push_back(pid);
+    }
+    for (pid_t pid : children) {
+      int status = 0;
+      ASSERT_EQ(waitpid(pid, &status, 0), pid);
+      EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+          << "round " << round << ": a child failed to open the new file (exit "
+          << WEXITSTATUS(status) << ")";
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ferry::testing

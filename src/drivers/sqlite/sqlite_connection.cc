@@ -9,10 +9,12 @@
 #include <cerrno>
 #include <cstdlib>
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <thread>
 
 namespace ferry::sqlite {
 namespace {
@@ -440,7 +442,20 @@ Result<std::unique_ptr<Connection>> Open(const Url& url, const ConnectOptions& o
   // The first real read tells whether the file is a database at all.
   std::string setup = "PRAGMA foreign_keys = ON;";
   if (!read_only && path != ":memory:") setup += "PRAGMA journal_mode = WAL;";
+  // Turning a new file to WAL upgrades the pragma's own read transaction to a
+  // write one; when several processes open the same new file at once, SQLite
+  // answers SQLITE_BUSY at once there instead of calling the busy handler
+  // (it would deadlock otherwise). So the setup itself waits, up to the same
+  // busy timeout.
   auto r = conn->Exec(setup);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(busy_ms);
+  for (auto pause = std::chrono::milliseconds(1);
+       !r.ok() && (sqlite3_extended_errcode(raw) & 0xff) == SQLITE_BUSY &&
+       std::chrono::steady_clock::now() < deadline;
+       pause = std::min(pause * 2, std::chrono::milliseconds(50))) {
+    std::this_thread::sleep_for(pause);
+    r = conn->Exec(setup);
+  }
   if (!r.ok()) {
     Status s = std::move(r).TakeStatus();
     return Status(s.code(), fmt::format("{}: {}{}", url.Redacted(), s.message(),
