@@ -542,7 +542,9 @@ int RunMigrateCommand(const Context& ctx, const std::string& command, const Migr
   std::future<std::optional<uint64_t>> signature;
   if (command == "status" && !options->scan_cache_dir.empty()) {
     signature = std::async(std::launch::async,
-                           [dir = options->dir] { return DirectorySignature(dir); });
+                           [dir = options->dir, cache = options->scan_cache_dir] {
+                             return DirectorySignature(dir, SignatureOptions{cache});
+                           });
   }
   options->short_session = command == "status" || command == "history" ||
                            command == "validate" || command == "report" || command == "health";

@@ -8,15 +8,15 @@
 #include <xxhash.h>
 
 #include <algorithm>
-#include <condition_variable>
 #include <deque>
-#include <mutex>
+#include <map>
+#include <thread>
+#include <time.h>
+#include <cerrno>
 #include <charconv>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
-#include <thread>
 #include <vector>
 
 namespace ferry {
@@ -24,116 +24,70 @@ namespace {
 
 constexpr std::string_view kHeader = "ferry-scan-cache v1";
 
-struct Entry {
-  std::string name;
-  struct stat st;
+int64_t Nanos(const timespec& t) { return int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec; }
+
+// What identifies a directory's list of names: when none of these moved, no
+// entry was added, removed or renamed in it (each of those sets its mtime
+// and ctime to the current time).
+struct DirStamp {
+  uint64_t dev = 0, ino = 0;
+  int64_t mtime_ns = 0, ctime_ns = 0;
+  bool operator==(const DirStamp&) const = default;
 };
 
-// Names, types, sizes, mtimes and inodes of `dir`'s entries (in no
-// particular order). With 10,000 files this is most of a `status` that
-// answers from its memo: listing costs ~0.4 us an entry (ext4 hashes its
-// directory index) and stat ~1.3 us a file here. So large directories are
-// listed in batches that a second thread starts stat'ing while the listing
-// goes on; once listed, both threads stat what is left, batch by batch.
-bool ListWithStats(const std::string& dir, std::vector<Entry>* out) {
-  DIR* d = opendir(dir.c_str());
-  if (d == nullptr) return false;
-  const int fd = dirfd(d);
-  // Follow links, as the scanner does; a broken link still counts by name.
-  auto stat_all = [fd](std::vector<Entry>& batch) {
-    for (Entry& entry : batch) {
-      if (fstatat(fd, entry.name.c_str(), &entry.st, 0) != 0) entry.st = {};
-    }
-  };
-  constexpr size_t kBatch = 512;  // a small directory is one batch, no thread
-  std::deque<std::vector<Entry>> batches;  // deque: batches never move
-  std::mutex mu;
-  std::condition_variable more;
-  size_t listed = 0;      // complete batches
-  size_t taken = 0;       // batches claimed by a stat'ing thread
-  bool done = false;      // listing finished (the last batch may be short)
-  // Claims the next complete batch; nullptr when there is none (yet).
-  auto claim = [&]() -> std::vector<Entry>* {
-    if (taken < listed) return &batches[taken++];
-    return nullptr;
-  };
-  std::thread helper;
-  std::vector<Entry> current;
-  current.reserve(kBatch);
+DirStamp StampOf(const struct stat& st) {
+  return {static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino), Nanos(st.st_mtim),
+          Nanos(st.st_ctim)};
+}
+
+// A directory's entry names, each NUL-terminated in one buffer (10,000
+// names are one allocation, not 10,000).
+struct NameList {
+  std::string arena;
+  std::vector<uint32_t> starts;
+  size_t size() const { return starts.size(); }
+  const char* at(size_t i) const { return arena.data() + starts[i]; }
+  std::string_view view(size_t i) const { return at(i); }
+  void Add(std::string_view name) {
+    starts.push_back(static_cast<uint32_t>(arena.size()));
+    arena.append(name);
+    arena.push_back('\0');
+  }
+};
+
+// Every name in the directory open at `fd` (the descriptor stays open).
+bool ListNames(int fd, NameList* out) {
+  int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) return false;
+  DIR* d = fdopendir(copy);
+  if (d == nullptr) {
+    close(copy);
+    return false;
+  }
   while (dirent* e = readdir(d)) {
     std::string_view name(e->d_name);
-    if (name == "." || name == "..") continue;
-    current.push_back(Entry{std::string(name), {}});
-    if (current.size() < kBatch) continue;
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      batches.push_back(std::move(current));
-      ++listed;
-    }
-    more.notify_one();
-    current = {};
-    current.reserve(kBatch);
-    if (!helper.joinable()) {
-      helper = std::thread([&] {
-        std::unique_lock<std::mutex> lock(mu);
-        while (true) {
-          if (std::vector<Entry>* batch = claim()) {
-            lock.unlock();
-            stat_all(*batch);
-            lock.lock();
-          } else if (done) {
-            return;
-          } else {
-            more.wait(lock);
-          }
-        }
-      });
-    }
+    if (name != "." && name != "..") out->Add(name);
   }
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    if (!current.empty()) {
-      batches.push_back(std::move(current));
-      ++listed;
-    }
-    done = true;
-  }
-  more.notify_all();
-  while (true) {
-    std::vector<Entry>* batch;
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      batch = claim();
-    }
-    if (batch == nullptr) break;
-    stat_all(*batch);
-  }
-  if (helper.joinable()) helper.join();
   closedir(d);
-  size_t total = out->size();
-  for (const auto& batch : batches) total += batch.size();
-  out->reserve(total);
-  for (auto& batch : batches) {
-    for (Entry& entry : batch) out->push_back(std::move(entry));
-  }
   return true;
 }
 
 // One entry's hash, seeded by its folder. Entry hashes are summed, so the
 // signature does not depend on listing order and needs no sort.
-uint64_t HashEntry(uint64_t seed, const Entry& e) {
-  uint64_t fields[] = {static_cast<uint64_t>(e.st.st_mode), static_cast<uint64_t>(e.st.st_size),
-                       static_cast<uint64_t>(e.st.st_mtim.tv_sec),
-                       static_cast<uint64_t>(e.st.st_mtim.tv_nsec),
-                       static_cast<uint64_t>(e.st.st_ino)};
-  uint64_t name = XXH3_64bits_withSeed(e.name.data(), e.name.size(), seed);
-  return XXH3_64bits_withSeed(fields, sizeof fields, name);
+uint64_t HashEntry(uint64_t seed, std::string_view name, const struct stat& st) {
+  uint64_t fields[] = {static_cast<uint64_t>(st.st_mode), static_cast<uint64_t>(st.st_size),
+                       static_cast<uint64_t>(st.st_mtim.tv_sec),
+                       static_cast<uint64_t>(st.st_mtim.tv_nsec),
+                       static_cast<uint64_t>(st.st_ino)};
+  uint64_t h = XXH3_64bits_withSeed(name.data(), name.size(), seed);
+  return XXH3_64bits_withSeed(fields, sizeof fields, h);
 }
 
-std::string CachePath(const std::string& cache_dir, const std::string& dir) {
+std::string CachePath(const std::string& cache_dir, const std::string& dir,
+                      std::string_view kind = "scan") {
   std::error_code ec;
   std::string abs = std::filesystem::absolute(dir, ec).lexically_normal().string();
-  return fmt::format("{}/scan-{:016x}.v1", cache_dir, XXH3_64bits(abs.data(), abs.size()));
+  return fmt::format("{}/{}-{:016x}.v1", cache_dir, kind, XXH3_64bits(abs.data(), abs.size()));
 }
 
 std::string Escape(std::string_view s) {
@@ -185,12 +139,27 @@ int ToInt(std::string_view s) {
 }  // namespace
 
 std::optional<std::string> ReadCacheFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  if (!in.good() && !in.eof()) return std::nullopt;
-  return std::move(buffer).str();
+  // One read of the whole file (the listing memo of 10,000 files is ~250 kB).
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  struct stat st;
+  std::string out;
+  if (fstat(fd, &st) == 0 && st.st_size > 0) out.resize(static_cast<size_t>(st.st_size) + 1);
+  size_t used = 0;
+  while (true) {
+    if (used == out.size()) out.resize(out.size() * 2 + 4096);
+    ssize_t n = read(fd, out.data() + used, out.size() - used);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      close(fd);
+      return std::nullopt;
+    }
+    if (n == 0) break;
+    used += static_cast<size_t>(n);
+  }
+  close(fd);
+  out.resize(used);
+  return out;
 }
 
 void WriteCacheFile(const std::string& cache_dir, const std::string& path,
@@ -212,21 +181,203 @@ void WriteCacheFile(const std::string& cache_dir, const std::string& path,
   if (std::rename(tmp.c_str(), path.c_str()) != 0) std::remove(tmp.c_str());
 }
 
-std::optional<uint64_t> DirectorySignature(const std::string& dir) {
-  std::vector<Entry> entries;
-  if (!ListWithStats(dir, &entries)) return std::nullopt;
-  std::string header = fmt::format("{} {}", kHeader, FERRY_VERSION);
-  uint64_t sig = XXH3_64bits(header.data(), header.size()) + entries.size();
-  for (const Entry& e : entries) {
-    sig += HashEntry(0, e);
-    if (S_ISDIR(e.st.st_mode)) {  // diesel folders: one level down
-      std::vector<Entry> inner;
-      ListWithStats(dir + "/" + e.name, &inner);
-      uint64_t folder = XXH3_64bits(e.name.data(), e.name.size()) | 1;
-      sig += inner.size() * folder;
-      for (const Entry& i : inner) sig += HashEntry(folder, i);
+namespace {
+
+constexpr std::string_view kListHeader = "ferry-list-memo v1";
+
+// The listing memo: each directory's stamp and names as last listed, so an
+// unchanged directory is not listed again (listing 10,000 names costs more
+// than a third of stat'ing them). File format: the header line, then per
+// directory a line "\t<folder>\t<dev>\t<ino>\t<mtime ns>\t<ctime ns>" (the
+// folder "" is the directory itself) followed by its names, one a line,
+// escaped, so no name line starts with a tab.
+struct ListedDir {
+  DirStamp stamp;
+  NameList names;
+  bool used = false;  // this run took its names from the memo
+};
+using ListMemo = std::map<std::string, ListedDir, std::less<>>;
+
+ListMemo ParseListMemo(std::string_view text) {
+  ListMemo memo;
+  size_t nl = text.find('\n');
+  if (text.substr(0, nl) != kListHeader || nl == std::string_view::npos) return memo;
+  text.remove_prefix(nl + 1);
+  ListedDir* current = nullptr;
+  while (!text.empty()) {
+    nl = text.find('\n');
+    if (nl == std::string_view::npos) return {};  // cut short: use none of it
+    std::string_view line = text.substr(0, nl);
+    text.remove_prefix(nl + 1);
+    if (line.empty() || line[0] != '\t') {
+      if (current == nullptr) return {};
+      if (line.find('\\') == std::string_view::npos) {
+        current->names.Add(line);  // the common case: nothing escaped
+      } else {
+        current->names.Add(Unescape(line));
+      }
+      continue;
+    }
+    std::vector<std::string_view> f = SplitTabs(line.substr(1));
+    if (f.size() != 5) return {};
+    DirStamp st;
+    auto num = [](std::string_view v, auto* out) {
+      return std::from_chars(v.data(), v.data() + v.size(), *out).ec == std::errc();
+    };
+    if (!num(f[1], &st.dev) || !num(f[2], &st.ino) || !num(f[3], &st.mtime_ns) ||
+        !num(f[4], &st.ctime_ns)) {
+      return {};
+    }
+    current = &memo[Unescape(f[0])];
+    current->stamp = st;
+  }
+  return memo;
+}
+
+std::string FormatListMemo(const ListMemo& memo) {
+  std::string out(kListHeader);
+  out += '\n';
+  for (const auto& [folder, listed] : memo) {
+    out += fmt::format("\t{}\t{}\t{}\t{}\t{}\n", Escape(folder), listed.stamp.dev,
+                       listed.stamp.ino, listed.stamp.mtime_ns, listed.stamp.ctime_ns);
+    for (size_t i = 0; i < listed.names.size(); ++i) {
+      out += Escape(listed.names.view(i));
+      out += '\n';
     }
   }
+  return out;
+}
+
+// Computes the signature, reusing and refreshing the listing memo.
+class Signer {
+ public:
+  Signer(const SignatureOptions& options, int64_t now_ns) : options_(options), now_ns_(now_ns) {}
+
+  void Load(const std::string& path) {
+    if (std::optional<std::string> text = ReadCacheFile(path)) memo_ = ParseListMemo(*text);
+  }
+
+  // Stats and hashes every entry of the directory open at `fd` (whose stat
+  // is `st`); `folder` is "" for the top directory, seed 0 there. Entries
+  // that are directories (diesel) are hashed one level down.
+  uint64_t Sign(int fd, const struct stat& st, const std::string& folder, uint64_t seed,
+                bool descend) {
+    const NameList& names = Names(fd, StampOf(st), folder);
+    // stat costs ~1 us a file, so a large directory is shared with a second
+    // thread, through its own descriptor (threads sharing one would contend
+    // on its reference count in every call).
+    uint64_t sum = 0;
+    std::vector<size_t> dirs;
+    auto sign_range = [&names, seed, descend](int at, size_t begin, size_t end, uint64_t* out,
+                                              std::vector<size_t>* dirs_out) {
+      struct stat entry;
+      for (size_t i = begin; i < end; ++i) {
+        // Follow links, as the scanner does; a broken link counts by name.
+        if (fstatat(at, names.at(i), &entry, 0) != 0) entry = {};
+        *out += HashEntry(seed, names.view(i), entry);
+        if (descend && S_ISDIR(entry.st_mode)) dirs_out->push_back(i);
+      }
+    };
+    constexpr size_t kShareAbove = 2048;
+    int second = names.size() > kShareAbove ? openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                                            : -1;
+    if (second >= 0) {
+      const size_t half = names.size() / 2;
+      uint64_t other_sum = 0;
+      std::vector<size_t> other_dirs;
+      std::thread helper(sign_range, second, half, names.size(), &other_sum, &other_dirs);
+      sign_range(fd, 0, half, &sum, &dirs);
+      helper.join();
+      close(second);
+      sum += other_sum;
+      dirs.insert(dirs.end(), other_dirs.begin(), other_dirs.end());
+    } else {
+      sign_range(fd, 0, names.size(), &sum, &dirs);
+    }
+    for (size_t i : dirs) {
+      std::string_view name = names.view(i);
+      uint64_t inner_seed = XXH3_64bits(name.data(), name.size()) | 1;
+      int inner = openat(fd, names.at(i), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      struct stat inner_st;
+      if (inner < 0 || fstat(inner, &inner_st) != 0) {  // an unreadable folder counts as empty
+        if (inner >= 0) close(inner);
+        continue;
+      }
+      sum += Sign(inner, inner_st, std::string(name), inner_seed, false);
+      close(inner);
+    }
+    return sum + names.size() * (folder.empty() ? 1 : seed);
+  }
+
+  // Writes the memo back when this run listed something worth keeping or
+  // found part of it stale.
+  void Save(const std::string& path) {
+    bool changed = false;
+    for (auto it = memo_.begin(); it != memo_.end();) {
+      if (!it->second.used) {
+        it = memo_.erase(it);
+        changed = true;
+      } else {
+        ++it;
+      }
+    }
+    for (auto& [folder, listed] : fresh_) {
+      memo_[folder] = std::move(*listed);
+      changed = true;
+    }
+    if (changed) WriteCacheFile(options_.cache_dir, path, FormatListMemo(memo_));
+  }
+
+ private:
+  const NameList& Names(int fd, const DirStamp& stamp, const std::string& folder) {
+    auto hit = memo_.find(folder);
+    if (hit != memo_.end() && hit->second.stamp == stamp) {
+      hit->second.used = true;
+      return hit->second.names;
+    }
+    ListedDir& listed = scratch_.emplace_back();
+    listed.stamp = stamp;
+    listed.used = true;
+    if (!ListNames(fd, &listed.names)) return listed.names;
+    // A directory changed within the last moment may change again within
+    // the same timestamp tick, leaving its stamp as it is: not memoized
+    // until it has settled (the next run lists it again and keeps it then).
+    const int64_t settle = options_.settle.count();
+    if (!options_.cache_dir.empty() && stamp.mtime_ns + settle < now_ns_ &&
+        stamp.ctime_ns + settle < now_ns_) {
+      fresh_.emplace_back(folder, &listed);
+    }
+    return listed.names;
+  }
+
+  const SignatureOptions& options_;
+  const int64_t now_ns_;
+  ListMemo memo_;
+  std::deque<ListedDir> scratch_;  // deque: the names returned stay put
+  std::vector<std::pair<std::string, ListedDir*>> fresh_;  // in scratch_
+};
+
+}  // namespace
+
+std::optional<uint64_t> DirectorySignature(const std::string& dir,
+                                           const SignatureOptions& options) {
+  timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);  // before anything is looked at
+  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    close(fd);
+    return std::nullopt;
+  }
+  Signer signer(options, Nanos(now));
+  const std::string memo_path =
+      options.cache_dir.empty() ? "" : CachePath(options.cache_dir, dir, "list");
+  if (!memo_path.empty()) signer.Load(memo_path);
+  std::string header = fmt::format("{} {}", kHeader, FERRY_VERSION);
+  uint64_t sig = XXH3_64bits(header.data(), header.size()) + signer.Sign(fd, st, "", 0, true);
+  close(fd);
+  if (!memo_path.empty()) signer.Save(memo_path);
   return sig;
 }
 

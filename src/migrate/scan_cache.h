@@ -14,6 +14,7 @@
 // cache files are ignored; failures to write are ignored.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -22,9 +23,24 @@
 
 namespace ferry {
 
+struct SignatureOptions {
+  // Where the listing memo lives (see DirectorySignature); empty: none.
+  std::string cache_dir;
+  // How long a directory must have been left alone before its listing is
+  // memoized: comfortably more than any filesystem's timestamp tick.
+  std::chrono::nanoseconds settle = std::chrono::seconds(2);
+};
+
 // The signature of `dir` now, or nullopt when it cannot be listed. Take it
 // BEFORE a full scan: a file changed during the scan then misses next time.
-std::optional<uint64_t> DirectorySignature(const std::string& dir);
+//
+// Every entry is stat'ed on every call (an edit in place changes only the
+// file). Listing is skipped when a memo in options.cache_dir holds the
+// directory's names from a run when its stamp (device, inode, mtime and
+// ctime, which adding, removing or renaming an entry all move) was the
+// same as now and already `settle` old.
+std::optional<uint64_t> DirectorySignature(const std::string& dir,
+                                           const SignatureOptions& options = {});
 
 // The cached set for `dir` when it was saved with `signature`, else nullopt.
 std::optional<MigrationSet> LoadScanCache(const std::string& cache_dir, const std::string& dir,

@@ -1047,7 +1047,8 @@ Result<MigrationSet> ScanDirectory(const std::string& dir, ScanOptions options) 
   const bool cached = options.metadata_only && !options.cache_dir.empty() && !options.allow_empty;
   if (!cached) return Scanner(dir, options).Run();
   const std::optional<uint64_t> signature =
-      options.signature ? options.signature : DirectorySignature(dir);
+      options.signature ? options.signature
+                        : DirectorySignature(dir, SignatureOptions{options.cache_dir});
   if (!signature) return Scanner(dir, options).Run();
   if (auto hit = LoadScanCache(options.cache_dir, dir, *signature)) return std::move(*hit);
   Result<MigrationSet> scanned = Scanner(dir, options).Run();

@@ -1240,6 +1240,11 @@ TEST_P(MigrateCliPgTest, StatusMemoServedOnlyWhileFilesAndHistoryAreUnchanged) {
   }
   RunResult unlocked = status();
   EXPECT_THAT(unlocked.out, HasSubstr("lock      free"));
+  // Other transactions on the server (each takes a transaction id) leave the
+  // history, and so the memo, as they were.
+  Exec("CREATE TABLE unrelated (id int)");
+  for (int i = 0; i < 3; ++i) Exec("INSERT INTO unrelated VALUES (1)");
+  EXPECT_THAT(status().out, HasSubstr("2_b.sql (from the memo)"));
 
   // The history edited by hand: computed again.
   Exec("UPDATE ferry_schema_history SET checksum = 'sha256v1:00' WHERE version = '1'");

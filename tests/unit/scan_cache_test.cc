@@ -8,6 +8,9 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <optional>
+#include <thread>
+#include <vector>
 
 #include "migrate/source.h"
 
@@ -98,11 +101,11 @@ TEST_F(ScanCacheTest, AnyChangeToAFileMissesTheCache) {
   EXPECT_EQ(Scan(true).migrations.back().checksum, ChecksumV1("CREATE TABLE c (id bigint);\n"));
 }
 
-// Large directories are listed and stat'ed by two threads in batches: a
-// change to any one file, whichever batch it falls in, must change the
-// signature, and an unchanged directory must keep it.
+// Large directories are stat'ed by two threads, each taking half of the
+// names: a change to any one file, whichever half it falls in, must change
+// the signature, and an unchanged directory must keep it.
 TEST_F(ScanCacheTest, LargeDirectorySignatureSeesEveryBatch) {
-  constexpr int kFiles = 2600;  // several batches of 512 and a short last one
+  constexpr int kFiles = 2600;  // above the two-thread threshold (2,048)
   for (int i = 0; i < kFiles; ++i) {
     Write(fmt::format("{:05d}_t.sql", i), fmt::format("CREATE TABLE t{:05d} (id int);\n", i));
   }
@@ -144,6 +147,90 @@ TEST_F(ScanCacheTest, CorruptOrForeignCacheIsIgnored) {
   MigrationSet again = Scan(true);
   ASSERT_EQ(again.migrations.size(), 1u);
   EXPECT_EQ(again.migrations[0].checksum, ChecksumV1("CREATE TABLE a (id int);\n"));
+}
+
+// ---- the listing memo -------------------------------------------------------------
+
+std::vector<std::string> ListMemos(const std::string& cache) {
+  std::vector<std::string> found;
+  if (!fs::exists(cache)) return found;
+  for (const auto& e : fs::directory_iterator(cache)) {
+    if (e.path().filename().string().rfind("list-", 0) == 0) found.push_back(e.path().string());
+  }
+  return found;
+}
+
+// Enough for the directory's next timestamp to differ from the memoized one
+// (the kernel stamps with a clock that ticks every few ms).
+void NextTick() { std::this_thread::sleep_for(std::chrono::milliseconds(30)); }
+
+TEST_F(ScanCacheTest, ListingMemoGivesTheSameSignatureAndSeesEveryChange) {
+  Write("1_a.sql", "CREATE TABLE a (id int);\n");
+  Write("2_b.sql", "CREATE TABLE b (id int);\n");
+  Write("2019-02-26-002946_c/up.sql", "CREATE TABLE c (id int);\n");
+  const SignatureOptions memo{cache_, std::chrono::nanoseconds(0)};
+  NextTick();
+  // Each check: the memo-backed signature equals a fresh listing's, and
+  // differs from the previous one.
+  std::optional<uint64_t> previous;
+  auto check = [&](const std::string& what) {
+    auto with_memo = DirectorySignature(dir_, memo);
+    auto listed = DirectorySignature(dir_);
+    ASSERT_TRUE(with_memo && listed) << what;
+    EXPECT_EQ(*with_memo, *listed) << what;
+    if (previous) {
+      EXPECT_NE(*with_memo, *previous) << what;
+    }
+    EXPECT_EQ(DirectorySignature(dir_, memo), with_memo) << what << ", from the memo";
+    previous = with_memo;
+    NextTick();
+  };
+  check("first run");
+  ASSERT_EQ(ListMemos(cache_).size(), 1u) << "a settled directory's names are memoized";
+  Write("3_c.sql", "CREATE TABLE c2 (id int);\n");
+  check("a file added");
+  fs::rename(dir_ + "/3_c.sql", dir_ + "/3_d.sql");
+  check("a file renamed");
+  fs::remove(dir_ + "/2_b.sql");
+  check("a file removed");
+  Write("1_a.sql", "CREATE TABLE a (id bigint);\n");
+  check("a file edited in place");
+  Write("2019-02-26-002946_c/down.sql", "DROP TABLE c;\n");
+  check("a file added in a diesel folder");
+  fs::remove_all(dir_ + "/2019-02-26-002946_c");
+  check("a diesel folder removed");
+}
+
+// The memo is what a run with a matching stamp goes by: names it leaves out
+// are not looked at (so it must hold exactly what was listed).
+TEST_F(ScanCacheTest, ListingMemoIsUsedWhileTheStampHolds) {
+  Write("1_a.sql", "CREATE TABLE a (id int);\n");
+  Write("2_b.sql", "CREATE TABLE b (id int);\n");
+  const SignatureOptions memo{cache_, std::chrono::nanoseconds(0)};
+  NextTick();
+  auto full = DirectorySignature(dir_, memo);
+  auto memos = ListMemos(cache_);
+  ASSERT_EQ(memos.size(), 1u);
+  std::string text = ReadCacheFile(memos[0]).value_or("");
+  size_t at = text.find("2_b.sql\n");
+  ASSERT_NE(at, std::string::npos) << text;
+  text.erase(at, 8);
+  std::ofstream(memos[0], std::ios::binary | std::ios::trunc) << text;
+  EXPECT_NE(DirectorySignature(dir_, memo), full) << "the doctored memo was used";
+  // A corrupt memo is ignored (and replaced).
+  std::ofstream(memos[0], std::ios::binary | std::ios::trunc) << "ferry-list-memo v1\n\tx\n";
+  EXPECT_EQ(DirectorySignature(dir_, memo), full);
+  EXPECT_EQ(DirectorySignature(dir_, memo), full);
+}
+
+// A directory changed a moment ago could change again within the same
+// timestamp tick unnoticed: its names are not memoized until it settles.
+TEST_F(ScanCacheTest, RecentlyChangedDirectoryIsNotMemoized) {
+  Write("1_a.sql", "CREATE TABLE a (id int);\n");
+  auto sig = DirectorySignature(dir_, SignatureOptions{cache_});  // settle: 2 s
+  ASSERT_TRUE(sig.has_value());
+  EXPECT_TRUE(ListMemos(cache_).empty());
+  EXPECT_EQ(DirectorySignature(dir_), sig);
 }
 
 }  // namespace
