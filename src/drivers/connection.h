@@ -119,10 +119,18 @@ class Connection {
   // "batch_index" (0-based item) and a "position" relative to that item.
   // Returns the rows affected by each item; an item with `result` set also
   // receives its rows there (e.g. INSERT ... RETURNING).
+  //
+  // `reuse` says the same text will be sent again and again (ferry's own
+  // BEGIN, history INSERT, ...): a driver may keep it prepared on the
+  // server and skip parsing and planning it next time. A statement that
+  // another one deallocated (DEALLOCATE ALL in a migration) is prepared
+  // again; when that happens in the batch's first item, nothing has run and
+  // the batch is sent once more.
   struct BatchItem {
     std::string_view sql;
     const Params* params = nullptr;
     QueryResult* result = nullptr;
+    bool reuse = false;
   };
   virtual Result<std::vector<int64_t>> ExecBatch(const std::vector<BatchItem>& items) = 0;
 

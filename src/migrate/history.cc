@@ -289,7 +289,7 @@ Result<int64_t> History::Save(const HistoryRow& row) {
 Connection::BatchItem History::InsertItem(const HistoryRow& row, Params* params,
                                           QueryResult* result) {
   *params = RowParams(row);
-  return {running_insert_sql_, params, result};
+  return {running_insert_sql_, params, result, /*reuse=*/true};
 }
 
 int64_t History::IdOf(const QueryResult& inserted) {

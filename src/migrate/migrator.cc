@@ -608,7 +608,9 @@ Status Migrator::ApplyOne(const Migration& m, const RunPlan& file_plan, HistoryR
     }
     std::vector<Connection::BatchItem> batch;
     batch.reserve(prefix.size() + plan.statements.size());
-    for (const std::string& p : prefix) batch.push_back({p, nullptr});
+    // ferry's own statements come back with every migration: prepared once
+    // per session (the migration's statements are sent as they are).
+    for (const std::string& p : prefix) batch.push_back({p, nullptr, nullptr, /*reuse=*/true});
     if (pipelined_row) batch[1] = history->InsertItem(*row, &running_params, &running_result);
     for (const Statement& stmt : plan.statements) batch.push_back({stmt.text, nullptr});
     auto ran = conn_->ExecBatch(batch);

@@ -147,6 +147,50 @@ TEST_P(DriverConformance, ExecRunsMultiStatementScript) {
   ASSERT_OK(conn_->Exec("-- only a comment\n").status());
 }
 
+// ExecBatch: items in order, rows per item, RETURNING rows, the index of a
+// failing item; `reuse` items (kept prepared where the driver can) give the
+// same answers every time, also after DEALLOCATE ALL on PostgreSQL.
+TEST_P(DriverConformance, BatchRunsItemsInOrderAndReusesStatements) {
+  ASSERT_OK(conn_->Exec("CREATE TABLE b (id integer PRIMARY KEY, name text)").status());
+  const std::string insert = "INSERT INTO b (id, name) VALUES ($1, $2) RETURNING id";
+  for (int round = 0; round < 4; ++round) {
+    if (round == 2 && conn_->engine() == "postgres") {
+      ASSERT_OK(conn_->Exec("DEALLOCATE ALL").status());
+    }
+    Params first = {std::to_string(round * 2 + 1), "x"};
+    Params second = {std::to_string(round * 2 + 2), "y"};
+    QueryResult returned;
+    std::vector<Connection::BatchItem> batch = {
+        {"BEGIN", nullptr, nullptr, true},
+        {insert, &first, nullptr, true},
+        {insert, &second, &returned, true},  // the same text twice in one batch
+        {"UPDATE b SET name = 'z' WHERE id <= 2", nullptr},
+        {"COMMIT", nullptr, nullptr, true},
+    };
+    ASSERT_OK_AND_ASSIGN(std::vector<int64_t> rows, conn_->ExecBatch(batch));
+    ASSERT_EQ(rows.size(), 5u) << "round " << round;
+    EXPECT_EQ(rows[1], 1);
+    EXPECT_EQ(rows[3], 2);
+    ASSERT_EQ(returned.rows.size(), 1u);
+    EXPECT_EQ(returned.Text(0, 0), std::to_string(round * 2 + 2));
+  }
+  EXPECT_EQ(Scalar("SELECT count(*) FROM b"), "8");
+  // A failing reused item: named by index, nothing of the transaction kept,
+  // and the next batch works.
+  Params dup = {"1", "again"};
+  auto failed = conn_->ExecBatch({{"BEGIN", nullptr, nullptr, true},
+                                  {"INSERT INTO b (id, name) VALUES (100, 'new')", nullptr},
+                                  {insert, &dup, nullptr, true},
+                                  {"COMMIT", nullptr, nullptr, true}});
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.status().Get("batch_index"), "2");
+  if (conn_->InTransaction()) ASSERT_OK(conn_->Rollback());
+  EXPECT_EQ(Scalar("SELECT count(*) FROM b"), "8");
+  Params last = {"9", "last"};
+  ASSERT_OK(conn_->ExecBatch({{insert, &last, nullptr, true}}).status());
+  EXPECT_EQ(Scalar("SELECT count(*) FROM b"), "9");
+}
+
 // Floating-point values come back as text that reads as the same double
 // (PostgreSQL: extra_float_digits; SQLite: the driver's shortest form).
 TEST_P(DriverConformance, FloatsRoundTripExactly) {

@@ -1291,6 +1291,22 @@ TEST_P(MigrateCliPgTest, StatusMemoServedOnlyWhileFilesAndHistoryAreUnchanged) {
   EXPECT_EQ(off.out, edited.out);
 }
 
+// ferry keeps its own per-migration statements prepared on the session; a
+// migration that deallocates every prepared statement must not break the
+// ones after it.
+TEST_P(MigrateCliPgTest, MigrationThatDeallocatesPreparedStatementsDoesNotBreakTheNext) {
+  WriteCreate("1_a.sql", "m1");
+  Write("2_dealloc.sql", "DEALLOCATE ALL;\nCREATE TABLE m2 (id int);\n");
+  Write("3_dealloc_in_do.sql",
+        "DO $$ BEGIN EXECUTE 'DEALLOCATE ALL'; END $$;\nCREATE TABLE m3 (id int);\n");
+  WriteCreate("4_d.sql", "m4");
+  RunResult up = Ferry({"up"});
+  ASSERT_EQ(up.exit_code, 0) << Describe(up);
+  RunResult status = Ferry({"status", "--exit-code"});
+  EXPECT_EQ(status.exit_code, 0) << Describe(status);
+  EXPECT_THAT(status.out, HasSubstr("4 applied, 0 pending"));
+}
+
 std::string ParamName(const ::testing::TestParamInfo<std::string>& info) { return info.param; }
 
 #if FERRY_WITH_POSTGRES

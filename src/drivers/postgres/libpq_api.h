@@ -57,7 +57,9 @@ inline constexpr const char* kLibpqSoname = "libpq.so.5";
   X(PQresultErrorMessage)        \
   X(PQresultStatus)              \
   X(PQsendQuery)                 \
+  X(PQsendPrepare)               \
   X(PQsendQueryParams)           \
+  X(PQsendQueryPrepared)         \
   X(PQserverVersion)             \
   X(PQsetNoticeProcessor)        \
   X(PQsetSingleRowMode)          \

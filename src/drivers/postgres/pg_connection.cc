@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -143,10 +144,16 @@ class PgConnection final : public Connection {
   void DiscardCopyData();
   // Runs a transaction-control statement.
   Status RunControl(std::string_view sql);
+  // One try of ExecBatch; *retry is set when the first item failed because
+  // its prepared statement was gone (so nothing ran).
+  Result<std::vector<int64_t>> SendBatch(const std::vector<BatchItem>& items, bool* retry);
 
   PgConn conn_;
   std::string redacted_url_;
   PgCopyWriter* copy_writer_ = nullptr;  // the open CopyIn writer, not owned
+  // BatchItem::reuse texts prepared on this session, by name.
+  std::unordered_map<std::string, std::string> prepared_;
+  int prepared_count_ = 0;
 };
 
 class PgCopyWriter final : public CopyWriter {
@@ -341,48 +348,101 @@ Result<int64_t> PgConnection::Exec(std::string_view sql) {
 
 // Pipeline mode: every item is sent, then one sync, then the results are
 // read: one round trip for the batch. After a failure the server skips the
-// remaining items (PGRES_PIPELINE_ABORTED) until the sync.
+// remaining items (PGRES_PIPELINE_ABORTED) until the sync. Items marked
+// `reuse` run as named prepared statements (Parse once per session).
 Result<std::vector<int64_t>> PgConnection::ExecBatch(const std::vector<BatchItem>& items) {
+  bool retry = false;
+  auto done = SendBatch(items, &retry);
+  if (retry) {
+    // Deallocated behind our back (DEALLOCATE ALL): nothing ran; prepare anew.
+    if (Pq().PQtransactionStatus(conn()) == PQTRANS_INERROR) (void)RunControl("ROLLBACK");
+    done = SendBatch(items, &retry);
+  }
+  return done;
+}
+
+Result<std::vector<int64_t>> PgConnection::SendBatch(const std::vector<BatchItem>& items,
+                                                     bool* retry) {
+  *retry = false;
   if (items.empty()) return std::vector<int64_t>();
   FERRY_RETURN_IF_ERROR(CheckReady(items.front().sql));
   if (Pq().PQenterPipelineMode(conn()) != 1) return Failure(nullptr, items.front().sql);
   std::vector<std::string> texts;
   texts.reserve(items.size());
+  // What each command sent yields results for: an item, or the Parse of a
+  // new prepared statement (its name, kept once the server confirms it).
+  struct Sent {
+    size_t item;
+    std::string preparing;
+  };
+  std::vector<Sent> sent;
+  sent.reserve(items.size() + 4);
+  std::unordered_map<std::string, std::string> preparing;
   Status error;
-  size_t sent = 0;
-  for (const BatchItem& item : items) {
+  for (size_t index = 0; index < items.size(); ++index) {
+    const BatchItem& item = items[index];
     texts.emplace_back(item.sql);
     std::vector<const char*> values;
     if (item.params != nullptr) {
       for (const Value& p : *item.params) values.push_back(p ? p->c_str() : nullptr);
     }
-    if (Pq().PQsendQueryParams(conn(), texts.back().c_str(), static_cast<int>(values.size()),
-                               nullptr, values.empty() ? nullptr : values.data(), nullptr, nullptr,
-                               0) != 1) {
-      error = Failure(nullptr, item.sql).With("batch_index", std::to_string(sent));
+    const int n = static_cast<int>(values.size());
+    const char* const* v = values.empty() ? nullptr : values.data();
+    int ok;
+    if (item.reuse) {
+      std::string name;
+      if (auto it = prepared_.find(texts.back()); it != prepared_.end()) {
+        name = it->second;
+      } else if (auto p = preparing.find(texts.back()); p != preparing.end()) {
+        name = p->second;  // the same text twice in this batch: one Parse
+      } else {
+        name = fmt::format("ferry_{}", ++prepared_count_);
+        if (Pq().PQsendPrepare(conn(), name.c_str(), texts.back().c_str(), n, nullptr) != 1) {
+          error = Failure(nullptr, item.sql).With("batch_index", std::to_string(index));
+          break;
+        }
+        preparing[texts.back()] = name;
+        sent.push_back({index, name});
+      }
+      ok = Pq().PQsendQueryPrepared(conn(), name.c_str(), n, v, nullptr, nullptr, 0);
+    } else {
+      ok = Pq().PQsendQueryParams(conn(), texts.back().c_str(), n, nullptr, v, nullptr, nullptr, 0);
+    }
+    if (ok != 1) {
+      error = Failure(nullptr, item.sql).With("batch_index", std::to_string(index));
       break;
     }
-    ++sent;
+    sent.push_back({index, ""});
   }
-  std::vector<int64_t> rows;
-  rows.reserve(items.size());
+  std::vector<int64_t> rows(items.size(), 0);
+  size_t items_sent = 0;
   if (Pq().PQpipelineSync(conn()) != 1 && error.ok()) error = Failure(nullptr, items.front().sql);
-  // Each sent item yields its result(s) then a null; the sync yields
+  // Each sent command yields its result(s) then a null; the sync yields
   // PGRES_PIPELINE_SYNC.
-  for (size_t i = 0; i < sent; ++i) {
-    int64_t count = 0;
+  for (const Sent& s : sent) {
+    const BatchItem& item = items[s.item];
     while (PGresult* raw = Pq().PQgetResult(conn())) {
       PgResult result = MakePgResult(raw);
       ExecStatusType status = Pq().PQresultStatus(raw);
       if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
-        count += CmdTuples(raw, Pq().PQntuples(raw));
-        if (items[i].result != nullptr) TakeRows(raw, items[i].result);
+        if (!s.preparing.empty()) {
+          prepared_[std::string(item.sql)] = s.preparing;
+          continue;
+        }
+        rows[s.item] += CmdTuples(raw, Pq().PQntuples(raw));
+        if (item.result != nullptr) TakeRows(raw, item.result);
       } else if (status == PGRES_FATAL_ERROR && error.ok()) {
-        error = Failure(raw, items[i].sql).With("batch_index", std::to_string(i));
+        error = Failure(raw, item.sql).With("batch_index", std::to_string(s.item));
+        if (item.reuse && error.Get("sqlstate") == "26000") {
+          // No such prepared statement: DEALLOCATE ALL took them all.
+          prepared_.clear();
+          *retry = s.item == 0;
+        }
       }
     }
-    rows.push_back(count);
+    if (s.preparing.empty()) items_sent = s.item + 1;
   }
+  rows.resize(items_sent);
   while (PGresult* raw = Pq().PQgetResult(conn())) {
     PgResult result = MakePgResult(raw);
     if (Pq().PQresultStatus(raw) == PGRES_PIPELINE_SYNC) break;
