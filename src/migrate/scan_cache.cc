@@ -7,16 +7,16 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#include <algorithm>
-#include <deque>
-#include <map>
-#include <thread>
 #include <time.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <thread>
 #include <vector>
 
 namespace ferry {
@@ -194,7 +194,8 @@ constexpr std::string_view kListHeader = "ferry-list-memo v1";
 struct ListedDir {
   DirStamp stamp;
   NameList names;
-  bool used = false;  // this run took its names from the memo
+  bool seen = false;  // this run used these names (from the memo or listed)
+  bool keep = true;   // worth saving (not a listing of an unsettled directory)
 };
 using ListMemo = std::map<std::string, ListedDir, std::less<>>;
 
@@ -312,49 +313,43 @@ class Signer {
   // Writes the memo back when this run listed something worth keeping or
   // found part of it stale.
   void Save(const std::string& path) {
-    bool changed = false;
     for (auto it = memo_.begin(); it != memo_.end();) {
-      if (!it->second.used) {
-        it = memo_.erase(it);
-        changed = true;
-      } else {
+      if (it->second.seen && it->second.keep) {
         ++it;
+      } else {
+        changed_ |= !it->second.seen;  // a folder gone since the memo was written
+        it = memo_.erase(it);
       }
     }
-    for (auto& [folder, listed] : fresh_) {
-      memo_[folder] = std::move(*listed);
-      changed = true;
-    }
-    if (changed) WriteCacheFile(options_.cache_dir, path, FormatListMemo(memo_));
+    if (changed_) WriteCacheFile(options_.cache_dir, path, FormatListMemo(memo_));
   }
 
  private:
+  // The names of `folder` (open at `fd`): the memo's while its stamp holds,
+  // else listed now (in the memo's place; std::map entries stay put).
   const NameList& Names(int fd, const DirStamp& stamp, const std::string& folder) {
-    auto hit = memo_.find(folder);
-    if (hit != memo_.end() && hit->second.stamp == stamp) {
-      hit->second.used = true;
-      return hit->second.names;
+    auto [it, added] = memo_.try_emplace(folder);
+    ListedDir& entry = it->second;
+    if (!added && entry.stamp == stamp) {
+      entry.seen = true;
+      return entry.names;
     }
-    ListedDir& listed = scratch_.emplace_back();
-    listed.stamp = stamp;
-    listed.used = true;
-    if (!ListNames(fd, &listed.names)) return listed.names;
+    entry = ListedDir{stamp, {}, true, false};
+    if (!ListNames(fd, &entry.names)) return entry.names;
     // A directory changed within the last moment may change again within
     // the same timestamp tick, leaving its stamp as it is: not memoized
     // until it has settled (the next run lists it again and keeps it then).
     const int64_t settle = options_.settle.count();
-    if (!options_.cache_dir.empty() && stamp.mtime_ns + settle < now_ns_ &&
-        stamp.ctime_ns + settle < now_ns_) {
-      fresh_.emplace_back(folder, &listed);
-    }
-    return listed.names;
+    entry.keep = !options_.cache_dir.empty() && stamp.mtime_ns + settle < now_ns_ &&
+                 stamp.ctime_ns + settle < now_ns_;
+    changed_ |= entry.keep || !added;
+    return entry.names;
   }
 
   const SignatureOptions& options_;
   const int64_t now_ns_;
-  ListMemo memo_;
-  std::deque<ListedDir> scratch_;  // deque: the names returned stay put
-  std::vector<std::pair<std::string, ListedDir*>> fresh_;  // in scratch_
+  ListMemo memo_;  // as loaded, then updated by this run
+  bool changed_ = false;
 };
 
 }  // namespace
