@@ -491,6 +491,7 @@ int Run(int argc, char** argv, const std::string& only, bool* retry) {
 }  // namespace
 
 int Main(int argc, char** argv) {
+  OutputBatcher batch_output;
   bool retry = false;
   int code = Run(argc, argv, CommandNamed(argc, argv), &retry);
   if (retry) code = Run(argc, argv, "", &retry);

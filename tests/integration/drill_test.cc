@@ -78,6 +78,69 @@ TEST(DrillTest, KillDashNineMidMigrationThenResume) {
   EXPECT_EQ(status.exit_code, 0) << status.out;
 }
 
+// Output to a file or pipe is batched (cli/output.h, OutputBatcher): the
+// line naming the running migration must still reach the log while that
+// migration runs, not when ferry exits; on stderr as text and on stdout as a
+// JSON event. Everything arrives, in order, by the end.
+TEST(DrillTest, ProgressReachesALogFileWhileAMigrationRuns) {
+  for (bool json : {false, true}) {
+    SCOPED_TRACE(json ? "--json" : "text");
+    FreshPgDatabase db;
+    ASSERT_TRUE(db.ok());
+    TempDir dir;
+    dir.Write("m/1_quick.sql", "CREATE TABLE quick (id int);\n");
+    dir.Write("m/2_slow.sql", "SELECT pg_sleep(3);\n");
+    dir.Write("m/3_last.sql", "CREATE TABLE last (id int);\n");
+    std::vector<std::string> args = {"up", "--database", db.url(), "--dir", dir.File("m")};
+    if (json) args.push_back("--json");
+    const std::string log = dir.File("up.out");
+    const std::string progress_file = json ? log : log + ".err";
+    auto started_line = [&](const std::string& text) {
+      if (!json) return text.find("-> 2 slow\n") != std::string::npos;
+      for (size_t at = 0, end; (end = text.find('\n', at)) != std::string::npos; at = end + 1) {
+        auto e = nlohmann::json::parse(text.substr(at, end - at), nullptr, false);
+        if (e.is_object() && e.value("event", "") == "migration_started" &&
+            e.value("version", "") == "2") {
+          return true;
+        }
+      }
+      return false;
+    };
+    int pid = StartFerry(args, log);
+    auto conn = Connect(db.url());
+    ASSERT_NE(conn, nullptr);
+    bool seen = false;
+    for (int i = 0; i < 200 && !seen; ++i) {
+      seen = started_line(ReadFile(progress_file));
+      if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+    ASSERT_TRUE(seen) << ReadFile(progress_file);
+    // Still sleeping: the line came from the periodic flush, not the exit.
+    EXPECT_EQ(One(conn.get(), "SELECT status FROM ferry_schema_history WHERE version = '2'"),
+              "running");
+    ASSERT_EQ(WaitFerry(pid), 0) << ReadFile(log + ".err");
+    const std::string text = ReadFile(progress_file);
+    if (json) {
+      std::vector<std::string> events;
+      for (size_t at = 0, end; (end = text.find('\n', at)) != std::string::npos; at = end + 1) {
+        auto e = nlohmann::json::parse(text.substr(at, end - at), nullptr, false);
+        ASSERT_TRUE(e.is_object()) << text;
+        if (e.contains("event")) events.push_back(e.value("event", "") + " " + e.value("version", ""));
+      }
+      EXPECT_EQ(events, (std::vector<std::string>{
+                            "migration_started 1", "migration_done 1", "migration_started 2",
+                            "migration_done 2", "migration_started 3", "migration_done 3"}))
+          << text;
+    } else {
+      size_t a = text.find("-> 1 quick"), b = text.find("-> 2 slow"), c = text.find("-> 3 last");
+      ASSERT_NE(c, std::string::npos) << text;
+      EXPECT_LT(a, b);
+      EXPECT_LT(b, c);
+      EXPECT_NE(text.find("done in", c), std::string::npos) << text;
+    }
+  }
+}
+
 TEST(DrillTest, EightConcurrentRunnersApplyEachMigrationOnce) {
   FreshPgDatabase db;
   ASSERT_TRUE(db.ok());
