@@ -124,8 +124,10 @@ class Connection {
   // BEGIN, history INSERT, ...): a driver may keep it prepared on the
   // server and skip parsing and planning it next time. A statement that
   // another one deallocated (DEALLOCATE ALL in a migration) is prepared
-  // again; when that happens in the batch's first item, nothing has run and
-  // the batch is sent once more.
+  // again; when that happens in the batch's first item outside a transaction
+  // block, nothing has run and the batch is sent once more. Inside a
+  // transaction block the failure (SQLSTATE 26000) is returned: the block is
+  // aborted, and only the caller can redo what it held.
   struct BatchItem {
     std::string_view sql;
     const Params* params = nullptr;

@@ -296,11 +296,13 @@ int64_t History::IdOf(const QueryResult& inserted) {
   return inserted.rows.empty() || inserted.rows[0].empty() ? 0 : ToInt(inserted.rows[0][0]);
 }
 
-Status History::FinishAndCommit(const HistoryRow& row) {
+Status History::FinishAndCommit(const HistoryRow& row, bool prepared) {
   Params params = {row.status, std::to_string(row.statements_done),
                    std::to_string(row.rows_affected), NullIfEmpty(row.completed_at),
                    std::to_string(row.duration_ms), std::to_string(row.id)};
-  return conn_->ExecBatch({{finish_sql_, &params}, {"COMMIT", nullptr}}).status();
+  return conn_
+      ->ExecBatch({{finish_sql_, &params, nullptr, prepared}, {"COMMIT", nullptr, nullptr, prepared}})
+      .status();
 }
 
 Status History::MarkProgress(int64_t id, int statements_done, int64_t rows_affected) {

@@ -82,8 +82,11 @@ class History {
   // Records the end of the migration of row `row.id` (the fields that change
   // then: status, statements_done, rows_affected, completed_at, duration_ms;
   // error_message cleared) and commits the open transaction, in one round
-  // trip where the engine allows.
-  Status FinishAndCommit(const HistoryRow& row);
+  // trip where the engine allows. With `prepared` both statements run as
+  // prepared statements of the session (Connection::BatchItem::reuse): pass
+  // it only when nothing in the transaction could have deallocated them, or
+  // be ready for SQLSTATE 26000 (the transaction is then aborted).
+  Status FinishAndCommit(const HistoryRow& row, bool prepared);
   // Updates only status/progress fields of row `id`.
   Status MarkProgress(int64_t id, int statements_done, int64_t rows_affected);
   Status Delete(int64_t id);

@@ -1,15 +1,17 @@
 #include "migrate/migrator.h"
-#include "core/backoff.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <filesystem>
 #include <map>
-#include <unordered_map>
+#include <string_view>
 #include <thread>
+#include <unordered_map>
 
+#include "core/backoff.h"
 #include "core/log.h"
 #include "drivers/registry.h"
 #include "migrate/sql_split.h"
@@ -22,6 +24,23 @@ using Clock = std::chrono::steady_clock;
 
 int64_t MsSince(Clock::time_point start) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+}
+
+// True when a statement could drop the session's prepared statements
+// (DEALLOCATE, DISCARD ALL / PLANS), as a statement or inside a DO block or
+// function body. A plain word search: a false alarm only costs the
+// migration's closing statements their preparation.
+bool MayDeallocate(const std::vector<Statement>& statements) {
+  auto upper_eq = [](char a, char b) { return std::toupper(static_cast<unsigned char>(a)) == b; };
+  for (const Statement& s : statements) {
+    for (std::string_view word : {std::string_view("DEALLOCATE"), std::string_view("DISCARD")}) {
+      if (std::search(s.text.begin(), s.text.end(), word.begin(), word.end(), upper_eq) !=
+          s.text.end()) {
+        return true;
+      }
+    }
+  }
+  return false;
 }
 
 std::string KindName(const Migration& m) {
@@ -589,58 +608,75 @@ Status Migrator::ApplyOne(const Migration& m, const RunPlan& file_plan, HistoryR
     // migration (pipelined, its own small transaction that does not wait for
     // a WAL flush: the migration's commit flushes it anyway, and a crash
     // before that loses nothing the migration did). Then a second round trip
-    // for the history row and COMMIT.
-    std::vector<std::string> prefix;
-    Params running_params;
-    QueryResult running_result;
-    const bool pipelined_row = pg && !in_outer_tx && row->id == 0;
-    if (pipelined_row) {
-      prefix = {"BEGIN", "", "COMMIT"};
-    } else {
-      FERRY_ASSIGN_OR_RETURN(row->id, history->Save(*row));
-    }
-    if (!in_outer_tx) prefix.push_back(conn_->engine() == "sqlite" ? "BEGIN IMMEDIATE" : "BEGIN");
-    if (pg && !plan.lock_timeout.empty()) {
-      prefix.push_back("SET LOCAL lock_timeout = " + PgLiteral(plan.lock_timeout));
-    }
-    if (pg && !plan.statement_timeout.empty()) {
-      prefix.push_back("SET LOCAL statement_timeout = " + PgLiteral(plan.statement_timeout));
-    }
-    std::vector<Connection::BatchItem> batch;
-    batch.reserve(prefix.size() + plan.statements.size());
-    // ferry's own statements come back with every migration: prepared once
-    // per session (the migration's statements are sent as they are).
-    for (const std::string& p : prefix) batch.push_back({p, nullptr, nullptr, /*reuse=*/true});
-    if (pipelined_row) batch[1] = history->InsertItem(*row, &running_params, &running_result);
-    for (const Statement& stmt : plan.statements) batch.push_back({stmt.text, nullptr});
-    auto ran = conn_->ExecBatch(batch);
-    if (pipelined_row) row->id = History::IdOf(running_result);
-    if (!ran.ok()) {
-      Status err = std::move(ran).TakeStatus();
-      if (!in_outer_tx) (void)conn_->Rollback();
-      size_t index = static_cast<size_t>(std::atoll(err.Get("batch_index").c_str()));
-      if (index < prefix.size() || err.Get("batch_index").empty()) return fail(std::move(err));
-      size_t i = index - prefix.size();
-      return fail(StatementError(std::move(err), m.up, plan.statements[i], static_cast<int>(i),
-                                 total));
-    }
-    int64_t rows = 0;
-    for (size_t i = prefix.size(); i < ran->size(); ++i) rows += (*ran)[i];
-    if (!prepared.after_commit) {
-      if (Status v = verify(); !v.ok()) {
-        if (!in_outer_tx) (void)conn_->Rollback();
-        return fail(std::move(v).Prefix("verify failed; the migration was rolled back"));
+    // for the history row and COMMIT, as prepared statements unless the
+    // migration could deallocate them; if it did anyway (a function doing
+    // DEALLOCATE ALL), the transaction is aborted: roll back, run again with
+    // plain statements.
+    bool prepared_closing = pg && !in_outer_tx && !MayDeallocate(plan.statements);
+    for (;;) {
+      std::vector<std::string> prefix;
+      Params running_params;
+      QueryResult running_result;
+      const bool pipelined_row = pg && !in_outer_tx && row->id == 0;
+      if (pipelined_row) {
+        prefix = {"BEGIN", "", "COMMIT"};
+      } else {
+        FERRY_ASSIGN_OR_RETURN(row->id, history->Save(*row));
       }
-    }
-    // With backfills still to run, the row stays "running" (resumable).
-    row->status = prepared.after_commit ? "running" : "success";
-    row->statements_done = total;
-    row->rows_affected = rows;
-    row->completed_at = History::Now();
-    row->duration_ms = MsSince(start);
-    Status saved = in_outer_tx ? history->Save(*row).status() : history->FinishAndCommit(*row);
-    if (!saved.ok()) {
+      if (!in_outer_tx) prefix.push_back(conn_->engine() == "sqlite" ? "BEGIN IMMEDIATE" : "BEGIN");
+      if (pg && !plan.lock_timeout.empty()) {
+        prefix.push_back("SET LOCAL lock_timeout = " + PgLiteral(plan.lock_timeout));
+      }
+      if (pg && !plan.statement_timeout.empty()) {
+        prefix.push_back("SET LOCAL statement_timeout = " + PgLiteral(plan.statement_timeout));
+      }
+      std::vector<Connection::BatchItem> batch;
+      batch.reserve(prefix.size() + plan.statements.size());
+      // ferry's own statements come back with every migration: prepared once
+      // per session (the migration's statements are sent as they are).
+      for (const std::string& p : prefix) batch.push_back({p, nullptr, nullptr, /*reuse=*/true});
+      if (pipelined_row) batch[1] = history->InsertItem(*row, &running_params, &running_result);
+      for (const Statement& stmt : plan.statements) batch.push_back({stmt.text, nullptr});
+      auto ran = conn_->ExecBatch(batch);
+      if (pipelined_row) row->id = History::IdOf(running_result);
+      if (!ran.ok()) {
+        Status err = std::move(ran).TakeStatus();
+        if (!in_outer_tx) (void)conn_->Rollback();
+        size_t index = static_cast<size_t>(std::atoll(err.Get("batch_index").c_str()));
+        if (index < prefix.size() || err.Get("batch_index").empty()) return fail(std::move(err));
+        size_t i = index - prefix.size();
+        return fail(StatementError(std::move(err), m.up, plan.statements[i], static_cast<int>(i),
+                                   total));
+      }
+      int64_t rows = 0;
+      for (size_t i = prefix.size(); i < ran->size(); ++i) rows += (*ran)[i];
+      if (!prepared.after_commit) {
+        if (Status v = verify(); !v.ok()) {
+          if (!in_outer_tx) (void)conn_->Rollback();
+          return fail(std::move(v).Prefix("verify failed; the migration was rolled back"));
+        }
+      }
+      // With backfills still to run, the row stays "running" (resumable).
+      row->status = prepared.after_commit ? "running" : "success";
+      row->statements_done = total;
+      row->rows_affected = rows;
+      row->completed_at = History::Now();
+      row->duration_ms = MsSince(start);
+      Status saved = in_outer_tx ? history->Save(*row).status()
+                                 : history->FinishAndCommit(*row, prepared_closing);
+      if (saved.ok()) break;
       if (!in_outer_tx) (void)conn_->Rollback();
+      if (prepared_closing && saved.Get("sqlstate") == "26000") {
+        prepared_closing = false;
+        row->status = "running";
+        row->completed_at.clear();
+        MigrationEvent e{"migration_retried", row->version, m.up.path, m.description};
+        e.message =
+            "the migration deallocated ferry's prepared statements, so its transaction could not "
+            "record it; rolled back, running it again";
+        Emit(e);
+        continue;
+      }
       return fail(std::move(saved).Prefix("recording history and committing"));
     }
   } else {

@@ -189,6 +189,22 @@ TEST_P(DriverConformance, BatchRunsItemsInOrderAndReusesStatements) {
   Params last = {"9", "last"};
   ASSERT_OK(conn_->ExecBatch({{insert, &last, nullptr, true}}).status());
   EXPECT_EQ(Scalar("SELECT count(*) FROM b"), "9");
+  // The libpq driver keeps statements prepared (the light client and SQLite
+  // prepare per call). Deallocated inside a transaction block: the block is aborted, so the
+  // batch is not resent (that would run it outside the block); the caller
+  // gets SQLSTATE 26000 and rolls back, and the next batch prepares anew.
+  if (GetParam().name != "PostgreSQL") return;
+  ASSERT_OK(conn_->Begin());
+  ASSERT_OK(conn_->Exec("INSERT INTO b (id, name) VALUES (50, 'in block')").status());
+  ASSERT_OK(conn_->Exec("DEALLOCATE ALL").status());
+  Params in_block = {"51", "in block"};
+  auto gone = conn_->ExecBatch({{insert, &in_block, nullptr, true}});
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.status().Get("sqlstate"), "26000") << gone.status().ToString();
+  ASSERT_OK(conn_->Rollback());
+  EXPECT_EQ(Scalar("SELECT count(*) FROM b WHERE id >= 50"), "0");
+  ASSERT_OK(conn_->ExecBatch({{insert, &in_block, nullptr, true}}).status());
+  EXPECT_EQ(Scalar("SELECT count(*) FROM b WHERE id >= 50"), "1");
 }
 
 // Floating-point values come back as text that reads as the same double

@@ -1307,6 +1307,27 @@ TEST_P(MigrateCliPgTest, MigrationThatDeallocatesPreparedStatementsDoesNotBreakT
   EXPECT_THAT(status.out, HasSubstr("4 applied, 0 pending"));
 }
 
+// ferry's closing UPDATE and COMMIT run as prepared statements unless the
+// migration's text mentions DEALLOCATE or DISCARD. A function that hides the
+// word still drops them: the transaction is aborted at the closing UPDATE,
+// rolled back and run again with plain statements, applied exactly once.
+TEST_P(MigrateCliPgTest, HiddenDeallocateIsRolledBackAndRunAgain) {
+  Write("1_fn.sql",
+        "CREATE FUNCTION forget_plans() RETURNS void LANGUAGE plpgsql AS $$\n"
+        "BEGIN EXECUTE 'DEALL' || 'OCATE ALL'; END $$;\n"
+        "CREATE TABLE hits (n int);\n");
+  Write("2_calls.sql", "INSERT INTO hits VALUES (1);\nSELECT forget_plans();\n");
+  WriteCreate("3_after.sql", "m3");
+  RunResult up = Ferry({"up", "--json"});
+  ASSERT_EQ(up.exit_code, 0) << Describe(up);
+  EXPECT_THAT(up.out, HasSubstr("\"event\":\"migration_retried\""));
+  EXPECT_EQ(Scalar("SELECT count(*) FROM hits"), "1");
+  EXPECT_EQ(Scalar("SELECT string_agg(version || ':' || status, ',' ORDER BY version) "
+                  "FROM ferry_schema_history"),
+            "1:success,2:success,3:success");
+  EXPECT_TRUE(TableExists("m3"));
+}
+
 std::string ParamName(const ::testing::TestParamInfo<std::string>& info) { return info.param; }
 
 #if FERRY_WITH_POSTGRES

@@ -351,9 +351,12 @@ Result<int64_t> PgConnection::Exec(std::string_view sql) {
 // remaining items (PGRES_PIPELINE_ABORTED) until the sync. Items marked
 // `reuse` run as named prepared statements (Parse once per session).
 Result<std::vector<int64_t>> PgConnection::ExecBatch(const std::vector<BatchItem>& items) {
+  // Resending is safe only when the batch began outside a transaction block:
+  // inside one, the failed item aborted work that came before the batch.
+  const bool idle = Pq().PQtransactionStatus(conn()) == PQTRANS_IDLE;
   bool retry = false;
   auto done = SendBatch(items, &retry);
-  if (retry) {
+  if (retry && idle) {
     // Deallocated behind our back (DEALLOCATE ALL): nothing ran; prepare anew.
     if (Pq().PQtransactionStatus(conn()) == PQTRANS_INERROR) (void)RunControl("ROLLBACK");
     done = SendBatch(items, &retry);
