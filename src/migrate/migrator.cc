@@ -614,28 +614,36 @@ Status Migrator::ApplyOne(const Migration& m, const RunPlan& file_plan, HistoryR
     // plain statements.
     bool prepared_closing = pg && !in_outer_tx && !MayDeallocate(plan.statements);
     for (;;) {
-      std::vector<std::string> prefix;
       Params running_params;
       QueryResult running_result;
+      std::vector<std::string> settings;  // texts the batch points into
+      std::vector<Connection::BatchItem> batch;
+      batch.reserve(6 + plan.statements.size());
+      // ferry's own statements come back with every migration: prepared once
+      // per session (the migration's statements are sent as they are).
+      auto own = [&batch](std::string_view sql) {
+        batch.push_back({sql, nullptr, nullptr, /*reuse=*/true});
+      };
       const bool pipelined_row = pg && !in_outer_tx && row->id == 0;
       if (pipelined_row) {
-        prefix = {"BEGIN", "", "COMMIT"};
+        own("BEGIN");
+        batch.push_back(history->InsertItem(*row, &running_params, &running_result));
+        own("COMMIT");
       } else {
         FERRY_ASSIGN_OR_RETURN(row->id, history->Save(*row));
       }
-      if (!in_outer_tx) prefix.push_back(conn_->engine() == "sqlite" ? "BEGIN IMMEDIATE" : "BEGIN");
-      if (pg && !plan.lock_timeout.empty()) {
-        prefix.push_back("SET LOCAL lock_timeout = " + PgLiteral(plan.lock_timeout));
+      if (!in_outer_tx) own(conn_->engine() == "sqlite" ? "BEGIN IMMEDIATE" : "BEGIN");
+      if (pg) {
+        settings.reserve(2);
+        if (!plan.lock_timeout.empty()) {
+          settings.push_back("SET LOCAL lock_timeout = " + PgLiteral(plan.lock_timeout));
+        }
+        if (!plan.statement_timeout.empty()) {
+          settings.push_back("SET LOCAL statement_timeout = " + PgLiteral(plan.statement_timeout));
+        }
+        for (const std::string& setting : settings) own(setting);
       }
-      if (pg && !plan.statement_timeout.empty()) {
-        prefix.push_back("SET LOCAL statement_timeout = " + PgLiteral(plan.statement_timeout));
-      }
-      std::vector<Connection::BatchItem> batch;
-      batch.reserve(prefix.size() + plan.statements.size());
-      // ferry's own statements come back with every migration: prepared once
-      // per session (the migration's statements are sent as they are).
-      for (const std::string& p : prefix) batch.push_back({p, nullptr, nullptr, /*reuse=*/true});
-      if (pipelined_row) batch[1] = history->InsertItem(*row, &running_params, &running_result);
+      const size_t prefix = batch.size();
       for (const Statement& stmt : plan.statements) batch.push_back({stmt.text, nullptr});
       auto ran = conn_->ExecBatch(batch);
       if (pipelined_row) row->id = History::IdOf(running_result);
@@ -643,13 +651,13 @@ Status Migrator::ApplyOne(const Migration& m, const RunPlan& file_plan, HistoryR
         Status err = std::move(ran).TakeStatus();
         if (!in_outer_tx) (void)conn_->Rollback();
         size_t index = static_cast<size_t>(std::atoll(err.Get("batch_index").c_str()));
-        if (index < prefix.size() || err.Get("batch_index").empty()) return fail(std::move(err));
-        size_t i = index - prefix.size();
+        if (index < prefix || err.Get("batch_index").empty()) return fail(std::move(err));
+        size_t i = index - prefix;
         return fail(StatementError(std::move(err), m.up, plan.statements[i], static_cast<int>(i),
                                    total));
       }
       int64_t rows = 0;
-      for (size_t i = prefix.size(); i < ran->size(); ++i) rows += (*ran)[i];
+      for (size_t i = prefix; i < ran->size(); ++i) rows += (*ran)[i];
       if (!prepared.after_commit) {
         if (Status v = verify(); !v.ok()) {
           if (!in_outer_tx) (void)conn_->Rollback();
