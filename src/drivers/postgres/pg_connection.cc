@@ -16,6 +16,7 @@
 #include "drivers/postgres/pg_error.h"
 #include "drivers/postgres/pg_light.h"
 #include "drivers/postgres/pg_server_info.h"
+#include "drivers/postgres/pg_session.h"
 
 namespace ferry::postgres {
 namespace {
@@ -95,7 +96,7 @@ void CancelQuery(PGconn* conn) {
 
 class PgCopyWriter;
 
-class PgConnection final : public Connection {
+class PgConnection final : public PgSession {
  public:
   PgConnection(PgConn conn, std::string redacted_url)
       : conn_(std::move(conn)), redacted_url_(std::move(redacted_url)) {}
@@ -112,13 +113,7 @@ class PgConnection final : public Connection {
   Result<QueryResult> Query(std::string_view sql, const Params& params) override;
   Status Stream(std::string_view sql, const Params& params, const RowCallback& on_row) override;
 
-  Status Begin() override;
-  Status Commit() override;
-  Status Rollback() override;
   bool InTransaction() const override;
-
-  Result<bool> TryLock(int64_t key) override;
-  Status Unlock(int64_t key) override;
 
   Status CopyOut(std::string_view copy_sql,
                  const std::function<Status(std::string_view chunk)>& sink) override;
@@ -133,7 +128,7 @@ class PgConnection final : public Connection {
   PGconn* conn() const { return conn_.get(); }
   // kFailedPrecondition while a COPY FROM STDIN is open, kUnavailable once
   // the session is gone.
-  Status CheckReady(std::string_view statement) const;
+  Status CheckReady(std::string_view statement) const override;
   // The Status for a failed call: the server error in `result` (or libpq's
   // message when null), as kUnavailable when the session was lost.
   Status Failure(const PGresult* result, std::string_view statement) const;
@@ -142,8 +137,7 @@ class PgConnection final : public Connection {
   Status DrainResults(std::string_view statement);
   // Reads COPY OUT data until its end, dropping it.
   void DiscardCopyData();
-  // Runs a transaction-control statement.
-  Status RunControl(std::string_view sql);
+  Status RunControl(std::string_view sql, std::string* tag) override;
   // One try of ExecBatch; *retry is set when the first item failed because
   // its prepared statement was gone (so nothing ran).
   Result<std::vector<int64_t>> SendBatch(const std::vector<BatchItem>& items, bool* retry);
@@ -358,7 +352,7 @@ Result<std::vector<int64_t>> PgConnection::ExecBatch(const std::vector<BatchItem
   auto done = SendBatch(items, &retry);
   if (retry && idle) {
     // Deallocated behind our back (DEALLOCATE ALL): nothing ran; prepare anew.
-    if (Pq().PQtransactionStatus(conn()) == PQTRANS_INERROR) (void)RunControl("ROLLBACK");
+    if (Pq().PQtransactionStatus(conn()) == PQTRANS_INERROR) (void)Rollback();
     done = SendBatch(items, &retry);
   }
   return done;
@@ -558,64 +552,20 @@ Status PgConnection::Stream(std::string_view sql, const Params& params, const Ro
   return error;
 }
 
-Status PgConnection::RunControl(std::string_view sql) {
+Status PgConnection::RunControl(std::string_view sql, std::string* tag) {
   FERRY_RETURN_IF_ERROR(CheckReady(sql));
   std::string text(sql);
   PgResult result = MakePgResult(Pq().PQexec(conn(), text.c_str()));
   if (!result || Pq().PQresultStatus(result.get()) != PGRES_COMMAND_OK) {
     return Failure(result.get(), sql);
   }
-  if (sql == "COMMIT" && std::strcmp(Pq().PQcmdStatus(result.get()), "ROLLBACK") == 0) {
-    return Status(StatusCode::kAborted,
-                  "the transaction was rolled back at COMMIT because a statement in it failed")
-        .With("statement", "COMMIT");
-  }
+  *tag = Pq().PQcmdStatus(result.get());
   return Status();
-}
-
-Status PgConnection::Begin() {
-  if (InTransaction()) {
-    return Status(StatusCode::kFailedPrecondition,
-                  "Begin() inside a transaction: PostgreSQL does not nest transactions");
-  }
-  return RunControl("BEGIN");
-}
-
-Status PgConnection::Commit() {
-  if (!InTransaction()) {
-    FERRY_RETURN_IF_ERROR(CheckReady("COMMIT"));
-    return Status(StatusCode::kFailedPrecondition, "Commit() without a transaction in progress");
-  }
-  return RunControl("COMMIT");
-}
-
-Status PgConnection::Rollback() {
-  if (!InTransaction()) {
-    // Nothing to undo: a no-op, so cleanup paths may call it unconditionally.
-    return CheckReady("ROLLBACK");
-  }
-  return RunControl("ROLLBACK");
 }
 
 bool PgConnection::InTransaction() const {
   PGTransactionStatusType status = Pq().PQtransactionStatus(conn());
   return status == PQTRANS_INTRANS || status == PQTRANS_INERROR;
-}
-
-Result<bool> PgConnection::TryLock(int64_t key) {
-  FERRY_ASSIGN_OR_RETURN(QueryResult result,
-                         Query("SELECT pg_try_advisory_lock($1::bigint)", {std::to_string(key)}));
-  return !result.empty() && result.Text(0, 0) == "t";
-}
-
-Status PgConnection::Unlock(int64_t key) {
-  FERRY_ASSIGN_OR_RETURN(QueryResult result,
-                         Query("SELECT pg_advisory_unlock($1::bigint)", {std::to_string(key)}));
-  if (result.empty() || result.Text(0, 0) != "t") {
-    return Status(StatusCode::kFailedPrecondition,
-                  fmt::format("advisory lock {} is not held by this session", key));
-  }
-  return Status();
 }
 
 Status PgConnection::CopyOut(std::string_view copy_sql,

@@ -35,6 +35,7 @@
 #include "core/log.h"
 #include "drivers/postgres/pg_error.h"
 #include "drivers/postgres/pg_server_info.h"
+#include "drivers/postgres/pg_session.h"
 
 namespace ferry::postgres {
 namespace light_internal {
@@ -894,7 +895,7 @@ Status NotForThisCall(std::string_view statement, std::string_view what) {
       .With("statement", Excerpt(statement));
 }
 
-class LightConnection final : public Connection {
+class LightConnection final : public PgSession {
  public:
   explicit LightConnection(std::string redacted_url) : redacted_url_(std::move(redacted_url)) {}
   ~LightConnection() override {
@@ -921,13 +922,7 @@ class LightConnection final : public Connection {
   Result<QueryResult> Query(std::string_view sql, const Params& params) override;
   Status Stream(std::string_view sql, const Params& params, const RowCallback& on_row) override;
 
-  Status Begin() override;
-  Status Commit() override;
-  Status Rollback() override;
   bool InTransaction() const override { return tx_status_ == 'T' || tx_status_ == 'E'; }
-
-  Result<bool> TryLock(int64_t key) override;
-  Status Unlock(int64_t key) override;
 
   Status CopyOut(std::string_view copy_sql,
                  const std::function<Status(std::string_view chunk)>& /*sink*/) override {
@@ -948,7 +943,7 @@ class LightConnection final : public Connection {
         .With("statement", Excerpt(statement));
   }
 
-  Status CheckReady(std::string_view statement) const;
+  Status CheckReady(std::string_view statement) const override;
   Status CheckStatement(std::string_view sql, size_t params) const;
   // Sends `out_`; on failure the session is marked lost.
   Status Flush(std::string_view statement);
@@ -966,7 +961,7 @@ class LightConnection final : public Connection {
   void RefuseCopyIn(bool extended);
   // Runs `sql` with the simple protocol; `last_tag` gets the final command tag.
   Result<int64_t> Simple(std::string_view sql, std::string* last_tag);
-  Status RunControl(std::string_view sql);
+  Status RunControl(std::string_view sql, std::string* tag) override;
   // Sends CancelRequest on a new connection and waits for the server to take it.
   void Cancel();
   static std::vector<Column> Columns(std::string_view row_description, bool* ok);
@@ -1470,52 +1465,8 @@ Result<std::vector<int64_t>> LightConnection::ExecBatch(const std::vector<BatchI
   }
 }
 
-Status LightConnection::RunControl(std::string_view sql) {
-  std::string tag;
-  FERRY_RETURN_IF_ERROR(Simple(sql, &tag).status());
-  if (sql == "COMMIT" && tag == "ROLLBACK") {
-    return Status(StatusCode::kAborted,
-                  "the transaction was rolled back at COMMIT because a statement in it failed")
-        .With("statement", "COMMIT");
-  }
-  return Status();
-}
-
-Status LightConnection::Begin() {
-  if (InTransaction()) {
-    return Status(StatusCode::kFailedPrecondition,
-                  "Begin() inside a transaction: PostgreSQL does not nest transactions");
-  }
-  return RunControl("BEGIN");
-}
-
-Status LightConnection::Commit() {
-  if (!InTransaction()) {
-    FERRY_RETURN_IF_ERROR(CheckReady("COMMIT"));
-    return Status(StatusCode::kFailedPrecondition, "Commit() without a transaction in progress");
-  }
-  return RunControl("COMMIT");
-}
-
-Status LightConnection::Rollback() {
-  if (!InTransaction()) return CheckReady("ROLLBACK");
-  return RunControl("ROLLBACK");
-}
-
-Result<bool> LightConnection::TryLock(int64_t key) {
-  FERRY_ASSIGN_OR_RETURN(QueryResult result,
-                         Query("SELECT pg_try_advisory_lock($1::bigint)", {std::to_string(key)}));
-  return !result.empty() && result.Text(0, 0) == "t";
-}
-
-Status LightConnection::Unlock(int64_t key) {
-  FERRY_ASSIGN_OR_RETURN(QueryResult result,
-                         Query("SELECT pg_advisory_unlock($1::bigint)", {std::to_string(key)}));
-  if (result.empty() || result.Text(0, 0) != "t") {
-    return Status(StatusCode::kFailedPrecondition,
-                  fmt::format("advisory lock {} is not held by this session", key));
-  }
-  return Status();
+Status LightConnection::RunControl(std::string_view sql, std::string* tag) {
+  return Simple(sql, tag).status();
 }
 
 void LightConnection::Cancel() {
