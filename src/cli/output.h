@@ -40,10 +40,10 @@ class OutputBatcher {
   OutputBatcher(const OutputBatcher&) = delete;
   OutputBatcher& operator=(const OutputBatcher&) = delete;
 
-  // Writes out whatever is buffered now.
+ private:
+  // Writes out whatever is buffered now: stderr, then stdout.
   static void FlushNow();
 
- private:
   struct Flusher;
   std::unique_ptr<Flusher> flusher_;  // null when both are terminals
 };
