@@ -207,6 +207,33 @@ TEST_P(DriverConformance, BatchRunsItemsInOrderAndReusesStatements) {
   EXPECT_EQ(Scalar("SELECT count(*) FROM b WHERE id >= 50"), "1");
 }
 
+// A batch is sent whole before replies are read, so a COPY ... FROM STDIN in
+// it would leave the server waiting for data while the next items arrive
+// (PostgreSQL then ends the session). Both PostgreSQL drivers refuse it
+// before sending anything; the session stays usable.
+TEST_P(DriverConformance, CopyFromStdinInABatchIsRefusedBeforeAnythingRuns) {
+  if (conn_->engine() != "postgres") return;  // SQLite has no COPY
+  ASSERT_OK(conn_->Exec("CREATE TABLE cb (id integer)").status());
+  for (std::string_view copy : {std::string_view("COPY cb FROM STDIN"),
+                                std::string_view("/* load */ copy cb (id) from\n  stdin "
+                                                 "WITH (FORMAT csv)")}) {
+    auto batch = conn_->ExecBatch({{"INSERT INTO cb VALUES (1)", nullptr},
+                                   {copy, nullptr},
+                                   {"INSERT INTO cb VALUES (3)", nullptr}});
+    ASSERT_FALSE(batch.ok()) << copy;
+    EXPECT_EQ(batch.status().code(), StatusCode::kInvalidArgument) << batch.status().ToString();
+    EXPECT_EQ(batch.status().Get("batch_index"), "1");
+    EXPECT_THAT(batch.status().message(), HasSubstr("use CopyIn"));
+  }
+  EXPECT_EQ(Scalar("SELECT count(*) FROM cb"), "0");
+  // Not COPY FROM STDIN: a table whose name starts with "stdin", COPY TO.
+  ASSERT_OK(conn_->Exec("CREATE TABLE stdin_rows (id integer)").status());
+  ASSERT_OK(conn_->ExecBatch({{"INSERT INTO cb SELECT id FROM stdin_rows", nullptr},
+                              {"INSERT INTO cb VALUES (7)", nullptr}})
+                .status());
+  EXPECT_EQ(Scalar("SELECT count(*) FROM cb"), "1");
+}
+
 // Floating-point values come back as text that reads as the same double
 // (PostgreSQL: extra_float_digits; SQLite: the driver's shortest form).
 TEST_P(DriverConformance, FloatsRoundTripExactly) {

@@ -390,6 +390,51 @@ TEST_F(PgLightTest, CopyIsLeftToLibpq) {
   EXPECT_EQ(Scalar(*conn, "SELECT 3"), "3");
 }
 
+// COPY FROM STDIN through every call that is not CopyIn: refused with
+// kInvalidArgument naming the call, the server's COPY ended, nothing after it
+// in a batch applied, and the session usable afterwards.
+TEST_F(PgLightTest, CopyFromStdinIsRefusedByEveryCall) {
+  FERRY_REQUIRE_PG(url);
+  ASSERT_OK_AND_ASSIGN(auto conn, Light(url));
+  ASSERT_OK(conn->Exec("DROP TABLE IF EXISTS light_copy; CREATE TABLE light_copy (id int)")
+                .status());
+  auto exec = conn->Exec("COPY light_copy FROM STDIN");
+  EXPECT_EQ(exec.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(exec.status().message(), HasSubstr("through Exec"));
+  auto query = conn->Query("COPY light_copy FROM STDIN");
+  EXPECT_EQ(query.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(query.status().message(), HasSubstr("through Query"));
+  int rows = 0;
+  Status stream = conn->Stream("COPY light_copy FROM STDIN", {}, [&](const RowView&) {
+    ++rows;
+    return Status();
+  });
+  EXPECT_EQ(stream.code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(stream.message(), HasSubstr("through Stream"));
+  auto batch = conn->ExecBatch({{"INSERT INTO light_copy VALUES (1)", nullptr},
+                                {"COPY light_copy FROM STDIN", nullptr},
+                                {"INSERT INTO light_copy VALUES (3)", nullptr}});
+  ASSERT_FALSE(batch.ok());
+  EXPECT_EQ(batch.status().code(), StatusCode::kInvalidArgument) << batch.status().ToString();
+  EXPECT_THAT(batch.status().message(), HasSubstr("through ExecBatch"));
+  EXPECT_EQ(batch.status().Get("batch_index"), "1");
+  EXPECT_FALSE(conn->InTransaction());
+  EXPECT_EQ(Scalar(*conn, "SELECT count(*) FROM light_copy"), "0");
+  EXPECT_EQ(rows, 0);
+  // Server errors keep their batch index; the session goes on.
+  auto failed = conn->ExecBatch({{"INSERT INTO light_copy VALUES (1)", nullptr},
+                                 {"INSERT INTO no_such_table VALUES (2)", nullptr}});
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.status().Get("batch_index"), "1");
+  EXPECT_EQ(failed.status().Get("sqlstate"), "42P01");
+  ASSERT_OK_AND_ASSIGN(auto counts, conn->ExecBatch({{"INSERT INTO light_copy VALUES (4)", nullptr},
+                                                     {"", nullptr},
+                                                     {"SELECT 1 UNION SELECT 2", nullptr}}));
+  EXPECT_EQ(counts, (std::vector<int64_t>{1, 0, 2}));
+  EXPECT_EQ(Scalar(*conn, "SELECT string_agg(id::text, ',') FROM light_copy"), "4");
+  ASSERT_OK(conn->Exec("DROP TABLE light_copy").status());
+}
+
 TEST_F(PgLightTest, InfoReportsTheServer) {
   FERRY_REQUIRE_PG(url);
   ASSERT_OK_AND_ASSIGN(auto light, Light(url));

@@ -363,6 +363,7 @@ Result<std::vector<int64_t>> PgConnection::SendBatch(const std::vector<BatchItem
   *retry = false;
   if (items.empty()) return std::vector<int64_t>();
   FERRY_RETURN_IF_ERROR(CheckReady(items.front().sql));
+  FERRY_RETURN_IF_ERROR(RefuseCopyFromStdin(items));
   if (Pq().PQenterPipelineMode(conn()) != 1) return Failure(nullptr, items.front().sql);
   std::vector<std::string> texts;
   texts.reserve(items.size());

@@ -1364,6 +1364,7 @@ Status LightConnection::Stream(std::string_view sql, const Params& params,
 // skips the remaining items until the Sync (as libpq's pipeline mode).
 Result<std::vector<int64_t>> LightConnection::ExecBatch(const std::vector<BatchItem>& items) {
   if (items.empty()) return std::vector<int64_t>();
+  FERRY_RETURN_IF_ERROR(RefuseCopyFromStdin(items));
   for (const BatchItem& item : items) {
     FERRY_RETURN_IF_ERROR(
         CheckStatement(item.sql, item.params == nullptr ? 0 : item.params->size()));
@@ -1378,7 +1379,6 @@ Result<std::vector<int64_t>> LightConnection::ExecBatch(const std::vector<BatchI
   rows.reserve(items.size());
   size_t current = 0;
   int64_t returned = 0;
-  int syncs_left = 1;
   Status error;
   auto statement = [&]() -> std::string_view {
     return items[std::min(current, items.size() - 1)].sql;
@@ -1441,12 +1441,9 @@ Result<std::vector<int64_t>> LightConnection::ExecBatch(const std::vector<BatchI
       case 'G':
       case 'W':
       case 'H':
-        if (type != 'H') {
-          RefuseCopyIn(/*extended=*/true);
-          // When items follow, the server aborts the COPY on the next one and
-          // answers the first Sync; the one RefuseCopyIn sent comes second.
-          if (current + 1 < items.size()) syncs_left = 2;
-        }
+        // COPY FROM STDIN is refused before sending (RefuseCopyFromStdin);
+        // one that slipped past as the last item is ended here.
+        if (type != 'H') RefuseCopyIn(/*extended=*/true);
         if (error.ok()) {
           error = NotForThisCall(statement(),
                                  "COPY to or from the client cannot run through "
@@ -1456,7 +1453,6 @@ Result<std::vector<int64_t>> LightConnection::ExecBatch(const std::vector<BatchI
         break;
       case 'Z':
         tx_status_ = body.empty() ? 'I' : body[0];
-        if (--syncs_left > 0) break;
         if (!error.ok()) return error;
         return rows;
       default:

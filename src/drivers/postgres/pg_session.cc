@@ -2,7 +2,69 @@
 
 #include <fmt/format.h>
 
+#include <cctype>
+
 namespace ferry::postgres {
+namespace {
+
+bool IsWordChar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '$';
+}
+
+// `text` at `at` starts the keyword `word` (any case) as a whole word.
+bool KeywordAt(std::string_view text, size_t at, std::string_view word) {
+  if (at + word.size() > text.size()) return false;
+  for (size_t i = 0; i < word.size(); ++i) {
+    if (std::toupper(static_cast<unsigned char>(text[at + i])) != word[i]) return false;
+  }
+  return (at == 0 || !IsWordChar(text[at - 1])) &&
+         (at + word.size() == text.size() || !IsWordChar(text[at + word.size()]));
+}
+
+// Skips blanks and comments from `at`.
+size_t SkipBlanks(std::string_view text, size_t at) {
+  while (at < text.size()) {
+    if (std::isspace(static_cast<unsigned char>(text[at]))) {
+      ++at;
+    } else if (text.substr(at, 2) == "--") {
+      at = text.find('\n', at);
+      if (at == std::string_view::npos) return text.size();
+    } else if (text.substr(at, 2) == "/*") {
+      size_t end = text.find("*/", at + 2);
+      return end == std::string_view::npos ? text.size() : SkipBlanks(text, end + 2);
+    } else {
+      break;
+    }
+  }
+  return at;
+}
+
+// A COPY statement whose source is STDIN: "COPY" first, then "FROM" and
+// "STDIN" as consecutive words somewhere after it.
+bool IsCopyFromStdin(std::string_view sql) {
+  size_t at = SkipBlanks(sql, 0);
+  if (!KeywordAt(sql, at, "COPY")) return false;
+  for (at += 4; at < sql.size(); ++at) {
+    if (KeywordAt(sql, at, "FROM") && KeywordAt(sql, SkipBlanks(sql, at + 4), "STDIN")) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+Status PgSession::RefuseCopyFromStdin(const std::vector<BatchItem>& items) {
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (IsCopyFromStdin(items[i].sql)) {
+      return Status(StatusCode::kInvalidArgument,
+                    "COPY FROM STDIN cannot run through ExecBatch; use CopyIn")
+          .With("batch_index", std::to_string(i))
+          .With("statement", Excerpt(items[i].sql));
+    }
+  }
+  return Status();
+}
 
 Status PgSession::Begin() {
   if (InTransaction()) {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "drivers/connection.h"
 #include "ferry/status.h"
@@ -27,6 +28,14 @@ class PgSession : public Connection {
   Status Unlock(int64_t key) override;
 
  protected:
+  // The kInvalidArgument for the first item of `items` that is a COPY ... FROM
+  // STDIN, or ok. A batch is sent whole before any reply is read, so such an
+  // item would leave the server waiting for COPY data while the next items'
+  // messages arrive, and it ends the session ("protocol synchronization was
+  // lost"): refused before anything is sent. (COPY TO STDOUT is refused from
+  // the replies, where it does no harm.)
+  static Status RefuseCopyFromStdin(const std::vector<BatchItem>& items);
+
   // Runs one transaction-control statement; `tag` gets the command tag the
   // server answered with.
   virtual Status RunControl(std::string_view sql, std::string* tag) = 0;
