@@ -961,6 +961,25 @@ class LightConnection final : public PgSession {
   void RefuseCopyIn(bool extended);
   // Runs `sql` with the simple protocol; `last_tag` gets the final command tag.
   Result<int64_t> Simple(std::string_view sql, std::string* last_tag);
+  // What one call does with the replies to what it sent; ReadReplies does
+  // the rest alike for every call (server errors, COPY refused, unexpected
+  // messages) up to ReadyForQuery. A hook's non-ok Status (a malformed
+  // message) ends the read at once.
+  struct ReplyHooks {
+    std::string_view call;  // named in the COPY refusal: "Exec", "Query"...
+    bool extended = true;   // extended protocol (else simple)
+    std::function<std::string_view()> statement;  // the one errors name
+    std::function<Status(std::string_view body)> columns;  // RowDescription
+    std::function<Status(std::string_view body)> row;      // DataRow
+    std::function<void(std::string_view tag)> done;        // CommandComplete
+    std::function<void()> empty;                           // EmptyQueryResponse
+    std::function<Status(Status)> decorate;  // adds context to errors (batch_index)
+  };
+  // Reads up to ReadyForQuery: the first error seen, ok if none.
+  Status ReadReplies(const ReplyHooks& hooks);
+  Status ReadColumns(std::string_view body, std::vector<Column>* columns,
+                     std::string_view statement);
+  Status AppendRow(std::string_view body, QueryResult* out, std::string_view statement);
   Status RunControl(std::string_view sql, std::string* tag) override;
   // Sends CancelRequest on a new connection and waits for the server to take it.
   void Cancel();
@@ -1146,6 +1165,80 @@ std::vector<Column> LightConnection::Columns(std::string_view row_description, b
   return columns;
 }
 
+Status LightConnection::ReadReplies(const ReplyHooks& hooks) {
+  auto decorated = [&hooks](Status s) {
+    return hooks.decorate ? hooks.decorate(std::move(s)) : std::move(s);
+  };
+  Status error;  // the first error; reported once the server is ready again
+  while (true) {
+    char type = 0;
+    std::string_view body;
+    FERRY_RETURN_IF_ERROR(Next(&type, &body, hooks.statement()));
+    switch (type) {
+      case '1':  // ParseComplete
+      case '2':  // BindComplete
+      case 'n':  // NoData
+      case 's':  // PortalSuspended
+      case 'd':  // CopyData / CopyDone of a COPY being refused
+      case 'c':
+        break;
+      case 'T':
+        if (hooks.columns) FERRY_RETURN_IF_ERROR(hooks.columns(body));
+        break;
+      case 'D':
+        if (hooks.row) FERRY_RETURN_IF_ERROR(hooks.row(body));
+        break;
+      case 'C':
+        if (hooks.done) hooks.done(BodyReader(body).CString());
+        break;
+      case 'I':  // EmptyQueryResponse
+        if (hooks.empty) hooks.empty();
+        break;
+      case 'E': {
+        Status server = ServerError(body, hooks.statement());
+        if (error.ok()) error = decorated(std::move(server));
+        break;
+      }
+      case 'G':  // CopyInResponse, CopyBothResponse: ended here
+      case 'W':
+      case 'H':  // CopyOutResponse: its data is dropped above
+        if (type != 'H') RefuseCopyIn(hooks.extended);
+        if (error.ok()) {
+          error = decorated(NotForThisCall(
+              hooks.statement(),
+              fmt::format("COPY to or from the client cannot run through {}; use CopyOut/CopyIn",
+                          hooks.call)));
+        }
+        break;
+      case 'Z':
+        tx_status_ = body.empty() ? 'I' : body[0];
+        return error;
+      default:
+        return Lost(hooks.statement(), fmt::format("protocol error: unexpected message '{}'", type));
+    }
+  }
+}
+
+Status LightConnection::ReadColumns(std::string_view body, std::vector<Column>* columns,
+                                    std::string_view statement) {
+  bool ok = false;
+  *columns = Columns(body, &ok);
+  if (!ok) return Lost(statement, "protocol error: malformed RowDescription");
+  return Status();
+}
+
+Status LightConnection::AppendRow(std::string_view body, QueryResult* out,
+                                  std::string_view statement) {
+  if (!ParseDataRow(body, &fields_).ok()) {
+    return Lost(statement, "protocol error: malformed DataRow");
+  }
+  std::vector<Value> row;
+  row.reserve(fields_.size());
+  for (const auto& field : fields_) row.emplace_back(field ? Value(std::string(*field)) : Value());
+  out->rows.push_back(std::move(row));
+  return Status();
+}
+
 Result<int64_t> LightConnection::Simple(std::string_view sql, std::string* last_tag) {
   FERRY_RETURN_IF_ERROR(CheckStatement(sql, 0));
   MessageWriter w(&out_);
@@ -1154,61 +1247,26 @@ Result<int64_t> LightConnection::Simple(std::string_view sql, std::string* last_
   w.End();
   FERRY_RETURN_IF_ERROR(Flush(sql));
   int64_t rows = 0;
-  int64_t returned = 0;
-  Status error;
-  while (true) {
-    char type = 0;
-    std::string_view body;
-    FERRY_RETURN_IF_ERROR(Next(&type, &body, sql));
-    switch (type) {
-      case 'T':
-        returned = 0;
-        break;
-      case 'D':
-        ++returned;
-        break;
-      case 'C': {
-        BodyReader reader(body);
-        std::string_view tag = reader.CString();
-        rows += RowsFromTag(tag, returned);
-        if (last_tag != nullptr) *last_tag = std::string(tag);
-        returned = 0;
-        break;
-      }
-      case 'I':
-        break;
-      case 'E': {
-        Status server = ServerError(body, sql);
-        if (error.ok()) error = std::move(server);
-        break;
-      }
-      case 'G':
-      case 'W':
-        RefuseCopyIn(/*extended=*/false);
-        if (error.ok()) {
-          error = NotForThisCall(sql,
-                                 "COPY to or from the client cannot run through Exec; use "
-                                 "CopyOut/CopyIn");
-        }
-        break;
-      case 'H':
-        if (error.ok()) {
-          error = NotForThisCall(sql,
-                                 "COPY to or from the client cannot run through Exec; use "
-                                 "CopyOut/CopyIn");
-        }
-        break;
-      case 'd':
-      case 'c':
-        break;
-      case 'Z':
-        tx_status_ = body.empty() ? 'I' : body[0];
-        if (!error.ok()) return error;
-        return rows;
-      default:
-        return Lost(sql, fmt::format("protocol error: unexpected message '{}'", type));
-    }
-  }
+  int64_t returned = 0;  // rows of the current statement's result
+  ReplyHooks hooks;
+  hooks.call = "Exec";
+  hooks.extended = false;
+  hooks.statement = [sql] { return sql; };
+  hooks.columns = [&returned](std::string_view) {
+    returned = 0;
+    return Status();
+  };
+  hooks.row = [&returned](std::string_view) {
+    ++returned;
+    return Status();
+  };
+  hooks.done = [&](std::string_view tag) {
+    rows += RowsFromTag(tag, returned);
+    if (last_tag != nullptr) *last_tag = std::string(tag);
+    returned = 0;
+  };
+  FERRY_RETURN_IF_ERROR(ReadReplies(hooks));
+  return rows;
 }
 
 Result<int64_t> LightConnection::Exec(std::string_view sql) { return Simple(sql, nullptr); }
@@ -1219,72 +1277,16 @@ Result<QueryResult> LightConnection::Query(std::string_view sql, const Params& p
   AppendSync();
   FERRY_RETURN_IF_ERROR(Flush(sql));
   QueryResult out;
-  Status error;
-  while (true) {
-    char type = 0;
-    std::string_view body;
-    FERRY_RETURN_IF_ERROR(Next(&type, &body, sql));
-    switch (type) {
-      case '1':
-      case '2':
-      case 'n':
-      case 's':
-      case 'I':
-        break;
-      case 'T': {
-        bool ok = false;
-        out.columns = Columns(body, &ok);
-        if (!ok) return Lost(sql, "protocol error: malformed RowDescription");
-        break;
-      }
-      case 'D': {
-        if (!ParseDataRow(body, &fields_).ok())
-          return Lost(sql, "protocol error: malformed DataRow");
-        std::vector<Value> row;
-        row.reserve(fields_.size());
-        for (const auto& field : fields_) {
-          row.emplace_back(field ? Value(std::string(*field)) : Value());
-        }
-        out.rows.push_back(std::move(row));
-        break;
-      }
-      case 'C': {
-        BodyReader reader(body);
-        out.rows_affected = RowsFromTag(reader.CString(), static_cast<int64_t>(out.rows.size()));
-        break;
-      }
-      case 'E': {
-        Status server = ServerError(body, sql);
-        if (error.ok()) error = std::move(server);
-        break;
-      }
-      case 'G':
-      case 'W':
-        RefuseCopyIn(/*extended=*/true);
-        if (error.ok()) {
-          error = NotForThisCall(sql,
-                                 "COPY to or from the client cannot run through Query; use "
-                                 "CopyOut/CopyIn");
-        }
-        break;
-      case 'H':
-        if (error.ok()) {
-          error = NotForThisCall(sql,
-                                 "COPY to or from the client cannot run through Query; use "
-                                 "CopyOut/CopyIn");
-        }
-        break;
-      case 'd':
-      case 'c':
-        break;
-      case 'Z':
-        tx_status_ = body.empty() ? 'I' : body[0];
-        if (!error.ok()) return error;
-        return out;
-      default:
-        return Lost(sql, fmt::format("protocol error: unexpected message '{}'", type));
-    }
-  }
+  ReplyHooks hooks;
+  hooks.call = "Query";
+  hooks.statement = [sql] { return sql; };
+  hooks.columns = [&](std::string_view body) { return ReadColumns(body, &out.columns, sql); };
+  hooks.row = [&](std::string_view body) { return AppendRow(body, &out, sql); };
+  hooks.done = [&out](std::string_view tag) {
+    out.rows_affected = RowsFromTag(tag, static_cast<int64_t>(out.rows.size()));
+  };
+  FERRY_RETURN_IF_ERROR(ReadReplies(hooks));
+  return out;
 }
 
 Status LightConnection::Stream(std::string_view sql, const Params& params,
@@ -1298,66 +1300,23 @@ Status LightConnection::Stream(std::string_view sql, const Params& params,
   std::vector<Column> columns;
   RowView view;
   view.columns = &columns;
-  Status error;
-  Status stopped;
-  while (true) {
-    char type = 0;
-    std::string_view body;
-    FERRY_RETURN_IF_ERROR(Next(&type, &body, sql));
-    switch (type) {
-      case '1':
-      case '2':
-      case 'n':
-      case 's':
-      case 'I':
-      case 'C':
-      case 'd':
-      case 'c':
-        break;
-      case 'T': {
-        bool ok = false;
-        columns = Columns(body, &ok);
-        if (!ok) return Lost(sql, "protocol error: malformed RowDescription");
-        break;
-      }
-      case 'D': {
-        if (!stopped.ok()) break;  // draining after an early stop
-        if (!ParseDataRow(body, &view.fields).ok()) {
-          return Lost(sql, "protocol error: malformed DataRow");
-        }
-        stopped = on_row(view);
-        if (!stopped.ok() && (may_cancel || stopped.code() == StatusCode::kCancelled)) Cancel();
-        break;
-      }
-      case 'E': {
-        Status server = ServerError(body, sql);
-        if (error.ok()) error = std::move(server);
-        break;
-      }
-      case 'G':
-      case 'W':
-        RefuseCopyIn(/*extended=*/true);
-        if (error.ok()) {
-          error = NotForThisCall(sql,
-                                 "COPY to or from the client cannot run through Stream; use "
-                                 "CopyOut/CopyIn");
-        }
-        break;
-      case 'H':
-        if (error.ok()) {
-          error = NotForThisCall(sql,
-                                 "COPY to or from the client cannot run through Stream; use "
-                                 "CopyOut/CopyIn");
-        }
-        break;
-      case 'Z':
-        tx_status_ = body.empty() ? 'I' : body[0];
-        if (!stopped.ok()) return stopped;
-        return error;
-      default:
-        return Lost(sql, fmt::format("protocol error: unexpected message '{}'", type));
+  Status stopped;  // what on_row returned to stop early
+  ReplyHooks hooks;
+  hooks.call = "Stream";
+  hooks.statement = [sql] { return sql; };
+  hooks.columns = [&](std::string_view body) { return ReadColumns(body, &columns, sql); };
+  hooks.row = [&](std::string_view body) -> Status {
+    if (!stopped.ok()) return Status();  // draining after an early stop
+    if (!ParseDataRow(body, &view.fields).ok()) {
+      return Lost(sql, "protocol error: malformed DataRow");
     }
-  }
+    stopped = on_row(view);
+    if (!stopped.ok() && (may_cancel || stopped.code() == StatusCode::kCancelled)) Cancel();
+    return Status();
+  };
+  Status error = ReadReplies(hooks);
+  if (!stopped.ok() && !broken_) return stopped;
+  return error;
 }
 
 // All items, then one Sync: one round trip, and after a failure the server
@@ -1377,88 +1336,39 @@ Result<std::vector<int64_t>> LightConnection::ExecBatch(const std::vector<BatchI
   FERRY_RETURN_IF_ERROR(Flush(items.front().sql));
   std::vector<int64_t> rows;
   rows.reserve(items.size());
-  size_t current = 0;
-  int64_t returned = 0;
-  Status error;
+  size_t current = 0;     // the item whose replies are being read
+  int64_t returned = 0;   // rows of its result
   auto statement = [&]() -> std::string_view {
     return items[std::min(current, items.size() - 1)].sql;
   };
   auto result = [&]() -> QueryResult* {
     return current < items.size() ? items[current].result : nullptr;
   };
-  while (true) {
-    char type = 0;
-    std::string_view body;
-    FERRY_RETURN_IF_ERROR(Next(&type, &body, statement()));
-    switch (type) {
-      case '1':
-      case '2':
-      case 'n':
-      case 'd':
-      case 'c':
-        break;
-      case 'T':
-        if (QueryResult* r = result()) {
-          bool ok = false;
-          r->columns = Columns(body, &ok);
-          if (!ok) return Lost(statement(), "protocol error: malformed RowDescription");
-        }
-        break;
-      case 'D':
-        ++returned;
-        if (QueryResult* r = result()) {
-          if (!ParseDataRow(body, &fields_).ok()) {
-            return Lost(statement(), "protocol error: malformed DataRow");
-          }
-          std::vector<Value> row;
-          row.reserve(fields_.size());
-          for (const auto& field : fields_) {
-            row.emplace_back(field ? Value(std::string(*field)) : Value());
-          }
-          r->rows.push_back(std::move(row));
-        }
-        break;
-      case 'C':
-      case 'I': {
-        int64_t count = 0;
-        if (type == 'C') {
-          BodyReader reader(body);
-          count = RowsFromTag(reader.CString(), returned);
-        }
-        if (QueryResult* r = result()) r->rows_affected = count;
-        rows.push_back(count);
-        returned = 0;
-        ++current;
-        break;
-      }
-      case 'E': {
-        Status server = ServerError(body, statement());
-        if (error.ok()) {
-          error = std::move(server).With("batch_index", std::to_string(current));
-        }
-        break;
-      }
-      case 'G':
-      case 'W':
-      case 'H':
-        // COPY FROM STDIN is refused before sending (RefuseCopyFromStdin);
-        // one that slipped past as the last item is ended here.
-        if (type != 'H') RefuseCopyIn(/*extended=*/true);
-        if (error.ok()) {
-          error = NotForThisCall(statement(),
-                                 "COPY to or from the client cannot run through "
-                                 "ExecBatch; use CopyOut/CopyIn")
-                      .With("batch_index", std::to_string(current));
-        }
-        break;
-      case 'Z':
-        tx_status_ = body.empty() ? 'I' : body[0];
-        if (!error.ok()) return error;
-        return rows;
-      default:
-        return Lost(statement(), fmt::format("protocol error: unexpected message '{}'", type));
-    }
-  }
+  auto finish = [&](int64_t count) {
+    if (QueryResult* r = result()) r->rows_affected = count;
+    rows.push_back(count);
+    returned = 0;
+    ++current;
+  };
+  ReplyHooks hooks;
+  hooks.call = "ExecBatch";
+  hooks.statement = statement;
+  hooks.columns = [&](std::string_view body) -> Status {
+    QueryResult* r = result();
+    return r == nullptr ? Status() : ReadColumns(body, &r->columns, statement());
+  };
+  hooks.row = [&](std::string_view body) -> Status {
+    ++returned;
+    QueryResult* r = result();
+    return r == nullptr ? Status() : AppendRow(body, r, statement());
+  };
+  hooks.done = [&](std::string_view tag) { finish(RowsFromTag(tag, returned)); };
+  hooks.empty = [&] { finish(0); };
+  hooks.decorate = [&current](Status s) {
+    return std::move(s).With("batch_index", std::to_string(current));
+  };
+  FERRY_RETURN_IF_ERROR(ReadReplies(hooks));
+  return rows;
 }
 
 Status LightConnection::RunControl(std::string_view sql, std::string* tag) {
