@@ -55,6 +55,8 @@ class [[nodiscard]] Status {
   Status& Add(std::string key, std::string value) &;
   // Value of a context key, or "" when absent.
   std::string Get(std::string_view key) const;
+  // Removes a context key (internal bookkeeping a user need not see).
+  Status& Drop(std::string_view key) &;
   // Prefixes the message ("applying 3_users.sql: ...").
   Status Prefix(std::string_view prefix) &&;
 

@@ -33,6 +33,11 @@ Status Status::With(std::string key, std::string value) && {
   return std::move(*this);
 }
 
+Status& Status::Drop(std::string_view key) & {
+  std::erase_if(context_, [key](const auto& entry) { return entry.first == key; });
+  return *this;
+}
+
 Status& Status::Add(std::string key, std::string value) & {
   if (value.empty()) return *this;
   for (auto& [k, v] : context_) {

@@ -459,7 +459,8 @@ Status StatementError(Status s, const Script& script, const Statement& stmt, int
   Status out(code, message);
   out.Add("file", script.path);
   for (const auto& [k, v] : s.context()) {
-    if (k != "statement" && k != "line") out.Add(k, v);  // the driver's line is per statement
+    // The driver's line is per statement; its batch index is ferry's own.
+    if (k != "statement" && k != "line" && k != "batch_index") out.Add(k, v);
   }
   out.Add("line", std::to_string(line));
   out.Add("statement", Excerpt(stmt.text));
@@ -650,8 +651,9 @@ Status Migrator::ApplyOne(const Migration& m, const RunPlan& file_plan, HistoryR
       if (!ran.ok()) {
         Status err = std::move(ran).TakeStatus();
         if (!in_outer_tx) (void)conn_->Rollback();
-        size_t index = static_cast<size_t>(std::atoll(err.Get("batch_index").c_str()));
-        if (index < prefix || err.Get("batch_index").empty()) return fail(std::move(err));
+        const std::string batch_index = err.Get("batch_index");
+        size_t index = static_cast<size_t>(std::atoll(batch_index.c_str()));
+        if (index < prefix || batch_index.empty()) return fail(std::move(err.Drop("batch_index")));
         size_t i = index - prefix;
         return fail(StatementError(std::move(err), m.up, plan.statements[i], static_cast<int>(i),
                                    total));

@@ -31,6 +31,16 @@ TEST(StatusTest, ContextIsRenderedAndEmptyValuesDropped) {
   EXPECT_EQ(s.Get("hint"), "");
 }
 
+TEST(StatusTest, DropRemovesOnlyThatKey) {
+  Status s = Status(StatusCode::kInvalidArgument, "bad")
+                 .With("batch_index", "7")
+                 .With("sqlstate", "42601")
+                 .With("line", "3");
+  s.Drop("batch_index").Drop("no_such_key");
+  EXPECT_EQ(s.ToString(), "INVALID_ARGUMENT: bad [sqlstate=42601, line=3]");
+  EXPECT_EQ(s.Get("batch_index"), "");
+}
+
 TEST(StatusTest, PrefixKeepsCodeAndContext) {
   Status s = Status(StatusCode::kAborted, "deadlock").With("sqlstate", "40P01").Prefix("3_x.sql");
   EXPECT_EQ(s.code(), StatusCode::kAborted);
