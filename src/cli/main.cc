@@ -74,6 +74,27 @@ struct GlobalFlags {
   int verbose = 0;
 };
 
+// The flags `copy` and `verify` share: two databases, and which rows of
+// which tables. The help of --from, --to and --where says what each command
+// does with them.
+struct TableSelection {
+  std::string* from;
+  std::string* to;
+  std::vector<std::string>* tables;
+  bool* all;
+  std::string* where;
+};
+void AddTableSelection(CLI::App* cmd, const TableSelection& s, const std::string& from_help,
+                       const std::string& to_help, const std::string& where_help) {
+  cmd->add_option("--from", *s.from, from_help)->option_text("URL");
+  cmd->add_option("--to", *s.to, to_help)->option_text("URL");
+  cmd->add_option("--table", *s.tables, "table to " + cmd->get_name() +
+                                           " (repeatable; schema.table)")
+      ->option_text("T");
+  cmd->add_flag("--all", *s.all, "every user table of the source");
+  cmd->add_option("--where", *s.where, where_help)->option_text("SQL");
+}
+
 void AddGlobalFlags(CLI::App& app, GlobalFlags& g) {
   app.add_option("-d,--database", g.database,
                  "database URL: postgres://user@host/db, sqlite:file.db (default sqlite:ferry.db)")
@@ -219,15 +240,10 @@ int Run(int argc, char** argv, const std::string& only, bool* retry) {
   if (want("verify")) {
     verify = app.add_subcommand(
         "verify", "compare tables in two databases by primary key: missing, extra, changed rows");
-    verify->add_option("--from", vargs.from, "source (reference) database URL (default: --database)")
-        ->option_text("URL");
-    verify->add_option("--to", vargs.to, "target database URL, checked against the source")
-        ->option_text("URL");
-    verify->add_option("--table", vargs.tables, "table to compare (repeatable; schema.table)")
-        ->option_text("T");
-    verify->add_flag("--all", vargs.all, "every user table of the source");
-    verify->add_option("--where", vargs.where, "SQL condition limiting the rows on both sides")
-        ->option_text("SQL");
+    AddTableSelection(verify, {&vargs.from, &vargs.to, &vargs.tables, &vargs.all, &vargs.where},
+                      "source (reference) database URL (default: --database)",
+                      "target database URL, checked against the source",
+                      "SQL condition limiting the rows on both sides");
     verify->add_option("--job", vargs.job, "verify a copy job: start from its chunk ranges")
         ->option_text("JOB");
     verify->add_option("--max-report", vargs.max_report,
@@ -258,15 +274,10 @@ int Run(int argc, char** argv, const std::string& only, bool* retry) {
   if (want("copy")) {
     copy = app.add_subcommand(
         "copy", "copy tables between databases in resumable chunks (PostgreSQL, SQLite)");
-    copy->add_option("--from", cargs.from, "source database URL (default: --database)")
-        ->option_text("URL");
-    copy->add_option("--to", cargs.to, "target database URL (holds the job's progress)")
-        ->option_text("URL");
-    copy->add_option("--table", cargs.tables, "table to copy (repeatable; schema.table)")
-        ->option_text("T");
-    copy->add_flag("--all", cargs.all, "every user table of the source");
-    copy->add_option("--where", cargs.where, "SQL condition on the source rows, e.g. a date range")
-        ->option_text("SQL");
+    AddTableSelection(copy, {&cargs.from, &cargs.to, &cargs.tables, &cargs.all, &cargs.where},
+                      "source database URL (default: --database)",
+                      "target database URL (holds the job's progress)",
+                      "SQL condition on the source rows, e.g. a date range");
     copy->add_option("--workers", cargs.workers, "parallel chunk workers (default 2)")
         ->option_text("N");
     copy->add_option("--batch-rows", cargs.batch_rows, "rows per chunk (default 250000)")
