@@ -30,23 +30,22 @@ Value NullIfEmpty(const std::string& s) {
 }
 
 Params RowParams(const HistoryRow& r) {
-  const auto& opt = NullIfEmpty;
-  return {opt(r.version),
+  return {NullIfEmpty(r.version),
           r.description,
           r.script,
           r.kind,
-          opt(r.checksum),
+          NullIfEmpty(r.checksum),
           r.status,
-          opt(r.started_at),
-          opt(r.completed_at),
+          NullIfEmpty(r.started_at),
+          NullIfEmpty(r.completed_at),
           std::to_string(r.duration_ms),
           std::to_string(r.rows_affected),
-          opt(r.error_message),
+          NullIfEmpty(r.error_message),
           r.applied_by,
           std::string(r.rollback_available ? "1" : "0"),
           std::to_string(r.statements_done),
           r.execution,
-          opt(r.note),
+          NullIfEmpty(r.note),
           std::to_string(r.attempts)};
 }
 

@@ -573,19 +573,19 @@ Status Migrator::ApplyOne(const Migration& m, const RunPlan& file_plan, HistoryR
     return s;
   };
 
-  auto set_timeouts = [&](bool local) -> Status {
-    if (!pg) return Status();
-    std::string scope = local ? "SET LOCAL " : "SET ";
+  // The file's lock and statement timeout directives as SET statements
+  // (PostgreSQL only); "SET LOCAL" inside the migration's transaction.
+  auto timeout_settings = [&](std::string_view set) {
+    std::vector<std::string> out;
+    if (!pg) return out;
     if (!plan.lock_timeout.empty()) {
-      FERRY_RETURN_IF_ERROR(
-          conn_->Exec(scope + "lock_timeout = " + PgLiteral(plan.lock_timeout)).status());
+      out.push_back(fmt::format("{} lock_timeout = {}", set, PgLiteral(plan.lock_timeout)));
     }
     if (!plan.statement_timeout.empty()) {
-      FERRY_RETURN_IF_ERROR(
-          conn_->Exec(scope + "statement_timeout = " + PgLiteral(plan.statement_timeout))
-              .status());
+      out.push_back(
+          fmt::format("{} statement_timeout = {}", set, PgLiteral(plan.statement_timeout)));
     }
-    return Status();
+    return out;
   };
 
   // Verify queries run before the commit when they can (a failure then rolls
@@ -617,7 +617,7 @@ Status Migrator::ApplyOne(const Migration& m, const RunPlan& file_plan, HistoryR
     for (;;) {
       Params running_params;
       QueryResult running_result;
-      std::vector<std::string> settings;  // texts the batch points into
+      const std::vector<std::string> settings = timeout_settings("SET LOCAL");  // batch views
       std::vector<Connection::BatchItem> batch;
       batch.reserve(6 + plan.statements.size());
       // ferry's own statements come back with every migration: prepared once
@@ -634,16 +634,7 @@ Status Migrator::ApplyOne(const Migration& m, const RunPlan& file_plan, HistoryR
         FERRY_ASSIGN_OR_RETURN(row->id, history->Save(*row));
       }
       if (!in_outer_tx) own(conn_->engine() == "sqlite" ? "BEGIN IMMEDIATE" : "BEGIN");
-      if (pg) {
-        settings.reserve(2);
-        if (!plan.lock_timeout.empty()) {
-          settings.push_back("SET LOCAL lock_timeout = " + PgLiteral(plan.lock_timeout));
-        }
-        if (!plan.statement_timeout.empty()) {
-          settings.push_back("SET LOCAL statement_timeout = " + PgLiteral(plan.statement_timeout));
-        }
-        for (const std::string& setting : settings) own(setting);
-      }
+      for (const std::string& setting : settings) own(setting);
       const size_t prefix = batch.size();
       for (const Statement& stmt : plan.statements) batch.push_back({stmt.text, nullptr});
       auto ran = conn_->ExecBatch(batch);
@@ -691,8 +682,10 @@ Status Migrator::ApplyOne(const Migration& m, const RunPlan& file_plan, HistoryR
     }
   } else {
     FERRY_ASSIGN_OR_RETURN(row->id, history->Save(*row));
-    Status t = set_timeouts(false);
-    if (!t.ok()) return fail(std::move(t));
+    for (const std::string& setting : timeout_settings("SET")) {
+      Status t = conn_->Exec(setting).status();
+      if (!t.ok()) return fail(std::move(t));
+    }
     for (int i = first; i < total; ++i) {
       const Statement& stmt = plan.statements[static_cast<size_t>(i)];
       if (pg && stmt.no_transaction_reason == "CREATE INDEX CONCURRENTLY") {

@@ -16,7 +16,6 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <thread>
 #include <vector>
 
 namespace ferry {
@@ -264,36 +263,18 @@ class Signer {
   uint64_t Sign(int fd, const struct stat& st, const std::string& folder, uint64_t seed,
                 bool descend) {
     const NameList& names = Names(fd, StampOf(st), folder);
-    // stat costs ~1 us a file, so a large directory is shared with a second
-    // thread, through its own descriptor (threads sharing one would contend
-    // on its reference count in every call).
+    // One stat per file, ~1 us each, on this thread: `status` computes the
+    // signature while its main thread connects, so the other core is busy
+    // already (a second stat thread measured no faster: bench/RESULTS.md,
+    // session 6).
     uint64_t sum = 0;
     std::vector<size_t> dirs;
-    auto sign_range = [&names, seed, descend](int at, size_t begin, size_t end, uint64_t* out,
-                                              std::vector<size_t>* dirs_out) {
-      struct stat entry;
-      for (size_t i = begin; i < end; ++i) {
-        // Follow links, as the scanner does; a broken link counts by name.
-        if (fstatat(at, names.at(i), &entry, 0) != 0) entry = {};
-        *out += HashEntry(seed, names.view(i), entry);
-        if (descend && S_ISDIR(entry.st_mode)) dirs_out->push_back(i);
-      }
-    };
-    constexpr size_t kShareAbove = 2048;
-    int second = names.size() > kShareAbove ? openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-                                            : -1;
-    if (second >= 0) {
-      const size_t half = names.size() / 2;
-      uint64_t other_sum = 0;
-      std::vector<size_t> other_dirs;
-      std::thread helper(sign_range, second, half, names.size(), &other_sum, &other_dirs);
-      sign_range(fd, 0, half, &sum, &dirs);
-      helper.join();
-      close(second);
-      sum += other_sum;
-      dirs.insert(dirs.end(), other_dirs.begin(), other_dirs.end());
-    } else {
-      sign_range(fd, 0, names.size(), &sum, &dirs);
+    struct stat entry;
+    for (size_t i = 0; i < names.size(); ++i) {
+      // Follow links, as the scanner does; a broken link counts by name.
+      if (fstatat(fd, names.at(i), &entry, 0) != 0) entry = {};
+      sum += HashEntry(seed, names.view(i), entry);
+      if (descend && S_ISDIR(entry.st_mode)) dirs.push_back(i);
     }
     for (size_t i : dirs) {
       std::string_view name = names.view(i);

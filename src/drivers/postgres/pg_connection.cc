@@ -351,8 +351,9 @@ Result<std::vector<int64_t>> PgConnection::ExecBatch(const std::vector<BatchItem
   bool retry = false;
   auto done = SendBatch(items, &retry);
   if (retry && idle) {
-    // Deallocated behind our back (DEALLOCATE ALL): nothing ran; prepare anew.
-    if (Pq().PQtransactionStatus(conn()) == PQTRANS_INERROR) (void)Rollback();
+    // Deallocated behind our back (DEALLOCATE ALL): the first item failed, so
+    // the server skipped the rest up to the sync and the session is idle
+    // again with nothing run; prepare anew.
     done = SendBatch(items, &retry);
   }
   return done;

@@ -16,6 +16,8 @@
 #include <map>
 #include <thread>
 
+#include "core/backoff.h"
+
 namespace ferry::sqlite {
 namespace {
 
@@ -449,11 +451,11 @@ Result<std::unique_ptr<Connection>> Open(const Url& url, const ConnectOptions& o
   // busy timeout.
   auto r = conn->Exec(setup);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(busy_ms);
-  for (auto pause = std::chrono::milliseconds(1);
-       !r.ok() && (sqlite3_extended_errcode(raw) & 0xff) == SQLITE_BUSY &&
-       std::chrono::steady_clock::now() < deadline;
-       pause = std::min(pause * 2, std::chrono::milliseconds(50))) {
-    std::this_thread::sleep_for(pause);
+  for (int attempt = 1; !r.ok() && (sqlite3_extended_errcode(raw) & 0xff) == SQLITE_BUSY &&
+                        std::chrono::steady_clock::now() < deadline;
+       ++attempt) {
+    std::this_thread::sleep_for(
+        RetryDelay(std::chrono::milliseconds(1), attempt, std::chrono::milliseconds(50)));
     r = conn->Exec(setup);
   }
   if (!r.ok()) {
