@@ -652,4 +652,13 @@ std::vector<Statement> SplitSqlite(std::string_view sql, int first_line) {
   return out;
 }
 
+Result<std::vector<Statement>> SplitScript(SqlGrammar grammar, std::string_view sql,
+                                           int first_line) {
+  switch (grammar) {
+    case SqlGrammar::kPostgres: return SplitPostgres(sql, first_line);
+    case SqlGrammar::kSqlite: return SplitSqlite(sql, first_line);
+  }
+  return Status(StatusCode::kInternal, "unknown SQL grammar");
+}
+
 }  // namespace ferry
