@@ -71,6 +71,8 @@ struct MigrateArgs {
   std::string reason;         // repair --reason
   std::string description;    // baseline --description
   std::string format;         // report --format
+  std::string format_word;    // report's positional form: `report json`
+  std::string engine;         // validate --engine (no database): postgres or sqlite
   int limit = 0;              // history --limit
   bool discard_new_writes = false;  // abort: drop new columns lacking a down expression
 };

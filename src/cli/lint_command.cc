@@ -140,6 +140,7 @@ int RunLint(const Context& ctx, const std::vector<std::string>& paths_in,
     MigratorOptions mo;
     mo.dir = dir;
     mo.history_table = ctx.config.Get("history_table");
+    mo.ignore_unknown_files = ctx.config.Get("migrations.unknown_files") == "ignore";
     auto opened = Migrator::Open(ctx.config.Get("database"), mo);
     if (!opened.ok()) return ReportError(opened.status(), ctx.json);
     migrator = std::move(opened).value();
@@ -155,7 +156,9 @@ int RunLint(const Context& ctx, const std::vector<std::string>& paths_in,
   for (const std::string& path : paths) {
     std::error_code ec;
     if (fs::is_directory(path, ec)) {
-      auto scanned = ScanDirectory(path);
+      auto scanned = ScanDirectory(
+          path, ScanOptions{.ignore_unknown_files =
+                                ctx.config.Get("migrations.unknown_files") == "ignore"});
       if (!scanned.ok()) {
         problems.push_back(scanned.status());
         continue;
@@ -190,7 +193,7 @@ int RunLint(const Context& ctx, const std::vector<std::string>& paths_in,
     const Migration* found = nullptr;
     fs::path parent = fs::path(path).parent_path();
     auto scanned = ScanDirectory(parent.empty() ? "." : parent.string(),
-                                 ScanOptions{.allow_empty = true});
+                                 ScanOptions{.allow_empty = true, .ignore_unknown_files = true});
     if (scanned.ok()) {
       sets.push_back(std::move(scanned).value());
       for (const Migration& m : sets.back().migrations) {
@@ -209,6 +212,7 @@ int RunLint(const Context& ctx, const std::vector<std::string>& paths_in,
     order.push_back(found);
   }
   options->carry_across_files = carry && paths.size() == 1;
+  options->empty_tables_are_new = options->carry_across_files;  // as `up` judges them
 
   auto report = LintMigrations(order, *options);
   if (!report.ok()) return ReportError(report.status(), ctx.json);

@@ -374,8 +374,17 @@ int Run(int argc, char** argv, const std::string& only, bool* retry) {
                                   "  ferry history\n  ferry history --limit 10 --json")) {
     history->add_option("--limit", margs.limit, "only the newest N rows");
   }
-  command("validate", "check that files parse and applied checksums match",
-          "  ferry validate   # exit 3 when problems are found");
+  if (CLI::App* validate = command(
+          "validate", "check that files parse, applied checksums match and the schema is whole",
+          "  ferry validate   # exit 3 when problems are found\n"
+          "  ferry validate --engine postgres   # no database: the files by PostgreSQL's rules")) {
+    validate->add_option("--engine", margs.engine,
+                         "without a database: judge the files as postgres or sqlite (default: "
+                         "engine in ferry.toml, else sqlite)")
+        ->check(CLI::IsMember({"postgres", "sqlite"}));
+    validate->add_flag("--exit-code", margs.exit_code,
+                       "exit 3 on any problem, schema drift included (always on for validate)");
+  }
   if (CLI::App* plan = command("plan", "print the exact SQL that up (or down) would run",
                                "  ferry plan\n  ferry plan --to 1.1.0\n  ferry plan --down --steps 2")) {
     plan->add_flag("--down", margs.down, "plan a rollback instead");
@@ -394,7 +403,8 @@ int Run(int argc, char** argv, const std::string& only, bool* retry) {
   }
   if (CLI::App* report = command("report", "status, history and health in one document",
                                  "  ferry report --format json > migration-report.json\n"
-                                 "  ferry report --format summary")) {
+                                 "  ferry report summary   # the same as --format summary")) {
+    report->add_option("format", margs.format_word, "json or summary (the same as --format)");
     report->add_option("--format", margs.format, "json or summary (default)");
   }
   if (CLI::App* complete = command(
@@ -419,8 +429,12 @@ int Run(int argc, char** argv, const std::string& only, bool* retry) {
     abort_cmd->add_flag("--discard-new-writes", margs.discard_new_writes,
                         "drop new columns even without a down expression (their writes are lost)");
   }
-  command("health", "check connection, lock, failed or dead migrations, compatibility",
-          "  ferry health   # exit 0 healthy, 9 unhealthy");
+  if (CLI::App* health = command(
+          "health", "check connection, lock, failed or dead migrations, compatibility, schema",
+          "  ferry health   # exit 0 healthy, 9 unhealthy (schema drift included)")) {
+    health->add_flag("--exit-code", margs.exit_code,
+                     "exit 9 when unhealthy, schema drift included (always on for health)");
+  }
   app.add_option("--history-table", history_table, "history table name (default ferry_schema_history)")
       ->option_text("NAME");
   app.add_option("--lock-wait", lock_wait, "how long to wait for the migration lock (default 60s)")

@@ -17,6 +17,7 @@
 #include "migrate/migrator.h"
 #include "migrate/scan_cache.h"
 #include "migrate/status_memo.h"
+#include "migrate/validate_files.h"
 #include "move/expand.h"
 
 namespace ferry::cli {
@@ -38,6 +39,14 @@ Result<MigratorOptions> OptionsFrom(const Context& ctx, const MigrateArgs& args)
   o.statement_timeout = c.Get("statement_timeout");
   o.compat_min_version = c.Get("compat.min_version");
   o.compat_current_version = c.Get("compat.current_version");
+  const std::string& unknown = c.Get("migrations.unknown_files");
+  if (unknown != "ignore" && unknown != "error") {
+    return Status(StatusCode::kInvalidArgument,
+                  fmt::format("[migrations] unknown_files must be \"ignore\" or \"error\" "
+                              "(found '{}')",
+                              unknown));
+  }
+  o.ignore_unknown_files = unknown == "ignore";
   o.scan_cache_dir = c.Get("cache_dir");
   if (o.scan_cache_dir == "off") {
     o.scan_cache_dir.clear();
@@ -102,6 +111,8 @@ EventSink MakeSink(const Context& ctx) {
       Err(fmt::format("<- {} {} (down)\n", label, e.description));
     } else if (e.type == "undo_done") {
       Err(fmt::format("   rolled back in {} ms\n", e.duration_ms));
+    } else if (e.type == "notice") {
+      Err(fmt::format("   {}\n", e.message));  // "NOTICE: 40% of users done"
     } else if (!e.message.empty()) {
       Err(fmt::format("   {}\n", e.message));
     }
@@ -125,7 +136,9 @@ json EntryJson(const PlanEntry& e) {
     if (e.migration == nullptr) j["checksum"] = e.row->checksum;
     if (e.state == EntryState::kChanged) j["applied_checksum"] = e.row->checksum;
     if (!e.row->error_message.empty()) j["error"] = e.row->error_message;
-    if (e.row->execution == "no-transaction") j["statements_done"] = e.row->statements_done;
+    if (e.row->execution == "no-transaction" || e.row->execution == "own-transactions") {
+      j["statements_done"] = e.row->statements_done;
+    }
   }
   return j;
 }
@@ -153,7 +166,8 @@ json StatusJsonOf(const StatusReport& r) {
           {"out_of_order", r.out_of_order},
           {"future_database", r.future_database},
           {"lock", lock},
-          {"migrations", entries}};
+          {"migrations", entries},
+          {"ignored_files", r.files ? r.files->ignored : std::vector<std::string>()}};
 }
 
 // Applied migrations listed by `status` without --all: the newest ones.
@@ -185,7 +199,7 @@ StatusTextParts StatusTextOf(const StatusReport& r, bool all) {
   if (r.out_of_order) out += fmt::format(", {} out of order", r.out_of_order);
   out += ")\n";
   std::string& body = parts.body;
-  if (r.entries.empty()) {
+  if (r.entries.empty() && (!r.files || r.files->ignored.empty())) {
     body = "no migrations yet: create one with 'ferry new NAME'\n";
     return parts;
   }
@@ -217,6 +231,12 @@ StatusTextParts StatusTextOf(const StatusReport& r, bool all) {
     if (e.state == EntryState::kChanged && e.row) {
       body += "      file changed after it was applied: restore it or run 'ferry repair'\n";
     }
+  }
+  if (r.files && !r.files->ignored.empty()) {
+    body += fmt::format("\nignored   {} .sql file{} fitting no migration layout "
+                        "(unknown_files = \"ignore\"): {}\n",
+                        r.files->ignored.size(), r.files->ignored.size() == 1 ? "" : "s",
+                        fmt::join(r.files->ignored, ", "));
   }
   if (r.future_database) {
     body += fmt::format("\ndatabase is at {}, newer than the newest migration file {}: upgrade the "
@@ -306,11 +326,14 @@ int ApplyOutput(const Context& ctx, const char* verb, const Result<ApplyResult>&
                {"current_version", version}});
     return kExitOk;
   }
-  const auto& list = std::string(verb) == "rolled back" ? r->rolled_back : r->applied;
+  // goto moves either way: what it did is whichever list is not empty.
+  const bool down = std::string(verb) == "rolled back" ||
+                    (std::string(verb) == "moved through" && !r->rolled_back.empty());
+  const auto& list = down ? r->rolled_back : r->applied;
   if (r->dry_run) {
     Out(list.empty() ? "dry run: nothing to do\n"
                      : fmt::format("dry run: would {} {} migration{}: {}\n",
-                                   std::string(verb) == "rolled back" ? "roll back" : "apply",
+                                   down ? "roll back" : "apply",
                                    list.size(), list.size() == 1 ? "" : "s",
                                    fmt::join(list, ", ")));
     return kExitOk;
@@ -321,10 +344,17 @@ int ApplyOutput(const Context& ctx, const char* verb, const Result<ApplyResult>&
                     version.empty() ? "no version" : version));
     return kExitOk;
   }
-  if (list.empty()) {
+  if (std::string(verb) == "moved through" && !r->rolled_back.empty()) {
+    // goto to a lower version rolls back; say so, newest first.
+    Out(fmt::format("rolled back {} migration{} ({}) in {} ms; database is at {}\n",
+                    r->rolled_back.size(), r->rolled_back.size() == 1 ? "" : "s",
+                    fmt::join(r->rolled_back, ", "), r->duration_ms,
+                    version.empty() ? "no version" : version));
+  } else if (list.empty()) {
     Out(fmt::format("nothing to do; database is at {}\n", version.empty() ? "no version" : version));
   } else {
-    Out(fmt::format("{} {} migration{} in {} ms; database is at {}\n", verb, list.size(),
+    Out(fmt::format("{} {} migration{} in {} ms; database is at {}\n",
+                    std::string(verb) == "moved through" ? "applied" : verb, list.size(),
                     list.size() == 1 ? "" : "s", r->duration_ms,
                     version.empty() ? "no version" : version));
   }
@@ -474,7 +504,8 @@ int RunStatus(const Context& ctx, const MigrateArgs& args, Migrator& m,
     key.database = m.redacted_url();
     key.dir = o.dir;
     key.history_table = o.history_table;
-    key.mode = args.all ? "text-all" : "text";
+    key.mode = std::string(args.all ? "text-all" : "text") +
+               (o.ignore_unknown_files ? "-ignore-unknown" : "");
     key.dir_signature = *signature;
     key.fingerprint = probe->fingerprint;
     if (std::optional<std::string> hit = LoadStatusMemo(o.scan_cache_dir, key)) {
@@ -528,6 +559,83 @@ int RunStatus(const Context& ctx, const MigrateArgs& args, Migrator& m,
   return args.exit_code && attention ? kExitPending : kExitOk;
 }
 
+// `validate` with no database to read: no database configured (the default
+// sqlite:ferry.db would be created by opening it), or a SQLite file that does
+// not exist. Then the files alone are judged, by the engine from --engine,
+// ferry.toml / FERRY_ENGINE, the configured URL, or SQLite (the default
+// database), and the output says which.
+struct OfflineEngine {
+  std::string engine;
+  std::string from;    // "--engine", "ferry.toml:3", ...
+  std::string reason;  // why there is no database
+};
+
+std::optional<OfflineEngine> OfflineValidation(const Context& ctx, const MigrateArgs& args) {
+  const Config::Setting& db = ctx.config.GetSetting("database");
+  OfflineEngine out;
+  std::string url_engine;
+  if (db.source == ConfigSource::kDefault || db.value.empty()) {
+    out.reason = "no database given (--database, DATABASE_URL or database in ferry.toml)";
+  } else {
+    auto url = Url::Parse(db.value);
+    if (!url.ok() || url->scheme() != "sqlite") return std::nullopt;
+    const std::string& file = url->database();
+    std::error_code ec;
+    if (file.empty() || file == ":memory:" || std::filesystem::exists(file, ec)) {
+      return std::nullopt;
+    }
+    out.reason = fmt::format("the database file {} does not exist (not created)", file);
+    url_engine = "sqlite";
+  }
+  const Config::Setting& configured = ctx.config.GetSetting("engine");
+  if (!args.engine.empty()) {
+    out.engine = args.engine;
+    out.from = "--engine";
+  } else if (!configured.value.empty()) {
+    out.engine = configured.value;
+    out.from = configured.origin.empty() ? std::string(ConfigSourceName(configured.source))
+                                         : configured.origin;
+  } else if (!url_engine.empty()) {
+    out.engine = url_engine;
+    out.from = "the database URL";
+  } else {
+    out.engine = "sqlite";
+    out.from = "the default database; for PostgreSQL files set engine = \"postgres\" in "
+               "ferry.toml or pass --engine postgres";
+  }
+  return out;
+}
+
+int RunValidateOffline(const Context& ctx, const MigratorOptions& options,
+                       const OfflineEngine& offline) {
+  auto problems = ValidateFiles(options, offline.engine);
+  if (!problems.ok()) return ReportError(problems.status(), ctx.json);
+  if (ctx.json) {
+    json arr = json::array();
+    for (const auto& p : *problems) {
+      arr.push_back({{"kind", p.kind}, {"script", p.script}, {"message", p.message}});
+    }
+    PrintJson({{"ok", problems->empty()},
+               {"engine", offline.engine},
+               {"engine_from", offline.from},
+               {"database", nullptr},
+               {"no_database", offline.reason},
+               {"problems", arr}});
+    return problems->empty() ? kExitOk : kExitPending;
+  }
+  Out(fmt::format("engine    {} (from {})\n", offline.engine, offline.from));
+  Out(fmt::format("database  none: {}; checked the files only (applied checksums, history and "
+                  "the live schema need a database)\n",
+                  offline.reason));
+  if (problems->empty()) {
+    Out(fmt::format("valid: every file parses as {} SQL\n", offline.engine));
+  } else {
+    for (const auto& p : *problems) Out(fmt::format("{}: {}: {}\n", p.script, p.kind, p.message));
+    Out(fmt::format("{} problem{}\n", problems->size(), problems->size() == 1 ? "" : "s"));
+  }
+  return problems->empty() ? kExitOk : kExitPending;
+}
+
 }  // namespace
 
 int RunMigrateCommand(const Context& ctx, const std::string& command, const MigrateArgs& args) {
@@ -545,6 +653,11 @@ int RunMigrateCommand(const Context& ctx, const std::string& command, const Migr
                            [dir = options->dir, cache = options->scan_cache_dir] {
                              return DirectorySignature(dir, SignatureOptions{cache});
                            });
+  }
+  if (command == "validate") {
+    if (std::optional<OfflineEngine> offline = OfflineValidation(ctx, args)) {
+      return RunValidateOffline(ctx, *options, *offline);
+    }
   }
   options->short_session = command == "status" || command == "history" ||
                            command == "validate" || command == "report" || command == "health";
@@ -607,9 +720,13 @@ int RunMigrateCommand(const Context& ctx, const std::string& command, const Migr
       }
       PrintJson({{"ok", problems->empty()}, {"problems", arr}});
     } else if (problems->empty()) {
-      Out("valid: every file parses, applied checksums match, order and compatibility are fine\n");
+      Out("valid: every file parses, applied checksums match, order and compatibility are fine, "
+          "and the live schema holds what the migrations made\n");
     } else {
-      for (const auto& p : *problems) Out(fmt::format("{}: {}: {}\n", p.script, p.kind, p.message));
+      for (const auto& p : *problems) {
+        Out(p.kind == "schema" ? fmt::format("schema validation failed: {}\n", p.message)
+                               : fmt::format("{}: {}: {}\n", p.script, p.kind, p.message));
+      }
       Out(fmt::format("{} problem{}\n", problems->size(), problems->size() == 1 ? "" : "s"));
     }
     return problems->empty() ? kExitOk : kExitPending;
@@ -668,7 +785,16 @@ int RunMigrateCommand(const Context& ctx, const std::string& command, const Migr
     if (!rows.ok()) return ReportError(rows.status(), ctx.json);
     auto health = m.Health();
     if (!health.ok()) return ReportError(health.status(), ctx.json);
-    std::string format = args.format.empty() ? (ctx.json ? "json" : "summary") : args.format;
+    if (!args.format.empty() && !args.format_word.empty() && args.format != args.format_word) {
+      return ReportError(Status(StatusCode::kInvalidArgument,
+                                fmt::format("report {} --format {}: give the format once",
+                                            args.format_word, args.format)),
+                         ctx.json);
+    }
+    std::string format = !args.format.empty()        ? args.format
+                         : !args.format_word.empty() ? args.format_word
+                         : ctx.json                  ? "json"
+                                                     : "summary";
     if (format == "json") {
       json hist = json::array();
       for (const auto& r : *rows) hist.push_back(HistoryRowJson(r));
@@ -684,7 +810,8 @@ int RunMigrateCommand(const Context& ctx, const std::string& command, const Migr
     }
     if (format != "summary") {
       return ReportError(Status(StatusCode::kInvalidArgument,
-                                "unknown --format '" + format + "': use json or summary"),
+                                "unknown report format '" + format +
+                                    "': use 'ferry report json' or 'ferry report summary'"),
                          ctx.json);
     }
     int64_t total_ms = 0;

@@ -36,6 +36,8 @@ const std::vector<KeyInfo>& KeyTable() {
       {"lint.small_table_rows", "10000", {"FERRY_LINT_SMALL_TABLE_ROWS"}},
       {"lint.large_table_rows", "1000000", {"FERRY_LINT_LARGE_TABLE_ROWS"}},
       {"lint.enforce", "true", {"FERRY_LINT_ENFORCE"}},
+      {"migrations.unknown_files", "error", {"FERRY_UNKNOWN_FILES"}},
+      {"engine", "", {"FERRY_ENGINE"}},
   };
   return kKeys;
 }

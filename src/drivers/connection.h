@@ -173,6 +173,24 @@ class Connection {
   // Server-side process id of this session (PostgreSQL backend pid), or the
   // local process id for embedded engines.
   virtual int SessionId() const = 0;
+
+  // Messages the server sends besides results (PostgreSQL NOTICE, WARNING,
+  // INFO: RAISE NOTICE in a migration) go to `handler`, on the thread making
+  // the call that received them, while it runs. Without a handler they go to
+  // the debug log. Engines without such messages never call it.
+  using NoticeHandler = std::function<void(std::string_view severity, std::string_view message)>;
+  void SetNoticeHandler(NoticeHandler handler) { notice_handler_ = std::move(handler); }
+
+ protected:
+  // For drivers: hands one server message to the handler; false when none is set.
+  bool Notice(std::string_view severity, std::string_view message) const {
+    if (!notice_handler_) return false;
+    notice_handler_(severity, message);
+    return true;
+  }
+
+ private:
+  NoticeHandler notice_handler_;
 };
 
 // "name" -> "\"name\""; embedded quotes doubled. Same rule for PostgreSQL and SQLite.

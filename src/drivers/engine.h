@@ -38,6 +38,8 @@ enum class Engine : uint8_t {
 // The engine's stable lower-case name: "sqlite", "postgres". Stored in job
 // specs and printed; never compare it to choose behaviour (ask the traits).
 std::string_view EngineName(Engine engine);
+// The Engine named `name` ("postgres", "postgresql", "sqlite"); kInvalidArgument otherwise.
+Result<Engine> EngineFromName(std::string_view name);
 
 // Things ferry relies on that only some engines offer.
 enum class Feature : uint8_t {

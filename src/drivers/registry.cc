@@ -46,6 +46,13 @@ std::string_view EngineName(Engine engine) {
   return "unknown";
 }
 
+Result<Engine> EngineFromName(std::string_view name) {
+  for (const Registration& r : kEngines) {
+    if (r.scheme == name || (!r.alias.empty() && r.alias == name)) return r.engine;
+  }
+  return Status(StatusCode::kInvalidArgument, fmt::format("unknown engine '{}'", name));
+}
+
 const EngineTraits& TraitsOf(Engine engine) {
   for (const Registration& r : kEngines) {
     if (r.engine == engine) return r.traits();

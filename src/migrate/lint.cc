@@ -113,7 +113,11 @@ FileLinter::FileLinter(const Script& script, const LintOptions& options, Carried
     : script_(script), options_(options), carried_(carried), report_(report) {}
 
 bool FileLinter::IsNewTable(const std::string& key) const {
-  return carried_->new_tables.count(key) > 0;
+  if (carried_->new_tables.count(key) > 0) return true;
+  if (key.rfind("public.", 0) == 0 && carried_->new_tables.count(key.substr(7)) > 0) return true;
+  if (!options_.empty_tables_are_new) return false;
+  const TableSize* size = SizeOf(key);
+  return size != nullptr && size->EstimatedRows() == 0;
 }
 
 void FileLinter::AddNewTable(const std::string& schema, const std::string& name) {
@@ -139,21 +143,25 @@ void FileLinter::Add(LintFinding f, std::optional<LintSeverity> cap) {
   f.severity = rule->severity;
   if (cap && *cap < f.severity) f.severity = *cap;
   if (const TableSize* size = f.table.empty() ? nullptr : SizeOf(f.table)) {
-    int64_t rows = size->rows >= 0 ? size->rows : (size->bytes == 0 ? 0 : -1);
+    // One rule: the largest estimate; unknown is large (the rule's severity).
+    const int64_t rows = size->EstimatedRows();
     f.table_rows = rows;
-    if (rule->graded_by_size) {
+    if (rule->graded_by_size && rows >= 0) {
       // Small: a note; large: the rule's severity; between: at most a warning.
-      bool small = rows >= 0 ? rows < options_.small_table_rows : size->bytes < (8 << 20);
-      bool large = rows >= 0 ? rows >= options_.large_table_rows
-                             : size->bytes >= (int64_t{1} << 30);
-      if (small) {
+      if (rows < options_.small_table_rows) {
         f.severity = LintSeverity::kNote;
-      } else if (!large && f.severity == LintSeverity::kError) {
+      } else if (rows < options_.large_table_rows && f.severity == LintSeverity::kError) {
         f.severity = LintSeverity::kWarning;
       }
     }
-    f.message += rows >= 0 ? fmt::format(" ({} has {})", f.table, HumanRows(rows))
-                           : fmt::format(" ({} is {} MB)", f.table, size->bytes >> 20);
+    if (rows < 0) {
+      f.message += fmt::format(" ({}: size unknown, judged as large)", f.table);
+    } else if (rows == size->RowsFromBytes() && rows > std::max(size->rows, size->live_rows)) {
+      f.message += fmt::format(" ({} has {}, estimated from its {} MB)", f.table,
+                               HumanRows(rows), size->bytes >> 20);
+    } else {
+      f.message += fmt::format(" ({} has {})", f.table, HumanRows(rows));
+    }
   }
   if (Ignored(f)) return;
   report_->findings.push_back(std::move(f));
@@ -324,6 +332,18 @@ void FileLinter::Run() {
 
 }  // namespace lint_internal
 
+int64_t TableSize::RowsFromBytes() const {
+  if (bytes < 0) return -1;
+  constexpr int64_t kPage = 8192, kPageHeader = 24, kLinePointer = 4;
+  const int64_t width = std::max<int64_t>(row_width, 28) + kLinePointer;
+  const int64_t per_page = std::max<int64_t>((kPage - kPageHeader) / width, 1);
+  return (bytes / kPage) * per_page + ((bytes % kPage) * per_page) / kPage;
+}
+
+int64_t TableSize::EstimatedRows() const {
+  return std::max({rows, live_rows, RowsFromBytes()});
+}
+
 Status ReadDatabaseFacts(Connection& conn, LintOptions* options) {
   if (!conn.traits().Has(Feature::kTableStatistics)) {
     return Status(StatusCode::kInvalidArgument,
@@ -334,20 +354,43 @@ Status ReadDatabaseFacts(Connection& conn, LintOptions* options) {
   if (!version.rows.empty() && !version.rows[0].empty() && version.rows[0][0]) {
     options->server_version_num = std::atoi(version.rows[0][0]->c_str());
   }
-  FERRY_ASSIGN_OR_RETURN(
-      QueryResult sizes,
-      conn.Query("SELECT n.nspname, c.relname, c.reltuples::bigint, pg_relation_size(c.oid), "
-                 "(n.nspname = current_schema())::int "
-                 "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                 "WHERE c.relkind IN ('r', 'p', 'm') AND n.nspname NOT IN ('pg_catalog', "
-                 "'information_schema') AND n.nspname NOT LIKE 'pg_toast%' "
-                 "ORDER BY 5, 1, 2"));
+  // A partitioned table has no storage of its own: its leaves' sums
+  // (pg_partition_tree, PostgreSQL 12+; before, unknown, so large).
+  const bool tree = options->server_version_num == 0 || options->server_version_num >= 120000;
+  const std::string leaves =
+      tree ? "SELECT p.oid FROM pg_partition_tree(c.oid) t JOIN pg_class p ON p.oid = t.relid "
+             "WHERE t.isleaf"
+           : "SELECT NULL::oid WHERE false";
+  const std::string sql = fmt::format(
+      "SELECT n.nspname, c.relname, "
+      "CASE WHEN c.relkind = 'p' THEN (SELECT {1}(sum(greatest(l.reltuples, 0)), {2})::bigint "
+      "FROM pg_class l WHERE l.oid IN ({0})) ELSE c.reltuples::bigint END, "
+      "CASE WHEN c.relkind = 'p' THEN (SELECT {1}(sum(pg_relation_size(l.oid)), {2})::bigint "
+      "FROM pg_class l WHERE l.oid IN ({0})) ELSE pg_relation_size(c.oid) END, "
+      "CASE WHEN c.relkind = 'p' THEN (SELECT {1}(sum(s2.n_live_tup), {2})::bigint FROM "
+      "pg_stat_user_tables s2 WHERE s2.relid IN ({0})) ELSE s.n_live_tup END, "
+      "(SELECT 24 + coalesce(sum(CASE WHEN a.attlen > 0 THEN a.attlen ELSE 32 END), 0) FROM "
+      "pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), "
+      "(n.nspname = current_schema())::int "
+      "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+      "LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid "
+      "WHERE c.relkind IN ('r', 'p', 'm') AND n.nspname NOT IN ('pg_catalog', "
+      "'information_schema') AND n.nspname NOT LIKE 'pg_toast%' "
+      "ORDER BY 7, 1, 2",
+      // No leaves: empty (0) when the tree is known, else unknown (NULL).
+      leaves, tree ? "coalesce" : "nullif", tree ? "0" : "NULL");
+  FERRY_ASSIGN_OR_RETURN(QueryResult sizes, conn.Query(sql));
   // Current-schema rows come last, so they win the unqualified name.
+  auto number = [](const std::optional<std::string>& v) {
+    return v ? std::atoll(v->c_str()) : int64_t{-1};
+  };
   for (const auto& row : sizes.rows) {
-    if (row.size() < 4 || !row[0] || !row[1]) continue;
+    if (row.size() < 6 || !row[0] || !row[1]) continue;
     TableSize size;
-    size.rows = row[2] ? std::atoll(row[2]->c_str()) : -1;
-    size.bytes = row[3] ? std::atoll(row[3]->c_str()) : -1;
+    size.rows = number(row[2]);
+    size.bytes = number(row[3]);
+    size.live_rows = number(row[4]);
+    size.row_width = std::max<int64_t>(number(row[5]), 0);
     options->table_sizes[*row[0] + "." + *row[1]] = size;
     options->table_sizes[*row[1]] = size;
   }

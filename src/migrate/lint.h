@@ -12,7 +12,10 @@
 // "New" tables: a table created earlier in the same file, or (with
 // LintOptions::carry_across_files) by an earlier migration of the list, has
 // no rows and no readers yet, so rules that only matter for existing tables
-// stay silent for it.
+// stay silent for it. Renames are followed: after `ALTER TABLE a RENAME TO
+// b` (or RENAME COLUMN) of a new table, b is new. With
+// LintOptions::empty_tables_are_new, a table that is empty now is new too.
+// Unqualified names and `public.` names are the same table.
 //
 // Ignores are SQL comments read by lint (the scanner leaves them alone):
 //   -- ferry:lint-ignore RULE[,RULE...] reason     the next statement
@@ -71,8 +74,17 @@ const std::vector<LintRuleInfo>& LintRules();
 const LintRuleInfo* FindLintRule(std::string_view id);
 
 struct TableSize {
-  int64_t rows = -1;   // pg_class.reltuples; -1 never analyzed
-  int64_t bytes = -1;  // pg_relation_size
+  int64_t rows = -1;       // pg_class.reltuples; -1 never analyzed
+  int64_t bytes = -1;      // pg_relation_size (partitioned: its leaves'); -1 unknown
+  int64_t live_rows = -1;  // pg_stat_user_tables.n_live_tup; -1 unknown
+  int64_t row_width = 0;   // estimated bytes per row on disk (header included); 0 unknown
+
+  // The one rule for a table's size: the largest of reltuples, n_live_tup
+  // and an estimate from its bytes (8 kB pages of rows of row_width bytes).
+  // -1 when all three are unknown: graded rules then treat it as large.
+  int64_t EstimatedRows() const;
+  // The bytes-based estimate alone (-1 unknown).
+  int64_t RowsFromBytes() const;
 };
 
 struct LintOptions {
@@ -93,6 +105,10 @@ struct LintOptions {
   int64_t large_table_rows = 1'000'000;  // from here: errors
   // Rules the runner refuses by itself (up skips them to keep its messages).
   std::set<std::string> skip_rules;
+  // With sizes known: a table that holds no rows now counts as new (up and
+  // lint --database judge the database as it will be when each pending
+  // migration runs).
+  bool empty_tables_are_new = false;
 };
 
 struct LintReport {
@@ -125,9 +141,11 @@ std::string LintReportSarif(const LintReport& report);
 // statement is something else or names none).
 std::string CreatedIndexName(std::string_view sql);
 
-// Reads the server version and every table's size (pg_class.reltuples and
-// pg_relation_size) from a PostgreSQL connection into `options`, setting
-// sizes_known. Unqualified names resolve to the current schema first.
+// Reads the server version and every table's size (pg_class.reltuples,
+// pg_stat_user_tables.n_live_tup, pg_relation_size and an estimated row
+// width; a partitioned table sums its leaves on PostgreSQL 12+) from a
+// PostgreSQL connection into `options`, setting sizes_known. Unqualified
+// names resolve to the current schema first.
 // kInvalidArgument for another engine; the connection's error otherwise.
 Status ReadDatabaseFacts(Connection& conn, LintOptions* options);
 

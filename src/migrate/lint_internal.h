@@ -53,6 +53,9 @@ class FileLinter {
 
   // lint_rules.cc
   void LintStatement(const Statement& s);
+  // ALTER ... RENAME of a new table, column or index: the new name is new too.
+  void FollowRename(const std::string& kind, const std::string& schema, const std::string& name,
+                    const std::string& column, const std::string& newname);
   void StrongLock(const std::string& lock, const std::string& table);
 
   const Script& script_;

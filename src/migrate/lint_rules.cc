@@ -264,6 +264,27 @@ void FileLinter::StrongLock(const std::string& lock, const std::string& table) {
        .table = table});
 }
 
+void FileLinter::FollowRename(const std::string& kind, const std::string& schema,
+                              const std::string& name, const std::string& column,
+                              const std::string& newname) {
+  const std::string key = schema.empty() ? name : schema + "." + name;
+  if (kind == "OBJECT_INDEX") {
+    if (carried_->new_indexes.count(name)) carried_->new_indexes.insert(newname);
+    return;
+  }
+  if (kind == "OBJECT_COLUMN") {
+    std::set<std::string>& cols = carried_->new_columns[key];
+    if (IsNewTable(key) || cols.count(column)) cols.insert(newname);
+    return;
+  }
+  if (kind != "OBJECT_TABLE" || !IsNewTable(key)) return;
+  // The table keeps being new under its new name, with its new columns.
+  AddNewTable(schema, newname);
+  const std::set<std::string> cols = carried_->new_columns[key];
+  carried_->new_columns[newname].insert(cols.begin(), cols.end());
+  if (!schema.empty()) carried_->new_columns[schema + "." + newname].insert(cols.begin(), cols.end());
+}
+
 void FileLinter::LintStatement(const Statement& s) {
   PgQueryParseResult parsed = pg_query_parse(s.text.c_str());
   json tree;
@@ -291,6 +312,8 @@ void FileLinter::LintStatement(const Statement& s) {
     std::string kind = Str(node, "kind");
     if (kind == "TRANS_STMT_BEGIN" || kind == "TRANS_STMT_START") in_transaction_block_ = true;
     if (kind == "TRANS_STMT_COMMIT" || kind == "TRANS_STMT_ROLLBACK") in_transaction_block_ = false;
+    // A no-transaction file runs its own BEGIN/COMMIT as written.
+    if (script_.directives.no_transaction) return;
     Add({.rule = "transaction-control",
          .message = fmt::format("'{}' controls transactions, but ferry already runs each "
                                 "migration in its own transaction (ferry refuses the file)",
@@ -425,7 +448,7 @@ void FileLinter::LintStatement(const Statement& s) {
                                      "own: ferry runs it outside a transaction",
                                      Bool(node, "missing_ok") ? "IF EXISTS " : "", key)});
       } else if (kind == "OBJECT_TABLE") {
-        if (IsNewTable(key)) {
+        if (carried_->new_tables.count(key) > 0) {
           Add({.rule = "create-and-drop-in-same-migration",
                .message = fmt::format("table {} is created and dropped by the same pending "
                                       "migrations: nothing is left of it; remove both",
@@ -460,8 +483,10 @@ void FileLinter::LintStatement(const Statement& s) {
   if (type == "RenameStmt") {
     std::string kind = Str(node, "renameType");
     Rel rel = RelOf(Field(node, "relation"));
-    if (rel.name.empty() || IsNewTable(rel.key())) return;
     std::string newname = Str(node, "newname");
+    if (rel.name.empty()) return;
+    FollowRename(kind, rel.schema, rel.name, Str(node, "subname"), newname);
+    if (IsNewTable(rel.key())) return;
     if (kind == "OBJECT_COLUMN") {
       std::string col = Str(node, "subname");
       if (carried_->new_columns[rel.key()].count(col)) return;

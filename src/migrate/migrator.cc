@@ -14,6 +14,7 @@
 #include "core/backoff.h"
 #include "core/log.h"
 #include "drivers/registry.h"
+#include "migrate/script_plan.h"
 #include "migrate/sql_split.h"
 #include "migrate/verify_step.h"
 
@@ -82,27 +83,6 @@ int LineOfPosition(const Statement& stmt, const std::string& position) {
   return line;
 }
 
-// "line 3: x\nline 9: y" -> "path:3: x\npath:9: y", the form editors jump to.
-std::string AtFile(const std::string& path, const std::string& message) {
-  std::string out;
-  size_t pos = 0;
-  while (pos <= message.size()) {
-    size_t nl = message.find('\n', pos);
-    std::string_view line(message.data() + pos,
-                          (nl == std::string::npos ? message.size() : nl) - pos);
-    if (!out.empty()) out += '\n';
-    size_t colon = line.find(": ");
-    if (line.rfind("line ", 0) == 0 && colon != std::string_view::npos) {
-      out += fmt::format("{}:{}: {}", path, line.substr(5, colon - 5), line.substr(colon + 2));
-    } else {
-      out += fmt::format("{}: {}", path, line);
-    }
-    if (nl == std::string::npos) break;
-    pos = nl + 1;
-  }
-  return out;
-}
-
 }  // namespace
 
 std::string_view EntryStateName(EntryState state) {
@@ -120,17 +100,25 @@ std::string_view EntryStateName(EntryState state) {
   return "unknown";
 }
 
-struct Migrator::RunPlan {
-  std::vector<Statement> statements;
-  bool transactional = true;
-  std::string reason;  // why not transactional
-  std::string lock_timeout;
-  std::string statement_timeout;
-  const Script* script = nullptr;
-};
 
 Migrator::Migrator(Url url, std::unique_ptr<Connection> conn, MigratorOptions options)
-    : url_(std::move(url)), conn_(std::move(conn)), options_(std::move(options)) {}
+    : url_(std::move(url)), conn_(std::move(conn)), options_(std::move(options)) {
+  conn_->SetNoticeHandler([this](std::string_view severity, std::string_view message) {
+    ForwardNotice(severity, message);
+  });
+}
+
+void Migrator::ForwardNotice(std::string_view severity, std::string_view message) {
+  // Only what a migration's own statements say (RAISE NOTICE is how the
+  // seeds' migrations report progress); ferry's own statements stay quiet.
+  if (!running_) {
+    FERRY_LOG_DEBUG("postgres: {}: {}", severity, message);
+    return;
+  }
+  MigrationEvent e{"notice", running_->version, running_->script, running_->description};
+  e.message = fmt::format("{}: {}", severity, message);
+  Emit(e);
+}
 
 Result<std::unique_ptr<Migrator>> Migrator::Open(const std::string& url_text,
                                                  MigratorOptions options) {
@@ -142,6 +130,15 @@ Result<std::unique_ptr<Migrator>> Migrator::Open(const std::string& url_text,
 }
 
 void Migrator::Emit(MigrationEvent event) {
+  if (event.type == "migration_started" || event.type == "undo_started") {
+    running_ = MigrationEvent{"", event.version, event.script, event.description};
+  } else if (event.type == "migration_done" || event.type == "migration_failed" ||
+             event.type == "undo_done" || event.type == "undo_failed") {
+    running_.reset();
+    if (event.type == "migration_done" || event.type == "undo_done") {
+      run_versions_.push_back(event.version.empty() ? event.script : event.version);
+    }
+  }
   if (sink_) sink_(event);
 }
 
@@ -149,6 +146,7 @@ Result<MigrationSet> Migrator::Scan(bool metadata_only) {
   ScanOptions scan;
   scan.metadata_only = metadata_only;
   scan.cache_dir = options_.scan_cache_dir;
+  scan.ignore_unknown_files = options_.ignore_unknown_files;
   return ScanDirectory(options_.dir, scan);
 }
 
@@ -349,6 +347,7 @@ Result<StatusReport> Migrator::CurrentStatus(const StatusInputs& inputs) {
   scan.metadata_only = inputs.metadata_only;
   scan.cache_dir = options_.scan_cache_dir;
   scan.signature = inputs.dir_signature;
+  scan.ignore_unknown_files = options_.ignore_unknown_files;
   FERRY_ASSIGN_OR_RETURN(MigrationSet files, ScanDirectory(options_.dir, scan));
   History history(conn_.get(), options_.history_table);
   bool exists = inputs.history_checked;
@@ -381,56 +380,11 @@ Result<std::optional<LockHolder>> Migrator::LockHolderNow(std::optional<bool> kn
 }
 
 Result<Migrator::RunPlan> Migrator::PrepareScript(const Migration& m, bool down) {
-  RunPlan plan;
-  const Script* script = down ? &*m.down : &m.up;
-  plan.script = script;
-  // psql-only syntax is refused on every engine: no server understands it.
-  if (Status meta = CheckForPsqlMetaCommands(script->sql, script->first_line); !meta.ok()) {
-    return Status(meta.code(), AtFile(script->path, meta.message())).With("file", script->path);
-  }
-  auto split = SplitScript(conn_->traits().grammar(), script->sql, script->first_line);
-  if (!split.ok()) {
-    Status s = std::move(split).TakeStatus();
-    std::string where = s.Get("line").empty() ? script->path
-                                              : fmt::format("{}:{}", script->path, s.Get("line"));
-    return std::move(s).Prefix(where).With("file", script->path);
-  }
-  plan.statements = std::move(split).value();
-  if (plan.statements.empty() && !(!down && !m.up.online.empty())) {
-    return Status(StatusCode::kInvalidArgument,
-                  fmt::format("{}: the {} section has no SQL statements", script->path,
-                              down ? "down" : "up"));
-  }
-  const Directives& d = script->directives;
-  plan.lock_timeout = d.lock_timeout.empty() ? options_.lock_timeout : d.lock_timeout;
-  plan.statement_timeout =
-      d.statement_timeout.empty() ? options_.statement_timeout : d.statement_timeout;
-  if (d.no_transaction) {
-    plan.transactional = false;
-    plan.reason = "the file says no-transaction";
-  }
-  for (const Statement& s : plan.statements) {
-    if (s.cannot_run_in_transaction && plan.transactional) {
-      plan.transactional = false;
-      plan.reason = fmt::format("line {}: {} cannot run inside a transaction", s.line,
-                                s.no_transaction_reason.empty() ? s.node_type
-                                                                : s.no_transaction_reason);
-    }
-  }
-  for (const Statement& s : plan.statements) {
-    if (s.is_transaction_control) {
-      return Status(StatusCode::kInvalidArgument,
-                    fmt::format("{}:{}: '{}' controls transactions, but ferry runs each migration "
-                                "in its own transaction: remove BEGIN/COMMIT from the file{}",
-                                script->path, s.line, Excerpt(s.text, 40),
-                                plan.transactional
-                                    ? " (or add '-- ferry:no-transaction' to run it as written)"
-                                    : ""))
-          .With("file", script->path)
-          .With("line", std::to_string(s.line));
-    }
-  }
-  return plan;
+  ScriptPlanOptions o;
+  o.grammar = conn_->traits().grammar();
+  o.lock_timeout = options_.lock_timeout;
+  o.statement_timeout = options_.statement_timeout;
+  return PlanScript(m, down, o);
 }
 
 namespace {
@@ -525,8 +479,7 @@ Status Migrator::ApplyOne(const Migration& m, const RunPlan& file_plan, HistoryR
   row->rollback_available = m.down.has_value();
   row->statements_done = first;
   if (!resuming) row->rows_affected = 0;
-  row->execution = in_outer_tx ? "single-transaction"
-                               : (plan.transactional ? "transaction" : "no-transaction");
+  row->execution = in_outer_tx ? "single-transaction" : ExecutionName(plan);
   if (!options_.note.empty()) row->note = options_.note;
   if (auto it = unsafe_notes_.find(m.up.path); it != unsafe_notes_.end()) {
     row->note = row->note.empty() ? it->second : row->note + "; " + it->second;
@@ -679,16 +632,21 @@ Status Migrator::ApplyOne(const Migration& m, const RunPlan& file_plan, HistoryR
       Status t = conn_->Exec(setting).status();
       if (!t.ok()) return fail(std::move(t));
     }
+    int block_start = -1;  // statement that opened the file's own open transaction
     for (int i = first; i < total; ++i) {
       const Statement& stmt = plan.statements[static_cast<size_t>(i)];
       if (stmt.no_transaction_reason == "CREATE INDEX CONCURRENTLY") {  // PostgreSQL grammar only
         Status cleaned = DropInvalidIndex(stmt, m);
         if (!cleaned.ok()) return fail(std::move(cleaned).Prefix("dropping an invalid index"));
       }
+      const bool was_in_tx = plan.own_transactions && conn_->InTransaction();
       auto r = conn_->Exec(stmt.text);
       if (!r.ok()) {
+        if (plan.own_transactions) RollBackOwnTransaction(row, block_start);
         return fail(StatementError(std::move(r).TakeStatus(), m.up, stmt, i, total));
       }
+      if (plan.own_transactions && !was_in_tx && conn_->InTransaction()) block_start = i;
+      if (plan.own_transactions && !conn_->InTransaction()) block_start = -1;
       row->rows_affected += *r;
       row->statements_done = i + 1;
       FERRY_RETURN_IF_ERROR(history->MarkProgress(row->id, row->statements_done, row->rows_affected));
@@ -739,6 +697,15 @@ Status Migrator::ApplyOne(const Migration& m, const RunPlan& file_plan, HistoryR
   done.statements = total;
   Emit(done);
   return Status();
+}
+
+void Migrator::RollBackOwnTransaction(HistoryRow* row, int block_start) {
+  // The file's own transaction failed: roll it back (with the progress
+  // marks made inside it), so the failure can be recorded and the next run
+  // resumes at the statement that opened it.
+  if (!conn_->InTransaction()) return;
+  (void)conn_->Exec("ROLLBACK");
+  if (block_start >= 0) row->statements_done = block_start;
 }
 
 Status Migrator::CheckBeforeUp(const StatusReport& report, const std::string& target) {
@@ -820,20 +787,26 @@ Status Migrator::LintBeforeUp(const std::vector<const PlanEntry*>& todo) {
     FERRY_LOG_WARN("lint: could not read table sizes ({}); judging without them",
                    facts.ToString());
   }
+  // The database as each migration will find it: what earlier pending
+  // migrations create (carry_across_files) and what is empty now is new.
+  lo.empty_tables_are_new = true;
   std::vector<const Migration*> migrations;
   for (const PlanEntry* e : todo) migrations.push_back(e->migration);
   FERRY_ASSIGN_OR_RETURN(LintReport report, LintMigrations(migrations, lo));
   std::string errors;
   std::map<std::string, std::vector<std::string>> by_file;
+  // Only what blocks is listed; the rest is one line ('ferry lint' shows it).
+  if (const size_t others = report.findings.size() -
+                            static_cast<size_t>(report.Count(LintSeverity::kError))) {
+    MigrationEvent e{"lint_summary", "", "", ""};
+    e.message = fmt::format("lint: {} other finding{} (warnings, notes) do not block; 'ferry "
+                            "lint' lists them",
+                            others, others == 1 ? "" : "s");
+    Emit(e);
+  }
   for (const LintFinding& f : report.findings) {
     std::string where = fmt::format("{}:{}:{}", f.file, f.line, f.column);
-    if (f.severity != LintSeverity::kError) {
-      MigrationEvent e{"lint_finding", "", f.file, ""};
-      e.message = fmt::format("{}: {} [{}] {}", where, LintSeverityName(f.severity), f.rule,
-                              f.message);
-      Emit(e);
-      continue;
-    }
+    if (f.severity != LintSeverity::kError) continue;
     errors += fmt::format("\n  {}: [{}] {}", where, f.rule, f.message);
     if (!f.safe_sql.empty()) errors += "\n    instead: " + f.safe_sql;
     by_file[f.file].push_back(fmt::format("{} at line {}", f.rule, f.line));
@@ -904,9 +877,7 @@ Result<std::vector<PlannedStep>> Migrator::PlanUpFrom(const StatusReport& report
     step.version = e.version;
     step.script = e.script;
     step.direction = "up";
-    step.execution = options_.single_transaction ? "single-transaction"
-                     : plan.transactional        ? "transaction"
-                                                 : "no-transaction";
+    step.execution = options_.single_transaction ? "single-transaction" : ExecutionName(plan);
     size_t first = 0;
     if (!plan.transactional && e.row != nullptr && e.row->statements_done > 0) {
       first = static_cast<size_t>(e.row->statements_done);
@@ -921,6 +892,36 @@ Result<std::vector<PlannedStep>> Migrator::PlanUpFrom(const StatusReport& report
 }
 
 Result<ApplyResult> Migrator::Up(const std::string& target) {
+  return Recorded([&] { return UpUnrecorded(target); });
+}
+
+Result<ApplyResult> Migrator::Down(int steps, const std::string& target) {
+  return Recorded([&] { return DownUnrecorded(steps, target); });
+}
+
+Result<ApplyResult> Migrator::Recorded(const std::function<Result<ApplyResult>()>& run) {
+  run_versions_.clear();
+  schema_record_ = std::make_unique<SchemaRecord>(conn_.get(), options_.history_table);
+  Result<ApplyResult> result = run();
+  if (schema_record_->started()) {
+    if (conn_->InTransaction()) (void)conn_->Rollback();
+    Status s = schema_record_->After(run_versions_);
+    if (!s.ok()) {
+      FERRY_LOG_WARN("could not record the schema objects this run made ({}): validate and "
+                     "health will not know them",
+                     s.ToString());
+    }
+  }
+  schema_record_.reset();
+  return result;
+}
+
+Status Migrator::StartSchemaRecord(const StatusReport& report) {
+  if (!schema_record_) return Status();
+  return schema_record_->Before(!report.current_version.empty());
+}
+
+Result<ApplyResult> Migrator::UpUnrecorded(const std::string& target) {
   auto start = Clock::now();
   ApplyResult result;
   if (options_.dry_run) {
@@ -942,7 +943,8 @@ Result<ApplyResult> Migrator::Up(const std::string& target) {
       ev.message = fmt::format("{} was left running by {} (started {}); that process is gone, so "
                                "ferry continues it{}",
                                e.script, e.row->applied_by, e.row->started_at,
-                               e.row->execution == "no-transaction"
+                               e.row->execution == "no-transaction" ||
+                                       e.row->execution == "own-transactions"
                                    ? fmt::format(" after statement {}", e.row->statements_done)
                                    : " (nothing of it was committed)");
       Emit(ev);
@@ -956,6 +958,7 @@ Result<ApplyResult> Migrator::Up(const std::string& target) {
     plans.push_back(std::move(plan));
   }
   FERRY_RETURN_IF_ERROR(LintBeforeUp(todo));
+  if (!todo.empty()) FERRY_RETURN_IF_ERROR(StartSchemaRecord(report));
   if (options_.single_transaction && !todo.empty()) {
     for (size_t i = 0; i < todo.size(); ++i) {
       const PlanEntry* e = todo[i];
@@ -1076,9 +1079,9 @@ Result<std::vector<const PlanEntry*>> Migrator::SelectForDown(const StatusReport
         !e->migration->up.online.empty() && !HasSqlTokens(e->migration->up.sql);
     if (!e->migration->down && !online_only) {
       return Status(StatusCode::kFailedPrecondition,
-                    fmt::format("cannot roll back {}: {} has no down section; write one "
-                                "(-- ferry:down) or roll forward with a new migration",
-                                e->version, e->script));
+                    fmt::format("cannot roll back {}: {} has no down section; {}, or roll "
+                                "forward with a new migration",
+                                e->version, e->script, HowToAddDown(*e->migration)));
     }
     if (e->state == EntryState::kChanged && !options_.allow_changed) {
       return Status(StatusCode::kFailedPrecondition,
@@ -1114,7 +1117,7 @@ Result<std::vector<PlannedStep>> Migrator::PlanDownFrom(const StatusReport& repo
     step.version = e->version;
     step.script = e->migration->down ? e->migration->down->path : e->migration->up.path;
     step.direction = "down";
-    step.execution = plan.transactional ? "transaction" : "no-transaction";
+    step.execution = ExecutionName(plan);
     for (const Statement& s : plan.statements) {
       step.statements.push_back(s.text);
       step.lines.push_back(s.line);
@@ -1156,7 +1159,7 @@ Status Migrator::UndoOne(const Migration& m, HistoryRow* row, History* history) 
   undo.checksum = m.checksum;
   undo.started_at = History::Now();
   undo.applied_by = History::Actor();
-  undo.execution = plan.transactional ? "transaction" : "no-transaction";
+  undo.execution = ExecutionName(plan);
   undo.note = options_.note;
   int64_t rows = 0;
   if (plan.transactional) FERRY_RETURN_IF_ERROR(conn_->Begin());
@@ -1164,7 +1167,7 @@ Status Migrator::UndoOne(const Migration& m, HistoryRow* row, History* history) 
     const Statement& stmt = plan.statements[static_cast<size_t>(i)];
     auto r = conn_->Exec(stmt.text);
     if (!r.ok()) {
-      if (plan.transactional) (void)conn_->Rollback();
+      if (plan.transactional || plan.own_transactions) (void)conn_->Rollback();
       Status s = StatementError(std::move(r).TakeStatus(), script, stmt, i, total);
       undo.status = "failed";
       undo.error_message = s.ToString();
@@ -1199,7 +1202,7 @@ Status Migrator::UndoOne(const Migration& m, HistoryRow* row, History* history) 
   return Status();
 }
 
-Result<ApplyResult> Migrator::Down(int steps, const std::string& target) {
+Result<ApplyResult> Migrator::DownUnrecorded(int steps, const std::string& target) {
   auto start = Clock::now();
   ApplyResult result;
   if (options_.dry_run) {
@@ -1219,6 +1222,7 @@ Result<ApplyResult> Migrator::Down(int steps, const std::string& target) {
   for (const PlanEntry* e : chosen) {
     if (e->migration->down) FERRY_RETURN_IF_ERROR(PrepareScript(*e->migration, true).status());
   }
+  if (!chosen.empty()) FERRY_RETURN_IF_ERROR(StartSchemaRecord(report));
   for (const PlanEntry* e : chosen) {
     HistoryRow row = *e->row;
     FERRY_RETURN_IF_ERROR(UndoOne(*e->migration, &row, &history));
@@ -1325,6 +1329,7 @@ Result<std::vector<ValidationProblem>> Migrator::Validate() {
         break;
     }
   }
+  AddSchemaDrift(&problems);
   const std::string& min = options_.compat_min_version;
   const std::string& cur = options_.compat_current_version;
   if (!cur.empty() && !report.newest_file_version.empty() &&
@@ -1401,7 +1406,26 @@ Result<HealthReport> Migrator::Health() {
                                 cur.empty() ? "-" : cur));
   }
   add("pending", true, fmt::format("{} pending", report->pending));
+  std::vector<ValidationProblem> drift;
+  AddSchemaDrift(&drift);
+  std::string detail;
+  for (const ValidationProblem& p : drift) detail += (detail.empty() ? "" : "; ") + p.message;
+  add("schema", drift.empty(),
+      drift.empty() ? "the live schema holds what the applied migrations made"
+                    : fmt::format("schema validation failed: {}", detail));
   return h;
+}
+
+void Migrator::AddSchemaDrift(std::vector<ValidationProblem>* problems) {
+  SchemaRecord record(conn_.get(), options_.history_table);
+  auto drift = record.Compare();
+  if (!drift.ok()) {
+    problems->push_back({"schema", record.table(),
+                         fmt::format("cannot compare with the live schema: {}",
+                                     drift.status().message())});
+    return;
+  }
+  for (const SchemaDrift& d : *drift) problems->push_back({"schema", d.name, d.message});
 }
 
 Status Migrator::Baseline(const std::string& version, const std::string& description) {

@@ -29,6 +29,8 @@
 #include "migrate/lint.h"
 #include "migrate/lock.h"
 #include "migrate/online_steps.h"
+#include "migrate/schema_record.h"
+#include "migrate/script_plan.h"
 #include "migrate/source.h"
 #include "migrate/sql_split.h"
 
@@ -49,6 +51,7 @@ struct MigratorOptions {
   std::string compat_current_version;  // newest schema the application knows
   std::string note;                    // recorded in history rows (e.g. repair reason)
   std::string scan_cache_dir;          // status/health may reuse scans from here ("" = off)
+  bool ignore_unknown_files = false;   // ScanOptions::ignore_unknown_files
   bool short_session = false;          // read-only command: ConnectOptions::short_session
   // Lint pending PostgreSQL migrations before applying any (migrate/lint.h)
   // and refuse error-level findings (kFailedPrecondition, context
@@ -71,7 +74,9 @@ struct MigratorOptions {
 };
 
 // One line of progress. type: lock_wait, migration_started, statement_done,
-// migration_done, migration_failed, migration_resumed, undo_started, undo_done.
+// migration_done, migration_failed, migration_resumed, undo_started, undo_done,
+// notice (a server NOTICE/WARNING/INFO a migration's statement raised:
+// message "NOTICE: text").
 struct MigrationEvent {
   std::string type;
   std::string version;
@@ -145,7 +150,7 @@ struct PlannedStep {
 };
 
 struct ValidationProblem {
-  std::string kind;  // parse, checksum, missing, order, compat, history
+  std::string kind;  // parse, checksum, missing, order, compat, history, schema
   std::string script;
   std::string message;
 };
@@ -210,7 +215,11 @@ class Migrator {
   Result<std::vector<PlannedStep>> PlanDown(int steps, const std::string& target = "");
 
   Result<std::vector<HistoryRow>> ListHistory();
+  // Files parse, applied checksums match, order, compatibility, and the live
+  // schema holds what the applied migrations made (kind "schema": "missing
+  // table partition_stats (made by 2)"; see schema_record.h).
   Result<std::vector<ValidationProblem>> Validate();
+  // Connection, lock, failed or dead runs, compatibility, schema drift.
   Result<HealthReport> Health();
 
   // Marks an existing database as being at `version`: files up to it count
@@ -226,6 +235,16 @@ class Migrator {
   Result<MigrationSet> Scan(bool metadata_only = false);
   Result<StatusReport> Compute(MigrationSet files, std::vector<HistoryRow> rows,
                                bool history_exists);
+  // Up and Down without the schema record; Up/Down wrap them in Recorded().
+  Result<ApplyResult> UpUnrecorded(const std::string& target);
+  Result<ApplyResult> DownUnrecorded(int steps, const std::string& target);
+  // Runs `run`; when it started the schema record (StartSchemaRecord), records
+  // what the run added to or removed from the schema (schema_record.h).
+  Result<ApplyResult> Recorded(const std::function<Result<ApplyResult>()>& run);
+  // Schema drift as validation problems of kind "schema".
+  void AddSchemaDrift(std::vector<ValidationProblem>* problems);
+  // Called by a run once it knows it will change something, under the lock.
+  Status StartSchemaRecord(const StatusReport& report);
   Result<std::unique_ptr<MigrationLock>> Lock();
   // Scan, take the lock, ensure and load history, compute: the start of
   // every command that changes the database.
@@ -235,11 +254,16 @@ class Migrator {
   };
   Result<Locked> LockAndLoad(History* history);
   void Emit(MigrationEvent event);
+  // Server notices while a migration runs become "notice" events.
+  void ForwardNotice(std::string_view severity, std::string_view message);
 
-  struct RunPlan;
+  using RunPlan = ScriptPlan;  // migrate/script_plan.h
   Result<RunPlan> PrepareScript(const Migration& m, bool down);
   Status ApplyOne(const Migration& m, const RunPlan& plan, HistoryRow* row, History* history,
                   bool in_outer_tx);
+  // A file running its own BEGIN ... COMMIT failed inside it: ROLLBACK,
+  // and statements_done back to the statement that opened it.
+  void RollBackOwnTransaction(HistoryRow* row, int block_start);
   Status UndoOne(const Migration& m, HistoryRow* row, History* history);
   Status CheckBeforeUp(const StatusReport& report, const std::string& target);
   // PlanUp / PlanDown on a report already computed.
@@ -263,6 +287,9 @@ class Migrator {
   MigratorOptions options_;
   EventSink sink_;
   std::map<std::string, std::string> unsafe_notes_;  // up script path -> history note
+  std::optional<MigrationEvent> running_;  // the migration whose statements run now
+  std::unique_ptr<SchemaRecord> schema_record_;  // during Recorded()
+  std::vector<std::string> run_versions_;        // applied or rolled back in this run
 };
 
 }  // namespace ferry

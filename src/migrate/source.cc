@@ -217,6 +217,9 @@ std::optional<DirectiveLine> ParseDirectiveLine(std::string_view line) {
   if (prefix.empty() || rest.size() == prefix.size() || IsSpace(rest[prefix.size()])) {
     return std::nullopt;
   }
+  // dbmate reads its `-- migrate:` lines only at the start of a line: an
+  // indented one (inside a statement, a function body) is a plain comment.
+  if (prefix == "migrate:" && line.substr(0, 2) != "--") return std::nullopt;
   std::string_view body = TrimTrailingSpace(rest.substr(prefix.size()));
   size_t word_end = 0;
   while (word_end < body.size() && !IsBlank(body[word_end])) ++word_end;
@@ -660,8 +663,13 @@ class Scanner {
       return;
     }
     if (stem.empty() || !IsDigit(stem[0])) {
-      problems_.Add(path, fmt::format("fits no migration layout: {}; rename it, or move it out "
-                                      "of the directory",
+      if (options_.ignore_unknown_files) {
+        ignored_.push_back(name);
+        return;
+      }
+      problems_.Add(path, fmt::format("fits no migration layout: {}; rename it, move it out of "
+                                      "the directory, or set unknown_files = \"ignore\" under "
+                                      "[migrations] in ferry.toml to list such files as ignored",
                                       kLayoutHelp));
       return;
     }
@@ -861,6 +869,7 @@ class Scanner {
     set.dir = dir_;
     set.migrations = std::move(versioned);
     for (Migration& m : repeatable) set.migrations.push_back(std::move(m));
+    set.ignored = std::move(ignored_);  // names arrive sorted
     return set;
   }
 
@@ -946,6 +955,7 @@ class Scanner {
   std::vector<PendingDown> downs_;
   std::vector<PendingDown> verifies_;  // golang-migrate .verify.sql files
   std::vector<Version> unloaded_;  // versions whose up script had problems
+  std::vector<std::string> ignored_;  // .sql files fitting no layout (ignore_unknown_files)
 };
 
 // ---- ferry new -------------------------------------------------------------
@@ -1001,6 +1011,25 @@ std::string_view MigrationKindName(MigrationKind kind) {
   return "versioned";
 }
 
+std::string HowToAddDown(const Migration& m) {
+  const std::string& up = m.script;
+  switch (m.layout) {
+    case SourceLayout::kUpDownFiles: {
+      size_t dot = up.size() >= 7 ? up.size() - 7 : 0;  // ".up.sql", any case
+      return fmt::format("write {}.down.sql beside it", up.substr(0, dot));
+    }
+    case SourceLayout::kFlyway:
+      return fmt::format("write its undo file {} beside it", "U" + up.substr(1));
+    case SourceLayout::kDieselFolder: {
+      size_t slash = up.rfind('/');
+      return fmt::format("write {}/down.sql", slash == std::string::npos ? up : up.substr(0, slash));
+    }
+    case SourceLayout::kSingleFile:
+      break;
+  }
+  return "write one (a '-- ferry:down' section at the end of the file)";
+}
+
 std::string_view SourceLayoutName(SourceLayout layout) {
   switch (layout) {
     case SourceLayout::kSingleFile:
@@ -1044,7 +1073,8 @@ std::string ChecksumV1(std::string_view up_sql) {
 }
 
 Result<MigrationSet> ScanDirectory(const std::string& dir, ScanOptions options) {
-  const bool cached = options.metadata_only && !options.cache_dir.empty() && !options.allow_empty;
+  const bool cached = options.metadata_only && !options.cache_dir.empty() &&
+                      !options.allow_empty && !options.ignore_unknown_files;
   if (!cached) return Scanner(dir, options).Run();
   const std::optional<uint64_t> signature =
       options.signature ? options.signature

@@ -62,7 +62,9 @@
 // `ferry lint` (migrate/lint.h) and may appear anywhere; the scanner treats
 // them as plain comments.
 // Any other `ferry:` / `migrate:` name, or a directive below SQL, is an error.
-// Markers and directives are recognised line by line, as dbmate does.
+// Markers and directives are recognised line by line, as dbmate does; dbmate's
+// `-- migrate:` lines count only at the very start of a line (an indented
+// one is a plain comment, as dbmate reads it).
 //
 // Checksums: "sha256v1:" + lower-case hex SHA-256 of the canonical bytes of
 // the up script only: UTF-8 BOM removed, CRLF and CR turned into LF, trailing
@@ -104,6 +106,13 @@ enum class SourceLayout : uint8_t {
 std::string_view MigrationKindName(MigrationKind kind);
 // "single-file", "up-down-files", "diesel-folder", "flyway".
 std::string_view SourceLayoutName(SourceLayout layout);
+
+struct Migration;
+// How to give `m` a down script in its own layout, as a hint that completes
+// "has no down section; ...": a '-- ferry:down' section (single file), a
+// VERSION_name.down.sql file (golang-migrate), a U file (Flyway), down.sql
+// in the folder (diesel).
+std::string HowToAddDown(const Migration& m);
 
 struct Directives {
   bool no_transaction = false;
@@ -159,6 +168,9 @@ struct MigrationSet {
   const Migration* Find(const Version& version) const;
   // The highest version, or nullptr when there is no versioned migration.
   const Version* Latest() const;
+  // .sql files that fit no layout, relative to `dir`, when the scan was told
+  // to ignore them (ScanOptions::ignore_unknown_files); sorted.
+  std::vector<std::string> ignored;
 };
 
 inline constexpr std::string_view kChecksumPrefix = "sha256v1:";
@@ -191,6 +203,12 @@ struct ScanOptions {
   // The directory's signature when the caller took it already (before the
   // scan, e.g. on another thread while connecting); else taken here.
   std::optional<uint64_t> signature;
+  // .sql files that fit no layout (a seed script, a Flyway directory's other
+  // files) are listed in MigrationSet::ignored instead of failing the scan
+  // (ferry.toml `[migrations] unknown_files = "ignore"`). Names that look
+  // like a layout but cannot be parsed still fail. Such scans skip the scan
+  // cache.
+  bool ignore_unknown_files = false;
 };
 Result<MigrationSet> ScanDirectory(const std::string& dir, ScanOptions options = {});
 

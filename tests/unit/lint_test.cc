@@ -437,9 +437,9 @@ TEST(LintTest, DisabledRulesAreSilent) {
 TEST(LintTest, TableSizesGradeSeverity) {
   LintOptions o = Quiet();
   o.sizes_known = true;
-  o.table_sizes["tiny"] = {10, 8192};
-  o.table_sizes["mid"] = {50'000, 5 << 20};
-  o.table_sizes["huge"] = {10'000'000, int64_t{2} << 30};
+  o.table_sizes["tiny"] = {10, 8192, -1, 250};
+  o.table_sizes["mid"] = {50'000, 5 << 20, -1, 250};
+  o.table_sizes["huge"] = {10'000'000, int64_t{2} << 30, -1, 250};
   auto severity = [&](const std::string& table) {
     LintReport r = Lint("ALTER TABLE " + table + " ALTER COLUMN a TYPE bigint;", o);
     EXPECT_EQ(r.findings.size(), 1u);
@@ -515,6 +515,71 @@ TEST(LintTest, SarifOutput) {
   EXPECT_EQ(loc["region"]["startColumn"], 3);
   EXPECT_THAT(result["message"]["text"].get<std::string>(), HasSubstr("Instead:\n"));
   EXPECT_THAT(result["properties"]["lock"].get<std::string>(), HasSubstr("ACCESS EXCLUSIVE"));
+}
+
+}  // namespace
+}  // namespace ferry
+
+namespace ferry {
+namespace {
+
+// Issue 13 item 2: one rule for a table's size, whatever was analyzed.
+TEST(LintTest, SizeIsTheLargestEstimateAndUnknownIsLarge) {
+  LintOptions o = Quiet();
+  o.sizes_known = true;
+  // 2,000,000 rows loaded a moment ago: never analyzed, stats not yet in,
+  // 91 MB of ~44-byte rows.
+  o.table_sizes["users"] = {-1, 91 << 20, -1, 44};
+  o.table_sizes["analyzed"] = {2'000'000, 91 << 20, 2'000'000, 44};
+  o.table_sizes["live"] = {-1, 8192, 2'000'000, 44};
+  o.table_sizes["unknown"] = {-1, -1, -1, 0};
+  auto finding = [&](const std::string& table) {
+    LintReport r = Lint("CREATE INDEX i ON " + table + " (a);", o);
+    EXPECT_EQ(r.findings.size(), 1u) << table;
+    return r.findings.empty() ? LintFinding{} : r.findings[0];
+  };
+  EXPECT_EQ(finding("users").severity, LintSeverity::kError);
+  EXPECT_THAT(finding("users").message, HasSubstr("estimated from its 91 MB"));
+  EXPECT_GE(finding("users").table_rows, 1'000'000);
+  EXPECT_EQ(finding("analyzed").severity, LintSeverity::kError);
+  EXPECT_EQ(finding("live").severity, LintSeverity::kError);
+  EXPECT_EQ(finding("unknown").severity, LintSeverity::kError);
+  EXPECT_THAT(finding("unknown").message, HasSubstr("size unknown, judged as large"));
+  EXPECT_EQ((TableSize{-1, 0, -1, 44}.EstimatedRows()), 0);
+  EXPECT_EQ((TableSize{-1, -1, -1, 0}.EstimatedRows()), -1);
+}
+
+// Issue 13 items 1 and 8: renames are followed; empty tables are new.
+TEST(LintTest, RenamesOfNewTablesAndEmptyTablesStayNew) {
+  LintOptions o = Quiet();
+  EXPECT_THAT(Rules(Lint("CREATE TABLE a (x int);\nALTER TABLE a RENAME TO b;\n"
+                         "ALTER TABLE b ALTER COLUMN x TYPE bigint;\n"
+                         "ALTER TABLE b RENAME COLUMN x TO y;\nALTER TABLE b ALTER COLUMN y "
+                         "SET NOT NULL;\nCREATE INDEX b_y ON public.b (y);\n",
+                         o)),
+              IsEmpty());
+  // A renamed existing table is still existing under its new name.
+  EXPECT_THAT(Rules(Lint("ALTER TABLE old RENAME TO b;\nCREATE INDEX b_y ON b (y);\n", o)),
+              Contains("create-index-non-concurrently"));
+  o.sizes_known = true;
+  o.table_sizes["empty"] = {-1, 0, 0, 40};
+  o.table_sizes["full"] = {5'000'000, int64_t{1} << 30, 5'000'000, 40};
+  EXPECT_THAT(Rules(Lint("ALTER TABLE empty RENAME COLUMN a TO b;", o)), Contains("rename-column"));
+  o.empty_tables_are_new = true;
+  EXPECT_THAT(Rules(Lint("ALTER TABLE empty RENAME COLUMN a TO b;\n"
+                         "CREATE INDEX e_b ON empty (b);", o)),
+              IsEmpty());
+  EXPECT_THAT(Rules(Lint("ALTER TABLE full RENAME COLUMN a TO b;", o)), Contains("rename-column"));
+}
+
+// Issue 13 item 9: a no-transaction file runs its own BEGIN/COMMIT.
+TEST(LintTest, OwnTransactionsAreQuietInANoTransactionFile) {
+  Script script;
+  script.path = "migrations/V1__x.sql";
+  script.sql = "BEGIN;\nCREATE TABLE a (x int);\nCOMMIT;\n";
+  EXPECT_THAT(Rules(LintScript(script, Quiet())), Contains("transaction-control"));
+  script.directives.no_transaction = true;
+  EXPECT_THAT(Rules(LintScript(script, Quiet())), Not(Contains("transaction-control")));
 }
 
 }  // namespace

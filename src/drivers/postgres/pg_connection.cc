@@ -108,6 +108,16 @@ class PgConnection final : public PgSession {
   Engine engine() const override { return Engine::kPostgres; }
   const std::string& redacted_url() const override { return redacted_url_; }
 
+  // libpq's notice processor for this session: "NOTICE:  text\n".
+  static void OnNotice(void* self, const char* message) {
+    std::string_view text = message == nullptr ? "" : message;
+    size_t colon = text.find(":  ");
+    std::string_view severity = colon == std::string_view::npos ? "NOTICE" : text.substr(0, colon);
+    std::string clean = CleanMessage(colon == std::string_view::npos ? text : text.substr(colon + 3));
+    if (static_cast<PgConnection*>(self)->Notice(severity, clean)) return;
+    LogNotice(nullptr, message);
+  }
+
   Result<int64_t> Exec(std::string_view sql) override;
   Result<std::vector<int64_t>> ExecBatch(const std::vector<BatchItem>& items) override;
   Result<QueryResult> Query(std::string_view sql, const Params& params) override;
@@ -680,9 +690,10 @@ Result<std::unique_ptr<Connection>> Open(const Url& url, const ConnectOptions& o
     if (target.database.empty()) target.database = url.database();
     return ConnectError(Pq().PQerrorMessage(conn.get()), target);
   }
-  Pq().PQsetNoticeProcessor(conn.get(), &LogNotice, nullptr);
-  return std::unique_ptr<Connection>(
-      std::make_unique<PgConnection>(std::move(conn), url.Redacted()));
+  PGconn* raw = conn.get();
+  auto session = std::make_unique<PgConnection>(std::move(conn), url.Redacted());
+  Pq().PQsetNoticeProcessor(raw, &PgConnection::OnNotice, session.get());
+  return std::unique_ptr<Connection>(std::move(session));
 }
 
 }  // namespace ferry::postgres

@@ -18,7 +18,8 @@
 //   - While a CopyWriter from CopyIn() is open, every other call returns
 //     kFailedPrecondition. The writer must not outlive its connection; if the
 //     connection goes first, the writer's calls return kFailedPrecondition.
-//   - Server NOTICEs go to ferry's log at debug level.
+//   - Server NOTICEs go to the notice handler (Connection::SetNoticeHandler),
+//     or to ferry's log at debug level when there is none.
 #pragma once
 
 #include <memory>

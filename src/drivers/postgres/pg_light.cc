@@ -1062,6 +1062,7 @@ Status LightConnection::ServerError(std::string_view body, std::string_view stat
 
 void LightConnection::HandleNotice(std::string_view body) {
   ErrorFields fields(body);
+  if (Notice(fields.Severity(), CleanMessage(fields.Get('M').value_or("")))) return;
   FERRY_LOG_DEBUG("postgres: {}: {}", fields.Severity(),
                   CleanMessage(fields.Get('M').value_or("")));
 }
