@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 
 namespace ferry {
@@ -76,6 +77,62 @@ std::string Shown(const std::string& name) {
     if (name.rfind(prefix, 0) == 0) return name.substr(prefix.size());
   }
   return name;
+}
+
+bool IsIdentChar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '$';
+}
+
+// Whether `sql` names `word` as a whole identifier (case-insensitively).
+bool Names(std::string_view sql, std::string_view word) {
+  if (word.empty()) return false;
+  auto lower = [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); };
+  for (size_t i = 0; i + word.size() <= sql.size(); ++i) {
+    size_t j = 0;
+    while (j < word.size() && lower(sql[i + j]) == lower(word[j])) ++j;
+    if (j < word.size()) continue;
+    bool starts = i == 0 || !IsIdentChar(sql[i - 1]);
+    bool ends = i + j == sql.size() || !IsIdentChar(sql[i + j]);
+    if (starts && ends) return true;
+  }
+  return false;
+}
+
+// "public.users.email" -> {"public", "users", "email"}.
+std::vector<std::string> Parts(const std::string& name) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (true) {
+    size_t dot = name.find('.', pos);
+    out.push_back(name.substr(pos, dot == std::string::npos ? std::string::npos : dot - pos));
+    if (dot == std::string::npos) break;
+    pos = dot + 1;
+  }
+  return out;
+}
+
+// Which completed script made (or last changed) `o`: see SchemaRecord::After.
+std::string MadeBy(const SchemaObject& o, bool changed,
+                   const std::vector<SchemaRecord::RunScript>& done) {
+  std::vector<std::string> parts = Parts(o.name);
+  std::vector<std::string> words = {parts.back()};
+  if ((o.kind == "column" || o.kind == "constraint") && parts.size() >= 2) {
+    words.push_back(parts[parts.size() - 2]);  // its table
+  }
+  for (const std::string& word : words) {
+    if (changed) {
+      for (auto it = done.rbegin(); it != done.rend(); ++it) {
+        if (Names(it->sql, word)) return it->version;
+      }
+    } else {
+      for (const auto& script : done) {
+        if (Names(script.sql, word)) return script.version;
+      }
+    }
+  }
+  std::string all;
+  for (const auto& script : done) all += (all.empty() ? "" : ", ") + script.version;
+  return all;
 }
 
 }  // namespace
@@ -180,24 +237,23 @@ Status SchemaRecord::Before(bool has_applied) {
   return Status();
 }
 
-Status SchemaRecord::After(const std::vector<std::string>& versions) {
+Status SchemaRecord::After(const std::vector<RunScript>& done) {
   if (!started_) return Status();
   started_ = false;
   FERRY_ASSIGN_OR_RETURN(std::vector<SchemaObject> after, ReadSchemaObjects(*conn_, history_table_));
-  std::string by;
-  for (const std::string& v : versions) by += (by.empty() ? "" : ", ") + v;
   std::map<std::pair<std::string, std::string>, const SchemaObject*> old;
   for (const SchemaObject& o : before_) old[{o.kind, o.name}] = &o;
   std::vector<SchemaObject> add;
   for (const SchemaObject& o : after) {
     auto it = old.find({o.kind, o.name});
-    if (it != old.end()) {
+    const bool changed = it != old.end();
+    if (changed) {
       const bool same = it->second->detail == o.detail;
       old.erase(it);
       if (same) continue;  // untouched by this run
     }
     add.push_back(o);
-    add.back().added_by = by;
+    add.back().added_by = MadeBy(o, changed, done);
   }
   std::vector<SchemaObject> removed;
   for (const auto& [key, o] : old) removed.push_back(*o);
