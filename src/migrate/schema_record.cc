@@ -83,20 +83,40 @@ bool IsIdentChar(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '$';
 }
 
-// Whether `sql` names `word` as a whole identifier (case-insensitively).
-bool Names(std::string_view sql, std::string_view word) {
-  if (word.empty()) return false;
-  auto lower = [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); };
-  for (size_t i = 0; i + word.size() <= sql.size(); ++i) {
-    size_t j = 0;
-    while (j < word.size() && lower(sql[i + j]) == lower(word[j])) ++j;
-    if (j < word.size()) continue;
-    bool starts = i == 0 || !IsIdentChar(sql[i - 1]);
-    bool ends = i + j == sql.size() || !IsIdentChar(sql[i + j]);
-    if (starts && ends) return true;
+// Where each identifier (lower case) is first and last named among the
+// scripts a run completed, so attributing thousands of objects to hundreds
+// of scripts is one pass over their text.
+struct Mentions {
+  std::map<std::string, std::pair<size_t, size_t>> at;  // word -> (first, last) script
+
+  explicit Mentions(const std::vector<SchemaRecord::RunScript>& done) {
+    for (size_t i = 0; i < done.size(); ++i) {
+      const std::string& sql = done[i].sql;
+      size_t pos = 0;
+      while (pos < sql.size()) {
+        if (!IsIdentChar(sql[pos])) {
+          ++pos;
+          continue;
+        }
+        size_t end = pos;
+        std::string word;
+        while (end < sql.size() && IsIdentChar(sql[end])) {
+          word += static_cast<char>(std::tolower(static_cast<unsigned char>(sql[end])));
+          ++end;
+        }
+        auto [it, fresh] = at.try_emplace(std::move(word), i, i);
+        if (!fresh) it->second.second = i;
+        pos = end;
+      }
+    }
   }
-  return false;
-}
+  const std::pair<size_t, size_t>* Find(const std::string& word) const {
+    std::string lower;
+    for (char c : word) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    auto it = at.find(lower);
+    return it == at.end() ? nullptr : &it->second;
+  }
+};
 
 // "public.users.email" -> {"public", "users", "email"}.
 std::vector<std::string> Parts(const std::string& name) {
@@ -112,7 +132,7 @@ std::vector<std::string> Parts(const std::string& name) {
 }
 
 // Which completed script made (or last changed) `o`: see SchemaRecord::After.
-std::string MadeBy(const SchemaObject& o, bool changed,
+std::string MadeBy(const SchemaObject& o, bool changed, const Mentions& mentions,
                    const std::vector<SchemaRecord::RunScript>& done) {
   std::vector<std::string> parts = Parts(o.name);
   std::vector<std::string> words = {parts.back()};
@@ -120,15 +140,7 @@ std::string MadeBy(const SchemaObject& o, bool changed,
     words.push_back(parts[parts.size() - 2]);  // its table
   }
   for (const std::string& word : words) {
-    if (changed) {
-      for (auto it = done.rbegin(); it != done.rend(); ++it) {
-        if (Names(it->sql, word)) return it->version;
-      }
-    } else {
-      for (const auto& script : done) {
-        if (Names(script.sql, word)) return script.version;
-      }
-    }
+    if (const auto* at = mentions.Find(word)) return done[changed ? at->second : at->first].version;
   }
   std::string all;
   for (const auto& script : done) all += (all.empty() ? "" : ", ") + script.version;
@@ -244,6 +256,7 @@ Status SchemaRecord::After(const std::vector<RunScript>& done) {
   std::map<std::pair<std::string, std::string>, const SchemaObject*> old;
   for (const SchemaObject& o : before_) old[{o.kind, o.name}] = &o;
   std::vector<SchemaObject> add;
+  const Mentions mentions(done);
   for (const SchemaObject& o : after) {
     auto it = old.find({o.kind, o.name});
     const bool changed = it != old.end();
@@ -253,7 +266,7 @@ Status SchemaRecord::After(const std::vector<RunScript>& done) {
       if (same) continue;  // untouched by this run
     }
     add.push_back(o);
-    add.back().added_by = MadeBy(o, changed, done);
+    add.back().added_by = MadeBy(o, changed, mentions, done);
   }
   std::vector<SchemaObject> removed;
   for (const auto& [key, o] : old) removed.push_back(*o);
