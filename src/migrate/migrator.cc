@@ -100,7 +100,6 @@ std::string_view EntryStateName(EntryState state) {
   return "unknown";
 }
 
-
 Migrator::Migrator(Url url, std::unique_ptr<Connection> conn, MigratorOptions options)
     : url_(std::move(url)), conn_(std::move(conn)), options_(std::move(options)) {
   conn_->SetNoticeHandler([this](std::string_view severity, std::string_view message) {
