@@ -9,6 +9,9 @@
 #include "cli/exit_codes.h"
 #include "cli/output.h"
 #include "core/config.h"
+#include "core/url.h"
+#include "drivers/registry.h"
+#include "migrate/schema_record.h"
 #include "migrate/migrator.h"
 #include "move/expand.h"
 
@@ -76,7 +79,33 @@ int RunComplete(const Context& ctx, const MigrateArgs& args) {
       std::fprintf(stderr, "   %s\n", message.c_str());
     };
   }
+  // The contract phase drops and renames columns outside up/down: the schema
+  // record (migrate/schema_record.h) learns it here, or validate would call
+  // the dropped columns missing.
+  std::unique_ptr<Connection> record_conn;
+  std::unique_ptr<SchemaRecord> record;
+  if (!o.dry_run) {
+    auto url = Url::Parse(o.url);
+    if (url.ok() && url->scheme() == "postgres") {
+      auto conn = OpenConnection(*url);
+      if (conn.ok()) {
+        record_conn = std::move(conn).value();
+        record = std::make_unique<SchemaRecord>(record_conn.get(), o.history_table);
+        if (Status s = record->Before(true); !s.ok()) return ReportError(s, ctx.json);
+      }
+    }
+  }
   auto r = CompleteExpand(o, progress);
+  if (record) {
+    std::vector<SchemaRecord::RunScript> done;
+    if (r.ok()) {
+      for (const ExpandState& st : r->completed) done.push_back({st.version, st.summary});
+    }
+    if (Status s = record->After(done); !s.ok()) {
+      std::fprintf(stderr, "ferry: warning: could not record the schema change: %s\n",
+                   s.ToString().c_str());
+    }
+  }
   if (!r.ok()) return ReportError(r.status(), ctx.json);
   if (ctx.json) {
     json done = json::array();

@@ -362,6 +362,7 @@ int Run(int argc, char** argv, const std::string& only, bool* retry) {
   if (CLI::App* goto_cmd = command("goto", "apply or roll back until this is the newest version",
                                    "  ferry goto 1.1.0")) {
     goto_cmd->add_option("version", margs.target, "target version")->required();
+    goto_cmd->add_flag("--dry-run", margs.dry_run, "say what it would apply or roll back");
   }
   if (CLI::App* status = command("status", "show applied, pending, changed and missing migrations",
                                  "  ferry status\n  ferry status --exit-code   # 3 when pending or drift\n"

@@ -609,7 +609,9 @@ std::optional<OfflineEngine> OfflineValidation(const Context& ctx, const Migrate
 int RunValidateOffline(const Context& ctx, const MigratorOptions& options,
                        const OfflineEngine& offline) {
   auto problems = ValidateFiles(options, offline.engine);
-  if (!problems.ok()) return ReportError(problems.status(), ctx.json);
+  if (!problems.ok()) {
+    return ReportError(Status(problems.status()).Prefix("engine from " + offline.from), ctx.json);
+  }
   if (ctx.json) {
     json arr = json::array();
     for (const auto& p : *problems) {

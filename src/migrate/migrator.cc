@@ -100,7 +100,6 @@ std::string_view EntryStateName(EntryState state) {
   return "unknown";
 }
 
-
 Migrator::Migrator(Url url, std::unique_ptr<Connection> conn, MigratorOptions options)
     : url_(std::move(url)), conn_(std::move(conn)), options_(std::move(options)) {
   conn_->SetNoticeHandler([this](std::string_view severity, std::string_view message) {
@@ -905,7 +904,9 @@ Result<ApplyResult> Migrator::Recorded(const std::function<Result<ApplyResult>()
   Result<ApplyResult> result = run();
   if (schema_record_->started()) {
     if (conn_->InTransaction()) (void)conn_->Rollback();
-    Status s = schema_record_->After(run_versions_);
+    std::vector<SchemaRecord::RunScript> done;
+    for (const std::string& v : run_versions_) done.push_back({v, run_sql_[v]});
+    Status s = schema_record_->After(done);
     if (!s.ok()) {
       FERRY_LOG_WARN("could not record the schema objects this run made ({}): validate and "
                      "health will not know them",
@@ -916,8 +917,16 @@ Result<ApplyResult> Migrator::Recorded(const std::function<Result<ApplyResult>()
   return result;
 }
 
-Status Migrator::StartSchemaRecord(const StatusReport& report) {
+Status Migrator::StartSchemaRecord(const StatusReport& report,
+                                   const std::vector<const PlanEntry*>& todo, bool down) {
   if (!schema_record_) return Status();
+  // The scripts' text outlives the report: objects are attributed after it.
+  run_sql_.clear();
+  for (const PlanEntry* e : todo) {
+    if (e->migration == nullptr) continue;
+    const Script& script = down && e->migration->down ? *e->migration->down : e->migration->up;
+    run_sql_[e->version.empty() ? e->migration->up.path : e->version] = script.sql;
+  }
   return schema_record_->Before(!report.current_version.empty());
 }
 
@@ -958,7 +967,7 @@ Result<ApplyResult> Migrator::UpUnrecorded(const std::string& target) {
     plans.push_back(std::move(plan));
   }
   FERRY_RETURN_IF_ERROR(LintBeforeUp(todo));
-  if (!todo.empty()) FERRY_RETURN_IF_ERROR(StartSchemaRecord(report));
+  if (!todo.empty()) FERRY_RETURN_IF_ERROR(StartSchemaRecord(report, todo, false));
   if (options_.single_transaction && !todo.empty()) {
     for (size_t i = 0; i < todo.size(); ++i) {
       const PlanEntry* e = todo[i];
@@ -1222,7 +1231,7 @@ Result<ApplyResult> Migrator::DownUnrecorded(int steps, const std::string& targe
   for (const PlanEntry* e : chosen) {
     if (e->migration->down) FERRY_RETURN_IF_ERROR(PrepareScript(*e->migration, true).status());
   }
-  if (!chosen.empty()) FERRY_RETURN_IF_ERROR(StartSchemaRecord(report));
+  if (!chosen.empty()) FERRY_RETURN_IF_ERROR(StartSchemaRecord(report, chosen, true));
   for (const PlanEntry* e : chosen) {
     HistoryRow row = *e->row;
     FERRY_RETURN_IF_ERROR(UndoOne(*e->migration, &row, &history));

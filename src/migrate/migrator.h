@@ -243,8 +243,10 @@ class Migrator {
   Result<ApplyResult> Recorded(const std::function<Result<ApplyResult>()>& run);
   // Schema drift as validation problems of kind "schema".
   void AddSchemaDrift(std::vector<ValidationProblem>* problems);
-  // Called by a run once it knows it will change something, under the lock.
-  Status StartSchemaRecord(const StatusReport& report);
+  // Called by a run once it knows it will change something, under the lock,
+  // with the entries it will apply (or roll back: `down`).
+  Status StartSchemaRecord(const StatusReport& report, const std::vector<const PlanEntry*>& todo,
+                           bool down);
   Result<std::unique_ptr<MigrationLock>> Lock();
   // Scan, take the lock, ensure and load history, compute: the start of
   // every command that changes the database.
@@ -290,6 +292,7 @@ class Migrator {
   std::optional<MigrationEvent> running_;  // the migration whose statements run now
   std::unique_ptr<SchemaRecord> schema_record_;  // during Recorded()
   std::vector<std::string> run_versions_;        // applied or rolled back in this run
+  std::map<std::string, std::string> run_sql_;   // version (or script) -> its SQL this run
 };
 
 }  // namespace ferry

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 
 namespace ferry {
@@ -76,6 +77,74 @@ std::string Shown(const std::string& name) {
     if (name.rfind(prefix, 0) == 0) return name.substr(prefix.size());
   }
   return name;
+}
+
+bool IsIdentChar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '$';
+}
+
+// Where each identifier (lower case) is first and last named among the
+// scripts a run completed, so attributing thousands of objects to hundreds
+// of scripts is one pass over their text.
+struct Mentions {
+  std::map<std::string, std::pair<size_t, size_t>> at;  // word -> (first, last) script
+
+  explicit Mentions(const std::vector<SchemaRecord::RunScript>& done) {
+    for (size_t i = 0; i < done.size(); ++i) {
+      const std::string& sql = done[i].sql;
+      size_t pos = 0;
+      while (pos < sql.size()) {
+        if (!IsIdentChar(sql[pos])) {
+          ++pos;
+          continue;
+        }
+        size_t end = pos;
+        std::string word;
+        while (end < sql.size() && IsIdentChar(sql[end])) {
+          word += static_cast<char>(std::tolower(static_cast<unsigned char>(sql[end])));
+          ++end;
+        }
+        auto [it, fresh] = at.try_emplace(std::move(word), i, i);
+        if (!fresh) it->second.second = i;
+        pos = end;
+      }
+    }
+  }
+  const std::pair<size_t, size_t>* Find(const std::string& word) const {
+    std::string lower;
+    for (char c : word) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    auto it = at.find(lower);
+    return it == at.end() ? nullptr : &it->second;
+  }
+};
+
+// "public.users.email" -> {"public", "users", "email"}.
+std::vector<std::string> Parts(const std::string& name) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (true) {
+    size_t dot = name.find('.', pos);
+    out.push_back(name.substr(pos, dot == std::string::npos ? std::string::npos : dot - pos));
+    if (dot == std::string::npos) break;
+    pos = dot + 1;
+  }
+  return out;
+}
+
+// Which completed script made (or last changed) `o`: see SchemaRecord::After.
+std::string MadeBy(const SchemaObject& o, bool changed, const Mentions& mentions,
+                   const std::vector<SchemaRecord::RunScript>& done) {
+  std::vector<std::string> parts = Parts(o.name);
+  std::vector<std::string> words = {parts.back()};
+  if ((o.kind == "column" || o.kind == "constraint") && parts.size() >= 2) {
+    words.push_back(parts[parts.size() - 2]);  // its table
+  }
+  for (const std::string& word : words) {
+    if (const auto* at = mentions.Find(word)) return done[changed ? at->second : at->first].version;
+  }
+  std::string all;
+  for (const auto& script : done) all += (all.empty() ? "" : ", ") + script.version;
+  return all;
 }
 
 }  // namespace
@@ -169,24 +238,24 @@ Status SchemaRecord::Before(bool has_applied) {
   return Status();
 }
 
-Status SchemaRecord::After(const std::vector<std::string>& versions) {
+Status SchemaRecord::After(const std::vector<RunScript>& done) {
   if (!started_) return Status();
   started_ = false;
   FERRY_ASSIGN_OR_RETURN(std::vector<SchemaObject> after, ReadSchemaObjects(*conn_, history_table_));
-  std::string by;
-  for (const std::string& v : versions) by += (by.empty() ? "" : ", ") + v;
   std::map<std::pair<std::string, std::string>, const SchemaObject*> old;
   for (const SchemaObject& o : before_) old[{o.kind, o.name}] = &o;
   std::vector<SchemaObject> add;
+  const Mentions mentions(done);
   for (const SchemaObject& o : after) {
     auto it = old.find({o.kind, o.name});
-    if (it != old.end()) {
+    const bool changed = it != old.end();
+    if (changed) {
       const bool same = it->second->detail == o.detail;
       old.erase(it);
       if (same) continue;  // untouched by this run
     }
     add.push_back(o);
-    add.back().added_by = by;
+    add.back().added_by = MadeBy(o, changed, mentions, done);
   }
   std::vector<SchemaObject> removed;
   for (const auto& [key, o] : old) removed.push_back(*o);

@@ -62,9 +62,16 @@ class SchemaRecord {
   // from this snapshot).
   Status Before(bool has_applied);
   bool started() const { return started_; }
+  // One script a run completed: the version (or script name) and its SQL.
+  struct RunScript {
+    std::string version;
+    std::string sql;
+  };
   // After the run (successful or not): records what it added and forgets
-  // what it removed, attributed to `versions`.
-  Status After(const std::vector<std::string>& versions);
+  // what it removed. Each added object is attributed to the first of `done`
+  // whose SQL names it (the last one for an object whose definition
+  // changed), else to its table's first mention, else to all of them.
+  Status After(const std::vector<RunScript>& done);
 
   // Recorded objects missing from the live schema or changed there, in
   // record order. Empty when nothing was recorded yet.

@@ -202,6 +202,9 @@ TEST_F(ExpandTest, RenameAndRetypeWithConcurrentWritersThenComplete) {
   EXPECT_EQ(One("SELECT is_nullable FROM information_schema.columns WHERE table_name = 'accounts' "
                 "AND column_name = 'amount_cents'"),
             "NO");
+  // The contract phase is part of the schema record: no drift afterwards.
+  RunResult validate = Ferry({"validate"});
+  EXPECT_EQ(validate.exit_code, 0) << Describe(validate);
   EXPECT_EQ(One("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'accounts'::regclass AND NOT "
                 "tgisinternal"),
             "0");

@@ -332,6 +332,13 @@ TEST(FirstContactOfflineTest, ValidateWithoutADatabaseCreatesNothingAndUsesTheNa
   EXPECT_EQ(j["engine_from"], "--engine");
   EXPECT_FALSE(std::filesystem::exists(dir_.File("ferry.db")));
 
+  dir_.Write("ferry.toml", "engine = \"mysql\"\n");
+  RunResult unknown = FerryNoDb({"validate"});
+  EXPECT_NE(unknown.exit_code, 0) << Describe(unknown);
+  EXPECT_THAT(unknown.err, HasSubstr("engine from ferry.toml:1: unknown engine 'mysql': use "
+                                     "postgres or sqlite"))
+      << Describe(unknown);
+
   // Nothing named: SQLite (the default database), and the output says how
   // to choose PostgreSQL.
   std::filesystem::remove(dir_.File("ferry.toml"));

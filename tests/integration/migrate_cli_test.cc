@@ -995,7 +995,7 @@ TEST_P(MigrateCliTest, HealthChecksAndCompatRange) {
     EXPECT_EQ(c["ok"], true) << c.dump();
   }
   EXPECT_THAT(names, ElementsAre("connect", "history", "lock", "failed", "running",
-                                 "compatibility", "pending"));
+                                 "compatibility", "pending", "schema"));
   EXPECT_THAT(h["checks"][0]["detail"].get<std::string>(),
               StartsWith(pg() ? "PostgreSQL " : "SQLite "));
 

@@ -563,13 +563,13 @@ TEST(LintTest, RenamesOfNewTablesAndEmptyTablesStayNew) {
               Contains("create-index-non-concurrently"));
   o.sizes_known = true;
   o.table_sizes["empty"] = {-1, 0, 0, 40};
-  o.table_sizes["full"] = {5'000'000, int64_t{1} << 30, 5'000'000, 40};
+  o.table_sizes["busy"] = {5'000'000, int64_t{1} << 30, 5'000'000, 40};
   EXPECT_THAT(Rules(Lint("ALTER TABLE empty RENAME COLUMN a TO b;", o)), Contains("rename-column"));
   o.empty_tables_are_new = true;
   EXPECT_THAT(Rules(Lint("ALTER TABLE empty RENAME COLUMN a TO b;\n"
                          "CREATE INDEX e_b ON empty (b);", o)),
               IsEmpty());
-  EXPECT_THAT(Rules(Lint("ALTER TABLE full RENAME COLUMN a TO b;", o)), Contains("rename-column"));
+  EXPECT_THAT(Rules(Lint("ALTER TABLE busy RENAME COLUMN a TO b;", o)), Contains("rename-column"));
 }
 
 // Issue 13 item 9: a no-transaction file runs its own BEGIN/COMMIT.
