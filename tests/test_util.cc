@@ -50,9 +50,6 @@ std::string ServerUrl(const char* variable) {
 
 std::string PgAdminUrl() { return ServerUrl("FERRY_TEST_PG_URL"); }
 std::string RedisUrl() { return ServerUrl("FERRY_TEST_REDIS_URL"); }
-std::string Redis2Url() { return ServerUrl("FERRY_TEST_REDIS2_URL"); }
-std::string RedisAclUrl() { return ServerUrl("FERRY_TEST_REDIS_ACL_URL"); }
-std::string RedisClusterUrl() { return ServerUrl("FERRY_TEST_REDIS_CLUSTER_URL"); }
 
 std::string WithDatabase(const std::string& url, const std::string& dbname) {
   size_t scheme = url.find("://");

@@ -38,11 +38,6 @@ namespace ferry::testing {
 // test command sets it) a missing server fails the test instead of skipping.
 std::string PgAdminUrl();
 std::string RedisUrl();
-// The Redis extras of scripts/test-servers.sh: a second standalone server,
-// an ACL user (with password) on it, and the 3-master cluster.
-std::string Redis2Url();
-std::string RedisAclUrl();
-std::string RedisClusterUrl();
 
 // Calls GTEST_SKIP/FAIL via the helpers above; use as:
 //   std::string url = PgAdminUrl(); if (url.empty()) return;

@@ -115,7 +115,8 @@ void AddGlobalFlags(CLI::App& app, GlobalFlags& g) {
 }
 
 // `ferry redis copy` and `ferry redis verify` (cli/redis_commands.cc).
-void AddRedisCommands(CLI::App& app, RedisArgs& a, CLI::App** copy, CLI::App** verify) {
+void AddRedisCommands(CLI::App& app, RedisArgs& a, CLI::App** copy, CLI::App** verify,
+                      CLI::App** status, CLI::App** move_slots) {
   CLI::App* redis = app.add_subcommand(
       "redis", "copy and verify Redis keys between servers and clusters (docs/redis.md)");
   redis->require_subcommand(1);
@@ -175,6 +176,37 @@ void AddRedisCommands(CLI::App& app, RedisArgs& a, CLI::App** copy, CLI::App** v
       "  ferry redis verify --from $SRC --to $DST --sample 5 --json\n"
       "Each key: exists, same type, expiry within tolerance, same value (DUMP payload when both\n"
       "run the same version, else a per-type digest). Exit 0 identical, 10 differences.");
+  CLI::App* cluster = redis->add_subcommand("cluster", "Redis Cluster: status, move slots");
+  cluster->require_subcommand(1);
+  *status = cluster->add_subcommand(
+      "status", "slot distribution, keys and migrating slots of every master");
+  (*status)->add_option("url", a.cluster_url, "redis+cluster://h1:p1,h2:p2")->required();
+  (*status)->footer("Example:\n  ferry redis cluster status redis+cluster://n1:7000,n2:7000 --json");
+  *move_slots = cluster->add_subcommand(
+      "move-slots", "move N slots and their keys from one master to another (resumable)");
+  (*move_slots)->add_option("url", a.cluster_url, "redis+cluster://h1:p1,h2:p2")->required();
+  (*move_slots)->add_option("--from", a.node_from, "source master: node id (prefix) or host:port")
+      ->option_text("NODE")->required();
+  (*move_slots)->add_option("--to", a.node_to, "target master: node id (prefix) or host:port")
+      ->option_text("NODE")->required();
+  (*move_slots)->add_option("--slots", a.slots, "how many slots to move")->option_text("N")->required();
+  (*move_slots)->add_option("--slots-per-round", a.slots_per_round,
+                            "slots moved together, pipelined (default 16)")
+      ->option_text("N");
+  (*move_slots)->add_option("--keys-per-migrate", a.keys_per_migrate,
+                            "keys per MIGRATE ... KEYS (default 1000)")
+      ->option_text("N");
+  (*move_slots)->add_option("--state", a.state,
+                            "SQLite file with the job's progress (default ./ferry-redis-state.db)")
+      ->option_text("FILE");
+  (*move_slots)->footer(
+      "Example:\n"
+      "  ferry redis cluster move-slots redis+cluster://n1:7000 --from 127.0.0.1:7000 \\\n"
+      "      --to 127.0.0.1:7003 --slots 1000\n"
+      "Per group of slots: SETSLOT IMPORTING on the target, MIGRATING on the source, MIGRATE\n"
+      "... KEYS batches until empty, then SETSLOT NODE on the target, source and others.\n"
+      "After kill -9 run the same command: half-moved slots are finished first and only the\n"
+      "slots still missing are moved. Exit 0 moved, 7 unknown node, 8 bad input.");
 }
 
 // The command named on the command line when it can be told without parsing:
@@ -382,7 +414,11 @@ int Run(int argc, char** argv, const std::string& only, bool* retry) {
   RedisArgs rargs;
   CLI::App* redis_copy = nullptr;
   CLI::App* redis_verify = nullptr;
-  if (want("redis")) AddRedisCommands(app, rargs, &redis_copy, &redis_verify);
+  CLI::App* redis_status = nullptr;
+  CLI::App* redis_move = nullptr;
+  if (want("redis")) {
+    AddRedisCommands(app, rargs, &redis_copy, &redis_verify, &redis_status, &redis_move);
+  }
 
   MigrateArgs margs;
   std::vector<CLI::App*> migrate_cmds;
@@ -563,6 +599,8 @@ int Run(int argc, char** argv, const std::string& only, bool* retry) {
   if (copy != nullptr && copy->parsed()) return RunCopyCommand(ctx, cargs);
   if (redis_copy != nullptr && redis_copy->parsed()) return RunRedisCopy(ctx, rargs);
   if (redis_verify != nullptr && redis_verify->parsed()) return RunRedisVerify(ctx, rargs);
+  if (redis_status != nullptr && redis_status->parsed()) return RunRedisClusterStatus(ctx, rargs);
+  if (redis_move != nullptr && redis_move->parsed()) return RunRedisMoveSlots(ctx, rargs);
   if (doctor != nullptr && doctor->parsed()) {
     return RunDoctor(ctx, doctor_url.empty() ? ctx.config.Get("database") : doctor_url);
   }

@@ -9,6 +9,7 @@
 #include "cli/output.h"
 #include "cli/redis_command.h"
 #include "core/url.h"
+#include "move/redis/redis_cluster_ops.h"
 #include "move/redis/redis_copy.h"
 #include "move/redis/redis_pair.h"
 #include "move/redis/redis_verify.h"
@@ -186,6 +187,80 @@ int RunRedisVerify(const Context& ctx, const RedisArgs& args) {
     std::fwrite(out.data(), 1, out.size(), stdout);
   }
   return r->identical() ? kExitOk : kExitDifferences;
+}
+
+int RunRedisClusterStatus(const Context& ctx, const RedisArgs& args) {
+  auto r = redis::ClusterStatus(args.cluster_url);
+  if (!r.ok()) return ReportError(r.status(), ctx.json);
+  if (ctx.json) {
+    nlohmann::json masters = nlohmann::json::array();
+    for (const auto& m : r->masters) {
+      nlohmann::json ranges = nlohmann::json::array();
+      for (auto [a, b] : m.ranges) ranges.push_back({a, b});
+      masters.push_back({{"id", m.id}, {"address", m.address}, {"flags", m.flags},
+                         {"slots", m.slots}, {"ranges", ranges}, {"keys", m.keys},
+                         {"replicas", m.replicas}, {"migrating", m.migrating},
+                         {"importing", m.importing}});
+    }
+    PrintJson({{"ok", true}, {"state", r->state}, {"slots_assigned", r->slots_assigned},
+               {"migrating_slots", r->migrating_slots}, {"masters", masters}});
+    return kExitOk;
+  }
+  std::string out = fmt::format("cluster {}: state {}, {}/{} slots assigned, {} slot{} migrating\n",
+                                Redact(args.cluster_url), r->state, r->slots_assigned,
+                                redis::kSlotCount, r->migrating_slots,
+                                r->migrating_slots == 1 ? "" : "s");
+  for (const auto& m : r->masters) {
+    std::string ranges;
+    for (auto [a, b] : m.ranges) {
+      ranges += (ranges.empty() ? "" : ",") + (a == b ? std::to_string(a) : fmt::format("{}-{}", a, b));
+    }
+    out += fmt::format("  {} {:<21} slots {:>5} ({:>5.1f}%)  keys {:<9} replicas {}  {}\n",
+                       m.id.substr(0, 8), m.address, m.slots, 100.0 * m.slots / redis::kSlotCount,
+                       m.keys, m.replicas, ranges);
+    for (const auto& s : m.migrating) out += fmt::format("      migrating {}\n", s);
+    for (const auto& s : m.importing) out += fmt::format("      importing {}\n", s);
+  }
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  return kExitOk;
+}
+
+int RunRedisMoveSlots(const Context& ctx, const RedisArgs& args) {
+  redis::MoveSlotsOptions o;
+  o.url = args.cluster_url;
+  o.from = args.node_from;
+  o.to = args.node_to;
+  o.slots = args.slots;
+  o.slots_per_round = args.slots_per_round;
+  o.keys_per_migrate = args.keys_per_migrate;
+  o.state_path = args.state;
+  if (!ctx.quiet) {
+    o.on_progress = [&ctx](int done, int total, int64_t keys) {
+      if (ctx.json) {
+        PrintJson({{"event", "progress"}, {"slots_done", done}, {"slots", total}, {"keys", keys}});
+      } else {
+        std::fprintf(stderr, "move-slots: %d of %d slots, %lld keys\n", done, total,
+                     static_cast<long long>(keys));
+      }
+    };
+  }
+  auto r = redis::MoveSlots(o);
+  if (!r.ok()) return ReportError(r.status(), ctx.json);
+  if (ctx.json) {
+    PrintJson({{"ok", true}, {"event", "done"}, {"from", r->from_address}, {"to", r->to_address},
+               {"slots_moved", r->slots_moved},
+               {"slots_finished_from_before", r->slots_finished_from_before},
+               {"keys_moved", r->keys_moved}, {"seconds", r->seconds}});
+  } else {
+    std::printf("moved %d slots (%lld keys) from %s to %s in %.1fs%s\n", r->slots_moved,
+                static_cast<long long>(r->keys_moved), r->from_address.c_str(),
+                r->to_address.c_str(), r->seconds,
+                r->slots_finished_from_before > 0
+                    ? fmt::format("; finished {} slots a killed run left half moved",
+                                  r->slots_finished_from_before).c_str()
+                    : "");
+  }
+  return kExitOk;
 }
 
 int RunRedisDoctor(const Context& ctx, const std::string& url_text) {

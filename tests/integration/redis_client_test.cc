@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "drivers/redis/redis_client.h"
+#include "integration/redis_test_env.h"
 #include "test_util.h"
 
 namespace ferry::redis {

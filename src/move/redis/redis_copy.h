@@ -5,7 +5,8 @@
 // Resume: per source master, the SCAN cursor after the last page the target
 // acknowledged is checkpointed in a local SQLite file (redis_checkpoint.h);
 // the same command continues from there after a crash or kill -9 (pages
-// copied again are harmless: RESTORE ... REPLACE is idempotent).
+// copied again are harmless: RESTORE ... REPLACE is idempotent). A run that
+// finishes every master forgets its checkpoints: running it again copies anew.
 //
 // Per source master (up to `workers` masters at once), page by page:
 //   SCAN cursor MATCH m COUNT n [TYPE t]
