@@ -10,7 +10,9 @@
 // follows redirections: MOVED patches the slot map, resends to the new owner
 // and refreshes the whole map once the round is done; ASK resends to the
 // named node preceded by ASKING (the map is left alone); TRYAGAIN waits a
-// little and resends. After kMaxRedirects rounds the last error reply is
+// little and resends; from the third round on it also waits and reloads
+// the slot map (masters disagree while a slot changes owner). After
+// kMaxRedirects rounds the last error reply is
 // returned as the command's reply. Replies come back in command order.
 //
 // Connections are opened lazily, one per node, and reused. A RedisClient

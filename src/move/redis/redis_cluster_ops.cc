@@ -316,12 +316,24 @@ Result<MoveSlotsReport> MoveSlots(const MoveSlotsOptions& options) {
       if (pending.contains(s)) owned_by_target.insert(s);
     }
   }
+  // The job's goal is a slot count for the source: its count when the job
+  // first ran, minus N. Kept in the state file before anything moves, so a
+  // run killed anywhere (even between a group and its checkpoint) resumes
+  // to exactly N slots moved.
+  int from_now = CountSlots(from.ranges);
+  if (!cp.found) {
+    cp.found = true;
+    cp.copied = from_now;  // the source's slot count at the start
+    FERRY_RETURN_IF_ERROR(store->Save(job, "slots", cp));
+  }
   if (!pending.empty()) {
     FERRY_RETURN_IF_ERROR(mover.MoveGroup({pending.begin(), pending.end()}, owned_by_target));
     report.slots_finished_from_before = static_cast<int>(pending.size());
+    for (int s : pending) {
+      for (auto [a, b] : from.ranges) from_now -= (s >= a && s <= b) ? 1 : 0;
+    }
   }
-  // They belonged to the group the killed run was moving: they count.
-  int done_before = static_cast<int>(cp.found ? cp.scanned : 0) + report.slots_finished_from_before;
+  int done_before = static_cast<int>(cp.copied) - from_now;
   int want = std::max(0, options.slots - done_before);
   // 2. The rest, from the source's highest slots down, a group at a time.
   std::vector<int> candidates;
@@ -341,7 +353,6 @@ Result<MoveSlotsReport> MoveSlots(const MoveSlotsOptions& options) {
                            candidates.begin() + std::min(candidates.size(), i + options.slots_per_round));
     FERRY_RETURN_IF_ERROR(mover.MoveGroup(group, {}));
     report.slots_moved += static_cast<int>(group.size());
-    cp.found = true;
     cp.scanned = done_before + report.slots_moved;
     FERRY_RETURN_IF_ERROR(store->Save(job, "slots", cp));
     if (options.on_progress) {

@@ -15,10 +15,10 @@
 //   4. CLUSTER SETSLOT s NODE <target-id> on the target, the source, then
 //      the other masters.
 // Resume: slots a killed run left MIGRATING on the source or IMPORTING on the
-// target are found from CLUSTER NODES and finished first; the number of
-// slots still to move is kept per job in the same SQLite state file as
-// `redis copy` (table ferry_redis_slots), so re-running the same command
-// moves only what is left.
+// target are found from CLUSTER NODES and finished first; the source's slot
+// count when the job started is kept in the same SQLite state file as
+// `redis copy` (table ferry_redis_copy, node "slots"), so re-running the
+// same command moves exactly the slots still missing to make N.
 #pragma once
 
 #include <cstdint>
