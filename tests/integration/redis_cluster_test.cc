@@ -91,6 +91,15 @@ TEST(RedisClusterTest, MoveSlotsKilledAndResumedMovesExactlyNWithoutLosingWrites
     }
   });
 
+  struct JoinWriter {  // also when an assertion returns early
+    std::atomic<bool>& stop;
+    std::thread& t;
+    ~JoinWriter() {
+      stop = true;
+      if (t.joinable()) t.join();
+    }
+  } join_writer{stop, writer};
+
   TempDir dir;
   std::vector<std::string> args{"redis", "cluster", "move-slots", url, "--from", from, "--to", to,
                                 "--slots", std::to_string(kMove), "--slots-per-round", "1",

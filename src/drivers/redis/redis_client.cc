@@ -187,17 +187,9 @@ Result<std::vector<RedisReply>> RedisClient::Pipeline(const std::vector<Command>
     if (!open) break;
     if (round >= 2) {
       // Redirected again and again: the masters disagree while a slot
-      // changes owner. Wait a little and ask the cluster for its map.
-      std::this_thread::sleep_for(std::chrono::milliseconds(10 * round));
-      FERRY_RETURN_IF_ERROR(RefreshSlots());
-      for (size_t i = 0; i < commands.size(); ++i) {
-        if (routes[i].done || routes[i].asking || key_index >= commands[i].size()) continue;
-        int owner = slots_.Owner(KeySlot(commands[i][key_index]));
-        if (owner >= 0) {
-          routes[i].host = slots_.nodes()[owner].host;
-          routes[i].port = slots_.nodes()[owner].port;
-        }
-      }
+      // changes owner. Wait a little; the routes keep what the last
+      // MOVED/ASK said (a reloaded map may be staler than that).
+      std::this_thread::sleep_for(std::chrono::milliseconds(5 * round));
     }
   }
   if (moved_any) {

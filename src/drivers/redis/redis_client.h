@@ -10,10 +10,10 @@
 // follows redirections: MOVED patches the slot map, resends to the new owner
 // and refreshes the whole map once the round is done; ASK resends to the
 // named node preceded by ASKING (the map is left alone); TRYAGAIN waits a
-// little and resends; from the third round on it also waits and reloads
-// the slot map (masters disagree while a slot changes owner). After
-// kMaxRedirects rounds the last error reply is
-// returned as the command's reply. Replies come back in command order.
+// little and resends; from the third round on it waits a little more each
+// round (masters disagree for a moment while a slot changes owner). After
+// kMaxRedirects rounds the last error reply is returned as the command's
+// reply. Replies come back in command order.
 //
 // Connections are opened lazily, one per node, and reused. A RedisClient
 // is used by one thread at a time; open one per worker.

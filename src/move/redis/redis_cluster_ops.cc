@@ -139,16 +139,21 @@ Result<ClusterStatusReport> ClusterStatus(const std::string& url) {
     m.slots = CountSlots(n.ranges);
     report.slots_assigned += m.slots;
     for (const NodeLine& r : nodes) m.replicas += r.master_id == n.id ? 1 : 0;
-    for (const auto& [s, id] : n.migrating) m.migrating.push_back(fmt::format("{}->{}", s, id));
-    for (const auto& [s, id] : n.importing) m.importing.push_back(fmt::format("{}<-{}", s, id));
-    report.migrating_slots += static_cast<int>(n.migrating.size());
     if (n.flags.find("fail") == std::string::npos) {
       auto node = client->Node(n.host(), n.port());
       if (node.ok()) {
         auto size = (*node)->RunOk({"DBSIZE"});
         if (size.ok()) m.keys = size->integer;
+        // Its own MIGRATING/IMPORTING slots show only in its "myself" line.
+        auto own = (*node)->RunOk({"CLUSTER", "NODES"});
+        for (const NodeLine& line : own.ok() ? ParseClusterNodes(own->str) : std::vector<NodeLine>{}) {
+          if (line.id != n.id) continue;
+          for (const auto& [s, id] : line.migrating) m.migrating.push_back(fmt::format("{}->{}", s, id));
+          for (const auto& [s, id] : line.importing) m.importing.push_back(fmt::format("{}<-{}", s, id));
+        }
       }
     }
+    report.migrating_slots += static_cast<int>(m.migrating.size());
     report.masters.push_back(std::move(m));
   }
   return report;
@@ -289,7 +294,18 @@ Result<MoveSlotsReport> MoveSlots(const MoveSlotsOptions& options) {
   FERRY_ASSIGN_OR_RETURN(std::vector<NodeLine> nodes, ReadNodes(*client));
   FERRY_ASSIGN_OR_RETURN(const NodeLine* from_p, FindMaster(nodes, options.from));
   FERRY_ASSIGN_OR_RETURN(const NodeLine* to_p, FindMaster(nodes, options.to));
-  const NodeLine from = *from_p, to = *to_p;
+  NodeLine from = *from_p, to = *to_p;
+  // A node shows its own MIGRATING/IMPORTING slots only in its "myself"
+  // line: ask the two masters themselves.
+  for (NodeLine* n : {&from, &to}) {
+    FERRY_ASSIGN_OR_RETURN(RedisNode * node, client->Node(n->host(), n->port()));
+    FERRY_ASSIGN_OR_RETURN(RedisReply own, node->RunOk({"CLUSTER", "NODES"}));
+    for (NodeLine& line : ParseClusterNodes(own.str)) {
+      if (line.id != n->id) continue;
+      n->migrating = std::move(line.migrating);
+      n->importing = std::move(line.importing);
+    }
+  }
   if (from.id == to.id) {
     return Status(StatusCode::kInvalidArgument, "--from and --to name the same master");
   }
