@@ -11,6 +11,10 @@
 #   standalone -> the 3-master cluster (emptied before each method)
 #     cli_import  redis-cli --cluster import --cluster-copy --cluster-replace
 #     ferry_cl    ferry redis copy into redis+cluster://
+#   slot moves on the cluster now holding N keys (a third of all slots,
+#   5461, from the first master to the second, then the same back):
+#     ferry_move  ferry redis cluster move-slots
+#     cli_reshard redis-cli --cluster reshard --cluster-from/--cluster-to
 #
 # Reported: wall seconds, keys/s, peak RSS (/usr/bin/time), ratios, and a
 # check that every target holds N keys.
@@ -97,13 +101,35 @@ run cli_import count_cluster redis-cli --cluster import "$first" --cluster-from 
   --cluster-copy --cluster-replace
 run ferry_cl count_cluster "$ferry" redis copy --from "$src" --to "$cluster" -q --state "$work/state.db"
 
+# Slot moves: master 1 -> master 2 with ferry, then back with redis-cli.
+m1="$(masters | sed -n 1p)"
+m2="$(masters | sed -n 2p)"
+id_of() { redis-cli -p "${1##*:}" CLUSTER MYID; }
+id1="$(id_of "$m1")"
+id2="$(id_of "$m2")"
+move_run() {  # NAME CMD...
+  local name="$1"
+  shift
+  log "$name: $*"
+  /usr/bin/time -f '%e %M' -o "$work/$name.time" "$@" >"$work/$name.out" 2>"$work/$name.err" </dev/null ||
+    { log "$name failed:"; tail -5 "$work/$name.err" >&2; exit 1; }
+  read -r secs[$name] rss[$name] <"$work/$name.time"
+  [[ "$(count_cluster)" == "$keys" ]] || { log "$name: the cluster lost keys"; exit 1; }
+}
+move_run ferry_move "$ferry" redis cluster move-slots "$cluster" --from "$m1" --to "$m2" \
+  --slots 5461 -q --state "$work/state.db"
+move_run cli_reshard redis-cli --cluster reshard "$m1" --cluster-from "$id2" --cluster-to "$id1" \
+  --cluster-slots 5461 --cluster-yes
+
 printf 'date: %s  commit: %s  keys: %s  host: %s cores\n' "$(date -u +%FT%TZ)" \
   "$(git -C "$root" rev-parse --short HEAD)" "$keys" "$(nproc)"
 printf '%-11s %9s %11s %9s\n' method seconds keys/s rss_kb
-for m in seed migrate ferry cli_import ferry_cl; do
+for m in seed migrate ferry cli_import ferry_cl ferry_move cli_reshard; do
   printf '%-11s %9s %11.0f %9s\n' "$m" "${secs[$m]}" "$(echo "$keys / ${secs[$m]}" | bc -l)" "${rss[$m]}"
 done
 ratio() { echo "scale=2; $1 / $2" | bc -l; }
 printf 'ferry vs seed %sx, vs migrate %sx; into the cluster ferry vs redis-cli --cluster import %sx\n' \
   "$(ratio "${secs[seed]}" "${secs[ferry]}")" "$(ratio "${secs[migrate]}" "${secs[ferry]}")" \
   "$(ratio "${secs[cli_import]}" "${secs[ferry_cl]}")"
+printf 'moving 5461 slots: ferry vs redis-cli --cluster reshard %sx\n' \
+  "$(ratio "${secs[cli_reshard]}" "${secs[ferry_move]}")"
