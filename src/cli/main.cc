@@ -146,6 +146,9 @@ void AddRedisCommands(CLI::App& app, RedisArgs& a, CLI::App** copy, CLI::App** v
                       "SQLite file holding the SCAN checkpoints (default ./ferry-redis-state.db)")
       ->option_text("FILE");
   (*copy)->add_flag("--restart", a.restart, "forget this job's checkpoints and start over");
+  (*copy)->add_option("--big-key-bytes", a.big_key_bytes,
+                      "copy keys whose DUMP is larger type by type, then RENAME (default 64 MiB)")
+      ->option_text("N");
   (*copy)->footer(
       "Examples:\n"
       "  ferry redis copy --from redis://old:6379/0 --to redis://new:6379/0\n"

@@ -15,6 +15,7 @@ struct RedisArgs {
   int workers = 4;
   int64_t max_keys_per_sec = 0;
   int scan_count = 1000;
+  int64_t big_key_bytes = 64LL << 20;
   bool dry_run = false;
   bool restart = false;
   std::string state = "ferry-redis-state.db";

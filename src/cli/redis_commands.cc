@@ -117,6 +117,7 @@ int RunRedisCopy(const Context& ctx, const RedisArgs& args) {
   o.workers = args.workers;
   o.max_keys_per_sec = args.max_keys_per_sec;
   o.scan_count = args.scan_count;
+  o.big_key_bytes = args.big_key_bytes;
   o.dry_run = args.dry_run;
   o.restart = args.restart;
   o.state_path = args.state;

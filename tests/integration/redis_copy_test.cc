@@ -168,6 +168,58 @@ TEST(RedisCopyTest, EveryTypeWithExactAbsoluteTtlsThenVerifyIdentical) {
   EXPECT_EQ(j["changed"], 2);
 }
 
+TEST(RedisCopyTest, BigKeysAreCopiedTypeByTypeWithTheirExpiry) {
+  std::string from = RedisUrl(), to = RedisClusterUrl();
+  if (from.empty() || to.empty()) return;
+  auto src = Open(from), dst = Open(to);
+  ASSERT_TRUE(src && dst);
+  Flush(*src);
+  Flush(*dst);
+  SeedAllTypes(*src);
+  Command list{"RPUSH", "big:list"};
+  for (int i = 0; i < 5000; ++i) list.push_back(fmt::format("item-{}", i));
+  std::vector<Command> more{list};
+  for (int i = 1; i <= 2500; ++i) more.push_back({"XADD", "big:stream", fmt::format("{}-0", i), "n", std::to_string(i)});
+  more.push_back({"PEXPIRE", "big:stream", "5000000"});
+  // 100 MB, beyond the default --big-key-bytes (64 MiB).
+  std::string huge(100 << 20, 'x');
+  for (size_t i = 0; i < huge.size(); i += 4096) huge[i] = static_cast<char>('a' + (i / 4096) % 26);
+  more.push_back({"SET", "big:100mb", huge, "PX", "7200000"});
+  Exec(*src, more);
+  huge.clear();
+  TempDir dir;
+  // Everything small goes by type too with --big-key-bytes 1000.
+  RunResult r = RunFerry({"redis", "copy", "--from", from, "--to", to, "--state",
+                          dir.File("s.db"), "--big-key-bytes", "1000", "--json", "-q"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(LastJson(r.out)["counts"]["copied"], 13);
+  for (const std::string& key : std::vector<std::string>{"hash:big", "big:list", "big:stream",
+                                                        "stream:1", "zset:1", "set:1", "hash:ttl"}) {
+    KeyDump s = Describe(*src, key), t = Describe(*dst, key);
+    EXPECT_EQ(s.type, t.type) << key;
+    EXPECT_TRUE(s.contents == t.contents) << key;
+    EXPECT_EQ(s.expiretime, t.expiretime) << key;
+  }
+  auto lens = Exec(*dst, {{"STRLEN", "big:100mb"}, {"PEXPIRETIME", "big:100mb"}});
+  auto src_lens = Exec(*src, {{"STRLEN", "big:100mb"}, {"PEXPIRETIME", "big:100mb"}});
+  ASSERT_EQ(lens.size(), 2u);
+  EXPECT_EQ(lens[0].integer, 100 << 20);
+  EXPECT_EQ(lens[1].integer, src_lens[1].integer);
+  RunResult v = RunFerry({"redis", "verify", "--from", from, "--to", to});
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+  EXPECT_THAT(v.out, HasSubstr("identical: 13 keys checked"));
+  // No temporary key is left behind.
+  for (const ClusterNode& m : dst->masters()) {
+    auto n = dst->Node(m);
+    ASSERT_TRUE(n.ok());
+    auto tmp = (*n)->RunOk({"KEYS", "*ferry-copy-tmp*"});
+    ASSERT_TRUE(tmp.ok());
+    EXPECT_TRUE(tmp->elements.empty()) << m.address();
+  }
+  Flush(*src);  // 100 MB: give the memory back
+  Flush(*dst);
+}
+
 TEST(RedisCopyTest, KeysExpiringDuringTheCopyAreNotRestoredAndTtlsStayAbsolute) {
   std::string from = RedisUrl(), to = Redis2Url();
   if (from.empty() || to.empty()) return;

@@ -10,6 +10,7 @@
 #include "core/hash.h"
 #include "core/url.h"
 #include "move/redis/redis_checkpoint.h"
+#include "move/redis/redis_copy_by_type.h"
 #include "move/redis/redis_pair.h"
 
 namespace ferry::redis {
@@ -88,6 +89,7 @@ Status Worker::CopyPage(RedisNode& src, RedisClient& target, const std::vector<s
   int64_t now = NowUnixMs();
   std::vector<Command> writes;
   std::vector<size_t> which;
+  std::vector<std::pair<size_t, int64_t>> by_type;  // key index, absolute expiry
   int64_t expired = 0;
   for (size_t i = 0; i < keys.size(); ++i) {
     RedisReply& dump = got[2 * i];
@@ -101,6 +103,10 @@ Status Worker::CopyPage(RedisNode& src, RedisClient& target, const std::vector<s
     if (ttl.integer >= 0) abs_ms = use_expiretime ? ttl.integer : now + ttl.integer;
     if (ttl.integer >= 0 && abs_ms <= now) {
       ++expired;
+      continue;
+    }
+    if (static_cast<int64_t>(dump.str.size()) > options.big_key_bytes) {
+      by_type.emplace_back(i, abs_ms);  // too big for one RESTORE
       continue;
     }
     Command restore{"RESTORE", keys[i], std::to_string(abs_ms), std::move(dump.str)};
@@ -117,6 +123,11 @@ Status Worker::CopyPage(RedisNode& src, RedisClient& target, const std::vector<s
         ++copied;
       } else if (done[j].ErrorPrefix() == "BUSYKEY" && options.skip_existing) {
         ++skipped;
+      } else if (done[j].str.find("DUMP payload version or checksum are wrong") !=
+                 std::string::npos) {
+        // The target's Redis cannot read this RDB version: copy by type.
+        by_type.emplace_back(
+            which[j], writes[j].size() > 4 && writes[j][4] == "ABSTTL" ? std::stoll(writes[j][2]) : 0);
       } else if (done[j].ErrorPrefix() == "NOAUTH" || done[j].ErrorPrefix() == "NOPERM" ||
                  done[j].ErrorPrefix() == "READONLY" || done[j].ErrorPrefix() == "OOM") {
         return ReplyError(done[j], "RESTORE", target.redacted_url());
@@ -125,6 +136,19 @@ Status Worker::CopyPage(RedisNode& src, RedisClient& target, const std::vector<s
         shared.AddKeyError(fmt::format("key #{} of a page from {}: {}", which[j], src.address(),
                                        done[j].str));
       }
+    }
+  }
+  for (const auto& [i, abs_ms] : by_type) {
+    ByTypeCopy c{src, target, abs_ms, options.skip_existing};
+    auto wrote = CopyKeyByType(c, keys[i]);
+    if (!wrote.ok()) {
+      ++failed;
+      shared.AddKeyError(fmt::format("key #{} of a page from {} (copied by type): {}", i,
+                                     src.address(), wrote.status().message()));
+    } else if (*wrote) {
+      ++copied;
+    } else {
+      ++(options.skip_existing ? skipped : expired);
     }
   }
   cp.scanned += static_cast<int64_t>(keys.size());

@@ -16,6 +16,8 @@
 // absolute time, so a key never lives longer on the target than on the
 // source; a key that expired or was deleted in flight (DUMP nil) or whose
 // expiry has passed is not restored; a key without expiry gets 0 (none).
+// Keys too big for one RESTORE (--big-key-bytes) and payloads the target's
+// version refuses are copied type by type (redis_copy_by_type.h).
 // A source key is never modified or deleted.
 //
 // Checks before any key is written: see redis_pair.h; also the target's
@@ -52,6 +54,10 @@ struct RedisCopyOptions {
   int workers = 4;             // source masters copied at once
   int64_t max_keys_per_sec = 0;  // 0 = no limit
   int scan_count = 1000;       // SCAN COUNT hint (keys per page)
+  // DUMP payloads larger than this are copied type by type into a temporary
+  // key, then RENAMEd (redis_copy_by_type.h); so are payloads the target's
+  // version cannot read.
+  int64_t big_key_bytes = 64LL << 20;
   bool dry_run = false;
   bool restart = false;        // forget this job's checkpoints first
   std::string state_path = "ferry-redis-state.db";
