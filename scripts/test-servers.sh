@@ -23,6 +23,9 @@
 #   FERRY_TEST_PG_CLEAR_URL postgres://ferry_clear:ferry_clear_secret@127.0.0.1:PORT/ferry_test
 #                         (password: the server asks for the password in clear text)
 #   FERRY_TEST_REDIS_URL  redis://127.0.0.1:RPORT/0
+#   FERRY_TEST_REDIS2_URL, FERRY_TEST_REDIS_ACL_URL, FERRY_TEST_REDIS_CLUSTER_URL,
+#   FERRY_TEST_REDIS_CLUSTER_NODES   a second Redis, an ACL user on it, and a
+#                         3-master cluster (see "Redis extras" below)
 #   FERRY_TEST_PG_BIN     the PostgreSQL 15 bin directory
 #   FERRY_TEST_PG_PORT, FERRY_TEST_REDIS_PORT, FERRY_TEST_PG_SOCKET_DIR, FERRY_TEST_SERVERS_DIR
 #
@@ -406,11 +409,141 @@ cmd_start() {
   pg_check_ready "$dir" "$pg_bin" "$PG_PORT"
   pg_setup "$dir" "$pg_bin" "$PG_PORT"
   start_redis "$dir"
+  redis_extras_start "$dir"
   write_env "$dir" "$pg_bin" "$PG_PORT" "$REDIS_PORT"
+  redis_extras_write_env "$dir"
   trap - EXIT
   log "PostgreSQL 127.0.0.1:$PG_PORT and Redis 127.0.0.1:$REDIS_PORT ready; source $dir/env"
   printf '%s\n' "$dir"
 }
+
+# ---- Redis extras (issue 16): second server, ACL user, 3+3 cluster ----------
+# redis_extras_start DIR starts, next to the first Redis:
+#   a second standalone server (FERRY_TEST_REDIS2_URL) that also has the ACL
+#   user $REDIS_ACL_USER with password $REDIS_ACL_SECRET
+#   (FERRY_TEST_REDIS_ACL_URL; the default user stays passwordless), and
+#   a cluster of three masters with one replica each, made with
+#   `redis-cli --cluster create` (FERRY_TEST_REDIS_CLUSTER_URL,
+#   redis+cluster://127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3 naming the masters;
+#   FERRY_TEST_REDIS_CLUSTER_NODES lists all six host:port).
+# All processes are recorded in DIR/pids as "redis", so `stop` ends them.
+REDIS_ACL_USER="ferry_acl"
+REDIS_ACL_SECRET="ferry_acl_secret"
+
+# A port whose cluster bus port (port + 10000) is free too.
+redis_pick_cluster_port() {
+  local port i
+  for ((i = 0; i < 50; i++)); do
+    port="$(pick_port)"
+    if ((port + 10000 < 65536)) && [[ -z "$(ss -Hltn "sport = :$((port + 10000))" 2>/dev/null)" ]]; then
+      printf '%s\n' "$port"
+      return 0
+    fi
+  done
+  die "no free port pair (port, port+10000) found for a cluster node"
+}
+
+# Launches one daemonized redis-server in DIR/NAME on PORT (no wait).
+redis_launch() {  # DIR NAME PORT [EXTRA ARGS...]
+  local dir="$1" name="$2" port="$3" server
+  shift 3
+  server="$(find_client redis-server /nonexistent)"
+  run_as mkdir -p "$dir/$name"
+  rm -f "$dir/$name/redis.pid"
+  run_as "$server" --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+    --daemonize yes --pidfile "$dir/$name/redis.pid" --dir "$dir/$name" \
+    --logfile "$dir/$name/redis.log" "$@" || { show_log "$dir/$name/redis.log"; die "redis-server $name failed to start"; }
+}
+
+# Waits until the server in DIR/NAME answers on PORT as itself; returns 1
+# when it exited (e.g. the port was taken).
+redis_wait() {  # DIR NAME PORT
+  local dir="$1" name="$2" port="$3" cli pid="" deadline info
+  cli="$(find_client redis-cli /nonexistent)"
+  deadline=$((SECONDS + WAIT_SECONDS))
+  while :; do
+    if [[ -z "$pid" ]]; then
+      pid="$(cat "$dir/$name/redis.pid" 2>/dev/null || true)"
+      if [[ "$pid" =~ ^[0-9]+$ ]]; then record_pid "$dir" redis "$pid"; else pid=""; fi
+    fi
+    if [[ -n "$pid" ]]; then
+      info="$(clean_env "$cli" -h 127.0.0.1 -p "$port" info server 2>/dev/null | tr -d '\r' || true)"
+      if grep -qx "process_id:$pid" <<<"$info"; then return 0; fi
+      pid_alive "$pid" || return 1
+    elif grep -qE 'Address already in use|Could not create server TCP' "$dir/$name/redis.log" 2>/dev/null; then
+      return 1
+    fi
+    if ((SECONDS >= deadline)); then
+      show_log "$dir/$name/redis.log"
+      die "Redis $name on 127.0.0.1:$port not answering after ${WAIT_SECONDS}s"
+    fi
+    sleep 0.05
+  done
+}
+
+redis_extras_start() {  # DIR -> sets REDIS2_PORT, REDIS_CLUSTER_PORTS
+  local dir="$1" cli port i try ok out state name
+  local -a ports=()
+  cli="$(find_client redis-cli /nonexistent)"
+  for try in $(seq 1 "$MAX_PORT_TRIES"); do
+    ports=()
+    port="$(pick_port)"
+    redis_launch "$dir" redis2 "$port"
+    for i in 1 2 3 4 5 6; do
+      ports+=("$(redis_pick_cluster_port)")
+      redis_launch "$dir" "cluster$i" "${ports[-1]}" --cluster-enabled yes \
+        --cluster-config-file "$dir/cluster$i/nodes.conf" --cluster-node-timeout 5000
+    done
+    ok=1
+    redis_wait "$dir" redis2 "$port" || ok=0
+    for i in 1 2 3 4 5 6; do redis_wait "$dir" "cluster$i" "${ports[$((i - 1))]}" || ok=0; done
+    if ((ok)); then break; fi
+    log "a Redis port was taken; stopping the extra Redis servers and retrying (try $try)"
+    for name in redis2 cluster1 cluster2 cluster3 cluster4 cluster5 cluster6; do
+      kill_pid "$(cat "$dir/$name/redis.pid" 2>/dev/null || true)" redis
+    done
+    ((try < MAX_PORT_TRIES)) || die "Redis extras: could not bind free ports after $MAX_PORT_TRIES tries"
+  done
+  REDIS2_PORT="$port"
+  REDIS_CLUSTER_PORTS="${ports[*]}"
+  if ! out="$(clean_env "$cli" -h 127.0.0.1 -p "$port" ACL SETUSER "$REDIS_ACL_USER" on \
+      ">$REDIS_ACL_SECRET" '~*' '&*' +@all 2>&1)" || [[ "$out" != OK ]]; then
+    die "ACL SETUSER on the second Redis failed: $out"
+  fi
+  log "creating a Redis cluster of 3 masters + 3 replicas on ports ${ports[*]}"
+  local -a nodes=()
+  for port in "${ports[@]}"; do nodes+=("127.0.0.1:$port"); done
+  if ! out="$(clean_env "$cli" --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes 2>&1)"; then
+    printf '%s\n' "$out" >&2
+    die "redis-cli --cluster create failed"
+  fi
+  local deadline=$((SECONDS + WAIT_SECONDS))
+  for port in "${ports[@]}"; do
+    while :; do
+      state="$(clean_env "$cli" -h 127.0.0.1 -p "$port" cluster info 2>/dev/null | tr -d '\r' | grep '^cluster_state:' || true)"
+      [[ "$state" == "cluster_state:ok" ]] && break
+      ((SECONDS < deadline)) || die "Redis cluster node $port: '$state' after ${WAIT_SECONDS}s"
+      sleep 0.1
+    done
+  done
+}
+
+redis_extras_write_env() {  # DIR
+  local dir="$1" masters="" all="" port i=0
+  for port in $REDIS_CLUSTER_PORTS; do
+    all+="${all:+,}127.0.0.1:$port"
+    # redis-cli --cluster create makes the first three nodes the masters.
+    if ((i < 3)); then masters+="${masters:+,}127.0.0.1:$port"; fi
+    i=$((i + 1))
+  done
+  {
+    printf 'export FERRY_TEST_REDIS2_URL=%q\n' "redis://127.0.0.1:$REDIS2_PORT/0"
+    printf 'export FERRY_TEST_REDIS_ACL_URL=%q\n' "redis://$REDIS_ACL_USER:$REDIS_ACL_SECRET@127.0.0.1:$REDIS2_PORT/0"
+    printf 'export FERRY_TEST_REDIS_CLUSTER_URL=%q\n' "redis+cluster://$masters"
+    printf 'export FERRY_TEST_REDIS_CLUSTER_NODES=%q\n' "$all"
+  } >>"$dir/env"
+}
+# ---- end of Redis extras ---------------------------------------------------
 
 # Is PID still the kind of process we started (guards against PID reuse)?
 pid_is() {  # PID NAME

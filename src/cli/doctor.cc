@@ -7,6 +7,7 @@
 #include "cli/context.h"
 #include "cli/exit_codes.h"
 #include "cli/output.h"
+#include "cli/redis_command.h"
 #include "core/url.h"
 #include "drivers/registry.h"
 
@@ -15,6 +16,7 @@ namespace ferry::cli {
 int RunDoctor(const Context& ctx, const std::string& url_text) {
   auto url = Url::Parse(url_text);
   if (!url.ok()) return ReportError(url.status(), ctx.json);
+  if (url->scheme() == "redis") return RunRedisDoctor(ctx, url_text);
   auto conn = OpenConnection(*url);
   if (!conn.ok()) return ReportError(conn.status(), ctx.json);
   auto info = (*conn)->Info();

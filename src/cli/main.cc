@@ -14,6 +14,7 @@
 #include "cli/exit_codes.h"
 #include "cli/output.h"
 #include "cli/copy_command.h"
+#include "cli/redis_command.h"
 #include "cli/verify_command.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -53,6 +54,8 @@ Commands, each with an example:
   health     ferry health                    connection, lock, failures, compatibility
   doctor     ferry doctor postgres://app@db.internal/app
              connect and list the capabilities ferry relies on
+  redis      ferry redis copy --from redis://old:6379 --to redis+cluster://n1:7000,n2:7000
+             copy or verify Redis keys (standalone or cluster) with exact TTLs, resumable
   version    ferry version
 
 Typical session:
@@ -111,6 +114,104 @@ void AddGlobalFlags(CLI::App& app, GlobalFlags& g) {
   app.add_flag("-v,--verbose", g.verbose, "more logging (-v info, -vv debug)");
 }
 
+// `ferry redis copy` and `ferry redis verify` (cli/redis_commands.cc).
+void AddRedisCommands(CLI::App& app, RedisArgs& a, CLI::App** copy, CLI::App** verify,
+                      CLI::App** status, CLI::App** move_slots) {
+  CLI::App* redis = app.add_subcommand(
+      "redis", "copy and verify Redis keys between servers and clusters (docs/redis.md)");
+  redis->require_subcommand(1);
+  auto common = [&a](CLI::App* c, const char* from_help, const char* to_help) {
+    c->add_option("--from", a.from, from_help)->option_text("URL")->required();
+    c->add_option("--to", a.to, to_help)->option_text("URL")->required();
+    c->add_option("--match", a.match, "only keys matching this SCAN pattern, e.g. 'user:*'")
+        ->option_text("PATTERN");
+    c->add_option("--type", a.type, "only keys of this type: string, hash, list, set, zset, stream")
+        ->option_text("TYPE");
+    c->add_option("--scan-count", a.scan_count, "SCAN COUNT per page (default 1000)")
+        ->option_text("N");
+  };
+  *copy = redis->add_subcommand(
+      "copy", "copy keys with DUMP/RESTORE, absolute TTLs, resumable (standalone or cluster)");
+  common(*copy, "source: redis://[user:pass@]host:port/db or redis+cluster://h1:p1,h2:p2",
+         "target: the same forms; a cluster target gets one pipeline per master");
+  (*copy)->add_flag("--skip-existing", a.skip_existing,
+                    "keep keys already on the target (default: replace them)");
+  (*copy)->add_option("--workers", a.workers, "source masters copied at once (default 4)")
+      ->option_text("N");
+  (*copy)->add_option("--max-keys-per-sec", a.max_keys_per_sec, "rate limit (default: none)")
+      ->option_text("N");
+  (*copy)->add_flag("--dry-run", a.dry_run,
+                    "print key counts, memory estimate and target headroom; write nothing");
+  (*copy)->add_option("--state", a.state,
+                      "SQLite file holding the SCAN checkpoints (default ./ferry-redis-state.db)")
+      ->option_text("FILE");
+  (*copy)->add_flag("--restart", a.restart, "forget this job's checkpoints and start over");
+  (*copy)->add_option("--big-key-bytes", a.big_key_bytes,
+                      "copy keys whose DUMP is larger type by type, then RENAME (default 64 MiB)")
+      ->option_text("N");
+  (*copy)->footer(
+      "Examples:\n"
+      "  ferry redis copy --from redis://old:6379/0 --to redis://new:6379/0\n"
+      "  ferry redis copy --from redis://:$PW@old:6379 --to redis+cluster://n1:7000,n2:7000,n3:7000 \\\n"
+      "      --match 'session:*' --workers 3 --max-keys-per-sec 50000 --json\n"
+      "  ferry redis copy --from $SRC --to $DST --dry-run\n"
+      "Per source master: SCAN, then DUMP + PEXPIRETIME pipelined, then RESTORE ... ABSTTL\n"
+      "REPLACE pipelined per target master; keys that expire in flight are not restored.\n"
+      "Progress (ETA from DBSIZE) goes to stderr. The SCAN cursor of every source master is\n"
+      "checkpointed in --state (./ferry-redis-state.db unless given) after each page, so after\n"
+      "a crash or kill -9 the same command resumes. Source keys are never changed.\n"
+      "Exit 0 copied, 1 some keys failed, 5 unreachable, 6 wrong password, 7 nothing matched,\n"
+      "8 bad URL or same server as source, 9 target is a replica, too small, or cluster not ok.");
+  *verify = redis->add_subcommand(
+      "verify", "compare keys of two Redis servers or clusters: missing, extra, changed");
+  common(*verify, "source (reference) URL", "target URL, checked against the source");
+  (*verify)->add_option("--sample", a.sample,
+                        "check only this percentage of the keys (default 100; no extra-key scan)")
+      ->option_text("PERCENT");
+  (*verify)->add_option("--ttl-tolerance-ms", a.ttl_tolerance_ms,
+                        "expiry difference still equal (default 2000)")
+      ->option_text("MS");
+  (*verify)->add_option("--max-report", a.max_report, "list at most N differing keys (default 100)")
+      ->option_text("N");
+  (*verify)->footer(
+      "Examples:\n"
+      "  ferry redis verify --from redis://old:6379/0 --to redis+cluster://n1:7000,n2:7000\n"
+      "  ferry redis verify --from $SRC --to $DST --sample 5 --json\n"
+      "Each key: exists, same type, expiry within tolerance, same value (DUMP payload when both\n"
+      "run the same version, else a per-type digest). Exit 0 identical, 10 differences.");
+  CLI::App* cluster = redis->add_subcommand("cluster", "Redis Cluster: status, move slots");
+  cluster->require_subcommand(1);
+  *status = cluster->add_subcommand(
+      "status", "slot distribution, keys and migrating slots of every master");
+  (*status)->add_option("url", a.cluster_url, "redis+cluster://h1:p1,h2:p2")->required();
+  (*status)->footer("Example:\n  ferry redis cluster status redis+cluster://n1:7000,n2:7000 --json");
+  *move_slots = cluster->add_subcommand(
+      "move-slots", "move N slots and their keys from one master to another (resumable)");
+  (*move_slots)->add_option("url", a.cluster_url, "redis+cluster://h1:p1,h2:p2")->required();
+  (*move_slots)->add_option("--from", a.node_from, "source master: node id (prefix) or host:port")
+      ->option_text("NODE")->required();
+  (*move_slots)->add_option("--to", a.node_to, "target master: node id (prefix) or host:port")
+      ->option_text("NODE")->required();
+  (*move_slots)->add_option("--slots", a.slots, "how many slots to move")->option_text("N")->required();
+  (*move_slots)->add_option("--slots-per-round", a.slots_per_round,
+                            "slots moved together, pipelined (default 16)")
+      ->option_text("N");
+  (*move_slots)->add_option("--keys-per-migrate", a.keys_per_migrate,
+                            "keys per MIGRATE ... KEYS (default 1000)")
+      ->option_text("N");
+  (*move_slots)->add_option("--state", a.state,
+                            "SQLite file with the job's progress (default ./ferry-redis-state.db)")
+      ->option_text("FILE");
+  (*move_slots)->footer(
+      "Example:\n"
+      "  ferry redis cluster move-slots redis+cluster://n1:7000 --from 127.0.0.1:7000 \\\n"
+      "      --to 127.0.0.1:7003 --slots 1000\n"
+      "Per group of slots: SETSLOT IMPORTING on the target, MIGRATING on the source, MIGRATE\n"
+      "... KEYS batches until empty, then SETSLOT NODE on the target, source and others.\n"
+      "After kill -9 run the same command: half-moved slots are finished first and only the\n"
+      "slots still missing are moved. Exit 0 moved, 7 unknown node, 8 bad input.");
+}
+
 // The command named on the command line when it can be told without parsing:
 // the first word that is neither an option nor a global option's value.
 // Registering only that command spares a short run (`ferry status`) building
@@ -121,7 +222,7 @@ std::string CommandNamed(int argc, char** argv) {
   static constexpr std::string_view kCommands[] = {
       "version", "doctor", "lint", "backfill", "verify", "copy", "init", "new", "up", "down",
       "redo", "goto", "status", "history", "validate", "plan", "baseline", "repair", "report",
-      "complete", "abort", "health"};
+      "complete", "abort", "health", "redis"};
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
     if (arg == "--") return "";
@@ -311,6 +412,15 @@ int Run(int argc, char** argv, const std::string& only, bool* retry) {
         "with its 'done' mark, so after kill -9 the same command resumes without duplicates.\n"
         "Exit 0 copied, 9 chunks failed or target not empty, 7 missing table, 8 bad input\n"
         "(columns, types, --where). Guide and type mapping: docs/copy.md.");
+  }
+
+  RedisArgs rargs;
+  CLI::App* redis_copy = nullptr;
+  CLI::App* redis_verify = nullptr;
+  CLI::App* redis_status = nullptr;
+  CLI::App* redis_move = nullptr;
+  if (want("redis")) {
+    AddRedisCommands(app, rargs, &redis_copy, &redis_verify, &redis_status, &redis_move);
   }
 
   MigrateArgs margs;
@@ -505,6 +615,10 @@ int Run(int argc, char** argv, const std::string& only, bool* retry) {
   if (backfill != nullptr && backfill->parsed()) return RunBackfillCommand(ctx, bargs);
   if (verify != nullptr && verify->parsed()) return RunVerify(ctx, vargs);
   if (copy != nullptr && copy->parsed()) return RunCopyCommand(ctx, cargs);
+  if (redis_copy != nullptr && redis_copy->parsed()) return RunRedisCopy(ctx, rargs);
+  if (redis_verify != nullptr && redis_verify->parsed()) return RunRedisVerify(ctx, rargs);
+  if (redis_status != nullptr && redis_status->parsed()) return RunRedisClusterStatus(ctx, rargs);
+  if (redis_move != nullptr && redis_move->parsed()) return RunRedisMoveSlots(ctx, rargs);
   if (doctor != nullptr && doctor->parsed()) {
     return RunDoctor(ctx, doctor_url.empty() ? ctx.config.Get("database") : doctor_url);
   }

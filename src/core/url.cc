@@ -240,9 +240,11 @@ Result<Url> Url::Parse(std::string_view input) {
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   if (scheme == "postgres" || scheme == "postgresql") {
     url.scheme_ = "postgres";
-  } else if (scheme == "redis" || scheme == "rediss") {
+  } else if (scheme == "redis" || scheme == "rediss" || scheme == "redis+cluster" ||
+             scheme == "rediss+cluster") {
     url.scheme_ = "redis";
-    url.tls_ = scheme == "rediss";
+    url.tls_ = scheme == "rediss" || scheme == "rediss+cluster";
+    url.redis_cluster_ = scheme.ends_with("+cluster");
   } else {
     url.scheme_ = scheme;  // the registry reports unknown schemes
   }

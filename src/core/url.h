@@ -6,6 +6,8 @@
 //   sqlite:relative/path.db   sqlite:///abs/path.db   sqlite::memory:
 //   a bare path ending in .db, .sqlite or .sqlite3 (treated as sqlite:)
 //   redis://[:pass@]host:6379/0   rediss://...
+//   redis+cluster://[user:pass@]h1:p1,h2:p2,...   (seed nodes of a Redis Cluster;
+//                          host() keeps the list as given, database() is "0")
 //
 // The password never appears in Redacted() or ToString(); only the driver
 // sees Raw().
@@ -34,6 +36,8 @@ class Url {
   const std::map<std::string, std::string>& params() const { return params_; }
   bool has_password() const { return has_password_; }
   bool tls() const { return tls_; }
+  // redis+cluster:// (or rediss+cluster://): host() is a seed-node list.
+  bool redis_cluster() const { return redis_cluster_; }
   bool key_value_form() const { return key_value_; }
 
   // The text as given; contains the password. Hand only to a driver.
@@ -51,6 +55,7 @@ class Url {
   std::map<std::string, std::string> params_;
   bool has_password_ = false;
   bool tls_ = false;
+  bool redis_cluster_ = false;
   bool key_value_ = false;
 };
 

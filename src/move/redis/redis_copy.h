@@ -1,0 +1,86 @@
+// ferry redis copy: keys from one Redis (standalone or cluster) to another.
+//
+// In: a source and a target URL, a key pattern and type. Out: every matching
+// source key on the target with its value and its absolute expiry; counts.
+// Resume: per source master, the SCAN cursor after the last page the target
+// acknowledged is checkpointed in a local SQLite file (redis_checkpoint.h);
+// the same command continues from there after a crash or kill -9 (pages
+// copied again are harmless: RESTORE ... REPLACE is idempotent). A run that
+// finishes every master forgets its checkpoints: running it again copies anew.
+//
+// Per source master (up to `workers` masters at once), page by page:
+//   SCAN cursor MATCH m COUNT n [TYPE t]
+//   pipelined on the source: DUMP key, PEXPIRETIME key (PTTL before 7.0)
+//   pipelined per target master: RESTORE key ABSTTL-ms payload ABSTTL [REPLACE]
+// The expiry is read after the value in one pipeline and sent as an
+// absolute time, so a key never lives longer on the target than on the
+// source; a key that expired or was deleted in flight (DUMP nil) or whose
+// expiry has passed is not restored; a key without expiry gets 0 (none).
+// Keys too big for one RESTORE (--big-key-bytes) and payloads the target's
+// version refuses are copied type by type (redis_copy_by_type.h).
+// A source key is never modified or deleted.
+//
+// Checks before any key is written: see redis_pair.h; also the target's
+// maxmemory against the source's dataset size (kFailedPrecondition).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "ferry/status.h"
+
+namespace ferry::redis {
+
+struct RedisCopyProgress {
+  int64_t scanned = 0;
+  int64_t copied = 0;
+  int64_t skipped = 0;   // --skip-existing: already on the target
+  int64_t expired = 0;   // gone or expired between SCAN and RESTORE
+  int64_t failed = 0;
+  int64_t total = 0;     // DBSIZE of the source masters (an upper bound with --match)
+  double seconds = 0;
+  int nodes_done = 0;
+  int nodes = 0;
+};
+
+struct RedisCopyOptions {
+  std::string from;
+  std::string to;
+  std::string match;           // SCAN MATCH ("" = every key)
+  std::string type;            // SCAN TYPE ("" = every type)
+  bool skip_existing = false;  // RESTORE without REPLACE; existing keys count as skipped
+  int workers = 4;             // source masters copied at once
+  int64_t max_keys_per_sec = 0;  // 0 = no limit
+  int scan_count = 1000;       // SCAN COUNT hint (keys per page)
+  // DUMP payloads larger than this are copied type by type into a temporary
+  // key, then RENAMEd (redis_copy_by_type.h); so are payloads the target's
+  // version cannot read.
+  int64_t big_key_bytes = 64LL << 20;
+  bool dry_run = false;
+  bool restart = false;        // forget this job's checkpoints first
+  std::string state_path = "ferry-redis-state.db";
+  // Called about once a second from the calling thread while keys move.
+  std::function<void(const RedisCopyProgress&)> on_progress;
+};
+
+struct RedisCopyReport {
+  RedisCopyProgress counts;
+  bool dry_run = false;
+  bool resumed = false;           // some node started from a checkpoint
+  std::string job;                // checkpoint job name
+  bool source_cluster = false, target_cluster = false;
+  int source_masters = 0, target_masters = 0;
+  int64_t source_dataset_bytes = 0;  // INFO used_memory_dataset, summed
+  int64_t target_used_bytes = 0;
+  int64_t target_max_bytes = 0;      // 0 = no limit
+  std::vector<std::string> errors;   // the first few failed keys' errors
+};
+
+// The checkpoint job name of these options (stable across runs).
+std::string RedisCopyJobName(const RedisCopyOptions& options);
+
+Result<RedisCopyReport> RedisCopy(const RedisCopyOptions& options);
+
+}  // namespace ferry::redis

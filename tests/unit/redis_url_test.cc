@@ -1,0 +1,56 @@
+// redis:// and redis+cluster:// URLs as the Redis driver reads them
+// (src/drivers/redis/redis_node.h): hosts, ACL user, password, database.
+#include <gtest/gtest.h>
+
+#include "core/url.h"
+#include "drivers/redis/redis_node.h"
+
+namespace ferry::redis {
+namespace {
+
+TEST(RedisUrlTest, ClusterUrlKeepsEverySeedAndHidesThePassword) {
+  auto url = Url::Parse("redis+cluster://app:s%40cret@10.0.0.1:7000,10.0.0.2:7001,node3");
+  ASSERT_TRUE(url.ok()) << url.status().ToString();
+  EXPECT_EQ(url->scheme(), "redis");
+  EXPECT_TRUE(url->redis_cluster());
+  EXPECT_FALSE(url->tls());
+  EXPECT_EQ(url->Redacted().find("s%40cret"), std::string::npos);
+  auto hosts = HostsFromUrl(*url);
+  ASSERT_TRUE(hosts.ok()) << hosts.status().ToString();
+  ASSERT_EQ(hosts->size(), 3u);
+  EXPECT_EQ((*hosts)[0], std::make_pair(std::string("10.0.0.1"), 7000));
+  EXPECT_EQ((*hosts)[1], std::make_pair(std::string("10.0.0.2"), 7001));
+  EXPECT_EQ((*hosts)[2], std::make_pair(std::string("node3"), 6379));
+  Credentials c = CredentialsFromUrl(*url);
+  EXPECT_EQ(c.user, "app");
+  EXPECT_EQ(c.password, "s@cret");
+  EXPECT_EQ(c.database, 0);
+}
+
+TEST(RedisUrlTest, StandaloneUserPasswordAndDatabase) {
+  auto url = Url::Parse("redis://:only-pass@127.0.0.1:6380/4");
+  ASSERT_TRUE(url.ok());
+  EXPECT_FALSE(url->redis_cluster());
+  Credentials c = CredentialsFromUrl(*url);
+  EXPECT_EQ(c.user, "");
+  EXPECT_EQ(c.password, "only-pass");
+  EXPECT_EQ(c.database, 4);
+  auto hosts = HostsFromUrl(*url);
+  ASSERT_TRUE(hosts.ok());
+  EXPECT_EQ((*hosts)[0], std::make_pair(std::string("127.0.0.1"), 6380));
+  auto tls = Url::Parse("rediss+cluster://h:1");
+  ASSERT_TRUE(tls.ok());
+  EXPECT_TRUE(tls->tls());
+  EXPECT_TRUE(tls->redis_cluster());
+}
+
+TEST(RedisUrlTest, BadSeedPortIsInvalidArgument) {
+  auto url = Url::Parse("redis+cluster://h1:7000,h2:notaport");
+  ASSERT_TRUE(url.ok());
+  auto hosts = HostsFromUrl(*url);
+  ASSERT_FALSE(hosts.ok());
+  EXPECT_EQ(hosts.status().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace ferry::redis
