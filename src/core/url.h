@@ -6,6 +6,8 @@
 //   sqlite:relative/path.db   sqlite:///abs/path.db   sqlite::memory:
 //   a bare path ending in .db, .sqlite or .sqlite3 (treated as sqlite:)
 //   redis://[:pass@]host:6379/0   rediss://...
+//   cql://user:pass@host1:9042,host2:9042/keyspace?consistency=LOCAL_QUORUM
+//     (also scylla://, cassandra://; scheme() is "cql", host() keeps the list)
 //
 // The password never appears in Redacted() or ToString(); only the driver
 // sees Raw().

@@ -8,6 +8,9 @@
 #if FERRY_WITH_POSTGRES
 #include "drivers/postgres/pg_connection.h"
 #endif
+#if FERRY_WITH_CQL
+#include "drivers/cql/cql_connection.h"
+#endif
 
 namespace ferry {
 namespace {
@@ -19,6 +22,9 @@ constexpr std::pair<std::string_view, Factory> kFactories[] = {
     {"sqlite", &sqlite::Open},  // always built: also the embedded default
 #if FERRY_WITH_POSTGRES
     {"postgres", &postgres::Open},
+#endif
+#if FERRY_WITH_CQL
+    {"cql", &cql::Open},  // also scylla:// and cassandra:// (core/url.cc)
 #endif
 };
 
@@ -51,6 +57,10 @@ std::vector<std::string> SupportedSchemes() {
   for (const auto& [scheme, factory] : kFactories) {
     out.emplace_back(scheme);
     if (scheme == "postgres") out.emplace_back("postgresql");
+    if (scheme == "cql") {
+      out.emplace_back("scylla");
+      out.emplace_back("cassandra");
+    }
   }
   return out;
 }
