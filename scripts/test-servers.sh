@@ -157,6 +157,8 @@ pick_port() {
   read -r lo hi < <(port_range)
   for ((i = 0; i < 200; i++)); do
     port=$(((RANDOM * 32768 + RANDOM) % (hi - lo + 1) + lo))
+    # RESERVED_PORTS: picked for a server that has not bound them yet (Cassandra).
+    if [[ " ${RESERVED_PORTS:-} " == *" $port "* ]]; then continue; fi
     if [[ -z "$(ss -Hltn "sport = :$port" 2>/dev/null)" ]]; then
       printf '%s\n' "$port"
       return 0
@@ -462,6 +464,7 @@ cql_start() {  # DIR
   CQL_PORT="$(pick_port)"
   CQL_STORAGE_PORT="$(pick_port)"
   while [[ "$CQL_STORAGE_PORT" == "$CQL_PORT" ]]; do CQL_STORAGE_PORT="$(pick_port)"; done
+  RESERVED_PORTS="$CQL_PORT $CQL_STORAGE_PORT"
   cql_write_conf "$dir" "$CQL_PORT" "$CQL_STORAGE_PORT"
   if is_root; then chown -R "$TEST_USER:" "$c"; fi
   mapfile -t opts < <(cql_jvm_opts "$c" "$lib")

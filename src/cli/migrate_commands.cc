@@ -461,7 +461,7 @@ int RunStatus(const Context& ctx, const MigrateArgs& args, Migrator& m,
               std::future<std::optional<uint64_t>> signature_future) {
   const MigratorOptions& o = m.options();
   Connection& conn = *m.connection();
-  const bool memo = !ctx.json && signature_future.valid() && conn.engine() == "postgres";
+  const bool memo = !ctx.json && signature_future.valid() && conn.traits().Has(Feature::kHistoryFingerprint);
   std::optional<History::Probe> probe;
   if (memo) {
     auto p = m.ProbeHistory({ExpandStateTableExistsSql()});

@@ -11,11 +11,9 @@
 //     reads itself); never read FERRY_* variables in a driver.
 //   - A capability the engine lacks returns kUnimplemented.
 //
-// How to add a driver:
-//   1. Implement Connection in src/drivers/<name>/ with a factory
-//      `Result<std::unique_ptr<Connection>> Open(const Url&, const ConnectOptions&)`.
-//   2. Add the factory to src/drivers/registry.cc behind FERRY_WITH_<NAME>.
-//   3. Instantiate the conformance suite (tests/integration/conformance_test.cc).
+// How to add a driver: see "How to add an engine" in drivers/engine.h. The
+// Connection's factory is
+//   `Result<std::unique_ptr<Connection>> Open(const Url&, const ConnectOptions&)`.
 #pragma once
 
 #include <chrono>
@@ -28,6 +26,7 @@
 #include <vector>
 
 #include "core/url.h"
+#include "drivers/engine.h"
 #include "ferry/status.h"
 
 namespace ferry {
@@ -101,8 +100,9 @@ class Connection {
  public:
   virtual ~Connection() = default;
 
-  // "postgres" or "sqlite": the registry's scheme for this engine.
-  virtual std::string_view engine() const = 0;
+  // The engine this session speaks; its traits say what it can do.
+  virtual Engine engine() const = 0;
+  const EngineTraits& traits() const { return TraitsOf(engine()); }
   // The connection's URL with secrets removed.
   virtual const std::string& redacted_url() const = 0;
 

@@ -4,7 +4,10 @@
 
 #include <utility>
 
+#include "drivers/cql/cql_engine.h"
+#include "drivers/postgres/pg_engine.h"
 #include "drivers/sqlite/sqlite_connection.h"
+#include "drivers/sqlite/sqlite_engine.h"
 #if FERRY_WITH_POSTGRES
 #include "drivers/postgres/pg_connection.h"
 #endif
@@ -16,23 +19,54 @@ namespace ferry {
 namespace {
 
 using Factory = Result<std::unique_ptr<Connection>> (*)(const Url&, const ConnectOptions&);
+using TraitsFn = const EngineTraits& (*)();
 
-// Explicit table: linkers drop self-registering objects from static libraries.
-constexpr std::pair<std::string_view, Factory> kFactories[] = {
-    {"sqlite", &sqlite::Open},  // always built: also the embedded default
+struct Registration {
+  Engine engine;
+  std::string_view scheme;  // as Url::Parse normalises it
+  std::string_view alias;   // another spelling users write, or ""
+  Factory open;             // null when this build leaves the driver out
+  TraitsFn traits;
+};
+
+// Explicit table, one line per engine: linkers drop self-registering objects
+// from static libraries.
+constexpr Registration kEngines[] = {
+    {Engine::kSqlite, "sqlite", "", &sqlite::Open, &sqlite::Traits},  // always built
 #if FERRY_WITH_POSTGRES
-    {"postgres", &postgres::Open},
+    {Engine::kPostgres, "postgres", "postgresql", &postgres::Open, &postgres::Traits},
+#else
+    {Engine::kPostgres, "postgres", "postgresql", nullptr, &postgres::Traits},
 #endif
+// scylla:// and cassandra:// are normalised to "cql" by core/url.cc.
 #if FERRY_WITH_CQL
-    {"cql", &cql::Open},  // also scylla:// and cassandra:// (core/url.cc)
+    {Engine::kCql, "cql", "", &cql::Open, &cql::Traits},
+#else
+    {Engine::kCql, "cql", "", nullptr, &cql::Traits},
 #endif
 };
 
 }  // namespace
 
+std::string_view EngineName(Engine engine) {
+  switch (engine) {
+    case Engine::kSqlite: return "sqlite";
+    case Engine::kPostgres: return "postgres";
+    case Engine::kCql: return "cql";
+  }
+  return "unknown";
+}
+
+const EngineTraits& TraitsOf(Engine engine) {
+  for (const Registration& r : kEngines) {
+    if (r.engine == engine) return r.traits();
+  }
+  return sqlite::Traits();  // unreachable: every Engine has a line above
+}
+
 Result<std::unique_ptr<Connection>> OpenConnection(const Url& url, const ConnectOptions& options) {
-  for (const auto& [scheme, factory] : kFactories) {
-    if (scheme == url.scheme()) return factory(url, options);
+  for (const Registration& r : kEngines) {
+    if (r.open != nullptr && r.scheme == url.scheme()) return r.open(url, options);
   }
   std::string known;
   for (const auto& s : SupportedSchemes()) known += (known.empty() ? "" : ", ") + s;
@@ -54,13 +88,10 @@ Result<std::unique_ptr<Connection>> OpenConnection(std::string_view url_text,
 
 std::vector<std::string> SupportedSchemes() {
   std::vector<std::string> out;
-  for (const auto& [scheme, factory] : kFactories) {
-    out.emplace_back(scheme);
-    if (scheme == "postgres") out.emplace_back("postgresql");
-    if (scheme == "cql") {
-      out.emplace_back("scylla");
-      out.emplace_back("cassandra");
-    }
+  for (const Registration& r : kEngines) {
+    if (r.open == nullptr) continue;
+    out.emplace_back(r.scheme);
+    if (!r.alias.empty()) out.emplace_back(r.alias);
   }
   return out;
 }

@@ -325,9 +325,10 @@ void FileLinter::Run() {
 }  // namespace lint_internal
 
 Status ReadDatabaseFacts(Connection& conn, LintOptions* options) {
-  if (conn.engine() != "postgres") {
+  if (!conn.traits().Has(Feature::kTableStatistics)) {
     return Status(StatusCode::kInvalidArgument,
-                  fmt::format("lint reads table sizes from PostgreSQL only, not {}", conn.engine()));
+                  fmt::format("lint reads table sizes from PostgreSQL only, not {}",
+                              conn.traits().name()));
   }
   FERRY_ASSIGN_OR_RETURN(QueryResult version, conn.Query("SHOW server_version_num"));
   if (!version.rows.empty() && !version.rows[0].empty() && version.rows[0][0]) {

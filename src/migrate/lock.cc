@@ -126,7 +126,7 @@ Result<std::unique_ptr<MigrationLock>> MigrationLock::Acquire(
     FERRY_ASSIGN_OR_RETURN(bool got, conn->TryLock(key));
     if (got) break;
     std::optional<LockHolder> holder;
-    if (conn->engine() == "postgres") {
+    if (conn->traits().Has(Feature::kCatalogLockHolder)) {
       auto h = PgHolder(conn.get(), key, std::nullopt);
       if (h.ok()) holder = *h;
     } else {
@@ -148,7 +148,7 @@ Result<std::unique_ptr<MigrationLock>> MigrationLock::Acquire(
     pause = std::min(pause * 2, std::chrono::milliseconds(500));
   }
   std::string holder_file;
-  if (conn->engine() == "sqlite") {
+  if (!conn->traits().Has(Feature::kCatalogLockHolder)) {  // say who holds it in a file
     holder_file = HolderFile(url);
     auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::system_clock::now().time_since_epoch())
@@ -167,7 +167,7 @@ Result<std::optional<LockHolder>> MigrationLock::Holder(Connection* conn, const 
                                                         const std::string& history_table,
                                                         std::optional<bool> known_held) {
   int64_t key = KeyFor(history_table);
-  if (conn->engine() == "postgres") return PgHolder(conn, key, known_held);
+  if (conn->traits().Has(Feature::kCatalogLockHolder)) return PgHolder(conn, key, known_held);
   FERRY_ASSIGN_OR_RETURN(bool got, conn->TryLock(key));
   if (got) {
     (void)conn->Unlock(key);

@@ -153,12 +153,9 @@ Result<MigrationSet> Migrator::Scan(bool metadata_only) {
 }
 
 Result<std::unique_ptr<MigrationLock>> Migrator::Lock() {
-  if (conn_->engine() == "postgres") {
-    // If ferry is killed mid-statement, the server (14+) notices within a
-    // second and rolls back, instead of finishing a long statement for
-    // nobody. Older servers reject the setting; that is harmless.
-    auto r = conn_->Exec("SET client_connection_check_interval = 1000");
-    if (!r.ok()) FERRY_LOG_DEBUG("client_connection_check_interval: {}", r.status().ToString());
+  if (std::string_view setup = conn_->traits().MigrationSessionSetup(); !setup.empty()) {
+    auto r = conn_->Exec(setup);  // harmless when refused (drivers/engine.h)
+    if (!r.ok()) FERRY_LOG_DEBUG("migration session setup: {}", r.status().ToString());
   }
   return MigrationLock::Acquire(url_, options_.history_table, options_.lock_wait,
                                 [this](const LockHolder& h) {
@@ -370,7 +367,7 @@ Result<StatusReport> Migrator::CurrentStatus(const StatusInputs& inputs) {
 }
 
 Result<History::Probe> Migrator::ProbeHistory(const std::vector<std::string>& extra) {
-  if (conn_->engine() != "postgres") {
+  if (!conn_->traits().Has(Feature::kHistoryFingerprint)) {
     return Status(StatusCode::kUnimplemented, "the history probe needs PostgreSQL");
   }
   History history(conn_.get(), options_.history_table);
@@ -387,23 +384,18 @@ Result<Migrator::RunPlan> Migrator::PrepareScript(const Migration& m, bool down)
   RunPlan plan;
   const Script* script = down ? &*m.down : &m.up;
   plan.script = script;
-  bool pg = conn_->engine() == "postgres";
   // psql-only syntax is refused on every engine: no server understands it.
   if (Status meta = CheckForPsqlMetaCommands(script->sql, script->first_line); !meta.ok()) {
     return Status(meta.code(), AtFile(script->path, meta.message())).With("file", script->path);
   }
-  if (pg) {
-    auto split = SplitPostgres(script->sql, script->first_line);
-    if (!split.ok()) {
-      Status s = std::move(split).TakeStatus();
-      std::string where = s.Get("line").empty() ? script->path
-                                                : fmt::format("{}:{}", script->path, s.Get("line"));
-      return std::move(s).Prefix(where).With("file", script->path);
-    }
-    plan.statements = std::move(split).value();
-  } else {
-    plan.statements = SplitSqlite(script->sql, script->first_line);
+  auto split = SplitScript(conn_->traits().grammar(), script->sql, script->first_line);
+  if (!split.ok()) {
+    Status s = std::move(split).TakeStatus();
+    std::string where = s.Get("line").empty() ? script->path
+                                              : fmt::format("{}:{}", script->path, s.Get("line"));
+    return std::move(s).Prefix(where).With("file", script->path);
   }
+  plan.statements = std::move(split).value();
   if (plan.statements.empty() && !(!down && !m.up.online.empty())) {
     return Status(StatusCode::kInvalidArgument,
                   fmt::format("{}: the {} section has no SQL statements", script->path,
@@ -471,7 +463,8 @@ Status StatementError(Status s, const Script& script, const Statement& stmt, int
 
 Status Migrator::ApplyOne(const Migration& m, const RunPlan& file_plan, HistoryRow* row,
                           History* history, bool in_outer_tx) {
-  bool pg = conn_->engine() == "postgres";
+  const EngineTraits& engine = conn_->traits();
+  const bool pipelined = engine.Has(Feature::kPipelining);
   auto start = Clock::now();
 
   // Online blocks (expand, backfill): their DDL joins the file's statements;
@@ -574,10 +567,10 @@ Status Migrator::ApplyOne(const Migration& m, const RunPlan& file_plan, HistoryR
   };
 
   // The file's lock and statement timeout directives as SET statements
-  // (PostgreSQL only); "SET LOCAL" inside the migration's transaction.
+  // (engines with session timeouts); "SET LOCAL" inside the migration's transaction.
   auto timeout_settings = [&](std::string_view set) {
     std::vector<std::string> out;
-    if (!pg) return out;
+    if (!engine.Has(Feature::kSessionTimeouts)) return out;
     if (!plan.lock_timeout.empty()) {
       out.push_back(fmt::format("{} lock_timeout = {}", set, PgLiteral(plan.lock_timeout)));
     }
@@ -613,7 +606,7 @@ Status Migrator::ApplyOne(const Migration& m, const RunPlan& file_plan, HistoryR
     // migration could deallocate them; if it did anyway (a function doing
     // DEALLOCATE ALL), the transaction is aborted: roll back, run again with
     // plain statements.
-    bool prepared_closing = pg && !in_outer_tx && !MayDeallocate(plan.statements);
+    bool prepared_closing = pipelined && !in_outer_tx && !MayDeallocate(plan.statements);
     for (;;) {
       Params running_params;
       QueryResult running_result;
@@ -625,7 +618,7 @@ Status Migrator::ApplyOne(const Migration& m, const RunPlan& file_plan, HistoryR
       auto own = [&batch](std::string_view sql) {
         batch.push_back({sql, nullptr, nullptr, /*reuse=*/true});
       };
-      const bool pipelined_row = pg && !in_outer_tx && row->id == 0;
+      const bool pipelined_row = pipelined && !in_outer_tx && row->id == 0;
       if (pipelined_row) {
         own("BEGIN");
         batch.push_back(history->InsertItem(*row, &running_params, &running_result));
@@ -633,7 +626,7 @@ Status Migrator::ApplyOne(const Migration& m, const RunPlan& file_plan, HistoryR
       } else {
         FERRY_ASSIGN_OR_RETURN(row->id, history->Save(*row));
       }
-      if (!in_outer_tx) own(conn_->engine() == "sqlite" ? "BEGIN IMMEDIATE" : "BEGIN");
+      if (!in_outer_tx) own(engine.BeginWrite());
       for (const std::string& setting : settings) own(setting);
       const size_t prefix = batch.size();
       for (const Statement& stmt : plan.statements) batch.push_back({stmt.text, nullptr});
@@ -688,7 +681,7 @@ Status Migrator::ApplyOne(const Migration& m, const RunPlan& file_plan, HistoryR
     }
     for (int i = first; i < total; ++i) {
       const Statement& stmt = plan.statements[static_cast<size_t>(i)];
-      if (pg && stmt.no_transaction_reason == "CREATE INDEX CONCURRENTLY") {
+      if (stmt.no_transaction_reason == "CREATE INDEX CONCURRENTLY") {  // PostgreSQL grammar only
         Status cleaned = DropInvalidIndex(stmt, m);
         if (!cleaned.ok()) return fail(std::move(cleaned).Prefix("dropping an invalid index"));
       }
@@ -704,7 +697,8 @@ Status Migrator::ApplyOne(const Migration& m, const RunPlan& file_plan, HistoryR
       e.statements = total;
       Emit(e);
     }
-    if (pg && (!plan.lock_timeout.empty() || !plan.statement_timeout.empty())) {
+    if (engine.Has(Feature::kSessionTimeouts) &&
+        (!plan.lock_timeout.empty() || !plan.statement_timeout.empty())) {
       (void)conn_->Exec("RESET lock_timeout; RESET statement_timeout");
     }
     if (!prepared.after_commit) {
@@ -813,7 +807,9 @@ Status Migrator::DropInvalidIndex(const Statement& stmt, const Migration& m) {
 
 Status Migrator::LintBeforeUp(const std::vector<const PlanEntry*>& todo) {
   unsafe_notes_.clear();
-  if (!options_.lint || todo.empty() || conn_->engine() != "postgres") return Status();
+  if (!options_.lint || todo.empty() || !conn_->traits().Has(Feature::kTableStatistics)) {
+    return Status();
+  }
   LintOptions lo = options_.lint_options;
   lo.carry_across_files = true;
   lo.default_lock_timeout = lo.default_lock_timeout || !options_.lock_timeout.empty();

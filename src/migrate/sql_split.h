@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "drivers/engine.h"
 #include "ferry/status.h"
 
 namespace ferry {
@@ -62,6 +63,10 @@ Status CheckForPsqlMetaCommands(std::string_view sql, int first_line = 1);
 // without ';' is kept. Sets is_transaction_control (BEGIN, COMMIT, END,
 // ROLLBACK, SAVEPOINT, RELEASE) and cannot_run_in_transaction (VACUUM).
 std::vector<Statement> SplitSqlite(std::string_view sql, int first_line = 1);
+
+// Splits `sql` with the grammar of the engine that will run it.
+Result<std::vector<Statement>> SplitScript(SqlGrammar grammar, std::string_view sql,
+                                           int first_line = 1);
 
 // True when `sql` holds anything besides whitespace, -- comments and
 // (nested) /* */ comments.

@@ -35,14 +35,9 @@ std::string RenderRows(const QueryResult& r) {
 }  // namespace
 
 Status RunVerify(Connection& conn, const Script& verify) {
-  std::vector<Statement> statements;
-  if (conn.engine() == "postgres") {
-    auto split = SplitPostgres(verify.sql, verify.first_line);
-    if (!split.ok()) return std::move(split).TakeStatus().Prefix(verify.path);
-    statements = std::move(split).value();
-  } else {
-    statements = SplitSqlite(verify.sql, verify.first_line);
-  }
+  auto split = SplitScript(conn.traits().grammar(), verify.sql, verify.first_line);
+  if (!split.ok()) return std::move(split).TakeStatus().Prefix(verify.path);
+  std::vector<Statement> statements = std::move(split).value();
   const size_t total = statements.size();
   for (size_t i = 0; i < total; ++i) {
     const Statement& stmt = statements[i];

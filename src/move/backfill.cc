@@ -219,10 +219,10 @@ Status ExplainChecked(Connection& conn, const std::string& sql, const Params& pa
 
 Result<Plan> MakePlan(Connection& conn, const BackfillOptions& options) {
   FERRY_RETURN_IF_ERROR(CheckOptionValues(options));
-  if (conn.engine() != "postgres") {
+  if (!conn.traits().Has(Feature::kOnlineChanges)) {
     return Status(StatusCode::kUnimplemented,
                   fmt::format("backfill runs on PostgreSQL only; {} is {}", conn.redacted_url(),
-                              conn.engine()));
+                              conn.traits().name()));
   }
   FERRY_ASSIGN_OR_RETURN(std::vector<std::string> targets, CheckSetList(options.set));
   FERRY_RETURN_IF_ERROR(CheckCondition("--where", options.where));

@@ -93,22 +93,6 @@ CREATE INDEX IF NOT EXISTS ferry_chunks_lease ON ferry_chunks (job_id, state, ch
 )";
 
 // SQL expressions per engine.
-struct Dialect {
-  bool pg;
-  // The current time as stored.
-  const char* now() const { return pg ? "now()" : "strftime('%Y-%m-%dT%H:%M:%fZ','now')"; }
-  // The current time plus parameter $n seconds.
-  std::string NowPlus(int n) const {
-    return pg ? fmt::format("now() + make_interval(secs => ${})", n)
-              : fmt::format("strftime('%Y-%m-%dT%H:%M:%fZ','now', '+' || ${} || ' seconds')", n);
-  }
-  // A stored timestamp column read back as ISO-8601 UTC text.
-  std::string Iso(std::string_view col) const {
-    if (!pg) return std::string(col);
-    return fmt::format(
-        "to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')", col);
-  }
-};
 
 int64_t ToInt(const Value& v) {
   if (!v) return 0;
@@ -137,11 +121,11 @@ Result<ChunkState> ParseChunkState(std::string_view s) {
                 fmt::format("ferry_chunks holds an unknown chunk state '{}'", s));
 }
 
-std::string JobSelect(const Dialect& d) {
+std::string JobSelect(const EngineTraits& d) {
   return fmt::format(
       "SELECT job_id, kind, spec, state, {}, {}, {}, owner, rows_done, rows_failed, bytes_done, "
       "checkpoint, error FROM ferry_jobs",
-      d.Iso("created_at"), d.Iso("updated_at"), d.Iso("finished_at"));
+      d.IsoTimestamp("created_at"), d.IsoTimestamp("updated_at"), d.IsoTimestamp("finished_at"));
 }
 
 Result<JobRow> JobFrom(const std::vector<Value>& r) {
@@ -219,7 +203,7 @@ std::string_view ChunkStateName(ChunkState s) {
 std::string ThisWorkerName() { return fmt::format("{}:{}", HostName(), getpid()); }
 
 Status ControlTables::Ensure() {
-  const bool pg = conn_.engine() == "postgres";
+  const bool pg = conn_.engine() == Engine::kPostgres;
   const bool outer = conn_.InTransaction();
   if (!outer) FERRY_RETURN_IF_ERROR(conn_.Begin());
   auto body = [&]() -> Status {
@@ -234,11 +218,11 @@ Status ControlTables::Ensure() {
         QueryResult meta,
         conn_.Query("SELECT spec FROM ferry_jobs WHERE job_id = $1", {std::string(kMetaJobId)}));
     if (meta.empty()) {
-      Dialect d{pg};
+      const EngineTraits& d = conn_.traits();
       return conn_
           .Query(fmt::format("INSERT INTO ferry_jobs (job_id, kind, spec, state, created_at, "
                              "updated_at) VALUES ($1, 'meta', $2, 'done', {0}, {0})",
-                             d.now()),
+                             d.Now()),
                  {std::string(kMetaJobId), fmt::format("{{\"format\":{}}}", kFormatVersion)})
           .status();
     }
@@ -267,12 +251,12 @@ Status ControlTables::Ensure() {
 }
 
 Status ControlTables::CreateJob(const JobRow& job) {
-  Dialect d{conn_.engine() == "postgres"};
+  const EngineTraits& d = conn_.traits();
   auto r = conn_.Query(
       fmt::format("INSERT INTO ferry_jobs (job_id, kind, spec, state, created_at, updated_at, "
                   "owner, rows_done, rows_failed, bytes_done, checkpoint, error) "
                   "VALUES ($1, $2, $3, $4, {0}, {0}, $5, $6, $7, $8, $9, $10)",
-                  d.now()),
+                  d.Now()),
       {job.job_id, job.kind, job.spec, std::string(JobStateName(job.state)), job.owner,
        std::to_string(job.rows_done), std::to_string(job.rows_failed),
        std::to_string(job.bytes_done), job.checkpoint, job.error});
@@ -288,7 +272,7 @@ Status ControlTables::CreateJob(const JobRow& job) {
 }
 
 Result<std::optional<JobRow>> ControlTables::GetJob(const std::string& job_id) {
-  Dialect d{conn_.engine() == "postgres"};
+  const EngineTraits& d = conn_.traits();
   FERRY_ASSIGN_OR_RETURN(QueryResult r,
                          conn_.Query(JobSelect(d) + " WHERE job_id = $1 AND kind <> 'meta'",
                                      {job_id}));
@@ -298,7 +282,7 @@ Result<std::optional<JobRow>> ControlTables::GetJob(const std::string& job_id) {
 }
 
 Result<std::vector<JobRow>> ControlTables::ListJobs(const std::string& kind) {
-  Dialect d{conn_.engine() == "postgres"};
+  const EngineTraits& d = conn_.traits();
   Params params;
   std::string sql = JobSelect(d) + " WHERE kind <> 'meta'";
   if (!kind.empty()) {
@@ -317,14 +301,14 @@ Result<std::vector<JobRow>> ControlTables::ListJobs(const std::string& kind) {
 }
 
 Status ControlTables::UpdateJob(const JobRow& job) {
-  Dialect d{conn_.engine() == "postgres"};
+  const EngineTraits& d = conn_.traits();
   FERRY_ASSIGN_OR_RETURN(
       QueryResult r,
       conn_.Query(fmt::format("UPDATE ferry_jobs SET state = $2, owner = $3, rows_done = $4, "
                               "rows_failed = $5, bytes_done = $6, checkpoint = $7, error = $8, "
                               "updated_at = {0}, finished_at = CASE WHEN $9 = '1' THEN {0} ELSE "
                               "NULL END WHERE job_id = $1 AND kind <> 'meta'",
-                              d.now()),
+                              d.Now()),
                   {job.job_id, std::string(JobStateName(job.state)), job.owner,
                    std::to_string(job.rows_done), std::to_string(job.rows_failed),
                    std::to_string(job.bytes_done), job.checkpoint, job.error,
@@ -395,12 +379,12 @@ Result<std::optional<ChunkRow>> ControlTables::LeaseChunk(const std::string& job
                                                           const std::string& owner,
                                                           std::chrono::seconds lease,
                                                           int max_attempts) {
-  const bool pg = conn_.engine() == "postgres";
-  Dialect d{pg};
+  const bool pg = conn_.engine() == Engine::kPostgres;
+  const EngineTraits& d = conn_.traits();
   const std::string eligible = fmt::format(
       "job_id = $1 AND (state = 'pending' OR (state = 'leased' AND lease_expires_at < {}) OR "
       "(state = 'failed' AND attempts < $4))",
-      d.now());
+      d.Now());
   Params params{job_id, owner, std::to_string(lease.count()), std::to_string(max_attempts)};
   if (pg) {
     std::string cols;
@@ -417,7 +401,7 @@ Result<std::optional<ChunkRow>> ControlTables::LeaseChunk(const std::string& job
                         "FROM (SELECT job_id, chunk_id FROM ferry_chunks WHERE {} "
                         "ORDER BY chunk_id LIMIT 1 FOR UPDATE SKIP LOCKED) s "
                         "WHERE c.job_id = s.job_id AND c.chunk_id = s.chunk_id RETURNING {}",
-                        d.NowPlus(3), eligible, cols),
+                        d.NowPlusSeconds(3), eligible, cols),
             params));
     if (r.empty()) return std::optional<ChunkRow>();
     FERRY_ASSIGN_OR_RETURN(ChunkRow c, ChunkFrom(r.rows[0]));
@@ -441,7 +425,7 @@ Result<std::optional<ChunkRow>> ControlTables::LeaseChunk(const std::string& job
                                "lease_expires_at = {}, attempts = attempts + 1, "
                                "started_at = coalesce(started_at, {}) "
                                "WHERE job_id = $1 AND chunk_id = $4",
-                               d.NowPlus(3), d.now()),
+                               d.NowPlusSeconds(3), d.Now()),
                    {job_id, owner, std::to_string(lease.count()), chunk_id})
             .status());
     FERRY_ASSIGN_OR_RETURN(
@@ -465,12 +449,12 @@ Result<std::optional<ChunkRow>> ControlTables::LeaseChunk(const std::string& job
 
 Status ControlTables::RenewLease(const std::string& job_id, int64_t chunk_id,
                                  const std::string& owner, std::chrono::seconds lease) {
-  Dialect d{conn_.engine() == "postgres"};
+  const EngineTraits& d = conn_.traits();
   FERRY_ASSIGN_OR_RETURN(
       QueryResult r,
       conn_.Query(fmt::format("UPDATE ferry_chunks SET lease_expires_at = {} WHERE job_id = $1 "
                               "AND chunk_id = $2 AND lease_owner = $4 AND state = 'leased'",
-                              d.NowPlus(3)),
+                              d.NowPlusSeconds(3)),
                   {job_id, std::to_string(chunk_id), std::to_string(lease.count()), owner}));
   if (r.rows_affected == 0) {
     return Status(StatusCode::kAborted,
@@ -481,7 +465,7 @@ Status ControlTables::RenewLease(const std::string& job_id, int64_t chunk_id,
 }
 
 Status ControlTables::FinishChunk(const ChunkRow& chunk) {
-  Dialect d{conn_.engine() == "postgres"};
+  const EngineTraits& d = conn_.traits();
   // Only the lease holder may finish a chunk: a worker whose lease expired
   // and was taken over gets kAborted and must roll its rows back.
   FERRY_ASSIGN_OR_RETURN(
@@ -491,7 +475,7 @@ Status ControlTables::FinishChunk(const ChunkRow& chunk) {
                               "attempts = $9 "
                               "WHERE job_id = $1 AND chunk_id = $2 AND lease_owner = $8 AND "
                               "state = 'leased'",
-                              d.now()),
+                              d.Now()),
                   {chunk.job_id, std::to_string(chunk.chunk_id),
                    std::string(ChunkStateName(chunk.state)), std::to_string(chunk.rows),
                    std::to_string(chunk.bytes), chunk.hash, chunk.error, chunk.lease_owner,

@@ -123,11 +123,11 @@ std::string ChunkPredicate(const TableJob& t, const KeyRange& r, const std::stri
   return pred;
 }
 
-bool IsPg(const Connection& c) { return c.engine() == "postgres"; }
+bool IsPg(const Connection& c) { return c.engine() == Engine::kPostgres; }
 
-std::string TargetNameFor(const TableInfo& src, std::string_view target_engine) {
-  if (target_engine == "sqlite") return src.name;
-  if (src.engine == "sqlite") return src.name;
+std::string TargetNameFor(const TableInfo& src, Engine target_engine) {
+  if (target_engine == Engine::kSqlite) return src.name;
+  if (src.engine == Engine::kSqlite) return src.name;
   return src.schema + "." + src.name;
 }
 
@@ -218,12 +218,12 @@ struct Planner {
     const bool pg_target = IsPg(dst);
     std::vector<std::string> defs;
     std::set<std::string> seen;
-    if (pg_target && t.src.engine == "postgres" && t.src.schema != "public") {
+    if (pg_target && t.src.engine == Engine::kPostgres && t.src.schema != "public") {
       t.ddl.push_back(fmt::format("CREATE SCHEMA IF NOT EXISTS {}", QuoteIdent(t.src.schema)));
     }
     for (const ColumnInfo& c : t.src.columns) {
       std::string type;
-      if (pg_target && t.src.engine == "postgres") {
+      if (pg_target && t.src.engine == Engine::kPostgres) {
         FERRY_RETURN_IF_ERROR(TypeDdl(c, &seen, &t.ddl));
         type = c.type;
         if (c.generated && c.default_expr) {
@@ -233,7 +233,7 @@ struct Planner {
         }
       } else if (pg_target) {
         type = PgTypeForSqlite(c.type);
-      } else if (t.src.engine == "postgres") {
+      } else if (t.src.engine == Engine::kPostgres) {
         FERRY_ASSIGN_OR_RETURN(type, SqliteTypeFor(c, t.source_name));
       } else {
         type = c.type;
@@ -297,9 +297,9 @@ struct Planner {
     for (const ColumnInfo& c : t.src.columns) {
       // A PostgreSQL generated column is recomputed by the target; SQLite's
       // generated columns are copied as plain values.
-      if (c.generated && t.src.engine == "postgres") continue;
+      if (c.generated && t.src.engine == Engine::kPostgres) continue;
       t.columns.push_back(&c);
-      if (!IsPg(dst) && t.src.engine == "postgres") {
+      if (!IsPg(dst) && t.src.engine == Engine::kPostgres) {
         FERRY_RETURN_IF_ERROR(SqliteTypeFor(c, source_name).status());
       }
     }
@@ -322,23 +322,23 @@ struct Planner {
       }
       t.split = Split::kPrimaryKey;
     } else if (opts.split == "pages") {
-      if (t.src.engine != "postgres") {
+      if (t.src.engine != Engine::kPostgres) {
         return Status(StatusCode::kInvalidArgument,
                       fmt::format("--split pages needs a PostgreSQL source; {} is on {}: use "
                                   "--split key or --split auto",
-                                  source_name, t.src.engine))
+                                  source_name, EngineName(t.src.engine)))
             .With("table", source_name);
       }
       t.split = Split::kCtid;
     } else if (t.src.has_primary_key()) {
       t.split = Split::kPrimaryKey;
-    } else if (t.src.engine == "postgres") {
+    } else if (t.src.engine == Engine::kPostgres) {
       t.split = Split::kCtid;
     } else {
       t.split = Split::kSingle;
     }
     t.estimated_rows = t.src.estimated_rows;
-    if (t.src.engine == "sqlite" || t.estimated_rows < 0) {
+    if (t.src.engine == Engine::kSqlite || t.estimated_rows < 0) {
       FERRY_ASSIGN_OR_RETURN(QueryResult n,
                              src.Query("SELECT count(*) FROM " + t.src.QualifiedName()));
       t.estimated_rows = std::stoll(n.Text(0, 0));
@@ -689,9 +689,9 @@ class Progress {
 };
 
 // The SQL a worker runs per chunk, fixed per table.
-void BuildSql(TableJob& t, std::string_view target_engine) {
-  const bool pg_src = t.src.engine == "postgres";
-  const bool pg_dst = target_engine == "postgres";
+void BuildSql(TableJob& t, Engine target_engine) {
+  const bool pg_src = t.src.engine == Engine::kPostgres;
+  const bool pg_dst = target_engine == Engine::kPostgres;
   t.column_list.clear();
   t.select_list.clear();
   t.blob_param.clear();

@@ -102,12 +102,12 @@ std::string PgTypeForSqlite(std::string_view declared_type) {
   return "numeric";
 }
 
-std::string IncompatibleReason(const ColumnInfo& source, std::string_view source_engine,
-                               const ColumnInfo& target, std::string_view target_engine) {
+std::string IncompatibleReason(const ColumnInfo& source, Engine source_engine,
+                               const ColumnInfo& target, Engine target_engine) {
   if (target.generated) {
     return fmt::format("the target column {} is generated and cannot be written", target.name);
   }
-  if (source_engine == "postgres" && target_engine == "postgres") {
+  if (source_engine == Engine::kPostgres && target_engine == Engine::kPostgres) {
     // Binary COPY needs the same type (domains count as their base type;
     // type modifiers may differ: the target checks them on input).
     std::string s = StripTypmod(source.base_type), t = StripTypmod(target.base_type);
@@ -117,7 +117,7 @@ std::string IncompatibleReason(const ColumnInfo& source, std::string_view source
         "(ALTER the target column's type, or copy into a table that matches)",
         source.name, source.type, target.type);
   }
-  if (source_engine == "postgres") {
+  if (source_engine == Engine::kPostgres) {
     // PostgreSQL -> SQLite: the target's affinity must keep the value.
     auto expected = SqliteTypeFor(source, "");
     if (!expected.ok()) return expected.status().message();
@@ -133,7 +133,7 @@ std::string IncompatibleReason(const ColumnInfo& source, std::string_view source
         source.name, source.type, want, target.type.empty() ? "without a type" : target.type,
         have);
   }
-  if (target_engine == "postgres") {
+  if (target_engine == Engine::kPostgres) {
     // SQLite -> PostgreSQL: refuse the pairs that can never work; the server
     // checks each value.
     std::string_view have = SqliteAffinity(source.type);

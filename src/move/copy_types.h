@@ -28,8 +28,8 @@ std::string PgTypeForSqlite(std::string_view declared_type);
 
 // Whether the existing target column can take the source column's values;
 // "" when it can, else why not (for an error naming table and column).
-std::string IncompatibleReason(const ColumnInfo& source, std::string_view source_engine,
-                               const ColumnInfo& target, std::string_view target_engine);
+std::string IncompatibleReason(const ColumnInfo& source, Engine source_engine,
+                               const ColumnInfo& target, Engine target_engine);
 
 // "numeric(20,4)" -> "numeric", "character varying(10)[]" -> "character varying[]".
 std::string StripTypmod(std::string_view pg_type);

@@ -695,11 +695,11 @@ class ExpandSteps final : public OnlineSteps {
 
   Result<OnlinePrepared> Prepare(Connection& conn, const Migration& m) override {
     OnlinePrepared out;
-    if (conn.engine() != "postgres") {
+    if (!conn.traits().Has(Feature::kOnlineChanges)) {
       return Status(StatusCode::kUnimplemented,
                     fmt::format("{}:{}: expand and backfill blocks need PostgreSQL (this database "
                                 "is {})",
-                                m.up.path, m.up.online.front().line, conn.engine()));
+                                m.up.path, m.up.online.front().line, conn.traits().name()));
     }
     std::vector<ExpandState> open;
     FERRY_ASSIGN_OR_RETURN(std::vector<ExpandState> states, ListExpandStates(conn));
@@ -821,7 +821,7 @@ class ExpandSteps final : public OnlineSteps {
 
   Result<std::vector<Statement>> PrepareUndo(Connection& conn, const Migration& m) override {
     std::vector<Statement> out;
-    if (conn.engine() != "postgres") return out;
+    if (!conn.traits().Has(Feature::kOnlineChanges)) return out;
     FERRY_ASSIGN_OR_RETURN(std::vector<ExpandState> states, ListExpandStates(conn));
     for (const ExpandState& st : states) {
       if (st.version != m.version.text()) continue;
@@ -953,7 +953,7 @@ std::string ExpandStateTableExistsSql() {
 Result<std::vector<ExpandState>> ListExpandStates(Connection& conn,
                                                   std::optional<bool> table_exists) {
   std::vector<ExpandState> out;
-  if (conn.engine() != "postgres") return out;
+  if (!conn.traits().Has(Feature::kOnlineChanges)) return out;
   if (!table_exists) {
     FERRY_ASSIGN_OR_RETURN(table_exists, StateTableExists(conn));
   }
@@ -981,7 +981,7 @@ Result<CompleteResult> CompleteExpand(const CompleteOptions& options,
                                       const OnlineProgress& progress) {
   FERRY_ASSIGN_OR_RETURN(Url url, Url::Parse(options.url));
   FERRY_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, OpenConnection(url));
-  if (conn->engine() != "postgres") {
+  if (!conn->traits().Has(Feature::kOnlineChanges)) {
     return Status(StatusCode::kUnimplemented, "expand/contract needs PostgreSQL");
   }
   std::unique_ptr<MigrationLock> lock;

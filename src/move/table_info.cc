@@ -11,7 +11,7 @@
 namespace ferry {
 namespace {
 
-bool IsPostgres(const Connection& conn) { return conn.engine() == "postgres"; }
+bool IsPostgres(const Connection& conn) { return conn.engine() == Engine::kPostgres; }
 
 int64_t ToInt(const Value& v, int64_t fallback = 0) {
   if (!v || v->empty()) return fallback;
@@ -113,7 +113,7 @@ Result<TableInfo> DescribePostgres(Connection& conn, std::string_view name) {
   }
   if (found.empty()) return TableNotFound(conn, name);
   TableInfo info;
-  info.engine = "postgres";
+  info.engine = Engine::kPostgres;
   info.schema = found.Text(0, 1);
   info.name = found.Text(0, 2);
   info.estimated_rows = ToInt(found.rows[0][3], -1);
@@ -156,7 +156,7 @@ Result<TableInfo> DescribeSqlite(Connection& conn, std::string_view name) {
                  {table}));
   if (found.empty()) return TableNotFound(conn, name);
   TableInfo info;
-  info.engine = "sqlite";
+  info.engine = Engine::kSqlite;
   info.schema = "main";
   info.name = found.Text(0, 0);
   FERRY_ASSIGN_OR_RETURN(
@@ -190,7 +190,7 @@ Result<TableInfo> DescribeSqlite(Connection& conn, std::string_view name) {
 }  // namespace
 
 std::string TableInfo::QualifiedName() const {
-  if (engine == "postgres") return QuoteIdent(schema) + "." + QuoteIdent(name);
+  if (engine == Engine::kPostgres) return QuoteIdent(schema) + "." + QuoteIdent(name);
   return QuoteIdent(name);
 }
 
@@ -289,7 +289,7 @@ Result<KeyRange> KeyRange::Decode(std::string_view text) {
 
 std::string RangePredicate(const TableInfo& table, const KeyRange& range, Params& params) {
   if (range.unbounded()) return "TRUE";
-  const bool pg = table.engine == "postgres";
+  const bool pg = table.engine == Engine::kPostgres;
   auto side = [&](const KeyTuple& t, const char* op) {
     std::string cols = "(", vals = "(";
     for (size_t i = 0; i < table.primary_key.size() && i < t.size(); ++i) {
@@ -365,7 +365,7 @@ bool HasIntegerKey(const TableInfo& table) {
   if (table.primary_key.size() != 1) return false;
   const ColumnInfo& c = table.columns[table.primary_key[0]];
   if (c.is_array) return false;
-  if (table.engine == "postgres") {
+  if (table.engine == Engine::kPostgres) {
     return c.base_type == "smallint" || c.base_type == "integer" || c.base_type == "bigint";
   }
   std::string upper;

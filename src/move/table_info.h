@@ -45,7 +45,7 @@ struct ColumnInfo {
 };
 
 struct TableInfo {
-  std::string engine;  // "postgres" or "sqlite"
+  Engine engine = Engine::kSqlite;
   std::string schema;  // "public" (PostgreSQL), "main" (SQLite)
   std::string name;
   std::vector<ColumnInfo> columns;  // in attribute order

@@ -52,7 +52,7 @@ class Side {
   std::vector<std::unique_ptr<Connection>> conns;
   std::atomic<int64_t> bytes{0};
 
-  bool pg() const { return conns.front()->engine() == "postgres"; }
+  bool pg() const { return conns.front()->engine() == Engine::kPostgres; }
   Connection& first() { return *conns.front(); }
 
   Status Open(const std::string& u, int workers) {
@@ -62,7 +62,7 @@ class Side {
     for (int i = 0; i < std::max(1, workers); ++i) {
       auto c = OpenConnection(u, options);
       if (!c.ok()) return std::move(c).TakeStatus().Prefix(std::string(role) + " database");
-      if ((*c)->engine() == "postgres") {
+      if ((*c)->engine() == Engine::kPostgres) {
         auto r = (*c)->Exec(kPgSessionSetup);
         if (!r.ok()) return std::move(r).TakeStatus();
       }

@@ -5,6 +5,7 @@
 //
 // The suite uses only the Connection interface and OpenConnection(), never a
 // concrete driver class.
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -112,7 +113,7 @@ class DriverConformance : public ::testing::TestWithParam<DriverUnderTest> {
     return GetParam().open(url);
   }
 
-  bool IsPostgres() const { return conn_->engine() == "postgres"; }
+  bool IsPostgres() const { return conn_->engine() == Engine::kPostgres; }
 
   // The single value of a one-row, one-column query.
   std::string Scalar(Connection& conn, const std::string& sql, const Params& params = {}) {
@@ -130,9 +131,43 @@ class DriverConformance : public ::testing::TestWithParam<DriverUnderTest> {
 };
 
 TEST_P(DriverConformance, ReportsEngineAndRedactedUrl) {
-  EXPECT_THAT(conn_->engine(), AnyOf("postgres", "sqlite"));
+  EXPECT_THAT(EngineName(conn_->engine()), AnyOf("postgres", "sqlite"));
   EXPECT_FALSE(conn_->redacted_url().empty());
   EXPECT_GT(conn_->SessionId(), 0);
+}
+
+// The engine's traits (drivers/engine.h) describe what the session does:
+// TableExists probes without an error, the vocabulary of ferry's own tables
+// is accepted by the server, and a claimed transactional DDL rolls back.
+TEST_P(DriverConformance, TraitsDescribeWhatTheEngineDoes) {
+  const EngineTraits& traits = conn_->traits();
+  EXPECT_EQ(traits.engine(), conn_->engine());
+  EXPECT_EQ(&traits, &TraitsOf(conn_->engine()));
+  ASSERT_OK_AND_ASSIGN(bool missing, traits.TableExists(*conn_, "no_such_table"));
+  EXPECT_FALSE(missing);
+  EXPECT_FALSE(conn_->InTransaction()) << "a probe must not leave a transaction open";
+
+  ASSERT_OK(conn_->Exec(fmt::format("CREATE TABLE traits_t (id {}, at {}, flag {} NOT NULL "
+                                    "DEFAULT {})",
+                                    traits.IdentityPrimaryKey(), traits.TimestampType(),
+                                    traits.BooleanType(), traits.BooleanLiteral(false)))
+                .status());
+  ASSERT_OK_AND_ASSIGN(bool exists, traits.TableExists(*conn_, "traits_t"));
+  EXPECT_TRUE(exists);
+  ASSERT_OK(conn_->Exec(fmt::format("INSERT INTO traits_t (at) VALUES ({})", traits.Now()))
+                .status());
+  std::string iso = Scalar(fmt::format("SELECT {} FROM traits_t", traits.IsoTimestamp("at")));
+  EXPECT_THAT(iso, ::testing::MatchesRegex(
+                       "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z"));
+  EXPECT_EQ(Scalar("SELECT count(*) FROM traits_t WHERE flag = " +
+                   std::string(traits.BooleanLiteral(false))),
+            "1");
+
+  ASSERT_OK(conn_->Exec(traits.BeginWrite()).status());
+  ASSERT_OK(conn_->Exec("CREATE TABLE traits_rolled_back (id integer)").status());
+  ASSERT_OK(conn_->Exec("ROLLBACK").status());
+  ASSERT_OK_AND_ASSIGN(bool kept, traits.TableExists(*conn_, "traits_rolled_back"));
+  EXPECT_EQ(kept, !traits.Has(Feature::kTransactionalDdl));
 }
 
 TEST_P(DriverConformance, ExecRunsMultiStatementScript) {
@@ -154,7 +189,7 @@ TEST_P(DriverConformance, BatchRunsItemsInOrderAndReusesStatements) {
   ASSERT_OK(conn_->Exec("CREATE TABLE b (id integer PRIMARY KEY, name text)").status());
   const std::string insert = "INSERT INTO b (id, name) VALUES ($1, $2) RETURNING id";
   for (int round = 0; round < 4; ++round) {
-    if (round == 2 && conn_->engine() == "postgres") {
+    if (round == 2 && conn_->traits().Has(Feature::kPipelining)) {
       ASSERT_OK(conn_->Exec("DEALLOCATE ALL").status());
     }
     Params first = {std::to_string(round * 2 + 1), "x"};
@@ -212,7 +247,7 @@ TEST_P(DriverConformance, BatchRunsItemsInOrderAndReusesStatements) {
 // (PostgreSQL then ends the session). Both PostgreSQL drivers refuse it
 // before sending anything; the session stays usable.
 TEST_P(DriverConformance, CopyFromStdinInABatchIsRefusedBeforeAnythingRuns) {
-  if (conn_->engine() != "postgres") return;  // SQLite has no COPY
+  if (!conn_->traits().Has(Feature::kCopyProtocol)) return;  // SQLite has no COPY
   ASSERT_OK(conn_->Exec("CREATE TABLE cb (id integer)").status());
   for (std::string_view copy : {std::string_view("COPY cb FROM STDIN"),
                                 std::string_view("/* load */ copy cb (id) from\n  stdin "
@@ -896,7 +931,7 @@ TEST_F(PgDriverTest, KeyValueConnectionStringWorks) {
   std::string kv = "host=" + url_.host() + " port=" + std::to_string(url_.port()) +
                    " user=" + url_.user() + " dbname='" + db_->name() + "'";
   ASSERT_OK_AND_ASSIGN(auto conn, OpenConnection(kv));
-  EXPECT_EQ(conn->engine(), "postgres");
+  EXPECT_EQ(conn->engine(), Engine::kPostgres);
   EXPECT_EQ(Scalar(*conn, "SELECT current_database()"), db_->name());
   EXPECT_EQ(Scalar(*conn, "SHOW application_name"), "ferry");
 }

@@ -5,9 +5,11 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "core/url.h"
 #include "drivers/cql/cql_connection.h"
+#include "drivers/cql/cql_lease.h"
 #include "drivers/cql/cql_session.h"
 #include "drivers/cql/murmur3.h"
 #include "drivers/registry.h"
@@ -60,7 +62,14 @@ TEST_F(CqlIntegrationTest, ConnectsThroughTheRegistryAndReportsTheServer) {
   if (!conn_) return;
   auto generic = OpenConnection(Replace(url_, "cql://", "cassandra://"));
   ASSERT_TRUE(generic.ok()) << generic.status().ToString();
-  EXPECT_EQ((*generic)->engine(), "cql");
+  EXPECT_EQ((*generic)->engine(), Engine::kCql);
+  EXPECT_FALSE((*generic)->traits().Has(Feature::kTransactionalDdl));
+  auto exists = (*generic)->traits().TableExists(**generic, "system_schema.tables");
+  ASSERT_TRUE(exists.ok()) << exists.status().ToString();
+  EXPECT_TRUE(*exists);
+  auto missing = (*generic)->traits().TableExists(**generic, "no_such_table");
+  ASSERT_TRUE(missing.ok()) << missing.status().ToString();
+  EXPECT_FALSE(*missing);
   EXPECT_THAT((*generic)->redacted_url(), Not(HasSubstr("ferry_cql_secret")));
   auto info = conn_->Info();
   ASSERT_TRUE(info.ok()) << info.status().ToString();
@@ -345,6 +354,52 @@ TEST_F(CqlIntegrationTest, ManyRequestsInFlightOnOneConnection) {
     ASSERT_TRUE(text.ok());
     EXPECT_EQ(text->Text(0, 0), std::to_string(i));
   }
+}
+
+TEST_F(CqlIntegrationTest, LeaseHasOneHolderAndExpiresUnderAKilledHolder) {
+  if (!conn_) return;
+  auto other = OpenCql(url_);
+  ASSERT_NE(other, nullptr);
+  std::string table = Table("lease");
+  Lease a(conn_.get(), table, "migrations", "runner-a", std::chrono::seconds(60));
+  Lease b(other.get(), table, "migrations", "runner-b", std::chrono::seconds(2));
+  ASSERT_OK(a.Ensure());
+  ASSERT_OK(b.Ensure());
+  auto got = a.TryAcquire();
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_TRUE(*got);
+  std::optional<LeaseHolder> holder;
+  auto refused = b.TryAcquire(&holder);
+  ASSERT_TRUE(refused.ok()) << refused.status().ToString();
+  EXPECT_FALSE(*refused);
+  ASSERT_TRUE(holder.has_value());
+  EXPECT_EQ(holder->owner, "runner-a");
+  EXPECT_GT(holder->expires_in_s, 0);
+  EXPECT_OK(a.Renew());
+  EXPECT_EQ(b.Renew().code(), StatusCode::kFailedPrecondition);  // not b's to renew
+  EXPECT_OK(b.Release());                                        // not b's: no effect
+  EXPECT_FALSE(*b.TryAcquire());
+  EXPECT_OK(a.Release());
+  // b takes it with a 2 s TTL and then "dies" (never renews): a gets it once
+  // the server expires the row, without anyone deleting it.
+  ASSERT_TRUE(*b.TryAcquire());
+  EXPECT_FALSE(*a.TryAcquire());
+  bool taken = false;
+  for (int i = 0; i < 300 && !taken; ++i) {  // bounded: 30 s at most
+    auto r = a.TryAcquire();
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    taken = *r;
+    if (!taken) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(taken);
+  Status lost = b.Renew();
+  EXPECT_EQ(lost.code(), StatusCode::kFailedPrecondition);
+  EXPECT_THAT(lost.message(), HasSubstr("runner-a"));
+  EXPECT_OK(a.Release());
+  auto free = a.Holder();
+  ASSERT_TRUE(free.ok());
+  EXPECT_FALSE(free->has_value());
+  Exec("DROP TABLE " + table);
 }
 
 TEST_F(CqlIntegrationTest, DoctorReportsServerProtocolNodesAndDatacenters) {

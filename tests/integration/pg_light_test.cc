@@ -68,7 +68,7 @@ TEST_F(PgLightTest, TrustLogin) {
   FERRY_REQUIRE_PG(url);
   ASSERT_OK_AND_ASSIGN(auto conn, Light(url));
   ASSERT_OK_AND_ASSIGN(Url parsed, Url::Parse(url));
-  EXPECT_EQ(conn->engine(), "postgres");
+  EXPECT_EQ(conn->engine(), Engine::kPostgres);
   EXPECT_EQ(conn->redacted_url(), parsed.Redacted());
   EXPECT_EQ(Scalar(*conn, "SELECT current_user"), parsed.user());
   EXPECT_EQ(Scalar(*conn, "SELECT current_database()"), parsed.database());

@@ -145,7 +145,7 @@ TEST(TableInfoSqlite, DescribesAndSplits) {
     WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 250)
     INSERT INTO items (id, name, price) SELECT n, 'n' || n, n * 1.5 FROM g;)sql").status());
   ASSERT_OK_AND_ASSIGN(TableInfo t, DescribeTable(*conn, "items"));
-  EXPECT_EQ(t.engine, "sqlite");
+  EXPECT_EQ(t.engine, Engine::kSqlite);
   ASSERT_EQ(t.columns.size(), 4u);
   EXPECT_EQ(t.columns[0].type, "INTEGER");
   EXPECT_TRUE(t.columns[1].not_null);

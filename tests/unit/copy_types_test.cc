@@ -67,16 +67,16 @@ TEST(CopyTypesTest, SqliteTypesGetPostgresTypes) {
 
 TEST(CopyTypesTest, CompatibilityOfExistingTargetColumns) {
   // PostgreSQL pair: binary COPY needs the same type; modifiers may differ.
-  EXPECT_EQ(IncompatibleReason(Pg("numeric(10,2)"), "postgres", Pg("numeric(12,2)"), "postgres"), "");
-  EXPECT_NE(IncompatibleReason(Pg("integer"), "postgres", Pg("bigint"), "postgres"), "");
+  EXPECT_EQ(IncompatibleReason(Pg("numeric(10,2)"), Engine::kPostgres, Pg("numeric(12,2)"), Engine::kPostgres), "");
+  EXPECT_NE(IncompatibleReason(Pg("integer"), Engine::kPostgres, Pg("bigint"), Engine::kPostgres), "");
   // To SQLite: numeric into a NUMERIC-affinity column would round it.
-  EXPECT_NE(IncompatibleReason(Pg("numeric"), "postgres", Lite("DECIMAL"), "sqlite"), "");
-  EXPECT_EQ(IncompatibleReason(Pg("numeric"), "postgres", Lite("TEXT"), "sqlite"), "");
-  EXPECT_EQ(IncompatibleReason(Pg("integer"), "postgres", Lite("NUMERIC"), "sqlite"), "");
+  EXPECT_NE(IncompatibleReason(Pg("numeric"), Engine::kPostgres, Lite("DECIMAL"), Engine::kSqlite), "");
+  EXPECT_EQ(IncompatibleReason(Pg("numeric"), Engine::kPostgres, Lite("TEXT"), Engine::kSqlite), "");
+  EXPECT_EQ(IncompatibleReason(Pg("integer"), Engine::kPostgres, Lite("NUMERIC"), Engine::kSqlite), "");
   // From SQLite.
-  EXPECT_NE(IncompatibleReason(Lite("REAL"), "sqlite", Pg("integer"), "postgres"), "");
-  EXPECT_NE(IncompatibleReason(Lite("TEXT"), "sqlite", Pg("bytea"), "postgres"), "");
-  EXPECT_EQ(IncompatibleReason(Lite("INTEGER"), "sqlite", Pg("boolean"), "postgres"), "");
+  EXPECT_NE(IncompatibleReason(Lite("REAL"), Engine::kSqlite, Pg("integer"), Engine::kPostgres), "");
+  EXPECT_NE(IncompatibleReason(Lite("TEXT"), Engine::kSqlite, Pg("bytea"), Engine::kPostgres), "");
+  EXPECT_EQ(IncompatibleReason(Lite("INTEGER"), Engine::kSqlite, Pg("boolean"), Engine::kPostgres), "");
 }
 
 TEST(CopyTypesTest, StripTypmod) {

@@ -59,7 +59,7 @@ class CqlConnection : public Connection {
   static Result<std::unique_ptr<CqlConnection>> Open(const Url& url, const ConnectOptions& options);
   ~CqlConnection() override;
 
-  std::string_view engine() const override { return "cql"; }
+  Engine engine() const override { return Engine::kCql; }
   const std::string& redacted_url() const override { return redacted_url_; }
   Result<int64_t> Exec(std::string_view sql) override;
   Result<std::vector<int64_t>> ExecBatch(const std::vector<BatchItem>& items) override;

@@ -105,7 +105,7 @@ class PgConnection final : public PgSession {
   PgConnection(const PgConnection&) = delete;
   PgConnection& operator=(const PgConnection&) = delete;
 
-  std::string_view engine() const override { return "postgres"; }
+  Engine engine() const override { return Engine::kPostgres; }
   const std::string& redacted_url() const override { return redacted_url_; }
 
   Result<int64_t> Exec(std::string_view sql) override;

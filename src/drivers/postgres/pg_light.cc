@@ -914,7 +914,7 @@ class LightConnection final : public PgSession {
   // Connects, negotiates and authenticates. Errors as OpenLight() returns them.
   Status Start(const Target& target, const ConnectTarget& connect_target, const Deadline& deadline);
 
-  std::string_view engine() const override { return "postgres"; }
+  Engine engine() const override { return Engine::kPostgres; }
   const std::string& redacted_url() const override { return redacted_url_; }
 
   Result<int64_t> Exec(std::string_view sql) override;

@@ -136,7 +136,7 @@ class SqliteConnection final : public Connection {
     for (auto& [key, fd] : locks_) close(fd);
   }
 
-  std::string_view engine() const override { return "sqlite"; }
+  Engine engine() const override { return Engine::kSqlite; }
   const std::string& redacted_url() const override { return redacted_; }
 
   Result<int64_t> Exec(std::string_view sql) override {
