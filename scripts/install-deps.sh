@@ -6,6 +6,9 @@
 # Note: installing postgresql-15 / redis-server may start Debian's system
 # services. ferry's tests never use them; scripts/test-servers.sh starts its
 # own throw-away servers on free loopback ports.
+#
+# Last, scripts/install-cassandra.sh resolves Apache Cassandra (the CQL test
+# server) from Maven Central into a cache folder (skip: FERRY_TEST_NO_CQL=1).
 set -euo pipefail
 
 PACKAGES=(
@@ -15,6 +18,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev libhiredis-dev
   postgresql-15 postgresql-client-15 redis-server
   procps iproute2 util-linux python3
+  liblz4-dev openjdk-17-jre-headless maven
 )
 
 log() { printf 'install-deps: %s\n' "$*"; }
@@ -36,8 +40,15 @@ for p in "${PACKAGES[@]}"; do
   [[ -n "${installed[$p]:-}" ]] || missing+=("$p")
 done
 
+install_cassandra() {
+  [[ "${FERRY_TEST_NO_CQL:-0}" == 1 ]] && return 0
+  bash "$(dirname -- "${BASH_SOURCE[0]}")/install-cassandra.sh" >/dev/null ||
+    die "resolving Cassandra with Maven failed (see the output above)"
+}
+
 if ((${#missing[@]} == 0)); then
   log "all ${#PACKAGES[@]} packages already installed"
+  install_cassandra
   exit 0
 fi
 log "missing ${#missing[@]} package(s): ${missing[*]}"
@@ -70,3 +81,4 @@ for p in "${missing[@]}"; do
 done
 ((${#still[@]} == 0)) || die "still not installed after apt-get: ${still[*]}"
 log "installed ${#missing[@]} package(s)"
+install_cassandra

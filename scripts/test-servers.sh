@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Throw-away PostgreSQL 15 and Redis servers for ferry's tests.
+# Throw-away PostgreSQL 15, Redis and Cassandra 5.0 servers for ferry's tests.
 #
 #   scripts/test-servers.sh start [DIR]      start both servers, data in DIR
 #                                            (made with mktemp when omitted);
@@ -26,6 +26,12 @@
 #   FERRY_TEST_REDIS2_URL, FERRY_TEST_REDIS_ACL_URL, FERRY_TEST_REDIS_CLUSTER_URL,
 #   FERRY_TEST_REDIS_CLUSTER_NODES   a second Redis, an ACL user on it, and a
 #                         3-master cluster (see "Redis extras" below)
+#   FERRY_TEST_CQL_URL    cql://ferry_cql:ferry_cql_secret@127.0.0.1:CPORT/ferry_test
+#                         (Apache Cassandra 5.0 single node, PasswordAuthenticator;
+#                         a superuser role; keyspace ferry_test, SimpleStrategy RF 1;
+#                         not started with FERRY_TEST_NO_CQL=1)
+#   FERRY_TEST_CQL_RO_URL cql://ferry_cql_ro:ferry_cql_ro_secret@127.0.0.1:CPORT/ferry_test
+#                         (may only SELECT in ferry_test)
 #   FERRY_TEST_PG_BIN     the PostgreSQL 15 bin directory
 #   FERRY_TEST_PG_PORT, FERRY_TEST_REDIS_PORT, FERRY_TEST_PG_SOCKET_DIR, FERRY_TEST_SERVERS_DIR
 #
@@ -154,6 +160,8 @@ pick_port() {
   read -r lo hi < <(port_range)
   for ((i = 0; i < 200; i++)); do
     port=$(((RANDOM * 32768 + RANDOM) % (hi - lo + 1) + lo))
+    # RESERVED_PORTS: picked for a server that has not bound them yet (Cassandra).
+    if [[ " ${RESERVED_PORTS:-} " == *" $port "* ]]; then continue; fi
     if [[ -z "$(ss -Hltn "sport = :$port" 2>/dev/null)" ]]; then
       printf '%s\n' "$port"
       return 0
@@ -355,6 +363,162 @@ start_redis() {  # DIR -> sets REDIS_PORT
   die "Redis: could not bind a free port after $MAX_PORT_TRIES tries"
 }
 
+# ---- CQL (Apache Cassandra) test server: begin ----
+# A single Cassandra node (cassandra-all from Maven, resolved by
+# scripts/install-cassandra.sh) from a generated cassandra.yaml on two free
+# loopback ports, with PasswordAuthenticator + CassandraAuthorizer. Its JVM is
+# launched first and set up last, so it starts while PostgreSQL and Redis do.
+# FERRY_TEST_NO_CQL=1 skips it (tests that need it then fail loudly).
+CQL_ROLE="ferry_cql"
+CQL_SECRET="ferry_cql_secret"
+CQL_RO_ROLE="ferry_cql_ro"
+CQL_RO_SECRET="ferry_cql_ro_secret"
+CQL_KEYSPACE="ferry_test"
+CQL_WAIT_SECONDS="${FERRY_TEST_CQL_TIMEOUT:-240}"
+CQL_HEAP="${FERRY_TEST_CQL_HEAP:-1g}"
+SCRIPTS_DIR="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)"
+
+cql_wanted() { [[ "${FERRY_TEST_NO_CQL:-0}" != 1 ]]; }
+
+cql_write_conf() {  # DIR NATIVE_PORT STORAGE_PORT
+  local c="$1/cassandra" native="$2" storage="$3"
+  mkdir -p "$c/data" "$c/commitlog" "$c/saved_caches" "$c/hints" "$c/cdc_raw" "$c/logs"
+  cat >"$c/cassandra.yaml" <<EOF
+# ferry throw-away test node (scripts/test-servers.sh)
+cluster_name: ferry_test
+num_tokens: 1
+initial_token: 0
+partitioner: org.apache.cassandra.dht.Murmur3Partitioner
+endpoint_snitch: SimpleSnitch
+auto_bootstrap: false
+data_file_directories:
+  - $c/data
+commitlog_directory: $c/commitlog
+saved_caches_directory: $c/saved_caches
+hints_directory: $c/hints
+cdc_raw_directory: $c/cdc_raw
+commitlog_sync: periodic
+commitlog_sync_period: 10000ms
+commitlog_segment_size: 8MiB
+seed_provider:
+  - class_name: org.apache.cassandra.locator.SimpleSeedProvider
+    parameters:
+      - seeds: "127.0.0.1:$storage"
+listen_address: 127.0.0.1
+rpc_address: 127.0.0.1
+storage_port: $storage
+native_transport_port: $native
+start_native_transport: true
+authenticator: PasswordAuthenticator
+authorizer: CassandraAuthorizer
+role_manager: CassandraRoleManager
+auto_snapshot: false
+concurrent_reads: 8
+concurrent_writes: 8
+concurrent_counter_writes: 8
+materialized_views_enabled: true
+EOF
+  cat >"$c/logback.xml" <<EOF
+<configuration>
+  <appender name="FILE" class="ch.qos.logback.core.FileAppender">
+    <file>$c/logs/system.log</file>
+    <encoder><pattern>%-5level [%thread] %date{ISO8601} %F:%L - %msg%n</pattern></encoder>
+  </appender>
+  <root level="INFO"><appender-ref ref="FILE"/></root>
+</configuration>
+EOF
+}
+
+# The JVM options of Cassandra's own launcher for Java 17, with a small heap.
+cql_jvm_opts() {  # CASSANDRA_DIR LIB -> one option per line
+  local c="$1" lib="$2" jamm
+  jamm="$(ls "$lib"/jamm-*.jar 2>/dev/null | head -n 1)"
+  [[ -n "$jamm" ]] || die "jamm jar missing in $lib; rerun scripts/install-cassandra.sh"
+  printf '%s\n' "-Xms512m" "-Xmx$CQL_HEAP" "-Xss512k" -XX:+UseG1GC -XX:+ParallelRefProcEnabled \
+    -Djava.net.preferIPv4Stack=true -Djdk.attach.allowAttachSelf=true \
+    -Dio.netty.tryReflectionSetAccessible=true
+  local m
+  for m in java.base/jdk.internal.misc java.management.rmi/com.sun.jmx.remote.internal.rmi \
+      java.rmi/sun.rmi.registry java.rmi/sun.rmi.server java.sql/java.sql java.base/java.lang.ref \
+      jdk.unsupported/sun.misc jdk.compiler/com.sun.tools.javac.file jdk.attach/sun.tools.attach; do
+    printf '%s\n' --add-exports "$m=ALL-UNNAMED"
+  done
+  for m in java.base/java.lang.module java.base/jdk.internal.loader java.base/jdk.internal.ref \
+      java.base/jdk.internal.reflect java.base/jdk.internal.math java.base/jdk.internal.module \
+      java.base/jdk.internal.util.jar jdk.management/com.sun.management.internal \
+      java.base/sun.nio.ch java.base/java.io java.base/java.lang.reflect java.base/java.lang \
+      java.base/java.util; do
+    printf '%s\n' --add-opens "$m=ALL-UNNAMED"
+  done
+  printf '%s\n' "-javaagent:$jamm" "-Dcassandra.config=file://$c/cassandra.yaml" \
+    "-Dcassandra.storagedir=$c" "-Dcassandra.logdir=$c/logs" \
+    "-Dlogback.configurationFile=file://$c/logback.xml" -Dcassandra-foreground=yes \
+    -Dcassandra.superuser_setup_delay_ms=0 -Dcassandra.skip_wait_for_gossip_to_settle=0 \
+    -Dcassandra.ring_delay_ms=1000 -cp "$lib/*" org.apache.cassandra.service.CassandraDaemon
+}
+
+# Launches the JVM (does not wait); sets CQL_PORT, CQL_PID.
+cql_start() {  # DIR
+  local dir="$1" c="$1/cassandra" lib i
+  local -a opts=()
+  command -v java >/dev/null 2>&1 || die "java not found (openjdk-17-jre-headless); run scripts/install-deps.sh"
+  lib="$(bash "$SCRIPTS_DIR/install-cassandra.sh")" || die "could not obtain Cassandra (scripts/install-cassandra.sh failed)"
+  run_as test -r "$lib" || die "$lib is not readable by the server user"
+  CQL_PORT="$(pick_port)"
+  CQL_STORAGE_PORT="$(pick_port)"
+  while [[ "$CQL_STORAGE_PORT" == "$CQL_PORT" ]]; do CQL_STORAGE_PORT="$(pick_port)"; done
+  RESERVED_PORTS="$CQL_PORT $CQL_STORAGE_PORT"
+  cql_write_conf "$dir" "$CQL_PORT" "$CQL_STORAGE_PORT"
+  if is_root; then chown -R "$TEST_USER:" "$c"; fi
+  mapfile -t opts < <(cql_jvm_opts "$c" "$lib")
+  log "starting Cassandra on 127.0.0.1:$CQL_PORT (storage port $CQL_STORAGE_PORT)"
+  CQL_STARTED_AT=$SECONDS
+  # `exec` keeps the PID the shell wrote, so the pid file names the JVM itself.
+  run_as bash -c 'echo $$ >"$0/pid"; exec java "$@" </dev/null >>"$0/logs/stdout.log" 2>&1' \
+    "$c" "${opts[@]}" </dev/null >/dev/null 2>&1 &
+  for ((i = 0; i < 200; i++)); do
+    [[ -s "$c/pid" ]] && break
+    sleep 0.05
+  done
+  CQL_PID="$(cat "$c/pid" 2>/dev/null || true)"
+  [[ "$CQL_PID" =~ ^[0-9]+$ ]] || die "Cassandra did not start (no pid file in $c)"
+  record_pid "$dir" cassandra "$CQL_PID"
+}
+
+# Waits for a superuser login, then creates the test roles and keyspace.
+cql_setup() {  # DIR
+  local dir="$1" out setup="$SCRIPTS_DIR/cql-setup.py"
+  if ! out="$(FERRY_CQL_SETUP_PW=cassandra python3 "$setup" --port "$CQL_PORT" \
+      --user cassandra --password-env FERRY_CQL_SETUP_PW --wait "$CQL_WAIT_SECONDS" --pid "$CQL_PID" \
+      "CREATE ROLE IF NOT EXISTS $CQL_ROLE WITH PASSWORD = '$CQL_SECRET' AND LOGIN = true AND SUPERUSER = true" \
+      "CREATE ROLE IF NOT EXISTS $CQL_RO_ROLE WITH PASSWORD = '$CQL_RO_SECRET' AND LOGIN = true" \
+      "CREATE KEYSPACE IF NOT EXISTS $CQL_KEYSPACE WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}" \
+      "GRANT SELECT ON KEYSPACE $CQL_KEYSPACE TO $CQL_RO_ROLE" 2>&1)"; then
+    printf '%s\n' "$out" >&2
+    show_log "$dir/cassandra/logs/stdout.log"
+    show_log "$dir/cassandra/logs/system.log"
+    die "Cassandra on 127.0.0.1:$CQL_PORT did not get ready"
+  fi
+  # Self-check: the test role logs in, a wrong password is refused.
+  if ! out="$(FERRY_CQL_SETUP_PW="$CQL_SECRET" python3 "$setup" --port "$CQL_PORT" --user "$CQL_ROLE" \
+      --password-env FERRY_CQL_SETUP_PW --wait 30 "SELECT release_version FROM system.local" 2>&1)"; then
+    printf '%s\n' "$out" >&2
+    die "login as $CQL_ROLE failed"
+  fi
+  if FERRY_CQL_SETUP_PW=wrong python3 "$setup" --port "$CQL_PORT" --user "$CQL_ROLE" \
+      --password-env FERRY_CQL_SETUP_PW --wait 0 >/dev/null 2>&1; then
+    die "login as $CQL_ROLE with a wrong password succeeded: authentication is off"
+  fi
+  log "Cassandra ready on 127.0.0.1:$CQL_PORT after $((SECONDS - CQL_STARTED_AT))s"
+}
+
+cql_env_lines() {
+  printf 'export FERRY_TEST_CQL_URL=%q\n' "cql://$CQL_ROLE:$CQL_SECRET@127.0.0.1:$CQL_PORT/$CQL_KEYSPACE"
+  printf 'export FERRY_TEST_CQL_RO_URL=%q\n' "cql://$CQL_RO_ROLE:$CQL_RO_SECRET@127.0.0.1:$CQL_PORT/$CQL_KEYSPACE"
+  printf 'export FERRY_TEST_CQL_PORT=%q\n' "$CQL_PORT"
+}
+# ---- CQL (Apache Cassandra) test server: end ----
+
 write_env() {  # DIR PG_BIN PG_PORT REDIS_PORT
   local dir="$1" pg_bin="$2" pg_port="$3" redis_port="$4"
   {
@@ -369,6 +533,7 @@ write_env() {  # DIR PG_BIN PG_PORT REDIS_PORT
     printf 'export FERRY_TEST_PG_SOCKET_DIR=%q\n' "$dir"
     printf 'export FERRY_TEST_REDIS_PORT=%q\n' "$redis_port"
     printf 'export FERRY_TEST_SERVERS_DIR=%q\n' "$dir"
+    if [[ -n "${CQL_PORT:-}" ]]; then cql_env_lines; fi
   } >"$dir/env.tmp"
   chmod 644 "$dir/env.tmp"
   mv -f "$dir/env.tmp" "$dir/env"
@@ -405,11 +570,14 @@ cmd_start() {
   # On failure, stop whatever this call started (the DIR stays for the logs).
   trap 'rc=$?; if ((rc != 0)); then log "start failed; stopping what was started in $dir"; stop_processes "$dir" || true; fi' EXIT
 
+  CQL_PORT=""
+  if cql_wanted; then cql_start "$dir"; fi
   start_pg "$dir" "$pg_bin"
   pg_check_ready "$dir" "$pg_bin" "$PG_PORT"
   pg_setup "$dir" "$pg_bin" "$PG_PORT"
   start_redis "$dir"
   redis_extras_start "$dir"
+  if cql_wanted; then cql_setup "$dir"; fi
   write_env "$dir" "$pg_bin" "$PG_PORT" "$REDIS_PORT"
   redis_extras_write_env "$dir"
   trap - EXIT
@@ -552,6 +720,7 @@ pid_is() {  # PID NAME
   case "$2" in
     postgres) [[ "$comm" == postgres* || "$comm" == postmaster* ]] ;;
     redis) [[ "$comm" == redis* ]] ;;
+    cassandra) [[ "$comm" == java ]] ;;
     *) return 1 ;;
   esac
 }

@@ -2,8 +2,10 @@
 # The full test run (README's test command; CI runs it through .ci/run):
 #   1. install the Debian dependencies (scripts/install-deps.sh)
 #   2. build build/ with warnings as errors; run ctest against throw-away
-#      PostgreSQL + Redis servers (scripts/test-servers.sh run)
+#      PostgreSQL + Redis + Cassandra servers (scripts/test-servers.sh)
 #   3. unless FERRY_SKIP_SANITIZE=1: the same in build-asan/ (ASan + UBSan)
+# The servers start once, before the first stage, and serve both stages
+# (Cassandra's JVM takes tens of seconds to start); they stop at the end.
 # Extra arguments go to both ctest runs, e.g. `scripts/test.sh -L unit`.
 # FERRY_SKIP_DEPS=1 skips step 1; FERRY_CTEST_TIMEOUT sets the per-test
 # timeout in seconds (default 300) for tests that don't set their own.
@@ -18,7 +20,28 @@ cd -- "$ROOT"
 log() { printf '\n==== test: %s\n' "$*"; }
 
 LOG_DIR="$(mktemp -d "${TMPDIR:-/tmp}/ferry-test-logs.XXXXXX")"
-trap 'rm -rf -- "$LOG_DIR"' EXIT
+SERVERS_DIR=""
+cleanup() {
+  if [[ -n "$SERVERS_DIR" ]]; then bash "$ROOT/scripts/test-servers.sh" stop "$SERVERS_DIR" || true; fi
+  rm -rf -- "$LOG_DIR"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Starts the throw-away servers once, after the first build,
+# and exports their URLs; both stages' ctest runs use them.
+start_servers() {
+  SERVERS_DIR="$(mktemp -d "${TMPDIR:-/tmp}/ferry-test-servers.XXXXXX")"
+  log "starting throw-away servers in $SERVERS_DIR"
+  if ! bash "$ROOT/scripts/test-servers.sh" start "$SERVERS_DIR" >/dev/null; then
+    echo "test: ERROR: starting the test servers failed (see the output above)" >&2
+    exit 1
+  fi
+  # shellcheck source=/dev/null
+  source "$SERVERS_DIR/env"
+  export FERRY_TEST_REQUIRE_SERVERS=1
+}
 
 CTEST_ARGS=(--output-on-failure -j2 --no-tests=error --timeout "${FERRY_CTEST_TIMEOUT:-300}" "$@")
 summary=()
@@ -61,10 +84,10 @@ run_stage() {
     failed=1
     return
   fi
-  log "$name: ctest in $dir with throw-away PostgreSQL + Redis"
+  log "$name: ctest in $dir with the throw-away servers"
+  [[ -n "$SERVERS_DIR" ]] || start_servers
   rc=0
-  bash "$ROOT/scripts/test-servers.sh" run -- ctest --test-dir "$dir" "${CTEST_ARGS[@]}" 2>&1 |
-    tee "$LOG_DIR/$name.log" || rc=$?
+  ctest --test-dir "$dir" "${CTEST_ARGS[@]}" 2>&1 | tee "$LOG_DIR/$name.log" || rc=$?
   collect "$name" "$LOG_DIR/$name.log"
   if ((rc != 0)); then
     summary+=("$name: FAILED (exit code $rc)")

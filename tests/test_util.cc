@@ -50,6 +50,8 @@ std::string ServerUrl(const char* variable) {
 
 std::string PgAdminUrl() { return ServerUrl("FERRY_TEST_PG_URL"); }
 std::string RedisUrl() { return ServerUrl("FERRY_TEST_REDIS_URL"); }
+std::string CqlUrl() { return ServerUrl("FERRY_TEST_CQL_URL"); }
+std::string CqlReadOnlyUrl() { return ServerUrl("FERRY_TEST_CQL_RO_URL"); }
 
 std::string WithDatabase(const std::string& url, const std::string& dbname) {
   size_t scheme = url.find("://");

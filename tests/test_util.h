@@ -38,6 +38,10 @@ namespace ferry::testing {
 // test command sets it) a missing server fails the test instead of skipping.
 std::string PgAdminUrl();
 std::string RedisUrl();
+// The throw-away Cassandra node: FERRY_TEST_CQL_URL (superuser role, keyspace
+// ferry_test) and FERRY_TEST_CQL_RO_URL (may only SELECT in ferry_test).
+std::string CqlUrl();
+std::string CqlReadOnlyUrl();
 
 // Calls GTEST_SKIP/FAIL via the helpers above; use as:
 //   std::string url = PgAdminUrl(); if (url.empty()) return;

@@ -240,6 +240,8 @@ Result<Url> Url::Parse(std::string_view input) {
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   if (scheme == "postgres" || scheme == "postgresql") {
     url.scheme_ = "postgres";
+  } else if (scheme == "cql" || scheme == "scylla" || scheme == "cassandra") {
+    url.scheme_ = "cql";  // drivers/cql parses the host list h1:p1,h2:p2 itself
   } else if (scheme == "redis" || scheme == "rediss" || scheme == "redis+cluster" ||
              scheme == "rediss+cluster") {
     url.scheme_ = "redis";
@@ -297,6 +299,9 @@ Result<Url> Url::Parse(std::string_view input) {
     }
   }
   url.database_ = PercentDecode(path);
+  if (url.scheme_ == "cql" && url.port_ == 0 && url.host_.find(',') == std::string::npos) {
+    url.port_ = 9042;
+  }
   if (url.scheme_ == "redis") {
     if (url.database_.empty()) url.database_ = "0";
     if (!std::all_of(url.database_.begin(), url.database_.end(),

@@ -8,6 +8,8 @@
 //   redis://[:pass@]host:6379/0   rediss://...
 //   redis+cluster://[user:pass@]h1:p1,h2:p2,...   (seed nodes of a Redis Cluster;
 //                          host() keeps the list as given, database() is "0")
+//   cql://user:pass@host1:9042,host2:9042/keyspace?consistency=LOCAL_QUORUM
+//     (also scylla://, cassandra://; scheme() is "cql", host() keeps the list)
 //
 // The password never appears in Redacted() or ToString(); only the driver
 // sees Raw().

@@ -33,9 +33,10 @@ class Connection;
 enum class Engine : uint8_t {
   kSqlite,
   kPostgres,
+  kCql,  // Apache Cassandra, ScyllaDB
 };
 
-// The engine's stable lower-case name: "sqlite", "postgres". Stored in job
+// The engine's stable lower-case name: "sqlite", "postgres", "cql". Stored in job
 // specs and printed; never compare it to choose behaviour (ask the traits).
 std::string_view EngineName(Engine engine);
 // The Engine named `name` ("postgres", "postgresql", "sqlite"); kInvalidArgument otherwise.
@@ -60,6 +61,7 @@ enum class Feature : uint8_t {
 enum class SqlGrammar : uint8_t {
   kSqlite,
   kPostgres,
+  kCql,  // drivers/cql/cql_split.h
 };
 
 // What one engine is and can do. One immutable instance per engine.

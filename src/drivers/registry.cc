@@ -4,11 +4,15 @@
 
 #include <utility>
 
+#include "drivers/cql/cql_engine.h"
 #include "drivers/postgres/pg_engine.h"
 #include "drivers/sqlite/sqlite_connection.h"
 #include "drivers/sqlite/sqlite_engine.h"
 #if FERRY_WITH_POSTGRES
 #include "drivers/postgres/pg_connection.h"
+#endif
+#if FERRY_WITH_CQL
+#include "drivers/cql/cql_connection.h"
 #endif
 
 namespace ferry {
@@ -34,6 +38,12 @@ constexpr Registration kEngines[] = {
 #else
     {Engine::kPostgres, "postgres", "postgresql", nullptr, &postgres::Traits},
 #endif
+// scylla:// and cassandra:// are normalised to "cql" by core/url.cc.
+#if FERRY_WITH_CQL
+    {Engine::kCql, "cql", "", &cql::Open, &cql::Traits},
+#else
+    {Engine::kCql, "cql", "", nullptr, &cql::Traits},
+#endif
 };
 
 }  // namespace
@@ -42,6 +52,7 @@ std::string_view EngineName(Engine engine) {
   switch (engine) {
     case Engine::kSqlite: return "sqlite";
     case Engine::kPostgres: return "postgres";
+    case Engine::kCql: return "cql";
   }
   return "unknown";
 }

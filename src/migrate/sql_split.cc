@@ -9,6 +9,8 @@
 #include <optional>
 #include <utility>
 
+#include "drivers/cql/cql_split.h"
+
 namespace ferry {
 namespace {
 
@@ -652,11 +654,30 @@ std::vector<Statement> SplitSqlite(std::string_view sql, int first_line) {
   return out;
 }
 
+namespace {
+
+// CQL: drivers/cql's splitter; nothing in CQL is transaction control.
+Result<std::vector<Statement>> SplitCqlScript(std::string_view sql, int first_line) {
+  FERRY_ASSIGN_OR_RETURN(std::vector<cql::CqlStatement> parts, cql::SplitCql(sql, first_line));
+  std::vector<Statement> out;
+  for (auto& p : parts) {
+    Statement s;
+    s.text = std::move(p.text);
+    s.offset = p.offset;
+    s.line = p.line;
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+}  // namespace
+
 Result<std::vector<Statement>> SplitScript(SqlGrammar grammar, std::string_view sql,
                                            int first_line) {
   switch (grammar) {
     case SqlGrammar::kPostgres: return SplitPostgres(sql, first_line);
     case SqlGrammar::kSqlite: return SplitSqlite(sql, first_line);
+    case SqlGrammar::kCql: return SplitCqlScript(sql, first_line);
   }
   return Status(StatusCode::kInternal, "unknown SQL grammar");
 }

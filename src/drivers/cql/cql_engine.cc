@@ -1,0 +1,61 @@
+#include "drivers/cql/cql_engine.h"
+
+#include <fmt/format.h>
+
+#include "drivers/connection.h"
+
+namespace ferry::cql {
+namespace {
+
+class CqlTraits final : public EngineTraits {
+ public:
+  Engine engine() const override { return Engine::kCql; }
+  // CQL offers none of the Features: no transactions (so no transactional
+  // DDL or transaction locks), no session locks, no COPY in the protocol,
+  // no triggers for online changes, no schemas besides keyspaces.
+  bool Has(Feature) const override { return false; }
+  SqlGrammar grammar() const override { return SqlGrammar::kCql; }
+
+  std::string_view TimestampType() const override { return "timestamp"; }
+  // CQL has no generated keys: the caller supplies the id.
+  std::string_view IdentityPrimaryKey() const override { return "bigint PRIMARY KEY"; }
+  std::string_view BooleanType() const override { return "boolean"; }
+  std::string_view BooleanLiteral(bool value) const override { return value ? "true" : "false"; }
+  std::string_view BeginWrite() const override { return ""; }  // no transactions
+  std::string Now() const override { return "toTimestamp(now())"; }
+  // CQL binds with ?, not $n: the duration is the statement's next marker,
+  // bound as text such as "30s" (timestamp + duration arithmetic, Cassandra 4+).
+  std::string NowPlusSeconds(int) const override { return "toTimestamp(now()) + ?"; }
+  // The driver already renders timestamps as ISO-8601 UTC text.
+  std::string IsoTimestamp(std::string_view column) const override { return std::string(column); }
+
+  // "keyspace.table", or "table" in the connection's keyspace.
+  Result<bool> TableExists(Connection& conn, std::string_view qualified) const override {
+    std::string keyspace;
+    std::string_view table = qualified;
+    if (size_t dot = qualified.find('.'); dot != std::string_view::npos) {
+      keyspace = std::string(qualified.substr(0, dot));
+      table = qualified.substr(dot + 1);
+    } else {
+      FERRY_ASSIGN_OR_RETURN(ServerInfo info, conn.Info());
+      keyspace = info.database;
+    }
+    FERRY_ASSIGN_OR_RETURN(
+        QueryResult r,
+        conn.Query("SELECT table_name FROM system_schema.tables WHERE keyspace_name = ? AND "
+                   "table_name = ?",
+                   {keyspace, std::string(table)}));
+    return !r.empty();
+  }
+
+  std::string_view MigrationSessionSetup() const override { return ""; }
+};
+
+}  // namespace
+
+const EngineTraits& Traits() {
+  static const CqlTraits traits;
+  return traits;
+}
+
+}  // namespace ferry::cql

@@ -1,0 +1,62 @@
+// A lease in a CQL table, for locks on a cluster without transactions or
+// session locks (the CQL migration lock; any single-holder job).
+//
+// Table (created by Ensure): <keyspace>.<table> (name text PRIMARY KEY,
+// owner text, acquired_at timestamp, renewed_at timestamp). Every write is a
+// lightweight transaction (Paxos, serial consistency from the connection or
+// LOCAL_SERIAL):
+//   - TryAcquire: INSERT ... IF NOT EXISTS USING TTL: exactly one of several
+//     concurrent callers wins; the row vanishes by itself `ttl` after the last
+//     renewal, so a killed holder blocks others at most one TTL.
+//   - Renew: UPDATE ... USING TTL ... IF owner = me (every column rewritten,
+//     so no cell outlives the lease).
+//   - Release: DELETE ... IF owner = me.
+// Clocks: only the server's TTL counts; ferry's clock is never compared.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+
+#include "drivers/cql/cql_connection.h"
+#include "ferry/status.h"
+
+namespace ferry::cql {
+
+struct LeaseHolder {
+  std::string owner;        // "user@host pid N"
+  std::string acquired_at;  // ISO 8601 UTC
+  std::string renewed_at;
+  int64_t expires_in_s = 0;  // seconds left of the TTL
+};
+
+class Lease {
+ public:
+  // `conn` must outlive the lease; `table` is unquoted, in the connection's keyspace.
+  Lease(CqlConnection* conn, std::string table, std::string name, std::string owner,
+        std::chrono::seconds ttl);
+
+  // Creates the lease table when missing (and waits for schema agreement).
+  Status Ensure();
+  // True when this owner now holds the lease; false (and `holder` set when
+  // given) while another owner does.
+  Result<bool> TryAcquire(std::optional<LeaseHolder>* holder = nullptr);
+  // Extends the lease by the TTL; kFailedPrecondition when it was lost
+  // (expired and taken by another owner).
+  Status Renew();
+  // Gives the lease up; a lease no longer ours is not an error.
+  Status Release();
+  // The current holder, or nullopt when free.
+  Result<std::optional<LeaseHolder>> Holder();
+
+ private:
+  ExecOptions Serial() const;
+  CqlConnection* conn_;
+  std::string table_;
+  std::string name_;
+  std::string owner_;
+  std::chrono::seconds ttl_;
+  std::string acquired_at_;
+};
+
+}  // namespace ferry::cql
