@@ -11,6 +11,7 @@
 #include "core/config.h"
 #include "migrate/migrator.h"
 #include "move/expand.h"
+#include "observe/event.h"
 
 namespace ferry::cli {
 namespace {
@@ -66,17 +67,15 @@ int RunComplete(const Context& ctx, const MigrateArgs& args) {
   }
   o.version = args.target;
   o.dry_run = args.dry_run;
-  OnlineProgress progress;
-  if (ctx.json) {
-    progress = [](const std::string& type, const std::string& message) {
-      PrintJson({{"event", type}, {"message", message}});
-    };
-  } else if (!ctx.quiet) {
-    progress = [](const std::string&, const std::string& message) {
-      std::fprintf(stderr, "   %s\n", message.c_str());
-    };
-  }
-  auto r = CompleteExpand(o, progress);
+  ScopedSubscription printer(*ctx.bus, [&ctx](const Event& e) {
+    if (e.kind != EventKind::kExpand) return;
+    if (ctx.json) {
+      PrintJson({{"event", e.type}, {"message", e.message}});
+    } else if (!ctx.quiet) {
+      std::fprintf(stderr, "   %s\n", e.message.c_str());
+    }
+  });
+  auto r = CompleteExpand(o, ctx.bus);
   if (!r.ok()) return ReportError(r.status(), ctx.json);
   if (ctx.json) {
     json done = json::array();

@@ -14,10 +14,13 @@
 #include "cli/exit_codes.h"
 #include "cli/output.h"
 #include "cli/copy_command.h"
+#include "cli/run_metrics.h"
+#include "cli/serve_command.h"
 #include "cli/verify_command.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "drivers/registry.h"
+#include "observe/event.h"
 
 namespace ferry::cli {
 namespace {
@@ -53,6 +56,8 @@ Commands, each with an example:
   health     ferry health                    connection, lock, failures, compatibility
   doctor     ferry doctor postgres://app@db.internal/app
              connect and list the capabilities ferry relies on
+  serve      ferry serve --database postgres://app@db/app
+             dashboard, /metrics, /healthz, /readyz and /api/* on 127.0.0.1:9187
   version    ferry version
 
 Typical session:
@@ -72,6 +77,8 @@ struct GlobalFlags {
   bool json = false;
   bool quiet = false;
   int verbose = 0;
+  std::string metrics_file;
+  std::string pushgateway;
 };
 
 // The flags `copy` and `verify` share: two databases, and which rows of
@@ -109,6 +116,12 @@ void AddGlobalFlags(CLI::App& app, GlobalFlags& g) {
   app.add_flag("--json", g.json, "machine-readable JSON on stdout");
   app.add_flag("-q,--quiet", g.quiet, "results only, no progress");
   app.add_flag("-v,--verbose", g.verbose, "more logging (-v info, -vv debug)");
+  app.add_option("--metrics-file", g.metrics_file,
+                 "write Prometheus metrics of this run here at the end (node_exporter textfile)")
+      ->option_text("PATH");
+  app.add_option("--pushgateway", g.pushgateway,
+                 "push Prometheus metrics of this run to this Pushgateway (http://host:9091)")
+      ->option_text("URL");
 }
 
 // The command named on the command line when it can be told without parsing:
@@ -117,9 +130,10 @@ void AddGlobalFlags(CLI::App& app, GlobalFlags& g) {
 // every command's options; "" registers all (no command, help, unknown words).
 std::string CommandNamed(int argc, char** argv) {
   static constexpr std::string_view kValueFlags[] = {
-      "-d", "--database", "--dir", "--config", "--log-level", "--history-table", "--lock-wait"};
+      "-d", "--database", "--dir", "--config", "--log-level", "--history-table", "--lock-wait",
+      "--metrics-file", "--pushgateway"};
   static constexpr std::string_view kCommands[] = {
-      "version", "doctor", "lint", "backfill", "verify", "copy", "init", "new", "up", "down",
+      "version", "doctor", "lint", "backfill", "verify", "copy", "serve", "init", "new", "up", "down",
       "redo", "goto", "status", "history", "validate", "plan", "baseline", "repair", "report",
       "complete", "abort", "health"};
   for (int i = 1; i < argc; ++i) {
@@ -313,6 +327,32 @@ int Run(int argc, char** argv, const std::string& only, bool* retry) {
         "(columns, types, --where). Guide and type mapping: docs/copy.md.");
   }
 
+  ServeArgs sargs;
+  CLI::App* serve = nullptr;
+  if (want("serve")) {
+    serve = app.add_subcommand(
+        "serve", "read-only HTTP service: dashboard, /metrics, /healthz, /readyz, /api/*");
+    serve->add_option("--listen", sargs.listen, "address to listen on (default 127.0.0.1:9187)")
+        ->option_text("HOST:PORT");
+    serve->add_option("-d,--database", sargs.databases,
+                      "database to watch (repeatable; default: DATABASE_URL)")
+        ->option_text("URL");
+    serve->add_option("--token", sargs.token,
+                      "bearer token every path but /healthz requires (needed beyond loopback)")
+        ->envname("FERRY_SERVE_TOKEN")
+        ->option_text("TOKEN");
+    serve->add_option("--ready-timeout", sargs.connect_bound,
+                      "/readyz: a database must answer within this (default 2s)")
+        ->option_text("DURATION");
+    serve->footer(
+        "Examples:\n"
+        "  ferry serve --database postgres://app@db/app          # http://127.0.0.1:9187/\n"
+        "  ferry serve --listen 0.0.0.0:9187 --token $TOKEN -d $DB1 -d sqlite:app.db\n"
+        "Endpoints: / (dashboard), /healthz, /readyz, /metrics, /api/status, /api/history,\n"
+        "/api/jobs, /api/lint (docs/openapi.yaml). Nothing is written to any database.\n"
+        "Guide: docs/observability.md.");
+  }
+
   MigrateArgs margs;
   std::vector<CLI::App*> migrate_cmds;
   auto command = [&](const char* name, const char* help, const char* examples) -> CLI::App* {
@@ -485,18 +525,27 @@ int Run(int argc, char** argv, const std::string& only, bool* retry) {
   if (g.verbose >= 2) level = LogLevel::kDebug;
   SetLogLevel(level);
 
-  Context ctx{std::move(*config), g.json, g.quiet};
-  if (lint != nullptr && lint->parsed()) return RunLint(ctx, lint_paths, lint_format);
-  if (backfill != nullptr && backfill->parsed()) return RunBackfillCommand(ctx, bargs);
-  if (verify != nullptr && verify->parsed()) return RunVerify(ctx, vargs);
-  if (copy != nullptr && copy->parsed()) return RunCopyCommand(ctx, cargs);
-  if (doctor != nullptr && doctor->parsed()) {
-    return RunDoctor(ctx, doctor_url.empty() ? ctx.config.Get("database") : doctor_url);
+  EventBus bus;
+  RunMetrics metrics;
+  if (Status s = metrics.Start(g.metrics_file, g.pushgateway, bus); !s.ok()) {
+    return ReportError(s, g.json);
   }
-  for (CLI::App* c : migrate_cmds) {
-    if (c->parsed()) return RunMigrateCommand(ctx, c->get_name(), margs);
-  }
-  return ReportError(Status(StatusCode::kInternal, "command parsed but not dispatched"), g.json);
+  Context ctx{std::move(*config), g.json, g.quiet, &bus};
+  auto dispatch = [&]() -> int {
+    if (lint != nullptr && lint->parsed()) return RunLint(ctx, lint_paths, lint_format);
+    if (backfill != nullptr && backfill->parsed()) return RunBackfillCommand(ctx, bargs);
+    if (verify != nullptr && verify->parsed()) return RunVerify(ctx, vargs);
+    if (copy != nullptr && copy->parsed()) return RunCopyCommand(ctx, cargs);
+    if (serve != nullptr && serve->parsed()) return RunServeCommand(ctx, sargs);
+    if (doctor != nullptr && doctor->parsed()) {
+      return RunDoctor(ctx, doctor_url.empty() ? ctx.config.Get("database") : doctor_url);
+    }
+    for (CLI::App* c : migrate_cmds) {
+      if (c->parsed()) return RunMigrateCommand(ctx, c->get_name(), margs);
+    }
+    return ReportError(Status(StatusCode::kInternal, "command parsed but not dispatched"), g.json);
+  };
+  return metrics.Finish(app.get_subcommands()[0]->get_name(), dispatch());
 }
 
 }  // namespace
