@@ -15,6 +15,7 @@
 #include "cli/output.h"
 #include "cli/copy_command.h"
 #include "cli/run_metrics.h"
+#include "cli/recommend_command.h"
 #include "cli/serve_command.h"
 #include "cli/verify_command.h"
 #include "core/config.h"
@@ -56,6 +57,7 @@ Commands, each with an example:
   health     ferry health                    connection, lock, failures, compatibility
   doctor     ferry doctor postgres://app@db.internal/app
              connect and list the capabilities ferry relies on
+  recommend  ferry recommend --json          ranked advice with SQL: keys, indexes, bloat, history
   serve      ferry serve --database postgres://app@db/app
              dashboard, /metrics, /healthz, /readyz and /api/* on 127.0.0.1:9187
   version    ferry version
@@ -133,7 +135,7 @@ std::string CommandNamed(int argc, char** argv) {
       "-d", "--database", "--dir", "--config", "--log-level", "--history-table", "--lock-wait",
       "--metrics-file", "--pushgateway"};
   static constexpr std::string_view kCommands[] = {
-      "version", "doctor", "lint", "backfill", "verify", "copy", "serve", "init", "new", "up", "down",
+      "version", "doctor", "lint", "backfill", "verify", "copy", "serve", "recommend", "init", "new", "up", "down",
       "redo", "goto", "status", "history", "validate", "plan", "baseline", "repair", "report",
       "complete", "abort", "health"};
   for (int i = 1; i < argc; ++i) {
@@ -147,6 +149,7 @@ std::string CommandNamed(int argc, char** argv) {
     }
     if (arg == "migrate") return "up";
     if (arg == "rollback") return "down";
+    if (arg == "recommendations") return "recommend";
     if (std::find(std::begin(kCommands), std::end(kCommands), arg) != std::end(kCommands)) {
       return std::string(arg);
     }
@@ -353,6 +356,33 @@ int Run(int argc, char** argv, const std::string& only, bool* retry) {
         "Guide: docs/observability.md.");
   }
 
+  RecommendArgs rargs;
+  CLI::App* recommend = nullptr;
+  if (want("recommend")) {
+    recommend = app.add_subcommand(
+        "recommend", "analyse a PostgreSQL database: ranked recommendations with the SQL to act");
+    recommend->alias("recommendations");
+    recommend->add_option("--int4-warn", rargs.int4_warn_ratio,
+                          "flag int4 keys past this share of 2^31 (default 0.5)")
+        ->option_text("RATIO");
+    recommend->add_option("--matrix-size-gib", rargs.matrix_database_gib,
+                          "decision matrix: database size threshold (default 500 GiB)")
+        ->option_text("GIB");
+    recommend->add_option("--matrix-commits", rargs.matrix_commits_per_second,
+                          "decision matrix: commits per second threshold (default 10000)")
+        ->option_text("N");
+    recommend->add_option("--matrix-latency-ms", rargs.matrix_mean_statement_ms,
+                          "decision matrix: mean statement time threshold (default 100 ms)")
+        ->option_text("MS");
+    recommend->footer(
+        "Examples:\n"
+        "  ferry recommend --database postgres://app@db/app\n"
+        "  ferry recommendations --json | jq '.recommendations[] | select(.priority == \"critical\")'\n"
+        "Checks int4 keys near exhaustion, tables without a primary key, unused and duplicate\n"
+        "indexes, bloat, long transactions, partition candidates, failed or slow migrations,\n"
+        "slow statements (pg_stat_statements) and seed 000's decision matrix. Read-only.");
+  }
+
   MigrateArgs margs;
   std::vector<CLI::App*> migrate_cmds;
   auto command = [&](const char* name, const char* help, const char* examples) -> CLI::App* {
@@ -537,6 +567,7 @@ int Run(int argc, char** argv, const std::string& only, bool* retry) {
     if (verify != nullptr && verify->parsed()) return RunVerify(ctx, vargs);
     if (copy != nullptr && copy->parsed()) return RunCopyCommand(ctx, cargs);
     if (serve != nullptr && serve->parsed()) return RunServeCommand(ctx, sargs);
+    if (recommend != nullptr && recommend->parsed()) return RunRecommendCommand(ctx, rargs);
     if (doctor != nullptr && doctor->parsed()) {
       return RunDoctor(ctx, doctor_url.empty() ? ctx.config.Get("database") : doctor_url);
     }

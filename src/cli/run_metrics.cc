@@ -13,13 +13,12 @@ namespace ferry::cli {
 RunMetrics::RunMetrics() = default;
 RunMetrics::~RunMetrics() = default;
 
-Status RunMetrics::Start(const std::string& file, const std::string& pushgateway,
-                         EventBus& bus) {
+Status RunMetrics::Start(const std::string& file, const std::string& pushgateway, EventBus& bus) {
   if (file.empty() && pushgateway.empty()) return Status();
   if (!file.empty()) FERRY_RETURN_IF_ERROR(CheckMetricsFilePath(file));
   file_ = file;
   pushgateway_ = pushgateway;
-  metrics_ = std::make_unique<Metrics>();
+  FERRY_ASSIGN_OR_RETURN(metrics_, Metrics::Create());
   metrics_->Attach(bus);
   return Status();
 }

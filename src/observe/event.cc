@@ -24,38 +24,22 @@ EventStatus StatusOfType(std::string_view type) {
 
 }  // namespace
 
-std::string_view EventKindName(EventKind kind) {
-  switch (kind) {
-    case EventKind::kMigration: return "migration";
-    case EventKind::kCopy: return "copy";
-    case EventKind::kBackfill: return "backfill";
-    case EventKind::kVerify: return "verify";
-    case EventKind::kExpand: return "expand";
-    case EventKind::kLint: return "lint";
-  }
-  return "unknown";
-}
-
-std::string_view EventStatusName(EventStatus status) {
-  switch (status) {
-    case EventStatus::kInfo: return "info";
-    case EventStatus::kStarted: return "started";
-    case EventStatus::kSucceeded: return "success";
-    case EventStatus::kFailed: return "failure";
-    case EventStatus::kRetrying: return "retry";
-  }
-  return "unknown";
-}
-
 std::string_view BackfillProgressName(BackfillProgress::Kind kind) {
   switch (kind) {
-    case BackfillProgress::Kind::kPlanned: return "planned";
-    case BackfillProgress::Kind::kStarted: return "started";
-    case BackfillProgress::Kind::kBatch: return "batch";
-    case BackfillProgress::Kind::kRetry: return "retry";
-    case BackfillProgress::Kind::kThrottled: return "throttled";
-    case BackfillProgress::Kind::kChecking: return "checking";
-    case BackfillProgress::Kind::kFinished: return "finished";
+    case BackfillProgress::Kind::kPlanned:
+      return "planned";
+    case BackfillProgress::Kind::kStarted:
+      return "started";
+    case BackfillProgress::Kind::kBatch:
+      return "batch";
+    case BackfillProgress::Kind::kRetry:
+      return "retry";
+    case BackfillProgress::Kind::kThrottled:
+      return "throttled";
+    case BackfillProgress::Kind::kChecking:
+      return "checking";
+    case BackfillProgress::Kind::kFinished:
+      return "finished";
   }
   return "unknown";
 }
@@ -94,10 +78,18 @@ Event BackfillEventOf(std::string job, std::string table, BackfillProgress progr
   e.kind = EventKind::kBackfill;
   e.type = std::string(BackfillProgressName(progress.kind));
   switch (progress.kind) {
-    case BackfillProgress::Kind::kStarted: e.status = EventStatus::kStarted; break;
-    case BackfillProgress::Kind::kBatch: e.status = EventStatus::kSucceeded; break;
-    case BackfillProgress::Kind::kRetry: e.status = EventStatus::kRetrying; break;
-    default: e.status = EventStatus::kInfo; break;
+    case BackfillProgress::Kind::kStarted:
+      e.status = EventStatus::kStarted;
+      break;
+    case BackfillProgress::Kind::kBatch:
+      e.status = EventStatus::kSucceeded;
+      break;
+    case BackfillProgress::Kind::kRetry:
+      e.status = EventStatus::kRetrying;
+      break;
+    default:
+      e.status = EventStatus::kInfo;
+      break;
   }
   e.operation = progress.kind == BackfillProgress::Kind::kBatch ||
                         progress.kind == BackfillProgress::Kind::kRetry

@@ -11,6 +11,8 @@
 //
 // Producers never block on consumers for long: a consumer runs on the
 // publishing thread, so it must be quick (print a line, bump a counter).
+// Types and inline functions only above the builders: the observability
+// plugin (observe/plugin.h) uses them without linking ferry_lib.
 // Secrets: `database` is a label (host/db, no user or password), `message`
 // and `error` are redacted by the publisher.
 #pragma once
@@ -35,7 +37,23 @@ enum class EventKind {
   kExpand,     // an expand/contract step, or an online step of a migration
   kLint,       // a lint finding or an override of one
 };
-std::string_view EventKindName(EventKind kind);
+constexpr std::string_view EventKindName(EventKind kind) {
+  switch (kind) {
+    case EventKind::kMigration:
+      return "migration";
+    case EventKind::kCopy:
+      return "copy";
+    case EventKind::kBackfill:
+      return "backfill";
+    case EventKind::kVerify:
+      return "verify";
+    case EventKind::kExpand:
+      return "expand";
+    case EventKind::kLint:
+      return "lint";
+  }
+  return "unknown";
+}
 
 enum class EventStatus {
   kInfo,       // a note (lock wait, planned, throttled ...)
@@ -44,7 +62,22 @@ enum class EventStatus {
   kFailed,     // a unit of work failed for good
   kRetrying,   // a unit of work failed and will be tried again
 };
-std::string_view EventStatusName(EventStatus status);
+// The `status` label: "info", "started", "success", "failure", "retry".
+constexpr std::string_view EventStatusName(EventStatus status) {
+  switch (status) {
+    case EventStatus::kInfo:
+      return "info";
+    case EventStatus::kStarted:
+      return "started";
+    case EventStatus::kSucceeded:
+      return "success";
+    case EventStatus::kFailed:
+      return "failure";
+    case EventStatus::kRetrying:
+      return "retry";
+  }
+  return "unknown";
+}
 
 // A migration's step: the detail of kMigration and kLint events.
 struct MigrationStep {
@@ -86,18 +119,18 @@ struct BackfillProgress {
     kFinished,   // all ranges done and checks passed or failed (see report)
   };
   Kind kind = Kind::kBatch;
-  int worker = 0;             // 0-based worker of kBatch/kRetry
-  int64_t batch_rows = 0;     // rows updated by this batch
-  int64_t batch_limit = 0;    // window size used for this batch
-  int64_t batch_ms = 0;       // duration of this batch's transaction
-  int attempt = 0;            // kRetry: failed attempt number (1-based)
-  int64_t rows_updated = 0;   // totals, all workers, including resumed work
-  int64_t rows_scanned = 0;   // keys walked so far
-  int64_t estimated_rows = 0; // keys to walk in total (planner estimate)
-  double rows_per_second = 0; // rows_scanned rate of this run
-  double eta_seconds = -1;    // -1 when unknown
+  int worker = 0;              // 0-based worker of kBatch/kRetry
+  int64_t batch_rows = 0;      // rows updated by this batch
+  int64_t batch_limit = 0;     // window size used for this batch
+  int64_t batch_ms = 0;        // duration of this batch's transaction
+  int attempt = 0;             // kRetry: failed attempt number (1-based)
+  int64_t rows_updated = 0;    // totals, all workers, including resumed work
+  int64_t rows_scanned = 0;    // keys walked so far
+  int64_t estimated_rows = 0;  // keys to walk in total (planner estimate)
+  double rows_per_second = 0;  // rows_scanned rate of this run
+  double eta_seconds = -1;     // -1 when unknown
   bool resumed = false;
-  std::string message;        // human text (retry reason, throttle lag ...)
+  std::string message;  // human text (retry reason, throttle lag ...)
 };
 // "planned", "batch", "retry" ...
 std::string_view BackfillProgressName(BackfillProgress::Kind kind);
@@ -120,8 +153,8 @@ struct Event {
   EventStatus status = EventStatus::kInfo;
   std::string error_type;  // SQLSTATE or status code name, for failures and retries
   int64_t duration_ms = 0;
-  int64_t rows = 0;        // rows this step moved or changed
-  std::string message;     // human text (redacted)
+  int64_t rows = 0;     // rows this step moved or changed
+  std::string message;  // human text (redacted)
 
   std::optional<MigrationStep> migration;
   std::optional<CopyProgress> copy;

@@ -1,9 +1,8 @@
-// Getting metrics out of a short run: a node_exporter textfile, written
-// atomically, or a PUT to a Prometheus Pushgateway (cpp-httplib's client;
-// a gateway is reached over plain HTTP).
+// Metrics of a run: the bus consumer (a proxy for the plugin's registry),
+// a node_exporter textfile written atomically, or a PUT to a Prometheus
+// Pushgateway (plain HTTP, the plugin's client).
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <httplib.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,6 +12,7 @@
 
 #include "core/url.h"
 #include "observe/metrics.h"
+#include "observe/plugin.h"
 
 namespace ferry {
 
@@ -25,7 +25,7 @@ std::filesystem::path FolderOf(const std::string& path) {
 
 Status WriteError(const std::string& what, const std::string& path, int err) {
   StatusCode code = err == EACCES || err == EPERM || err == EROFS ? StatusCode::kPermissionDenied
-                                                                   : StatusCode::kUnavailable;
+                                                                  : StatusCode::kUnavailable;
   return Status(code, fmt::format("{} metrics file {}: {}", what, path, std::strerror(err)));
 }
 
@@ -43,6 +43,21 @@ bool WriteAll(int fd, const std::string& text) {
 
 }  // namespace
 
+Result<std::unique_ptr<Metrics>> Metrics::Create() {
+  FERRY_ASSIGN_OR_RETURN(const ObservePlugin* plugin, LoadObservePlugin());
+  return std::unique_ptr<Metrics>(new Metrics(plugin, plugin->metrics_new()));
+}
+
+Metrics::~Metrics() { plugin_->metrics_delete(registry_); }
+
+void Metrics::Attach(EventBus& bus) {
+  bus.Subscribe([this](const Event& e) { Observe(e); });
+}
+
+void Metrics::Observe(const Event& event) { plugin_->metrics_observe(registry_, event); }
+
+std::string Metrics::Text() const { return plugin_->metrics_text(registry_); }
+
 Status CheckMetricsFilePath(const std::string& path) {
   if (path.empty()) return Status(StatusCode::kInvalidArgument, "--metrics-file needs a path");
   std::filesystem::path folder = FolderOf(path);
@@ -51,8 +66,9 @@ Status CheckMetricsFilePath(const std::string& path) {
     return Status(StatusCode::kNotFound,
                   fmt::format("--metrics-file {}: the folder {} does not exist", path,
                               folder.string()))
-        .With("hint", "create the folder (node_exporter's --collector.textfile.directory) or "
-                      "fix the path");
+        .With("hint",
+              "create the folder (node_exporter's --collector.textfile.directory) or "
+              "fix the path");
   }
   return Status();
 }
@@ -80,9 +96,9 @@ Status PushMetrics(const std::string& url, const std::string& command, const std
   if (rest.starts_with("http://")) {
     rest = rest.substr(7);
   } else if (rest.find("://") != std::string::npos) {
-    return Status(StatusCode::kInvalidArgument,
-                  fmt::format("--pushgateway {}: only http:// gateways are supported",
-                              RedactSecrets(url)));
+    return Status(
+        StatusCode::kInvalidArgument,
+        fmt::format("--pushgateway {}: only http:// gateways are supported", RedactSecrets(url)));
   }
   size_t slash = rest.find('/');
   std::string host_port = rest.substr(0, slash);
@@ -92,21 +108,12 @@ Status PushMetrics(const std::string& url, const std::string& command, const std
     return Status(StatusCode::kInvalidArgument,
                   fmt::format("--pushgateway {}: give http://host:port", RedactSecrets(url)));
   }
-  httplib::Client client("http://" + host_port);
-  client.set_connection_timeout(std::chrono::seconds(3));
-  client.set_read_timeout(std::chrono::seconds(5));
-  client.set_write_timeout(std::chrono::seconds(5));
+  FERRY_ASSIGN_OR_RETURN(const ObservePlugin* plugin, LoadObservePlugin());
   std::string path = fmt::format("{}/metrics/job/ferry/command/{}", prefix, command);
-  auto res = client.Put(path, text, "text/plain; version=0.0.4");
-  if (!res) {
+  std::string error = plugin->http_put(host_port, path, text, "text/plain; version=0.0.4");
+  if (!error.empty()) {
     return Status(StatusCode::kUnavailable,
-                  fmt::format("pushgateway {} unreachable: {}", RedactSecrets(url),
-                              httplib::to_string(res.error())));
-  }
-  if (res->status < 200 || res->status >= 300) {
-    return Status(StatusCode::kUnavailable,
-                  fmt::format("pushgateway {} answered HTTP {}: {}", RedactSecrets(url),
-                              res->status, res->body.substr(0, 200)));
+                  fmt::format("pushgateway {} {}", RedactSecrets(url), error));
   }
   return Status();
 }

@@ -1,5 +1,6 @@
 // Metrics: a consumer of the event bus that keeps Prometheus series
-// (prometheus-cpp) under the seeds' names, plus ferry's own for jobs.
+// (prometheus-cpp, in the observability plugin: observe/plugin.h) under the
+// seeds' names, plus ferry's own for jobs.
 //
 // Seed 003: migration_duration_seconds{database,direction} (histogram),
 //   migration_success_total / migration_failure_total{database,direction},
@@ -10,8 +11,8 @@
 // ferry: ferry_copy_rows_total / ferry_copy_rows_failed_total /
 //   ferry_copy_bytes_total{job,table,database}, ferry_copy_chunks{job,state},
 //   ferry_backfill_rows_total / ferry_backfill_batches_total /
-//   ferry_backfill_retries_total{job,table,database},
-//   ferry_backfill_rows_per_second{job}, ferry_verify_differences{table,kind,database},
+//   ferry_backfill_retries_total{job,database}, ferry_backfill_rows_per_second{job},
+//   ferry_verify_differences{table,kind,database},
 //   ferry_verify_rows_compared_total{table,database},
 //   ferry_lock_waits_total{database,operation}, ferry_lint_findings_total{rule,database},
 //   ferry_expand_steps_total{step,database}.
@@ -22,23 +23,20 @@
 // event at a time) while Text() may run on any thread.
 #pragma once
 
-#include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "ferry/status.h"
 #include "observe/event.h"
 
-namespace prometheus {
-class Registry;
-}  // namespace prometheus
-
 namespace ferry {
+
+struct ObservePlugin;
 
 class Metrics {
  public:
-  Metrics();
+  // Loads the plugin (kUnavailable when it is missing).
+  static Result<std::unique_ptr<Metrics>> Create();
   ~Metrics();
   Metrics(const Metrics&) = delete;
   Metrics& operator=(const Metrics&) = delete;
@@ -49,20 +47,11 @@ class Metrics {
   void Observe(const Event& event);
   // The Prometheus text exposition format (version 0.0.4) of every series.
   std::string Text() const;
-  std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
 
  private:
-  struct Families;
-  void ObserveMigration(const Event& e);
-  void ObserveCopy(const Event& e);
-  void ObserveBackfill(const Event& e);
-  void ObserveOther(const Event& e);
-
-  std::shared_ptr<prometheus::Registry> registry_;
-  std::unique_ptr<Families> f_;
-  std::mutex mu_;  // guards the maps below
-  std::map<std::string, std::string> schema_versions_;  // database -> version shown
-  std::map<std::string, int64_t> copy_chunks_failed_;   // job -> chunks failed
+  Metrics(const ObservePlugin* plugin, void* registry) : plugin_(plugin), registry_(registry) {}
+  const ObservePlugin* plugin_;
+  void* registry_;
 };
 
 // Writes `text` to `path` for node_exporter's textfile collector: into a

@@ -1,14 +1,9 @@
 #include "serve/server.h"
 
 #include <fmt/format.h>
-#include <httplib.h>
-#include <sys/socket.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 
-#include "core/log.h"
 #include "serve/web_assets.h"
 
 namespace ferry::serve {
@@ -17,9 +12,8 @@ namespace {
 
 using nlohmann::json;
 
-void SendJson(httplib::Response& res, const json& body, int status = 200) {
-  res.status = status;
-  res.set_content(body.dump(), "application/json");
+HttpReply JsonReply(const json& body, int status = 200) {
+  return HttpReply{status, "application/json", body.dump(), {}};
 }
 
 // Compares without an early exit, so timing does not reveal the token.
@@ -31,27 +25,52 @@ bool SameToken(const std::string& given, const std::string& want) {
   return diff == 0;
 }
 
-// SO_REUSEADDR only: a restart may bind at once, but a port another
-// process listens on is refused (httplib's default SO_REUSEPORT would let
-// two servers share it silently).
-void ListenSocketOptions(socket_t sock) {
-  int yes = 1;
-  setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+bool AllDigits(const std::string& s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+HttpReply Route(const ServeOptions& options, const HttpRequest& req) {
+  const StateOptions& st = options.state;
+  const std::string& path = req.path;
+  if (path == "/healthz") return JsonReply({{"status", "ok"}});
+  if (path == "/readyz") {
+    json body = ReadyJson(st);
+    return JsonReply(body, body["ready"].get<bool>() ? 200 : 503);
+  }
+  if (path == "/metrics") {
+    auto text = MetricsText(st);
+    if (!text.ok()) return JsonReply({{"error", text.status().message()}}, 500);
+    return HttpReply{200, "text/plain; version=0.0.4", *text, {}};
+  }
+  if (path == "/api/status") return JsonReply(StatusJson(st));
+  if (path == "/api/history") {
+    int limit = 50;
+    if (auto it = req.params.find("limit"); it != req.params.end()) {
+      if (!AllDigits(it->second) || it->second.size() > 6) {
+        return JsonReply({{"error", "limit must be a number"}}, 400);
+      }
+      limit = std::stoi(it->second);
+    }
+    return JsonReply(HistoryJson(st, limit));
+  }
+  if (path == "/api/jobs") return JsonReply(JobsJson(st));
+  if (path == "/api/lint") return JsonReply(LintJson(st));
+  for (const WebAsset& asset : WebAssets()) {
+    if (path == asset.path || (path == "/" && asset.path == "/index.html")) {
+      return HttpReply{200, std::string(asset.content_type), std::string(asset.data), {}};
+    }
+  }
+  return JsonReply({{"error", "no such path: " + path}}, 404);
 }
 
 }  // namespace
 
 Status ParseListen(const std::string& listen, std::string* host, int* port) {
   size_t colon = listen.rfind(':');
-  if (colon == std::string::npos || colon + 1 == listen.size()) {
-    return Status(StatusCode::kInvalidArgument,
-                  fmt::format("--listen {:?}: give host:port, e.g. 127.0.0.1:9187", listen));
-  }
-  std::string h = listen.substr(0, colon);
+  std::string h = colon == std::string::npos ? "" : listen.substr(0, colon);
+  const std::string p = colon == std::string::npos ? "" : listen.substr(colon + 1);
   if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
-  const std::string p = listen.substr(colon + 1);
-  if (h.empty() || !std::all_of(p.begin(), p.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
-      p.size() > 5 || std::stoi(p) > 65535) {
+  if (h.empty() || !AllDigits(p) || p.size() > 5 || std::stoi(p) > 65535) {
     return Status(StatusCode::kInvalidArgument,
                   fmt::format("--listen {:?}: give host:port, e.g. 127.0.0.1:9187", listen));
   }
@@ -64,10 +83,29 @@ bool IsLoopback(const std::string& host) {
   return host == "localhost" || host == "::1" || host.starts_with("127.");
 }
 
-Server::Server(ServeOptions options)
-    : options_(std::move(options)), http_(std::make_unique<httplib::Server>()) {}
+HttpReply Answer(const ServeOptions& options, const HttpRequest& req) {
+  HttpReply reply;
+  if (req.method != "GET" && req.method != "HEAD") {
+    reply = JsonReply({{"error", "read-only service: only GET"}}, 405);
+  } else if (!options.token.empty() && req.path != "/healthz" &&
+             !(req.authorization.starts_with("Bearer ") &&
+               SameToken(req.authorization.substr(7), options.token))) {
+    reply = JsonReply({{"error", "missing or wrong bearer token"}}, 401);
+    reply.headers.emplace_back("WWW-Authenticate", "Bearer");
+  } else {
+    reply = Route(options, req);
+  }
+  reply.headers.emplace_back("Cache-Control", "no-store");
+  reply.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  return reply;
+}
 
-Server::~Server() = default;
+Server::Server(ServeOptions options, const ObservePlugin* plugin)
+    : options_(std::move(options)), plugin_(plugin) {}
+
+Server::~Server() {
+  if (http_ != nullptr) plugin_->server_delete(http_);
+}
 
 Result<std::unique_ptr<Server>> Server::Bind(ServeOptions options) {
   std::string host;
@@ -83,24 +121,19 @@ Result<std::unique_ptr<Server>> Server::Bind(ServeOptions options) {
                               options.listen))
         .With("hint", "pass --token (or FERRY_SERVE_TOKEN) or listen on 127.0.0.1");
   }
-  std::unique_ptr<Server> s(new Server(std::move(options)));
+  FERRY_ASSIGN_OR_RETURN(const ObservePlugin* plugin, LoadObservePlugin());
+  std::unique_ptr<Server> s(new Server(std::move(options), plugin));
   s->host_ = host;
-  s->http_->set_socket_options(ListenSocketOptions);
-  s->Routes();
-  if (port == 0) {
-    port = s->http_->bind_to_any_port(host);
-    if (port < 0) port = 0;
-  } else if (!s->http_->bind_to_port(host, port)) {
-    port = 0;
-  }
-  if (port == 0) {
-    int err = errno;
+  const ServeOptions* opts = &s->options_;
+  s->http_ = plugin->server_new([opts](const HttpRequest& req) { return Answer(*opts, req); });
+  std::string error;
+  int bound = plugin->server_bind(s->http_, host, port, &error);
+  if (bound < 0) {
     return Status(StatusCode::kUnavailable,
-                  fmt::format("cannot listen on {}: {}", s->options_.listen,
-                              err == EADDRINUSE ? "address already in use" : std::strerror(err)))
+                  fmt::format("cannot listen on {}: {}", s->options_.listen, error))
         .With("hint", "another process uses the port: pick another with --listen");
   }
-  s->port_ = port;
+  s->port_ = bound;
   return s;
 }
 
@@ -110,76 +143,12 @@ std::string Server::address() const {
 }
 
 Status Server::Run() {
-  if (!http_->listen_after_bind()) {
+  if (!plugin_->server_run(http_)) {
     return Status(StatusCode::kUnavailable, fmt::format("serving on {} stopped", address()));
   }
   return Status();
 }
 
-void Server::Stop() { http_->stop(); }
-
-void Server::Routes() {
-  http_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    res.set_header("Cache-Control", "no-store");
-    res.set_header("X-Content-Type-Options", "nosniff");
-    if (req.method != "GET" && req.method != "HEAD") {
-      SendJson(res, {{"error", "read-only service: only GET"}}, 405);
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    if (options_.token.empty() || req.path == "/healthz") {
-      return httplib::Server::HandlerResponse::Unhandled;
-    }
-    const std::string auth = req.get_header_value("Authorization");
-    if (!auth.starts_with("Bearer ") || !SameToken(auth.substr(7), options_.token)) {
-      res.set_header("WWW-Authenticate", "Bearer");
-      SendJson(res, {{"error", "missing or wrong bearer token"}}, 401);
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    return httplib::Server::HandlerResponse::Unhandled;
-  });
-  http_->set_exception_handler([](const httplib::Request&, httplib::Response& res,
-                                  std::exception_ptr) {
-    SendJson(res, {{"error", "internal error"}}, 500);
-  });
-  const StateOptions& st = options_.state;
-  http_->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
-    SendJson(res, {{"status", "ok"}});
-  });
-  http_->Get("/readyz", [&st](const httplib::Request&, httplib::Response& res) {
-    json body = ReadyJson(st);
-    SendJson(res, body, body["ready"].get<bool>() ? 200 : 503);
-  });
-  http_->Get("/metrics", [&st](const httplib::Request&, httplib::Response& res) {
-    res.set_content(MetricsText(st), "text/plain; version=0.0.4");
-  });
-  http_->Get("/api/status", [&st](const httplib::Request&, httplib::Response& res) {
-    SendJson(res, StatusJson(st));
-  });
-  http_->Get("/api/history", [&st](const httplib::Request& req, httplib::Response& res) {
-    int limit = 50;
-    if (req.has_param("limit")) {
-      const std::string v = req.get_param_value("limit");
-      if (v.empty() || v.size() > 6 ||
-          !std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-        SendJson(res, {{"error", "limit must be a number"}}, 400);
-        return;
-      }
-      limit = std::stoi(v);
-    }
-    SendJson(res, HistoryJson(st, limit));
-  });
-  http_->Get("/api/jobs", [&st](const httplib::Request&, httplib::Response& res) {
-    SendJson(res, JobsJson(st));
-  });
-  http_->Get("/api/lint", [&st](const httplib::Request&, httplib::Response& res) {
-    SendJson(res, LintJson(st));
-  });
-  for (const WebAsset& asset : WebAssets()) {
-    const std::string path = asset.path == "/index.html" ? "/" : std::string(asset.path);
-    http_->Get(path, [&asset](const httplib::Request&, httplib::Response& res) {
-      res.set_content(std::string(asset.data), std::string(asset.content_type));
-    });
-  }
-}
+void Server::Stop() { plugin_->server_stop(http_); }
 
 }  // namespace ferry::serve

@@ -19,11 +19,8 @@
 #include <string>
 
 #include "ferry/status.h"
+#include "observe/plugin.h"
 #include "serve/state.h"
-
-namespace httplib {
-class Server;
-}  // namespace httplib
 
 namespace ferry::serve {
 
@@ -37,6 +34,10 @@ struct ServeOptions {
 Status ParseListen(const std::string& listen, std::string* host, int* port);
 // True for 127.0.0.0/8, ::1 and "localhost".
 bool IsLoopback(const std::string& host);
+
+// Answers one request: authentication, the read-only rule and routing
+// (the HTTP transport is the observability plugin's).
+HttpReply Answer(const ServeOptions& options, const HttpRequest& request);
 
 class Server {
  public:
@@ -53,11 +54,11 @@ class Server {
   void Stop();
 
  private:
-  explicit Server(ServeOptions options);
-  void Routes();
+  Server(ServeOptions options, const ObservePlugin* plugin);
 
   ServeOptions options_;
-  std::unique_ptr<httplib::Server> http_;
+  const ObservePlugin* plugin_;
+  void* http_ = nullptr;
   std::string host_;
   int port_ = 0;
 };

@@ -12,6 +12,7 @@
 #include "migrate/migrator.h"
 #include "move/control.h"
 #include "observe/event.h"
+#include "observe/plugin.h"
 
 namespace ferry::serve {
 
@@ -73,7 +74,8 @@ json OneStatus(const StateOptions& o, const std::string& url) {
   json pending = json::array(), failed = json::array(), running = json::array();
   for (const PlanEntry& e : report->entries) {
     std::string id = e.version.empty() ? e.script : e.version;
-    if (e.state == EntryState::kPending || e.state == EntryState::kOutOfOrder) pending.push_back(id);
+    if (e.state == EntryState::kPending || e.state == EntryState::kOutOfOrder)
+      pending.push_back(id);
     if (e.state == EntryState::kFailed) failed.push_back(id);
     if (e.state == EntryState::kRunning) running.push_back(id);
   }
@@ -154,8 +156,8 @@ json OneJob(ControlTables& control, const JobRow& job) {
   if (total > 0) progress = static_cast<double>(done + failed) / static_cast<double>(total);
   if (job.state == JobState::kDone) progress = 1.0;
   const double start = EpochOf(job.created_at);
-  const double end = job.finished_at.empty() ? static_cast<double>(std::time(nullptr))
-                                             : EpochOf(job.finished_at);
+  const double end =
+      job.finished_at.empty() ? static_cast<double>(std::time(nullptr)) : EpochOf(job.finished_at);
   if (start > 0 && end > start) {
     double r = static_cast<double>(rows) / (end - start);
     rate = r;
@@ -311,10 +313,10 @@ json ReadyJson(const StateOptions& options) {
     if (!m.ok()) {
       add("connect", false, m.status().ToString());
     } else {
-      add("connect", true, fmt::format("connected in {} ms (bound {} ms)", ms,
-                                       options.connect_bound.count()));
-      auto health = Bounded<HealthReport>(options.connect_bound * 4,
-                                          [mig = *m] { return mig->Health(); });
+      add("connect", true,
+          fmt::format("connected in {} ms (bound {} ms)", ms, options.connect_bound.count()));
+      auto health =
+          Bounded<HealthReport>(options.connect_bound * 4, [mig = *m] { return mig->Health(); });
       if (!health.ok()) {
         add("health", false, health.status().ToString());
       } else {
@@ -328,6 +330,11 @@ json ReadyJson(const StateOptions& options) {
     dbs.push_back({{"database", DatabaseLabel(url)}, {"ready", ready}, {"checks", checks}});
   }
   return {{"ready", all_ready}, {"databases", dbs}};
+}
+
+Result<std::string> MetricsText(const StateOptions& options) {
+  FERRY_ASSIGN_OR_RETURN(const ObservePlugin* plugin, LoadObservePlugin());
+  return plugin->state_metrics_text(StatusJson(options).dump(), JobsJson(options).dump());
 }
 
 }  // namespace ferry::serve

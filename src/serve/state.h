@@ -6,10 +6,11 @@
 #pragma once
 
 #include <chrono>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
+#include "ferry/status.h"
 
 namespace ferry::serve {
 
@@ -37,7 +38,8 @@ nlohmann::json LintJson(const StateOptions& options);
 nlohmann::json ReadyJson(const StateOptions& options);
 // /metrics: the seeds' gauges read from the databases now
 // (schema_version_info, ferry_database_up, ferry_migrations{state},
-// ferry_lock_held_seconds, ferry_job_* per job).
-std::string MetricsText(const StateOptions& options);
+// ferry_lock_held_seconds, ferry_replication_lag_seconds, ferry_job_* per
+// job), made by the observability plugin (kUnavailable without it).
+Result<std::string> MetricsText(const StateOptions& options);
 
 }  // namespace ferry::serve

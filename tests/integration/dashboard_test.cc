@@ -25,8 +25,8 @@ using ::testing::HasSubstr;
 std::string DumpDom(int port, const std::string& profile) {
   RunResult r = RunBinary("/usr/bin/chromium",
                           {"--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                           "--user-data-dir=" + profile, "--virtual-time-budget=6000",
-                           "--dump-dom", "http://127.0.0.1:" + std::to_string(port) + "/"});
+                           "--user-data-dir=" + profile, "--virtual-time-budget=6000", "--dump-dom",
+                           "http://127.0.0.1:" + std::to_string(port) + "/"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   return r.out;
 }
@@ -62,7 +62,8 @@ TEST(Dashboard, ShowsARunningCopyAndItsProgressMoving) {
   int copy_pid = StartFerry({"copy", "--from", src.url(), "--to", dst.url(), "--table", "items",
                              "--batch-rows", "200", "--workers", "1", "--job", "dash-job"},
                             dir.File("copy.out"));
-  ServeProcess server({"serve", "-d", dst.url(), "--dir", dir.File("none")});
+  std::filesystem::create_directories(dir.File("migrations"));
+  ServeProcess server({"serve", "-d", dst.url(), "--dir", dir.File("migrations")});
   ASSERT_TRUE(server.ok()) << server.log();
 
   // Wait (bounded) until the job is in the control tables.

@@ -44,7 +44,8 @@ std::set<std::string> NamesIn(const std::string& expr) {
   for (std::sregex_iterator it(expr.begin(), expr.end(), kName), end; it != end; ++it) {
     std::string n = (*it)[1];
     for (const char* suffix : {"_bucket", "_count", "_sum"}) {
-      if (n.size() > std::strlen(suffix) && n.ends_with(suffix)) n.resize(n.size() - std::strlen(suffix));
+      if (n.size() > std::strlen(suffix) && n.ends_with(suffix))
+        n.resize(n.size() - std::strlen(suffix));
     }
     out.insert(n);
   }
@@ -54,8 +55,8 @@ std::set<std::string> NamesIn(const std::string& expr) {
 TEST(Deploy, AlertRulesPassPromtoolAndTheirTests) {
   ASSERT_TRUE(std::filesystem::exists("/usr/bin/promtool"))
       << "promtool is needed: apt-get install prometheus (scripts/install-deps.sh)";
-  RunResult check = RunBinary("/usr/bin/promtool", {"check", "rules", "alerts.yml"}, {},
-                              kDeploy + "/prometheus");
+  RunResult check =
+      RunBinary("/usr/bin/promtool", {"check", "rules", "alerts.yml"}, {}, kDeploy + "/prometheus");
   EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
   EXPECT_NE(check.out.find("SUCCESS: 10 rules found"), std::string::npos) << check.out;
   RunResult test = RunBinary("/usr/bin/promtool", {"test", "rules", "alerts_test.yml"}, {},
@@ -80,8 +81,8 @@ TEST(Deploy, EveryMetricInRulesAndDashboardIsExported) {
             "INSERT INTO t SELECT g, NULL FROM generate_series(1, 50) g;\n");
   std::set<std::string> exported;
   const std::string prom = dir.File("run.prom");
-  RunResult up = RunFerry({"--database", db.url(), "--dir", dir.File("migrations"), "up",
-                           "--metrics-file", prom});
+  RunResult up = RunFerry(
+      {"--database", db.url(), "--dir", dir.File("migrations"), "up", "--metrics-file", prom});
   ASSERT_EQ(up.exit_code, 0) << up.err;
   AddExported(ReadFile(prom), &exported);
   ServeProcess server({"serve", "-d", db.url(), "--dir", dir.File("migrations")});

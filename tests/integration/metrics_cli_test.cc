@@ -19,7 +19,8 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 std::string Describe(const RunResult& r) {
-  return "exit " + std::to_string(r.exit_code) + "\n--- stdout:\n" + r.out + "--- stderr:\n" + r.err;
+  return "exit " + std::to_string(r.exit_code) + "\n--- stdout:\n" + r.out + "--- stderr:\n" +
+         r.err;
 }
 
 // "name{labels} value" lines of a Prometheus text file, keyed by the part
@@ -148,12 +149,13 @@ TEST_P(MetricsCliTest, PushgatewayDownWarnsAndTheCommandSucceeds) {
   EXPECT_THAT(status.out, HasSubstr("\"pending\":0")) << Describe(status);
 }
 
+std::string EngineName(const ::testing::TestParamInfo<std::string>& param) { return param.param; }
+
 #ifdef FERRY_WITH_POSTGRES
 INSTANTIATE_TEST_SUITE_P(Engines, MetricsCliTest, ::testing::Values("postgres", "sqlite"),
-                         [](const auto& info) { return info.param; });
+                         EngineName);
 #else
-INSTANTIATE_TEST_SUITE_P(Engines, MetricsCliTest, ::testing::Values("sqlite"),
-                         [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(Engines, MetricsCliTest, ::testing::Values("sqlite"), EngineName);
 #endif
 
 // A real copy (PostgreSQL -> SQLite) and verify: rows, chunks and
@@ -171,9 +173,9 @@ TEST(MetricsCopyTest, CopyAndVerifySeriesCountRowsChunksAndDifferences) {
   TempDir dir;
   const std::string lite = "sqlite:" + dir.File("copy.db");
   const std::string prom = dir.File("copy.prom");
-  RunResult r = RunFerry({"copy", "--from", src.url(), "--to", lite, "--table", "items",
-                          "--create-tables", "--batch-rows", "100", "--job", "items-job",
-                          "--metrics-file", prom});
+  RunResult r =
+      RunFerry({"copy", "--from", src.url(), "--to", lite, "--table", "items", "--create-tables",
+                "--batch-rows", "100", "--job", "items-job", "--metrics-file", prom});
   ASSERT_EQ(r.exit_code, 0) << Describe(r);
   auto s = Series(ReadFile(prom));
   const std::string labels = "{database=\"copy.db\",job=\"items-job\",table=\"items\"}";
@@ -189,12 +191,11 @@ TEST(MetricsCopyTest, CopyAndVerifySeriesCountRowsChunksAndDifferences) {
   auto lc = OpenConnection(lite);
   ASSERT_TRUE(lc.ok());
   ASSERT_TRUE((*lc)->Exec("UPDATE items SET name = 'x' WHERE id IN (5, 6)").ok());
-  r = RunFerry({"verify", "--from", src.url(), "--to", lite, "--table", "items",
-                "--metrics-file", prom});
+  r = RunFerry(
+      {"verify", "--from", src.url(), "--to", lite, "--table", "items", "--metrics-file", prom});
   EXPECT_NE(r.exit_code, 0) << Describe(r);
   s = Series(ReadFile(prom));
-  EXPECT_EQ(s["ferry_verify_differences{database=\"copy.db\",kind=\"changed\",table=\"items\"}"],
-            2)
+  EXPECT_EQ(s["ferry_verify_differences{database=\"copy.db\",kind=\"changed\",table=\"items\"}"], 2)
       << ReadFile(prom);
   EXPECT_EQ(s["ferry_verify_differences{database=\"copy.db\",kind=\"missing\",table=\"items\"}"],
             0);

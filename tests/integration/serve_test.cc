@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/url.h"
 #include "drivers/registry.h"
 #include "serve_util.h"
 #include "test_util.h"
@@ -33,8 +34,8 @@ YAML::Node Resolve(const YAML::Node& root, YAML::Node node) {
     size_t start = 2;
     while (start < ref.size()) {
       size_t slash = ref.find('/', start);
-      std::string part = ref.substr(start, slash == std::string::npos ? std::string::npos
-                                                                       : slash - start);
+      std::string part =
+          ref.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
       at = at[part];
       start = slash == std::string::npos ? ref.size() : slash + 1;
     }
@@ -70,7 +71,8 @@ void CheckValue(const YAML::Node& root, YAML::Node schema, const json& value,
     }
     for (const auto& p : schema["properties"]) {
       const std::string name = p.first.as<std::string>();
-      if (value.contains(name)) CheckValue(root, p.second, value[name], where + "." + name, problems);
+      if (value.contains(name))
+        CheckValue(root, p.second, value[name], where + "." + name, problems);
     }
   } else if (type == "array") {
     if (!value.is_array()) {
@@ -131,13 +133,6 @@ std::vector<std::string> CheckAgainstOpenApi(ServeProcess& server, const std::st
 
 // ---- fixtures ----
 
-void Exec(const std::string& url, const std::string& sql) {
-  auto c = OpenConnection(url);
-  ASSERT_TRUE(c.ok()) << c.status().ToString();
-  auto r = (*c)->Exec(sql);
-  ASSERT_TRUE(r.ok()) << r.status().ToString();
-}
-
 class ServeTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -160,8 +155,8 @@ class ServeTest : public ::testing::Test {
   }
 
   std::vector<std::string> ServeArgs() const {
-    return {"serve", "--dir", dir_.File("migrations"), "-d", pg_->url(), "-d", lite_, "-d",
-            kDownUrl, "--ready-timeout", "5s"};
+    return {"serve", "--dir",  dir_.File("migrations"), "-d", pg_->url(), "-d", lite_,
+            "-d",    kDownUrl, "--ready-timeout",       "5s"};
   }
 
   // A database nobody listens for (port 1), with a password that must
@@ -234,7 +229,8 @@ TEST_F(ServeTest, AnswersMatchOpenApiAndSayWhatIsWrong) {
   json lint = json::parse(server.Get("/api/lint")->body);
   EXPECT_EQ(lint["databases"][0]["files"], 1);
   bool found = false;
-  for (const json& f : lint["databases"][0]["findings"]) found |= f["file"].get<std::string>().find("3_pending") != std::string::npos;
+  for (const json& f : lint["databases"][0]["findings"])
+    found |= f["file"].get<std::string>().find("3_pending") != std::string::npos;
   EXPECT_TRUE(found) << lint.dump(2);  // CREATE INDEX without CONCURRENTLY
 
   std::string metrics = server.Get("/metrics")->body;
@@ -249,8 +245,8 @@ TEST_F(ServeTest, AnswersMatchOpenApiAndSayWhatIsWrong) {
   auto post = c.Post("/api/status", "", "application/json");
   ASSERT_TRUE(post);
   EXPECT_EQ(post->status, 405);
-  for (const char* path : {"/", "/readyz", "/api/status", "/api/history", "/api/jobs",
-                           "/api/lint", "/metrics"}) {
+  for (const char* path :
+       {"/", "/readyz", "/api/status", "/api/history", "/api/jobs", "/api/lint", "/metrics"}) {
     auto res = server.Get(path);
     ASSERT_TRUE(res) << path;
     EXPECT_THAT(res->body, Not(HasSubstr("hunter2secret"))) << path;
@@ -283,8 +279,8 @@ TEST(ServeRefusals, NonLoopbackWithoutTokenAndPortInUse) {
 
   ServeProcess first({"serve", "-d", db});
   ASSERT_TRUE(first.ok()) << first.log();
-  RunResult second = RunFerry(
-      {"serve", "--listen", "127.0.0.1:" + std::to_string(first.port()), "-d", db});
+  RunResult second =
+      RunFerry({"serve", "--listen", "127.0.0.1:" + std::to_string(first.port()), "-d", db});
   EXPECT_NE(second.exit_code, 0);
   EXPECT_THAT(second.err, HasSubstr("address already in use")) << second.err;
   EXPECT_EQ(first.Get("/healthz")->status, 200);  // the first one is unharmed

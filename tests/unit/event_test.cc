@@ -17,8 +17,8 @@ TEST(EventBus, DeliversToEveryConsumerInOrderUntilUnsubscribed) {
   bus.Publish(StepEvent(EventKind::kExpand, "expand_phase", "x"));
   bus.Unsubscribe(a);
   bus.Publish(StepEvent(EventKind::kExpand, "expand_completed", "y"));
-  EXPECT_EQ(seen, (std::vector<std::string>{"a:expand_phase", "b:expand_phase",
-                                            "b:expand_completed"}));
+  EXPECT_EQ(seen,
+            (std::vector<std::string>{"a:expand_phase", "b:expand_phase", "b:expand_completed"}));
 }
 
 TEST(EventBus, SerializesPublishersSoConsumersNeedNoLock) {

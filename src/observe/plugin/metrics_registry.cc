@@ -1,5 +1,5 @@
-#include "observe/metrics.h"
-
+// The plugin's metrics registry: prometheus-cpp families updated from bus
+// events (the series of docs/observability.md and observe/metrics.h).
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
@@ -8,8 +8,13 @@
 #include <prometheus/text_serializer.h>
 
 #include <algorithm>
+#include <map>
+#include <memory>
+#include <mutex>
 
-namespace ferry {
+#include "observe/plugin/plugin_internal.h"
+
+namespace ferry::plugin {
 
 namespace {
 
@@ -25,16 +30,31 @@ const Histogram::BucketBoundaries kMigrationBuckets = {0.01, 0.05, 0.1, 0.5, 1, 
 const Histogram::BucketBoundaries kOperationBuckets = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5,
                                                        1,     5,     10,   30,   120};
 
+// Every family the registry declares (the same for every registry).
+std::vector<FamilyDecl>& Declared() {
+  static std::vector<FamilyDecl> declared;
+  return declared;
+}
+void Declare(const std::string& name, const std::string& help, const std::string& type) {
+  for (const FamilyDecl& d : Declared()) {
+    if (d.name == name) return;
+  }
+  Declared().push_back({name, help, type});
+}
+
 Family<Counter>& CounterFamily(prometheus::Registry& r, const std::string& name,
                                const std::string& help) {
+  Declare(name, help, "counter");
   return prometheus::BuildCounter().Name(name).Help(help).Register(r);
 }
 Family<Gauge>& GaugeFamily(prometheus::Registry& r, const std::string& name,
                            const std::string& help) {
+  Declare(name, help, "gauge");
   return prometheus::BuildGauge().Name(name).Help(help).Register(r);
 }
 Family<Histogram>& HistogramFamily(prometheus::Registry& r, const std::string& name,
                                    const std::string& help) {
+  Declare(name, help, "histogram");
   return prometheus::BuildHistogram().Name(name).Help(help).Register(r);
 }
 
@@ -44,7 +64,7 @@ double Seconds(int64_t ms) { return static_cast<double>(ms) / 1000.0; }
 
 }  // namespace
 
-struct Metrics::Families {
+struct Families {
   explicit Families(prometheus::Registry& r)
       : migration_duration(HistogramFamily(r, "migration_duration_seconds",
                                            "Time taken by each migration (up) or rollback (down)")),
@@ -61,19 +81,21 @@ struct Metrics::Families {
         errors(CounterFamily(r, "migration_errors_total",
                              "Failed or retried operations by error type (SQLSTATE or code)")),
         copy_rows(CounterFamily(r, "ferry_copy_rows_total", "Rows copied")),
-        copy_rows_failed(
-            CounterFamily(r, "ferry_copy_rows_failed_total", "Rows of chunks that failed for good")),
+        copy_rows_failed(CounterFamily(r, "ferry_copy_rows_failed_total",
+                                       "Rows of chunks that failed for good")),
         copy_bytes(CounterFamily(r, "ferry_copy_bytes_total", "Bytes copied")),
         copy_chunks(GaugeFamily(r, "ferry_copy_chunks", "Chunks of a copy job by state")),
         backfill_rows(CounterFamily(r, "ferry_backfill_rows_total", "Rows updated by backfills")),
-        backfill_batches(CounterFamily(r, "ferry_backfill_batches_total", "Backfill batches committed")),
-        backfill_retries(CounterFamily(r, "ferry_backfill_retries_total", "Backfill batches retried")),
+        backfill_batches(
+            CounterFamily(r, "ferry_backfill_batches_total", "Backfill batches committed")),
+        backfill_retries(
+            CounterFamily(r, "ferry_backfill_retries_total", "Backfill batches retried")),
         backfill_rate(GaugeFamily(r, "ferry_backfill_rows_per_second",
                                   "Keys walked per second by a running backfill")),
         verify_differences(GaugeFamily(r, "ferry_verify_differences",
                                        "Rows that differ between source and target, by kind")),
-        verify_rows(CounterFamily(r, "ferry_verify_rows_compared_total",
-                                  "Source rows compared by verify")),
+        verify_rows(
+            CounterFamily(r, "ferry_verify_rows_compared_total", "Source rows compared by verify")),
         lock_waits(CounterFamily(r, "ferry_lock_waits_total",
                                  "Times a command waited for a lock held by someone else")),
         lint_findings(CounterFamily(r, "ferry_lint_findings_total",
@@ -102,17 +124,29 @@ struct Metrics::Families {
   Family<Counter>& expand_steps;
 };
 
-Metrics::Metrics()
-    : registry_(std::make_shared<prometheus::Registry>()),
-      f_(std::make_unique<Families>(*registry_)) {}
+class MetricsRegistry {
+ public:
+  MetricsRegistry() : f_(std::make_unique<Families>(registry_)) {}
+  void Observe(const Event& e);
+  std::string Text() const {
+    return WithEmptyFamilies(prometheus::TextSerializer().Serialize(registry_.Collect()),
+                             Declared());
+  }
 
-Metrics::~Metrics() = default;
+ private:
+  void ObserveMigration(const Event& e);
+  void ObserveCopy(const Event& e);
+  void ObserveBackfill(const Event& e);
+  void ObserveOther(const Event& e);
 
-void Metrics::Attach(EventBus& bus) {
-  bus.Subscribe([this](const Event& e) { Observe(e); });
-}
+  prometheus::Registry registry_;
+  std::unique_ptr<Families> f_;
+  std::mutex mu_;                                       // guards the maps below
+  std::map<std::string, std::string> schema_versions_;  // database -> version shown
+  std::map<std::string, int64_t> copy_chunks_failed_;   // job -> chunks failed
+};
 
-void Metrics::Observe(const Event& e) {
+void MetricsRegistry::Observe(const Event& e) {
   // Seed 000's generic series: every finished, failed or retried operation.
   const bool finished = e.status == EventStatus::kSucceeded || e.status == EventStatus::kFailed ||
                         e.status == EventStatus::kRetrying;
@@ -123,8 +157,8 @@ void Metrics::Observe(const Event& e) {
               {"database", e.database}})
         .Increment();
     if (e.status != EventStatus::kRetrying && e.duration_ms > 0) {
-      f_->operation_duration.Add({{"operation", e.operation}, {"database", e.database}},
-                                 kOperationBuckets)
+      f_->operation_duration
+          .Add({{"operation", e.operation}, {"database", e.database}}, kOperationBuckets)
           .Observe(Seconds(e.duration_ms));
     }
     if (e.status != EventStatus::kSucceeded) {
@@ -135,14 +169,22 @@ void Metrics::Observe(const Event& e) {
     }
   }
   switch (e.kind) {
-    case EventKind::kMigration: ObserveMigration(e); break;
-    case EventKind::kCopy: ObserveCopy(e); break;
-    case EventKind::kBackfill: ObserveBackfill(e); break;
-    default: ObserveOther(e); break;
+    case EventKind::kMigration:
+      ObserveMigration(e);
+      break;
+    case EventKind::kCopy:
+      ObserveCopy(e);
+      break;
+    case EventKind::kBackfill:
+      ObserveBackfill(e);
+      break;
+    default:
+      ObserveOther(e);
+      break;
   }
 }
 
-void Metrics::ObserveMigration(const Event& e) {
+void MetricsRegistry::ObserveMigration(const Event& e) {
   if (e.type == "lock_wait") {
     f_->lock_waits.Add({{"database", e.database}, {"operation", "migrate"}}).Increment();
     return;
@@ -167,7 +209,7 @@ void Metrics::ObserveMigration(const Event& e) {
   f_->migration_duration.Add(labels, kMigrationBuckets).Observe(Seconds(e.duration_ms));
 }
 
-void Metrics::ObserveCopy(const Event& e) {
+void MetricsRegistry::ObserveCopy(const Event& e) {
   if (!e.copy) return;
   const CopyProgress& c = *e.copy;
   prometheus::Labels labels = {{"job", e.job}, {"table", c.table}, {"database", e.database}};
@@ -192,7 +234,7 @@ void Metrics::ObserveCopy(const Event& e) {
   chunks("pending", std::max<int64_t>(c.job_chunks_total - c.job_chunks_done - failed, 0));
 }
 
-void Metrics::ObserveBackfill(const Event& e) {
+void MetricsRegistry::ObserveBackfill(const Event& e) {
   if (!e.backfill) return;
   const BackfillProgress& b = *e.backfill;
   prometheus::Labels labels = {{"job", e.job}, {"database", e.database}};
@@ -207,7 +249,7 @@ void Metrics::ObserveBackfill(const Event& e) {
   }
 }
 
-void Metrics::ObserveOther(const Event& e) {
+void MetricsRegistry::ObserveOther(const Event& e) {
   if (e.kind == EventKind::kLint && e.type == "lint_finding") {
     f_->lint_findings
         .Add({{"rule", e.error_type.empty() ? "unknown" : e.error_type}, {"database", e.database}})
@@ -231,8 +273,17 @@ void Metrics::ObserveOther(const Event& e) {
   }
 }
 
-std::string Metrics::Text() const {
-  return prometheus::TextSerializer().Serialize(registry_->Collect());
+std::string WithEmptyFamilies(std::string text, const std::vector<FamilyDecl>& families) {
+  for (const FamilyDecl& f : families) {
+    if (text.find("# TYPE " + f.name + " ") != std::string::npos) continue;
+    text += "# HELP " + f.name + " " + f.help + "\n# TYPE " + f.name + " " + f.type + "\n";
+  }
+  return text;
 }
 
-}  // namespace ferry
+void* MetricsNew() { return new MetricsRegistry(); }
+void MetricsDelete(void* m) { delete static_cast<MetricsRegistry*>(m); }
+void MetricsObserve(void* m, const Event& e) { static_cast<MetricsRegistry*>(m)->Observe(e); }
+std::string MetricsText(void* m) { return static_cast<MetricsRegistry*>(m)->Text(); }
+
+}  // namespace ferry::plugin
