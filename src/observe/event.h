@@ -39,18 +39,12 @@ enum class EventKind {
 };
 constexpr std::string_view EventKindName(EventKind kind) {
   switch (kind) {
-    case EventKind::kMigration:
-      return "migration";
-    case EventKind::kCopy:
-      return "copy";
-    case EventKind::kBackfill:
-      return "backfill";
-    case EventKind::kVerify:
-      return "verify";
-    case EventKind::kExpand:
-      return "expand";
-    case EventKind::kLint:
-      return "lint";
+    case EventKind::kMigration: return "migration";
+    case EventKind::kCopy: return "copy";
+    case EventKind::kBackfill: return "backfill";
+    case EventKind::kVerify: return "verify";
+    case EventKind::kExpand: return "expand";
+    case EventKind::kLint: return "lint";
   }
   return "unknown";
 }
@@ -65,16 +59,11 @@ enum class EventStatus {
 // The `status` label: "info", "started", "success", "failure", "retry".
 constexpr std::string_view EventStatusName(EventStatus status) {
   switch (status) {
-    case EventStatus::kInfo:
-      return "info";
-    case EventStatus::kStarted:
-      return "started";
-    case EventStatus::kSucceeded:
-      return "success";
-    case EventStatus::kFailed:
-      return "failure";
-    case EventStatus::kRetrying:
-      return "retry";
+    case EventStatus::kInfo: return "info";
+    case EventStatus::kStarted: return "started";
+    case EventStatus::kSucceeded: return "success";
+    case EventStatus::kFailed: return "failure";
+    case EventStatus::kRetrying: return "retry";
   }
   return "unknown";
 }
@@ -119,18 +108,18 @@ struct BackfillProgress {
     kFinished,   // all ranges done and checks passed or failed (see report)
   };
   Kind kind = Kind::kBatch;
-  int worker = 0;              // 0-based worker of kBatch/kRetry
-  int64_t batch_rows = 0;      // rows updated by this batch
-  int64_t batch_limit = 0;     // window size used for this batch
-  int64_t batch_ms = 0;        // duration of this batch's transaction
-  int attempt = 0;             // kRetry: failed attempt number (1-based)
-  int64_t rows_updated = 0;    // totals, all workers, including resumed work
-  int64_t rows_scanned = 0;    // keys walked so far
-  int64_t estimated_rows = 0;  // keys to walk in total (planner estimate)
-  double rows_per_second = 0;  // rows_scanned rate of this run
-  double eta_seconds = -1;     // -1 when unknown
+  int worker = 0;             // 0-based worker of kBatch/kRetry
+  int64_t batch_rows = 0;     // rows updated by this batch
+  int64_t batch_limit = 0;    // window size used for this batch
+  int64_t batch_ms = 0;       // duration of this batch's transaction
+  int attempt = 0;            // kRetry: failed attempt number (1-based)
+  int64_t rows_updated = 0;   // totals, all workers, including resumed work
+  int64_t rows_scanned = 0;   // keys walked so far
+  int64_t estimated_rows = 0; // keys to walk in total (planner estimate)
+  double rows_per_second = 0; // rows_scanned rate of this run
+  double eta_seconds = -1;    // -1 when unknown
   bool resumed = false;
-  std::string message;  // human text (retry reason, throttle lag ...)
+  std::string message;        // human text (retry reason, throttle lag ...)
 };
 // "planned", "batch", "retry" ...
 std::string_view BackfillProgressName(BackfillProgress::Kind kind);
@@ -153,8 +142,8 @@ struct Event {
   EventStatus status = EventStatus::kInfo;
   std::string error_type;  // SQLSTATE or status code name, for failures and retries
   int64_t duration_ms = 0;
-  int64_t rows = 0;     // rows this step moved or changed
-  std::string message;  // human text (redacted)
+  int64_t rows = 0;        // rows this step moved or changed
+  std::string message;     // human text (redacted)
 
   std::optional<MigrationStep> migration;
   std::optional<CopyProgress> copy;
