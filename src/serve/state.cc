@@ -156,8 +156,13 @@ json OneJob(ControlTables& control, const JobRow& job) {
   if (total > 0) progress = static_cast<double>(done + failed) / static_cast<double>(total);
   if (job.state == JobState::kDone) progress = 1.0;
   const double start = EpochOf(job.created_at);
-  const double end =
-      job.finished_at.empty() ? static_cast<double>(std::time(nullptr)) : EpochOf(job.finished_at);
+  // A finished job's rate is over its run (its last update when it has no
+  // finish time), a running one's up to now.
+  const bool over = job.state == JobState::kDone || job.state == JobState::kFailed ||
+                    job.state == JobState::kCancelled;
+  const double end = !job.finished_at.empty() ? EpochOf(job.finished_at)
+                     : over                   ? EpochOf(job.updated_at)
+                                              : static_cast<double>(std::time(nullptr));
   if (start > 0 && end > start) {
     double r = static_cast<double>(rows) / (end - start);
     rate = r;
