@@ -19,6 +19,7 @@ PACKAGES=(
   postgresql-15 postgresql-client-15 redis-server
   procps iproute2 util-linux python3
   liblz4-dev openjdk-17-jre-headless maven
+  prometheus-cpp-dev libcpp-httplib-dev libyaml-cpp-dev chromium prometheus
 )
 
 log() { printf 'install-deps: %s\n' "$*"; }

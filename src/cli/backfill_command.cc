@@ -58,23 +58,23 @@ Result<std::chrono::milliseconds> Millis(std::string_view flag, const std::strin
   return std::chrono::milliseconds(*ms);
 }
 
-nlohmann::json EventJson(const BackfillEvent& e) {
-  nlohmann::json j = {{"event", std::string(BackfillEventName(e.kind))},
+nlohmann::json EventJson(const BackfillProgress& e) {
+  nlohmann::json j = {{"event", std::string(BackfillProgressName(e.kind))},
                       {"rows_updated", e.rows_updated},
                       {"rows_scanned", e.rows_scanned},
                       {"estimated_rows", e.estimated_rows}};
-  if (e.kind == BackfillEvent::Kind::kBatch || e.kind == BackfillEvent::Kind::kRetry) {
+  if (e.kind == BackfillProgress::Kind::kBatch || e.kind == BackfillProgress::Kind::kRetry) {
     j["worker"] = e.worker;
     j["batch_limit"] = e.batch_limit;
   }
-  if (e.kind == BackfillEvent::Kind::kBatch) {
+  if (e.kind == BackfillProgress::Kind::kBatch) {
     j["batch_rows"] = e.batch_rows;
     j["batch_ms"] = e.batch_ms;
     j["rows_per_second"] = static_cast<int64_t>(e.rows_per_second);
     if (e.eta_seconds >= 0) j["eta_seconds"] = static_cast<int64_t>(e.eta_seconds);
   }
-  if (e.kind == BackfillEvent::Kind::kRetry) j["attempt"] = e.attempt;
-  if (e.kind == BackfillEvent::Kind::kStarted) j["resumed"] = e.resumed;
+  if (e.kind == BackfillProgress::Kind::kRetry) j["attempt"] = e.attempt;
+  if (e.kind == BackfillProgress::Kind::kStarted) j["resumed"] = e.resumed;
   if (!e.message.empty()) j["message"] = e.message;
   return j;
 }
@@ -114,7 +114,7 @@ nlohmann::json ReportJson(const BackfillReport& r) {
 // Redraws one status line on stderr at most ten times a second.
 class ProgressLine {
  public:
-  void Update(const BackfillEvent& e) {
+  void Update(const BackfillProgress& e) {
     auto now = std::chrono::steady_clock::now();
     if (now - last_ < std::chrono::milliseconds(100)) return;
     last_ = now;
@@ -190,38 +190,40 @@ int RunBackfillCommand(const Context& ctx, const BackfillArgs& args) {
 
   const bool tty = !ctx.json && !ctx.quiet && isatty(STDERR_FILENO) == 1;
   ProgressLine progress;
-  BackfillSink sink = [&](const BackfillEvent& e) {
+  ScopedSubscription printer(*ctx.bus, [&](const Event& event) {
+    if (!event.backfill) return;
+    const BackfillProgress& e = *event.backfill;
     if (ctx.json) {
-      if (e.kind != BackfillEvent::Kind::kPlanned || o.dry_run) PrintJson(EventJson(e));
+      if (e.kind != BackfillProgress::Kind::kPlanned || o.dry_run) PrintJson(EventJson(e));
       return;
     }
     if (ctx.quiet) return;
     switch (e.kind) {
-      case BackfillEvent::Kind::kStarted:
+      case BackfillProgress::Kind::kStarted:
         Err(e.resumed ? fmt::format("resuming: {} rows already updated; {}\n",
                                     Grouped(e.rows_updated), e.message)
                       : fmt::format("starting: about {} rows; {}\n", Grouped(e.estimated_rows),
                                     e.message));
         break;
-      case BackfillEvent::Kind::kBatch:
+      case BackfillProgress::Kind::kBatch:
         if (tty) progress.Update(e);
         break;
-      case BackfillEvent::Kind::kRetry:
-      case BackfillEvent::Kind::kThrottled:
+      case BackfillProgress::Kind::kRetry:
+      case BackfillProgress::Kind::kThrottled:
         progress.Finish();
         Err(fmt::format("worker {}: {}{}\n", e.worker, e.message,
                         e.attempt > 0 ? fmt::format(" (attempt {}, retrying)", e.attempt) : ""));
         break;
-      case BackfillEvent::Kind::kChecking:
+      case BackfillProgress::Kind::kChecking:
         progress.Finish();
         Err(fmt::format("checking: {}\n", e.message));
         break;
       default:
         break;
     }
-  };
+  });
 
-  auto report = RunBackfill(url, o, sink);
+  auto report = RunBackfill(url, o, ctx.bus);
   progress.Finish();
   std::signal(SIGINT, previous_int);
   std::signal(SIGTERM, previous_term);

@@ -12,6 +12,7 @@
 
 namespace ferry {
 class Connection;
+class EventBus;
 class Migrator;
 struct ApplyResult;
 }  // namespace ferry
@@ -22,6 +23,10 @@ struct Context {
   Config config;       // flags > environment > ferry.toml > defaults
   bool json = false;   // machine-readable output on stdout
   bool quiet = false;  // no progress or chatter, results only
+  // The run's one event bus (observe/event.h): commands subscribe their
+  // text or JSON progress and hand it to the engine; main.cc attaches the
+  // metrics consumer to it. Never null once main.cc built the context.
+  EventBus* bus = nullptr;
 };
 
 // Each returns the process exit code (cli/exit_codes.h).

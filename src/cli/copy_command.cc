@@ -48,16 +48,18 @@ std::string Duration(double seconds) {
   return fmt::format("{}h{:02}m", s / 3600, (s % 3600) / 60);
 }
 
-nlohmann::json EventJson(const CopyEvent& e) {
-  nlohmann::json j = {{"event", e.type}, {"job", e.job_id}};
+nlohmann::json EventJson(const Event& event) {
+  const CopyProgress& e = *event.copy;
+  const std::string& type = event.type;
+  nlohmann::json j = {{"event", type}, {"job", event.job}};
   if (!e.table.empty()) j["table"] = e.table;
   if (e.chunk_id >= 0) {
     j["chunk"] = e.chunk_id;
     j["range"] = e.range;
     j["attempt"] = e.attempt;
   }
-  if (e.type == "chunk_done" || e.type == "table_done" || e.type == "job_done" ||
-      e.type == "chunk_failed") {
+  if (type == "chunk_done" || type == "table_done" || type == "job_done" ||
+      type == "chunk_failed") {
     j["rows"] = e.rows;
     j["bytes"] = e.bytes;
   }
@@ -78,8 +80,10 @@ nlohmann::json EventJson(const CopyEvent& e) {
 // and a total, at most 5 times a second.
 class TerminalProgress {
  public:
-  void On(const CopyEvent& e) {
-    if (e.type == "job_started") start_ = Clock::now();
+  void On(const Event& event) {
+    const CopyProgress& e = *event.copy;
+    const std::string& type = event.type;
+    if (type == "job_started") start_ = Clock::now();
     if (!e.table.empty()) {
       Line& l = tables_[e.table];
       l.rows = e.table_rows_done;
@@ -87,12 +91,12 @@ class TerminalProgress {
       l.bytes = e.table_bytes_done;
       l.chunks_done = e.table_chunks_done;
       l.chunks_total = e.table_chunks_total;
-      if (e.type == "chunk_failed") l.failed++;
-      if (e.type == "table_done") l.done = true;
+      if (type == "chunk_failed") l.failed++;
+      if (type == "table_done") l.done = true;
     }
     total_ = e;
     auto now = Clock::now();
-    bool final = e.type == "job_done";
+    bool final = type == "job_done";
     if (!final && now - last_draw_ < std::chrono::milliseconds(200)) return;
     last_draw_ = now;
     Draw(final);
@@ -143,7 +147,7 @@ class TerminalProgress {
   }
 
   std::map<std::string, Line> tables_;
-  CopyEvent total_;
+  CopyProgress total_;
   Clock::time_point start_ = Clock::now();
   Clock::time_point last_draw_{};
   int drawn_ = 0;
@@ -279,23 +283,25 @@ int RunCopyCommand(const Context& ctx, const CopyArgs& args) {
 
   const bool tty = !ctx.json && !ctx.quiet && isatty(STDERR_FILENO) == 1;
   TerminalProgress bar;
-  CopyEventSink sink = [&](const CopyEvent& e) {
+  ScopedSubscription printer(*ctx.bus, [&](const Event& event) {
+    if (!event.copy) return;
+    const CopyProgress& e = *event.copy;
     if (ctx.json) {
-      PrintJson(EventJson(e));
+      PrintJson(EventJson(event));
     } else if (tty) {
-      bar.On(e);
-    } else if (!ctx.quiet && (e.type == "table_done" || e.type == "chunk_failed")) {
+      bar.On(event);
+    } else if (!ctx.quiet && (event.type == "table_done" || event.type == "chunk_failed")) {
       std::string line =
-          e.type == "table_done"
+          event.type == "table_done"
               ? fmt::format("ferry: copied table {}: {} rows, {}\n", e.table, e.rows,
                             HumanBytes(e.bytes))
               : fmt::format("ferry: chunk {} of {} ({}) failed: {}\n", e.chunk_id, e.table,
                             e.range, RedactSecrets(e.error));
       std::fwrite(line.data(), 1, line.size(), stderr);
     }
-  };
+  });
   CopySummary partial;
-  auto summary = RunCopy(o, sink, &partial);
+  auto summary = RunCopy(o, ctx.bus, &partial);
   const CopySummary& s = summary.ok() ? *summary : partial;
   bool have_summary = summary.ok() || !partial.job_id.empty();
   if (have_summary) {

@@ -14,6 +14,7 @@
 #include "migrate/schema_record.h"
 #include "migrate/migrator.h"
 #include "move/expand.h"
+#include "observe/event.h"
 
 namespace ferry::cli {
 namespace {
@@ -69,16 +70,14 @@ int RunComplete(const Context& ctx, const MigrateArgs& args) {
   }
   o.version = args.target;
   o.dry_run = args.dry_run;
-  OnlineProgress progress;
-  if (ctx.json) {
-    progress = [](const std::string& type, const std::string& message) {
-      PrintJson({{"event", type}, {"message", message}});
-    };
-  } else if (!ctx.quiet) {
-    progress = [](const std::string&, const std::string& message) {
-      std::fprintf(stderr, "   %s\n", message.c_str());
-    };
-  }
+  ScopedSubscription printer(*ctx.bus, [&ctx](const Event& e) {
+    if (e.kind != EventKind::kExpand) return;
+    if (ctx.json) {
+      PrintJson({{"event", e.type}, {"message", e.message}});
+    } else if (!ctx.quiet) {
+      std::fprintf(stderr, "   %s\n", e.message.c_str());
+    }
+  });
   // The contract phase drops and renames columns outside up/down: the schema
   // record (migrate/schema_record.h) learns it here, or validate would call
   // the dropped columns missing.
@@ -95,7 +94,7 @@ int RunComplete(const Context& ctx, const MigrateArgs& args) {
       }
     }
   }
-  auto r = CompleteExpand(o, progress);
+  auto r = CompleteExpand(o, ctx.bus);
   if (record) {
     std::vector<SchemaRecord::RunScript> done;
     if (r.ok()) {

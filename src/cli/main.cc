@@ -15,10 +15,14 @@
 #include "cli/output.h"
 #include "cli/copy_command.h"
 #include "cli/redis_command.h"
+#include "cli/run_metrics.h"
+#include "cli/recommend_command.h"
+#include "cli/serve_command.h"
 #include "cli/verify_command.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "drivers/registry.h"
+#include "observe/event.h"
 
 namespace ferry::cli {
 namespace {
@@ -56,6 +60,9 @@ Commands, each with an example:
              connect and list the capabilities ferry relies on
   redis      ferry redis copy --from redis://old:6379 --to redis+cluster://n1:7000,n2:7000
              copy or verify Redis keys (standalone or cluster) with exact TTLs, resumable
+  recommend  ferry recommend --json          ranked advice with SQL: keys, indexes, bloat, history
+  serve      ferry serve --database postgres://app@db/app
+             dashboard, /metrics, /healthz, /readyz and /api/* on 127.0.0.1:9187
   version    ferry version
 
 Typical session:
@@ -75,6 +82,8 @@ struct GlobalFlags {
   bool json = false;
   bool quiet = false;
   int verbose = 0;
+  std::string metrics_file;
+  std::string pushgateway;
 };
 
 // The flags `copy` and `verify` share: two databases, and which rows of
@@ -112,6 +121,12 @@ void AddGlobalFlags(CLI::App& app, GlobalFlags& g) {
   app.add_flag("--json", g.json, "machine-readable JSON on stdout");
   app.add_flag("-q,--quiet", g.quiet, "results only, no progress");
   app.add_flag("-v,--verbose", g.verbose, "more logging (-v info, -vv debug)");
+  app.add_option("--metrics-file", g.metrics_file,
+                 "write Prometheus metrics of this run here at the end (node_exporter textfile)")
+      ->option_text("PATH");
+  app.add_option("--pushgateway", g.pushgateway,
+                 "push Prometheus metrics of this run to this Pushgateway (http://host:9091)")
+      ->option_text("URL");
 }
 
 // `ferry redis copy` and `ferry redis verify` (cli/redis_commands.cc).
@@ -218,9 +233,10 @@ void AddRedisCommands(CLI::App& app, RedisArgs& a, CLI::App** copy, CLI::App** v
 // every command's options; "" registers all (no command, help, unknown words).
 std::string CommandNamed(int argc, char** argv) {
   static constexpr std::string_view kValueFlags[] = {
-      "-d", "--database", "--dir", "--config", "--log-level", "--history-table", "--lock-wait"};
+      "-d", "--database", "--dir", "--config", "--log-level", "--history-table", "--lock-wait",
+      "--metrics-file", "--pushgateway"};
   static constexpr std::string_view kCommands[] = {
-      "version", "doctor", "lint", "backfill", "verify", "copy", "init", "new", "up", "down",
+      "version", "doctor", "lint", "backfill", "verify", "copy", "serve", "recommend", "init", "new", "up", "down",
       "redo", "goto", "status", "history", "validate", "plan", "baseline", "repair", "report",
       "complete", "abort", "health", "redis"};
   for (int i = 1; i < argc; ++i) {
@@ -234,6 +250,7 @@ std::string CommandNamed(int argc, char** argv) {
     }
     if (arg == "migrate") return "up";
     if (arg == "rollback") return "down";
+    if (arg == "recommendations") return "recommend";
     if (std::find(std::begin(kCommands), std::end(kCommands), arg) != std::end(kCommands)) {
       return std::string(arg);
     }
@@ -423,6 +440,59 @@ int Run(int argc, char** argv, const std::string& only, bool* retry) {
     AddRedisCommands(app, rargs, &redis_copy, &redis_verify, &redis_status, &redis_move);
   }
 
+  ServeArgs sargs;
+  CLI::App* serve = nullptr;
+  if (want("serve")) {
+    serve = app.add_subcommand(
+        "serve", "read-only HTTP service: dashboard, /metrics, /healthz, /readyz, /api/*");
+    serve->add_option("--listen", sargs.listen, "address to listen on (default 127.0.0.1:9187)")
+        ->option_text("HOST:PORT");
+    serve->add_option("-d,--database", sargs.databases,
+                      "database to watch (repeatable; default: DATABASE_URL)")
+        ->option_text("URL");
+    serve->add_option("--token", sargs.token,
+                      "bearer token every path but /healthz requires (needed beyond loopback)")
+        ->envname("FERRY_SERVE_TOKEN")
+        ->option_text("TOKEN");
+    serve->add_option("--ready-timeout", sargs.connect_bound,
+                      "/readyz: a database must answer within this (default 2s)")
+        ->option_text("DURATION");
+    serve->footer(
+        "Examples:\n"
+        "  ferry serve --database postgres://app@db/app          # http://127.0.0.1:9187/\n"
+        "  ferry serve --listen 0.0.0.0:9187 --token $TOKEN -d $DB1 -d sqlite:app.db\n"
+        "Endpoints: / (dashboard), /healthz, /readyz, /metrics, /api/status, /api/history,\n"
+        "/api/jobs, /api/lint (docs/openapi.yaml). Nothing is written to any database.\n"
+        "Guide: docs/observability.md.");
+  }
+
+  RecommendArgs recargs;
+  CLI::App* recommend = nullptr;
+  if (want("recommend")) {
+    recommend = app.add_subcommand(
+        "recommend", "analyse a PostgreSQL database: ranked recommendations with the SQL to act");
+    recommend->alias("recommendations");
+    recommend->add_option("--int4-warn", recargs.int4_warn_ratio,
+                          "flag int4 keys past this share of 2^31 (default 0.5)")
+        ->option_text("RATIO");
+    recommend->add_option("--matrix-size-gib", recargs.matrix_database_gib,
+                          "decision matrix: database size threshold (default 500 GiB)")
+        ->option_text("GIB");
+    recommend->add_option("--matrix-commits", recargs.matrix_commits_per_second,
+                          "decision matrix: commits per second threshold (default 10000)")
+        ->option_text("N");
+    recommend->add_option("--matrix-latency-ms", recargs.matrix_mean_statement_ms,
+                          "decision matrix: mean statement time threshold (default 100 ms)")
+        ->option_text("MS");
+    recommend->footer(
+        "Examples:\n"
+        "  ferry recommend --database postgres://app@db/app\n"
+        "  ferry recommendations --json | jq '.recommendations[] | select(.priority == \"critical\")'\n"
+        "Checks int4 keys near exhaustion, tables without a primary key, unused and duplicate\n"
+        "indexes, bloat, long transactions, partition candidates, failed or slow migrations,\n"
+        "slow statements (pg_stat_statements) and seed 000's decision matrix. Read-only.");
+  }
+
   MigrateArgs margs;
   std::vector<CLI::App*> migrate_cmds;
   auto command = [&](const char* name, const char* help, const char* examples) -> CLI::App* {
@@ -610,22 +680,32 @@ int Run(int argc, char** argv, const std::string& only, bool* retry) {
   if (g.verbose >= 2) level = LogLevel::kDebug;
   SetLogLevel(level);
 
-  Context ctx{std::move(*config), g.json, g.quiet};
-  if (lint != nullptr && lint->parsed()) return RunLint(ctx, lint_paths, lint_format);
-  if (backfill != nullptr && backfill->parsed()) return RunBackfillCommand(ctx, bargs);
-  if (verify != nullptr && verify->parsed()) return RunVerify(ctx, vargs);
-  if (copy != nullptr && copy->parsed()) return RunCopyCommand(ctx, cargs);
-  if (redis_copy != nullptr && redis_copy->parsed()) return RunRedisCopy(ctx, rargs);
-  if (redis_verify != nullptr && redis_verify->parsed()) return RunRedisVerify(ctx, rargs);
-  if (redis_status != nullptr && redis_status->parsed()) return RunRedisClusterStatus(ctx, rargs);
-  if (redis_move != nullptr && redis_move->parsed()) return RunRedisMoveSlots(ctx, rargs);
-  if (doctor != nullptr && doctor->parsed()) {
-    return RunDoctor(ctx, doctor_url.empty() ? ctx.config.Get("database") : doctor_url);
+  EventBus bus;
+  RunMetrics metrics;
+  if (Status s = metrics.Start(g.metrics_file, g.pushgateway, bus); !s.ok()) {
+    return ReportError(s, g.json);
   }
-  for (CLI::App* c : migrate_cmds) {
-    if (c->parsed()) return RunMigrateCommand(ctx, c->get_name(), margs);
-  }
-  return ReportError(Status(StatusCode::kInternal, "command parsed but not dispatched"), g.json);
+  Context ctx{std::move(*config), g.json, g.quiet, &bus};
+  auto dispatch = [&]() -> int {
+    if (lint != nullptr && lint->parsed()) return RunLint(ctx, lint_paths, lint_format);
+    if (backfill != nullptr && backfill->parsed()) return RunBackfillCommand(ctx, bargs);
+    if (verify != nullptr && verify->parsed()) return RunVerify(ctx, vargs);
+    if (copy != nullptr && copy->parsed()) return RunCopyCommand(ctx, cargs);
+    if (serve != nullptr && serve->parsed()) return RunServeCommand(ctx, sargs);
+    if (recommend != nullptr && recommend->parsed()) return RunRecommendCommand(ctx, recargs);
+    if (redis_copy != nullptr && redis_copy->parsed()) return RunRedisCopy(ctx, rargs);
+    if (redis_verify != nullptr && redis_verify->parsed()) return RunRedisVerify(ctx, rargs);
+    if (redis_status != nullptr && redis_status->parsed()) return RunRedisClusterStatus(ctx, rargs);
+    if (redis_move != nullptr && redis_move->parsed()) return RunRedisMoveSlots(ctx, rargs);
+    if (doctor != nullptr && doctor->parsed()) {
+      return RunDoctor(ctx, doctor_url.empty() ? ctx.config.Get("database") : doctor_url);
+    }
+    for (CLI::App* c : migrate_cmds) {
+      if (c->parsed()) return RunMigrateCommand(ctx, c->get_name(), margs);
+    }
+    return ReportError(Status(StatusCode::kInternal, "command parsed but not dispatched"), g.json);
+  };
+  return metrics.Finish(app.get_subcommands()[0]->get_name(), dispatch());
 }
 
 }  // namespace

@@ -78,40 +78,54 @@ Result<MigratorOptions> OptionsFrom(const Context& ctx, const MigrateArgs& args)
   return o;
 }
 
-json EventJson(const MigrationEvent& e) {
-  json j = {{"event", e.type}, {"version", e.version}, {"script", e.script}};
+json EventJson(const std::string& type, const MigrationStep& e, int64_t duration_ms) {
+  json j = {{"event", type}, {"version", e.version}, {"script", e.script}};
   if (!e.description.empty()) j["description"] = e.description;
   if (e.statement) j["statement"] = e.statement;
   if (e.statements) j["statements"] = e.statements;
-  if (e.type == "migration_done" || e.type == "undo_done" || e.type == "migration_failed") {
-    j["duration_ms"] = e.duration_ms;
+  if (type == "migration_done" || type == "undo_done" || type == "migration_failed") {
+    j["duration_ms"] = duration_ms;
   }
-  if (e.type == "migration_done" || e.type == "undo_done") j["rows_affected"] = e.rows_affected;
+  if (type == "migration_done" || type == "undo_done") j["rows_affected"] = e.rows_affected;
   if (!e.message.empty()) j["message"] = e.message;
   return j;
 }
 
-EventSink MakeSink(const Context& ctx) {
-  if (ctx.json) return [](const MigrationEvent& e) { PrintJson(EventJson(e)); };
-  if (ctx.quiet) return [](const MigrationEvent&) {};
-  return [](const MigrationEvent& e) {
+// The text or JSON progress of migration commands: a consumer of the bus
+// for the events the migrator publishes (its own steps, lint findings and
+// the online steps it runs; a backfill's batches are not printed).
+EventBus::Consumer MakeProgressPrinter(const Context& ctx) {
+  auto printed = [](const Event& event) {
+    return event.migration.has_value() && event.kind != EventKind::kBackfill;
+  };
+  if (ctx.json) {
+    return [printed](const Event& event) {
+      if (printed(event)) PrintJson(EventJson(event.type, *event.migration, event.duration_ms));
+    };
+  }
+  if (ctx.quiet) return [](const Event&) {};
+  return [printed](const Event& event) {
+    if (!printed(event)) return;
+    const MigrationStep& e = *event.migration;
+    const std::string& type = event.type;
+    const int64_t duration_ms = event.duration_ms;
     std::string label = e.version.empty() ? e.script : e.version;
-    if (e.type == "migration_started") {
+    if (type == "migration_started") {
       Err(fmt::format("-> {} {}{}\n", label, e.description,
                       e.message.empty() ? "" : " (no transaction: " + e.message + ")"));
-    } else if (e.type == "migration_done") {
-      Err(fmt::format("   done in {} ms, {} statement{}, {} row{} affected\n", e.duration_ms,
+    } else if (type == "migration_done") {
+      Err(fmt::format("   done in {} ms, {} statement{}, {} row{} affected\n", duration_ms,
                       e.statements, e.statements == 1 ? "" : "s", e.rows_affected,
                       e.rows_affected == 1 ? "" : "s"));
-    } else if (e.type == "statement_done") {
+    } else if (type == "statement_done") {
       Err(fmt::format("   statement {}/{} done\n", e.statement, e.statements));
-    } else if (e.type == "migration_failed" || e.type == "undo_failed") {
-      Err(fmt::format("   FAILED after {} ms\n", e.duration_ms));
-    } else if (e.type == "undo_started") {
+    } else if (type == "migration_failed" || type == "undo_failed") {
+      Err(fmt::format("   FAILED after {} ms\n", duration_ms));
+    } else if (type == "undo_started") {
       Err(fmt::format("<- {} {} (down)\n", label, e.description));
-    } else if (e.type == "undo_done") {
-      Err(fmt::format("   rolled back in {} ms\n", e.duration_ms));
-    } else if (e.type == "notice") {
+    } else if (type == "undo_done") {
+      Err(fmt::format("   rolled back in {} ms\n", duration_ms));
+    } else if (type == "notice") {
       Err(fmt::format("   {}\n", e.message));  // "NOTICE: 40% of users done"
     } else if (!e.message.empty()) {
       Err(fmt::format("   {}\n", e.message));
@@ -317,6 +331,10 @@ json HistoryRowJson(const HistoryRow& r) {
 int ApplyOutput(const Context& ctx, const char* verb, const Result<ApplyResult>& r) {
   if (!r.ok()) return ReportError(r.status(), ctx.json);
   const std::string& version = r->current_version;
+  if (!r->dry_run) {
+    ctx.bus->Publish(SchemaVersionEvent(DatabaseLabel(ctx.config.Get("database")),
+                                        version.empty() ? "none" : version));
+  }
   if (ctx.json) {
     PrintJson({{"ok", true},
                {"dry_run", r->dry_run},
@@ -666,7 +684,8 @@ int RunMigrateCommand(const Context& ctx, const std::string& command, const Migr
   auto opened = Migrator::Open(ctx.config.Get("database"), *options);
   if (!opened.ok()) return ReportError(opened.status(), ctx.json);
   Migrator& m = **opened;
-  m.SetEventSink(MakeSink(ctx));
+  ScopedSubscription printer(*ctx.bus, MakeProgressPrinter(ctx));
+  m.SetEventBus(ctx.bus);
 
   if (command == "up") return ApplyOutput(ctx, "applied", m.Up(args.target));
   if (command == "down") {

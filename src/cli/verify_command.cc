@@ -12,6 +12,7 @@
 #include "cli/output.h"
 #include "core/log.h"
 #include "move/verify.h"
+#include "observe/event.h"
 
 namespace ferry::cli {
 namespace {
@@ -177,6 +178,12 @@ int RunVerify(const Context& ctx, const VerifyArgs& args) {
   };
   auto report = Verify(options);
   if (!report.ok()) return ReportError(report.status(), ctx.json);
+  for (const TableVerifyResult& t : report->tables) {
+    Event e = VerifyTableEventOf(
+        {t.table, t.source_rows, t.target_rows, t.missing, t.extra, t.changed});
+    e.database = DatabaseLabel(options.to_url);
+    ctx.bus->Publish(e);
+  }
   if (ctx.json) {
     PrintJson(ReportJson(*report, args));
   } else {

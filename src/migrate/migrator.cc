@@ -114,9 +114,9 @@ void Migrator::ForwardNotice(std::string_view severity, std::string_view message
     FERRY_LOG_DEBUG("postgres: {}: {}", severity, message);
     return;
   }
-  MigrationEvent e{"notice", running_->version, running_->script, running_->description};
+  MigrationStep e{running_->version, running_->script, running_->description};
   e.message = fmt::format("{}: {}", severity, message);
-  Emit(e);
+  Emit("notice", e);
 }
 
 Result<std::unique_ptr<Migrator>> Migrator::Open(const std::string& url_text,
@@ -128,17 +128,22 @@ Result<std::unique_ptr<Migrator>> Migrator::Open(const std::string& url_text,
   return std::unique_ptr<Migrator>(new Migrator(std::move(url), std::move(conn), std::move(options)));
 }
 
-void Migrator::Emit(MigrationEvent event) {
-  if (event.type == "migration_started" || event.type == "undo_started") {
-    running_ = MigrationEvent{"", event.version, event.script, event.description};
-  } else if (event.type == "migration_done" || event.type == "migration_failed" ||
-             event.type == "undo_done" || event.type == "undo_failed") {
+void Migrator::Emit(const std::string& type, MigrationStep step, int64_t duration_ms,
+                    std::string error_type) {
+  if (type == "migration_started" || type == "undo_started") {
+    running_ = MigrationStep{step.version, step.script, step.description};
+  } else if (type == "migration_done" || type == "migration_failed" || type == "undo_done" ||
+             type == "undo_failed") {
     running_.reset();
-    if (event.type == "migration_done" || event.type == "undo_done") {
-      run_versions_.push_back(event.version.empty() ? event.script : event.version);
+    if (type == "migration_done" || type == "undo_done") {
+      run_versions_.push_back(step.version.empty() ? step.script : step.version);
     }
   }
-  if (sink_) sink_(event);
+  if (bus_ == nullptr) return;
+  Event e = MigrationEventOf(type, std::move(step), duration_ms);
+  e.database = DatabaseLabel(url_.Raw());
+  e.error_type = std::move(error_type);
+  bus_->Publish(e);
 }
 
 Result<MigrationSet> Migrator::Scan(bool metadata_only) {
@@ -156,12 +161,11 @@ Result<std::unique_ptr<MigrationLock>> Migrator::Lock() {
   }
   return MigrationLock::Acquire(url_, options_.history_table, options_.lock_wait,
                                 [this](const LockHolder& h) {
-                                  MigrationEvent e;
-                                  e.type = "lock_wait";
+                                  MigrationStep e;
                                   e.message = fmt::format("waiting for the migration lock held by "
                                                           "{} since {}",
                                                           h.who, h.since);
-                                  Emit(e);
+                                  Emit("lock_wait", e);
                                 });
 }
 
@@ -485,18 +489,18 @@ Status Migrator::ApplyOne(const Migration& m, const RunPlan& file_plan, HistoryR
   }
   row->attempts = row->id == 0 ? 1 : row->attempts + 1;
 
-  MigrationEvent started{"migration_started", row->version, m.up.path, m.description};
+  MigrationStep started{row->version, m.up.path, m.description};
   started.statements = total;
   started.message = plan.transactional ? "" : plan.reason;
-  Emit(started);
+  Emit("migration_started", started);
   if (resuming) {
-    MigrationEvent e{"migration_resumed", row->version, m.up.path, m.description};
+    MigrationStep e{row->version, m.up.path, m.description};
     e.statement = first + 1;
     e.statements = total;
     e.message = fmt::format("statements 1..{} were applied by an earlier run; resuming at "
                             "statement {} (line {})",
                             first, first + 1, plan.statements[static_cast<size_t>(first)].line);
-    Emit(e);
+    Emit("migration_resumed", e);
   }
 
   auto fail = [&](Status s) -> Status {
@@ -511,10 +515,9 @@ Status Migrator::ApplyOne(const Migration& m, const RunPlan& file_plan, HistoryR
                         saved.status().ToString());
       }
     }
-    MigrationEvent e{"migration_failed", row->version, m.up.path, m.description};
+    MigrationStep e{row->version, m.up.path, m.description};
     e.message = s.message();
-    e.duration_ms = row->duration_ms;
-    Emit(e);
+    Emit("migration_failed", e, row->duration_ms, ErrorTypeOf(s));
     return s;
   };
 
@@ -537,16 +540,16 @@ Status Migrator::ApplyOne(const Migration& m, const RunPlan& file_plan, HistoryR
   // the migration back); after the backfills when there are any.
   auto verify = [&]() -> Status {
     if (!m.verify) return Status();
-    MigrationEvent e{"verify_started", row->version, m.verify->path, m.description};
-    Emit(e);
+    MigrationStep e{row->version, m.verify->path, m.description};
+    Emit("verify_started", e);
     return RunVerify(*conn_, *m.verify);
   };
 
   if (online_resume) {
     FERRY_ASSIGN_OR_RETURN(row->id, history->Save(*row));
-    MigrationEvent e{"migration_resumed", row->version, m.up.path, m.description};
+    MigrationStep e{row->version, m.up.path, m.description};
     e.message = "its statements were committed by an earlier run; continuing with the backfills";
-    Emit(e);
+    Emit("migration_resumed", e);
   } else if (in_outer_tx || plan.transactional) {
     // The running row is committed first (outside the migration's
     // transaction) so an interrupted run is visible afterwards. On
@@ -616,11 +619,11 @@ Status Migrator::ApplyOne(const Migration& m, const RunPlan& file_plan, HistoryR
         prepared_closing = false;
         row->status = "running";
         row->completed_at.clear();
-        MigrationEvent e{"migration_retried", row->version, m.up.path, m.description};
+        MigrationStep e{row->version, m.up.path, m.description};
         e.message =
             "the migration deallocated ferry's prepared statements, so its transaction could not "
             "record it; rolled back, running it again";
-        Emit(e);
+        Emit("migration_retried", e);
         continue;
       }
       return fail(std::move(saved).Prefix("recording history and committing"));
@@ -649,10 +652,10 @@ Status Migrator::ApplyOne(const Migration& m, const RunPlan& file_plan, HistoryR
       row->rows_affected += *r;
       row->statements_done = i + 1;
       FERRY_RETURN_IF_ERROR(history->MarkProgress(row->id, row->statements_done, row->rows_affected));
-      MigrationEvent e{"statement_done", row->version, m.up.path, m.description};
+      MigrationStep e{row->version, m.up.path, m.description};
       e.statement = i + 1;
       e.statements = total;
-      Emit(e);
+      Emit("statement_done", e);
     }
     if (engine.Has(Feature::kSessionTimeouts) &&
         (!plan.lock_timeout.empty() || !plan.statement_timeout.empty())) {
@@ -670,12 +673,18 @@ Status Migrator::ApplyOne(const Migration& m, const RunPlan& file_plan, HistoryR
     FERRY_RETURN_IF_ERROR(history->Save(*row).status());
   }
   if (prepared.after_commit) {
-    Status s = options_.online->AfterCommit(
-        url_.Raw(), *conn_, m, [&](const std::string& type, const std::string& message) {
-          MigrationEvent e{type, row->version, m.up.path, m.description};
-          e.message = message;
-          Emit(e);
-        });
+    // The online steps publish on `relay`; their events reach the bus with
+    // this migration's detail.
+    EventBus relay;
+    relay.Subscribe([&](const Event& step) {
+      if (bus_ == nullptr) return;
+      Event e = step;
+      e.migration = MigrationStep{row->version, m.up.path, m.description};
+      e.migration->message = step.message;
+      e.database = DatabaseLabel(url_.Raw());
+      bus_->Publish(e);
+    });
+    Status s = options_.online->AfterCommit(url_.Raw(), *conn_, m, &relay);
     if (!s.ok()) {
       return fail(std::move(s).Prefix(
           "statements committed; a backfill did not finish ('ferry up' continues it)"));
@@ -690,11 +699,10 @@ Status Migrator::ApplyOne(const Migration& m, const RunPlan& file_plan, HistoryR
     row->duration_ms = MsSince(start);
     FERRY_RETURN_IF_ERROR(history->Save(*row).status());
   }
-  MigrationEvent done{"migration_done", row->version, m.up.path, m.description};
-  done.duration_ms = row->duration_ms;
+  MigrationStep done{row->version, m.up.path, m.description};
   done.rows_affected = row->rows_affected;
   done.statements = total;
-  Emit(done);
+  Emit("migration_done", done, row->duration_ms);
   return Status();
 }
 
@@ -763,11 +771,11 @@ Status Migrator::DropInvalidIndex(const Statement& stmt, const Migration& m) {
   // costs every write and blocks re-creating it under the same name.
   const std::string& qualified = *found.rows[0][0];
   FERRY_RETURN_IF_ERROR(conn_->Exec("DROP INDEX CONCURRENTLY IF EXISTS " + qualified).status());
-  MigrationEvent e{"invalid_index_dropped", m.version.text(), m.up.path, m.description};
+  MigrationStep e{m.version.text(), m.up.path, m.description};
   e.message = fmt::format("dropped the INVALID index {} left by an earlier failed CREATE INDEX "
                           "CONCURRENTLY (line {}) before building it again",
                           qualified, stmt.line);
-  Emit(e);
+  Emit("invalid_index_dropped", e);
   return Status();
 }
 
@@ -797,11 +805,11 @@ Status Migrator::LintBeforeUp(const std::vector<const PlanEntry*>& todo) {
   // Only what blocks is listed; the rest is one line ('ferry lint' shows it).
   if (const size_t others = report.findings.size() -
                             static_cast<size_t>(report.Count(LintSeverity::kError))) {
-    MigrationEvent e{"lint_summary", "", "", ""};
+    MigrationStep e{"", "", ""};
     e.message = fmt::format("lint: {} other finding{} (warnings, notes) do not block; 'ferry "
                             "lint' lists them",
                             others, others == 1 ? "" : "s");
-    Emit(e);
+    Emit("lint_summary", e);
   }
   for (const LintFinding& f : report.findings) {
     std::string where = fmt::format("{}:{}:{}", f.file, f.line, f.column);
@@ -826,9 +834,9 @@ Status Migrator::LintBeforeUp(const std::vector<const PlanEntry*>& todo) {
     for (const std::string& item : list) joined += (joined.empty() ? "" : ", ") + item;
     unsafe_notes_[file] = fmt::format("applied with --allow-unsafe by {} despite lint: {}", who,
                                       joined);
-    MigrationEvent e{"lint_overridden", "", file, ""};
+    MigrationStep e{"", file, ""};
     e.message = fmt::format("--allow-unsafe: applying {} despite lint errors: {}", file, joined);
-    Emit(e);
+    Emit("lint_overridden", e);
   }
   return Status();
 }
@@ -948,7 +956,7 @@ Result<ApplyResult> Migrator::UpUnrecorded(const std::string& target) {
   for (const PlanEntry* entry : todo) {
     const PlanEntry& e = *entry;
     if (e.state == EntryState::kRunning) {
-      MigrationEvent ev{"migration_interrupted", e.version, e.script, e.description};
+      MigrationStep ev{e.version, e.script, e.description};
       ev.message = fmt::format("{} was left running by {} (started {}); that process is gone, so "
                                "ferry continues it{}",
                                e.script, e.row->applied_by, e.row->started_at,
@@ -956,7 +964,7 @@ Result<ApplyResult> Migrator::UpUnrecorded(const std::string& target) {
                                        e.row->execution == "own-transactions"
                                    ? fmt::format(" after statement {}", e.row->statements_done)
                                    : " (nothing of it was committed)");
-      Emit(ev);
+      Emit("migration_interrupted", ev);
     }
   }
   // Every pending script is parsed and checked before any runs.
@@ -1022,12 +1030,12 @@ Result<ApplyResult> Migrator::UpUnrecorded(const std::string& target) {
         }
         const auto delay = RetryDelay(options_.lock_retry_delay, attempt,
                                       options_.lock_retry_delay * 1024);
-        MigrationEvent ev{"lock_retry", e->version, e->migration->up.path, e->description};
+        MigrationStep ev{e->version, e->migration->up.path, e->description};
         ev.message = fmt::format("{}: lock_timeout hit (another transaction holds a conflicting "
                                  "lock); retry {} of {} in {} ms",
                                  e->migration->up.path, attempt, options_.lock_retries,
                                  delay.count());
-        Emit(ev);
+        Emit("lock_retry", ev, 0, ErrorTypeOf(s));
         std::this_thread::sleep_for(delay);
       }
       result.applied.push_back(e->version.empty() ? e->script : e->version);
@@ -1157,9 +1165,9 @@ Status Migrator::UndoOne(const Migration& m, HistoryRow* row, History* history) 
   const Script& script = m.down ? *m.down : m.up;
   const int total = static_cast<int>(plan.statements.size());
   auto start = Clock::now();
-  MigrationEvent started{"undo_started", row->version, script.path, m.description};
+  MigrationStep started{row->version, script.path, m.description};
   started.statements = total;
-  Emit(started);
+  Emit("undo_started", started);
   HistoryRow undo;
   undo.version = row->version;
   undo.description = m.description;
@@ -1183,9 +1191,9 @@ Status Migrator::UndoOne(const Migration& m, HistoryRow* row, History* history) 
       undo.completed_at = History::Now();
       undo.duration_ms = MsSince(start);
       (void)history->Save(undo);
-      MigrationEvent e{"undo_failed", row->version, script.path, m.description};
+      MigrationStep e{row->version, script.path, m.description};
       e.message = s.message();
-      Emit(e);
+      Emit("undo_failed", e, 0, ErrorTypeOf(s));
       return s;
     }
     rows += *r;
@@ -1204,10 +1212,9 @@ Status Migrator::UndoOne(const Migration& m, HistoryRow* row, History* history) 
     return std::move(s).Prefix("recording the rollback");
   }
   if (plan.transactional) FERRY_RETURN_IF_ERROR(conn_->Commit());
-  MigrationEvent done{"undo_done", row->version, script.path, m.description};
-  done.duration_ms = undo.duration_ms;
+  MigrationStep done{row->version, script.path, m.description};
   done.rows_affected = rows;
-  Emit(done);
+  Emit("undo_done", done, undo.duration_ms);
   return Status();
 }
 

@@ -33,6 +33,7 @@
 #include "migrate/script_plan.h"
 #include "migrate/source.h"
 #include "migrate/sql_split.h"
+#include "observe/event.h"
 
 namespace ferry {
 
@@ -72,23 +73,6 @@ struct MigratorOptions {
   // a migration declaring such blocks is refused before anything runs.
   std::shared_ptr<OnlineSteps> online;
 };
-
-// One line of progress. type: lock_wait, migration_started, statement_done,
-// migration_done, migration_failed, migration_resumed, undo_started, undo_done,
-// notice (a server NOTICE/WARNING/INFO a migration's statement raised:
-// message "NOTICE: text").
-struct MigrationEvent {
-  std::string type;
-  std::string version;
-  std::string script;
-  std::string description;
-  int statement = 0;         // 1-based, for statement_done
-  int statements = 0;        // total in the script
-  int64_t duration_ms = 0;
-  int64_t rows_affected = 0;
-  std::string message;
-};
-using EventSink = std::function<void(const MigrationEvent&)>;
 
 enum class EntryState {
   kApplied,     // applied and the file is unchanged
@@ -171,7 +155,11 @@ class Migrator {
   static Result<std::unique_ptr<Migrator>> Open(const std::string& url_text,
                                                 MigratorOptions options);
 
-  void SetEventSink(EventSink sink) { sink_ = std::move(sink); }
+  // Progress goes to `bus` (observe/event.h; not owned, may be null): kind
+  // kMigration with types lock_wait, migration_started, statement_done,
+  // migration_done, migration_failed, migration_resumed, undo_started,
+  // undo_done ...; kLint for lint findings; kExpand for the online steps.
+  void SetEventBus(EventBus* bus) { bus_ = bus; }
   const MigratorOptions& options() const { return options_; }
   MigratorOptions& mutable_options() { return options_; }
   Connection* connection() { return conn_.get(); }
@@ -255,7 +243,8 @@ class Migrator {
     StatusReport report;
   };
   Result<Locked> LockAndLoad(History* history);
-  void Emit(MigrationEvent event);
+  void Emit(const std::string& type, MigrationStep step, int64_t duration_ms = 0,
+            std::string error_type = "");
   // Server notices while a migration runs become "notice" events.
   void ForwardNotice(std::string_view severity, std::string_view message);
 
@@ -287,9 +276,9 @@ class Migrator {
   Url url_;
   std::unique_ptr<Connection> conn_;
   MigratorOptions options_;
-  EventSink sink_;
+  EventBus* bus_ = nullptr;
   std::map<std::string, std::string> unsafe_notes_;  // up script path -> history note
-  std::optional<MigrationEvent> running_;  // the migration whose statements run now
+  std::optional<MigrationStep> running_;  // the migration whose statements run now
   std::unique_ptr<SchemaRecord> schema_record_;  // during Recorded()
   std::vector<std::string> run_versions_;        // applied or rolled back in this run
   std::map<std::string, std::string> run_sql_;   // version (or script) -> its SQL this run

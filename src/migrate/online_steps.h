@@ -26,6 +26,7 @@
 #include "ferry/status.h"
 #include "migrate/source.h"
 #include "migrate/sql_split.h"
+#include "observe/event.h"
 
 namespace ferry {
 
@@ -35,9 +36,6 @@ struct OnlinePrepared {
   std::vector<Statement> statements;
   bool after_commit = false;  // AfterCommit() has work to do
 };
-
-// type: "backfill_progress", "expand_phase" ...; message: human text.
-using OnlineProgress = std::function<void(const std::string& type, const std::string& message)>;
 
 class OnlineSteps {
  public:
@@ -52,9 +50,12 @@ class OnlineSteps {
 
   // After the migration committed: the backfills, each resumable (running
   // it again continues where a killed run stopped). `url` is the database
-  // (backfill workers open their own connections).
+  // (backfill workers open their own connections). Progress goes to `bus`
+  // (may be null): kExpand events whose type says the step
+  // ("backfill_progress", "expand_phase" ...) and whose message is human
+  // text, plus the backfills' own kBackfill events.
   virtual Status AfterCommit(const std::string& url, Connection& conn, const Migration& m,
-                             const OnlineProgress& progress) = 0;
+                             EventBus* bus) = 0;
 
   // Statements that undo the expand phase of `m` (drop triggers and new
   // columns), to run before its down section; empty when nothing is open.

@@ -417,8 +417,8 @@ std::string RetryReason(const Status& s) {
 class Runner {
  public:
   Runner(std::string url, const BackfillOptions& options, const Plan& plan,
-         const BackfillSink& sink, std::string job_id)
-      : url_(std::move(url)), options_(options), plan_(plan), sink_(sink),
+         EventBus* bus, std::string job_id)
+      : url_(std::move(url)), options_(options), plan_(plan), bus_(bus),
         job_id_(std::move(job_id)) {}
 
   // Runs workers over `ranges` until every range is done, a worker fails
@@ -463,8 +463,8 @@ class Runner {
     stop_ = true;
   }
 
-  void Emit(BackfillEvent e) {
-    if (!sink_) return;
+  void Emit(BackfillProgress e, std::string error_type = "") {
+    if (bus_ == nullptr) return;
     std::lock_guard<std::mutex> lock(mu_);
     e.rows_updated = prior_rows_ + rows_;
     e.rows_scanned = prior_scanned_ + scanned_;
@@ -476,7 +476,10 @@ class Runner {
       e.eta_seconds = static_cast<double>(std::max<int64_t>(e.estimated_rows - e.rows_scanned, 0)) /
                       e.rows_per_second;
     }
-    sink_(e);
+    Event event = BackfillEventOf(job_id_, options_.table, std::move(e));
+    event.database = DatabaseLabel(url_);
+    event.error_type = std::move(error_type);
+    bus_->Publish(event);
   }
 
   std::optional<size_t> NextRange() {
@@ -515,8 +518,8 @@ class Runner {
                      "count(*) FROM pg_stat_replication"));
       int64_t lag = std::stoll(r.Text(0, 0));
       if (lag <= options_.max_replication_lag.count()) return Status();
-      BackfillEvent e;
-      e.kind = BackfillEvent::Kind::kThrottled;
+      BackfillProgress e;
+      e.kind = BackfillProgress::Kind::kThrottled;
       e.worker = worker;
       e.message = fmt::format("replica replay lag {} ms > {} ms: pausing", lag,
                               options_.max_replication_lag.count());
@@ -628,8 +631,8 @@ class Runner {
             ++batches_;
             longest_ms_ = std::max(longest_ms_, ms);
           }
-          BackfillEvent e;
-          e.kind = BackfillEvent::Kind::kBatch;
+          BackfillProgress e;
+          e.kind = BackfillProgress::Kind::kBatch;
           e.worker = worker;
           e.batch_rows = updated;
           e.batch_limit = window;
@@ -663,13 +666,13 @@ class Runner {
           ++retries_;
         }
         if (timed_out) window = std::max(options_.min_batch_rows, window / 2);
-        BackfillEvent e;
-        e.kind = BackfillEvent::Kind::kRetry;
+        BackfillProgress e;
+        e.kind = BackfillProgress::Kind::kRetry;
         e.worker = worker;
         e.attempt = attempt;
         e.batch_limit = window;
         e.message = RetryReason(s);
-        Emit(e);
+        Emit(e, ErrorTypeOf(s));
         std::this_thread::sleep_for(RetryDelay(milliseconds(50), attempt, milliseconds(5000)));
         if (s.code() == StatusCode::kUnavailable) {
           FERRY_ASSIGN_OR_RETURN(c, Connect(worker));
@@ -693,7 +696,7 @@ class Runner {
   const std::string url_;
   const BackfillOptions& options_;
   const Plan& plan_;
-  const BackfillSink& sink_;
+  EventBus* bus_;
   const std::string job_id_;
 
   std::vector<RangeState> ranges_;
@@ -738,19 +741,6 @@ Status RunChecks(Connection& conn, const Plan& plan, BackfillReport& report) {
 
 }  // namespace
 
-std::string_view BackfillEventName(BackfillEvent::Kind kind) {
-  switch (kind) {
-    case BackfillEvent::Kind::kPlanned: return "planned";
-    case BackfillEvent::Kind::kStarted: return "started";
-    case BackfillEvent::Kind::kBatch: return "batch";
-    case BackfillEvent::Kind::kRetry: return "retry";
-    case BackfillEvent::Kind::kThrottled: return "throttled";
-    case BackfillEvent::Kind::kChecking: return "checking";
-    case BackfillEvent::Kind::kFinished: return "finished";
-  }
-  return "unknown";
-}
-
 Status BackfillReport::CheckStatus() const {
   if (remaining > 0) {
     return Status(StatusCode::kFailedPrecondition,
@@ -790,7 +780,7 @@ Result<BackfillReport> PlanBackfill(Connection& conn, const BackfillOptions& opt
 }
 
 Result<BackfillReport> RunBackfill(const std::string& url, const BackfillOptions& options,
-                                   const BackfillSink& sink) {
+                                   EventBus* bus) {
   FERRY_RETURN_IF_ERROR(CheckOptionValues(options));
   ConnectOptions co;
   co.application_name = "ferry backfill";
@@ -798,12 +788,17 @@ Result<BackfillReport> RunBackfill(const std::string& url, const BackfillOptions
   FERRY_ASSIGN_OR_RETURN(Plan plan, MakePlan(*conn, options));
   BackfillReport report = ReportFor(plan, options);
   report.job_id = options.job_id.empty() ? DefaultJobId(plan) : options.job_id;
-  if (sink) {
-    BackfillEvent e;
-    e.kind = BackfillEvent::Kind::kPlanned;
+  auto emit = [&](BackfillProgress e) {
+    Event event = BackfillEventOf(report.job_id, options.table, std::move(e));
+    event.database = DatabaseLabel(url);
+    bus->Publish(event);
+  };
+  if (bus) {
+    BackfillProgress e;
+    e.kind = BackfillProgress::Kind::kPlanned;
     e.estimated_rows = report.estimated_rows;
     e.message = report.update_sql;
-    sink(e);
+    emit(e);
   }
   if (options.dry_run) return report;
 
@@ -879,9 +874,9 @@ Result<BackfillReport> RunBackfill(const std::string& url, const BackfillOptions
     job.error.clear();
     FERRY_RETURN_IF_ERROR(control.UpdateJob(job));
   }
-  if (sink) {
-    BackfillEvent e;
-    e.kind = BackfillEvent::Kind::kStarted;
+  if (bus) {
+    BackfillProgress e;
+    e.kind = BackfillProgress::Kind::kStarted;
     e.estimated_rows = report.estimated_rows;
     e.resumed = report.resumed;
     for (const RangeState& r : ranges) {
@@ -889,10 +884,10 @@ Result<BackfillReport> RunBackfill(const std::string& url, const BackfillOptions
       e.rows_scanned += r.scanned;
     }
     e.message = fmt::format("{} range(s), {} worker(s)", ranges.size(), options.workers);
-    sink(e);
+    emit(e);
   }
 
-  Runner runner(url, options, plan, sink, report.job_id);
+  Runner runner(url, options, plan, bus, report.job_id);
   Status ran = runner.Run(std::move(ranges), report);
   // The job row as the workers left it (checkpoint and counts are theirs).
   FERRY_ASSIGN_OR_RETURN(std::optional<JobRow> now, control.GetJob(report.job_id));
@@ -911,12 +906,12 @@ Result<BackfillReport> RunBackfill(const std::string& url, const BackfillOptions
                               report.job_id, report.rows_updated));
   }
 
-  if (sink) {
-    BackfillEvent e;
-    e.kind = BackfillEvent::Kind::kChecking;
+  if (bus) {
+    BackfillProgress e;
+    e.kind = BackfillProgress::Kind::kChecking;
     e.rows_updated = report.rows_updated;
     e.message = plan.not_done.empty() ? "check query" : "counting rows still matching the condition";
-    sink(e);
+    emit(e);
   }
   FERRY_RETURN_IF_ERROR(RunChecks(*conn, plan, report));
   now->state = JobState::kDone;
@@ -924,14 +919,14 @@ Result<BackfillReport> RunBackfill(const std::string& url, const BackfillOptions
   now->error = verdict.ok() ? "" : verdict.message();
   FERRY_RETURN_IF_ERROR(control.UpdateJob(*now));
   (void)conn->Unlock(lock_key);
-  if (sink) {
-    BackfillEvent e;
-    e.kind = BackfillEvent::Kind::kFinished;
+  if (bus) {
+    BackfillProgress e;
+    e.kind = BackfillProgress::Kind::kFinished;
     e.rows_updated = report.rows_updated;
     e.rows_scanned = report.rows_scanned;
     e.rows_per_second = report.rows_per_second;
     e.message = verdict.ok() ? "checks passed" : verdict.message();
-    sink(e);
+    emit(e);
   }
   return report;
 }

@@ -23,8 +23,8 @@
 //         when given), and `check_query` (when given) must return no rows.
 //
 // Threading: RunBackfill opens one connection per worker (plus one for the
-// job row and the checks); the sink is called from worker threads, one call
-// at a time.
+// job row and the checks); events (kind kBackfill, detail BackfillProgress
+// in observe/event.h) are published from worker threads.
 #pragma once
 
 #include <atomic>
@@ -36,6 +36,7 @@
 
 #include "drivers/connection.h"
 #include "ferry/status.h"
+#include "observe/event.h"
 
 namespace ferry {
 
@@ -97,35 +98,6 @@ struct BackfillOptions {
   const std::atomic<bool>* cancel = nullptr;
 };
 
-struct BackfillEvent {
-  enum class Kind {
-    kPlanned,    // validated; message: the UPDATE shape
-    kStarted,    // first batch about to run (resumed says if from a checkpoint)
-    kBatch,      // one batch committed
-    kRetry,      // a batch failed with a retryable error and will be retried
-    kThrottled,  // waiting for replicas (message says how far behind)
-    kChecking,   // integrity check started
-    kFinished,   // all ranges done and checks passed or failed (see report)
-  };
-  Kind kind = Kind::kBatch;
-  int worker = 0;                  // 0-based worker of kBatch/kRetry
-  int64_t batch_rows = 0;          // rows updated by this batch
-  int64_t batch_limit = 0;         // window size used for this batch
-  int64_t batch_ms = 0;            // duration of this batch's transaction
-  int attempt = 0;                 // kRetry: failed attempt number (1-based)
-  int64_t rows_updated = 0;        // totals, all workers, including resumed work
-  int64_t rows_scanned = 0;        // keys walked so far
-  int64_t estimated_rows = 0;      // keys to walk in total (planner estimate)
-  double rows_per_second = 0;      // rows_scanned rate of this run
-  double eta_seconds = -1;         // -1 when unknown
-  bool resumed = false;
-  std::string message;             // human text (retry reason, throttle lag ...)
-};
-using BackfillSink = std::function<void(const BackfillEvent&)>;
-
-// "planned", "batch", "retry" ...
-std::string_view BackfillEventName(BackfillEvent::Kind kind);
-
 struct BackfillReport {
   std::string job_id;
   std::string table;            // schema-qualified
@@ -172,6 +144,6 @@ Result<BackfillReport> PlanBackfill(Connection& conn, const BackfillOptions& opt
 // set, and a batch's own error after max_attempts (the checkpoint keeps all
 // committed batches).
 Result<BackfillReport> RunBackfill(const std::string& url, const BackfillOptions& options,
-                                   const BackfillSink& sink = {});
+                                   EventBus* bus = nullptr);
 
 }  // namespace ferry

@@ -2,7 +2,7 @@
 // target's control tables and move each chunk in one target transaction.
 //
 // In:     CopyOptions.
-// Out:    rows in the target tables; CopyEvents; a CopySummary.
+// Out:    rows in the target tables; events on a bus; a CopySummary.
 // Resume: ferry_jobs/ferry_chunks on the target. A chunk's rows and its
 //         FinishChunk() commit together; a re-run leases only chunks that
 //         are not done (dead local owners' leases are reclaimed at once,
@@ -600,7 +600,8 @@ Result<Prepared> Prepare(const CopyOptions& o, bool for_run) {
 // Shared progress and event emission.
 class Progress {
  public:
-  Progress(std::string job_id, const CopyEventSink& sink) : job_id_(std::move(job_id)), sink_(sink) {}
+  Progress(std::string job_id, std::string database, EventBus* bus)
+      : job_id_(std::move(job_id)), database_(std::move(database)), bus_(bus) {}
 
   void AddTable(const std::string& table, int64_t estimated, int64_t chunks_total) {
     std::lock_guard lock(mu_);
@@ -622,7 +623,8 @@ class Progress {
   }
   // Updates counters for a finished chunk and emits its event (and
   // table_done when the table has no chunk left).
-  void Emit(CopyEvent e, bool count_done, bool count_failed) {
+  void Emit(const std::string& type, CopyProgress e, bool count_done, bool count_failed,
+            std::string error_type = "") {
     std::lock_guard lock(mu_);
     auto& t = tables_[e.table];
     if (count_done) {
@@ -639,35 +641,39 @@ class Progress {
       job_.chunks_failed++;
     }
     Fill(e, t);
-    if (sink_) sink_(e);
+    Send(type, e, std::move(error_type));
     if ((count_done || count_failed) && t.chunks_done + t.chunks_failed == t.chunks_total) {
-      CopyEvent done;
-      done.type = "table_done";
+      CopyProgress done;
       done.table = e.table;
       done.rows = t.rows;
       done.bytes = t.bytes;
       Fill(done, t);
-      if (sink_) sink_(done);
+      Send("table_done", done);
     }
   }
   void EmitJob(const std::string& type) {
     std::lock_guard lock(mu_);
-    CopyEvent e;
-    e.type = type;
+    CopyProgress e;
     Totals empty;
     Fill(e, empty);
     e.rows = job_.rows;
     e.bytes = job_.bytes;
-    if (sink_) sink_(e);
+    Send(type, e);
   }
 
  private:
+  void Send(const std::string& type, CopyProgress e, std::string error_type = "") {
+    if (bus_ == nullptr) return;
+    Event event = CopyEventOf(type, job_id_, std::move(e));
+    event.database = database_;
+    event.error_type = std::move(error_type);
+    bus_->Publish(event);
+  }
   struct Totals {
     int64_t rows = 0, bytes = 0, estimated = -1, chunks_done = 0, chunks_failed = 0,
             chunks_total = 0, failed_rows = 0;
   };
-  void Fill(CopyEvent& e, const Totals& t) const {
-    e.job_id = job_id_;
+  void Fill(CopyProgress& e, const Totals& t) const {
     e.table_rows_done = t.rows;
     e.table_rows_estimated = t.estimated;
     e.table_bytes_done = t.bytes;
@@ -682,7 +688,8 @@ class Progress {
   }
 
   std::string job_id_;
-  const CopyEventSink& sink_;
+  std::string database_;  // label of the target
+  EventBus* bus_;
   std::mutex mu_;
   std::map<std::string, Totals> tables_;
   Totals job_;
@@ -857,24 +864,22 @@ class Worker {
                                 chunk.table_name));
     }
     FERRY_ASSIGN_OR_RETURN(KeyRange range, KeyRange::Decode(chunk.range_spec));
-    CopyEvent ev;
+    CopyProgress ev;
     ev.table = t->target_name;
     ev.chunk_id = chunk.chunk_id;
     ev.range = RangeText(*t, range);
     ev.attempt = chunk.attempts;
-    ev.type = "chunk_started";
-    progress_.Emit(ev, false, false);
+    progress_.Emit("chunk_started", ev, false, false);
     Status last;
     for (int attempt = 1; attempt <= o_.max_attempts && !stop_; ++attempt) {
       Status c = Connect();
       if (c.ok()) {
         auto r = CopyChunk(*t, range, chunk);
         if (r.ok()) {
-          ev.type = "chunk_done";
           ev.rows = r->rows;
           ev.bytes = r->bytes;
           ev.error.clear();
-          progress_.Emit(ev, true, false);
+          progress_.Emit("chunk_done", ev, true, false);
           return Status();
         }
         c = r.status();
@@ -883,10 +888,9 @@ class Worker {
       if (c.Get("lease") == "lost") return Status();  // another worker owns it now
       last = c;
       if (!IsRetryable(c.code()) || attempt == o_.max_attempts) break;
-      ev.type = "chunk_retry";
       ev.attempt = attempt;
       ev.error = c.ToString();
-      progress_.Emit(ev, false, false);
+      progress_.Emit("chunk_retry", ev, false, false, ErrorTypeOf(c));
       std::this_thread::sleep_for(Backoff(attempt));
     }
     if (stop_ && last.ok()) return Status();
@@ -903,11 +907,10 @@ class Worker {
       return ctl.FinishChunk(chunk);
     });
     if (!rec.ok() && rec.code() != StatusCode::kAborted) return rec;
-    ev.type = "chunk_failed";
     ev.rows = std::max<int64_t>(chunk.rows, 0);
     ev.bytes = 0;
     ev.error = chunk.error;
-    progress_.Emit(ev, false, true);
+    progress_.Emit("chunk_failed", ev, false, true, ErrorTypeOf(last));
     return Status();
   }
 
@@ -1248,7 +1251,7 @@ Result<CopyPlan> PlanCopy(const CopyOptions& options) {
   return plan;
 }
 
-Result<CopySummary> RunCopy(const CopyOptions& options, const CopyEventSink& on_event,
+Result<CopySummary> RunCopy(const CopyOptions& options, EventBus* bus,
                             CopySummary* partial) {
   auto started = Clock::now();
   CopyOptions o = options;
@@ -1364,7 +1367,7 @@ Result<CopySummary> RunCopy(const CopyOptions& options, const CopyEventSink& on_
   }
 
   // Progress starts from what earlier runs finished.
-  Progress progress(p.job_id, on_event);
+  Progress progress(p.job_id, DatabaseLabel(options.to_url), bus);
   FERRY_ASSIGN_OR_RETURN(std::vector<ChunkRow> chunks, ctl.ListChunks(p.job_id));
   std::map<std::string, int64_t> per_table;
   for (const auto& c : chunks) per_table[c.table_name]++;

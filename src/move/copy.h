@@ -3,7 +3,7 @@
 //
 // In:     CopyOptions (source and target URLs, tables, filter, workers).
 // Out:    the target's tables hold exactly the source rows (of the filter);
-//         CopyEvents to the caller; a CopySummary.
+//         events on the caller's bus; a CopySummary.
 // Resume: the job (ferry_jobs) and its chunks (ferry_chunks) live on the
 //         target. Each chunk's rows and its "done" mark are committed in one
 //         target transaction, so a run killed at any point resumes from the
@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "ferry/status.h"
+#include "observe/event.h"
 
 namespace ferry {
 
@@ -72,28 +73,6 @@ struct CopyPlan {
   std::vector<CopyTablePlan> tables;
 };
 
-// A progress event. type: "job_started", "chunk_started", "chunk_done",
-// "chunk_failed", "chunk_retry", "table_done", "job_done".
-struct CopyEvent {
-  std::string type;
-  std::string job_id;
-  std::string table;
-  int64_t chunk_id = -1;
-  std::string range;     // KeyRange::ToString() or "pages [a, b)"
-  int64_t rows = 0;      // this chunk's or table's rows
-  int64_t bytes = 0;
-  int attempt = 0;
-  std::string error;     // chunk_failed / chunk_retry
-  // Totals so far (every event): rows and bytes copied, chunks done/total,
-  // per table and for the job.
-  int64_t table_rows_done = 0, table_rows_estimated = -1, table_bytes_done = 0;
-  int64_t table_chunks_done = 0, table_chunks_total = 0;
-  int64_t job_rows_done = 0, job_rows_estimated = -1, job_bytes_done = 0;
-  int64_t job_chunks_done = 0, job_chunks_total = 0, job_rows_failed = 0;
-};
-// Called from worker threads, one call at a time (serialized by the engine).
-using CopyEventSink = std::function<void(const CopyEvent&)>;
-
 struct CopyFailure {
   std::string table;
   std::string range;
@@ -120,7 +99,10 @@ Result<CopyPlan> PlanCopy(const CopyOptions& options);
 // Runs (or resumes) the job. Bad input fails before any row is written.
 // Returns kFailedPrecondition (with the summary's figures in the message) when
 // chunks failed for good; the caller gets the summary via `summary` then.
-Result<CopySummary> RunCopy(const CopyOptions& options, const CopyEventSink& on_event,
+// Progress goes to `bus` (may be null), published from worker threads: kind
+// kCopy, type "job_started", "chunk_started", "chunk_done", "chunk_failed",
+// "chunk_retry", "table_done", "job_done", detail CopyProgress.
+Result<CopySummary> RunCopy(const CopyOptions& options, EventBus* bus,
                             CopySummary* partial = nullptr);
 
 // Progress of a job read from the control tables on `target_url`.

@@ -19,6 +19,20 @@
 namespace ferry {
 namespace {
 
+// Publishes expand steps (kind kExpand) on a bus; does nothing without one.
+class StepPublisher {
+ public:
+  explicit StepPublisher(EventBus* bus) : bus_(bus) {}
+  explicit operator bool() const { return bus_ != nullptr; }
+  void operator()(std::string type, std::string message) const {
+    Publish(bus_, StepEvent(EventKind::kExpand, std::move(type), std::move(message)));
+  }
+  EventBus* bus() const { return bus_; }
+
+ private:
+  EventBus* bus_;
+};
+
 using nlohmann::json;
 
 constexpr std::string_view kStateTable = "ferry_expand_state";
@@ -780,7 +794,8 @@ class ExpandSteps final : public OnlineSteps {
   }
 
   Status AfterCommit(const std::string& url, Connection& conn, const Migration& m,
-                     const OnlineProgress& progress) override {
+                     EventBus* bus) override {
+    StepPublisher progress(bus);
     FERRY_ASSIGN_OR_RETURN(std::vector<ExpandState> states, ListExpandStates(conn));
     for (const ExpandState& st : states) {
       if (st.version != m.version.text() || st.phase != "expanding") continue;
@@ -915,24 +930,29 @@ class ExpandSteps final : public OnlineSteps {
   }
 
   static Status Backfill(const std::string& url, const BackfillOptions& bo,
-                         const OnlineProgress& progress) {
+                         const StepPublisher& progress) {
     auto last = std::chrono::steady_clock::now();
-    BackfillSink sink = [&](const BackfillEvent& e) {
-      if (!progress) return;
+    // The backfill's own events go on to the caller's bus (for metrics),
+    // with a summary step at most once a second.
+    EventBus backfill_bus;
+    backfill_bus.Subscribe([&](const Event& event) {
+      if (!progress || !event.backfill) return;
+      Publish(progress.bus(), event);
+      const BackfillProgress& e = *event.backfill;
       auto now = std::chrono::steady_clock::now();
-      if (e.kind == BackfillEvent::Kind::kBatch && now - last < std::chrono::seconds(1)) return;
+      if (e.kind == BackfillProgress::Kind::kBatch && now - last < std::chrono::seconds(1)) return;
       last = now;
-      if (e.kind == BackfillEvent::Kind::kBatch || e.kind == BackfillEvent::Kind::kFinished) {
+      if (e.kind == BackfillProgress::Kind::kBatch || e.kind == BackfillProgress::Kind::kFinished) {
         progress("backfill_progress",
                  fmt::format("{}: {} rows updated, {:.0f} rows/s{}", bo.table, e.rows_updated,
                              e.rows_per_second,
                              e.eta_seconds >= 0 ? fmt::format(", ETA {:.0f} s", e.eta_seconds)
                                                 : ""));
-      } else if (e.kind == BackfillEvent::Kind::kRetry || e.kind == BackfillEvent::Kind::kThrottled) {
-        progress("backfill_" + std::string(BackfillEventName(e.kind)), e.message);
+      } else if (e.kind == BackfillProgress::Kind::kRetry || e.kind == BackfillProgress::Kind::kThrottled) {
+        progress("backfill_" + std::string(BackfillProgressName(e.kind)), e.message);
       }
-    };
-    FERRY_ASSIGN_OR_RETURN(BackfillReport report, RunBackfill(url, bo, sink));
+    });
+    FERRY_ASSIGN_OR_RETURN(BackfillReport report, RunBackfill(url, bo, &backfill_bus));
     return report.CheckStatus();
   }
 
@@ -977,8 +997,8 @@ std::shared_ptr<OnlineSteps> MakeOnlineSteps(ExpandStepsOptions options) {
   return std::make_shared<ExpandSteps>(options);
 }
 
-Result<CompleteResult> CompleteExpand(const CompleteOptions& options,
-                                      const OnlineProgress& progress) {
+Result<CompleteResult> CompleteExpand(const CompleteOptions& options, EventBus* bus) {
+  StepPublisher progress(bus);
   FERRY_ASSIGN_OR_RETURN(Url url, Url::Parse(options.url));
   FERRY_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, OpenConnection(url));
   if (!conn->traits().Has(Feature::kOnlineChanges)) {

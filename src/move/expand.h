@@ -134,7 +134,7 @@ struct CompleteResult {
 // The contract phase of every change awaiting complete (or `version`).
 // Refused before anything changes: no such change (kNotFound), backfill
 // unfinished, rows still NULL where NOT NULL is wanted (kFailedPrecondition).
-Result<CompleteResult> CompleteExpand(const CompleteOptions& options,
-                                      const OnlineProgress& progress = {});
+// Progress goes to `bus` (may be null) as kExpand events.
+Result<CompleteResult> CompleteExpand(const CompleteOptions& options, EventBus* bus = nullptr);
 
 }  // namespace ferry

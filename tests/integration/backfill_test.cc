@@ -24,6 +24,16 @@
 namespace ferry {
 namespace {
 
+// RunBackfill with `on` subscribed to its events' backfill detail.
+Result<BackfillReport> RunWithEvents(const std::string& url, const BackfillOptions& o,
+                                     const std::function<void(const BackfillProgress&)>& on) {
+  EventBus bus;
+  bus.Subscribe([&](const Event& e) {
+    if (e.backfill) on(*e.backfill);
+  });
+  return RunBackfill(url, o, &bus);
+}
+
 using ::testing::HasSubstr;
 using testing::FreshPgDatabase;
 using testing::RunFerry;
@@ -180,9 +190,9 @@ TEST_F(BackfillPg, ConcurrentWritersLoseNothingAndEveryRowMatches) {
   o.workers = 2;
   o.batch_rows = 2000;
   o.lock_timeout = std::chrono::milliseconds(500);
-  std::vector<BackfillEvent> events;
+  std::vector<BackfillProgress> events;
   const int64_t before = writers.statements.load();
-  auto report = RunBackfill(db.url(), o, [&](const BackfillEvent& e) { events.push_back(e); });
+  auto report = RunWithEvents(db.url(), o, [&](const BackfillProgress& e) { events.push_back(e); });
   const int64_t during = writers.statements.load() - before;
   writers.Stop();
   ASSERT_TRUE(report.ok()) << report.status().ToString();
@@ -198,7 +208,7 @@ TEST_F(BackfillPg, ConcurrentWritersLoseNothingAndEveryRowMatches) {
   EXPECT_LE(report->rows_updated, rows);
   int64_t batch_total = 0;
   for (const auto& e : events) {
-    if (e.kind == BackfillEvent::Kind::kBatch) batch_total += e.batch_rows;
+    if (e.kind == BackfillProgress::Kind::kBatch) batch_total += e.batch_rows;
   }
   EXPECT_EQ(batch_total, report->rows_updated);
 
@@ -315,8 +325,8 @@ TEST_F(BackfillPg, BatchSizeAdaptsTowardTheTarget) {
   o.min_batch_rows = 50;
   o.max_batch = std::chrono::milliseconds(4);
   std::vector<int64_t> limits;
-  auto report = RunBackfill(db.url(), o, [&](const BackfillEvent& e) {
-    if (e.kind == BackfillEvent::Kind::kBatch) limits.push_back(e.batch_limit);
+  auto report = RunWithEvents(db.url(), o, [&](const BackfillProgress& e) {
+    if (e.kind == BackfillProgress::Kind::kBatch) limits.push_back(e.batch_limit);
   });
   ASSERT_TRUE(report.ok()) << report.status().ToString();
   ASSERT_GE(limits.size(), 3u);
@@ -331,8 +341,8 @@ TEST_F(BackfillPg, BatchSizeAdaptsTowardTheTarget) {
   o.max_batch = std::chrono::seconds(10);
   o.restart = true;
   limits.clear();
-  report = RunBackfill(db.url(), o, [&](const BackfillEvent& e) {
-    if (e.kind == BackfillEvent::Kind::kBatch) limits.push_back(e.batch_limit);
+  report = RunWithEvents(db.url(), o, [&](const BackfillProgress& e) {
+    if (e.kind == BackfillProgress::Kind::kBatch) limits.push_back(e.batch_limit);
   });
   ASSERT_TRUE(report.ok()) << report.status().ToString();
   ASSERT_GE(limits.size(), 2u);
@@ -361,8 +371,8 @@ TEST_F(BackfillPg, LockedRowsAreRetriedNotWaitedOn) {
   o.lock_timeout = std::chrono::milliseconds(100);
   o.max_attempts = 20;
   std::vector<std::string> retries;
-  auto report = RunBackfill(db.url(), o, [&](const BackfillEvent& e) {
-    if (e.kind == BackfillEvent::Kind::kRetry) retries.push_back(e.message);
+  auto report = RunWithEvents(db.url(), o, [&](const BackfillProgress& e) {
+    if (e.kind == BackfillProgress::Kind::kRetry) retries.push_back(e.message);
   });
   release.join();
   ASSERT_TRUE(report.ok()) << report.status().ToString();
