@@ -124,7 +124,7 @@ TEST_P(MetricsCliTest, UpWritesTheSeedsSeriesWithTheirValues) {
   EXPECT_EQ(s["migration_operations_total{" + db + ",operation=\"migration\",status=\"failure\"}"],
             1)
       << after;
-  const std::string error_type = GetParam() == "postgres" ? "42P01" : "NOT_FOUND";
+  const std::string error_type = GetParam() == "postgres" ? "42P01" : "INVALID_ARGUMENT";
   EXPECT_EQ(s["migration_errors_total{error_type=\"" + error_type + "\",operation=\"migration\"}"],
             1)
       << after;

@@ -156,7 +156,10 @@ void MetricsRegistry::Observe(const Event& e) {
               {"status", std::string(EventStatusName(e.status))},
               {"database", e.database}})
         .Increment();
-    if (e.status != EventStatus::kRetrying && e.duration_ms > 0) {
+    // Migrations always report their time (0 ms is a time); other
+    // operations only when they measured one (a copy chunk does not).
+    const bool timed = e.duration_ms > 0 || e.operation == "migration" || e.operation == "undo";
+    if (e.status != EventStatus::kRetrying && timed) {
       f_->operation_duration
           .Add({{"operation", e.operation}, {"database", e.database}}, kOperationBuckets)
           .Observe(Seconds(e.duration_ms));
