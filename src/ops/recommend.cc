@@ -315,7 +315,7 @@ Result<RecommendReport> Recommend(const RecommendOptions& options) {
   ConnectOptions co;
   co.application_name = "ferry recommend";
   FERRY_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, OpenConnection(url, co));
-  if (conn->engine() != "postgres") {
+  if (!conn->traits().Has(Feature::kTableStatistics)) {
     return Status(StatusCode::kUnimplemented,
                   "ferry recommend analyses PostgreSQL databases (catalog and statistics)");
   }

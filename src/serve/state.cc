@@ -83,7 +83,7 @@ json OneStatus(const StateOptions& o, const std::string& url) {
   // without the privilege to see it).
   json lag = nullptr;
   Connection* conn = (*m)->connection();
-  if (conn->engine() == "postgres") {
+  if (conn->engine() == Engine::kPostgres) {
     auto r = conn->Query(
         "SELECT COALESCE(max(EXTRACT(EPOCH FROM replay_lag)), 0)::float8 FROM pg_stat_replication");
     if (r.ok() && !r->empty()) lag = std::stod(r->Text(0, 0));
@@ -183,7 +183,7 @@ Result<json> JobsOf(const std::string& url) {
   co.application_name = "ferry serve";
   FERRY_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, OpenConnection(parsed, co));
   // The control tables exist only once a job ran there: read, never create.
-  std::string probe = conn->engine() == "postgres"
+  std::string probe = conn->engine() == Engine::kPostgres
                           ? "SELECT to_regclass('ferry_jobs') IS NOT NULL"
                           : "SELECT count(*) > 0 FROM sqlite_master WHERE name = 'ferry_jobs'";
   FERRY_ASSIGN_OR_RETURN(QueryResult exists, conn->Query(probe));
@@ -277,7 +277,7 @@ json LintJson(const StateOptions& options) {
     }
     LintOptions lo;
     lo.carry_across_files = true;
-    if ((*m)->connection()->engine() == "postgres") {
+    if ((*m)->connection()->traits().Has(Feature::kTableStatistics)) {
       (void)ReadDatabaseFacts(*(*m)->connection(), &lo);
     }
     json findings = json::array();
