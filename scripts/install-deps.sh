@@ -15,6 +15,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev libhiredis-dev
   postgresql-15 postgresql-client-15 redis-server
   procps iproute2 util-linux python3
+  clang libclang-rt-14-dev
 )
 
 log() { printf 'install-deps: %s\n' "$*"; }

@@ -4,6 +4,8 @@
 #   2. build build/ with warnings as errors; run ctest against throw-away
 #      PostgreSQL + Redis servers (scripts/test-servers.sh run)
 #   3. unless FERRY_SKIP_SANITIZE=1: the same in build-asan/ (ASan + UBSan)
+#   4. unless FERRY_SKIP_FUZZ=1: each libFuzzer target (tests/fuzz) briefly on
+#      its corpus, FERRY_FUZZ_SECONDS each (default 15; scripts/fuzz.sh)
 # Extra arguments go to both ctest runs, e.g. `scripts/test.sh -L unit`.
 # FERRY_SKIP_DEPS=1 skips step 1; FERRY_CTEST_TIMEOUT sets the per-test
 # timeout in seconds (default 300) for tests that don't set their own.
@@ -91,6 +93,19 @@ if [[ "${FERRY_SKIP_SANITIZE:-0}" != 1 ]]; then
   run_stage asan build-asan --sanitize --werror
 else
   summary+=("asan: skipped (FERRY_SKIP_SANITIZE=1)")
+fi
+
+if [[ "${FERRY_SKIP_FUZZ:-0}" != 1 ]]; then
+  log "fuzz: each target ${FERRY_FUZZ_SECONDS:-15} s on its corpus (build-fuzz/)"
+  if bash "$ROOT/scripts/fuzz.sh" --seconds "${FERRY_FUZZ_SECONDS:-15}" 2>&1 | tee "$LOG_DIR/fuzz.log"; then
+    summary+=("fuzz: ok")
+  else
+    summary+=("fuzz: FAILED")
+    failed=1
+  fi
+  while IFS= read -r l; do summary+=("fuzz:   ${l#fuzz: }"); done < <(grep -E '^fuzz: [a-z_]+ +(ok|CRASHED)' "$LOG_DIR/fuzz.log" || true)
+else
+  summary+=("fuzz: skipped (FERRY_SKIP_FUZZ=1)")
 fi
 
 log "summary"

@@ -13,6 +13,7 @@
 
 #include "core/backoff.h"
 #include "core/log.h"
+#include "core/printable.h"
 #include "drivers/registry.h"
 #include "migrate/sql_split.h"
 #include "migrate/verify_step.h"
@@ -83,7 +84,8 @@ int LineOfPosition(const Statement& stmt, const std::string& position) {
 }
 
 // "line 3: x\nline 9: y" -> "path:3: x\npath:9: y", the form editors jump to.
-std::string AtFile(const std::string& path, const std::string& message) {
+std::string AtFile(const std::string& file, const std::string& message) {
+  const std::string path = Printable(file);  // a newline in a name must not forge a line
   std::string out;
   size_t pos = 0;
   while (pos <= message.size()) {
@@ -129,8 +131,12 @@ struct Migrator::RunPlan {
   const Script* script = nullptr;
 };
 
-Migrator::Migrator(Url url, std::unique_ptr<Connection> conn, MigratorOptions options)
-    : url_(std::move(url)), conn_(std::move(conn)), options_(std::move(options)) {}
+Migrator::Migrator(Url url, Secret url_text, std::unique_ptr<Connection> conn,
+                   MigratorOptions options)
+    : url_(std::move(url)),
+      url_text_(std::move(url_text)),
+      conn_(std::move(conn)),
+      options_(std::move(options)) {}
 
 Result<std::unique_ptr<Migrator>> Migrator::Open(const std::string& url_text,
                                                  MigratorOptions options) {
@@ -138,7 +144,7 @@ Result<std::unique_ptr<Migrator>> Migrator::Open(const std::string& url_text,
   ConnectOptions connect;
   connect.short_session = options.short_session;
   FERRY_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, OpenConnection(url, connect));
-  return std::unique_ptr<Migrator>(new Migrator(std::move(url), std::move(conn), std::move(options)));
+  return std::unique_ptr<Migrator>(new Migrator(std::move(url), Secret(url_text), std::move(conn), std::move(options)));
 }
 
 void Migrator::Emit(MigrationEvent event) {
@@ -720,7 +726,7 @@ Status Migrator::ApplyOne(const Migration& m, const RunPlan& file_plan, HistoryR
   }
   if (prepared.after_commit) {
     Status s = options_.online->AfterCommit(
-        url_.Raw(), *conn_, m, [&](const std::string& type, const std::string& message) {
+        url_text_.Reveal(), *conn_, m, [&](const std::string& type, const std::string& message) {
           MigrationEvent e{type, row->version, m.up.path, m.description};
           e.message = message;
           Emit(e);
