@@ -183,7 +183,7 @@ TEST(TrustArgvTest, CommandLineHidesThePasswordWhileFerryRuns) {
   std::string url = "postgres://postgres:" + std::string(kSecretUrlEncoded) + "@" + u->host() +
                     ":" + std::to_string(u->port()) + "/" + u->database();
   std::string kv = "host=" + u->host() + " port=" + std::to_string(u->port()) +
-                   " dbname=" + u->database() + " password='" + kSecret + "'";
+                   " dbname=" + u->database() + " user=postgres password='" + kSecret + "'";
   int n = 0;
   for (const std::vector<std::string>& flag :
        {std::vector<std::string>{"-d", url}, std::vector<std::string>{"--database=" + url},
@@ -258,7 +258,7 @@ class TrustHistoryTest : public ::testing::TestWithParam<const char*> {
   void ExpectRefused(const std::string& expected) {
     RunResult validate = Run({"validate"});
     EXPECT_NE(validate.exit_code, 0) << validate.out;
-    EXPECT_THAT(validate.err, HasSubstr(expected));
+    EXPECT_THAT(validate.out + validate.err, HasSubstr(expected));
     RunResult up = Run({"up"});
     EXPECT_NE(up.exit_code, 0) << up.out << up.err;
     EXPECT_THAT(up.err, HasSubstr(expected));
@@ -273,7 +273,8 @@ class TrustHistoryTest : public ::testing::TestWithParam<const char*> {
 TEST_P(TrustHistoryTest, StatusTypedByHandIsRefused) {
   Exec("UPDATE ferry_schema_history SET status = 'SUCCESS'");
   ExpectRefused("'SUCCESS'");
-  EXPECT_THAT(Run({"validate"}).err, HasSubstr("row id 1"));
+  RunResult validate = Run({"validate"});
+  EXPECT_THAT(validate.out + validate.err, HasSubstr("row id 1"));
   EXPECT_NE(Run({"status"}).exit_code, 0);
 }
 
