@@ -41,10 +41,11 @@ command -v clang++ >/dev/null 2>&1 || die "clang++ not found: run scripts/instal
 
 build_dir="$ROOT/build-fuzz"
 log "configuring $build_dir (clang, ASan + UBSan + libFuzzer)"
+mkdir -p "$build_dir"
 CC=clang CXX=clang++ cmake -G Ninja -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DFERRY_BUILD_FUZZ=ON -DFERRY_BUILD_TESTS=OFF -DFERRY_WITH_POSTGRES=OFF \
-  -DFERRY_STATIC_DEPS=OFF -DFERRY_WERROR=OFF >"$build_dir.configure.log" 2>&1 ||
-  { cat "$build_dir.configure.log" >&2; die "cmake configure failed"; }
+  -DFERRY_STATIC_DEPS=OFF -DFERRY_WERROR=OFF >"$build_dir/configure.log" 2>&1 ||
+  { cat "$build_dir/configure.log" >&2; die "cmake configure failed"; }
 log "building ${targets[*]}"
 cmake --build "$build_dir" -j"$(nproc 2>/dev/null || echo 2)" --target "${targets[@]/#/fuzz_}" ||
   die "build failed in $build_dir"
