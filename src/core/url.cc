@@ -36,6 +36,14 @@ Status Invalid(std::string message) {
   return Status(StatusCode::kInvalidArgument, std::move(message));
 }
 
+// RFC 3986: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ).
+bool IsScheme(std::string_view text) {
+  if (text.empty() || !std::isalpha(static_cast<unsigned char>(text[0]))) return false;
+  return std::all_of(text.begin(), text.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '+' || c == '-' || c == '.';
+  });
+}
+
 bool IsSecretKey(std::string_view key) { return key == "password" || key == "sslpassword"; }
 
 // Where a secret sits in the text: [value_begin, value_end) reads "***" in
@@ -302,7 +310,10 @@ Result<Url> Url::Parse(std::string_view input) {
     return finish();
   }
 
+  // A URL starts with its scheme; "://" anywhere else (in a key=value
+  // password, say) does not make one.
   size_t sep = text.find("://");
+  if (sep != std::string_view::npos && !IsScheme(text.substr(0, sep))) sep = std::string_view::npos;
   if (sep == std::string_view::npos) {
     // libpq key=value string.
     if (text.find('=') != std::string_view::npos) {

@@ -32,7 +32,8 @@ void Check(bool ok, const char* what) {
 std::string Without(std::string_view text, std::string_view drop) {
   std::string out;
   for (char c : text) {
-    if (drop.find(c) == std::string_view::npos) out += c;
+    bool space = std::isspace(static_cast<unsigned char>(c)) != 0;  // also \v, \f
+    if (!space && drop.find(c) == std::string_view::npos) out += c;
   }
   return out;
 }
