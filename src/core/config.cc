@@ -4,6 +4,7 @@
 
 #include <cctype>
 #include <charconv>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -254,7 +255,17 @@ Result<int64_t> ParseDurationMs(std::string_view text) {
     return Status(StatusCode::kInvalidArgument,
                   fmt::format("'{}': unknown unit '{}': use ms, s, min or h", text, unit));
   }
-  return static_cast<int64_t>(number * factor);
+  // Anything over a year is a typo, and a cast of a huge value (or of "inf"
+  // or "nan", which from_chars reads) to an integer is undefined behaviour
+  // (found by fuzz_config).
+  double ms = number * factor;
+  if (!std::isfinite(ms) || ms > 366.0 * 24 * 3'600'000) {
+    return Status(StatusCode::kInvalidArgument,
+                  fmt::format("'{}' is not a duration of at most a year: write e.g. 500ms, 5s, "
+                              "2min, 1h",
+                              text));
+  }
+  return static_cast<int64_t>(ms);
 }
 
 }  // namespace ferry

@@ -111,6 +111,15 @@ TEST_F(ConfigTest, MissingExplicitFileIsAnErrorImplicitIsNot) {
   EXPECT_TRUE(Config::Load(missing, false, Env(), {}).ok());
 }
 
+TEST(DurationTest, HugeInfiniteAndNanAreRefused) {
+  // A cast of these to int64 was undefined behaviour (fuzz_config).
+  for (const char* text : {"6666666666666666666666666666666666666666666666666666666666666666666666666666h",
+                           "inf", "nan", "1e300s", "367d", "9000h"}) {
+    EXPECT_FALSE(ParseDurationMs(text).ok()) << text;
+  }
+  EXPECT_EQ(*ParseDurationMs("8760h"), 8760LL * 3600 * 1000);
+}
+
 TEST(DurationTest, Units) {
   EXPECT_EQ(*ParseDurationMs("250"), 250);
   EXPECT_EQ(*ParseDurationMs("250ms"), 250);
