@@ -50,6 +50,7 @@ struct MigratorOptions {
   std::string note;                    // recorded in history rows (e.g. repair reason)
   std::string scan_cache_dir;          // status/health may reuse scans from here ("" = off)
   bool short_session = false;          // read-only command: ConnectOptions::short_session
+  bool read_only = false;              // creates nothing: ConnectOptions::read_only
   // Lint pending PostgreSQL migrations before applying any (migrate/lint.h)
   // and refuse error-level findings (kFailedPrecondition, context
   // lint=unsafe) unless allow_unsafe, which is recorded in each affected

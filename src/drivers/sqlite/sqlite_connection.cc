@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <thread>
 
@@ -392,13 +393,36 @@ class SqliteConnection final : public Connection {
   std::map<int64_t, int> locks_;  // key -> fd holding the OFD lock
 };
 
+// A WAL-mode database (header byte 18 is 2) without a -wal file beside it.
+bool IsIdleWalFile(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::exists(path + "-wal", ec)) return false;
+  std::ifstream in(path, std::ios::binary);
+  char header[20] = {};
+  if (!in.read(header, sizeof header)) return false;
+  return std::string_view(header, 16) == std::string_view("SQLite format 3\0", 16) &&
+         header[18] == 2;
+}
+
+// "file:PATH?immutable=1" with the URI's special characters escaped.
+std::string ImmutableUri(const std::string& path) {
+  std::string uri = "file:";
+  for (char c : path) {
+    if (c == '%' || c == '?' || c == '#') {
+      uri += fmt::format("%{:02X}", static_cast<unsigned char>(c));
+    } else {
+      uri += c;
+    }
+  }
+  return uri + "?immutable=1";
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Connection>> Open(const Url& url, const ConnectOptions& options) {
-  (void)options;
   const std::string& path = url.database();
   const auto& params = url.params();
-  bool read_only = params.count("mode") && params.at("mode") == "ro";
+  bool read_only = options.read_only || (params.count("mode") && params.at("mode") == "ro");
   if (path != ":memory:") {
     std::filesystem::path p(path);
     std::error_code ec;
@@ -420,8 +444,15 @@ Result<std::unique_ptr<Connection>> Open(const Url& url, const ConnectOptions& o
                                 url.Redacted(), read_only ? "read" : "read and write", path,
                                 std::strerror(errno)));
     }
-    if (!exists && (read_only || access(dir.c_str(), W_OK) != 0)) {
-      return Status(read_only ? StatusCode::kNotFound : StatusCode::kPermissionDenied,
+    if (!exists && read_only) {
+      return Status(StatusCode::kNotFound,
+                    fmt::format("{}: the SQLite file '{}' does not exist (this command only reads "
+                                "and creates nothing); check the path",
+                                url.Redacted(), path))
+          .With("path", path);
+    }
+    if (!exists && access(dir.c_str(), W_OK) != 0) {
+      return Status(StatusCode::kPermissionDenied,
                     fmt::format("{}: '{}' does not exist and cannot be created here", url.Redacted(),
                                 path));
     }
@@ -429,7 +460,17 @@ Result<std::unique_ptr<Connection>> Open(const Url& url, const ConnectOptions& o
   sqlite3* raw = nullptr;
   int flags = (read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)) |
               SQLITE_OPEN_NOMUTEX;
-  int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+  std::string open_name = path;
+  if (read_only && path != ":memory:" && IsIdleWalFile(path)) {
+    // A reader of a WAL file creates -wal and -shm beside it and, being
+    // read-only, cannot remove them: a read-only command would change the
+    // directory, and fails in a read-only one. No -wal file means no
+    // connection has the file open (SQLite keeps it while one does), so the
+    // main file is the whole database: read it as immutable.
+    open_name = ImmutableUri(path);
+    flags |= SQLITE_OPEN_URI;
+  }
+  int rc = sqlite3_open_v2(open_name.c_str(), &raw, flags, nullptr);
   DbHandle db(raw, &sqlite3_close_v2);
   if (rc != SQLITE_OK) {
     return ErrorFrom(db.get(), rc, "").Prefix(fmt::format("{}: cannot open", url.Redacted()));
