@@ -633,10 +633,10 @@ class Runner {
           Emit(e);
           // Adapt toward half the ceiling; only full windows tell the rate.
           // Far under the target (the probe, a table that got faster) the
-          // size may grow x8 in one step, otherwise x2.
+          // size may grow x4 in one step, otherwise x2.
           if (options_.adaptive && !last_window) {
             double ratio = static_cast<double>(target_ms) / static_cast<double>(std::max<int64_t>(ms, 1));
-            ratio = std::clamp(ratio, 0.5, ms * 4 < target_ms ? 8.0 : 2.0);
+            ratio = std::clamp(ratio, 0.5, ms * 4 < target_ms ? 4.0 : 2.0);
             window = std::clamp(
                 static_cast<int64_t>(std::llround(static_cast<double>(window) * ratio)),
                 options_.min_batch_rows, options_.max_batch_rows);

@@ -59,7 +59,7 @@ struct BackfillOptions {
   // each batch takes about max_batch / 2). An adaptive worker's first batch
   // is a probe of min(batch_rows, max(min_batch_rows, kProbeBatchRows))
   // rows, so that it too stays under max_batch on a slow table; the size
-  // then grows from the probe's measured time (up to x8 a step while far
+  // then grows from the probe's measured time (up to x4 a step while far
   // under the target, x2 otherwise) until batch_rows is only a ceiling of
   // the start, not of the adaptation.
   int64_t batch_rows = 10000;

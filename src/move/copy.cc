@@ -669,7 +669,9 @@ Result<Prepared> Prepare(const CopyOptions& o, bool for_run) {
   if (!p.existing || o.restart) {
     for (auto& t : p.tables) FERRY_RETURN_IF_ERROR(WithTable(planner.SplitRanges(t), t.source_name));
   }
-  if (for_run && placeholder) FERRY_ASSIGN_OR_RETURN(p.dst, Open(o.to_url, "target"));
+  if (for_run && placeholder) {
+    FERRY_ASSIGN_OR_RETURN(p.dst, Open(o.to_url, "target"));
+  }
   return p;
 }
 

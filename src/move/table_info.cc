@@ -108,8 +108,13 @@ Result<TableInfo> DescribePostgres(Connection& conn, std::string_view name) {
   auto [schema, table] = SplitName(name);
   FERRY_ASSIGN_OR_RETURN(QueryResult found, conn.Query(kPgFindTable, {schema, table}));
   if (found.empty()) {
-    // Fall back to the server's own name resolution (case folding, quoting).
-    FERRY_ASSIGN_OR_RETURN(found, conn.Query(kPgRegclass, {std::string(name)}));
+    // Fall back to the server's own name resolution (case folding, quoting);
+    // a name it cannot read ("public.Mixed Case") is simply not there.
+    auto resolved = conn.Query(kPgRegclass, {std::string(name)});
+    if (!resolved.ok() && resolved.status().Get("sqlstate") != "42602") {
+      return std::move(resolved).TakeStatus();
+    }
+    if (resolved.ok()) found = std::move(*resolved);
   }
   if (found.empty()) return TableNotFound(conn, name);
   TableInfo info;

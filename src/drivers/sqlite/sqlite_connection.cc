@@ -130,8 +130,9 @@ Status Bind(sqlite3* db, sqlite3_stmt* stmt, const Params& params, std::string_v
 
 class SqliteConnection final : public Connection {
  public:
-  SqliteConnection(DbHandle db, std::string path, std::string redacted)
-      : db_(std::move(db)), path_(std::move(path)), redacted_(std::move(redacted)) {}
+  SqliteConnection(DbHandle db, std::string path, std::string redacted, bool read_only)
+      : db_(std::move(db)), path_(std::move(path)), redacted_(std::move(redacted)),
+        read_only_(read_only) {}
 
   ~SqliteConnection() override {
     for (auto& [key, fd] : locks_) close(fd);
@@ -266,6 +267,7 @@ class SqliteConnection final : public Connection {
     if (lock_path.empty()) {
       return Status(StatusCode::kUnimplemented, "an in-memory SQLite database cannot be locked");
     }
+    if (read_only_) return LockIsFree(lock_path, key);
     int fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) {
       return Status(StatusCode::kPermissionDenied,
@@ -285,6 +287,30 @@ class SqliteConnection final : public Connection {
     }
     locks_[key] = fd;
     return true;
+  }
+
+  // A read-only connection creates no lock file and takes no lock: TryLock
+  // only tells whether someone holds it (no file: nobody).
+  static Result<bool> LockIsFree(const std::string& lock_path, int64_t key) {
+    int fd = open(lock_path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno == ENOENT) return true;
+      return Status(StatusCode::kPermissionDenied,
+                    fmt::format("cannot open lock file {}: {}", lock_path, std::strerror(errno)));
+    }
+    struct flock fl {};
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = static_cast<off_t>(static_cast<uint64_t>(key) % 0x7fffffffULL);
+    fl.l_len = 1;
+    int rc = fcntl(fd, F_OFD_GETLK, &fl);
+    int err = errno;
+    close(fd);
+    if (rc != 0) {
+      return Status(StatusCode::kUnknown,
+                    fmt::format("cannot test the lock {}: {}", lock_path, std::strerror(err)));
+    }
+    return fl.l_type == F_UNLCK;
   }
 
   Status Unlock(int64_t key) override {
@@ -391,6 +417,7 @@ class SqliteConnection final : public Connection {
   std::string path_;
   std::string redacted_;
   std::map<int64_t, int> locks_;  // key -> fd holding the OFD lock
+  bool read_only_ = false;
 };
 
 // A WAL-mode database (header byte 18 is 2) without a -wal file beside it.
@@ -481,7 +508,7 @@ Result<std::unique_ptr<Connection>> Open(const Url& url, const ConnectOptions& o
     std::from_chars(v.data(), v.data() + v.size(), busy_ms);
   }
   sqlite3_busy_timeout(db.get(), busy_ms);
-  auto conn = std::make_unique<SqliteConnection>(std::move(db), path, url.Redacted());
+  auto conn = std::make_unique<SqliteConnection>(std::move(db), path, url.Redacted(), read_only);
   // The first real read tells whether the file is a database at all.
   std::string setup = "PRAGMA foreign_keys = ON;";
   if (!read_only && path != ":memory:") setup += "PRAGMA journal_mode = WAL;";
