@@ -32,6 +32,7 @@
 #include "move/block_pipe.h"
 #include "move/control.h"
 #include "move/copy_checks.h"
+#include "move/copy_indexes.h"
 #include "move/copy_types.h"
 #include "move/table_info.h"
 
@@ -63,6 +64,9 @@ struct TableJob {
   Split split = Split::kPrimaryKey;
   std::vector<const ColumnInfo*> columns;  // source columns copied, in order
   std::vector<std::string> ddl;
+  // Run once every chunk is in (PostgreSQL target created by the job): the
+  // primary key, so that rows go into a bare heap (copy_indexes.h).
+  std::vector<std::string> after;
   std::string partition_note;  // PartitionNote() for the plan
   int64_t estimated_rows = -1;
   std::vector<KeyRange> ranges;
@@ -259,8 +263,13 @@ struct Planner {
       defs.push_back(fmt::format("{}{}{}{}", QuoteIdent(c.name), type.empty() ? "" : " ", type,
                                  c.not_null ? " NOT NULL" : ""));
     }
-    if (t.src.has_primary_key()) defs.push_back(fmt::format("PRIMARY KEY ({})", t.src.KeyColumnList()));
     std::string name = QuotedTarget(t.target_name, pg_target);
+    if (t.src.has_primary_key() && pg_target) {
+      t.after.push_back(
+          fmt::format("ALTER TABLE {} ADD PRIMARY KEY ({})", name, t.src.KeyColumnList()));
+    } else if (t.src.has_primary_key()) {
+      defs.push_back(fmt::format("PRIMARY KEY ({})", t.src.KeyColumnList()));
+    }
     std::string body;
     for (const auto& d : defs) body += (body.empty() ? "\n  " : ",\n  ") + d;
     t.ddl.push_back(fmt::format("CREATE TABLE {} ({}\n)", name, body));
@@ -448,7 +457,8 @@ nlohmann::json SpecJson(const CopyOptions& o, const Connection& src, const Conne
   for (const auto& tj : tables) {
     t.push_back({{"source", tj.source_name},
                  {"target", tj.target_name},
-                 {"split", std::string(SplitName(tj.split))}});
+                 {"split", std::string(SplitName(tj.split))},
+                 {"after", tj.after}});
   }
   return {{"from", src.redacted_url()},
           {"to", dst.redacted_url()},
@@ -605,6 +615,7 @@ Result<Prepared> Prepare(const CopyOptions& o, bool for_run) {
 
   struct Name {
     std::string source, target, split;  // split: "" for a new job
+    std::vector<std::string> after;     // a resumed job's deferred keys
   };
   std::vector<Name> names;
   if (p.existing && !o.restart) {
@@ -628,7 +639,14 @@ Result<Prepared> Prepare(const CopyOptions& o, bool for_run) {
                                 p.job_id, spec.value("where", ""), o.where));
     }
     for (const auto& t : spec["tables"]) {
-      names.push_back({t.value("source", ""), t.value("target", ""), t.value("split", "")});
+      std::vector<std::string> after;
+      if (t.contains("after") && t["after"].is_array()) {
+        for (const auto& a : t["after"]) {
+          if (a.is_string()) after.push_back(a.get<std::string>());
+        }
+      }
+      names.push_back({t.value("source", ""), t.value("target", ""), t.value("split", ""),
+                       std::move(after)});
     }
     for (const auto& n : names) {
       const bool pages = n.split == SplitName(Split::kCtid);
@@ -643,13 +661,14 @@ Result<Prepared> Prepare(const CopyOptions& o, bool for_run) {
     }
   } else {
     FERRY_ASSIGN_OR_RETURN(std::vector<std::string> list, TableNames(o, *p.src));
-    for (auto& n : list) names.push_back({n, "", ""});
+    for (auto& n : list) names.push_back({n, "", "", {}});
   }
 
   Planner planner{o, *p.src, *p.dst, p.existing.has_value() && !o.restart,
                   !src_id.empty() && src_id == dst_id, p.target_display};
   for (const auto& n : names) {
     FERRY_ASSIGN_OR_RETURN(TableJob t, planner.Describe(n.source, n.target, n.split));
+    if (!n.after.empty()) t.after = n.after;
     p.tables.push_back(std::move(t));
   }
   // The same target twice (e.g. a.t and b.t into SQLite) would mix rows.
@@ -1351,6 +1370,7 @@ Result<CopyPlan> PlanCopy(const CopyOptions& options) {
     tp.target_exists = t.target_exists;
     tp.target_has_rows = t.target_has_rows;
     tp.ddl = t.ddl;
+    for (const auto& a : t.after) tp.ddl.push_back("-- after the data:\n" + a);
     tp.partition_note = t.partition_note;
     plan.tables.push_back(std::move(tp));
   }
@@ -1523,6 +1543,14 @@ Result<CopySummary> RunCopy(const CopyOptions& options, const CopyEventSink& on_
   job.bytes_done = summary.bytes_copied;
   const bool all_done = summary.chunks_done == summary.chunks_total;
   const bool cancelled = o.cancel != nullptr && o.cancel->load() && !all_done;
+  if (all_done && fatal.ok()) {
+    // Every row is in: build the keys deferred by --create-tables.
+    std::vector<DeferredDdl> todo;
+    for (const TableJob& t : p.tables) {
+      if (!t.after.empty()) todo.push_back({t.target_name, t.after});
+    }
+    fatal = BuildDeferred(o.to_url, todo, o.workers, o.lock_timeout.count());
+  }
   if (cancelled && fatal.ok()) {
     job.state = JobState::kCancelled;
     job.error = "cancelled";
