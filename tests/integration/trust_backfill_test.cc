@@ -2,6 +2,7 @@
 // a server restart mid-run, a --check that would write, the first batch
 // under --max-batch-ms. Real PostgreSQL, the built binary end to end.
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -108,6 +109,7 @@ class OwnServer {
  public:
   OwnServer() {
     script_ = std::string(FERRY_SOURCE_DIR) + "/scripts/test-servers.sh";
+    chmod(dir_.path().c_str(), 0755);  // the server's own user must reach DIR/s
     RunResult r = RunBinary("/bin/bash", {script_, "start", dir_.File("s")});
     if (r.exit_code != 0) {
       ADD_FAILURE() << "test-servers.sh start: " << Show(r);
