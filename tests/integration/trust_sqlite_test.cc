@@ -47,6 +47,7 @@ class TrustSqliteTest : public ::testing::Test {
   void TearDown() override {
     chmod(dir_.File("data").c_str(), 0755);
     chmod(dir_.File("data/app.db").c_str(), 0644);
+    chmod(dir_.File("data/plain.db").c_str(), 0644);
   }
   RunResult Ferry(const std::string& db, std::vector<std::string> args) {
     std::vector<std::string> all = {"--database", db, "--dir", "migrations"};
@@ -82,6 +83,17 @@ TEST_F(TrustSqliteTest, ReadOnlyFileInReadOnlyDirectoryIsReadAndLeftAlone) {
   const std::string db = "sqlite:data/app.db";
   RunResult up = Ferry(db, {"up"});
   ASSERT_EQ(up.exit_code, 0) << Show(up);
+  // A second file in rollback-journal mode: a read-write open by ferry
+  // turns a file to WAL (rewriting its header), which root could do to a
+  // read-only file; a read-only open must leave it byte for byte.
+  {
+    auto plain = OpenConnection("sqlite:" + dir_.File("data/plain.db"));
+    ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+    ASSERT_OK((*plain)->Exec("PRAGMA journal_mode = DELETE; CREATE TABLE t (id integer PRIMARY "
+                             "KEY, v text); INSERT INTO t VALUES (1, 'a')")
+                  .status());
+  }
+  ASSERT_EQ(chmod(dir_.File("data/plain.db").c_str(), 0444), 0);
   ASSERT_EQ(chmod(dir_.File("data/app.db").c_str(), 0444), 0);
   ASSERT_EQ(chmod(dir_.File("data").c_str(), 0555), 0);
   const std::string before = Listing(dir_.File("data"));
@@ -97,6 +109,16 @@ TEST_F(TrustSqliteTest, ReadOnlyFileInReadOnlyDirectoryIsReadAndLeftAlone) {
                {}, dir_.path());
   EXPECT_EQ(r.exit_code, 0) << Show(r);
   EXPECT_EQ(Listing(dir_.File("data")), before) << "copy changed its source's directory";
+  const std::string plain = "sqlite:data/plain.db";
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"--database", plain, "--dir", "migrations", "status"},
+        std::vector<std::string>{"verify", "--from", plain, "--to", plain, "--table", "t"},
+        std::vector<std::string>{"copy", "--from", plain, "--to", "sqlite:copy2.db", "--table",
+                                 "t", "--create-tables"}}) {
+    r = RunFerry(args, {}, dir_.path());
+    EXPECT_EQ(r.exit_code, 0) << args[0] << "\n" << Show(r);
+    EXPECT_EQ(Listing(dir_.File("data")), before) << args[0] << " changed data/plain.db";
+  }
 
   // The open flags: a read-only connection refuses to write, even as root.
   ConnectOptions ro;
