@@ -13,10 +13,18 @@ namespace ferry {
 
 Result<std::string> DatabaseIdentity(Connection& conn) {
   if (conn.engine() == "postgres") {
-    auto id = conn.Query(
-        "SELECT system_identifier::text || ':' || current_database() FROM pg_control_system()");
-    if (id.ok() && !id->empty()) return "postgres:" + id->Text(0, 0);
-    // pg_control_system() is for superusers and pg_monitor members only.
+    // pg_control_system() is for superusers and pg_monitor members only;
+    // ask first, so that no refused call lands in the server's log.
+    FERRY_ASSIGN_OR_RETURN(
+        QueryResult may,
+        conn.Query("SELECT has_function_privilege('pg_control_system()', 'EXECUTE')"));
+    if (!may.empty() && may.Text(0, 0) == "t") {
+      FERRY_ASSIGN_OR_RETURN(
+          QueryResult id,
+          conn.Query("SELECT system_identifier::text || ':' || current_database() "
+                     "FROM pg_control_system()"));
+      if (!id.empty()) return "postgres:" + id.Text(0, 0);
+    }
     FERRY_ASSIGN_OR_RETURN(
         QueryResult r,
         conn.Query("SELECT pg_postmaster_start_time()::text || ':' || current_setting('port') || "
