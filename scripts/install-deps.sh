@@ -20,6 +20,7 @@ PACKAGES=(
   procps iproute2 util-linux python3
   liblz4-dev openjdk-17-jre-headless maven
   prometheus-cpp-dev libcpp-httplib-dev libyaml-cpp-dev chromium prometheus
+  clang libclang-rt-14-dev
 )
 
 log() { printf 'install-deps: %s\n' "$*"; }

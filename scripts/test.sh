@@ -4,6 +4,8 @@
 #   2. build build/ with warnings as errors; run ctest against throw-away
 #      PostgreSQL + Redis + Cassandra servers (scripts/test-servers.sh)
 #   3. unless FERRY_SKIP_SANITIZE=1: the same in build-asan/ (ASan + UBSan)
+#   4. unless FERRY_SKIP_FUZZ=1: each libFuzzer target (tests/fuzz) briefly on
+#      its corpus, FERRY_FUZZ_SECONDS each (default 15; scripts/fuzz.sh)
 # The servers start once, before the first stage, and serve both stages
 # (Cassandra's JVM takes tens of seconds to start); they stop at the end.
 # Extra arguments go to both ctest runs, e.g. `scripts/test.sh -L unit`.
@@ -114,6 +116,19 @@ if [[ "${FERRY_SKIP_SANITIZE:-0}" != 1 ]]; then
   run_stage asan build-asan --sanitize --werror
 else
   summary+=("asan: skipped (FERRY_SKIP_SANITIZE=1)")
+fi
+
+if [[ "${FERRY_SKIP_FUZZ:-0}" != 1 ]]; then
+  log "fuzz: each target ${FERRY_FUZZ_SECONDS:-15} s on its corpus (build-fuzz/)"
+  if bash "$ROOT/scripts/fuzz.sh" --seconds "${FERRY_FUZZ_SECONDS:-15}" 2>&1 | tee "$LOG_DIR/fuzz.log"; then
+    summary+=("fuzz: ok")
+  else
+    summary+=("fuzz: FAILED")
+    failed=1
+  fi
+  while IFS= read -r l; do summary+=("fuzz:   ${l#fuzz: }"); done < <(grep -E '^fuzz: [a-z_]+ +(ok|CRASHED)' "$LOG_DIR/fuzz.log" || true)
+else
+  summary+=("fuzz: skipped (FERRY_SKIP_FUZZ=1)")
 fi
 
 log "summary"

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cli/argv_secrets.h"
 #include "cli/context.h"
 #include "cli/exit_codes.h"
 #include "cli/output.h"
@@ -722,7 +723,12 @@ int Main(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   try {
-    return ferry::cli::Main(argc, argv);
+    // First of all: no password stays visible to `ps` (cli/argv_secrets.h).
+    std::vector<std::string> args = ferry::cli::TakeArgsHidingSecrets(argc, argv);
+    std::vector<char*> copies;
+    for (std::string& a : args) copies.push_back(a.data());
+    copies.push_back(nullptr);
+    return ferry::cli::Main(argc, copies.data());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ferry: internal error: %s (please report this)\n", e.what());
     return ferry::cli::kExitInternal;

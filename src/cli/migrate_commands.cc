@@ -13,6 +13,7 @@
 #include "cli/exit_codes.h"
 #include "cli/output.h"
 #include "core/config.h"
+#include "core/printable.h"
 #include "core/url.h"
 #include "migrate/migrator.h"
 #include "migrate/scan_cache.h"
@@ -109,9 +110,9 @@ EventBus::Consumer MakeProgressPrinter(const Context& ctx) {
     const MigrationStep& e = *event.migration;
     const std::string& type = event.type;
     const int64_t duration_ms = event.duration_ms;
-    std::string label = e.version.empty() ? e.script : e.version;
+    std::string label = Printable(e.version.empty() ? e.script : e.version);
     if (type == "migration_started") {
-      Err(fmt::format("-> {} {}{}\n", label, e.description,
+      Err(fmt::format("-> {} {}{}\n", label, Printable(e.description),
                       e.message.empty() ? "" : " (no transaction: " + e.message + ")"));
     } else if (type == "migration_done") {
       Err(fmt::format("   done in {} ms, {} statement{}, {} row{} affected\n", duration_ms,
@@ -122,11 +123,11 @@ EventBus::Consumer MakeProgressPrinter(const Context& ctx) {
     } else if (type == "migration_failed" || type == "undo_failed") {
       Err(fmt::format("   FAILED after {} ms\n", duration_ms));
     } else if (type == "undo_started") {
-      Err(fmt::format("<- {} {} (down)\n", label, e.description));
+      Err(fmt::format("<- {} {} (down)\n", label, Printable(e.description)));
     } else if (type == "undo_done") {
       Err(fmt::format("   rolled back in {} ms\n", duration_ms));
     } else if (type == "notice") {
-      Err(fmt::format("   {}\n", e.message));  // "NOTICE: 40% of users done"
+      Err(fmt::format("   {}\n", PrintableLines(e.message)));  // "NOTICE: 40% of users done"
     } else if (!e.message.empty()) {
       Err(fmt::format("   {}\n", e.message));
     }
@@ -237,10 +238,10 @@ StatusTextParts StatusTextOf(const StatusReport& r, bool all) {
                                  e.state == EntryState::kMissing || e.state == EntryState::kBaseline)
                            ? e.row->completed_at
                            : "";
-    body += fmt::format("  {:<15} {:<{}}  {:<24}  {}\n", EntryStateName(e.state), e.version, vw,
-                       when, e.script);
+    body += fmt::format("  {:<15} {:<{}}  {:<24}  {}\n", EntryStateName(e.state),
+                        Printable(e.version), vw, when, Printable(e.script));
     if (e.state == EntryState::kFailed && e.row) {
-      body += fmt::format("      error: {}\n", e.row->error_message);
+      body += fmt::format("      error: {}\n", Printable(e.row->error_message));
     }
     if (e.state == EntryState::kChanged && e.row) {
       body += "      file changed after it was applied: restore it or run 'ferry repair'\n";
@@ -269,8 +270,9 @@ std::string PlanText(const std::vector<PlannedStep>& steps) {
   if (steps.empty()) return "-- nothing to do\n";
   std::string out;
   for (const auto& s : steps) {
-    out += fmt::format("-- {} {} ({}, {})\n", s.direction, s.version.empty() ? s.script : s.version,
-                       s.script, s.execution);
+    out += fmt::format("-- {} {} ({}, {})\n", s.direction,
+                       Printable(s.version.empty() ? s.script : s.version), Printable(s.script),
+                       s.execution);
     bool tx = s.execution == "transaction";
     if (tx) out += "BEGIN;\n";
     for (size_t i = 0; i < s.statements.size(); ++i) {
@@ -379,6 +381,23 @@ int ApplyOutput(const Context& ctx, const char* verb, const Result<ApplyResult>&
   return kExitOk;
 }
 
+// A TOML basic string (JSON's escapes are valid TOML).
+std::string TomlString(const std::string& text) {
+  return json(text).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+// The database line of a new ferry.toml: the URL without its secrets
+// (Url::ConnectionText), never the text as given.
+std::string InitDatabaseLine(const std::string& database) {
+  auto parsed = Url::Parse(database);
+  if (!parsed.ok()) return "# database = \"\"  # the URL given does not parse; set it here\n";
+  std::string line = "database = " + TomlString(parsed->ConnectionText());
+  if (parsed->has_password() || !parsed->ssl_password().empty()) {
+    line += "  # password left out: put it in ~/.pgpass or PGPASSWORD";
+  }
+  return line + "\n";
+}
+
 int RunInit(const Context& ctx) {
   std::string dir = ctx.config.Get("dir");
   std::error_code ec;
@@ -391,17 +410,9 @@ int RunInit(const Context& ctx) {
   bool made_config = false;
   if (!std::filesystem::exists("ferry.toml")) {
     std::ofstream f("ferry.toml");
-    const std::string& database = ctx.config.Get("database");
-    auto parsed = Url::Parse(database);
-    bool secret = parsed.ok() ? parsed->has_password() : database != RedactSecrets(database);
     f << "# ferry settings. Flags and environment (DATABASE_URL, FERRY_*) override these.\n"
-      << "# Keep passwords out of this file: use ~/.pgpass or PGPASSWORD.\n";
-    if (secret) {
-      f << "# database = \"" << RedactSecrets(database)
-        << "\"  # password left out: put it in ~/.pgpass or PGPASSWORD\n";
-    } else {
-      f << "database = \"" << database << "\"\n";
-    }
+      << "# Keep passwords out of this file: use ~/.pgpass or PGPASSWORD.\n"
+      << InitDatabaseLine(ctx.config.Get("database"));
     f
       << "dir = \"" << dir << "\"\n"
       << "# history_table = \"ferry_schema_history\"\n"
@@ -513,7 +524,10 @@ int RunStatus(const Context& ctx, const MigrateArgs& args, Migrator& m,
   std::optional<History::Probe> probe;
   if (memo) {
     auto p = m.ProbeHistory({ExpandStateTableExistsSql()});
-    if (p.ok() && p->exists && p->format_version <= kHistoryFormatVersion) probe = *p;
+    if (p.ok() && p->exists && p->format_version >= 1 &&
+        p->format_version <= kHistoryFormatVersion) {
+      probe = *p;
+    }
   }
   std::optional<uint64_t> signature;
   if (signature_future.valid()) signature = signature_future.get();
@@ -547,7 +561,8 @@ int RunStatus(const Context& ctx, const MigrateArgs& args, Migrator& m,
     probe.reset();
     if (conn.Exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").ok()) {
       auto p = m.ProbeHistory({ExpandStateTableExistsSql()});
-      if (p.ok() && p->exists && p->format_version <= kHistoryFormatVersion) {
+      if (p.ok() && p->exists && p->format_version >= 1 &&
+          p->format_version <= kHistoryFormatVersion) {
         key.fingerprint = p->fingerprint;
         inputs.lock_held = p->extra.at(0);
         inputs.history_checked = true;
@@ -745,8 +760,8 @@ int RunMigrateCommand(const Context& ctx, const std::string& command, const Migr
           "and the live schema holds what the migrations made\n");
     } else {
       for (const auto& p : *problems) {
-        Out(p.kind == "schema" ? fmt::format("schema validation failed: {}\n", p.message)
-                               : fmt::format("{}: {}: {}\n", p.script, p.kind, p.message));
+        Out(p.kind == "schema" ? fmt::format("schema validation failed: {}\n", PrintableLines(p.message))
+                               : fmt::format("{}: {}: {}\n", Printable(p.script), p.kind, PrintableLines(p.message)));
       }
       Out(fmt::format("{} problem{}\n", problems->size(), problems->size() == 1 ? "" : "s"));
     }

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/exit_codes.h"
+#include "core/printable.h"
 #include "core/url.h"
 
 namespace ferry::cli {
@@ -93,9 +94,11 @@ void PrintJson(const nlohmann::json& value) {
 }
 
 int ReportError(const Status& status, bool json) {
-  std::string text = "ferry: error: " + RedactSecrets(status.message()) + "\n";
+  // Control characters (a file name's newline or escape sequence) are
+  // shown escaped; the message's own line breaks stay.
+  std::string text = "ferry: error: " + PrintableLines(RedactSecrets(status.message())) + "\n";
   for (const auto& [k, v] : status.context()) {
-    text += fmt::format("  {}: {}\n", k, RedactSecrets(v));
+    text += fmt::format("  {}: {}\n", k, Printable(RedactSecrets(v)));
   }
   std::fwrite(text.data(), 1, text.size(), stderr);
   int code = ExitCodeFor(status);

@@ -7,6 +7,10 @@
 #include <charconv>
 #include <chrono>
 #include <ctime>
+#include <optional>
+#include <utility>
+
+#include "core/printable.h"
 
 namespace ferry {
 namespace {
@@ -15,6 +19,15 @@ constexpr const char* kColumns =
     "version, description, script, kind, checksum, status, started_at, completed_at, "
     "duration_ms, rows_affected, error_message, applied_by, rollback_available, "
     "statements_done, execution, note, attempts";
+
+// The stored format_version: a decimal number from 1, else nullopt.
+std::optional<int64_t> FormatVersionOf(const Value& v) {
+  if (!v || v->empty()) return std::nullopt;
+  int64_t out = 0;
+  auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
+  if (ec != std::errc() || ptr != v->data() + v->size() || out < 1) return std::nullopt;
+  return out;
+}
 
 int64_t ToInt(const Value& v) {
   if (!v) return 0;
@@ -49,7 +62,84 @@ Params RowParams(const HistoryRow& r) {
           std::to_string(r.attempts)};
 }
 
+constexpr std::pair<HistoryStatus, std::string_view> kStatusText[] = {
+    {HistoryStatus::kRunning, "running"},
+    {HistoryStatus::kSuccess, "success"},
+    {HistoryStatus::kFailed, "failed"},
+    {HistoryStatus::kRolledBack, "rolled_back"}};
+constexpr std::pair<HistoryKind, std::string_view> kKindText[] = {
+    {HistoryKind::kVersioned, "versioned"},
+    {HistoryKind::kRepeatable, "repeatable"},
+    {HistoryKind::kBaseline, "baseline"},
+    {HistoryKind::kUndo, "undo"}};
+
+template <typename E, size_t N>
+std::string_view TextOf(const std::pair<E, std::string_view> (&table)[N], E value) {
+  for (const auto& [e, text] : table) {
+    if (e == value) return text;
+  }
+  return "";
+}
+
+template <typename E, size_t N>
+std::optional<E> ValueOf(const std::pair<E, std::string_view> (&table)[N], std::string_view text) {
+  for (const auto& [e, t] : table) {
+    if (t == text) return e;
+  }
+  return std::nullopt;
+}
+
+template <typename E, size_t N>
+std::string AllTexts(const std::pair<E, std::string_view> (&table)[N]) {
+  std::string out;
+  for (const auto& [e, t] : table) out += (out.empty() ? "" : ", ") + std::string(t);
+  return out;
+}
+
+// A stored value quoted for a message: control characters escaped, long
+// values cut.
+std::string Quoted(std::string_view value) {
+  std::string shown = Printable(value.substr(0, 80));
+  return "'" + shown + (value.size() > 80 ? "...'" : "'");
+}
+
+// kFailedPrecondition for row `h` when its status or kind is not one ferry
+// writes.
+Status CheckRow(const std::string& table, const HistoryRow& h) {
+  const char* column = nullptr;
+  std::string value, allowed;
+  if (!HistoryStatusFromText(h.status)) {
+    column = "status";
+    value = h.status;
+    allowed = AllTexts(kStatusText);
+  } else if (!HistoryKindFromText(h.kind)) {
+    column = "kind";
+    value = h.kind;
+    allowed = AllTexts(kKindText);
+  } else {
+    return Status();
+  }
+  return Status(StatusCode::kFailedPrecondition,
+                fmt::format("history table {}: row id {} (version {}) has {} {}, which ferry "
+                            "never writes ({} is one of {}); the history cannot be trusted. "
+                            "Correct the row by hand (UPDATE {} SET {} = '...' WHERE id = {}), "
+                            "or delete it if the migration never ran, then run 'ferry validate'",
+                            table, h.id, h.version.empty() ? "none" : Printable(h.version),
+                            column, Quoted(value), column, allowed, table, column, h.id))
+      .With("row_id", std::to_string(h.id))
+      .With("column", column);
+}
+
 }  // namespace
+
+std::string_view ToText(HistoryStatus status) { return TextOf(kStatusText, status); }
+std::string_view ToText(HistoryKind kind) { return TextOf(kKindText, kind); }
+std::optional<HistoryStatus> HistoryStatusFromText(std::string_view text) {
+  return ValueOf(kStatusText, text);
+}
+std::optional<HistoryKind> HistoryKindFromText(std::string_view text) {
+  return ValueOf(kKindText, text);
+}
 
 History::History(Connection* conn, std::string table) : conn_(conn), table_(std::move(table)) {
   quoted_ = QuoteQualified(table_);
@@ -167,7 +257,21 @@ Status History::CheckFormat() {
                               "history table? choose another name with --history-table",
                               table_, table_, meta.status().message()));
   }
-  int64_t format = meta->empty() ? 0 : ToInt(meta->rows[0][0]);
+  std::optional<int64_t> parsed =
+      meta->empty() ? std::nullopt : FormatVersionOf(meta->rows[0][0]);
+  if (!parsed) {
+    std::string found = meta->empty() ? std::string("no format_version row")
+                        : !meta->rows[0][0] ? std::string("format_version NULL")
+                                            : "format_version " + Quoted(*meta->rows[0][0]);
+    return Status(StatusCode::kFailedPrecondition,
+                  fmt::format("history table {}: {}_meta holds {}, not a format version ferry "
+                              "wrote (1 to {}); the history cannot be trusted. Restore the row "
+                              "(INSERT INTO {}_meta (key, value) VALUES ('format_version', '1') "
+                              "or UPDATE it) if this is a ferry history, or choose another "
+                              "table with --history-table",
+                              table_, table_, found, kHistoryFormatVersion, table_));
+  }
+  int64_t format = *parsed;
   if (format > kHistoryFormatVersion) {
     return Status(StatusCode::kFailedPrecondition,
                   fmt::format("history table {} has format version {}, newer than this ferry "
@@ -211,6 +315,7 @@ Result<std::vector<HistoryRow>> History::Load() {
     h.execution = take(15);
     h.note = take(16);
     h.attempts = static_cast<int>(ToInt(f[17]));
+    FERRY_RETURN_IF_ERROR(CheckRow(table_, h));
     rows.push_back(std::move(h));
   }
   return rows;
@@ -235,13 +340,21 @@ Result<History::Probe> History::ProbePostgres(const std::vector<std::string>& ex
       fmt::arg("meta", meta_quoted_), fmt::arg("table", quoted_),
       fmt::arg("extra", extra.empty() ? "" : ", " + fmt::format("{}", fmt::join(extra, ", "))));
   Probe probe;
-  auto r = conn_->Query(sql, {quoted_});
-  if (!r.ok()) {
-    if (r.status().Get("sqlstate") == "42P01") return probe;  // no history table (yet)
-    return std::move(r).TakeStatus();
-  }
+  // The catalog first: a query on a missing table would leave an ERROR in
+  // the server log at every `status` of a database without history.
+  FERRY_ASSIGN_OR_RETURN(QueryResult found,
+                         conn_->Query("SELECT to_regclass($1) IS NOT NULL, "
+                                      "to_regclass($2) IS NOT NULL",
+                                      {quoted_, meta_quoted_}));
+  if (found.Text(0, 0) != "t") return probe;  // no history table (yet)
   probe.exists = true;
-  probe.format_version = r->rows[0][0] ? ToInt(r->rows[0][0]) : 0;
+  if (found.Text(0, 1) != "t") return probe;  // format_version 0: CheckFormat() explains
+  auto r = conn_->Query(sql, {quoted_});
+  if (!r.ok()) return std::move(r).TakeStatus();
+  probe.exists = true;
+  // 0: missing or garbage; the caller then takes the full path, whose
+  // CheckFormat() names the problem.
+  probe.format_version = FormatVersionOf(r->rows[0][0]).value_or(0);
   probe.fingerprint = r->Text(0, 1);
   for (size_t i = 0; i < extra.size(); ++i) probe.extra.push_back(r->Text(0, 2 + i) == "t");
   return probe;

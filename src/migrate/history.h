@@ -21,6 +21,16 @@ namespace ferry {
 
 inline constexpr int kHistoryFormatVersion = 1;
 
+// The values of the status and kind columns, and their stored text: the
+// one place that maps them. Text ferry never wrote (e.g. 'SUCCESS' typed by
+// hand) maps to nullopt, and History::Load() refuses the row.
+enum class HistoryStatus { kRunning, kSuccess, kFailed, kRolledBack };
+enum class HistoryKind { kVersioned, kRepeatable, kBaseline, kUndo };
+std::string_view ToText(HistoryStatus status);  // "running", "success", ...
+std::string_view ToText(HistoryKind kind);      // "versioned", "repeatable", ...
+std::optional<HistoryStatus> HistoryStatusFromText(std::string_view text);
+std::optional<HistoryKind> HistoryKindFromText(std::string_view text);
+
 struct HistoryRow {
   int64_t id = 0;                    // order of first application
   std::string version;               // "" for repeatable
@@ -51,11 +61,15 @@ class History {
 
   // Creates the tables when missing; refuses a newer format version.
   Status Ensure();
-  // For existing tables: refuses a newer format version.
+  // For existing tables: kFailedPrecondition unless the meta table holds a
+  // format_version ferry knows (a number from 1 to kHistoryFormatVersion);
+  // a missing, empty or garbage value is named with what to do.
   Status CheckFormat();
   // Whether the history table exists (no side effects).
   Result<bool> Exists();
-  // All rows, ordered by id.
+  // All rows, ordered by id. kFailedPrecondition, naming the row, when a
+  // row's status or kind is not one ferry writes (the history cannot be
+  // trusted: validate fails, up refuses).
   Result<std::vector<HistoryRow>> Load();
 
   // One round trip that tells whether the history changed (PostgreSQL; see

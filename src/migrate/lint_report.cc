@@ -6,6 +6,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "core/printable.h"
 #include "migrate/lint.h"
 
 namespace ferry {
@@ -35,7 +36,7 @@ std::string Dump(const json& j) {
 std::string LintReportText(const LintReport& report) {
   std::string out;
   for (const LintFinding& f : report.findings) {
-    out += fmt::format("{}:{}:{}: {} [{}] {}\n", f.file, f.line, f.column,
+    out += fmt::format("{}:{}:{}: {} [{}] {}\n", Printable(f.file), f.line, f.column,
                        LintSeverityName(f.severity), f.rule, f.message);
     if (!f.lock.empty()) out += fmt::format("  lock:    {}\n", f.lock);
     if (!f.blocks.empty()) out += fmt::format("  blocks:  {}\n", f.blocks);

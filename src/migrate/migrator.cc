@@ -13,6 +13,7 @@
 
 #include "core/backoff.h"
 #include "core/log.h"
+#include "core/printable.h"
 #include "drivers/registry.h"
 #include "migrate/script_plan.h"
 #include "migrate/sql_split.h"
@@ -100,8 +101,12 @@ std::string_view EntryStateName(EntryState state) {
   return "unknown";
 }
 
-Migrator::Migrator(Url url, std::unique_ptr<Connection> conn, MigratorOptions options)
-    : url_(std::move(url)), conn_(std::move(conn)), options_(std::move(options)) {
+Migrator::Migrator(Url url, Secret url_text, std::unique_ptr<Connection> conn,
+                   MigratorOptions options)
+    : url_(std::move(url)),
+      url_text_(std::move(url_text)),
+      conn_(std::move(conn)),
+      options_(std::move(options)) {
   conn_->SetNoticeHandler([this](std::string_view severity, std::string_view message) {
     ForwardNotice(severity, message);
   });
@@ -125,7 +130,7 @@ Result<std::unique_ptr<Migrator>> Migrator::Open(const std::string& url_text,
   ConnectOptions connect;
   connect.short_session = options.short_session;
   FERRY_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, OpenConnection(url, connect));
-  return std::unique_ptr<Migrator>(new Migrator(std::move(url), std::move(conn), std::move(options)));
+  return std::unique_ptr<Migrator>(new Migrator(std::move(url), Secret(url_text), std::move(conn), std::move(options)));
 }
 
 void Migrator::Emit(const std::string& type, MigrationStep step, int64_t duration_ms,
@@ -141,7 +146,7 @@ void Migrator::Emit(const std::string& type, MigrationStep step, int64_t duratio
   }
   if (bus_ == nullptr) return;
   Event e = MigrationEventOf(type, std::move(step), duration_ms);
-  e.database = DatabaseLabel(url_.Raw());
+  e.database = DatabaseLabel(url_text_.Reveal());
   e.error_type = std::move(error_type);
   bus_->Publish(e);
 }
@@ -681,10 +686,10 @@ Status Migrator::ApplyOne(const Migration& m, const RunPlan& file_plan, HistoryR
       Event e = step;
       e.migration = MigrationStep{row->version, m.up.path, m.description};
       e.migration->message = step.message;
-      e.database = DatabaseLabel(url_.Raw());
+      e.database = DatabaseLabel(url_text_.Reveal());
       bus_->Publish(e);
     });
-    Status s = options_.online->AfterCommit(url_.Raw(), *conn_, m, &relay);
+    Status s = options_.online->AfterCommit(url_text_.Reveal(), *conn_, m, &relay);
     if (!s.ok()) {
       return fail(std::move(s).Prefix(
           "statements committed; a backfill did not finish ('ferry up' continues it)"));

@@ -218,7 +218,7 @@ class Migrator {
   Result<std::vector<std::string>> Repair(const std::string& reason);
 
  private:
-  Migrator(Url url, std::unique_ptr<Connection> conn, MigratorOptions options);
+  Migrator(Url url, Secret url_text, std::unique_ptr<Connection> conn, MigratorOptions options);
 
   Result<MigrationSet> Scan(bool metadata_only = false);
   Result<StatusReport> Compute(MigrationSet files, std::vector<HistoryRow> rows,
@@ -274,6 +274,9 @@ class Migrator {
                                                       const std::string& target);
 
   Url url_;
+  // The URL as given (with its password), for the online steps that open
+  // their own connections; never printed.
+  Secret url_text_;
   std::unique_ptr<Connection> conn_;
   MigratorOptions options_;
   EventBus* bus_ = nullptr;

@@ -2,13 +2,15 @@
 
 #include <fmt/format.h>
 
+#include "core/printable.h"
 #include "drivers/connection.h"
 
 namespace ferry {
 namespace {
 
 // "line 3: x\nline 9: y" -> "path:3: x\npath:9: y", the form editors jump to.
-std::string AtFile(const std::string& path, const std::string& message) {
+std::string AtFile(const std::string& file, const std::string& message) {
+  const std::string path = Printable(file);  // a newline in a name must not forge a line
   std::string out;
   size_t pos = 0;
   while (pos <= message.size()) {

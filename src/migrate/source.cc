@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "core/hash.h"
+#include "core/printable.h"
 #include "migrate/sql_split.h"
 
 namespace ferry {
@@ -164,10 +165,10 @@ bool IsPostgresDuration(std::string_view v) {
 class Problems {
  public:
   void Add(std::string_view path, std::string_view message) {
-    items_.push_back(fmt::format("{}: {}", path, message));
+    items_.push_back(fmt::format("{}: {}", Printable(path), message));
   }
   void AddAt(std::string_view path, int line, std::string_view message) {
-    items_.push_back(fmt::format("{}:{}: {}", path, line, message));
+    items_.push_back(fmt::format("{}:{}: {}", Printable(path), line, message));
   }
   size_t size() const { return items_.size(); }
   bool empty() const { return items_.empty(); }

@@ -89,10 +89,35 @@ TEST_F(ConfigTest, SyntaxErrorNamesLineAndColumn) {
   EXPECT_NE(c.status().message().find(path + ":2:"), std::string::npos) << c.status().message();
 }
 
+// toml++ 3.3 reaches __builtin_unreachable() on some non-ASCII characters
+// outside strings (fuzz_config): they are refused first, naming the line.
+TEST_F(ConfigTest, NonAsciiOutsideStringsIsRefusedWithItsLine) {
+  std::string bad = WriteToml("dir = \"m\"\n# caf\xc3\xa9 is fine here\n\xef\xbb\xaf = 1\n");
+  auto c = Config::Load(bad, true, Env(), {});
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(c.status().message().find(bad + ":3: a character outside ASCII"), std::string::npos)
+      << c.status().message();
+  std::string good =
+      WriteToml("dir = \"caf\xc3\xa9\"  # \xc3\xa9\nhistory_table = '''\nx\xc3\xa9'''\n");
+  auto ok = Config::Load(good, true, Env(), {});
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->Get("dir"), "caf\xc3\xa9");
+}
+
 TEST_F(ConfigTest, MissingExplicitFileIsAnErrorImplicitIsNot) {
   std::string missing = (dir_ / "nope.toml").string();
   EXPECT_EQ(Config::Load(missing, true, Env(), {}).status().code(), StatusCode::kNotFound);
   EXPECT_TRUE(Config::Load(missing, false, Env(), {}).ok());
+}
+
+TEST(DurationTest, HugeInfiniteAndNanAreRefused) {
+  // A cast of these to int64 was undefined behaviour (fuzz_config).
+  for (const char* text : {"6666666666666666666666666666666666666666666666666666666666666666666666666666h",
+                           "inf", "nan", "1e300s", "367d", "9000h"}) {
+    EXPECT_FALSE(ParseDurationMs(text).ok()) << text;
+  }
+  EXPECT_EQ(*ParseDurationMs("8760h"), 8760LL * 3600 * 1000);
 }
 
 TEST(DurationTest, Units) {

@@ -16,7 +16,8 @@ TEST(UrlTest, PostgresUri) {
   EXPECT_EQ(u->params().at("sslmode"), "require");
   EXPECT_TRUE(u->has_password());
   EXPECT_EQ(u->Redacted(), "postgresql://app:***@db.example:6543/shop?sslmode=require");
-  EXPECT_EQ(u->Raw().find("s3cret") != std::string::npos, true);
+  EXPECT_EQ(u->password().Reveal(), "s3cret");
+  EXPECT_EQ(u->ConnectionText(), "postgresql://app@db.example:6543/shop?sslmode=require");
 }
 
 TEST(UrlTest, PasswordInQueryIsRedacted) {
@@ -107,6 +108,99 @@ TEST(UrlTest, BadInputs) {
   auto port = Url::Parse("postgres://u:secret@h:99999/db");
   ASSERT_FALSE(port.ok());
   EXPECT_EQ(port.status().message().find("secret"), std::string::npos);
+}
+
+// A password that holds '#', '/', '?' and spaces, in every form a URL can
+// carry it: the driver gets it whole; no text the Url keeps holds any of it.
+constexpr const char* kOddSecret = "pa#ss/wo?rd x";
+
+void ExpectSeparated(const std::string& text, const std::string& secret) {
+  SCOPED_TRACE(text);
+  auto u = Url::Parse(text);
+  ASSERT_TRUE(u.ok()) << u.status().ToString();
+  EXPECT_TRUE(u->has_password());
+  EXPECT_EQ(u->password().Reveal(), secret);
+  for (const std::string& shown : {u->Redacted(), u->ConnectionText()}) {
+    EXPECT_EQ(shown.find("pa#ss"), std::string::npos) << shown;
+    EXPECT_EQ(shown.find("wo?rd"), std::string::npos) << shown;
+    EXPECT_EQ(shown.find("pa%23ss"), std::string::npos) << shown;
+  }
+  for (const auto& [k, v] : u->params()) {
+    EXPECT_NE(k, "password");
+    EXPECT_EQ(v.find("pa#ss"), std::string::npos) << k;
+  }
+  EXPECT_EQ(u->host(), "h");
+  EXPECT_EQ(u->database(), "db");
+}
+
+TEST(UrlSecretTest, EveryFormKeepsThePasswordApart) {
+  ExpectSeparated("postgres://u:pa%23ss%2Fwo%3Frd%20x@h:5432/db?sslmode=disable", kOddSecret);
+  ExpectSeparated("postgres://u:pa#ss%2Fwo?rd%20x@h:5432/db?sslmode=disable", kOddSecret);
+  ExpectSeparated("postgres://u@h/db?password=pa%23ss%2Fwo%3Frd%20x&sslmode=disable", kOddSecret);
+  ExpectSeparated("postgres://u@h/db?sslmode=disable&password=pa%23ss%2Fwo%3Frd%20x", kOddSecret);
+  ExpectSeparated("host=h dbname=db user=u password='pa#ss/wo?rd x' sslmode=disable", kOddSecret);
+  ExpectSeparated("host=h dbname=db user=u password=pa#ss/wo?rd\\ x sslmode=disable", kOddSecret);
+  ExpectSeparated("password = 'pa#ss/wo?rd x' host=h dbname=db", kOddSecret);
+}
+
+TEST(UrlSecretTest, ConnectionTextCutsTheSecretOut) {
+  auto kv = Url::Parse("host=h user=u password=my\\ escaped\\ secret dbname=db");
+  ASSERT_TRUE(kv.ok()) << kv.status().ToString();
+  EXPECT_EQ(kv->password().Reveal(), "my escaped secret");
+  EXPECT_EQ(kv->Redacted(), "host=h user=u password=*** dbname=db");
+  EXPECT_EQ(kv->ConnectionText(), "host=h user=u dbname=db");
+  auto query = Url::Parse("postgres://u@h/db?password=x&sslmode=disable");
+  ASSERT_TRUE(query.ok());
+  EXPECT_EQ(query->ConnectionText(), "postgres://u@h/db?sslmode=disable");
+  auto last = Url::Parse("postgres://u@h/db?sslmode=disable&password=x");
+  ASSERT_TRUE(last.ok());
+  EXPECT_EQ(last->ConnectionText(), "postgres://u@h/db?sslmode=disable");
+  EXPECT_EQ(last->Redacted(), "postgres://u@h/db?sslmode=disable&password=***");
+  auto redis = Url::Parse("redis://:pw@127.0.0.1:6390/2");
+  ASSERT_TRUE(redis.ok());
+  EXPECT_EQ(redis->password().Reveal(), "pw");
+  EXPECT_EQ(redis->ConnectionText(), "redis://@127.0.0.1:6390/2");
+}
+
+TEST(UrlSecretTest, SslPasswordIsASecretToo) {
+  auto kv = Url::Parse("host=h dbname=db sslkey=k.pem sslpassword='key pass' user=u");
+  ASSERT_TRUE(kv.ok()) << kv.status().ToString();
+  EXPECT_FALSE(kv->has_password());
+  EXPECT_EQ(kv->ssl_password().Reveal(), "key pass");
+  EXPECT_EQ(kv->params().count("sslpassword"), 0u);
+  EXPECT_EQ(kv->Redacted(), "host=h dbname=db sslkey=k.pem sslpassword=*** user=u");
+  EXPECT_EQ(kv->ConnectionText(), "host=h dbname=db sslkey=k.pem user=u");
+  auto uri = Url::Parse("postgres://u@h/db?sslpassword=key%20pass");
+  ASSERT_TRUE(uri.ok());
+  EXPECT_EQ(uri->ssl_password().Reveal(), "key pass");
+  EXPECT_EQ(uri->Redacted(), "postgres://u@h/db?sslpassword=***");
+}
+
+TEST(UrlSecretTest, ParseErrorsNeverEchoTheText) {
+  // A raw '/' cannot be told from the path: the parse fails, quoting nothing.
+  for (const char* text : {"postgres://u:pa/sXw@h/db", "postgres://u:12/sXw@h/db",
+                           "postgres://u:pa/sX?w@h/db", "postgres://u:12/sX?w@h/db",
+                           "postgres://u:s3cr3t@h:99999/db", "postgres://u:s3cr3t@[::1/db",
+                           "redis://:s3cr3t@h/abc",
+                           "host=h password=my s3cr3t", "host=h password='s3cr3t",
+                           "s3cr3t and more words"}) {
+    SCOPED_TRACE(text);
+    auto u = Url::Parse(text);
+    ASSERT_FALSE(u.ok());
+    EXPECT_EQ(u.status().code(), StatusCode::kInvalidArgument);
+    for (const char* part : {"pa/sX", "sXw", "s3cr3t", "12/"}) {
+      EXPECT_EQ(u.status().ToString().find(part), std::string::npos) << u.status().ToString();
+    }
+  }
+  auto slash = Url::Parse("postgres://u:pa/sXw@h/db");
+  EXPECT_NE(slash.status().message().find("%2F"), std::string::npos) << slash.status().message();
+}
+
+TEST(RedactSecretsTest, EscapedSpacesSslPasswordAndRawCharacters) {
+  EXPECT_EQ(RedactSecrets("host=h password=my\\ escaped\\ secret user=u"),
+            "host=h password=*** user=u");
+  EXPECT_EQ(RedactSecrets("host=h sslpassword=abc user=u"), "host=h sslpassword=*** user=u");
+  EXPECT_EQ(RedactSecrets("postgres://u:pa#ss?wd@h/db failed"), "postgres://u:***@h/db failed");
 }
 
 TEST(RedactSecretsTest, FreeText) {

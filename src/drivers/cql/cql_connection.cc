@@ -33,20 +33,6 @@ std::string ParamText(const Url& url, const std::string& key) {
   return it == url.params().end() ? "" : it->second;
 }
 
-// The password from the raw URL's userinfo (Url keeps only has_password()).
-std::string PasswordOf(const Url& url) {
-  std::string_view raw = url.Raw();
-  size_t sep = raw.find("://");
-  if (sep == std::string_view::npos) return "";
-  std::string_view rest = raw.substr(sep + 3);
-  rest = rest.substr(0, rest.find_first_of("/?"));
-  size_t at = rest.rfind('@');
-  if (at == std::string_view::npos) return "";
-  std::string_view userinfo = rest.substr(0, at);
-  size_t colon = userinfo.find(':');
-  return colon == std::string_view::npos ? "" : PercentDecode(userinfo.substr(colon + 1));
-}
-
 std::string QuoteCqlIdent(std::string_view name) {
   std::string out = "\"";
   for (char c : name) {
@@ -184,7 +170,7 @@ Status CqlConnection::Connect(const Url& url, const ConnectOptions& options) {
     return Invalid(fmt::format("URL parameter compression={} must be lz4 or none", compression));
   }
   session_options_.user = url.user();
-  session_options_.password = PasswordOf(url);
+  session_options_.password = url.password().Reveal();
   session_options_.compression = compression != "none";
   session_options_.connect_timeout = std::chrono::seconds(connect_s);
   session_options_.request_timeout = std::chrono::seconds(request_s);

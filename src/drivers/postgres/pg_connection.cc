@@ -668,8 +668,18 @@ Result<std::unique_ptr<Connection>> Open(const Url& url, const ConnectOptions& o
     keys.push_back("fallback_application_name");
     values.push_back(options.application_name.c_str());
   }
+  // The URL without its secrets, then the secrets as their own keywords
+  // (later keywords win): the only place libpq receives them.
   keys.push_back("dbname");
-  values.push_back(url.Raw().c_str());
+  values.push_back(url.ConnectionText().c_str());
+  if (url.has_password()) {
+    keys.push_back("password");
+    values.push_back(url.password().Reveal().c_str());
+  }
+  if (!url.ssl_password().empty()) {
+    keys.push_back("sslpassword");
+    values.push_back(url.ssl_password().Reveal().c_str());
+  }
   keys.push_back("client_encoding");
   values.push_back("UTF8");
   keys.push_back(nullptr);

@@ -81,22 +81,6 @@ bool IsUtf8Name(std::string_view name) {
   return plain == "utf8" || plain == "unicode";
 }
 
-// The password in the URL's userinfo, percent-decoded; split the same way
-// as Url::Parse does (query first, then the path).
-std::optional<std::string> UserinfoPassword(const std::string& raw) {
-  size_t sep = raw.find("://");
-  if (sep == std::string::npos) return std::nullopt;
-  std::string_view rest = std::string_view(raw).substr(sep + 3);
-  rest = rest.substr(0, rest.find('?'));
-  rest = rest.substr(0, rest.find('/'));
-  size_t at = rest.rfind('@');
-  if (at == std::string_view::npos) return std::nullopt;
-  std::string_view userinfo = rest.substr(0, at);
-  size_t colon = userinfo.find(':');
-  if (colon == std::string_view::npos) return std::nullopt;
-  return PercentDecode(userinfo.substr(colon + 1));
-}
-
 using Digest = std::array<uint8_t, 32>;
 
 const uint8_t* Bytes(std::string_view s) { return reinterpret_cast<const uint8_t*>(s.data()); }
@@ -197,6 +181,7 @@ Result<Target> ResolveTarget(const Url& url, const GetenvFunction& getenv,
                                                                       "password",
                                                                       "dbname",
                                                                       "client_encoding"};
+  if (!url.ssl_password().empty()) return Unimplemented("sslpassword is handled by libpq");
   for (const auto& [key, value] : params) {
     if (std::find(kAllowedParams.begin(), kAllowedParams.end(), key) == kAllowedParams.end()) {
       return Unimplemented(fmt::format("URL parameter '{}' is handled by libpq", key));
@@ -323,8 +308,10 @@ Result<Target> ResolveTarget(const Url& url, const GetenvFunction& getenv,
   } else {
     target.database = target.user;
   }
-  std::optional<std::string> password = param("password");
-  if (!password) password = UserinfoPassword(url.Raw());
+  // The password from the URL (userinfo or parameter; core/url.h keeps it
+  // apart from every printable text), else PGPASSWORD.
+  std::optional<std::string> password;
+  if (url.has_password()) password = url.password().Reveal();
   if (!password) password = env("PGPASSWORD");
   if (password && !password->empty()) {
     if (password->find('\0') != std::string::npos) {

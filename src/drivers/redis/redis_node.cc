@@ -47,20 +47,6 @@ RedisReply Convert(const redisReply* r) {
   return out;
 }
 
-// Splits the userinfo of "scheme://user:pass@host/..." (raw text).
-void SplitUserInfo(std::string_view raw, std::string* user, std::string* password) {
-  size_t sep = raw.find("://");
-  if (sep == std::string_view::npos) return;
-  std::string_view rest = raw.substr(sep + 3);
-  rest = rest.substr(0, rest.find_first_of("/?"));
-  size_t at = rest.rfind('@');
-  if (at == std::string_view::npos) return;
-  std::string_view info = rest.substr(0, at);
-  size_t colon = info.find(':');
-  *user = PercentDecode(info.substr(0, colon));
-  if (colon != std::string_view::npos) *password = PercentDecode(info.substr(colon + 1));
-}
-
 }  // namespace
 
 std::string_view RedisReply::ErrorPrefix() const {
@@ -71,7 +57,8 @@ std::string_view RedisReply::ErrorPrefix() const {
 
 Credentials CredentialsFromUrl(const Url& url) {
   Credentials c;
-  SplitUserInfo(url.Raw(), &c.user, &c.password);
+  c.user = url.user();
+  c.password = url.password().Reveal();
   std::from_chars(url.database().data(), url.database().data() + url.database().size(),
                   c.database);
   c.tls = url.tls();
