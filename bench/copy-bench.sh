@@ -12,6 +12,17 @@
 #   pgcopydb    pgcopydb copy table-data --table-jobs 2 (Debian package)
 #   dump        pg_dump -Fc --data-only -t t | pg_restore --data-only
 #
+# and three ways that also make the target table (an empty database):
+#
+#   pipe_pk          the pipe into a table without its key, then
+#                    ALTER TABLE t ADD PRIMARY KEY (the single-stream bound)
+#   ferry_create_w2  ferry copy --create-tables --workers 2 (key built after
+#                    the data)
+#   pgcopydb_clone   pgcopydb clone --table-jobs 2 --index-jobs 2
+#
+# --methods a,b,c runs only those (default: all), e.g.
+#   --methods pipe_pk,ferry_create_w2,pgcopydb_clone
+#
 # Reported per method: wall seconds, rows/s, peak RSS of the largest process
 # (/usr/bin/time -v), and ratios to the pipe and to pgcopydb. Every target
 # is checked to hold N rows.
@@ -27,6 +38,7 @@ root="$(dirname -- "$here")"
 log() { printf 'copy-bench: %s\n' "$*" >&2; }
 
 rows=5000000
+methods=""
 ferry=""
 url=""
 while (($#)); do
@@ -34,6 +46,7 @@ while (($#)); do
     --rows) rows="$2"; shift 2 ;;
     --ferry) ferry="$2"; shift 2 ;;
     --url) url="$2"; shift 2 ;;
+    --methods) methods=",$2,"; shift 2 ;;
     -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) log "unknown argument $1 (see --help)"; exit 2 ;;
   esac
@@ -82,9 +95,14 @@ results="$work/results.tsv"
 : >"$results"
 run() {  # name, command...
   local name="$1"; shift
+  if [[ -n "$methods" && "$methods" != *",$name,"* ]]; then return 0; fi
   local dst; dst="$(db_url "copybench_$name")"
   psql_q "$url" -c "DROP DATABASE IF EXISTS copybench_$name" -c "CREATE DATABASE copybench_$name"
-  psql_q "$dst" -c "$schema"
+  case "$name" in
+    ferry_create_*|pgcopydb_clone) ;;  # they make the table themselves
+    pipe_pk) psql_q "$dst" -c "${schema/ PRIMARY KEY/}" ;;
+    *) psql_q "$dst" -c "$schema" ;;
+  esac
   psql_q "$url" -c "CHECKPOINT"
   log "running $name"
   local start end
@@ -107,6 +125,9 @@ run ferry_w1_pages '"$FERRY" copy --from "$SRC" --to "$DST" --table t --workers 
 run ferry_w2_pages '"$FERRY" copy --from "$SRC" --to "$DST" --table t --workers 2 --split pages -q'
 run pgcopydb 'rm -rf "$WORK/pgcopydb"; pgcopydb copy table-data --source "$SRC" --target "$DST" --table-jobs 2 --dir "$WORK/pgcopydb"'
 run dump 'pg_dump -Fc --data-only -t t "$SRC" | pg_restore --data-only -d "$DST"'
+run pipe_pk 'psql -X -q "$SRC" -c "COPY t TO STDOUT (FORMAT binary)" | psql -X -q "$DST" -c "COPY t FROM STDIN (FORMAT binary)" && psql -X -q "$DST" -c "ALTER TABLE t ADD PRIMARY KEY (id)"'
+run ferry_create_w2 '"$FERRY" copy --from "$SRC" --to "$DST" --table t --workers 2 --create-tables -q'
+run pgcopydb_clone 'rm -rf "$WORK/pgcopydb_clone"; pgcopydb clone --source "$SRC" --target "$DST" --table-jobs 2 --index-jobs 2 --dir "$WORK/pgcopydb_clone"'
 
 python3 - "$results" "$rows" <<'PY'
 import sys
@@ -115,11 +136,15 @@ res = {}
 for line in open(sys.argv[1]):
     name, secs, rss = line.split("\t")
     res[name] = (float(secs), int(rss))
-pipe = rows / res["pipe"][0]
-pgc = rows / res["pgcopydb"][0]
+first = next(iter(res.values()))[0]
+pipe = rows / res.get("pipe", res.get("pipe_pk", (first, 0)))[0]
+pgc = rows / res.get("pgcopydb", res.get("pgcopydb_clone", (first, 0)))[0]
 print(f"copy-bench: {rows:,} rows, PostgreSQL -> PostgreSQL")
-print(f"{'method':<14} {'seconds':>8} {'rows/s':>10} {'peak RSS':>10} {'vs pipe':>8} {'vs pgcopydb':>12}")
+print(f"{'method':<16} {'seconds':>8} {'rows/s':>10} {'peak RSS':>10} {'vs pipe':>8} {'vs pgcopydb':>12}")
 for name, (secs, rss) in res.items():
     rate = rows / secs
-    print(f"{name:<14} {secs:>8.2f} {rate:>10,.0f} {rss/1024:>8.1f}MB {rate/pipe:>7.2f}x {rate/pgc:>11.2f}x")
+    print(f"{name:<16} {secs:>8.2f} {rate:>10,.0f} {rss/1024:>8.1f}MB {rate/pipe:>7.2f}x {rate/pgc:>11.2f}x")
+if "ferry_create_w2" in res and "pgcopydb_clone" in res:
+    ratio = res["pgcopydb_clone"][0] / res["ferry_create_w2"][0]
+    print(f"ferry copy --create-tables --workers 2 vs pgcopydb clone: {ratio:.2f}x")
 PY

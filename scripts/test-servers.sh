@@ -5,6 +5,8 @@
 #                                            (made with mktemp when omitted);
 #                                            writes DIR/env and DIR/pids
 #   scripts/test-servers.sh stop DIR         stop exactly those servers, remove DIR
+#   scripts/test-servers.sh restart-pg DIR   restart DIR's PostgreSQL in place (same
+#                                            port and data; tests of reconnection)
 #   scripts/test-servers.sh run -- CMD...    start, run CMD with DIR/env sourced and
 #                                            FERRY_TEST_REQUIRE_SERVERS=1, always stop;
 #                                            exits with CMD's exit code
@@ -59,6 +61,7 @@ usage() {
   cat >&2 <<'EOF'
 usage: scripts/test-servers.sh start [DIR]
        scripts/test-servers.sh stop DIR
+       scripts/test-servers.sh restart-pg DIR
        scripts/test-servers.sh run -- CMD [ARGS...]
 EOF
   exit 2
@@ -761,6 +764,19 @@ stop_processes() {  # DIR
   fi
 }
 
+# Restarts the PostgreSQL server of DIR in place (same port, same data):
+# for tests of what a client does when its server goes away and comes back.
+cmd_restart_pg() {
+  [[ $# -eq 1 && -n "$1" ]] || usage
+  local dir pg_bin
+  dir="$(cd -- "$1" && pwd -P)"
+  [[ -f "$dir/$MARKER" ]] || die "$dir was not made by scripts/test-servers.sh start (no $MARKER); refusing to touch it"
+  pg_bin="$(find_pg_bin)"
+  run_as "$pg_bin/pg_ctl" -D "$dir/pg" -l "$dir/pg.log" -m fast -w -t "$WAIT_SECONDS" restart \
+    >>"$dir/pg_ctl.log" 2>&1 || { show_log "$dir/pg_ctl.log"; die "pg_ctl restart failed"; }
+  log "PostgreSQL in $dir restarted"
+}
+
 cmd_stop() {
   [[ $# -eq 1 && -n "$1" ]] || usage
   local dir="$1"
@@ -830,6 +846,7 @@ main() {
   case "$sub" in
     start) cmd_start "$@" ;;
     stop) cmd_stop "$@" ;;
+    restart-pg) cmd_restart_pg "$@" ;;
     run) cmd_run "$@" ;;
     -h | --help | help) usage ;;
     *) usage ;;

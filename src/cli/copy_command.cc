@@ -6,15 +6,20 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <vector>
 
 #include "cli/exit_codes.h"
 #include "cli/output.h"
+#include "core/config.h"
 #include "core/url.h"
 #include "move/copy.h"
 
@@ -22,6 +27,49 @@ namespace ferry::cli {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+std::atomic<bool> g_copy_cancel{false};
+
+// First SIGINT/SIGTERM: stop after the chunks in flight. A second one: the
+// default action (the leases of a dead local process are reclaimed at once
+// by the next run).
+extern "C" void OnCopySignal(int sig) {
+  if (g_copy_cancel.exchange(true)) {
+    std::signal(sig, SIG_DFL);
+    std::raise(sig);
+  }
+}
+
+// A shell word: bare when it is safe, else in single quotes.
+std::string ShellWord(const std::string& w) {
+  bool plain = !w.empty();
+  for (char c : w) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || std::strchr("@%+=:,./_-", c) != nullptr)) {
+      plain = false;
+    }
+  }
+  if (plain) return w;
+  std::string out = "'";
+  for (char c : w) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+std::string RedactedOrEmpty(const std::string& url) {
+  auto parsed = Url::Parse(url);
+  return parsed.ok() ? parsed->Redacted() : std::string();
+}
+
+// The command that resumes a stopped job (URLs redacted: put the password
+// back, or let the environment or ~/.pgpass supply it).
+std::string ResumeCommand(const CopyArgs& args, const std::string& from, const std::string& job) {
+  std::string cmd = "ferry copy --from " + ShellWord(RedactedOrEmpty(from)) + " --to " +
+                    ShellWord(RedactedOrEmpty(args.to));
+  if (args.all) cmd += " --all";
+  for (const auto& t : args.tables) cmd += " --table " + ShellWord(t);
+  if (!args.where.empty()) cmd += " --where " + ShellWord(args.where);
+  cmd += fmt::format(" --workers {} --job {}", args.workers, ShellWord(job));
+  return cmd;
+}
 
 std::string HumanBytes(int64_t b) {
   const char* units[] = {"B", "kB", "MB", "GB", "TB"};
@@ -218,6 +266,7 @@ int PrintPlan(const Context& ctx, const CopyPlan& plan) {
                         {"chunks", t.chunks},
                         {"target_exists", t.target_exists},
                         {"target_has_rows", t.target_has_rows},
+                        {"partitioning", t.partition_note},
                         {"ddl", t.ddl}});
     }
     PrintJson({{"ok", true},
@@ -238,6 +287,7 @@ int PrintPlan(const Context& ctx, const CopyPlan& plan) {
                        !t.target_exists ? ", target will be created"
                        : t.target_has_rows ? ", target has rows"
                                            : "");
+    if (!t.partition_note.empty()) out += "    note: " + t.partition_note + "\n";
     for (const auto& d : t.ddl) {
       std::string indented = "    ";
       for (char c : d) indented += c == '\n' ? std::string("\n    ") : std::string(1, c);
@@ -275,6 +325,15 @@ int RunCopyCommand(const Context& ctx, const CopyArgs& args) {
   o.append = args.append;
   o.restart = args.restart;
   o.job_id = args.job;
+  auto lock_ms = ParseDurationMs(args.lock_timeout);
+  if (!lock_ms.ok() || *lock_ms < 1) {
+    return ReportError(Status(StatusCode::kInvalidArgument,
+                              fmt::format("--lock-timeout {:?}: write a duration such as 500ms or "
+                                          "10s",
+                                          args.lock_timeout)),
+                       ctx.json);
+  }
+  o.lock_timeout = std::chrono::milliseconds(*lock_ms);
   if (o.dry_run) {
     auto plan = PlanCopy(o);
     if (!plan.ok()) return ReportError(plan.status(), ctx.json);
@@ -301,7 +360,13 @@ int RunCopyCommand(const Context& ctx, const CopyArgs& args) {
     }
   });
   CopySummary partial;
+  g_copy_cancel = false;
+  o.cancel = &g_copy_cancel;
+  auto previous_int = std::signal(SIGINT, OnCopySignal);
+  auto previous_term = std::signal(SIGTERM, OnCopySignal);
   auto summary = RunCopy(o, ctx.bus, &partial);
+  std::signal(SIGINT, previous_int);
+  std::signal(SIGTERM, previous_term);
   const CopySummary& s = summary.ok() ? *summary : partial;
   bool have_summary = summary.ok() || !partial.job_id.empty();
   if (have_summary) {
@@ -341,6 +406,16 @@ int RunCopyCommand(const Context& ctx, const CopyArgs& args) {
   if (!summary.ok()) {
     // With --json the summary line already carries the failure; the error
     // line follows it for the exit code and context.
+    if (summary.status().code() == StatusCode::kCancelled) {
+      const std::string job = s.job_id.empty() ? summary.status().Get("job") : s.job_id;
+      Status stopped = summary.status();
+      stopped.Add("resume", ResumeCommand(args, from, job));
+      if (!ctx.json) {
+        std::string line = "ferry: to resume: " + ResumeCommand(args, from, job) + "\n";
+        std::fwrite(line.data(), 1, line.size(), stderr);
+      }
+      return ReportError(stopped, ctx.json);
+    }
     return ReportError(summary.status(), ctx.json);
   }
   return kExitOk;

@@ -24,11 +24,14 @@ struct CopyArgs {
   bool append = false;
   bool restart = false;
   std::string job;                  // --job NAME
+  std::string lock_timeout = "10s"; // --lock-timeout DURATION (TRUNCATE/CREATE on the target)
   std::string status;               // --status JOB
 };
 
 // Exit 0 when every chunk is copied; 9 when chunks failed for good (the
-// same command retries them), an error's exit code otherwise.
+// same command retries them); 1 when stopped by SIGINT/SIGTERM (the leases
+// are released and the command that resumes is printed); an error's exit
+// code otherwise.
 int RunCopyCommand(const Context& ctx, const CopyArgs& args);
 
 }  // namespace ferry::cli

@@ -416,6 +416,9 @@ int Run(int argc, char** argv, const std::string& only, bool* retry) {
                    "start the job over: empty the tables it copied and forget its progress");
     copy->add_option("--job", cargs.job, "job name in ferry_jobs (default: from the tables)")
         ->option_text("NAME");
+    copy->add_option("--lock-timeout", cargs.lock_timeout,
+                     "longest wait for a target table's lock before TRUNCATE/CREATE (default 10s)")
+        ->option_text("DURATION");
     copy->add_option("--status", cargs.status, "print a job's progress from --to's control tables")
         ->option_text("JOB");
     copy->footer(

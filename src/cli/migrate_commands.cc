@@ -696,6 +696,8 @@ int RunMigrateCommand(const Context& ctx, const std::string& command, const Migr
   }
   options->short_session = command == "status" || command == "history" ||
                            command == "validate" || command == "report" || command == "health";
+  // These only read: a mistyped SQLite path is an error, never a new file.
+  options->read_only = command == "status" || command == "history" || command == "validate";
   auto opened = Migrator::Open(ctx.config.Get("database"), *options);
   if (!opened.ok()) return ReportError(opened.status(), ctx.json);
   Migrator& m = **opened;

@@ -83,6 +83,12 @@ struct ConnectOptions {
   // serve it with the built-in light client instead of loading libpq
   // (drivers/postgres/pg_light.h); it falls back to libpq by itself.
   bool short_session = false;
+  // The command only reads (status, history, validate, verify, a copy's
+  // source). SQLite: the file must exist (a missing one is kNotFound naming
+  // the path, never created) and is opened SQLITE_OPEN_READONLY, so a
+  // read-only file or directory works without ?mode=ro. PostgreSQL: no
+  // effect here (read-only commands keep their own transactions).
+  bool read_only = false;
 };
 
 // Streams data into COPY ... FROM STDIN. Call Finish() or Abort() exactly once.

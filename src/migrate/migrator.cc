@@ -129,6 +129,7 @@ Result<std::unique_ptr<Migrator>> Migrator::Open(const std::string& url_text,
   FERRY_ASSIGN_OR_RETURN(Url url, Url::Parse(url_text));
   ConnectOptions connect;
   connect.short_session = options.short_session;
+  connect.read_only = options.read_only;
   FERRY_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, OpenConnection(url, connect));
   return std::unique_ptr<Migrator>(new Migrator(std::move(url), Secret(url_text), std::move(conn), std::move(options)));
 }

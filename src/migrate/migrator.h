@@ -54,6 +54,7 @@ struct MigratorOptions {
   std::string scan_cache_dir;          // status/health may reuse scans from here ("" = off)
   bool ignore_unknown_files = false;   // ScanOptions::ignore_unknown_files
   bool short_session = false;          // read-only command: ConnectOptions::short_session
+  bool read_only = false;              // creates nothing: ConnectOptions::read_only
   // Lint pending PostgreSQL migrations before applying any (migrate/lint.h)
   // and refuse error-level findings (kFailedPrecondition, context
   // lint=unsafe) unless allow_unsafe, which is recorded in each affected

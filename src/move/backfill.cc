@@ -6,7 +6,6 @@
 #include "core/backoff.h"
 
 #include <fmt/format.h>
-#include <pg_query.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,6 +19,7 @@
 #include "core/log.h"
 #include "drivers/registry.h"
 #include "move/control.h"
+#include "move/sql_fragment.h"
 #include "move/table_info.h"
 
 namespace ferry {
@@ -38,37 +38,11 @@ int64_t MillisSince(Clock::time_point start) {
 
 // ---- Validation of the SQL fragments (before any round trip) ----
 
-// Parses `sql` with the PostgreSQL parser; the tree as JSON, or
-// kInvalidArgument naming `what` with the parser's message.
-Result<json> ParseFragment(const std::string& sql, std::string_view what,
-                           std::string_view fragment) {
-  PgQueryParseResult parsed = pg_query_parse(sql.c_str());
-  json tree;
-  Status error;
-  if (parsed.error != nullptr) {
-    error = Status(StatusCode::kInvalidArgument,
-                   fmt::format("{} does not parse: {}", what, parsed.error->message))
-                .With("fragment", Excerpt(fragment))
-                .With("hint", "write it as you would inside an UPDATE statement; quote "
-                              "identifiers with \"...\" and strings with '...'");
-  } else {
-    tree = json::parse(parsed.parse_tree, nullptr, false);
-  }
-  pg_query_free_parse_result(parsed);
-  if (!error.ok()) return error;
-  const json* stmts = tree.is_object() && tree.contains("stmts") ? &tree["stmts"] : nullptr;
-  if (stmts == nullptr || !stmts->is_array() || stmts->size() != 1) {
-    return Status(StatusCode::kInvalidArgument,
-                  fmt::format("{} must be one expression, not several statements", what))
-        .With("fragment", Excerpt(fragment));
-  }
-  return (*stmts)[0]["stmt"];
-}
-
 // The SET list: one UPDATE target list, no WHERE/FROM/RETURNING smuggled in.
 // Returns the assigned column names.
 Result<std::vector<std::string>> CheckSetList(const std::string& set) {
-  FERRY_ASSIGN_OR_RETURN(json stmt, ParseFragment("UPDATE ferry_t SET " + set, "--set", set));
+  FERRY_ASSIGN_OR_RETURN(json stmt,
+                         ParseSqlFragment("UPDATE ferry_t SET " + set, "--set", set));
   const json* update = stmt.contains("UpdateStmt") ? &stmt["UpdateStmt"] : nullptr;
   if (update == nullptr) {
     return Status(StatusCode::kInvalidArgument, "--set must be a SET list such as \"b = a * 2\"")
@@ -87,37 +61,6 @@ Result<std::vector<std::string>> CheckSetList(const std::string& set) {
     if (t.contains("ResTarget")) targets.push_back(t["ResTarget"].value("name", ""));
   }
   return targets;
-}
-
-// A boolean condition: must parse on its own as a WHERE clause, so that it
-// cannot close the parenthesis around it and escape the key-range bounds.
-Status CheckCondition(std::string_view flag, const std::string& cond) {
-  if (cond.empty()) return Status();
-  auto stmt = ParseFragment("SELECT 1 WHERE " + cond, flag, cond);
-  if (!stmt.ok()) return std::move(stmt).TakeStatus();
-  const json& select = (*stmt).contains("SelectStmt") ? (*stmt)["SelectStmt"] : json();
-  for (const char* clause : {"groupClause", "havingClause", "sortClause", "limitCount",
-                             "limitOffset", "lockingClause", "windowClause"}) {
-    if (select.is_object() && select.contains(clause)) {
-      return Status(StatusCode::kInvalidArgument,
-                    fmt::format("{} must be a boolean condition only (no ORDER BY, LIMIT, ...)",
-                                flag))
-          .With("fragment", Excerpt(cond));
-    }
-  }
-  return Status();
-}
-
-Status CheckQueryText(const std::string& query) {
-  if (query.empty()) return Status();
-  FERRY_ASSIGN_OR_RETURN(json stmt, ParseFragment(query, "--check", query));
-  if (!stmt.contains("SelectStmt")) {
-    return Status(StatusCode::kInvalidArgument,
-                  "--check must be one SELECT query that returns the offending rows (no rows "
-                  "means the check passed)")
-        .With("fragment", Excerpt(query));
-  }
-  return Status();
 }
 
 Status CheckOptionValues(const BackfillOptions& o) {
@@ -225,9 +168,9 @@ Result<Plan> MakePlan(Connection& conn, const BackfillOptions& options) {
                               conn.traits().name()));
   }
   FERRY_ASSIGN_OR_RETURN(std::vector<std::string> targets, CheckSetList(options.set));
-  FERRY_RETURN_IF_ERROR(CheckCondition("--where", options.where));
-  FERRY_RETURN_IF_ERROR(CheckCondition("--done-check", options.done_check));
-  FERRY_RETURN_IF_ERROR(CheckQueryText(options.check_query));
+  FERRY_RETURN_IF_ERROR(CheckPgCondition("--where", options.where));
+  FERRY_RETURN_IF_ERROR(CheckPgCondition("--done-check", options.done_check));
+  FERRY_RETURN_IF_ERROR(CheckReadOnlyQuery("--check", options.check_query));
 
   Plan plan;
   FERRY_ASSIGN_OR_RETURN(plan.table, DescribeTable(conn, options.table));
@@ -531,11 +474,54 @@ class Runner {
     return Status();
   }
 
+  // After a lost connection: reopens the session with backoff until
+  // `reconnect_for` has passed (the server may be restarting), then reads
+  // this range's last key back from the job's checkpoint, since the batch
+  // in flight may or may not have committed.
+  Status Reconnect(int worker, std::unique_ptr<Connection>& c, size_t index) {
+    const Clock::time_point deadline = Clock::now() + options_.reconnect_for;
+    Status last;
+    for (int attempt = 1; !Stopping(); ++attempt) {
+      auto conn = Connect(worker);
+      if (conn.ok()) {
+        c = std::move(*conn);
+        return ReloadLast(*c, index);
+      }
+      last = std::move(conn).TakeStatus();
+      if (last.code() != StatusCode::kUnavailable || Clock::now() >= deadline) break;
+      std::this_thread::sleep_for(RetryDelay(milliseconds(100), attempt, milliseconds(2000)));
+    }
+    if (last.ok()) return Status();  // stopping: the run ends without an error
+    return std::move(last).Prefix(fmt::format("worker {}: reconnecting: ", worker));
+  }
+
+  Status ReloadLast(Connection& c, size_t index) {
+    FERRY_ASSIGN_OR_RETURN(
+        QueryResult r,
+        c.Query("SELECT checkpoint::jsonb #> ARRAY['ranges', $2, 'last'] FROM ferry_jobs "
+                "WHERE job_id = $1",
+                {job_id_, std::to_string(index)}));
+    RangeState& range = ranges_[index];
+    range.last.reset();
+    if (r.empty() || !r.rows[0][0]) return Status();
+    json last = json::parse(*r.rows[0][0], nullptr, false);
+    if (!last.is_array()) return Status();
+    KeyTuple t;
+    for (const json& v : last) t.push_back(v.is_string() ? v.get<std::string>() : v.dump());
+    range.last = std::move(t);
+    return Status();
+  }
+
+  int64_t FirstWindow() const {
+    if (!options_.adaptive) return options_.batch_rows;
+    return std::min(options_.batch_rows, std::max(options_.min_batch_rows, kProbeBatchRows));
+  }
+
   void Work(int worker) {
     auto conn = Connect(worker);
     if (!conn.ok()) return Fail(std::move(conn).TakeStatus().Prefix(fmt::format("worker {}: ", worker)));
     std::unique_ptr<Connection> c = std::move(*conn);
-    int64_t window = options_.batch_rows;
+    int64_t window = FirstWindow();
     Clock::time_point last_lag_check{};
     while (!Stopping()) {
       std::optional<size_t> index = NextRange();
@@ -564,7 +550,12 @@ class Runner {
 
     int timeouts_in_a_row = 0;
     while (!Stopping()) {
-      FERRY_RETURN_IF_ERROR(Throttle(*c, last_lag_check, worker));
+      Status throttled = Throttle(*c, last_lag_check, worker);
+      if (throttled.code() == StatusCode::kUnavailable) {
+        FERRY_RETURN_IF_ERROR(Reconnect(worker, c, index));
+        continue;
+      }
+      FERRY_RETURN_IF_ERROR(throttled);
       if (Stopping()) break;
 
       // The next window: its upper key and size, read from the primary-key
@@ -584,14 +575,19 @@ class Runner {
         Status s = std::move(wr).TakeStatus();
         if (!RetryableBatchError(s)) return std::move(s).Prefix("reading the next key window: ");
         if (s.code() == StatusCode::kUnavailable) {
-          FERRY_ASSIGN_OR_RETURN(c, Connect(worker));
+          FERRY_RETURN_IF_ERROR(Reconnect(worker, c, index));
         }
         continue;
       }
       if (wr->empty()) {
         // Nothing left in this range: record it done.
         Params p{job_id_, std::to_string(index), TupleJson(range.last).dump(), "0", "true"};
-        FERRY_RETURN_IF_ERROR(c->Query(CheckpointSql("0"), p).status());
+        Status marked = c->Query(CheckpointSql("0"), p).status();
+        if (marked.code() == StatusCode::kUnavailable) {
+          FERRY_RETURN_IF_ERROR(Reconnect(worker, c, index));
+          continue;
+        }
+        FERRY_RETURN_IF_ERROR(marked);
         range.done = true;
         return Status();
       }
@@ -639,9 +635,11 @@ class Runner {
           e.batch_ms = ms;
           Emit(e);
           // Adapt toward half the ceiling; only full windows tell the rate.
+          // Far under the target (the probe, a table that got faster) the
+          // size may grow x4 in one step, otherwise x2.
           if (options_.adaptive && !last_window) {
             double ratio = static_cast<double>(target_ms) / static_cast<double>(std::max<int64_t>(ms, 1));
-            ratio = std::clamp(ratio, 0.5, 2.0);
+            ratio = std::clamp(ratio, 0.5, ms * 4 < target_ms ? 4.0 : 2.0);
             window = std::clamp(
                 static_cast<int64_t>(std::llround(static_cast<double>(window) * ratio)),
                 options_.min_batch_rows, options_.max_batch_rows);
@@ -675,7 +673,11 @@ class Runner {
         Emit(e, ErrorTypeOf(s));
         std::this_thread::sleep_for(RetryDelay(milliseconds(50), attempt, milliseconds(5000)));
         if (s.code() == StatusCode::kUnavailable) {
-          FERRY_ASSIGN_OR_RETURN(c, Connect(worker));
+          // The batch may have committed before the connection broke: the
+          // checkpoint, read back, says where to go on.
+          FERRY_RETURN_IF_ERROR(Reconnect(worker, c, index));
+          reread = true;
+          break;
         }
         if (timed_out) {
           reread = true;  // a smaller window needs a new upper key
@@ -770,6 +772,32 @@ Status BackfillReport::CheckStatus() const {
                       "and run the backfill again");
   }
   return Status();
+}
+
+// Opens a new coordinator session after the old one was lost, with backoff
+// for up to `patience` (the server may still be starting), and takes the
+// job's advisory lock again.
+Result<std::unique_ptr<Connection>> ReopenLocked(const std::string& url, const ConnectOptions& co,
+                                                 int64_t lock_key, milliseconds patience,
+                                                 const std::string& job_id) {
+  const Clock::time_point deadline = Clock::now() + patience;
+  for (int attempt = 1;; ++attempt) {
+    auto conn = OpenConnection(url, co);
+    if (conn.ok()) {
+      FERRY_ASSIGN_OR_RETURN(bool locked, (*conn)->TryLock(lock_key));
+      if (!locked) {
+        return Status(StatusCode::kFailedPrecondition,
+                      fmt::format("backfill job {}: after reconnecting, another ferry process "
+                                  "holds the job",
+                                  job_id));
+      }
+      return std::move(*conn);
+    }
+    if (conn.status().code() != StatusCode::kUnavailable || Clock::now() >= deadline) {
+      return std::move(conn).TakeStatus();
+    }
+    std::this_thread::sleep_for(RetryDelay(milliseconds(100), attempt, milliseconds(2000)));
+  }
 }
 
 Result<BackfillReport> PlanBackfill(Connection& conn, const BackfillOptions& options) {
@@ -889,15 +917,22 @@ Result<BackfillReport> RunBackfill(const std::string& url, const BackfillOptions
 
   Runner runner(url, options, plan, bus, report.job_id);
   Status ran = runner.Run(std::move(ranges), report);
+  // A server restart during the run also closed this session (and with it
+  // the job's advisory lock): reopen it and take the lock again.
+  if (!conn->Query("SELECT 1").ok()) {
+    FERRY_ASSIGN_OR_RETURN(conn, ReopenLocked(url, co, lock_key, options.reconnect_for,
+                                              report.job_id));
+  }
+  ControlTables control_after(*conn);
   // The job row as the workers left it (checkpoint and counts are theirs).
-  FERRY_ASSIGN_OR_RETURN(std::optional<JobRow> now, control.GetJob(report.job_id));
+  FERRY_ASSIGN_OR_RETURN(std::optional<JobRow> now, control_after.GetJob(report.job_id));
   if (!now) return Status(StatusCode::kInternal, "backfill job row vanished during the run");
   report.rows_updated = now->rows_done;
   const bool cancelled = options.cancel != nullptr && options.cancel->load();
   if (!ran.ok() || cancelled) {
     now->state = cancelled && ran.ok() ? JobState::kCancelled : JobState::kFailed;
     now->error = ran.ok() ? "cancelled" : ran.ToString();
-    Status saved = control.UpdateJob(*now);
+    Status saved = control_after.UpdateJob(*now);
     if (!saved.ok()) FERRY_LOG_WARN("backfill: recording the job's state: {}", saved.ToString());
     if (!ran.ok()) return std::move(ran).With("job", report.job_id);
     return Status(StatusCode::kCancelled,
@@ -917,7 +952,7 @@ Result<BackfillReport> RunBackfill(const std::string& url, const BackfillOptions
   now->state = JobState::kDone;
   Status verdict = report.CheckStatus();
   now->error = verdict.ok() ? "" : verdict.message();
-  FERRY_RETURN_IF_ERROR(control.UpdateJob(*now));
+  FERRY_RETURN_IF_ERROR(control_after.UpdateJob(*now));
   (void)conn->Unlock(lock_key);
   if (bus) {
     BackfillProgress e;

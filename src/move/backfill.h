@@ -56,8 +56,13 @@ struct BackfillOptions {
   // A query that must return no rows after the backfill ("" = none).
   std::string check_query;
 
-  // Rows per batch at the start; adapted between min and max when
-  // `adaptive` (so that each batch takes about max_batch / 2).
+  // Rows per batch; adapted between min and max when `adaptive` (so that
+  // each batch takes about max_batch / 2). An adaptive worker's first batch
+  // is a probe of min(batch_rows, max(min_batch_rows, kProbeBatchRows))
+  // rows, so that it too stays under max_batch on a slow table; the size
+  // then grows from the probe's measured time (up to x4 a step while far
+  // under the target, x2 otherwise) until batch_rows is only a ceiling of
+  // the start, not of the adaptation.
   int64_t batch_rows = 10000;
   int64_t min_batch_rows = 100;
   int64_t max_batch_rows = 200000;
@@ -75,6 +80,10 @@ struct BackfillOptions {
   // Attempts per batch on lock timeout, serialization failure, deadlock or
   // statement timeout (a statement timeout also halves the batch).
   int max_attempts = 8;
+  // A lost connection (server restart, failover) is reopened with backoff
+  // for up to this long before the run gives up (exit 5); the batch in
+  // flight is re-read from the job's checkpoint, so nothing is done twice.
+  std::chrono::milliseconds reconnect_for{120000};
 
   // Pause batches while a streaming replica lags more than this
   // (pg_stat_replication.replay_lag); 0 = do not watch replicas.
@@ -97,6 +106,9 @@ struct BackfillOptions {
   // RunBackfill returns kCancelled.
   const std::atomic<bool>* cancel = nullptr;
 };
+
+// Rows of an adaptive worker's first (probe) batch; see batch_rows.
+inline constexpr int64_t kProbeBatchRows = 100;
 
 struct BackfillReport {
   std::string job_id;

@@ -17,16 +17,22 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
 
+#include <unistd.h>
+
 #include "core/log.h"
+#include "core/url.h"
 #include "drivers/registry.h"
 #include "move/block_pipe.h"
 #include "move/control.h"
+#include "move/copy_checks.h"
+#include "move/copy_indexes.h"
 #include "move/copy_types.h"
 #include "move/table_info.h"
 
@@ -58,6 +64,10 @@ struct TableJob {
   Split split = Split::kPrimaryKey;
   std::vector<const ColumnInfo*> columns;  // source columns copied, in order
   std::vector<std::string> ddl;
+  // Run once every chunk is in (PostgreSQL target created by the job): the
+  // primary key, so that rows go into a bare heap (copy_indexes.h).
+  std::vector<std::string> after;
+  std::string partition_note;  // PartitionNote() for the plan
   int64_t estimated_rows = -1;
   std::vector<KeyRange> ranges;
   // Filled by BuildSql().
@@ -119,16 +129,27 @@ std::string ChunkPredicate(const TableJob& t, const KeyRange& r, const std::stri
   } else {
     pred = "TRUE";
   }
-  if (!where.empty()) pred = fmt::format("({}) AND ({})", pred, where);
+  if (!where.empty()) pred = fmt::format("({}) AND (\n{}\n)", pred, where);
   return pred;
 }
 
 bool IsPg(const Connection& c) { return c.engine() == Engine::kPostgres; }
 
+// The target's name as DescribeTable reads it (parts quoted when they hold
+// a dot or a quote): the source's schema.table between PostgreSQL servers,
+// the bare name otherwise.
 std::string TargetNameFor(const TableInfo& src, Engine target_engine) {
-  if (target_engine == Engine::kSqlite) return src.name;
-  if (src.engine == Engine::kSqlite) return src.name;
-  return src.schema + "." + src.name;
+  if (target_engine == Engine::kSqlite || src.engine == Engine::kSqlite) {
+    return TableNameFor("", src.name);
+  }
+  return TableNameFor(src.schema, src.name);
+}
+
+// The target's name quoted for SQL, from its (possibly quoted) name.
+std::string QuotedTarget(const std::string& target_name, bool pg_target) {
+  auto [schema, table] = SplitTableName(target_name);
+  if (!pg_target || schema.empty()) return QuoteIdent(table);
+  return QuoteIdent(schema) + "." + QuoteIdent(table);
 }
 
 Status WithTable(Status s, const std::string& table) {
@@ -142,11 +163,13 @@ struct Planner {
   Connection& src;
   Connection& dst;
   bool resuming = false;
+  bool same_database = false;  // DatabaseIdentity of both sides is equal
+  std::string dst_display;     // the target's redacted URL
 
   Status CheckWhere(const TableJob& t) {
     if (opts.where.empty()) return Status();
-    auto r = src.Query(fmt::format("SELECT 1 FROM {} WHERE ({}) LIMIT 0", t.src.QualifiedName(),
-                                   opts.where));
+    auto r = src.Query(fmt::format("SELECT 1 FROM {} WHERE (\n{}\n) LIMIT 0",
+                                   t.src.QualifiedName(), opts.where));
     if (r.ok()) return Status();
     const Status& e = r.status();
     return Status(StatusCode::kInvalidArgument,
@@ -242,8 +265,13 @@ struct Planner {
       defs.push_back(fmt::format("{}{}{}{}", QuoteIdent(c.name), type.empty() ? "" : " ", type,
                                  c.not_null ? " NOT NULL" : ""));
     }
-    if (t.src.has_primary_key()) defs.push_back(fmt::format("PRIMARY KEY ({})", t.src.KeyColumnList()));
-    std::string name = pg_target ? QuoteQualified(t.target_name) : QuoteIdent(t.target_name);
+    std::string name = QuotedTarget(t.target_name, pg_target);
+    if (t.src.has_primary_key() && pg_target) {
+      t.after.push_back(
+          fmt::format("ALTER TABLE {} ADD PRIMARY KEY ({})", name, t.src.KeyColumnList()));
+    } else if (t.src.has_primary_key()) {
+      defs.push_back(fmt::format("PRIMARY KEY ({})", t.src.KeyColumnList()));
+    }
     std::string body;
     for (const auto& d : defs) body += (body.empty() ? "\n  " : ",\n  ") + d;
     t.ddl.push_back(fmt::format("CREATE TABLE {} ({}\n)", name, body));
@@ -348,6 +376,7 @@ struct Planner {
     if (dst_info.ok()) {
       t.dst = std::move(*dst_info);
       t.target_exists = true;
+      FERRY_RETURN_IF_ERROR(CheckNotSelfCopy(same_database, t.src, t.dst, t.source_name));
       FERRY_RETURN_IF_ERROR(CheckColumns(t));
       FERRY_ASSIGN_OR_RETURN(QueryResult any,
                              dst.Query("SELECT 1 FROM " + t.dst.QualifiedName() + " LIMIT 1"));
@@ -365,13 +394,14 @@ struct Planner {
                       fmt::format("target table {} does not exist on {}; create it, or add "
                                   "--create-tables to let ferry create it from the source's "
                                   "columns",
-                                  t.target_name, dst.redacted_url()))
+                                  t.target_name, dst_display))
             .With("table", t.target_name);
       }
       FERRY_RETURN_IF_ERROR(WithTable(CreateDdl(t), t.source_name));
     } else {
       return std::move(dst_info).TakeStatus().Prefix("target");
     }
+    t.partition_note = PartitionNote(t.src, t.target_exists, t.dst);
     return t;
   }
 
@@ -396,15 +426,14 @@ struct Planner {
       t.ranges = {KeyRange{}};
       return Status();
     }
+    FERRY_ASSIGN_OR_RETURN(int64_t pages, PagesToSplit(src, t.src));
     FERRY_ASSIGN_OR_RETURN(
         QueryResult r,
-        src.Query("SELECT pg_relation_size(c.oid) / current_setting('block_size')::bigint, "
-                  "c.reltuples::bigint, c.relpages::bigint FROM pg_class c WHERE c.oid = "
+        src.Query("SELECT c.reltuples::bigint, c.relpages::bigint FROM pg_class c WHERE c.oid = "
                   "to_regclass($1)",
                   {t.src.QualifiedName()}));
-    int64_t pages = r.empty() ? 0 : std::stoll(r.Text(0, 0));
-    int64_t tuples = r.empty() ? -1 : std::stoll(r.Text(0, 1));
-    int64_t relpages = r.empty() ? 0 : std::stoll(r.Text(0, 2));
+    int64_t tuples = r.empty() || t.src.partitioned ? -1 : std::stoll(r.Text(0, 0));
+    int64_t relpages = r.empty() ? 0 : std::stoll(r.Text(0, 1));
     double per_page = (tuples > 0 && relpages > 0) ? static_cast<double>(tuples) / relpages : 60.0;
     if (t.estimated_rows > 0 && pages > 0 && tuples <= 0) {
       per_page = static_cast<double>(t.estimated_rows) / static_cast<double>(pages);
@@ -430,7 +459,8 @@ nlohmann::json SpecJson(const CopyOptions& o, const Connection& src, const Conne
   for (const auto& tj : tables) {
     t.push_back({{"source", tj.source_name},
                  {"target", tj.target_name},
-                 {"split", std::string(SplitName(tj.split))}});
+                 {"split", std::string(SplitName(tj.split))},
+                 {"after", tj.after}});
   }
   return {{"from", src.redacted_url()},
           {"to", dst.redacted_url()},
@@ -469,9 +499,68 @@ Status Validate(const CopyOptions& o) {
 }
 
 Result<ConnPtr> Open(const std::string& url, std::string_view side) {
-  auto c = OpenConnection(url);
+  ConnectOptions co;
+  co.read_only = side == "source";  // a source is only read (SQLite: never created)
+  auto c = OpenConnection(url, co);
   if (!c.ok()) return std::move(c).TakeStatus().Prefix(side);
   return std::move(*c);
+}
+
+// The target for planning. A SQLite file that does not exist yet is not
+// created before the checks pass: an empty in-memory database stands in
+// for it (every table missing, no job), and `*placeholder` is set so that
+// a run opens the real file after the checks.
+Result<ConnPtr> OpenTargetForPlan(const std::string& url, bool* placeholder) {
+  *placeholder = false;
+  auto parsed = Url::Parse(url);
+  if (parsed.ok() && parsed->scheme() == "sqlite" && parsed->database() != ":memory:") {
+    std::error_code ec;
+    std::filesystem::path p(parsed->database());
+    std::filesystem::path dir = p.has_parent_path() ? p.parent_path() : std::filesystem::path(".");
+    if (!std::filesystem::exists(p, ec) && std::filesystem::is_directory(dir, ec) &&
+        access(dir.c_str(), W_OK) == 0) {
+      *placeholder = true;
+      return Open("sqlite::memory:", "target");
+    }
+  }
+  return Open(url, "target");
+}
+
+std::string RedactedUrl(const std::string& url) {
+  auto parsed = Url::Parse(url);
+  return parsed.ok() ? parsed->Redacted() : std::string("(unparsable URL)");
+}
+
+// ferry_jobs may not exist yet (nothing was ever written there): no job.
+Result<std::optional<JobRow>> FindJob(Connection& dst, const std::string& job_id) {
+  ControlTables ctl(dst);
+  auto job = ctl.GetJob(job_id);
+  if (job.ok()) return *job;
+  if (dst.Query("SELECT 1 FROM ferry_jobs LIMIT 0").ok()) return std::move(job).TakeStatus();
+  if (dst.InTransaction()) (void)dst.Rollback();
+  return std::optional<JobRow>();
+}
+
+// Runs `sql` (TRUNCATE, CREATE ...) inside the target's open transaction
+// under the lock timeout; a timeout names the table and says nothing was
+// written.
+Status ExecUnderLockTimeout(Connection& dst, const std::string& sql, const std::string& table) {
+  Status s = dst.Exec(sql).status();
+  if (s.code() != StatusCode::kDeadlineExceeded) return s;
+  return Status(StatusCode::kDeadlineExceeded,
+                fmt::format("target table {} stayed locked by another session past the lock "
+                            "timeout ({}); nothing was written. Find the session holding the "
+                            "lock (pg_locks), or raise --lock-timeout",
+                            table, FoldWhitespace(s.message())))
+      .With("table", table)
+      .With("statement", Excerpt(sql));
+}
+
+Status SetLockTimeout(Connection& dst, std::chrono::milliseconds timeout) {
+  if (!IsPg(dst)) return Status();  // SQLite waits its busy_timeout
+  return dst.Query("SELECT set_config('lock_timeout', $1, true)",
+                   {fmt::format("{}ms", timeout.count())})
+      .status();
 }
 
 // Session settings for PostgreSQL sources read as text: unambiguous,
@@ -487,6 +576,7 @@ struct Prepared {
   std::string job_id;
   std::optional<JobRow> existing;
   std::string snapshot;  // exported by src (kept open) on a PostgreSQL source
+  std::string target_display;  // the target's redacted URL
 };
 
 Result<std::vector<std::string>> TableNames(const CopyOptions& o, Connection& src) {
@@ -506,20 +596,18 @@ Result<Prepared> Prepare(const CopyOptions& o, bool for_run) {
   FERRY_RETURN_IF_ERROR(Validate(o));
   Prepared p;
   FERRY_ASSIGN_OR_RETURN(p.src, Open(o.from_url, "source"));
-  FERRY_ASSIGN_OR_RETURN(p.dst, Open(o.to_url, "target"));
+  FERRY_RETURN_IF_ERROR(CheckWhereShape(o.where, p.src->engine()));
+  bool placeholder = false;
+  FERRY_ASSIGN_OR_RETURN(p.dst, OpenTargetForPlan(o.to_url, &placeholder));
+  p.target_display = placeholder ? RedactedUrl(o.to_url) : p.dst->redacted_url();
   p.job_id = o.job_id.empty() ? DefaultCopyJobId(o) : o.job_id;
   if (IsPg(*p.src)) FERRY_RETURN_IF_ERROR(p.src->Exec(kPgSourceSession).status());
+  FERRY_ASSIGN_OR_RETURN(std::string src_id, DatabaseIdentity(*p.src));
+  FERRY_ASSIGN_OR_RETURN(std::string dst_id, DatabaseIdentity(*p.dst));
 
-  ControlTables ctl(*p.dst);
-  if (for_run) FERRY_RETURN_IF_ERROR(ctl.Ensure());
-  auto existing = ctl.GetJob(p.job_id);
-  if (existing.ok()) {
-    p.existing = *existing;
-  } else if (for_run || existing.status().code() != StatusCode::kNotFound) {
-    // A dry run on a target without control tables simply has no job.
-    auto probe = p.dst->Query("SELECT 1 FROM ferry_jobs LIMIT 0");
-    if (probe.ok()) return std::move(existing).TakeStatus();
-  }
+  // Nothing is written before every check passed: the control tables are
+  // created by the run, after Prepare.
+  FERRY_ASSIGN_OR_RETURN(p.existing, FindJob(*p.dst, p.job_id));
   if (p.existing && p.existing->kind != "copy") {
     return Status(StatusCode::kFailedPrecondition,
                   fmt::format("job '{}' on the target is a {} job, not a copy; choose another "
@@ -529,6 +617,7 @@ Result<Prepared> Prepare(const CopyOptions& o, bool for_run) {
 
   struct Name {
     std::string source, target, split;  // split: "" for a new job
+    std::vector<std::string> after;     // a resumed job's deferred keys
   };
   std::vector<Name> names;
   if (p.existing && !o.restart) {
@@ -552,7 +641,14 @@ Result<Prepared> Prepare(const CopyOptions& o, bool for_run) {
                                 p.job_id, spec.value("where", ""), o.where));
     }
     for (const auto& t : spec["tables"]) {
-      names.push_back({t.value("source", ""), t.value("target", ""), t.value("split", "")});
+      std::vector<std::string> after;
+      if (t.contains("after") && t["after"].is_array()) {
+        for (const auto& a : t["after"]) {
+          if (a.is_string()) after.push_back(a.get<std::string>());
+        }
+      }
+      names.push_back({t.value("source", ""), t.value("target", ""), t.value("split", ""),
+                       std::move(after)});
     }
     for (const auto& n : names) {
       const bool pages = n.split == SplitName(Split::kCtid);
@@ -567,12 +663,14 @@ Result<Prepared> Prepare(const CopyOptions& o, bool for_run) {
     }
   } else {
     FERRY_ASSIGN_OR_RETURN(std::vector<std::string> list, TableNames(o, *p.src));
-    for (auto& n : list) names.push_back({n, "", ""});
+    for (auto& n : list) names.push_back({n, "", "", {}});
   }
 
-  Planner planner{o, *p.src, *p.dst, p.existing.has_value() && !o.restart};
+  Planner planner{o, *p.src, *p.dst, p.existing.has_value() && !o.restart,
+                  !src_id.empty() && src_id == dst_id, p.target_display};
   for (const auto& n : names) {
     FERRY_ASSIGN_OR_RETURN(TableJob t, planner.Describe(n.source, n.target, n.split));
+    if (!n.after.empty()) t.after = n.after;
     p.tables.push_back(std::move(t));
   }
   // The same target twice (e.g. a.t and b.t into SQLite) would mix rows.
@@ -591,6 +689,9 @@ Result<Prepared> Prepare(const CopyOptions& o, bool for_run) {
   }
   if (!p.existing || o.restart) {
     for (auto& t : p.tables) FERRY_RETURN_IF_ERROR(WithTable(planner.SplitRanges(t), t.source_name));
+  }
+  if (for_run && placeholder) {
+    FERRY_ASSIGN_OR_RETURN(p.dst, Open(o.to_url, "target"));
   }
   return p;
 }
@@ -728,7 +829,7 @@ void BuildSql(TableJob& t, Engine target_engine) {
     if (!t.select_list.empty()) t.select_list += ", ";
     t.select_list += expr;
   }
-  std::string target = pg_dst ? QuoteQualified(t.target_name) : QuoteIdent(t.target_name);
+  std::string target = t.dst.QualifiedName();
   if (pg_dst) {
     t.copy_in = fmt::format("COPY {} ({}) FROM STDIN{}", target, t.column_list,
                             pg_src ? " (FORMAT binary)" : "");
@@ -836,8 +937,19 @@ class Worker {
     return RetryDelay(std::chrono::milliseconds(500), attempt, std::chrono::milliseconds(8000));
   }
 
+  bool Cancelled() const { return o_.cancel != nullptr && o_.cancel->load(); }
+
+  // Gives a leased chunk back (pending), e.g. when the run stops between
+  // two attempts of it.
+  Status Release(int64_t chunk_id) {
+    return Retrying([&]() -> Status {
+      ControlTables ctl(*dst_);
+      return ctl.ReleaseLease(job_id_, chunk_id, owner_);
+    });
+  }
+
   Status Loop() {
-    while (!stop_) {
+    while (!stop_ && !Cancelled()) {
       auto leased = Retrying([&]() -> Result<std::optional<ChunkRow>> {
         ControlTables ctl(*dst_);
         return ctl.LeaseChunk(job_id_, owner_, o_.lease, o_.max_attempts);
@@ -871,7 +983,8 @@ class Worker {
     ev.attempt = chunk.attempts;
     progress_.Emit("chunk_started", ev, false, false);
     Status last;
-    for (int attempt = 1; attempt <= o_.max_attempts && !stop_; ++attempt) {
+    bool out_of_attempts = false;  // else the run stopped between attempts
+    for (int attempt = 1; attempt <= o_.max_attempts && !stop_ && !Cancelled(); ++attempt) {
       Status c = Connect();
       if (c.ok()) {
         auto r = CopyChunk(*t, range, chunk);
@@ -887,13 +1000,16 @@ class Worker {
       Reset(c);
       if (c.Get("lease") == "lost") return Status();  // another worker owns it now
       last = c;
-      if (!IsRetryable(c.code()) || attempt == o_.max_attempts) break;
+      if (!IsRetryable(c.code()) || attempt == o_.max_attempts) {
+        out_of_attempts = true;
+        break;
+      }
       ev.attempt = attempt;
       ev.error = c.ToString();
       progress_.Emit("chunk_retry", ev, false, false, ErrorTypeOf(c));
       std::this_thread::sleep_for(Backoff(attempt));
     }
-    if (stop_ && last.ok()) return Status();
+    if (!out_of_attempts) return Release(chunk.chunk_id);
     // Failed for good: record it (outside any chunk transaction). This
     // worker already retried what can be retried, so the chunk is not leased
     // again in this run (the next run resets failed chunks).
@@ -960,7 +1076,7 @@ class Worker {
     Params params;
     std::string pred = ChunkPredicate(t, range, o_.where, params);
     std::string out_sql =
-        pred == "TRUE"
+        pred == "TRUE" && !t.src.partitioned  // COPY t TO refuses a partitioned table
             ? fmt::format("COPY {} ({}) TO STDOUT (FORMAT binary)", t.src.QualifiedName(),
                           t.column_list)
             : fmt::format("COPY (SELECT {} FROM {} WHERE {}) TO STDOUT (FORMAT binary)",
@@ -1205,6 +1321,19 @@ Result<CopySummary> Tally(Connection& dst, const std::string& job_id,
   return s;
 }
 
+// Chunks still leased by a worker of this process go back to pending.
+Status ReleaseOwnLeases(Connection& dst, const std::string& job_id) {
+  ControlTables ctl(dst);
+  FERRY_ASSIGN_OR_RETURN(std::vector<ChunkRow> chunks, ctl.ListChunks(job_id));
+  const std::string mine = ThisWorkerName() + "/";
+  for (const ChunkRow& c : chunks) {
+    if (c.state == ChunkState::kLeased && c.lease_owner.rfind(mine, 0) == 0) {
+      FERRY_RETURN_IF_ERROR(ctl.ReleaseLease(job_id, c.chunk_id, c.lease_owner));
+    }
+  }
+  return Status();
+}
+
 }  // namespace
 
 std::string DefaultCopyJobId(const CopyOptions& o) {
@@ -1226,7 +1355,7 @@ Result<CopyPlan> PlanCopy(const CopyOptions& options) {
   CopyPlan plan;
   plan.job_id = p.job_id;
   plan.source = p.src->redacted_url();
-  plan.target = p.dst->redacted_url();
+  plan.target = p.target_display;
   plan.resumes = p.existing.has_value() && !options.restart &&
                  p.existing->state != JobState::kDone;
   std::map<std::string, int64_t> existing_chunks;
@@ -1246,6 +1375,8 @@ Result<CopyPlan> PlanCopy(const CopyOptions& options) {
     tp.target_exists = t.target_exists;
     tp.target_has_rows = t.target_has_rows;
     tp.ddl = t.ddl;
+    for (const auto& a : t.after) tp.ddl.push_back("-- after the data:\n" + a);
+    tp.partition_note = t.partition_note;
     plan.tables.push_back(std::move(tp));
   }
   return plan;
@@ -1260,11 +1391,11 @@ Result<CopySummary> RunCopy(const CopyOptions& options, EventBus* bus,
   }
   // --restart: drop the old job's rows and progress first.
   if (o.restart) {
-    FERRY_ASSIGN_OR_RETURN(ConnPtr dst, Open(o.to_url, "target"));
+    bool placeholder = false;
+    FERRY_ASSIGN_OR_RETURN(ConnPtr dst, OpenTargetForPlan(o.to_url, &placeholder));
     ControlTables ctl(*dst);
-    FERRY_RETURN_IF_ERROR(ctl.Ensure());
     std::string job_id = o.job_id.empty() ? DefaultCopyJobId(o) : o.job_id;
-    FERRY_ASSIGN_OR_RETURN(std::optional<JobRow> job, ctl.GetJob(job_id));
+    FERRY_ASSIGN_OR_RETURN(std::optional<JobRow> job, FindJob(*dst, job_id));
     if (job) {
       nlohmann::json spec = nlohmann::json::parse(job->spec, nullptr, false);
       if (!spec.is_discarded() && spec.value("mode", "") == "append" && !o.truncate) {
@@ -1275,14 +1406,14 @@ Result<CopySummary> RunCopy(const CopyOptions& options, EventBus* bus,
                                   job_id));
       }
       FERRY_RETURN_IF_ERROR(dst->Begin());
-      Status s;
-      if (!spec.is_discarded() && spec.contains("tables")) {
+      Status s = SetLockTimeout(*dst, o.lock_timeout);
+      if (s.ok() && !spec.is_discarded() && spec.contains("tables")) {
         for (const auto& t : spec["tables"]) {
           std::string name = t.value("target", "");
           auto info = DescribeTable(*dst, name);
           if (!info.ok()) continue;  // dropped since: nothing to empty
-          s = dst->Exec((IsPg(*dst) ? "TRUNCATE " : "DELETE FROM ") + info->QualifiedName())
-                  .status();
+          s = ExecUnderLockTimeout(
+              *dst, (IsPg(*dst) ? "TRUNCATE " : "DELETE FROM ") + info->QualifiedName(), name);
           if (!s.ok()) break;
         }
       }
@@ -1324,21 +1455,23 @@ Result<CopySummary> RunCopy(const CopyOptions& options, EventBus* bus,
         chunks.push_back(std::move(c));
       }
     }
+    FERRY_RETURN_IF_ERROR(ctl.Ensure());
     FERRY_RETURN_IF_ERROR(p.dst->Begin());
-    Status s;
+    Status s = SetLockTimeout(*p.dst, o.lock_timeout);
     for (TableJob& t : p.tables) {
+      if (!s.ok()) break;
       for (const std::string& ddl : t.ddl) {
-        s = p.dst->Exec(ddl).status();
+        s = ExecUnderLockTimeout(*p.dst, ddl, t.target_name);
         if (!s.ok()) {
           s = WithTable(std::move(s).Prefix("creating the target table"), t.target_name);
           break;
         }
       }
       if (s.ok() && o.truncate && t.target_exists && t.target_has_rows) {
-        s = p.dst->Exec((IsPg(*p.dst) ? "TRUNCATE " : "DELETE FROM ") + t.dst.QualifiedName())
-                .status();
+        s = ExecUnderLockTimeout(
+            *p.dst, (IsPg(*p.dst) ? "TRUNCATE " : "DELETE FROM ") + t.dst.QualifiedName(),
+            t.target_name);
       }
-      if (!s.ok()) break;
     }
     if (s.ok()) s = ctl.CreateJob(job);
     if (s.ok()) s = ctl.AddChunks(chunks);
@@ -1404,6 +1537,8 @@ Result<CopySummary> RunCopy(const CopyOptions& options, EventBus* bus,
   if (!p.dst->Query("SELECT 1").ok()) {
     FERRY_ASSIGN_OR_RETURN(p.dst, Open(o.to_url, "target"));
   }
+  // No lease of this run outlives it (a worker that failed mid-chunk).
+  FERRY_RETURN_IF_ERROR(ReleaseOwnLeases(*p.dst, p.job_id));
   FERRY_ASSIGN_OR_RETURN(CopySummary summary, Tally(*p.dst, p.job_id, p.tables));
   summary.resumed = resuming;
   summary.seconds = std::chrono::duration<double>(Clock::now() - started).count();
@@ -1412,7 +1547,19 @@ Result<CopySummary> RunCopy(const CopyOptions& options, EventBus* bus,
   job.rows_failed = summary.rows_failed;
   job.bytes_done = summary.bytes_copied;
   const bool all_done = summary.chunks_done == summary.chunks_total;
-  if (!fatal.ok()) {
+  const bool cancelled = o.cancel != nullptr && o.cancel->load() && !all_done;
+  if (all_done && fatal.ok()) {
+    // Every row is in: build the keys deferred by --create-tables.
+    std::vector<DeferredDdl> todo;
+    for (const TableJob& t : p.tables) {
+      if (!t.after.empty()) todo.push_back({t.target_name, t.after});
+    }
+    fatal = BuildDeferred(o.to_url, todo, o.workers, o.lock_timeout.count());
+  }
+  if (cancelled && fatal.ok()) {
+    job.state = JobState::kCancelled;
+    job.error = "cancelled";
+  } else if (!fatal.ok()) {
     job.state = JobState::kFailed;
     job.error = fatal.ToString();
   } else if (summary.chunks_failed > 0) {
@@ -1427,6 +1574,13 @@ Result<CopySummary> RunCopy(const CopyOptions& options, EventBus* bus,
   progress.EmitJob("job_done");
   if (partial != nullptr) *partial = summary;
   if (!fatal.ok()) return fatal;
+  if (cancelled) {
+    return Status(StatusCode::kCancelled,
+                  fmt::format("copy job {} stopped by a signal: {} of {} chunks done, no chunk "
+                              "left leased; run the same command again to resume",
+                              p.job_id, summary.chunks_done, summary.chunks_total))
+        .With("job", p.job_id);
+  }
   if (summary.chunks_failed > 0) {
     Status s(StatusCode::kFailedPrecondition,
              fmt::format("{} of {} chunks failed ({} rows); the first: table {} range {}: {}. "

@@ -18,6 +18,7 @@
 // in one run share one exported snapshot (pg_export_snapshot).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -51,6 +52,16 @@ struct CopyOptions {
   std::string job_id;               // "" derives one from the tables
   int max_attempts = 5;             // per chunk, for retryable errors
   std::chrono::seconds lease{300};  // chunk lease (others may take it after)
+  // lock_timeout of every TRUNCATE and CREATE ferry runs on a PostgreSQL
+  // target: a table locked by another session fails the copy (kDeadlineExceeded,
+  // nothing written) instead of waiting for ever.
+  std::chrono::milliseconds lock_timeout{10000};
+  // Set from another thread (a SIGINT/SIGTERM handler): workers lease no new
+  // chunk, the chunk in flight finishes (rows and done mark commit together)
+  // or, when it is between attempts, goes back to pending; every lease of
+  // this run is released and RunCopy returns kCancelled. A later run with
+  // the same options resumes.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 // One planned table.
@@ -63,6 +74,8 @@ struct CopyTablePlan {
   bool target_exists = false;
   bool target_has_rows = false;
   std::vector<std::string> ddl;  // statements --create-tables runs (types, table)
+  // How a partitioned source or target is handled ("" when neither is).
+  std::string partition_note;
 };
 
 struct CopyPlan {
@@ -92,8 +105,12 @@ struct CopySummary {
 };
 
 // Checks everything (tables exist, columns compatible, types mappable,
-// --where parses, target empty or --truncate/--append) and returns the plan
-// without writing anything on either side.
+// --where is one condition, the target is not the source table itself,
+// target empty or --truncate/--append) and returns the plan without writing
+// anything on either side (a SQLite target file that does not exist is not
+// created). RunCopy makes the same checks before its first write: a copy
+// that fails them leaves both sides as they were (no control tables, no
+// new file).
 Result<CopyPlan> PlanCopy(const CopyOptions& options);
 
 // Runs (or resumes) the job. Bad input fails before any row is written.

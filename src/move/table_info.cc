@@ -67,7 +67,7 @@ Status TableNotFound(Connection& conn, std::string_view name) {
 
 constexpr const char* kPgFindTable = R"sql(
 SELECT c.oid::bigint, n.nspname, c.relname, c.reltuples::bigint,
-       pg_total_relation_size(c.oid)
+       pg_total_relation_size(c.oid), c.relkind = 'p'
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE c.relkind IN ('r', 'p')
    AND (($1::text <> '' AND n.nspname = $1 AND c.relname = $2)
@@ -77,7 +77,7 @@ SELECT c.oid::bigint, n.nspname, c.relname, c.reltuples::bigint,
 
 constexpr const char* kPgRegclass = R"sql(
 SELECT c.oid::bigint, n.nspname, c.relname, c.reltuples::bigint,
-       pg_total_relation_size(c.oid)
+       pg_total_relation_size(c.oid), c.relkind = 'p'
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE c.oid = to_regclass($1) AND c.relkind IN ('r', 'p'))sql";
 
@@ -108,8 +108,13 @@ Result<TableInfo> DescribePostgres(Connection& conn, std::string_view name) {
   auto [schema, table] = SplitName(name);
   FERRY_ASSIGN_OR_RETURN(QueryResult found, conn.Query(kPgFindTable, {schema, table}));
   if (found.empty()) {
-    // Fall back to the server's own name resolution (case folding, quoting).
-    FERRY_ASSIGN_OR_RETURN(found, conn.Query(kPgRegclass, {std::string(name)}));
+    // Fall back to the server's own name resolution (case folding, quoting);
+    // a name it cannot read ("public.Mixed Case") is simply not there.
+    auto resolved = conn.Query(kPgRegclass, {std::string(name)});
+    if (!resolved.ok() && resolved.status().Get("sqlstate") != "42602") {
+      return std::move(resolved).TakeStatus();
+    }
+    if (resolved.ok()) found = std::move(*resolved);
   }
   if (found.empty()) return TableNotFound(conn, name);
   TableInfo info;
@@ -118,6 +123,7 @@ Result<TableInfo> DescribePostgres(Connection& conn, std::string_view name) {
   info.name = found.Text(0, 2);
   info.estimated_rows = ToInt(found.rows[0][3], -1);
   info.estimated_bytes = ToInt(found.rows[0][4], -1);
+  info.partitioned = ToBool(found.rows[0][5]);
   FERRY_ASSIGN_OR_RETURN(QueryResult cols, conn.Query(kPgColumns, {found.Text(0, 0)}));
   std::vector<std::pair<int, size_t>> pk;
   for (auto& row : cols.rows) {
@@ -144,6 +150,15 @@ Result<TableInfo> DescribePostgres(Connection& conn, std::string_view name) {
 
 Result<TableInfo> DescribeSqlite(Connection& conn, std::string_view name) {
   auto [schema, table] = SplitName(name);
+  if (!schema.empty() && schema != "main") {
+    // SQLite has one schema: "a.b" is the table named a.b when it exists.
+    auto whole = conn.Query("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = $1",
+                            {std::string(name)});
+    if (whole.ok() && !whole->empty()) {
+      schema.clear();
+      table = std::string(name);
+    }
+  }
   if (!schema.empty() && schema != "main") {
     return Status(StatusCode::kInvalidArgument,
                   fmt::format("SQLite table {}: only the main schema is supported", name))
@@ -220,6 +235,29 @@ std::string TableInfo::WritableColumnList() const {
   return out;
 }
 
+std::pair<std::string, std::string> SplitTableName(std::string_view name) {
+  return SplitName(name);
+}
+
+std::string TableNameFor(std::string_view schema, std::string_view name) {
+  auto part = [](std::string_view p) {
+    bool plain = !p.empty();
+    for (char c : p) {
+      if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == ' ' || c == '\t')) {
+        plain = false;
+      }
+    }
+    if (plain) return std::string(p);
+    std::string out = "\"";
+    for (char c : p) {
+      out += c;
+      if (c == '"') out += '"';
+    }
+    return out + "\"";
+  };
+  return schema.empty() ? part(name) : part(schema) + "." + part(name);
+}
+
 Result<TableInfo> DescribeTable(Connection& conn, std::string_view name) {
   if (name.empty()) return Status(StatusCode::kInvalidArgument, "empty table name");
   return IsPostgres(conn) ? DescribePostgres(conn, name) : DescribeSqlite(conn, name);
@@ -229,19 +267,19 @@ Result<std::vector<std::string>> ListTables(Connection& conn) {
   std::vector<std::string> out;
   if (IsPostgres(conn)) {
     FERRY_ASSIGN_OR_RETURN(QueryResult r, conn.Query(R"sql(
-SELECT n.nspname || '.' || c.relname
+SELECT n.nspname, c.relname
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
    AND n.nspname NOT IN ('pg_catalog', 'information_schema')
    AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp%'
    AND c.relname NOT LIKE 'ferry\_%'
  ORDER BY n.nspname, c.relname)sql"));
-    for (auto& row : r.rows) out.push_back(std::move(*row[0]));
+    for (auto& row : r.rows) out.push_back(TableNameFor(*row[0], *row[1]));
   } else {
     FERRY_ASSIGN_OR_RETURN(QueryResult r, conn.Query(
         "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
         "AND name NOT LIKE 'ferry\\_%' ESCAPE '\\' ORDER BY name"));
-    for (auto& row : r.rows) out.push_back(std::move(*row[0]));
+    for (auto& row : r.rows) out.push_back(TableNameFor("", *row[0]));
   }
   return out;
 }

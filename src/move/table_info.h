@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <string_view>
 #include <vector>
 
@@ -54,6 +55,10 @@ struct TableInfo {
   // on disk (pg_total_relation_size); SQLite: -1 / -1 (count when needed).
   int64_t estimated_rows = -1;
   int64_t estimated_bytes = -1;
+  // PostgreSQL: a partitioned table (relkind 'p'): it holds no rows itself,
+  // COPY t TO fails on it (COPY (SELECT ...) works) and its partitions hold
+  // the pages.
+  bool partitioned = false;
 
   bool has_primary_key() const { return !primary_key.empty(); }
   // "\"schema\".\"name\"" on PostgreSQL, "\"name\"" on SQLite.
@@ -71,8 +76,17 @@ struct TableInfo {
 // near matches when there are some.
 Result<TableInfo> DescribeTable(Connection& conn, std::string_view name);
 
+// `schema.name` (or `name` when schema is empty) as DescribeTable reads it
+// back: a part holding '.', '"' or a character outside [A-Za-z0-9_ \t] is
+// double-quoted ("a.b" -> "\"a.b\"").
+std::string TableNameFor(std::string_view schema, std::string_view name);
+
+// Splits such a name at the first dot outside double quotes and unquotes
+// each part: {"", "t"}, {"public", "a.b"}.
+std::pair<std::string, std::string> SplitTableName(std::string_view name);
+
 // User tables: PostgreSQL schemas other than pg_catalog/information_schema/
-// pg_toast, as "schema.table"; SQLite tables other than sqlite_*. Tables whose
+// pg_toast, as "schema.table" (TableNameFor); SQLite tables other than sqlite_*. Tables whose
 // name starts with "ferry_" (history, control tables) are left out.
 Result<std::vector<std::string>> ListTables(Connection& conn);
 

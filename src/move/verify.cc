@@ -59,6 +59,7 @@ class Side {
     url = u;
     ConnectOptions options;
     options.application_name = "ferry verify";
+    options.read_only = true;  // verify reads both sides; a SQLite file is never created
     for (int i = 0; i < std::max(1, workers); ++i) {
       auto c = OpenConnection(u, options);
       if (!c.ok()) return std::move(c).TakeStatus().Prefix(std::string(role) + " database");

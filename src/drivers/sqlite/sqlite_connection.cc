@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <thread>
 
@@ -129,8 +130,9 @@ Status Bind(sqlite3* db, sqlite3_stmt* stmt, const Params& params, std::string_v
 
 class SqliteConnection final : public Connection {
  public:
-  SqliteConnection(DbHandle db, std::string path, std::string redacted)
-      : db_(std::move(db)), path_(std::move(path)), redacted_(std::move(redacted)) {}
+  SqliteConnection(DbHandle db, std::string path, std::string redacted, bool read_only)
+      : db_(std::move(db)), path_(std::move(path)), redacted_(std::move(redacted)),
+        read_only_(read_only) {}
 
   ~SqliteConnection() override {
     for (auto& [key, fd] : locks_) close(fd);
@@ -265,6 +267,7 @@ class SqliteConnection final : public Connection {
     if (lock_path.empty()) {
       return Status(StatusCode::kUnimplemented, "an in-memory SQLite database cannot be locked");
     }
+    if (read_only_) return LockIsFree(lock_path, key);
     int fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) {
       return Status(StatusCode::kPermissionDenied,
@@ -284,6 +287,30 @@ class SqliteConnection final : public Connection {
     }
     locks_[key] = fd;
     return true;
+  }
+
+  // A read-only connection creates no lock file and takes no lock: TryLock
+  // only tells whether someone holds it (no file: nobody).
+  static Result<bool> LockIsFree(const std::string& lock_path, int64_t key) {
+    int fd = open(lock_path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno == ENOENT) return true;
+      return Status(StatusCode::kPermissionDenied,
+                    fmt::format("cannot open lock file {}: {}", lock_path, std::strerror(errno)));
+    }
+    struct flock fl {};
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = static_cast<off_t>(static_cast<uint64_t>(key) % 0x7fffffffULL);
+    fl.l_len = 1;
+    int rc = fcntl(fd, F_OFD_GETLK, &fl);
+    int err = errno;
+    close(fd);
+    if (rc != 0) {
+      return Status(StatusCode::kUnknown,
+                    fmt::format("cannot test the lock {}: {}", lock_path, std::strerror(err)));
+    }
+    return fl.l_type == F_UNLCK;
   }
 
   Status Unlock(int64_t key) override {
@@ -390,15 +417,39 @@ class SqliteConnection final : public Connection {
   std::string path_;
   std::string redacted_;
   std::map<int64_t, int> locks_;  // key -> fd holding the OFD lock
+  bool read_only_ = false;
 };
+
+// A WAL-mode database (header byte 18 is 2) without a -wal file beside it.
+bool IsIdleWalFile(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::exists(path + "-wal", ec)) return false;
+  std::ifstream in(path, std::ios::binary);
+  char header[20] = {};
+  if (!in.read(header, sizeof header)) return false;
+  return std::string_view(header, 16) == std::string_view("SQLite format 3\0", 16) &&
+         header[18] == 2;
+}
+
+// "file:PATH?immutable=1" with the URI's special characters escaped.
+std::string ImmutableUri(const std::string& path) {
+  std::string uri = "file:";
+  for (char c : path) {
+    if (c == '%' || c == '?' || c == '#') {
+      uri += fmt::format("%{:02X}", static_cast<unsigned char>(c));
+    } else {
+      uri += c;
+    }
+  }
+  return uri + "?immutable=1";
+}
 
 }  // namespace
 
 Result<std::unique_ptr<Connection>> Open(const Url& url, const ConnectOptions& options) {
-  (void)options;
   const std::string& path = url.database();
   const auto& params = url.params();
-  bool read_only = params.count("mode") && params.at("mode") == "ro";
+  bool read_only = options.read_only || (params.count("mode") && params.at("mode") == "ro");
   if (path != ":memory:") {
     std::filesystem::path p(path);
     std::error_code ec;
@@ -420,8 +471,15 @@ Result<std::unique_ptr<Connection>> Open(const Url& url, const ConnectOptions& o
                                 url.Redacted(), read_only ? "read" : "read and write", path,
                                 std::strerror(errno)));
     }
-    if (!exists && (read_only || access(dir.c_str(), W_OK) != 0)) {
-      return Status(read_only ? StatusCode::kNotFound : StatusCode::kPermissionDenied,
+    if (!exists && read_only) {
+      return Status(StatusCode::kNotFound,
+                    fmt::format("{}: the SQLite file '{}' does not exist (this command only reads "
+                                "and creates nothing); check the path",
+                                url.Redacted(), path))
+          .With("path", path);
+    }
+    if (!exists && access(dir.c_str(), W_OK) != 0) {
+      return Status(StatusCode::kPermissionDenied,
                     fmt::format("{}: '{}' does not exist and cannot be created here", url.Redacted(),
                                 path));
     }
@@ -429,7 +487,17 @@ Result<std::unique_ptr<Connection>> Open(const Url& url, const ConnectOptions& o
   sqlite3* raw = nullptr;
   int flags = (read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)) |
               SQLITE_OPEN_NOMUTEX;
-  int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+  std::string open_name = path;
+  if (read_only && path != ":memory:" && IsIdleWalFile(path)) {
+    // A reader of a WAL file creates -wal and -shm beside it and, being
+    // read-only, cannot remove them: a read-only command would change the
+    // directory, and fails in a read-only one. No -wal file means no
+    // connection has the file open (SQLite keeps it while one does), so the
+    // main file is the whole database: read it as immutable.
+    open_name = ImmutableUri(path);
+    flags |= SQLITE_OPEN_URI;
+  }
+  int rc = sqlite3_open_v2(open_name.c_str(), &raw, flags, nullptr);
   DbHandle db(raw, &sqlite3_close_v2);
   if (rc != SQLITE_OK) {
     return ErrorFrom(db.get(), rc, "").Prefix(fmt::format("{}: cannot open", url.Redacted()));
@@ -440,7 +508,7 @@ Result<std::unique_ptr<Connection>> Open(const Url& url, const ConnectOptions& o
     std::from_chars(v.data(), v.data() + v.size(), busy_ms);
   }
   sqlite3_busy_timeout(db.get(), busy_ms);
-  auto conn = std::make_unique<SqliteConnection>(std::move(db), path, url.Redacted());
+  auto conn = std::make_unique<SqliteConnection>(std::move(db), path, url.Redacted(), read_only);
   // The first real read tells whether the file is a database at all.
   std::string setup = "PRAGMA foreign_keys = ON;";
   if (!read_only && path != ":memory:") setup += "PRAGMA journal_mode = WAL;";
