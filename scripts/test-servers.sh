@@ -579,10 +579,10 @@ cmd_start() {
   pg_check_ready "$dir" "$pg_bin" "$PG_PORT"
   pg_setup "$dir" "$pg_bin" "$PG_PORT"
   start_redis "$dir"
-  redis_extras_start "$dir"
+  if redis_extras_wanted; then redis_extras_start "$dir"; fi
   if cql_wanted; then cql_setup "$dir"; fi
   write_env "$dir" "$pg_bin" "$PG_PORT" "$REDIS_PORT"
-  redis_extras_write_env "$dir"
+  if redis_extras_wanted; then redis_extras_write_env "$dir"; fi
   trap - EXIT
   log "PostgreSQL 127.0.0.1:$PG_PORT and Redis 127.0.0.1:$REDIS_PORT ready; source $dir/env"
   printf '%s\n' "$dir"
@@ -651,6 +651,9 @@ redis_wait() {  # DIR NAME PORT
     sleep 0.05
   done
 }
+
+# FERRY_TEST_NO_REDIS_EXTRAS=1 skips them (a test's own PostgreSQL server).
+redis_extras_wanted() { [[ "${FERRY_TEST_NO_REDIS_EXTRAS:-0}" != 1 ]]; }
 
 redis_extras_start() {  # DIR -> sets REDIS2_PORT, REDIS_CLUSTER_PORTS
   local dir="$1" cli port i try ok out state name

@@ -592,11 +592,10 @@ int RunStatus(const Context& ctx, const MigrateArgs& args, Migrator& m,
   return args.exit_code && attention ? kExitPending : kExitOk;
 }
 
-// `validate` with no database to read: no database configured (the default
-// sqlite:ferry.db would be created by opening it), or a SQLite file that does
-// not exist. Then the files alone are judged, by the engine from --engine,
-// ferry.toml / FERRY_ENGINE, the configured URL, or SQLite (the default
-// database), and the output says which.
+// `validate` with no database to read: none configured (the default
+// sqlite:ferry.db would be created by opening it). Then the files alone are
+// judged, by the engine from --engine, ferry.toml / FERRY_ENGINE, or SQLite
+// (the default database), and the output says which.
 struct OfflineEngine {
   std::string engine;
   std::string from;    // "--engine", "ferry.toml:3", ...
@@ -605,21 +604,11 @@ struct OfflineEngine {
 
 std::optional<OfflineEngine> OfflineValidation(const Context& ctx, const MigrateArgs& args) {
   const Config::Setting& db = ctx.config.GetSetting("database");
+  // A database that was named (flag, environment, ferry.toml) is opened: a
+  // mistyped SQLite path is then an error naming it, not a silent offline check.
+  if (db.source != ConfigSource::kDefault && !db.value.empty()) return std::nullopt;
   OfflineEngine out;
-  std::string url_engine;
-  if (db.source == ConfigSource::kDefault || db.value.empty()) {
-    out.reason = "no database given (--database, DATABASE_URL or database in ferry.toml)";
-  } else {
-    auto url = Url::Parse(db.value);
-    if (!url.ok() || url->scheme() != "sqlite") return std::nullopt;
-    const std::string& file = url->database();
-    std::error_code ec;
-    if (file.empty() || file == ":memory:" || std::filesystem::exists(file, ec)) {
-      return std::nullopt;
-    }
-    out.reason = fmt::format("the database file {} does not exist (not created)", file);
-    url_engine = "sqlite";
-  }
+  out.reason = "no database given (--database, DATABASE_URL or database in ferry.toml)";
   const Config::Setting& configured = ctx.config.GetSetting("engine");
   if (!args.engine.empty()) {
     out.engine = args.engine;
@@ -628,9 +617,6 @@ std::optional<OfflineEngine> OfflineValidation(const Context& ctx, const Migrate
     out.engine = configured.value;
     out.from = configured.origin.empty() ? std::string(ConfigSourceName(configured.source))
                                          : configured.origin;
-  } else if (!url_engine.empty()) {
-    out.engine = url_engine;
-    out.from = "the database URL";
   } else {
     out.engine = "sqlite";
     out.from = "the default database; for PostgreSQL files set engine = \"postgres\" in "

@@ -185,10 +185,13 @@ TEST_F(LintPgTest, TableSizesGradeSeverity) {
   ASSERT_EQ(doc["findings"].size(), 2u) << r.out;
   EXPECT_EQ(doc["findings"][0]["table"], "small_t");
   EXPECT_EQ(doc["findings"][0]["severity"], "note");
-  EXPECT_EQ(doc["findings"][0]["table_rows"], 10);
+  // Rows are the largest of reltuples, n_live_tup and a bytes-based estimate
+  // (one 8 kB page reads as ~200 rows), so never below the true count.
+  EXPECT_GE(doc["findings"][0]["table_rows"].get<long>(), 10);
+  EXPECT_LT(doc["findings"][0]["table_rows"].get<long>(), 20000);
   EXPECT_EQ(doc["findings"][1]["table"], "big_t");
   EXPECT_EQ(doc["findings"][1]["severity"], "error");
-  EXPECT_EQ(doc["findings"][1]["table_rows"], 30000);
+  EXPECT_GE(doc["findings"][1]["table_rows"].get<long>(), 30000);
   EXPECT_TRUE(doc["server_version_num"].is_number());
   EXPECT_EQ(doc["table_sizes_known"], true);
   // Offline, the same file is an error twice.
@@ -232,8 +235,9 @@ TEST_F(LintPgTest, UpAllowsSmallTablesAndNewTables) {
                            "ALTER TABLE fresh ALTER COLUMN n SET NOT NULL;\n");
   RunResult up = FerryDb({"up"});
   EXPECT_EQ(up.exit_code, 0) << Describe(up);
-  // Warnings and notes are shown, not enforced.
-  EXPECT_THAT(up.err, HasSubstr("note [create-index-non-concurrently]"));
+  // Findings that do not block are counted in one line, not enforced.
+  EXPECT_THAT(up.err, HasSubstr("lint: 1 other finding (warnings, notes) do not block; "
+                                "'ferry lint' lists them"));
   // With --database, lint reads only pending files: nothing is left.
   RunResult lint = FerryDb({"lint"});
   EXPECT_EQ(lint.exit_code, 0) << Describe(lint);

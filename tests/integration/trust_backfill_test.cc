@@ -110,7 +110,9 @@ class OwnServer {
   OwnServer() {
     script_ = std::string(FERRY_SOURCE_DIR) + "/scripts/test-servers.sh";
     chmod(dir_.path().c_str(), 0755);  // the server's own user must reach DIR/s
-    RunResult r = RunBinary("/bin/bash", {script_, "start", dir_.File("s")});
+    // PostgreSQL is what this test restarts: no Cassandra, no Redis cluster.
+    RunResult r = RunBinary("/bin/bash", {script_, "start", dir_.File("s")},
+                            {"FERRY_TEST_NO_CQL=1", "FERRY_TEST_NO_REDIS_EXTRAS=1"});
     if (r.exit_code != 0) {
       ADD_FAILURE() << "test-servers.sh start: " << Show(r);
       return;
