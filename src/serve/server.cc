@@ -90,8 +90,15 @@ HttpReply Answer(const ServeOptions& options, const HttpRequest& req) {
   } else if (!options.token.empty() && req.path != "/healthz" &&
              !(req.authorization.starts_with("Bearer ") &&
                SameToken(req.authorization.substr(7), options.token))) {
-    reply = JsonReply({{"error", "missing or wrong bearer token"}}, 401);
-    reply.headers.emplace_back("WWW-Authenticate", "Bearer");
+    if (req.path == "/readyz") {
+      // A kubelet's probe cannot send a secret header: it gets the verdict
+      // (200/503) and nothing else; which check failed needs the token.
+      const bool ready = ReadyJson(options.state)["ready"].get<bool>();
+      reply = JsonReply({{"ready", ready}}, ready ? 200 : 503);
+    } else {
+      reply = JsonReply({{"error", "missing or wrong bearer token"}}, 401);
+      reply.headers.emplace_back("WWW-Authenticate", "Bearer");
+    }
   } else {
     reply = Route(options, req);
   }

@@ -261,10 +261,20 @@ TEST_F(ServeTest, TokenGuardsEveryPathButHealthz) {
   ServeProcess server(args);
   ASSERT_TRUE(server.ok()) << server.log();
   EXPECT_EQ(server.Get("/healthz")->status, 200);
-  for (const char* path : {"/", "/readyz", "/api/status", "/api/jobs", "/metrics"}) {
+  for (const char* path : {"/", "/api/status", "/api/jobs", "/metrics"}) {
     EXPECT_EQ(server.Get(path)->status, 401) << path;
     EXPECT_EQ(server.Get(path, "wrong")->status, 401) << path;
   }
+  // /readyz answers a probe without the token with its verdict only.
+  for (const char* token : {"", "wrong"}) {
+    auto ready = server.Get("/readyz", token);
+    ASSERT_TRUE(ready);
+    EXPECT_TRUE(ready->status == 200 || ready->status == 503) << ready->status;
+    EXPECT_EQ(json::parse(ready->body), json({{"ready", ready->status == 200}})) << ready->body;
+  }
+  auto detailed = server.Get("/readyz", "s3cr3t-token");
+  ASSERT_TRUE(detailed);
+  EXPECT_TRUE(json::parse(detailed->body).contains("databases")) << detailed->body;
   EXPECT_EQ(server.Get("/api/status", "s3cr3t-token")->status, 200);
   std::vector<std::string> problems = CheckAgainstOpenApi(server, "s3cr3t-token");
   EXPECT_TRUE(problems.empty()) << ::testing::PrintToString(problems);
