@@ -54,6 +54,14 @@ class ServeProcess {
   ServeProcess(const ServeProcess&) = delete;
   ServeProcess& operator=(const ServeProcess&) = delete;
 
+  // Sends `sig` and waits: the exit code (128 + signal when killed by it).
+  int StopWith(int sig) {
+    kill(pid_, sig);
+    int code = WaitFerry(pid_);
+    pid_ = -1;
+    return code;
+  }
+
   bool ok() const { return port_ != 0; }
   int port() const { return port_; }
   std::string log() const { return ReadFile(out_) + ReadFile(out_ + ".err"); }

@@ -1,10 +1,11 @@
 // ferry serve: parses flags, binds the service (src/serve/server.h), prints
-// where it listens and serves until SIGINT or SIGTERM.
+// where it listens and serves until SIGINT or SIGTERM (then exit 0).
 #include "cli/serve_command.h"
 
 #include <fmt/format.h>
-#include <pthread.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <thread>
@@ -14,6 +15,16 @@
 #include "serve/server.h"
 
 namespace ferry::cli {
+namespace {
+
+int g_stop_pipe[2] = {-1, -1};
+
+void OnStopSignal(int) {
+  const char stop = 's';
+  [[maybe_unused]] ssize_t n = write(g_stop_pipe[1], &stop, 1);
+}
+
+}  // namespace
 
 int RunServeCommand(const Context& ctx, const ServeArgs& args) {
   serve::ServeOptions o;
@@ -31,14 +42,6 @@ int RunServeCommand(const Context& ctx, const ServeArgs& args) {
   auto lock_wait = ParseDurationMs(ctx.config.Get("lock_wait"));
   if (lock_wait.ok()) o.state.lock_stuck_after = std::chrono::milliseconds(*lock_wait);
 
-  // SIGINT/SIGTERM go to a waiting thread (blocked everywhere else, so the
-  // server's threads inherit the mask), which stops the server.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
   auto server = serve::Server::Bind(std::move(o));
   if (!server.ok()) return ReportError(server.status(), ctx.json);
   serve::Server& s = **server;
@@ -49,16 +52,27 @@ int RunServeCommand(const Context& ctx, const ServeArgs& args) {
                  s.address().c_str());
   }
   std::fflush(stdout);
-  std::thread waiter([&s, signals] {
-    int sig = 0;
-    sigwait(&signals, &sig);
-    s.Stop();
+  // SIGINT/SIGTERM (Kubernetes stops a pod with SIGTERM) end the service
+  // cleanly with exit 0, whichever thread the signal lands on: the handler
+  // only writes to a pipe; a waiting thread reads it and stops the server.
+  if (pipe(g_stop_pipe) != 0) return ReportError(Status(StatusCode::kInternal, "pipe()"), ctx.json);
+  struct sigaction action {};
+  action.sa_handler = OnStopSignal;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+  std::thread waiter([&s] {
+    char byte = 0;
+    while (read(g_stop_pipe[0], &byte, 1) < 0 && errno == EINTR) {
+    }
+    if (byte == 's') s.Stop();  // 'q': Run() returned by itself
   });
   Status ran = s.Run();
-  // Run() returned: by a signal (the waiter is done) or by itself.
-  pthread_kill(waiter.native_handle(), SIGTERM);
+  const char quit = 'q';
+  [[maybe_unused]] ssize_t n = write(g_stop_pipe[1], &quit, 1);
   waiter.join();
   if (!ran.ok()) return ReportError(ran, ctx.json);
+  if (!ctx.quiet && !ctx.json) std::fprintf(stderr, "ferry serve: stopped\n");
   return kExitOk;
 }
 

@@ -280,6 +280,18 @@ TEST_F(ServeTest, TokenGuardsEveryPathButHealthz) {
   EXPECT_TRUE(problems.empty()) << ::testing::PrintToString(problems);
 }
 
+// Kubernetes stops a pod with SIGTERM: the service stops cleanly, exit 0.
+TEST(ServeStop, SigtermAndSigintEndTheServiceWithExitZero) {
+  TempDir dir;
+  const std::string db = "sqlite:" + dir.File("a.db");
+  for (int sig : {SIGTERM, SIGINT}) {
+    ServeProcess server({"serve", "-d", db});
+    ASSERT_TRUE(server.ok()) << server.log();
+    ASSERT_EQ(server.Get("/healthz")->status, 200);
+    EXPECT_EQ(server.StopWith(sig), 0) << "signal " << sig << "\n" << server.log();
+  }
+}
+
 TEST(ServeRefusals, NonLoopbackWithoutTokenAndPortInUse) {
   TempDir dir;
   const std::string db = "sqlite:" + dir.File("a.db");
