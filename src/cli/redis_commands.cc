@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "cli/exit_codes.h"
@@ -121,16 +122,19 @@ int RunRedisCopy(const Context& ctx, const RedisArgs& args) {
   o.dry_run = args.dry_run;
   o.restart = args.restart;
   o.state_path = args.state;
-  if (!ctx.quiet) {
-    o.on_progress = [&ctx](const redis::RedisCopyProgress& p) {
+  o.bus = ctx.bus;
+  std::optional<ScopedSubscription> printer;
+  if (!ctx.quiet && ctx.bus != nullptr) {
+    printer.emplace(*ctx.bus, [&ctx](const Event& e) {
+      if (e.type != "redis_copy_progress" || !e.redis) return;
       if (ctx.json) {
-        nlohmann::json e = ProgressJson(p);
-        e["event"] = "progress";
-        PrintJson(e);
+        nlohmann::json j = ProgressJson(*e.redis);
+        j["event"] = "progress";
+        PrintJson(j);
       } else {
-        PrintProgress(p);
+        PrintProgress(*e.redis);
       }
-    };
+    });
   }
   auto report = redis::RedisCopy(o);
   if (!report.ok()) return ReportError(report.status(), ctx.json);
@@ -147,6 +151,7 @@ int RunRedisVerify(const Context& ctx, const RedisArgs& args) {
   o.ttl_tolerance_ms = args.ttl_tolerance_ms;
   o.max_report = args.max_report;
   o.scan_count = args.scan_count;
+  o.bus = ctx.bus;
   auto r = redis::RedisVerify(o);
   if (!r.ok()) return ReportError(r.status(), ctx.json);
   if (ctx.json) {
@@ -235,15 +240,20 @@ int RunRedisMoveSlots(const Context& ctx, const RedisArgs& args) {
   o.slots_per_round = args.slots_per_round;
   o.keys_per_migrate = args.keys_per_migrate;
   o.state_path = args.state;
-  if (!ctx.quiet) {
-    o.on_progress = [&ctx](int done, int total, int64_t keys) {
+  o.bus = ctx.bus;
+  std::optional<ScopedSubscription> printer;
+  if (!ctx.quiet && ctx.bus != nullptr) {
+    printer.emplace(*ctx.bus, [&ctx](const Event& e) {
+      if (e.type != "redis_move_progress" || !e.redis) return;
+      const RedisProgress& p = *e.redis;
       if (ctx.json) {
-        PrintJson({{"event", "progress"}, {"slots_done", done}, {"slots", total}, {"keys", keys}});
+        PrintJson({{"event", "progress"}, {"slots_done", p.slots_done}, {"slots", p.slots},
+                   {"keys", p.copied}});
       } else {
-        std::fprintf(stderr, "move-slots: %d of %d slots, %lld keys\n", done, total,
-                     static_cast<long long>(keys));
+        std::fprintf(stderr, "move-slots: %d of %d slots, %lld keys\n", p.slots_done, p.slots,
+                     static_cast<long long>(p.copied));
       }
-    };
+    });
   }
   auto r = redis::MoveSlots(o);
   if (!r.ok()) return ReportError(r.status(), ctx.json);

@@ -118,6 +118,23 @@ Event VerifyTableEventOf(VerifyTableProgress table) {
   return e;
 }
 
+Event RedisEventOf(std::string type, std::string job, std::string database,
+                   RedisProgress progress, bool failed) {
+  Event e;
+  e.kind = EventKind::kRedis;
+  const bool done = type.ends_with("_done");
+  e.status = !done ? EventStatus::kInfo : failed ? EventStatus::kFailed : EventStatus::kSucceeded;
+  e.operation = type.starts_with("redis_move") ? "redis_move_slots" : "redis_copy";
+  e.job = std::move(job);
+  e.database = std::move(database);
+  e.rows = progress.copied;
+  e.duration_ms = done ? static_cast<int64_t>(progress.seconds * 1000) : 0;
+  if (failed) e.error_type = "KEYS_FAILED";
+  e.type = std::move(type);
+  e.redis = std::move(progress);
+  return e;
+}
+
 Event SchemaVersionEvent(std::string database, std::string version) {
   Event e;
   e.kind = EventKind::kMigration;

@@ -1,6 +1,6 @@
 // Event: the one progress record every engine publishes (migration steps,
 // copy chunks, backfill batches, verify ranges, expand steps, lint
-// findings), and EventBus, which hands each event to its consumers.
+// findings, Redis copies and slot moves), and EventBus, which hands each event to its consumers.
 //
 // The header fields (kind, type, job, operation, database, status,
 // error_type, duration, rows) are what every consumer may rely on, whatever
@@ -36,6 +36,7 @@ enum class EventKind {
   kVerify,     // a verify table or range step
   kExpand,     // an expand/contract step, or an online step of a migration
   kLint,       // a lint finding or an override of one
+  kRedis,      // a Redis copy or slot move's progress
 };
 constexpr std::string_view EventKindName(EventKind kind) {
   switch (kind) {
@@ -45,6 +46,7 @@ constexpr std::string_view EventKindName(EventKind kind) {
     case EventKind::kVerify: return "verify";
     case EventKind::kExpand: return "expand";
     case EventKind::kLint: return "lint";
+    case EventKind::kRedis: return "redis";
   }
   return "unknown";
 }
@@ -131,6 +133,20 @@ struct VerifyTableProgress {
   int64_t missing = 0, extra = 0, changed = 0;
 };
 
+// A Redis job's progress: the detail of kRedis events. `redis copy` fills
+// the key counts and nodes, `redis move-slots` the slots and keys moved.
+struct RedisProgress {
+  int64_t scanned = 0;
+  int64_t copied = 0;   // keys copied (move-slots: keys moved)
+  int64_t skipped = 0;  // already on the target (--skip-existing)
+  int64_t expired = 0;  // gone or expired between SCAN and RESTORE
+  int64_t failed = 0;
+  int64_t total = 0;    // keys to scan (DBSIZE of the source masters)
+  int nodes_done = 0, nodes = 0;
+  int slots_done = 0, slots = 0;
+  double seconds = 0;
+};
+
 struct Event {
   EventKind kind = EventKind::kMigration;
   // The step within the kind: "migration_started", "chunk_done", "batch" ...
@@ -149,6 +165,7 @@ struct Event {
   std::optional<CopyProgress> copy;
   std::optional<BackfillProgress> backfill;
   std::optional<VerifyTableProgress> verify;
+  std::optional<RedisProgress> redis;
 };
 
 // Builders filling the header from a kind's detail.
@@ -156,6 +173,11 @@ Event MigrationEventOf(std::string type, MigrationStep step, int64_t duration_ms
 Event CopyEventOf(std::string type, std::string job, CopyProgress progress);
 Event BackfillEventOf(std::string job, std::string table, BackfillProgress progress);
 Event VerifyTableEventOf(VerifyTableProgress table);
+// A Redis job's step: type "redis_copy_progress", "redis_copy_done",
+// "redis_move_progress" or "redis_move_done"; `failed` marks a done step
+// that ended with failures.
+Event RedisEventOf(std::string type, std::string job, std::string database,
+                   RedisProgress progress, bool failed = false);
 // The schema version a database is at after a migration command (kind
 // kMigration, type "schema_version", job = the version, no detail).
 Event SchemaVersionEvent(std::string database, std::string version);

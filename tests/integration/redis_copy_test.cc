@@ -168,6 +168,39 @@ TEST(RedisCopyTest, EveryTypeWithExactAbsoluteTtlsThenVerifyIdentical) {
   EXPECT_EQ(j["changed"], 2);
 }
 
+// Redis jobs publish on the run's event bus like every other job: the
+// --metrics-file of a copy and of a verify holds their figures.
+TEST(RedisCopyTest, CopyAndVerifyExportTheirMetrics) {
+  std::string from = RedisUrl(), to = Redis2Url();
+  if (from.empty() || to.empty()) return;
+  auto src = Open(from), dst = Open(to);
+  ASSERT_TRUE(src && dst);
+  Flush(*src);
+  Flush(*dst);
+  std::vector<Command> keys;
+  for (int i = 0; i < 1500; ++i) keys.push_back({"SET", fmt::format("m:{}", i), "v"});
+  Exec(*src, keys);
+  TempDir dir;
+  const std::string prom = dir.File("copy.prom");
+  RunResult r = RunFerry({"--metrics-file", prom, "redis", "copy", "--from", from, "--to", to,
+                          "--state", dir.File("s.db"), "-q"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const std::string copy = ReadFile(prom);
+  EXPECT_THAT(copy, HasSubstr("state=\"copied\"} 1500")) << copy;
+  EXPECT_THAT(copy, HasSubstr("state=\"failed\"} 0")) << copy;
+  EXPECT_THAT(copy, HasSubstr("operation=\"redis_copy\",status=\"success\"} 1")) << copy;
+  EXPECT_THAT(copy, Not(HasSubstr(kAclSecret)));
+
+  Exec(*dst, {{"DEL", "m:7"}, {"SET", "m:8", "other"}});
+  const std::string vprom = dir.File("verify.prom");
+  RunResult v = RunFerry({"--metrics-file", vprom, "redis", "verify", "--from", from, "--to", to});
+  EXPECT_EQ(v.exit_code, 10) << v.out << v.err;
+  const std::string verify = ReadFile(vprom);
+  EXPECT_THAT(verify, HasSubstr("ferry_verify_differences{")) << verify;
+  EXPECT_THAT(verify, HasSubstr("kind=\"missing\",table=\"keys\"} 1")) << verify;
+  EXPECT_THAT(verify, HasSubstr("kind=\"changed\",table=\"keys\"} 1")) << verify;
+}
+
 TEST(RedisCopyTest, BigKeysAreCopiedTypeByTypeWithTheirExpiry) {
   std::string from = RedisUrl(), to = RedisClusterUrl();
   if (from.empty() || to.empty()) return;

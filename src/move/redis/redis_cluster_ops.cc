@@ -283,6 +283,17 @@ std::string MoveJob(const MoveSlotsOptions& o, const NodeLine& from, const NodeL
   return "redis-slots-" + Sha256Hex(spec).substr(0, 16);
 }
 
+// A slot move's figures for its events.
+RedisProgress MoveProgress(int64_t slots_done, int slots, const SlotMover& mover,
+                           std::chrono::steady_clock::time_point start) {
+  RedisProgress p;
+  p.slots_done = static_cast<int>(slots_done);
+  p.slots = slots;
+  p.copied = mover.keys_moved();
+  p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return p;
+}
+
 }  // namespace
 
 Result<MoveSlotsReport> MoveSlots(const MoveSlotsOptions& options) {
@@ -314,6 +325,7 @@ Result<MoveSlotsReport> MoveSlots(const MoveSlotsOptions& options) {
   FERRY_ASSIGN_OR_RETURN(std::unique_ptr<CheckpointStore> store,
                          CheckpointStore::Open(options.state_path));
   std::string job = MoveJob(options, from, to);
+  const std::string label = DatabaseLabel(options.url);
   FERRY_ASSIGN_OR_RETURN(NodeCheckpoint cp, store->Load(job, "slots"));
   MoveSlotsReport report;
   report.from_address = from.address;
@@ -371,14 +383,15 @@ Result<MoveSlotsReport> MoveSlots(const MoveSlotsOptions& options) {
     report.slots_moved += static_cast<int>(group.size());
     cp.scanned = done_before + report.slots_moved;
     FERRY_RETURN_IF_ERROR(store->Save(job, "slots", cp));
-    if (options.on_progress) {
-      options.on_progress(static_cast<int>(cp.scanned), options.slots, mover.keys_moved());
-    }
+    Publish(options.bus, RedisEventOf("redis_move_progress", job, label,
+                                      MoveProgress(cp.scanned, options.slots, mover, start)));
   }
   FERRY_RETURN_IF_ERROR(store->Forget(job));
   report.keys_moved = mover.keys_moved();
   report.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  Publish(options.bus, RedisEventOf("redis_move_done", job, label,
+                                    MoveProgress(cp.scanned, options.slots, mover, start)));
   return report;
 }
 

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "ferry/status.h"
+#include "observe/event.h"
 
 namespace ferry::redis {
 
@@ -59,7 +60,9 @@ struct MoveSlotsOptions {
   int slots_per_round = 16;  // slots moved together, pipelined
   int migrate_timeout_ms = 60000;
   std::string state_path = "ferry-redis-state.db";
-  std::function<void(int slots_done, int slots_total, int64_t keys)> on_progress;
+  // Receives "redis_move_progress" after each group of slots and
+  // "redis_move_done" at the end (may be null).
+  EventBus* bus = nullptr;
 };
 
 struct MoveSlotsReport {

@@ -305,17 +305,22 @@ Result<RedisCopyReport> RedisCopy(const RedisCopyOptions& options) {
     for (auto& t : threads) t.join();
     finished = true;
   });
+  const std::string label = DatabaseLabel(options.to);
   auto last = Clock::now();
   while (!finished) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    if (options.on_progress && Clock::now() - last >= std::chrono::seconds(1)) {
+    if (options.bus != nullptr && Clock::now() - last >= std::chrono::seconds(1)) {
       last = Clock::now();
-      options.on_progress(Snapshot(shared, report.counts.total, report.counts.nodes, start));
+      options.bus->Publish(RedisEventOf("redis_copy_progress", report.job, label,
+                                        Snapshot(shared, report.counts.total,
+                                                 report.counts.nodes, start)));
     }
   }
   joiner.join();
-  if (!shared.first_error.ok()) return shared.first_error;
   report.counts = Snapshot(shared, report.counts.total, report.counts.nodes, start);
+  Publish(options.bus, RedisEventOf("redis_copy_done", report.job, label, report.counts,
+                                    !shared.first_error.ok() || report.counts.failed > 0));
+  if (!shared.first_error.ok()) return shared.first_error;
   // Every master finished: the next run of the same command is a new copy.
   FERRY_RETURN_IF_ERROR(store->Forget(report.job));
   report.resumed = shared.resumed;

@@ -30,20 +30,12 @@
 #include <vector>
 
 #include "ferry/status.h"
+#include "observe/event.h"
 
 namespace ferry::redis {
 
-struct RedisCopyProgress {
-  int64_t scanned = 0;
-  int64_t copied = 0;
-  int64_t skipped = 0;   // --skip-existing: already on the target
-  int64_t expired = 0;   // gone or expired between SCAN and RESTORE
-  int64_t failed = 0;
-  int64_t total = 0;     // DBSIZE of the source masters (an upper bound with --match)
-  double seconds = 0;
-  int nodes_done = 0;
-  int nodes = 0;
-};
+// The key counts of a copy: the detail of its kRedis events.
+using RedisCopyProgress = RedisProgress;
 
 struct RedisCopyOptions {
   std::string from;
@@ -61,8 +53,9 @@ struct RedisCopyOptions {
   bool dry_run = false;
   bool restart = false;        // forget this job's checkpoints first
   std::string state_path = "ferry-redis-state.db";
-  // Called about once a second from the calling thread while keys move.
-  std::function<void(const RedisCopyProgress&)> on_progress;
+  // Receives "redis_copy_progress" about once a second from the calling
+  // thread while keys move, and "redis_copy_done" at the end (may be null).
+  EventBus* bus = nullptr;
 };
 
 struct RedisCopyReport {

@@ -240,6 +240,18 @@ Result<RedisVerifyReport> RedisVerify(const RedisVerifyOptions& options) {
   report.sampled = options.sample_percent < 100;
   report.same_version = pair.same_version;
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (options.bus != nullptr) {
+    VerifyTableProgress keys;
+    keys.table = options.match.empty() ? "keys" : "keys matching " + options.match;
+    keys.source_rows = report.checked;
+    keys.missing = report.missing;
+    keys.extra = report.extra;
+    keys.changed = report.changed;
+    Event e = VerifyTableEventOf(std::move(keys));
+    e.database = DatabaseLabel(options.to);
+    e.duration_ms = static_cast<int64_t>(report.seconds * 1000);
+    options.bus->Publish(e);
+  }
   return report;
 }
 

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "ferry/status.h"
+#include "observe/event.h"
 
 namespace ferry::redis {
 
@@ -30,6 +31,9 @@ struct RedisVerifyOptions {
   int64_t ttl_tolerance_ms = 2000;
   int max_report = 100;              // differences listed (counts stay complete)
   int scan_count = 1000;
+  // Receives one kVerify "table_done" event for the keys (table "keys" or
+  // "keys matching <pattern>") at the end: verify's metrics (may be null).
+  EventBus* bus = nullptr;
 };
 
 struct RedisKeyDifference {

@@ -100,7 +100,10 @@ struct Families {
                                  "Times a command waited for a lock held by someone else")),
         lint_findings(CounterFamily(r, "ferry_lint_findings_total",
                                     "Lint findings reported before applying migrations")),
-        expand_steps(CounterFamily(r, "ferry_expand_steps_total", "Expand/contract steps")) {}
+        expand_steps(CounterFamily(r, "ferry_expand_steps_total", "Expand/contract steps")),
+        redis_keys(GaugeFamily(r, "ferry_redis_keys",
+                               "Keys of a Redis copy or slot move so far, by state")),
+        redis_slots(GaugeFamily(r, "ferry_redis_slots", "Slots of a Redis slot move, by state")) {}
 
   Family<Histogram>& migration_duration;
   Family<Counter>& migration_success;
@@ -122,6 +125,8 @@ struct Families {
   Family<Counter>& lock_waits;
   Family<Counter>& lint_findings;
   Family<Counter>& expand_steps;
+  Family<Gauge>& redis_keys;
+  Family<Gauge>& redis_slots;
 };
 
 class MetricsRegistry {
@@ -138,6 +143,7 @@ class MetricsRegistry {
   void ObserveCopy(const Event& e);
   void ObserveBackfill(const Event& e);
   void ObserveOther(const Event& e);
+  void ObserveRedis(const Event& e);
 
   prometheus::Registry registry_;
   std::unique_ptr<Families> f_;
@@ -262,6 +268,8 @@ void MetricsRegistry::ObserveOther(const Event& e) {
       f_->lock_waits.Add({{"database", e.database}, {"operation", "expand"}}).Increment();
     }
     f_->expand_steps.Add({{"step", e.type}, {"database", e.database}}).Increment();
+  } else if (e.kind == EventKind::kRedis && e.redis) {
+    ObserveRedis(e);
   } else if (e.kind == EventKind::kVerify && e.verify) {
     const VerifyTableProgress& v = *e.verify;
     auto diff = [&](const char* kind, int64_t n) {
@@ -274,6 +282,26 @@ void MetricsRegistry::ObserveOther(const Event& e) {
     f_->verify_rows.Add({{"table", v.table}, {"database", e.database}})
         .Increment(static_cast<double>(v.source_rows));
   }
+}
+
+void MetricsRegistry::ObserveRedis(const Event& e) {
+  const RedisProgress& r = *e.redis;
+  auto keys = [&](const char* state, int64_t n) {
+    f_->redis_keys.Add({{"job", e.job}, {"state", state}, {"database", e.database}})
+        .Set(static_cast<double>(n));
+  };
+  if (e.operation == "redis_move_slots") {
+    keys("moved", r.copied);
+    f_->redis_slots.Add({{"job", e.job}, {"state", "done"}}).Set(r.slots_done);
+    f_->redis_slots.Add({{"job", e.job}, {"state", "total"}}).Set(r.slots);
+    return;
+  }
+  keys("scanned", r.scanned);
+  keys("copied", r.copied);
+  keys("skipped", r.skipped);
+  keys("expired", r.expired);
+  keys("failed", r.failed);
+  keys("total", r.total);
 }
 
 std::string WithEmptyFamilies(std::string text, const std::vector<FamilyDecl>& families) {
