@@ -165,6 +165,15 @@ void AddRedisCommands(CLI::App& app, RedisArgs& a, CLI::App** copy, CLI::App** v
   (*copy)->add_option("--big-key-bytes", a.big_key_bytes,
                       "copy keys whose DUMP is larger type by type, then RENAME (default 64 MiB)")
       ->option_text("N");
+  (*copy)->add_option("--memory-slow-percent", a.memory_slow_percent,
+                      "slow down while a target master is at this % of maxmemory (default 85)")
+      ->option_text("P");
+  (*copy)->add_option("--memory-stop-percent", a.memory_stop_percent,
+                      "stop (resumable) before a target master passes this % of maxmemory "
+                      "(default 95)")
+      ->option_text("P");
+  (*copy)->add_flag("--prepare-target", a.prepare_target,
+                    "turn on lazy freeing on the target for the copy; put it back at the end");
   (*copy)->footer(
       "Examples:\n"
       "  ferry redis copy --from redis://old:6379/0 --to redis://new:6379/0\n"
@@ -176,6 +185,8 @@ void AddRedisCommands(CLI::App& app, RedisArgs& a, CLI::App** copy, CLI::App** v
       "Progress (ETA from DBSIZE) goes to stderr. The SCAN cursor of every source master is\n"
       "checkpointed in --state (./ferry-redis-state.db unless given) after each page, so after\n"
       "a crash or kill -9 the same command resumes. Source keys are never changed.\n"
+      "The target's memory is watched on masters with a maxmemory: the copy slows down, then\n"
+      "stops before the target would evict keys or refuse writes (rerun to resume).\n"
       "Exit 0 copied, 1 some keys failed, 5 unreachable, 6 wrong password, 7 nothing matched,\n"
       "8 bad URL or same server as source, 9 target is a replica, too small, or cluster not ok.");
   *verify = redis->add_subcommand(

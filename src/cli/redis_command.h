@@ -18,6 +18,9 @@ struct RedisArgs {
   int64_t big_key_bytes = 64LL << 20;
   bool dry_run = false;
   bool restart = false;
+  double memory_slow_percent = 85;  // copy --memory-slow-percent
+  double memory_stop_percent = 95;  // copy --memory-stop-percent
+  bool prepare_target = false;      // copy --prepare-target
   std::string state = "ferry-redis-state.db";
   double sample = 100;          // verify --sample PERCENT
   int64_t ttl_tolerance_ms = 2000;

@@ -70,6 +70,8 @@ int RenderCopy(const Context& ctx, const RedisArgs& args, const redis::RedisCopy
                           {"target_used_bytes", r.target_used_bytes},
                           {"target_max_bytes", r.target_max_bytes},
                           {"counts", ProgressJson(r.counts)},
+                          {"memory_slowed_pages", r.memory_slowed_pages},
+                          {"prepared_target", r.prepared},
                           {"errors", r.errors}};
     PrintJson(out);
   } else if (r.dry_run) {
@@ -101,6 +103,13 @@ int RenderCopy(const Context& ctx, const RedisArgs& args, const redis::RedisCopy
         c.seconds, r.resumed ? " (resumed)" : "", static_cast<long long>(c.scanned),
         static_cast<long long>(c.skipped), static_cast<long long>(c.expired),
         static_cast<long long>(c.failed), args.state.c_str(), r.job.c_str());
+    if (r.memory_slowed_pages > 0) {
+      std::printf("  slowed %lld pages: a target master was near its maxmemory\n",
+                  static_cast<long long>(r.memory_slowed_pages));
+    }
+    for (const std::string& p : r.prepared) {
+      std::printf("  --prepare-target: set and put back %s\n", p.c_str());
+    }
     for (const std::string& e : r.errors) std::printf("  error: %s\n", RedactSecrets(e).c_str());
   }
   return r.counts.failed == 0 ? kExitOk : kExitFailure;
@@ -122,6 +131,9 @@ int RunRedisCopy(const Context& ctx, const RedisArgs& args) {
   o.dry_run = args.dry_run;
   o.restart = args.restart;
   o.state_path = args.state;
+  o.memory.slow_at = args.memory_slow_percent / 100;
+  o.memory.stop_at = args.memory_stop_percent / 100;
+  o.prepare_target = args.prepare_target;
   o.bus = ctx.bus;
   std::optional<ScopedSubscription> printer;
   if (!ctx.quiet && ctx.bus != nullptr) {

@@ -374,6 +374,78 @@ TEST(RedisCopyTest, KilledCopyResumesFromCheckpointedCursors) {
   EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
 }
 
+std::string ConfigGet(RedisClient& c, const std::string& name) {
+  auto r = Exec(c, {{"CONFIG", "GET", name}});
+  return r.size() == 1 && r[0].elements.size() == 2 ? r[0].elements[1].str : "";
+}
+
+int64_t UsedMemory(RedisClient& c) {
+  auto r = Exec(c, {{"INFO", "memory"}});
+  if (r.empty()) return 0;
+  size_t at = r[0].str.find("used_memory:");
+  return at == std::string::npos ? 0 : std::stoll(r[0].str.substr(at + 12));
+}
+
+// Seed 002's memory guard: a target that fills up makes the copy slow down,
+// then stop (resumable) before Redis would refuse writes; --prepare-target
+// turns lazy freeing on for the copy and puts it back, also after the stop.
+TEST(RedisCopyTest, MemoryGuardStopsBeforeTheTargetIsFullAndTheCopyResumes) {
+  std::string from = RedisUrl(), to = Redis2Url();
+  if (from.empty() || to.empty()) return;
+  auto src = Open(from), dst = Open(to);
+  ASSERT_TRUE(src && dst);
+  Flush(*src);
+  Flush(*dst);
+  const std::string old_max = ConfigGet(*dst, "maxmemory");
+  const std::string old_policy = ConfigGet(*dst, "maxmemory-policy");
+  const std::string old_lazy = ConfigGet(*dst, "lazyfree-lazy-eviction");
+  Exec(*dst, {{"CONFIG", "SET", "lazyfree-lazy-eviction", "no"},
+             {"CONFIG", "SET", "maxmemory-policy", "noeviction"}});
+  std::vector<Command> keys;
+  const std::string value(2048, 'v');
+  for (int i = 0; i < 8000; ++i) keys.push_back({"SET", fmt::format("mem:{}", i), value});
+  Exec(*src, keys);
+  const int64_t limit = UsedMemory(*dst) + (6 << 20);  // room for ~a third of the keys
+  Exec(*dst, {{"CONFIG", "SET", "maxmemory", std::to_string(limit)}});
+
+  TempDir dir;
+  // --match: a subset, so the up-front estimate does not refuse it; the
+  // guard is what stops it.
+  std::vector<std::string> cmd = {"redis", "copy", "--from", from, "--to", to, "--state",
+                                  dir.File("s.db"), "--match", "mem:*", "--scan-count", "50",
+                                  "--max-keys-per-sec", "2000", "--prepare-target"};
+  RunResult stopped = RunFerry(cmd);
+  EXPECT_EQ(stopped.exit_code, 9) << stopped.out << stopped.err;
+  EXPECT_THAT(stopped.err, HasSubstr("the copy stopped before the target would evict keys"));
+  EXPECT_THAT(stopped.err, HasSubstr("resumes from its checkpoints"));
+  EXPECT_THAT(stopped.err, Not(HasSubstr("OOM")));
+  auto size = Exec(*dst, {{"DBSIZE"}});
+  ASSERT_EQ(size.size(), 1u);
+  EXPECT_GT(size[0].integer, 0);
+  EXPECT_LT(size[0].integer, 8000);
+  EXPECT_LE(UsedMemory(*dst), limit);
+  EXPECT_EQ(ConfigGet(*dst, "lazyfree-lazy-eviction"), "no") << "put back after the stop";
+
+  // Room again: the same command resumes and finishes.
+  Exec(*dst, {{"CONFIG", "SET", "maxmemory", "0"}});
+  cmd.push_back("--json");
+  RunResult resumed = RunFerry(cmd);
+  EXPECT_EQ(resumed.exit_code, 0) << resumed.out << resumed.err;
+  auto done = LastJson(resumed.out);
+  EXPECT_EQ(done["resumed"], true) << resumed.out;
+  EXPECT_EQ(done["prepared_target"].size(), 3u) << resumed.out;  // the three lazyfree settings
+  size = Exec(*dst, {{"DBSIZE"}});
+  ASSERT_EQ(size.size(), 1u);
+  EXPECT_EQ(size[0].integer, 8000);
+  EXPECT_EQ(ConfigGet(*dst, "lazyfree-lazy-eviction"), "no") << "put back after the copy";
+
+  Exec(*dst, {{"CONFIG", "SET", "maxmemory", old_max},
+             {"CONFIG", "SET", "maxmemory-policy", old_policy},
+             {"CONFIG", "SET", "lazyfree-lazy-eviction", old_lazy}});
+  Flush(*src);
+  Flush(*dst);
+}
+
 TEST(RedisCopyTest, BadInputIsRefusedBeforeAnyKeyIsWritten) {
   std::string from = RedisUrl(), to = Redis2Url(), acl = RedisAclUrl(), cluster = RedisClusterUrl();
   if (from.empty() || to.empty() || acl.empty() || cluster.empty()) return;

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "core/hash.h"
@@ -70,6 +71,7 @@ struct Worker {
   const std::string& job;
   CheckpointStore& store;
   Shared& shared;
+  MemoryGuard& guard;
   bool use_expiretime;  // the source has PEXPIRETIME (Redis 7)
 
   Status CopyNode(RedisClient& source, RedisClient& target, const ClusterNode& master);
@@ -116,6 +118,7 @@ Status Worker::CopyPage(RedisNode& src, RedisClient& target, const std::vector<s
     which.push_back(i);
   }
   int64_t copied = 0, skipped = 0, failed = 0;
+  if (!writes.empty() || !by_type.empty()) FERRY_RETURN_IF_ERROR(guard.BeforePage(target));
   if (!writes.empty()) {
     FERRY_ASSIGN_OR_RETURN(std::vector<RedisReply> done, target.Pipeline(writes));
     for (size_t j = 0; j < done.size(); ++j) {
@@ -258,26 +261,20 @@ std::string RedisCopyJobName(const RedisCopyOptions& o) {
   return "redis-copy-" + Sha256Hex(spec).substr(0, 16);
 }
 
-Result<RedisCopyReport> RedisCopy(const RedisCopyOptions& options) {
-  if (options.workers < 1 || options.scan_count < 1 || options.max_keys_per_sec < 0) {
-    return Status(StatusCode::kInvalidArgument,
-                  "--workers and the SCAN count must be at least 1, --max-keys-per-sec >= 0");
-  }
-  FERRY_ASSIGN_OR_RETURN(RedisPair pair, OpenRedisPair(options.from, options.to));
-  RedisCopyReport report;
-  report.job = RedisCopyJobName(options);
-  report.dry_run = options.dry_run;
-  FillReport(pair, report);
-  if (options.dry_run) return report;
-  FERRY_RETURN_IF_ERROR(CheckTargetMemory(pair, options));
+namespace {
+
+// The copy itself: every source master's keys, by the workers, with
+// progress on the bus; fills `report`.
+Status CopyAll(const RedisCopyOptions& options, const RedisPair& pair, RedisCopyReport& report) {
   FERRY_ASSIGN_OR_RETURN(std::unique_ptr<CheckpointStore> store,
                          CheckpointStore::Open(options.state_path));
   if (options.restart) FERRY_RETURN_IF_ERROR(store->Forget(report.job));
 
   Shared shared;
+  MemoryGuard guard(options.memory);
   bool expiretime = true;
   for (const NodeFacts& f : pair.source.masters) expiretime = expiretime && f.version_major >= 7;
-  Worker worker{options, report.job, *store, shared, expiretime};
+  Worker worker{options, report.job, *store, shared, guard, expiretime};
   std::vector<ClusterNode> masters = pair.source.client->masters();
   FERRY_ASSIGN_OR_RETURN(Url from, Url::Parse(options.from));
   FERRY_ASSIGN_OR_RETURN(Url to, Url::Parse(options.to));
@@ -318,6 +315,7 @@ Result<RedisCopyReport> RedisCopy(const RedisCopyOptions& options) {
   }
   joiner.join();
   report.counts = Snapshot(shared, report.counts.total, report.counts.nodes, start);
+  report.memory_slowed_pages = guard.slowed_pages();
   Publish(options.bus, RedisEventOf("redis_copy_done", report.job, label, report.counts,
                                     !shared.first_error.ok() || report.counts.failed > 0));
   if (!shared.first_error.ok()) return shared.first_error;
@@ -331,6 +329,44 @@ Result<RedisCopyReport> RedisCopy(const RedisCopyOptions& options) {
                               options.match.empty() ? "" : " --match '" + options.match + "'",
                               options.type.empty() ? "" : " --type " + options.type));
   }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<RedisCopyReport> RedisCopy(const RedisCopyOptions& options) {
+  if (options.workers < 1 || options.scan_count < 1 || options.max_keys_per_sec < 0) {
+    return Status(StatusCode::kInvalidArgument,
+                  "--workers and the SCAN count must be at least 1, --max-keys-per-sec >= 0");
+  }
+  if (!(options.memory.slow_at > 0 && options.memory.slow_at <= options.memory.stop_at &&
+        options.memory.stop_at <= 1)) {
+    return Status(StatusCode::kInvalidArgument,
+                  "memory limits: give 0 < --memory-slow-percent <= --memory-stop-percent <= 100");
+  }
+  FERRY_ASSIGN_OR_RETURN(RedisPair pair, OpenRedisPair(options.from, options.to));
+  RedisCopyReport report;
+  report.job = RedisCopyJobName(options);
+  report.dry_run = options.dry_run;
+  FillReport(pair, report);
+  if (options.dry_run) return report;
+  FERRY_RETURN_IF_ERROR(CheckTargetMemory(pair, options));
+  std::optional<PreparedTarget> prepared;
+  if (options.prepare_target) {
+    FERRY_ASSIGN_OR_RETURN(PreparedTarget p, PreparedTarget::Apply(*pair.target.client));
+    for (const auto& c : p.changes()) {
+      report.prepared.push_back(fmt::format("{} {}={}", c.node, c.setting, c.previous));
+    }
+    prepared = std::move(p);
+  }
+  Status copied = CopyAll(options, pair, report);
+  // The target's settings go back whatever happened to the copy.
+  Status restored = prepared ? prepared->Restore() : Status::Ok();
+  if (!copied.ok()) {
+    if (!restored.ok()) copied = std::move(copied).With("restore", restored.message());
+    return copied;
+  }
+  if (!restored.ok()) return restored;
   return report;
 }
 

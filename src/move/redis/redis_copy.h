@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "ferry/status.h"
+#include "move/redis/redis_memory.h"
 #include "observe/event.h"
 
 namespace ferry::redis {
@@ -52,6 +53,11 @@ struct RedisCopyOptions {
   int64_t big_key_bytes = 64LL << 20;
   bool dry_run = false;
   bool restart = false;        // forget this job's checkpoints first
+  // The target's memory while keys go in (redis_memory.h): slow down, then
+  // stop before the target would evict or refuse writes.
+  MemoryLimits memory;
+  // Lazy-freeing settings on the target for the copy, restored at the end.
+  bool prepare_target = false;
   std::string state_path = "ferry-redis-state.db";
   // Receives "redis_copy_progress" about once a second from the calling
   // thread while keys move, and "redis_copy_done" at the end (may be null).
@@ -69,6 +75,10 @@ struct RedisCopyReport {
   int64_t target_used_bytes = 0;
   int64_t target_max_bytes = 0;      // 0 = no limit
   std::vector<std::string> errors;   // the first few failed keys' errors
+  int64_t memory_slowed_pages = 0;   // pages the memory guard paused before
+  // --prepare-target: "node setting=previous" of each setting changed and
+  // put back at the end.
+  std::vector<std::string> prepared;
 };
 
 // The checkpoint job name of these options (stable across runs).
