@@ -131,8 +131,51 @@ void AddGlobalFlags(CLI::App& app, GlobalFlags& g) {
 }
 
 // `ferry redis copy` and `ferry redis verify` (cli/redis_commands.cc).
-void AddRedisCommands(CLI::App& app, RedisArgs& a, CLI::App** copy, CLI::App** verify,
-                      CLI::App** status, CLI::App** move_slots) {
+struct RedisApps {
+  CLI::App* copy = nullptr;
+  CLI::App* verify = nullptr;
+  CLI::App* status = nullptr;
+  CLI::App* move_slots = nullptr;
+  CLI::App* add_node = nullptr;
+  CLI::App* rebalance = nullptr;
+};
+
+void AddRedisScaling(CLI::App* cluster, RedisArgs& a, RedisApps& apps) {
+  apps.add_node = cluster->add_subcommand(
+      "add-node", "join an empty cluster-mode server to the cluster (as a master or a replica)");
+  apps.add_node->add_option("url", a.cluster_url, "redis+cluster://h1:p1,h2:p2")->required();
+  apps.add_node->add_option("node", a.new_node, "HOST:PORT of the server to add")->required();
+  apps.add_node->add_option("--replica-of", a.replica_of,
+                            "make it a replica of this master (node id prefix or host:port)")
+      ->option_text("NODE");
+  apps.add_node->footer(
+      "Examples:\n"
+      "  ferry redis cluster add-node redis+cluster://n1:7000 10.0.0.7:7000\n"
+      "  ferry redis cluster add-node redis+cluster://n1:7000 10.0.0.8:7000 --replica-of 10.0.0.7:7000\n"
+      "The server must run with cluster-enabled yes, know no other node and hold no keys.\n"
+      "A new master has no slots: run 'ferry redis cluster rebalance URL --use-empty-masters'.");
+  apps.rebalance = cluster->add_subcommand(
+      "rebalance", "move slots so every master holds its fair share (resumable)");
+  apps.rebalance->add_option("url", a.cluster_url, "redis+cluster://h1:p1,h2:p2")->required();
+  apps.rebalance->add_flag("--use-empty-masters", a.use_empty_masters,
+                           "give masters without slots (just added) their share too");
+  apps.rebalance->add_option("--threshold", a.threshold,
+                             "do nothing while every master is within this % of its share "
+                             "(default 2)")
+      ->option_text("PERCENT");
+  apps.rebalance->add_flag("--dry-run", a.dry_run, "print the moves; move nothing");
+  apps.rebalance->add_option("--state", a.state,
+                             "SQLite file with the plan and each move's progress "
+                             "(default ./ferry-redis-state.db)")
+      ->option_text("FILE");
+  apps.rebalance->footer(
+      "Example:\n"
+      "  ferry redis cluster rebalance redis+cluster://n1:7000 --use-empty-masters --dry-run\n"
+      "Each move is a move-slots job (MIGRATE ... KEYS, SETSLOT in the documented order); the\n"
+      "plan is kept in --state, so after kill -9 the same command finishes it.");
+}
+
+void AddRedisCommands(CLI::App& app, RedisArgs& a, RedisApps& apps) {
   CLI::App* redis = app.add_subcommand(
       "redis", "copy and verify Redis keys between servers and clusters (docs/redis.md)");
   redis->require_subcommand(1);
@@ -146,35 +189,35 @@ void AddRedisCommands(CLI::App& app, RedisArgs& a, CLI::App** copy, CLI::App** v
     c->add_option("--scan-count", a.scan_count, "SCAN COUNT per page (default 1000)")
         ->option_text("N");
   };
-  *copy = redis->add_subcommand(
+  apps.copy = redis->add_subcommand(
       "copy", "copy keys with DUMP/RESTORE, absolute TTLs, resumable (standalone or cluster)");
-  common(*copy, "source: redis://[user:pass@]host:port/db or redis+cluster://h1:p1,h2:p2",
+  common(apps.copy, "source: redis://[user:pass@]host:port/db or redis+cluster://h1:p1,h2:p2",
          "target: the same forms; a cluster target gets one pipeline per master");
-  (*copy)->add_flag("--skip-existing", a.skip_existing,
+  apps.copy->add_flag("--skip-existing", a.skip_existing,
                     "keep keys already on the target (default: replace them)");
-  (*copy)->add_option("--workers", a.workers, "source masters copied at once (default 4)")
+  apps.copy->add_option("--workers", a.workers, "source masters copied at once (default 4)")
       ->option_text("N");
-  (*copy)->add_option("--max-keys-per-sec", a.max_keys_per_sec, "rate limit (default: none)")
+  apps.copy->add_option("--max-keys-per-sec", a.max_keys_per_sec, "rate limit (default: none)")
       ->option_text("N");
-  (*copy)->add_flag("--dry-run", a.dry_run,
+  apps.copy->add_flag("--dry-run", a.dry_run,
                     "print key counts, memory estimate and target headroom; write nothing");
-  (*copy)->add_option("--state", a.state,
+  apps.copy->add_option("--state", a.state,
                       "SQLite file holding the SCAN checkpoints (default ./ferry-redis-state.db)")
       ->option_text("FILE");
-  (*copy)->add_flag("--restart", a.restart, "forget this job's checkpoints and start over");
-  (*copy)->add_option("--big-key-bytes", a.big_key_bytes,
+  apps.copy->add_flag("--restart", a.restart, "forget this job's checkpoints and start over");
+  apps.copy->add_option("--big-key-bytes", a.big_key_bytes,
                       "copy keys whose DUMP is larger type by type, then RENAME (default 64 MiB)")
       ->option_text("N");
-  (*copy)->add_option("--memory-slow-percent", a.memory_slow_percent,
+  apps.copy->add_option("--memory-slow-percent", a.memory_slow_percent,
                       "slow down while a target master is at this % of maxmemory (default 85)")
       ->option_text("P");
-  (*copy)->add_option("--memory-stop-percent", a.memory_stop_percent,
+  apps.copy->add_option("--memory-stop-percent", a.memory_stop_percent,
                       "stop (resumable) before a target master passes this % of maxmemory "
                       "(default 95)")
       ->option_text("P");
-  (*copy)->add_flag("--prepare-target", a.prepare_target,
+  apps.copy->add_flag("--prepare-target", a.prepare_target,
                     "turn on lazy freeing on the target for the copy; put it back at the end");
-  (*copy)->footer(
+  apps.copy->footer(
       "Examples:\n"
       "  ferry redis copy --from redis://old:6379/0 --to redis://new:6379/0\n"
       "  ferry redis copy --from redis://:$PW@old:6379 --to redis+cluster://n1:7000,n2:7000,n3:7000 \\\n"
@@ -189,47 +232,48 @@ void AddRedisCommands(CLI::App& app, RedisArgs& a, CLI::App** copy, CLI::App** v
       "stops before the target would evict keys or refuse writes (rerun to resume).\n"
       "Exit 0 copied, 1 some keys failed, 5 unreachable, 6 wrong password, 7 nothing matched,\n"
       "8 bad URL or same server as source, 9 target is a replica, too small, or cluster not ok.");
-  *verify = redis->add_subcommand(
+  apps.verify = redis->add_subcommand(
       "verify", "compare keys of two Redis servers or clusters: missing, extra, changed");
-  common(*verify, "source (reference) URL", "target URL, checked against the source");
-  (*verify)->add_option("--sample", a.sample,
+  common(apps.verify, "source (reference) URL", "target URL, checked against the source");
+  apps.verify->add_option("--sample", a.sample,
                         "check only this percentage of the keys (default 100; no extra-key scan)")
       ->option_text("PERCENT");
-  (*verify)->add_option("--ttl-tolerance-ms", a.ttl_tolerance_ms,
+  apps.verify->add_option("--ttl-tolerance-ms", a.ttl_tolerance_ms,
                         "expiry difference still equal (default 2000)")
       ->option_text("MS");
-  (*verify)->add_option("--max-report", a.max_report, "list at most N differing keys (default 100)")
+  apps.verify->add_option("--max-report", a.max_report, "list at most N differing keys (default 100)")
       ->option_text("N");
-  (*verify)->footer(
+  apps.verify->footer(
       "Examples:\n"
       "  ferry redis verify --from redis://old:6379/0 --to redis+cluster://n1:7000,n2:7000\n"
       "  ferry redis verify --from $SRC --to $DST --sample 5 --json\n"
       "Each key: exists, same type, expiry within tolerance, same value (DUMP payload when both\n"
       "run the same version, else a per-type digest). Exit 0 identical, 10 differences.");
-  CLI::App* cluster = redis->add_subcommand("cluster", "Redis Cluster: status, move slots");
+  CLI::App* cluster = redis->add_subcommand(
+      "cluster", "Redis Cluster: status, move slots, add a node, rebalance");
   cluster->require_subcommand(1);
-  *status = cluster->add_subcommand(
+  apps.status = cluster->add_subcommand(
       "status", "slot distribution, keys and migrating slots of every master");
-  (*status)->add_option("url", a.cluster_url, "redis+cluster://h1:p1,h2:p2")->required();
-  (*status)->footer("Example:\n  ferry redis cluster status redis+cluster://n1:7000,n2:7000 --json");
-  *move_slots = cluster->add_subcommand(
+  apps.status->add_option("url", a.cluster_url, "redis+cluster://h1:p1,h2:p2")->required();
+  apps.status->footer("Example:\n  ferry redis cluster status redis+cluster://n1:7000,n2:7000 --json");
+  apps.move_slots = cluster->add_subcommand(
       "move-slots", "move N slots and their keys from one master to another (resumable)");
-  (*move_slots)->add_option("url", a.cluster_url, "redis+cluster://h1:p1,h2:p2")->required();
-  (*move_slots)->add_option("--from", a.node_from, "source master: node id (prefix) or host:port")
+  apps.move_slots->add_option("url", a.cluster_url, "redis+cluster://h1:p1,h2:p2")->required();
+  apps.move_slots->add_option("--from", a.node_from, "source master: node id (prefix) or host:port")
       ->option_text("NODE")->required();
-  (*move_slots)->add_option("--to", a.node_to, "target master: node id (prefix) or host:port")
+  apps.move_slots->add_option("--to", a.node_to, "target master: node id (prefix) or host:port")
       ->option_text("NODE")->required();
-  (*move_slots)->add_option("--slots", a.slots, "how many slots to move")->option_text("N")->required();
-  (*move_slots)->add_option("--slots-per-round", a.slots_per_round,
+  apps.move_slots->add_option("--slots", a.slots, "how many slots to move")->option_text("N")->required();
+  apps.move_slots->add_option("--slots-per-round", a.slots_per_round,
                             "slots moved together, pipelined (default 16)")
       ->option_text("N");
-  (*move_slots)->add_option("--keys-per-migrate", a.keys_per_migrate,
+  apps.move_slots->add_option("--keys-per-migrate", a.keys_per_migrate,
                             "keys per MIGRATE ... KEYS (default 1000)")
       ->option_text("N");
-  (*move_slots)->add_option("--state", a.state,
+  apps.move_slots->add_option("--state", a.state,
                             "SQLite file with the job's progress (default ./ferry-redis-state.db)")
       ->option_text("FILE");
-  (*move_slots)->footer(
+  apps.move_slots->footer(
       "Example:\n"
       "  ferry redis cluster move-slots redis+cluster://n1:7000 --from 127.0.0.1:7000 \\\n"
       "      --to 127.0.0.1:7003 --slots 1000\n"
@@ -237,6 +281,7 @@ void AddRedisCommands(CLI::App& app, RedisArgs& a, CLI::App** copy, CLI::App** v
       "... KEYS batches until empty, then SETSLOT NODE on the target, source and others.\n"
       "After kill -9 run the same command: half-moved slots are finished first and only the\n"
       "slots still missing are moved. Exit 0 moved, 7 unknown node, 8 bad input.");
+  AddRedisScaling(cluster, a, apps);
 }
 
 // The command named on the command line when it can be told without parsing:
@@ -447,12 +492,9 @@ int Run(int argc, char** argv, const std::string& only, bool* retry) {
   }
 
   RedisArgs rargs;
-  CLI::App* redis_copy = nullptr;
-  CLI::App* redis_verify = nullptr;
-  CLI::App* redis_status = nullptr;
-  CLI::App* redis_move = nullptr;
+  RedisApps redis_apps;
   if (want("redis")) {
-    AddRedisCommands(app, rargs, &redis_copy, &redis_verify, &redis_status, &redis_move);
+    AddRedisCommands(app, rargs, redis_apps);
   }
 
   ServeArgs sargs;
@@ -708,10 +750,13 @@ int Run(int argc, char** argv, const std::string& only, bool* retry) {
     if (copy != nullptr && copy->parsed()) return RunCopyCommand(ctx, cargs);
     if (serve != nullptr && serve->parsed()) return RunServeCommand(ctx, sargs);
     if (recommend != nullptr && recommend->parsed()) return RunRecommendCommand(ctx, recargs);
-    if (redis_copy != nullptr && redis_copy->parsed()) return RunRedisCopy(ctx, rargs);
-    if (redis_verify != nullptr && redis_verify->parsed()) return RunRedisVerify(ctx, rargs);
-    if (redis_status != nullptr && redis_status->parsed()) return RunRedisClusterStatus(ctx, rargs);
-    if (redis_move != nullptr && redis_move->parsed()) return RunRedisMoveSlots(ctx, rargs);
+    auto parsed = [](const CLI::App* c) { return c != nullptr && c->parsed(); };
+    if (parsed(redis_apps.copy)) return RunRedisCopy(ctx, rargs);
+    if (parsed(redis_apps.verify)) return RunRedisVerify(ctx, rargs);
+    if (parsed(redis_apps.status)) return RunRedisClusterStatus(ctx, rargs);
+    if (parsed(redis_apps.move_slots)) return RunRedisMoveSlots(ctx, rargs);
+    if (parsed(redis_apps.add_node)) return RunRedisAddNode(ctx, rargs);
+    if (parsed(redis_apps.rebalance)) return RunRedisRebalance(ctx, rargs);
     if (doctor != nullptr && doctor->parsed()) {
       return RunDoctor(ctx, doctor_url.empty() ? ctx.config.Get("database") : doctor_url);
     }

@@ -30,6 +30,10 @@ struct RedisArgs {
   int slots = 0;                // move-slots --slots N
   int slots_per_round = 16;
   int keys_per_migrate = 1000;
+  std::string new_node;         // add-node HOST:PORT
+  std::string replica_of;       // add-node --replica-of NODE
+  bool use_empty_masters = false;  // rebalance
+  double threshold = 2;            // rebalance --threshold PERCENT
 };
 
 // `ferry redis copy`: exit 0 copied, 1 some keys failed, or the error's code.
@@ -40,6 +44,10 @@ int RunRedisVerify(const Context& ctx, const RedisArgs& args);
 int RunRedisClusterStatus(const Context& ctx, const RedisArgs& args);
 // `ferry redis cluster move-slots URL --from NODE --to NODE --slots N`.
 int RunRedisMoveSlots(const Context& ctx, const RedisArgs& args);
+// `ferry redis cluster add-node URL HOST:PORT [--replica-of NODE]`.
+int RunRedisAddNode(const Context& ctx, const RedisArgs& args);
+// `ferry redis cluster rebalance URL [--use-empty-masters] [--dry-run]`.
+int RunRedisRebalance(const Context& ctx, const RedisArgs& args);
 // `ferry doctor redis://...`: version, mode, memory, keys, cluster state.
 int RunRedisDoctor(const Context& ctx, const std::string& url);
 

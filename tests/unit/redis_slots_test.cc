@@ -2,6 +2,8 @@
 // Expected slots are the server's own answers (CLUSTER KEYSLOT, Redis 7.0).
 #include "drivers/redis/redis_slots.h"
 
+#include "move/redis/redis_cluster_scale.h"
+
 #include <gtest/gtest.h>
 
 namespace ferry::redis {
@@ -94,6 +96,62 @@ TEST(RedisSlotsTest, SlotMapFromSlotsAndGaps) {
   EXPECT_EQ(map->Owner(200), -1);
   EXPECT_EQ(map->nodes()[map->Owner(50)].host, "10.0.0.1");
   EXPECT_FALSE(SlotMap::FromSlots(Str("x")).ok());
+}
+
+// Rebalance plans (move/redis/redis_cluster_scale.h).
+int SlotsAfter(std::vector<int> slots, const std::vector<SlotPlanMove>& moves, size_t i) {
+  for (const SlotPlanMove& m : moves) {
+    slots[m.from] -= m.slots;
+    slots[m.to] += m.slots;
+  }
+  return slots[i];
+}
+
+TEST(RebalancePlanTest, OneFullMasterSharesWithTwoEmptyOnes) {
+  std::vector<int> slots = {16384, 0, 0};
+  auto moves = PlanRebalance(slots, {true, true, true}, 2);
+  ASSERT_EQ(moves.size(), 2u);
+  EXPECT_EQ(SlotsAfter(slots, moves, 0), 5462);  // the remainder stays where it is
+  EXPECT_EQ(SlotsAfter(slots, moves, 1), 5461);
+  EXPECT_EQ(SlotsAfter(slots, moves, 2), 5461);
+  for (const auto& m : moves) EXPECT_EQ(m.from, 0u);
+}
+
+TEST(RebalancePlanTest, EmptyMastersCountOnlyWhenAsked) {
+  EXPECT_TRUE(PlanRebalance({8192, 8192, 0}, {true, true, false}, 2).empty());
+  auto moves = PlanRebalance({8192, 8192, 0}, {true, true, true}, 2);
+  int given = 0;
+  for (const auto& m : moves) {
+    EXPECT_EQ(m.to, 2u);
+    given += m.slots;
+  }
+  EXPECT_EQ(given, 5461);
+}
+
+TEST(RebalancePlanTest, WithinTheThresholdNothingMoves) {
+  EXPECT_TRUE(PlanRebalance({8300, 8084}, {true, true}, 2).empty());  // 1.3% off
+  auto moves = PlanRebalance({10000, 6384}, {true, true}, 2);
+  ASSERT_EQ(moves.size(), 1u);
+  EXPECT_EQ(moves[0].from, 0u);
+  EXPECT_EQ(moves[0].to, 1u);
+  EXPECT_EQ(moves[0].slots, 1808);
+}
+
+TEST(RedisSlotsTest, UnknownHostsAreTheAnsweringNodes) {
+  // CLUSTER SLOTS of a single-node cluster that met no other: ip "".
+  RedisReply host{RedisReply::Type::kString, "", 0, {}};
+  RedisReply port{RedisReply::Type::kInteger, "", 31001, {}};
+  RedisReply node{RedisReply::Type::kArray, "", 0, {host, port}};
+  RedisReply start{RedisReply::Type::kInteger, "", 0, {}};
+  RedisReply end{RedisReply::Type::kInteger, "", 16383, {}};
+  RedisReply range{RedisReply::Type::kArray, "", 0, {start, end, node}};
+  RedisReply reply{RedisReply::Type::kArray, "", 0, {range}};
+  auto map = SlotMap::FromSlots(reply);
+  ASSERT_TRUE(map.ok()) << map.status().ToString();
+  map->FillUnknownHosts("10.1.2.3");
+  ASSERT_EQ(map->Masters().size(), 1u);
+  EXPECT_EQ(map->Masters()[0].host, "10.1.2.3");
+  EXPECT_EQ(map->Masters()[0].port, 31001);
 }
 
 }  // namespace

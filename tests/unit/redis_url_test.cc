@@ -27,6 +27,16 @@ TEST(RedisUrlTest, ClusterUrlKeepsEverySeedAndHidesThePassword) {
   EXPECT_EQ(c.database, 0);
 }
 
+// A cluster URL with a single seed keeps its port (it was read as 6379).
+TEST(RedisUrlTest, ClusterUrlWithOneSeedKeepsItsPort) {
+  auto url = Url::Parse("redis+cluster://127.0.0.1:31001");
+  ASSERT_TRUE(url.ok()) << url.status().ToString();
+  auto hosts = HostsFromUrl(*url);
+  ASSERT_TRUE(hosts.ok()) << hosts.status().ToString();
+  ASSERT_EQ(hosts->size(), 1u);
+  EXPECT_EQ((*hosts)[0], std::make_pair(std::string("127.0.0.1"), 31001));
+}
+
 TEST(RedisUrlTest, StandaloneUserPasswordAndDatabase) {
   auto url = Url::Parse("redis://:only-pass@127.0.0.1:6380/4");
   ASSERT_TRUE(url.ok());

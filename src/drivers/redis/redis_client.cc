@@ -73,9 +73,15 @@ Result<RedisNode*> RedisClient::NodeForKey(std::string_view key) {
 
 Result<SlotMap> RedisClient::AskSlotMap(RedisNode& node) {
   FERRY_ASSIGN_OR_RETURN(RedisReply shards, node.Run({"CLUSTER", "SHARDS"}));
-  if (!shards.is_error()) return SlotMap::FromShards(shards);
-  FERRY_ASSIGN_OR_RETURN(RedisReply slots, node.RunOk({"CLUSTER", "SLOTS"}));
-  return SlotMap::FromSlots(slots);
+  Result<SlotMap> map = Status(StatusCode::kInternal, "no slot map");
+  if (!shards.is_error()) {
+    map = SlotMap::FromShards(shards);
+  } else {
+    FERRY_ASSIGN_OR_RETURN(RedisReply slots, node.RunOk({"CLUSTER", "SLOTS"}));
+    map = SlotMap::FromSlots(slots);
+  }
+  if (map.ok()) map->FillUnknownHosts(node.host());
+  return map;
 }
 
 Status RedisClient::LoadSlots() {

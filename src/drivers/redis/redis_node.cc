@@ -67,7 +67,9 @@ Credentials CredentialsFromUrl(const Url& url) {
 
 Result<std::vector<std::pair<std::string, int>>> HostsFromUrl(const Url& url) {
   std::vector<std::pair<std::string, int>> hosts;
-  if (!url.redis_cluster() && url.host().find(',') == std::string::npos) {
+  // One host (redis://, or a redis+cluster:// URL with a single seed): the
+  // URL parser has split host and port already.
+  if (url.host().find(',') == std::string::npos) {
     hosts.emplace_back(url.host().empty() ? "127.0.0.1" : url.host(),
                        url.port() == 0 ? 6379 : url.port());
     return hosts;

@@ -135,6 +135,12 @@ Result<SlotMap> SlotMap::FromSlots(const RedisReply& reply) {
   return map;
 }
 
+void SlotMap::FillUnknownHosts(const std::string& host) {
+  for (ClusterNode& n : nodes_) {
+    if (n.host.empty() || n.host == "?") n.host = host;
+  }
+}
+
 std::vector<ClusterNode> SlotMap::Masters() const {
   std::vector<bool> serves(nodes_.size(), false);
   for (int16_t o : owner_) {

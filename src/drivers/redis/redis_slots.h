@@ -51,6 +51,10 @@ class SlotMap {
   std::vector<ClusterNode> Masters() const;
   // Slots no master serves.
   int UnassignedSlots() const;
+  // Nodes whose address the answering node did not know ("" or "?", e.g. a
+  // single-node cluster before any MEET) are reached at `host`: the cluster
+  // specification's "same endpoint as the one asked".
+  void FillUnknownHosts(const std::string& host);
   // Points `slot` at host:port (a MOVED redirect), adding the node if new.
   void Move(int slot, const std::string& host, int port);
   // Slots served by each master, as "start-end" ranges.
