@@ -215,6 +215,9 @@ void AddRedisCommands(CLI::App& app, RedisArgs& a, RedisApps& apps) {
                       "stop (resumable) before a target master passes this % of maxmemory "
                       "(default 95)")
       ->option_text("P");
+  apps.copy->add_flag("--follow", a.follow,
+                      "after the scan keep copying keys that change at the source (keyspace "
+                      "notifications) until Ctrl-C/SIGTERM");
   apps.copy->add_flag("--prepare-target", a.prepare_target,
                     "turn on lazy freeing on the target for the copy; put it back at the end");
   apps.copy->footer(

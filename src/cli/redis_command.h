@@ -21,6 +21,7 @@ struct RedisArgs {
   double memory_slow_percent = 85;  // copy --memory-slow-percent
   double memory_stop_percent = 95;  // copy --memory-stop-percent
   bool prepare_target = false;      // copy --prepare-target
+  bool follow = false;              // copy --follow
   std::string state = "ferry-redis-state.db";
   double sample = 100;          // verify --sample PERCENT
   int64_t ttl_tolerance_ms = 2000;

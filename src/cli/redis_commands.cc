@@ -2,6 +2,8 @@
 // library call (move/redis), text or --json out.
 #include <fmt/format.h>
 
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <optional>
 #include <nlohmann/json.hpp>
@@ -72,6 +74,8 @@ int RenderCopy(const Context& ctx, const RedisArgs& args, const redis::RedisCopy
                           {"counts", ProgressJson(r.counts)},
                           {"memory_slowed_pages", r.memory_slowed_pages},
                           {"prepared_target", r.prepared},
+                          {"followed", r.followed},
+                          {"notifications_enabled", r.notifications_enabled},
                           {"errors", r.errors}};
     PrintJson(out);
   } else if (r.dry_run) {
@@ -107,6 +111,13 @@ int RenderCopy(const Context& ctx, const RedisArgs& args, const redis::RedisCopy
       std::printf("  slowed %lld pages: a target master was near its maxmemory\n",
                   static_cast<long long>(r.memory_slowed_pages));
     }
+    if (r.followed) {
+      std::printf("  followed the source until stopped: %lld keys copied again, %lld deleted%s\n",
+                  static_cast<long long>(c.followed), static_cast<long long>(c.deleted),
+                  r.notifications_enabled.empty()
+                      ? ""
+                      : "; keyspace notifications put back as they were");
+    }
     for (const std::string& p : r.prepared) {
       std::printf("  --prepare-target: set and put back %s\n", p.c_str());
     }
@@ -114,6 +125,22 @@ int RenderCopy(const Context& ctx, const RedisArgs& args, const redis::RedisCopy
   }
   return r.counts.failed == 0 ? kExitOk : kExitFailure;
 }
+
+void PrintFollow(const Context& ctx, const RedisProgress& p) {
+  if (ctx.json) {
+    PrintJson({{"event", "follow"}, {"followed", p.followed}, {"deleted", p.deleted},
+               {"lag", p.lag}, {"failed", p.failed}, {"seconds", p.seconds}});
+  } else {
+    std::fprintf(stderr,
+                 "following: %lld keys copied again, %lld deleted, lag %lld keys "
+                 "(Ctrl-C or SIGTERM stops)\n",
+                 static_cast<long long>(p.followed), static_cast<long long>(p.deleted),
+                 static_cast<long long>(p.lag));
+  }
+}
+
+std::atomic<bool> g_follow_stop{false};
+void OnFollowSignal(int) { g_follow_stop = true; }
 
 }  // namespace
 
@@ -134,10 +161,20 @@ int RunRedisCopy(const Context& ctx, const RedisArgs& args) {
   o.memory.slow_at = args.memory_slow_percent / 100;
   o.memory.stop_at = args.memory_stop_percent / 100;
   o.prepare_target = args.prepare_target;
+  o.follow = args.follow;
+  if (args.follow) {
+    o.stop = &g_follow_stop;
+    std::signal(SIGINT, OnFollowSignal);
+    std::signal(SIGTERM, OnFollowSignal);
+  }
   o.bus = ctx.bus;
   std::optional<ScopedSubscription> printer;
   if (!ctx.quiet && ctx.bus != nullptr) {
     printer.emplace(*ctx.bus, [&ctx](const Event& e) {
+      if (e.type == "redis_follow_progress" && e.redis) {
+        PrintFollow(ctx, *e.redis);
+        return;
+      }
       if (e.type != "redis_copy_progress" || !e.redis) return;
       if (ctx.json) {
         nlohmann::json j = ProgressJson(*e.redis);

@@ -144,6 +144,9 @@ struct RedisProgress {
   int64_t total = 0;    // keys to scan (DBSIZE of the source masters)
   int nodes_done = 0, nodes = 0;
   int slots_done = 0, slots = 0;
+  // --follow: keys written again / deleted on the target after the scan
+  // began, and keys changed at the source not yet copied (the lag).
+  int64_t followed = 0, deleted = 0, lag = 0;
   double seconds = 0;
 };
 
@@ -173,8 +176,8 @@ Event MigrationEventOf(std::string type, MigrationStep step, int64_t duration_ms
 Event CopyEventOf(std::string type, std::string job, CopyProgress progress);
 Event BackfillEventOf(std::string job, std::string table, BackfillProgress progress);
 Event VerifyTableEventOf(VerifyTableProgress table);
-// A Redis job's step: type "redis_copy_progress", "redis_copy_done",
-// "redis_move_progress" or "redis_move_done"; `failed` marks a done step
+// A Redis job's step: type "redis_copy_progress", "redis_follow_progress",
+// "redis_copy_done", "redis_move_progress" or "redis_move_done"; `failed` marks a done step
 // that ended with failures.
 Event RedisEventOf(std::string type, std::string job, std::string database,
                    RedisProgress progress, bool failed = false);

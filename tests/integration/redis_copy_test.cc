@@ -446,6 +446,66 @@ TEST(RedisCopyTest, MemoryGuardStopsBeforeTheTargetIsFullAndTheCopyResumes) {
   Flush(*dst);
 }
 
+// --follow: a writer changes, adds, expires and deletes keys while the copy
+// scans and after; once the writer stops and the lag is 0, SIGTERM ends the
+// copy with exit 0, verify finds the two identical, and the source's
+// notify-keyspace-events is back as it was.
+TEST(RedisCopyTest, FollowKeepsTheTargetInStepWithAWriterUntilStopped) {
+  std::string from = RedisUrl(), to = RedisClusterUrl();
+  if (from.empty() || to.empty()) return;
+  auto src = Open(from), dst = Open(to);
+  ASSERT_TRUE(src && dst);
+  Flush(*src);
+  Flush(*dst);
+  Exec(*src, {{"CONFIG", "SET", "notify-keyspace-events", ""}});
+  std::vector<Command> seed;
+  for (int i = 0; i < 20000; ++i) seed.push_back({"SET", fmt::format("f:{}", i), "0"});
+  Exec(*src, seed);
+  TempDir dir;
+  const std::string out = dir.File("follow.out");
+  int pid = ::ferry::testing::StartFerry({"redis", "copy", "--from", from, "--to", to, "--state",
+                                          dir.File("s.db"), "--follow", "--max-keys-per-sec",
+                                          "8000", "--scan-count", "100"},
+                                         out);
+  // The writer: 3 s of changes, during the scan (2.5 s at 8000 keys/s) and after.
+  auto writer_src = Open(from);
+  ASSERT_TRUE(writer_src);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  int round = 0;
+  while (std::chrono::steady_clock::now() < until) {
+    ++round;
+    const int k = (round * 7919) % 20000;
+    Exec(*writer_src, {{"SET", fmt::format("f:{}", k), std::to_string(round)},
+                       {"SET", fmt::format("new:{}", round), "x", "PX", "600000"},
+                       {"DEL", fmt::format("f:{}", (k + 1) % 20000)},
+                       {"HSET", "h:live", fmt::format("r{}", round), "1"},
+                       {"SET", fmt::format("short:{}", round), "y", "PX", "50"}});
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  // Wait (bounded) until ferry reports that it has caught up after the writer.
+  bool caught_up = false;
+  for (int i = 0; i < 300 && !caught_up; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    const std::string err = ReadFile(out + ".err");
+    const size_t last = err.rfind("following:");
+    caught_up = last != std::string::npos && err.find("lag 0 keys", last) != std::string::npos &&
+                i > 20;
+  }
+  EXPECT_TRUE(caught_up) << ReadFile(out + ".err");
+  ASSERT_EQ(kill(pid, SIGTERM), 0);
+  EXPECT_EQ(::ferry::testing::WaitFerry(pid), 0) << ReadFile(out) << ReadFile(out + ".err");
+  EXPECT_THAT(ReadFile(out), HasSubstr("followed the source until stopped"));
+  EXPECT_GT(round, 50);
+  // The short-lived keys may expire between the last copy and verify.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  RunResult v = RunFerry({"redis", "verify", "--from", from, "--to", to});
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+  EXPECT_THAT(v.out, HasSubstr("identical"));
+  EXPECT_EQ(ConfigGet(*src, "notify-keyspace-events"), "");
+  Flush(*src);
+  Flush(*dst);
+}
+
 TEST(RedisCopyTest, BadInputIsRefusedBeforeAnyKeyIsWritten) {
   std::string from = RedisUrl(), to = Redis2Url(), acl = RedisAclUrl(), cluster = RedisClusterUrl();
   if (from.empty() || to.empty() || acl.empty() || cluster.empty()) return;

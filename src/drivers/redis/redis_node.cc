@@ -5,6 +5,7 @@
 
 #include <charconv>
 #include <cstring>
+#include <sys/socket.h>
 #include <sys/time.h>
 
 namespace ferry::redis {
@@ -201,6 +202,15 @@ Status RedisNode::Send(const std::vector<Command>& commands) {
   return Status::Ok();
 }
 
+void RedisNode::SetReadTimeout(std::chrono::milliseconds timeout) {
+  if (context_ != nullptr) redisSetTimeout(context_.get(), ToTimeval(timeout));
+}
+
+void RedisNode::Interrupt() {
+  std::lock_guard lock(interrupt_mu_);
+  if (context_ != nullptr && context_->fd >= 0) shutdown(context_->fd, SHUT_RDWR);
+}
+
 Result<std::vector<RedisReply>> RedisNode::Receive(size_t count) {
   if (context_ == nullptr) return ConnectionError("reading (connection lost earlier)");
   std::vector<RedisReply> replies;
@@ -209,6 +219,7 @@ Result<std::vector<RedisReply>> RedisNode::Receive(size_t count) {
     void* raw = nullptr;
     if (redisGetReply(context_.get(), &raw) != REDIS_OK || raw == nullptr) {
       Status s = ConnectionError("reading a reply");
+      std::lock_guard lock(interrupt_mu_);
       context_.reset();  // the stream is out of step: never reuse it
       return s;
     }

@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -89,6 +90,12 @@ class RedisNode {
   Status Send(const std::vector<Command>& commands);
   Result<std::vector<RedisReply>> Receive(size_t count);
 
+  // How long a reply may take; 0 waits for ever (a subscription).
+  void SetReadTimeout(std::chrono::milliseconds timeout);
+  // Unblocks a thread waiting in Receive() (it then fails; the connection is
+  // not usable afterwards). Safe from another thread.
+  void Interrupt();
+
   // INFO SECTION as key -> value.
   Result<std::vector<std::pair<std::string, std::string>>> Info(std::string_view section);
 
@@ -101,6 +108,7 @@ class RedisNode {
     void operator()(redisContext* c) const;
   };
   std::unique_ptr<redisContext, ContextDeleter> context_;
+  std::mutex interrupt_mu_;  // Interrupt() vs Receive() dropping the context
   std::string host_;
   int port_ = 0;
   std::string address_;

@@ -59,16 +59,18 @@ Result<std::string> CheckNewNode(RedisNode& node) {
   return id.str;
 }
 
-// Whether every master of the cluster lists `id` as connected.
+// Whether every master of the cluster lists `id` as connected (and, with
+// `as_replica`, as a replica).
 Result<bool> EveryMasterKnows(RedisClient& client, const std::vector<NodeLine>& masters,
-                              const std::string& id) {
+                              const std::string& id, bool as_replica = false) {
   for (const NodeLine& m : masters) {
     FERRY_ASSIGN_OR_RETURN(RedisNode * node, client.Node(m.host(), m.port()));
     FERRY_ASSIGN_OR_RETURN(RedisReply r, node->RunOk({"CLUSTER", "NODES"}));
     bool seen = false;
     for (const NodeLine& line : ParseClusterNodes(r.str)) {
       if (line.id == id && line.flags.find("handshake") == std::string::npos &&
-          line.flags.find("noaddr") == std::string::npos) {
+          line.flags.find("noaddr") == std::string::npos &&
+          (!as_replica || line.flags.find("slave") != std::string::npos)) {
         seen = true;
       }
     }
@@ -159,6 +161,18 @@ Result<AddNodeReport> AddNode(const AddNodeOptions& options) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     } while (Clock::now() < deadline);
     FERRY_RETURN_IF_ERROR(std::move(replicated).Prefix("CLUSTER REPLICATE"));
+    // Every master must see it as a replica before a rebalance counts masters.
+    while (true) {
+      FERRY_ASSIGN_OR_RETURN(bool known, EveryMasterKnows(*client, masters, id, true));
+      if (known) break;
+      if (Clock::now() >= deadline) {
+        return Status(StatusCode::kDeadlineExceeded,
+                      fmt::format("{} is a replica of {} but not every master knows it yet "
+                                  "after {} ms",
+                                  options.node, master->address, options.wait.count()));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
     report.role = "replica";
     report.master_id = master->id;
   }

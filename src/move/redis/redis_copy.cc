@@ -12,6 +12,7 @@
 #include "core/url.h"
 #include "move/redis/redis_checkpoint.h"
 #include "move/redis/redis_copy_by_type.h"
+#include "move/redis/redis_follow.h"
 #include "move/redis/redis_pair.h"
 
 namespace ferry::redis {
@@ -332,6 +333,118 @@ Status CopyAll(const RedisCopyOptions& options, const RedisPair& pair, RedisCopy
   return Status::Ok();
 }
 
+// --follow: re-copies `keys` of one source master as they are now: written
+// again, or deleted on the target when gone (or expired) at the source.
+Status CopyChanged(RedisNode& src, RedisClient& target, const std::vector<std::string>& keys,
+                   bool use_expiretime, const RedisCopyOptions& options,
+                   RedisCopyReport& report) {
+  std::vector<Command> reads;
+  for (const std::string& k : keys) {
+    reads.push_back({"DUMP", k});
+    reads.push_back({use_expiretime ? "PEXPIRETIME" : "PTTL", k});
+  }
+  FERRY_ASSIGN_OR_RETURN(std::vector<RedisReply> got, src.Pipeline(reads));
+  const int64_t now = NowUnixMs();
+  std::vector<Command> writes;
+  std::vector<bool> is_delete;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    RedisReply& dump = got[2 * i];
+    const int64_t ttl = got[2 * i + 1].integer;
+    if (dump.is_error()) return ReplyError(dump, "DUMP", src.address());
+    const int64_t abs_ms = ttl >= 0 ? (use_expiretime ? ttl : now + ttl) : 0;
+    if (dump.is_nil() || ttl == -2 || (ttl >= 0 && abs_ms <= now)) {
+      writes.push_back({"DEL", keys[i]});
+      is_delete.push_back(true);
+      continue;
+    }
+    if (static_cast<int64_t>(dump.str.size()) > options.big_key_bytes) {
+      ByTypeCopy c{src, target, abs_ms, false};
+      auto wrote = CopyKeyByType(c, keys[i]);
+      if (wrote.ok()) {
+        ++report.counts.followed;
+      } else {
+        ++report.counts.failed;
+        report.errors.push_back(fmt::format("--follow: {}", wrote.status().message()));
+      }
+      continue;
+    }
+    Command restore{"RESTORE", keys[i], std::to_string(abs_ms), std::move(dump.str)};
+    if (abs_ms != 0) restore.push_back("ABSTTL");
+    restore.push_back("REPLACE");
+    writes.push_back(std::move(restore));
+    is_delete.push_back(false);
+  }
+  if (writes.empty()) return Status::Ok();
+  FERRY_ASSIGN_OR_RETURN(std::vector<RedisReply> done, target.Pipeline(writes));
+  for (size_t j = 0; j < done.size(); ++j) {
+    if (done[j].is_error()) {
+      ++report.counts.failed;
+      if (report.errors.size() < 20) {
+        report.errors.push_back(fmt::format("--follow {}: {}", writes[j][0], done[j].str));
+      }
+    } else {
+      ++(is_delete[j] ? report.counts.deleted : report.counts.followed);
+    }
+  }
+  return Status::Ok();
+}
+
+// After the scan: drains every feed until *options.stop, then once more.
+Status FollowChanges(const RedisCopyOptions& options, const RedisPair& pair,
+                     std::vector<std::unique_ptr<KeyspaceFeed>>& feeds, RedisCopyReport& report) {
+  FERRY_ASSIGN_OR_RETURN(Url from, Url::Parse(options.from));
+  FERRY_ASSIGN_OR_RETURN(Url to, Url::Parse(options.to));
+  FERRY_ASSIGN_OR_RETURN(std::unique_ptr<RedisClient> source, RedisClient::Open(from));
+  FERRY_ASSIGN_OR_RETURN(std::unique_ptr<RedisClient> target, RedisClient::Open(to));
+  bool expiretime = true;
+  for (const NodeFacts& f : pair.source.masters) expiretime = expiretime && f.version_major >= 7;
+  const std::string label = DatabaseLabel(options.to);
+  auto start = Clock::now();
+  auto last = Clock::time_point{};
+  while (true) {
+    const bool stopping = options.stop == nullptr || options.stop->load();
+    int64_t lag = 0;
+    for (auto& feed : feeds) {
+      FERRY_RETURN_IF_ERROR(feed->health());
+      std::vector<std::string> keys = feed->Drain();
+      FERRY_ASSIGN_OR_RETURN(RedisNode * src, source->Node(feed->master()));
+      for (size_t i = 0; i < keys.size(); i += 500) {
+        std::vector<std::string> page(keys.begin() + i,
+                                      keys.begin() + std::min(keys.size(), i + 500));
+        FERRY_RETURN_IF_ERROR(CopyChanged(*src, *target, page, expiretime, options, report));
+      }
+      lag += static_cast<int64_t>(feed->pending());
+    }
+    report.counts.lag = lag;
+    if (options.bus != nullptr && (stopping || Clock::now() - last >= std::chrono::seconds(1))) {
+      last = Clock::now();
+      RedisProgress p = report.counts;
+      p.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+      options.bus->Publish(RedisEventOf("redis_follow_progress", report.job, label, p));
+    }
+    if (stopping) return Status::Ok();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+// Subscribes to every source master's keyspace notifications (--follow).
+Result<std::vector<std::unique_ptr<KeyspaceFeed>>> StartFeeds(const RedisPair& pair,
+                                                               const RedisCopyOptions& options,
+                                                               RedisCopyReport& report) {
+  FERRY_ASSIGN_OR_RETURN(Url from, Url::Parse(options.from));
+  std::vector<std::unique_ptr<KeyspaceFeed>> feeds;
+  for (const ClusterNode& m : pair.source.client->masters()) {
+    auto feed = KeyspaceFeed::Start(m, CredentialsFromUrl(from));
+    if (!feed.ok()) {
+      for (auto& f : feeds) (void)f->Stop();
+      return std::move(feed).TakeStatus().Prefix("--follow");
+    }
+    if ((*feed)->changed_setting()) report.notifications_enabled.push_back(m.address());
+    feeds.push_back(std::move(*feed));
+  }
+  return feeds;
+}
+
 }  // namespace
 
 Result<RedisCopyReport> RedisCopy(const RedisCopyOptions& options) {
@@ -359,7 +472,25 @@ Result<RedisCopyReport> RedisCopy(const RedisCopyOptions& options) {
     }
     prepared = std::move(p);
   }
-  Status copied = CopyAll(options, pair, report);
+  std::vector<std::unique_ptr<KeyspaceFeed>> feeds;
+  Status copied;
+  if (options.follow) {
+    auto started = StartFeeds(pair, options, report);
+    if (started.ok()) {
+      feeds = std::move(*started);
+    } else {
+      copied = started.status();
+    }
+  }
+  if (copied.ok()) copied = CopyAll(options, pair, report);
+  if (copied.ok() && options.follow) {
+    report.followed = true;
+    copied = FollowChanges(options, pair, feeds, report);
+  }
+  for (auto& feed : feeds) {
+    Status s = feed->Stop();  // notifications back as they were
+    if (!s.ok() && copied.ok()) copied = std::move(s);
+  }
   // The target's settings go back whatever happened to the copy.
   Status restored = prepared ? prepared->Restore() : Status::Ok();
   if (!copied.ok()) {

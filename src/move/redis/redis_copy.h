@@ -24,6 +24,7 @@
 // maxmemory against the source's dataset size (kFailedPrecondition).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -58,6 +59,10 @@ struct RedisCopyOptions {
   MemoryLimits memory;
   // Lazy-freeing settings on the target for the copy, restored at the end.
   bool prepare_target = false;
+  // --follow (redis_follow.h): keep copying keys that change at the source
+  // until *stop becomes true (SIGINT/SIGTERM in the CLI).
+  bool follow = false;
+  const std::atomic<bool>* stop = nullptr;
   std::string state_path = "ferry-redis-state.db";
   // Receives "redis_copy_progress" about once a second from the calling
   // thread while keys move, and "redis_copy_done" at the end (may be null).
@@ -79,6 +84,9 @@ struct RedisCopyReport {
   // --prepare-target: "node setting=previous" of each setting changed and
   // put back at the end.
   std::vector<std::string> prepared;
+  // --follow: what was kept in step after the scan began.
+  bool followed = false;
+  std::vector<std::string> notifications_enabled;  // masters where ferry turned them on
 };
 
 // The checkpoint job name of these options (stable across runs).

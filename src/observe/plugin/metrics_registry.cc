@@ -103,7 +103,9 @@ struct Families {
         expand_steps(CounterFamily(r, "ferry_expand_steps_total", "Expand/contract steps")),
         redis_keys(GaugeFamily(r, "ferry_redis_keys",
                                "Keys of a Redis copy or slot move so far, by state")),
-        redis_slots(GaugeFamily(r, "ferry_redis_slots", "Slots of a Redis slot move, by state")) {}
+        redis_slots(GaugeFamily(r, "ferry_redis_slots", "Slots of a Redis slot move, by state")),
+        redis_lag(GaugeFamily(r, "ferry_redis_follow_lag_keys",
+                              "redis copy --follow: source keys changed and not yet copied")) {}
 
   Family<Histogram>& migration_duration;
   Family<Counter>& migration_success;
@@ -127,6 +129,7 @@ struct Families {
   Family<Counter>& expand_steps;
   Family<Gauge>& redis_keys;
   Family<Gauge>& redis_slots;
+  Family<Gauge>& redis_lag;
 };
 
 class MetricsRegistry {
@@ -302,6 +305,9 @@ void MetricsRegistry::ObserveRedis(const Event& e) {
   keys("expired", r.expired);
   keys("failed", r.failed);
   keys("total", r.total);
+  keys("followed", r.followed);
+  keys("deleted", r.deleted);
+  f_->redis_lag.Add({{"job", e.job}, {"database", e.database}}).Set(static_cast<double>(r.lag));
 }
 
 std::string WithEmptyFamilies(std::string text, const std::vector<FamilyDecl>& families) {
