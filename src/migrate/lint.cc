@@ -73,6 +73,24 @@ const std::vector<LintRuleInfo>& LintRules() {
        "varchar(n) limits are costly to change later; use text (with a CHECK if needed)"},
       {"transaction-control", S::kError, false,
        "BEGIN/COMMIT in a file ferry already runs in a transaction"},
+      {"cql-create-not-idempotent", S::kWarning, false,
+       "CQL CREATE without IF NOT EXISTS: a migration run twice fails (seed 003 wants idempotent ones)"},
+      {"cql-destructive", S::kError, false,
+       "CQL DROP TABLE/KEYSPACE/TYPE, TRUNCATE or ALTER TABLE DROP destroys data: mark it when meant"},
+      {"cql-readd-column", S::kError, false,
+       "a dropped CQL column added again under another type: the server refuses or misreads old data"},
+      {"cql-primary-key-change", S::kError, false,
+       "a CQL primary key cannot change: new table, copy, switch, drop"},
+      {"cql-alter-type", S::kError, false, "ALTER TABLE ... ALTER ... TYPE is refused by Cassandra 4+"},
+      {"cql-secondary-index", S::kWarning, false,
+       "a secondary index on a likely high-cardinality column queries every node"},
+      {"cql-materialized-view", S::kWarning, false,
+       "materialized views are experimental (off by default in Cassandra 4+) and can drift"},
+      {"cql-allow-filtering", S::kWarning, false, "ALLOW FILTERING scans whole partitions or tables"},
+      {"cql-table-options", S::kWarning, false,
+       "compaction or gc_grace_seconds changed on an existing table: SSTables rewritten, tombstones"},
+      {"cql-counter-mixed", S::kError, false,
+       "a CQL table mixes counter and non-counter columns: the server refuses it"},
       {"lint-ignore-without-reason", S::kError, false, "a lint-ignore comment gives no reason"},
       {"lint-ignore-unknown-rule", S::kWarning, false, "a lint-ignore comment names no known rule"},
       {"parse-error", S::kError, false, "the PostgreSQL parser cannot read the file"},
@@ -300,6 +318,10 @@ bool FileLinter::Ignored(const LintFinding& f) const {
 
 void FileLinter::Run() {
   ReadIgnores();
+  if (options_.grammar == SqlGrammar::kCql || script_.path.ends_with(".cql")) {
+    RunCql();
+    return;
+  }
   auto split = SplitPostgres(script_.sql, script_.first_line);
   if (!split.ok()) {
     const Status& s = split.status();

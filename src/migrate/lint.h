@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "drivers/connection.h"
+#include "drivers/engine.h"
 #include "ferry/status.h"
 #include "migrate/source.h"
 
@@ -109,6 +110,8 @@ struct LintOptions {
   // lint --database judge the database as it will be when each pending
   // migration runs).
   bool empty_tables_are_new = false;
+  // Which grammar the scripts are in; a file named *.cql is CQL whatever this says.
+  SqlGrammar grammar = SqlGrammar::kPostgres;
 };
 
 struct LintReport {

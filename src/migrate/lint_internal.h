@@ -24,6 +24,10 @@ struct CarriedState {
   std::map<std::string, std::set<std::string>> new_columns;  // table -> columns
   std::set<std::string> new_indexes;
   std::set<std::string> validated_tables;  // VALIDATE CONSTRAINT seen (for SET NOT NULL)
+  // CQL (cql_lint_rules.cc), keys lower-case "table" or "keyspace.table":
+  std::map<std::string, std::set<std::string>> cql_primary_keys;   // table -> key columns
+  std::map<std::string, std::map<std::string, std::string>> cql_column_types;  // table -> col -> type
+  std::map<std::string, std::map<std::string, std::string>> cql_dropped;  // table -> col -> type ("" unknown)
 };
 
 class FileLinter {
@@ -50,6 +54,10 @@ class FileLinter {
   bool IsNewTable(const std::string& key) const;
   void AddNewTable(const std::string& schema, const std::string& name);
   const TableSize* SizeOf(const std::string& key) const;
+
+  // cql_lint_rules.cc: the CQL grammar (a .cql file or LintOptions::grammar).
+  void RunCql();
+  void LintCqlStatement(std::string_view text);
 
   // lint_rules.cc
   void LintStatement(const Statement& s);

@@ -119,9 +119,78 @@ const std::vector<Case>& Corpus() {
   return kCases;
 }
 
+LintReport LintCql(const std::string& cql) {
+  Script script;
+  script.path = "migrations/1.0.0_x.cql";
+  script.sql = cql;
+  script.first_line = 1;
+  return LintScript(script, Quiet());
+}
+
+// CQL rules (src/migrate/cql_lint_rules.cc), on a *.cql file.
+const std::vector<Case>& CqlCorpus() {
+  static const std::vector<Case> kCases = {
+      {"cql-create-not-idempotent", "CREATE TABLE pins (cid text PRIMARY KEY, n int);",
+       "CREATE TABLE IF NOT EXISTS pins (cid text PRIMARY KEY, n int);"},
+      {"cql-destructive", "DROP TABLE pins;",
+       "-- ferry:lint-ignore cql-destructive replaced by pins_v2 in 1.1.0\nDROP TABLE pins;"},
+      {"cql-readd-column",
+       "CREATE TABLE IF NOT EXISTS t (id int PRIMARY KEY, v text);\nALTER TABLE t DROP v;\n"
+       "ALTER TABLE t ADD v int;",
+       "CREATE TABLE IF NOT EXISTS t (id int PRIMARY KEY, v text);\nALTER TABLE t DROP v;\n"
+       "ALTER TABLE t ADD v2 int;"},
+      {"cql-primary-key-change",
+       "CREATE TABLE IF NOT EXISTS t (a int, b int, v text, PRIMARY KEY (a, b));\nALTER TABLE t DROP b;",
+       "CREATE TABLE IF NOT EXISTS t (a int, b int, v text, PRIMARY KEY (a, b));\nALTER TABLE t DROP v;"},
+      {"cql-alter-type", "ALTER TABLE pins ALTER n TYPE bigint;", "ALTER TABLE pins ADD m bigint;"},
+      {"cql-secondary-index", "CREATE INDEX IF NOT EXISTS ON pins (owner_id);",
+       "CREATE CUSTOM INDEX IF NOT EXISTS ON pins (owner_id) USING 'sai';"},
+      {"cql-materialized-view",
+       "CREATE MATERIALIZED VIEW IF NOT EXISTS by_peer AS SELECT * FROM pins WHERE peer IS NOT NULL "
+       "AND cid IS NOT NULL PRIMARY KEY (peer, cid);",
+       "CREATE TABLE IF NOT EXISTS by_peer (peer text, cid text, PRIMARY KEY (peer, cid));"},
+      {"cql-allow-filtering", "SELECT * FROM pins WHERE n > 3 ALLOW FILTERING;",
+       "SELECT * FROM pins WHERE cid = 'x';"},
+      {"cql-table-options",
+       "ALTER TABLE pins WITH compaction = {'class': 'LeveledCompactionStrategy'};",
+       "ALTER TABLE pins WITH comment = 'pins by cid';"},
+      {"cql-counter-mixed",
+       "CREATE TABLE IF NOT EXISTS stats (k text PRIMARY KEY, hits counter, name text);",
+       "CREATE TABLE IF NOT EXISTS stats (k text PRIMARY KEY, hits counter, misses counter);"},
+  };
+  return kCases;
+}
+
+TEST(LintCqlTest, CorpusFiresAndStaysQuiet) {
+  for (const Case& c : CqlCorpus()) {
+    SCOPED_TRACE(c.rule);
+    EXPECT_THAT(Rules(LintCql(c.fires)), Contains(c.rule)) << c.fires;
+    EXPECT_THAT(Rules(LintCql(c.stays_quiet)), Not(Contains(c.rule))) << c.stays_quiet;
+  }
+}
+
+TEST(LintCqlTest, FindingsNameLineColumnAndTheFix) {
+  LintReport r = LintCql("-- 1.0.0\nCREATE TABLE IF NOT EXISTS a (id int PRIMARY KEY);\n"
+                         "  CREATE TYPE pin_options (ttl int);\n");
+  EXPECT_EQ(r.statements, 2);
+  const LintFinding* f = Find(r, "cql-create-not-idempotent");
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->line, 3);
+  EXPECT_EQ(f->column, 3);
+  EXPECT_THAT(f->safe_sql, HasSubstr("CREATE TYPE IF NOT EXISTS pin_options"));
+  // A table created earlier in the same run is new: dropping it is not data loss.
+  EXPECT_THAT(Rules(LintCql("CREATE TABLE IF NOT EXISTS tmp (id int PRIMARY KEY, v text);\n"
+                            "ALTER TABLE tmp DROP v;\nDROP TABLE tmp;")),
+              Not(Contains("cql-destructive")));
+  // An unterminated string is a parse error with its line.
+  LintReport bad = LintCql("SELECT 1;\nINSERT INTO t (a) VALUES ('oops);\n");
+  ASSERT_NE(Find(bad, "parse-error"), nullptr);
+}
+
 TEST(LintTest, EveryRuleHasAFixture) {
   std::set<std::string> covered;
   for (const Case& c : Corpus()) covered.insert(c.rule);
+  for (const Case& c : CqlCorpus()) covered.insert(c.rule);
   covered.insert("missing-lock-timeout");  // its own tests below
   for (const LintRuleInfo& r : LintRules()) {
     EXPECT_TRUE(covered.count(std::string(r.id))) << "no fixture for " << r.id;
