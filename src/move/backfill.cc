@@ -18,6 +18,7 @@
 #include "core/hash.h"
 #include "core/log.h"
 #include "drivers/registry.h"
+#include "move/backfill_pages.h"
 #include "move/control.h"
 #include "move/sql_fragment.h"
 #include "move/table_info.h"
@@ -110,13 +111,9 @@ std::string KeyOrder(const TableInfo& table, bool descending) {
   return out;
 }
 
-struct Plan {
-  TableInfo table;
-  std::string set;
-  std::string where;       // "" = every row
-  std::string not_done;    // integrity condition ("" = no count check)
-  std::string check_query;
-};
+}  // namespace
+
+namespace backfill_detail {
 
 // The batch UPDATE; user fragments end with a line break so that a trailing
 // "-- comment" cannot swallow the key bounds.
@@ -126,6 +123,33 @@ std::string UpdateSql(const Plan& plan, const std::string& key_predicate) {
   if (!plan.where.empty()) sql += fmt::format(" AND (\n{}\n)", plan.where);
   return sql;
 }
+
+bool RetryableBatchError(const Status& s) {
+  const std::string state = s.Get("sqlstate");
+  return state == "55P03" || state == "40001" || state == "40P01" || state == "57014" ||
+         s.code() == StatusCode::kUnavailable;
+}
+
+std::string RetryReason(const Status& s) {
+  const std::string state = s.Get("sqlstate");
+  if (state == "55P03") return "lock timeout (a writer holds a row or table lock)";
+  if (state == "40001") return "serialization failure";
+  if (state == "40P01") return "deadlock";
+  if (state == "57014") return "statement timeout (batch halved)";
+  if (s.code() == StatusCode::kUnavailable) return "connection lost (reconnecting)";
+  return s.message();
+}
+
+}  // namespace backfill_detail
+
+namespace {
+
+using backfill_detail::PageCheckpoint;
+using backfill_detail::Plan;
+using backfill_detail::RetryableBatchError;
+using backfill_detail::RetryReason;
+using backfill_detail::ScanMode;
+using backfill_detail::UpdateSql;
 
 // Server-side type check: EXPLAIN (never executed) inside a transaction that
 // is rolled back, under a short lock timeout.
@@ -255,6 +279,12 @@ BackfillReport ReportFor(const Plan& plan, const BackfillOptions& options) {
   return r;
 }
 
+// The report's mode and, in page mode, its batch statement.
+void ShowScan(const Plan& plan, ScanMode mode, BackfillReport& report) {
+  report.scan = std::string(backfill_detail::ScanModeName(mode));
+  if (mode == ScanMode::kPages) report.update_sql = UpdateSql(plan, "ctid >= $3::tid AND ctid < $4::tid");
+}
+
 std::string DefaultJobId(const Plan& plan) {
   std::string basis = plan.set + "\n" + plan.where;
   return fmt::format("backfill:{}.{}:{:016x}", plan.table.schema, plan.table.name, Xxh3(basis));
@@ -340,22 +370,6 @@ RETURNING {0})sql",
 }
 
 // ---- The run ----
-
-bool RetryableBatchError(const Status& s) {
-  const std::string state = s.Get("sqlstate");
-  return state == "55P03" || state == "40001" || state == "40P01" || state == "57014" ||
-         s.code() == StatusCode::kUnavailable;
-}
-
-std::string RetryReason(const Status& s) {
-  const std::string state = s.Get("sqlstate");
-  if (state == "55P03") return "lock timeout (a writer holds a row or table lock)";
-  if (state == "40001") return "serialization failure";
-  if (state == "40P01") return "deadlock";
-  if (state == "57014") return "statement timeout (batch halved)";
-  if (s.code() == StatusCode::kUnavailable) return "connection lost (reconnecting)";
-  return s.message();
-}
 
 class Runner {
  public:
@@ -715,12 +729,17 @@ class Runner {
 };
 
 // Integrity: rows still not done, and the user's check query.
-Status RunChecks(Connection& conn, const Plan& plan, BackfillReport& report) {
+// `known_remaining` >= 0: the not-done rows were just counted (page mode's
+// count after its last pass, when --done-check is --where): not again.
+Status RunChecks(Connection& conn, const Plan& plan, int64_t known_remaining,
+                 BackfillReport& report) {
   FERRY_RETURN_IF_ERROR(conn.Begin());
   auto run = [&]() -> Status {
     FERRY_RETURN_IF_ERROR(conn.Query("SET TRANSACTION READ ONLY").status());
     FERRY_RETURN_IF_ERROR(conn.Query("SELECT set_config('statement_timeout', '0', true)").status());
-    if (!plan.not_done.empty()) {
+    if (known_remaining >= 0) {
+      report.remaining = known_remaining;
+    } else if (!plan.not_done.empty()) {
       FERRY_ASSIGN_OR_RETURN(
           QueryResult r, conn.Query(fmt::format("SELECT count(*) FROM {} WHERE (\n{}\n)",
                                                 plan.table.QualifiedName(), plan.not_done)));
@@ -800,10 +819,140 @@ Result<std::unique_ptr<Connection>> ReopenLocked(const std::string& url, const C
   }
 }
 
+namespace {
+
+// The job to run: an unfinished one resumed from its checkpoint (in the
+// mode it was started in), or a new one in `chosen` mode.
+struct JobSetup {
+  JobRow job;
+  ScanMode mode = ScanMode::kKey;
+  std::vector<RangeState> ranges;  // key mode
+  PageCheckpoint pages;            // page mode
+};
+
+Status ModeMismatch(const std::string& job_id, std::string_view job_mode) {
+  return Status(StatusCode::kFailedPrecondition,
+                fmt::format("unfinished backfill job {} walks the table by {}; --by asks otherwise",
+                            job_id, job_mode))
+      .With("hint", "drop --by to resume it, or --restart to start over in the other mode (rows "
+                    "already done no longer match --where and are skipped)");
+}
+
+Result<JobSetup> StartOrResumeJob(Connection& conn, ControlTables& control,
+                                  const BackfillOptions& options, const Plan& plan,
+                                  ScanMode chosen, BackfillReport& report) {
+  JobSetup setup;
+  setup.mode = chosen;
+  // Resume an unfinished job, or start a new one.
+  json spec = {{"table", report.table}, {"set", plan.set}, {"where", plan.where},
+               {"done_check", options.done_check}, {"check", plan.check_query}};
+  FERRY_ASSIGN_OR_RETURN(std::optional<JobRow> existing, control.GetJob(report.job_id));
+  const bool unfinished = existing && existing->state != JobState::kDone;
+  if (existing && existing->kind != "backfill") {
+    return Status(StatusCode::kFailedPrecondition,
+                  fmt::format("job {} exists and is a {} job, not a backfill", report.job_id,
+                              existing->kind))
+        .With("hint", "choose another --job-id");
+  }
+  if (options.resume && !unfinished) {
+    return Status(StatusCode::kNotFound,
+                  fmt::format("--resume: there is no unfinished backfill job {}", report.job_id))
+        .With("hint", "run without --resume to start one (ferry resumes automatically when an "
+                      "unfinished job with the same table, --set and --where exists)");
+  }
+  std::vector<RangeState>& ranges = setup.ranges;
+  JobRow& job = setup.job;
+  if (unfinished && !options.restart) {
+    json old = json::parse(existing->spec, nullptr, false);
+    if (old.is_discarded() || old.value("set", "") != plan.set ||
+        old.value("where", "") != plan.where || old.value("table", "") != report.table) {
+      return Status(StatusCode::kFailedPrecondition,
+                    fmt::format("unfinished backfill job {} was started with another table, --set "
+                                "or --where",
+                                report.job_id))
+          .With("hint", "use another --job-id, or --restart to discard that job's checkpoint");
+    }
+    if (auto pages = backfill_detail::DecodePageCheckpoint(existing->checkpoint)) {
+      if (options.by == BackfillScan::kKey) return ModeMismatch(report.job_id, "page ranges (ctid)");
+      setup.mode = ScanMode::kPages;
+      setup.pages = *pages;
+    } else {
+      if (options.by == BackfillScan::kPages) return ModeMismatch(report.job_id, "key ranges");
+      setup.mode = ScanMode::kKey;
+      FERRY_ASSIGN_OR_RETURN(ranges, DecodeCheckpoint(report.job_id, existing->checkpoint));
+    }
+    job = std::move(*existing);
+    report.resumed = true;
+  } else {
+    if (existing) FERRY_RETURN_IF_ERROR(control.DeleteJob(report.job_id));
+    int64_t rows = plan.table.estimated_rows;
+    if (rows < 0) {
+      FERRY_ASSIGN_OR_RETURN(QueryResult r, conn.Query(fmt::format(
+                                                "SELECT count(*) FROM {}", plan.table.QualifiedName())));
+      rows = std::stoll(r.Text(0, 0));
+      report.estimated_rows = rows;
+    }
+    std::vector<KeyRange> split{KeyRange{}};
+    if (chosen == ScanMode::kPages) {
+      FERRY_ASSIGN_OR_RETURN(int64_t pages, backfill_detail::RelationPages(conn, plan.table));
+      setup.pages = PageCheckpoint{0, pages, pages, 0, 0, false};
+    } else if (options.workers > 1 && rows > options.workers) {
+      FERRY_ASSIGN_OR_RETURN(split, SplitByKey(conn, plan.table, KeyRange{}, "",
+                                               (rows + options.workers - 1) / options.workers,
+                                               static_cast<size_t>(options.workers)));
+    }
+    if (chosen == ScanMode::kKey) {
+      for (KeyRange& r : split) ranges.push_back(RangeState{std::move(r), std::nullopt, false, 0, 0});
+    }
+    job.job_id = report.job_id;
+    job.kind = "backfill";
+    job.spec = spec.dump();
+    job.state = JobState::kRunning;
+    job.owner = ThisWorkerName();
+    job.checkpoint = chosen == ScanMode::kPages ? backfill_detail::EncodePageCheckpoint(setup.pages)
+                                                : EncodeCheckpoint(ranges);
+    FERRY_RETURN_IF_ERROR(control.CreateJob(job));
+  }
+  if (report.resumed) {
+    job.state = JobState::kRunning;
+    job.owner = ThisWorkerName();
+    job.error.clear();
+    FERRY_RETURN_IF_ERROR(control.UpdateJob(job));
+  }
+  return setup;
+}
+
+// Page mode met rows that still match --where after their update: the rest
+// of the run walks the primary key from the start (rows the page batches
+// updated no longer match --where, so none is updated twice).
+Result<std::vector<RangeState>> FallBackToKeys(Connection& conn, const BackfillReport& report,
+                                               const std::string& why,
+                                               const std::function<void(BackfillProgress)>& emit,
+                                               EventBus* bus) {
+  FERRY_LOG_WARN("backfill {}: falling back from page ranges to key ranges: {}", report.job_id, why);
+  std::vector<RangeState> ranges{RangeState{KeyRange{}, std::nullopt, false, 0, 0}};
+  FERRY_RETURN_IF_ERROR(
+      conn.Query("UPDATE ferry_jobs SET checkpoint = $2, updated_at = now() WHERE job_id = $1",
+                 {report.job_id, EncodeCheckpoint(ranges)})
+          .status());
+  if (bus) {
+    BackfillProgress e;
+    e.kind = BackfillProgress::Kind::kStarted;
+    e.estimated_rows = report.estimated_rows;
+    e.message = "falling back to key ranges, 1 worker: " + why;
+    emit(e);
+  }
+  return ranges;
+}
+
+}  // namespace
+
 Result<BackfillReport> PlanBackfill(Connection& conn, const BackfillOptions& options) {
   FERRY_ASSIGN_OR_RETURN(Plan plan, MakePlan(conn, options));
   BackfillReport report = ReportFor(plan, options);
   report.job_id = options.job_id.empty() ? DefaultJobId(plan) : options.job_id;
+  FERRY_ASSIGN_OR_RETURN(ScanMode mode, backfill_detail::ChooseScan(conn, options, plan));
+  ShowScan(plan, mode, report);
   return report;
 }
 
@@ -816,6 +965,8 @@ Result<BackfillReport> RunBackfill(const std::string& url, const BackfillOptions
   FERRY_ASSIGN_OR_RETURN(Plan plan, MakePlan(*conn, options));
   BackfillReport report = ReportFor(plan, options);
   report.job_id = options.job_id.empty() ? DefaultJobId(plan) : options.job_id;
+  FERRY_ASSIGN_OR_RETURN(ScanMode mode, backfill_detail::ChooseScan(*conn, options, plan));
+  ShowScan(plan, mode, report);
   auto emit = [&](BackfillProgress e) {
     Event event = BackfillEventOf(report.job_id, options.table, std::move(e));
     event.database = DatabaseLabel(url);
@@ -840,89 +991,59 @@ Result<BackfillReport> RunBackfill(const std::string& url, const BackfillOptions
         .With("hint", "wait for it to finish, or stop it; a stopped job resumes where it left off");
   }
 
-  // Resume an unfinished job, or start a new one.
-  json spec = {{"table", report.table}, {"set", plan.set}, {"where", plan.where},
-               {"done_check", options.done_check}, {"check", plan.check_query}};
-  FERRY_ASSIGN_OR_RETURN(std::optional<JobRow> existing, control.GetJob(report.job_id));
-  const bool unfinished = existing && existing->state != JobState::kDone;
-  if (existing && existing->kind != "backfill") {
-    return Status(StatusCode::kFailedPrecondition,
-                  fmt::format("job {} exists and is a {} job, not a backfill", report.job_id,
-                              existing->kind))
-        .With("hint", "choose another --job-id");
-  }
-  if (options.resume && !unfinished) {
-    return Status(StatusCode::kNotFound,
-                  fmt::format("--resume: there is no unfinished backfill job {}", report.job_id))
-        .With("hint", "run without --resume to start one (ferry resumes automatically when an "
-                      "unfinished job with the same table, --set and --where exists)");
-  }
-  std::vector<RangeState> ranges;
-  JobRow job;
-  if (unfinished && !options.restart) {
-    json old = json::parse(existing->spec, nullptr, false);
-    if (old.is_discarded() || old.value("set", "") != plan.set ||
-        old.value("where", "") != plan.where || old.value("table", "") != report.table) {
-      return Status(StatusCode::kFailedPrecondition,
-                    fmt::format("unfinished backfill job {} was started with another table, --set "
-                                "or --where",
-                                report.job_id))
-          .With("hint", "use another --job-id, or --restart to discard that job's checkpoint");
-    }
-    FERRY_ASSIGN_OR_RETURN(ranges, DecodeCheckpoint(report.job_id, existing->checkpoint));
-    job = std::move(*existing);
-    report.resumed = true;
-  } else {
-    if (existing) FERRY_RETURN_IF_ERROR(control.DeleteJob(report.job_id));
-    int64_t rows = plan.table.estimated_rows;
-    if (rows < 0) {
-      FERRY_ASSIGN_OR_RETURN(QueryResult r, conn->Query(fmt::format(
-                                                "SELECT count(*) FROM {}", plan.table.QualifiedName())));
-      rows = std::stoll(r.Text(0, 0));
-      report.estimated_rows = rows;
-    }
-    std::vector<KeyRange> split{KeyRange{}};
-    if (options.workers > 1 && rows > options.workers) {
-      FERRY_ASSIGN_OR_RETURN(split, SplitByKey(*conn, plan.table, KeyRange{}, "",
-                                               (rows + options.workers - 1) / options.workers,
-                                               static_cast<size_t>(options.workers)));
-    }
-    for (KeyRange& r : split) ranges.push_back(RangeState{std::move(r), std::nullopt, false, 0, 0});
-    job.job_id = report.job_id;
-    job.kind = "backfill";
-    job.spec = spec.dump();
-    job.state = JobState::kRunning;
-    job.owner = ThisWorkerName();
-    job.checkpoint = EncodeCheckpoint(ranges);
-    FERRY_RETURN_IF_ERROR(control.CreateJob(job));
-  }
-  if (report.resumed) {
-    job.state = JobState::kRunning;
-    job.owner = ThisWorkerName();
-    job.error.clear();
-    FERRY_RETURN_IF_ERROR(control.UpdateJob(job));
-  }
+  FERRY_ASSIGN_OR_RETURN(JobSetup setup,
+                         StartOrResumeJob(*conn, control, options, plan, mode, report));
+  report.scan = std::string(backfill_detail::ScanModeName(setup.mode));
   if (bus) {
     BackfillProgress e;
     e.kind = BackfillProgress::Kind::kStarted;
     e.estimated_rows = report.estimated_rows;
     e.resumed = report.resumed;
-    for (const RangeState& r : ranges) {
+    for (const RangeState& r : setup.ranges) {
       e.rows_updated += r.rows;
       e.rows_scanned += r.scanned;
     }
-    e.message = fmt::format("{} range(s), {} worker(s)", ranges.size(), options.workers);
+    if (setup.mode == ScanMode::kPages) {
+      e.rows_updated = setup.pages.rows;
+      e.message = fmt::format("page ranges (ctid), pages {}..{} of the pass, 1 worker",
+                              setup.pages.next_page, setup.pages.end_page);
+    } else {
+      e.message = fmt::format("{} range(s), {} worker(s)", setup.ranges.size(), options.workers);
+    }
     emit(e);
   }
 
-  Runner runner(url, options, plan, bus, report.job_id);
-  Status ran = runner.Run(std::move(ranges), report);
-  // A server restart during the run also closed this session (and with it
+  // A server restart during the run also closes this session (and with it
   // the job's advisory lock): reopen it and take the lock again.
-  if (!conn->Query("SELECT 1").ok()) {
+  auto ensure_session = [&]() -> Status {
+    if (conn->Query("SELECT 1").ok()) return Status();
     FERRY_ASSIGN_OR_RETURN(conn, ReopenLocked(url, co, lock_key, options.reconnect_for,
                                               report.job_id));
+    return Status();
+  };
+  int64_t known_remaining = -1;
+  Status ran;
+  if (setup.mode == ScanMode::kPages) {
+    auto pages = backfill_detail::RunPages(url, options, plan, bus, report.job_id, setup.pages, report);
+    if (!pages.ok()) {
+      ran = std::move(pages).TakeStatus();
+    } else if (pages->outcome == backfill_detail::PagesOutcome::kDone) {
+      if (options.done_check.empty()) known_remaining = pages->remaining;
+    } else if (pages->outcome == backfill_detail::PagesOutcome::kFallBackToKey) {
+      FERRY_RETURN_IF_ERROR(ensure_session());
+      FERRY_ASSIGN_OR_RETURN(setup.ranges, FallBackToKeys(*conn, report, pages->message, emit, bus));
+      setup.mode = ScanMode::kKey;
+      report.scan = "key";
+    }
   }
+  if (setup.mode == ScanMode::kKey) {
+    const int64_t page_batches = report.batches, page_retries = report.retries;
+    Runner runner(url, options, plan, bus, report.job_id);
+    ran = runner.Run(std::move(setup.ranges), report);
+    report.batches += page_batches;
+    report.retries += page_retries;
+  }
+  FERRY_RETURN_IF_ERROR(ensure_session());
   ControlTables control_after(*conn);
   // The job row as the workers left it (checkpoint and counts are theirs).
   FERRY_ASSIGN_OR_RETURN(std::optional<JobRow> now, control_after.GetJob(report.job_id));
@@ -948,7 +1069,7 @@ Result<BackfillReport> RunBackfill(const std::string& url, const BackfillOptions
     e.message = plan.not_done.empty() ? "check query" : "counting rows still matching the condition";
     emit(e);
   }
-  FERRY_RETURN_IF_ERROR(RunChecks(*conn, plan, report));
+  FERRY_RETURN_IF_ERROR(RunChecks(*conn, plan, known_remaining, report));
   now->state = JobState::kDone;
   Status verdict = report.CheckStatus();
   now->error = verdict.ok() ? "" : verdict.message();

@@ -1,0 +1,445 @@
+// The page-range (ctid) batch mode of the backfill: one worker walks the
+// heap's pages in order with TID range scans (PostgreSQL 14+), so each
+// batch reads its pages sequentially instead of following the primary-key
+// index. Contract in backfill_pages.h; the user's view in docs/backfill.md.
+#include "move/backfill_pages.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "core/backoff.h"
+#include "drivers/registry.h"
+
+namespace ferry::backfill_detail {
+namespace {
+
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr int kPageCheckpointFormat = 1;
+constexpr int kMinPagesServer = 140000;  // TID range scans: PostgreSQL 14
+
+std::string Tid(int64_t page) { return fmt::format("({},0)", page); }
+
+// The batch: the UPDATE of pages [$3, $4) and the checkpoint move in one
+// statement; returns the rows updated and how many of them still match
+// --where. $1 job id, $2 next page.
+std::string PageBatchSql(const Plan& plan) {
+  const std::string update = UpdateSql(plan, "ctid >= $3::tid AND ctid < $4::tid");
+  return fmt::format(R"sql(WITH ferry_batch AS (
+{}
+RETURNING (
+{}
+) IS TRUE AS ferry_again)
+UPDATE ferry_jobs SET checkpoint = jsonb_set(jsonb_set(checkpoint::jsonb,
+    '{{next_page}}', to_jsonb($2::bigint)),
+    '{{rows}}', to_jsonb(COALESCE((checkpoint::jsonb ->> 'rows')::bigint, 0)
+                         + (SELECT count(*) FROM ferry_batch)))::text,
+  rows_done = rows_done + (SELECT count(*) FROM ferry_batch), updated_at = now()
+WHERE job_id = $1
+RETURNING (SELECT count(*) FROM ferry_batch),
+          (SELECT count(*) FROM ferry_batch WHERE ferry_again))sql",
+                     update, plan.where);
+}
+
+enum class BatchOutcome { kCommitted, kFailed, kFallBack };
+
+class PageRunner {
+ public:
+  PageRunner(const std::string& url, const BackfillOptions& options, const Plan& plan,
+             EventBus* bus, const std::string& job_id)
+      : url_(url), options_(options), plan_(plan), bus_(bus), job_id_(job_id),
+        batch_sql_(PageBatchSql(plan)) {}
+
+  Result<PagesResult> Run(const PageCheckpoint& start, BackfillReport& report) {
+    cp_ = start;
+    prior_rows_ = start.rows;
+    estimated_ = std::max<int64_t>(report.estimated_rows, 0);
+    rows_per_page_ = std::max(1.0, static_cast<double>(estimated_) /
+                                       static_cast<double>(std::max<int64_t>(start.start_pages, 1)));
+    resumed_ = report.resumed;
+    start_time_ = Clock::now();
+    PagesResult result;
+    Result<PagesOutcome> walked = Walk(result);
+    report.rows_updated = prior_rows_ + rows_;
+    report.rows_scanned = Scanned();
+    report.batches = batches_;
+    report.retries = retries_;
+    report.longest_batch_ms = longest_ms_;
+    report.final_batch_rows = window_;
+    report.throttled_ms = throttled_ms_;
+    report.workers = 1;
+    report.elapsed_seconds = std::chrono::duration<double>(Clock::now() - start_time_).count();
+    report.rows_per_second =
+        report.elapsed_seconds > 0 ? static_cast<double>(rows_) / report.elapsed_seconds : 0;
+    if (!walked.ok()) return std::move(walked).TakeStatus();
+    result.outcome = *walked;
+    return result;
+  }
+
+ private:
+  bool Stopping() const { return options_.cancel != nullptr && options_.cancel->load(); }
+  int64_t Scanned() const { return std::llround(static_cast<double>(pages_walked_) * rows_per_page_); }
+
+  void Emit(BackfillProgress e, std::string error_type = "") {
+    if (bus_ == nullptr) return;
+    e.rows_updated = prior_rows_ + rows_;
+    e.rows_scanned = Scanned();
+    e.estimated_rows = std::max(estimated_, e.rows_scanned);
+    e.resumed = resumed_;
+    const double secs = std::chrono::duration<double>(Clock::now() - start_time_).count();
+    e.rows_per_second = secs > 0 ? static_cast<double>(e.rows_scanned) / secs : 0;
+    if (e.rows_per_second > 0) {
+      e.eta_seconds = static_cast<double>(std::max<int64_t>(e.estimated_rows - e.rows_scanned, 0)) /
+                      e.rows_per_second;
+    }
+    Event event = BackfillEventOf(job_id_, options_.table, std::move(e));
+    event.database = DatabaseLabel(url_);
+    event.error_type = std::move(error_type);
+    bus_->Publish(event);
+  }
+
+  // The worker's session, with the batch timeouts for the session (every
+  // batch statement is short; the end-of-pass count lifts them locally).
+  Result<std::unique_ptr<Connection>> Connect() {
+    ConnectOptions co;
+    co.application_name = "ferry backfill w0";
+    FERRY_ASSIGN_OR_RETURN(std::unique_ptr<Connection> c, OpenConnection(url_, co));
+    FERRY_RETURN_IF_ERROR(
+        c->Query(fmt::format("SELECT set_config('lock_timeout', '{}ms', false), "
+                             "set_config('statement_timeout', '{}ms', false)",
+                             options_.lock_timeout.count(), options_.statement_timeout.count()))
+            .status());
+    return c;
+  }
+
+  // After a lost connection: reopen with backoff for up to reconnect_for,
+  // then read the checkpoint back (the batch in flight may have committed).
+  Status Reconnect(std::unique_ptr<Connection>& c) {
+    const Clock::time_point deadline = Clock::now() + options_.reconnect_for;
+    Status last;
+    for (int attempt = 1; !Stopping(); ++attempt) {
+      auto conn = Connect();
+      if (conn.ok()) {
+        c = std::move(*conn);
+        return Reload(*c);
+      }
+      last = std::move(conn).TakeStatus();
+      if (last.code() != StatusCode::kUnavailable || Clock::now() >= deadline) break;
+      std::this_thread::sleep_for(RetryDelay(milliseconds(100), attempt, milliseconds(2000)));
+    }
+    if (last.ok()) return Status();
+    return std::move(last).Prefix("reconnecting: ");
+  }
+
+  Status Reload(Connection& c) {
+    FERRY_ASSIGN_OR_RETURN(QueryResult r,
+                           c.Query("SELECT checkpoint FROM ferry_jobs WHERE job_id = $1", {job_id_}));
+    std::optional<PageCheckpoint> cp =
+        r.empty() || !r.rows[0][0] ? std::nullopt : DecodePageCheckpoint(*r.rows[0][0]);
+    if (!cp) {
+      return Status(StatusCode::kFailedPrecondition,
+                    fmt::format("backfill job {}: its page checkpoint vanished during the run", job_id_));
+    }
+    cp_ = *cp;
+    return Status();
+  }
+
+  Status SaveCheckpoint(Connection& c) {
+    return c.Query("UPDATE ferry_jobs SET checkpoint = $2, updated_at = now() WHERE job_id = $1",
+                   {job_id_, EncodePageCheckpoint(cp_)})
+        .status();
+  }
+
+  // Waits while a replica lags more than the limit (checked at most once a
+  // second).
+  Status Throttle(Connection& c) {
+    if (options_.max_replication_lag.count() <= 0) return Status();
+    if (Clock::now() - last_lag_check_ < std::chrono::seconds(1)) return Status();
+    while (!Stopping()) {
+      last_lag_check_ = Clock::now();
+      FERRY_ASSIGN_OR_RETURN(
+          QueryResult r,
+          c.Query("SELECT COALESCE(max(EXTRACT(EPOCH FROM replay_lag) * 1000), 0)::bigint "
+                  "FROM pg_stat_replication"));
+      const int64_t lag = std::stoll(r.Text(0, 0));
+      if (lag <= options_.max_replication_lag.count()) return Status();
+      BackfillProgress e;
+      e.kind = BackfillProgress::Kind::kThrottled;
+      e.message = fmt::format("replica replay lag {} ms > {} ms: pausing", lag,
+                              options_.max_replication_lag.count());
+      Emit(e);
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      throttled_ms_ += 1000;
+    }
+    return Status();
+  }
+
+  // Rows still matching --where, in a read-only transaction without the
+  // batch statement timeout (a whole-table scan).
+  Result<int64_t> CountMatching(Connection& c) {
+    FERRY_RETURN_IF_ERROR(c.Begin());
+    Result<QueryResult> r = c.Query("SET TRANSACTION READ ONLY");
+    if (r.ok()) r = c.Query("SELECT set_config('statement_timeout', '0', true)");
+    if (r.ok()) {
+      r = c.Query(fmt::format("SELECT count(*) FROM {} WHERE (\n{}\n)", plan_.table.QualifiedName(),
+                              plan_.where));
+    }
+    Status end = r.ok() ? c.Commit() : (c.InTransaction() ? c.Rollback() : Status());
+    if (!r.ok()) return std::move(r).TakeStatus();
+    FERRY_RETURN_IF_ERROR(end);
+    return std::stoll(r->Text(0, 0));
+  }
+
+  // The pass reached its bound: count what still matches; finish, or start
+  // a catch-up sweep over every page the table has now.
+  Result<bool> EndOfPass(Connection& c, PagesResult& result) {
+    FERRY_ASSIGN_OR_RETURN(int64_t left, CountMatching(c));
+    if (left == 0 || cp_.sweep >= kMaxSweeps) {
+      cp_.done = true;
+      result.remaining = left;
+      FERRY_RETURN_IF_ERROR(SaveCheckpoint(c));
+      return true;
+    }
+    FERRY_ASSIGN_OR_RETURN(int64_t pages, RelationPages(c, plan_.table));
+    cp_.sweep += 1;
+    cp_.next_page = 0;
+    cp_.end_page = pages;
+    FERRY_RETURN_IF_ERROR(SaveCheckpoint(c));
+    BackfillProgress e;
+    e.kind = BackfillProgress::Kind::kStarted;
+    e.message = fmt::format("catch-up sweep {} of at most {}: {} row(s) still match --where "
+                            "(written or moved behind the pass during the run), {} pages",
+                            cp_.sweep, kMaxSweeps, left, pages);
+    Emit(e);
+    return false;
+  }
+
+  // One batch over [next_page, next_page + pages) in its own transaction.
+  Result<BatchOutcome> Batch(Connection& c, int64_t pages, Status& failure, std::string& why) {
+    const int64_t upper = cp_.next_page + pages;
+    const Params params{job_id_, std::to_string(upper), Tid(cp_.next_page), Tid(upper)};
+    const Clock::time_point t0 = Clock::now();
+    if (Status s = c.Begin(); !s.ok()) {
+      failure = std::move(s);
+      return BatchOutcome::kFailed;
+    }
+    Result<QueryResult> done = c.Query(batch_sql_, params);
+    if (done.ok() && done->empty()) {
+      (void)c.Rollback();
+      return Status(StatusCode::kFailedPrecondition,
+                    fmt::format("backfill job {} vanished from ferry_jobs during the run", job_id_));
+    }
+    if (done.ok() && std::stoll(done->Text(0, 1)) > 0) {
+      why = fmt::format("{} row(s) of pages [{}, {}) still match --where after the --set, so a "
+                        "row moved to a later page by its update could be updated again",
+                        done->Text(0, 1), cp_.next_page, upper);
+      FERRY_RETURN_IF_ERROR(c.Rollback());
+      return BatchOutcome::kFallBack;
+    }
+    Status committed = done.ok() ? c.Commit() : std::move(done).TakeStatus();
+    if (!committed.ok()) {
+      if (committed.code() != StatusCode::kUnavailable && c.InTransaction()) (void)c.Rollback();
+      failure = std::move(committed);
+      return BatchOutcome::kFailed;
+    }
+    const int64_t ms = std::chrono::duration_cast<milliseconds>(Clock::now() - t0).count();
+    const int64_t updated = std::stoll(done->Text(0, 0));
+    cp_.next_page = upper;
+    cp_.rows += updated;
+    rows_ += updated;
+    pages_walked_ += pages;
+    ++batches_;
+    longest_ms_ = std::max(longest_ms_, ms);
+    BackfillProgress e;
+    e.kind = BackfillProgress::Kind::kBatch;
+    e.batch_rows = updated;
+    e.batch_limit = window_;
+    e.batch_ms = ms;
+    Emit(e);
+    Adapt(ms, upper >= cp_.end_page);
+    return BatchOutcome::kCommitted;
+  }
+
+  // Toward half the ceiling, like the key mode; the window counts rows (as
+  // estimated per page) so that --batch-rows and the probe mean the same.
+  void Adapt(int64_t ms, bool last_of_pass) {
+    if (!options_.adaptive || last_of_pass) return;
+    const int64_t target_ms = std::max<int64_t>(options_.max_batch.count() / 2, 1);
+    double ratio = static_cast<double>(target_ms) / static_cast<double>(std::max<int64_t>(ms, 1));
+    ratio = std::clamp(ratio, 0.5, ms * 4 < target_ms ? 4.0 : 2.0);
+    window_ = std::clamp(static_cast<int64_t>(std::llround(static_cast<double>(window_) * ratio)),
+                         options_.min_batch_rows, options_.max_batch_rows);
+  }
+
+  int64_t PagesFor(int64_t rows) const {
+    const auto pages = static_cast<int64_t>(std::ceil(static_cast<double>(rows) / rows_per_page_));
+    return std::clamp<int64_t>(pages, 1, std::max<int64_t>(cp_.end_page - cp_.next_page, 1));
+  }
+
+  Result<PagesOutcome> Walk(PagesResult& result);
+
+  const std::string& url_;
+  const BackfillOptions& options_;
+  const Plan& plan_;
+  EventBus* bus_;
+  const std::string& job_id_;
+  const std::string batch_sql_;
+
+  PageCheckpoint cp_;
+  int64_t window_ = 0;
+  double rows_per_page_ = 1;
+  bool resumed_ = false;
+  Clock::time_point start_time_, last_lag_check_{};
+  int64_t estimated_ = 0, prior_rows_ = 0, rows_ = 0, pages_walked_ = 0;
+  int64_t batches_ = 0, retries_ = 0, longest_ms_ = 0, throttled_ms_ = 0;
+};
+
+Result<PagesOutcome> PageRunner::Walk(PagesResult& result) {
+  FERRY_ASSIGN_OR_RETURN(std::unique_ptr<Connection> c, Connect());
+  window_ = options_.adaptive
+                ? std::min(options_.batch_rows, std::max(options_.min_batch_rows, kProbeBatchRows))
+                : options_.batch_rows;
+  int attempt = 0, timeouts_in_a_row = 0;
+  while (!Stopping()) {
+    Status throttled = Throttle(*c);
+    if (throttled.code() == StatusCode::kUnavailable) {
+      FERRY_RETURN_IF_ERROR(Reconnect(c));
+      continue;
+    }
+    FERRY_RETURN_IF_ERROR(throttled);
+    if (Stopping()) break;
+    if (cp_.next_page >= cp_.end_page) {
+      Result<bool> finished = EndOfPass(*c, result);
+      if (finished.ok() && *finished) return PagesOutcome::kDone;
+      if (finished.ok()) continue;
+      if (finished.status().code() != StatusCode::kUnavailable) {
+        return std::move(finished).TakeStatus().Prefix("end of a page pass: ");
+      }
+      FERRY_RETURN_IF_ERROR(Reconnect(c));
+      continue;
+    }
+    const int64_t pages = PagesFor(window_);
+    Status failure;
+    FERRY_ASSIGN_OR_RETURN(BatchOutcome outcome, Batch(*c, pages, failure, result.message));
+    if (outcome == BatchOutcome::kFallBack) return PagesOutcome::kFallBackToKey;
+    if (outcome == BatchOutcome::kCommitted) {
+      attempt = 0;
+      timeouts_in_a_row = 0;
+      if (options_.sleep.count() > 0) std::this_thread::sleep_for(options_.sleep);
+      continue;
+    }
+    ++attempt;
+    const bool timed_out = failure.Get("sqlstate") == "57014";
+    if (timed_out) ++timeouts_in_a_row;
+    if (!RetryableBatchError(failure) || attempt >= options_.max_attempts ||
+        timeouts_in_a_row >= options_.max_attempts) {
+      return std::move(failure)
+          .Prefix(fmt::format("batch of pages [{}, {}) failed after {} attempt(s): ", cp_.next_page,
+                              cp_.next_page + pages, attempt))
+          .With("table", plan_.table.schema + "." + plan_.table.name);
+    }
+    ++retries_;
+    if (timed_out) window_ = std::max(options_.min_batch_rows, window_ / 2);
+    BackfillProgress e;
+    e.kind = BackfillProgress::Kind::kRetry;
+    e.attempt = attempt;
+    e.batch_limit = window_;
+    e.message = RetryReason(failure);
+    Emit(e, ErrorTypeOf(failure));
+    std::this_thread::sleep_for(RetryDelay(milliseconds(50), attempt, milliseconds(5000)));
+    if (failure.code() == StatusCode::kUnavailable) FERRY_RETURN_IF_ERROR(Reconnect(c));
+  }
+  return PagesOutcome::kStopped;
+}
+
+}  // namespace
+
+std::string_view ScanModeName(ScanMode mode) {
+  return mode == ScanMode::kPages ? "ctid" : "key";
+}
+
+Result<int64_t> RelationPages(Connection& conn, const TableInfo& table) {
+  FERRY_ASSIGN_OR_RETURN(
+      QueryResult r,
+      conn.Query("SELECT pg_relation_size($1::regclass) / current_setting('block_size')::bigint",
+                 {table.QualifiedName()}));
+  return std::stoll(r.Text(0, 0));
+}
+
+Result<ScanMode> ChooseScan(Connection& conn, const BackfillOptions& options, const Plan& plan) {
+  if (options.by == BackfillScan::kKey) return ScanMode::kKey;
+  FERRY_ASSIGN_OR_RETURN(
+      QueryResult r,
+      conn.Query("SELECT c.relkind::text, current_setting('server_version_num')::int "
+                 "FROM pg_class c WHERE c.oid = $1::regclass",
+                 {plan.table.QualifiedName()}));
+  const bool plain = !r.empty() && r.Text(0, 0) == "r";
+  const int version = r.empty() ? 0 : std::stoi(r.Text(0, 1));
+  const bool explicit_pages = options.by == BackfillScan::kPages;
+  auto refuse = [&](StatusCode code, std::string why) -> Result<ScanMode> {
+    if (!explicit_pages) return ScanMode::kKey;
+    return Status(code, "--by ctid: " + why).With("hint", "use --by key (primary-key ranges)");
+  };
+  if (options.workers > 1) {
+    return refuse(StatusCode::kInvalidArgument,
+                  "page ranges run one worker; --workers N splits the primary key");
+  }
+  if (plan.where.empty()) {
+    return refuse(StatusCode::kInvalidArgument,
+                  "needs a --where that excludes rows already done: an updated row may move to "
+                  "a later page, and without --where the pass would update it again");
+  }
+  if (version < kMinPagesServer) {
+    return refuse(StatusCode::kFailedPrecondition,
+                  fmt::format("TID range scans need PostgreSQL 14 or later (server_version_num {})",
+                              version));
+  }
+  if (!plain) {
+    return refuse(StatusCode::kFailedPrecondition,
+                  "the table is not a plain heap table (partitioned tables have no single page "
+                  "range)");
+  }
+  return ScanMode::kPages;
+}
+
+std::string EncodePageCheckpoint(const PageCheckpoint& cp) {
+  json j = {{"format", kPageCheckpointFormat}, {"by", "ctid"},
+            {"next_page", cp.next_page},        {"end_page", cp.end_page},
+            {"start_pages", cp.start_pages},    {"sweep", cp.sweep},
+            {"rows", cp.rows},                  {"done", cp.done}};
+  return j.dump();
+}
+
+std::optional<PageCheckpoint> DecodePageCheckpoint(const std::string& text) {
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || j.value("by", "") != "ctid" ||
+      j.value("format", 0) != kPageCheckpointFormat) {
+    return std::nullopt;
+  }
+  PageCheckpoint cp;
+  for (auto [key, slot] : {std::pair{"next_page", &cp.next_page}, std::pair{"end_page", &cp.end_page},
+                           std::pair{"start_pages", &cp.start_pages}, std::pair{"rows", &cp.rows}}) {
+    if (!j.contains(key) || !j[key].is_number_integer()) return std::nullopt;
+    *slot = j[key].get<int64_t>();
+  }
+  cp.sweep = j.value("sweep", 0);
+  cp.done = j.value("done", false);
+  return cp;
+}
+
+Result<PagesResult> RunPages(const std::string& url, const BackfillOptions& options,
+                             const Plan& plan, EventBus* bus, const std::string& job_id,
+                             const PageCheckpoint& start, BackfillReport& report) {
+  PageRunner runner(url, options, plan, bus, job_id);
+  return runner.Run(start, report);
+}
+
+}  // namespace ferry::backfill_detail
