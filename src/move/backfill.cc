@@ -895,7 +895,8 @@ Result<JobSetup> StartOrResumeJob(Connection& conn, ControlTables& control,
     std::vector<KeyRange> split{KeyRange{}};
     if (chosen == ScanMode::kPages) {
       FERRY_ASSIGN_OR_RETURN(int64_t pages, backfill_detail::RelationPages(conn, plan.table));
-      setup.pages = PageCheckpoint{0, pages, pages, 0, 0, false};
+      setup.pages.end_page = pages;
+      setup.pages.start_pages = pages;
     } else if (options.workers > 1 && rows > options.workers) {
       FERRY_ASSIGN_OR_RETURN(split, SplitByKey(conn, plan.table, KeyRange{}, "",
                                                (rows + options.workers - 1) / options.workers,

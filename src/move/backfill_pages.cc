@@ -26,11 +26,19 @@ using std::chrono::milliseconds;
 constexpr int kPageCheckpointFormat = 1;
 constexpr int kMinPagesServer = 140000;  // TID range scans: PostgreSQL 14
 
-std::string Tid(int64_t page) { return fmt::format("({},0)", page); }
+// Line pointers per 8 kB heap page at most (MaxHeapTuplesPerPage): a
+// batch within one page closes the page past this offset.
+constexpr int64_t kMaxTuplesPerPage = 291;
+
+std::string Tid(int64_t page, int64_t offset) { return fmt::format("({},{})", page, offset); }
+
+struct TidBound {
+  int64_t page = 0, offset = 0;
+};
 
 // The batch: the UPDATE of pages [$3, $4) and the checkpoint move in one
 // statement; returns the rows updated and how many of them still match
-// --where. $1 job id, $2 next page.
+// --where. $1 job id, $2 next page, $5 next line pointer (0: whole page).
 std::string PageBatchSql(const Plan& plan) {
   const std::string update = UpdateSql(plan, "ctid >= $3::tid AND ctid < $4::tid");
   return fmt::format(R"sql(WITH ferry_batch AS (
@@ -38,8 +46,8 @@ std::string PageBatchSql(const Plan& plan) {
 RETURNING (
 {}
 ) IS TRUE AS ferry_again)
-UPDATE ferry_jobs SET checkpoint = jsonb_set(jsonb_set(checkpoint::jsonb,
-    '{{next_page}}', to_jsonb($2::bigint)),
+UPDATE ferry_jobs SET checkpoint = jsonb_set(jsonb_set(jsonb_set(checkpoint::jsonb,
+    '{{next_page}}', to_jsonb($2::bigint)), '{{next_offset}}', to_jsonb($5::bigint)),
     '{{rows}}', to_jsonb(COALESCE((checkpoint::jsonb ->> 'rows')::bigint, 0)
                          + (SELECT count(*) FROM ferry_batch)))::text,
   rows_done = rows_done + (SELECT count(*) FROM ferry_batch), updated_at = now()
@@ -211,6 +219,7 @@ class PageRunner {
     FERRY_ASSIGN_OR_RETURN(int64_t pages, RelationPages(c, plan_.table));
     cp_.sweep += 1;
     cp_.next_page = 0;
+    cp_.next_offset = 0;
     cp_.end_page = pages;
     FERRY_RETURN_IF_ERROR(SaveCheckpoint(c));
     BackfillProgress e;
@@ -222,10 +231,10 @@ class PageRunner {
     return false;
   }
 
-  // One batch over [next_page, next_page + pages) in its own transaction.
-  Result<BatchOutcome> Batch(Connection& c, int64_t pages, Status& failure, std::string& why) {
-    const int64_t upper = cp_.next_page + pages;
-    const Params params{job_id_, std::to_string(upper), Tid(cp_.next_page), Tid(upper)};
+  // One batch over [next, upper) in its own transaction.
+  Result<BatchOutcome> Batch(Connection& c, TidBound upper, Status& failure, std::string& why) {
+    const Params params{job_id_, std::to_string(upper.page), Tid(cp_.next_page, cp_.next_offset),
+                        Tid(upper.page, upper.offset), std::to_string(upper.offset)};
     const Clock::time_point t0 = Clock::now();
     if (Status s = c.Begin(); !s.ok()) {
       failure = std::move(s);
@@ -238,9 +247,10 @@ class PageRunner {
                     fmt::format("backfill job {} vanished from ferry_jobs during the run", job_id_));
     }
     if (done.ok() && std::stoll(done->Text(0, 1)) > 0) {
-      why = fmt::format("{} row(s) of pages [{}, {}) still match --where after the --set, so a "
+      why = fmt::format("{} row(s) of ctid [{}, {}) still match --where after the --set, so a "
                         "row moved to a later page by its update could be updated again",
-                        done->Text(0, 1), cp_.next_page, upper);
+                        done->Text(0, 1), Tid(cp_.next_page, cp_.next_offset),
+                        Tid(upper.page, upper.offset));
       FERRY_RETURN_IF_ERROR(c.Rollback());
       return BatchOutcome::kFallBack;
     }
@@ -252,10 +262,11 @@ class PageRunner {
     }
     const int64_t ms = std::chrono::duration_cast<milliseconds>(Clock::now() - t0).count();
     const int64_t updated = std::stoll(done->Text(0, 0));
-    cp_.next_page = upper;
+    pages_walked_ += upper.page - cp_.next_page;
+    cp_.next_page = upper.page;
+    cp_.next_offset = upper.offset;
     cp_.rows += updated;
     rows_ += updated;
-    pages_walked_ += pages;
     ++batches_;
     longest_ms_ = std::max(longest_ms_, ms);
     BackfillProgress e;
@@ -264,7 +275,7 @@ class PageRunner {
     e.batch_limit = window_;
     e.batch_ms = ms;
     Emit(e);
-    Adapt(ms, upper >= cp_.end_page);
+    Adapt(ms, upper.page >= cp_.end_page);
     return BatchOutcome::kCommitted;
   }
 
@@ -279,9 +290,17 @@ class PageRunner {
                          options_.min_batch_rows, options_.max_batch_rows);
   }
 
-  int64_t PagesFor(int64_t rows) const {
+  // The next batch's upper bound for a window of `rows`: whole pages, or
+  // line pointers within one page while the window is under a page (the
+  // probe), so that the first batch stays small on a table of small rows.
+  TidBound UpperFor(int64_t rows) const {
+    if (cp_.next_offset > 0 || static_cast<double>(rows) < rows_per_page_) {
+      const int64_t offset = std::max<int64_t>(cp_.next_offset, 1) + rows;
+      if (offset <= kMaxTuplesPerPage) return TidBound{cp_.next_page, offset};
+      return TidBound{cp_.next_page + 1, 0};
+    }
     const auto pages = static_cast<int64_t>(std::ceil(static_cast<double>(rows) / rows_per_page_));
-    return std::clamp<int64_t>(pages, 1, std::max<int64_t>(cp_.end_page - cp_.next_page, 1));
+    return TidBound{cp_.next_page + std::clamp<int64_t>(pages, 1, cp_.end_page - cp_.next_page), 0};
   }
 
   Result<PagesOutcome> Walk(PagesResult& result);
@@ -326,9 +345,9 @@ Result<PagesOutcome> PageRunner::Walk(PagesResult& result) {
       FERRY_RETURN_IF_ERROR(Reconnect(c));
       continue;
     }
-    const int64_t pages = PagesFor(window_);
+    const TidBound upper = UpperFor(window_);
     Status failure;
-    FERRY_ASSIGN_OR_RETURN(BatchOutcome outcome, Batch(*c, pages, failure, result.message));
+    FERRY_ASSIGN_OR_RETURN(BatchOutcome outcome, Batch(*c, upper, failure, result.message));
     if (outcome == BatchOutcome::kFallBack) return PagesOutcome::kFallBackToKey;
     if (outcome == BatchOutcome::kCommitted) {
       attempt = 0;
@@ -342,8 +361,9 @@ Result<PagesOutcome> PageRunner::Walk(PagesResult& result) {
     if (!RetryableBatchError(failure) || attempt >= options_.max_attempts ||
         timeouts_in_a_row >= options_.max_attempts) {
       return std::move(failure)
-          .Prefix(fmt::format("batch of pages [{}, {}) failed after {} attempt(s): ", cp_.next_page,
-                              cp_.next_page + pages, attempt))
+          .Prefix(fmt::format("batch of ctid [{}, {}) failed after {} attempt(s): ",
+                              Tid(cp_.next_page, cp_.next_offset), Tid(upper.page, upper.offset),
+                              attempt))
           .With("table", plan_.table.schema + "." + plan_.table.name);
     }
     ++retries_;
@@ -412,7 +432,8 @@ Result<ScanMode> ChooseScan(Connection& conn, const BackfillOptions& options, co
 
 std::string EncodePageCheckpoint(const PageCheckpoint& cp) {
   json j = {{"format", kPageCheckpointFormat}, {"by", "ctid"},
-            {"next_page", cp.next_page},        {"end_page", cp.end_page},
+            {"next_page", cp.next_page},        {"next_offset", cp.next_offset},
+            {"end_page", cp.end_page},
             {"start_pages", cp.start_pages},    {"sweep", cp.sweep},
             {"rows", cp.rows},                  {"done", cp.done}};
   return j.dump();
@@ -430,6 +451,7 @@ std::optional<PageCheckpoint> DecodePageCheckpoint(const std::string& text) {
     if (!j.contains(key) || !j[key].is_number_integer()) return std::nullopt;
     *slot = j[key].get<int64_t>();
   }
+  cp.next_offset = j.value("next_offset", int64_t{0});
   cp.sweep = j.value("sweep", 0);
   cp.done = j.value("done", false);
   return cp;

@@ -57,6 +57,7 @@ Result<int64_t> RelationPages(Connection& conn, const TableInfo& table);
 // The job's checkpoint in page mode.
 struct PageCheckpoint {
   int64_t next_page = 0;    // first page not done in this pass
+  int64_t next_offset = 0;  // > 0: page next_page is done below this line pointer
   int64_t end_page = 0;     // exclusive bound of this pass
   int64_t start_pages = 0;  // the table's pages when the job started
   int sweep = 0;            // 0 = the main pass, then catch-up sweeps
