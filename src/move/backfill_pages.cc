@@ -2,7 +2,7 @@
 // heap's pages in order with TID range scans (PostgreSQL 14+), so each
 // batch reads its pages sequentially instead of following the primary-key
 // index. Contract in backfill_pages.h; the user's view in docs/backfill.md.
-#include "move/backfill_pages.h"
+#include "move/backfill_internal.h"
 
 #include <fmt/format.h>
 
@@ -45,15 +45,15 @@ std::string PageBatchSql(const Plan& plan) {
 {}
 RETURNING (
 {}
-) IS TRUE AS ferry_again)
+) IS TRUE AS ferry_again),
+ferry_n AS (SELECT count(*) AS n, count(*) FILTER (WHERE ferry_again) AS again FROM ferry_batch)
 UPDATE ferry_jobs SET checkpoint = jsonb_set(jsonb_set(jsonb_set(checkpoint::jsonb,
     '{{next_page}}', to_jsonb($2::bigint)), '{{next_offset}}', to_jsonb($5::bigint)),
-    '{{rows}}', to_jsonb(COALESCE((checkpoint::jsonb ->> 'rows')::bigint, 0)
-                         + (SELECT count(*) FROM ferry_batch)))::text,
-  rows_done = rows_done + (SELECT count(*) FROM ferry_batch), updated_at = now()
+    '{{rows}}', to_jsonb(COALESCE((checkpoint::jsonb ->> 'rows')::bigint, 0) + ferry_n.n))::text,
+  rows_done = rows_done + ferry_n.n, updated_at = now()
+FROM ferry_n
 WHERE job_id = $1
-RETURNING (SELECT count(*) FROM ferry_batch),
-          (SELECT count(*) FROM ferry_batch WHERE ferry_again))sql",
+RETURNING ferry_n.n, ferry_n.again)sql",
                      update, plan.where);
 }
 

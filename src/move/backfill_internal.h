@@ -37,14 +37,30 @@ struct Plan {
   std::string check_query;
 };
 
+// backfill_plan.cc: the options' values; the fragments parsed, the table
+// described and the batch UPDATE type-checked on the server.
+Status CheckOptionValues(const BackfillOptions& options);
+Result<Plan> MakePlan(Connection& conn, const BackfillOptions& options);
+BackfillReport ReportFor(const Plan& plan, const BackfillOptions& options);
+std::string DefaultJobId(const Plan& plan);
+// "(a, b) OP ($1::integer, $2::text)", appending the values to `params`.
+std::string KeyCompare(const TableInfo& table, const KeyTuple& key, std::string_view op,
+                       Params& params);
+std::string KeyOrder(const TableInfo& table, bool descending);
 // "UPDATE t SET\n<set>\nWHERE <bounds> AND (\n<where>\n)".
 std::string UpdateSql(const Plan& plan, const std::string& bounds);
+// Integrity at the end: rows still not done (`known_remaining` >= 0: just
+// counted, not again) and the --check query.
+Status RunChecks(Connection& conn, const Plan& plan, int64_t known_remaining,
+                 BackfillReport& report);
 bool RetryableBatchError(const Status& s);
 std::string RetryReason(const Status& s);
 
 // How the batches walk the table.
 enum class ScanMode { kKey, kPages };
-std::string_view ScanModeName(ScanMode mode);  // "key", "ctid"
+std::string_view ScanModeName(ScanMode mode);
+// The report's mode and, in page mode, its batch statement.
+void ShowScan(const Plan& plan, ScanMode mode, BackfillReport& report);  // "key", "ctid"
 
 // Resolves options.by for this table and server: kAuto is kPages for one
 // worker on PostgreSQL 14+ with a --where on a plain table, else kKey; an
