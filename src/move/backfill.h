@@ -1,5 +1,8 @@
 // Batched backfills in PostgreSQL: `UPDATE t SET <set> WHERE <where>` run in
-// small primary-key keyset batches instead of one long statement.
+// small primary-key keyset batches instead of one long statement (or, for
+// one worker on PostgreSQL 14+, in heap page ranges by ctid: see
+// BackfillScan, move/backfill_internal.h and docs/backfill.md; what follows
+// describes key ranges).
 //
 // In:     a table with a primary key, a SET list ("b = a * 2, c = lower(d)"),
 //         an optional condition selecting the rows still to do ("b IS NULL").
