@@ -11,7 +11,9 @@
 #include <cmath>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "core/backoff.h"
 #include "drivers/registry.h"
@@ -36,11 +38,19 @@ struct TidBound {
   int64_t page = 0, offset = 0;
 };
 
-// The batch: the UPDATE of pages [$3, $4) and the checkpoint move in one
-// statement; returns the rows updated and how many of them still match
-// --where. $1 job id, $2 next page, $5 next line pointer (0: whole page).
-std::string PageBatchSql(const Plan& plan) {
-  const std::string update = UpdateSql(plan, "ctid >= $3::tid AND ctid < $4::tid");
+// Rows still matching --where at the end of a pass are caught up by their
+// ctid when there are at most this many, else by a sweep over every page.
+constexpr int64_t kCatchUpRows = 100000;
+
+constexpr std::string_view kPageRange = "ctid >= $4::tid AND ctid < $5::tid";
+constexpr std::string_view kTidList = "ctid = ANY($4::tid[])";
+
+// The batch: the UPDATE of the rows `bounds` selects and the checkpoint move
+// in one statement; returns the rows updated and how many of them still
+// match --where. $1 job id, $2 next page, $3 next line pointer (0: whole
+// page), then the bounds' own parameters.
+std::string PageBatchSql(const Plan& plan, std::string_view bounds) {
+  const std::string update = UpdateSql(plan, std::string(bounds));
   return fmt::format(R"sql(WITH ferry_batch AS (
 {}
 RETURNING (
@@ -48,7 +58,7 @@ RETURNING (
 ) IS TRUE AS ferry_again),
 ferry_n AS (SELECT count(*) AS n, count(*) FILTER (WHERE ferry_again) AS again FROM ferry_batch)
 UPDATE ferry_jobs SET checkpoint = jsonb_set(jsonb_set(jsonb_set(checkpoint::jsonb,
-    '{{next_page}}', to_jsonb($2::bigint)), '{{next_offset}}', to_jsonb($5::bigint)),
+    '{{next_page}}', to_jsonb($2::bigint)), '{{next_offset}}', to_jsonb($3::bigint)),
     '{{rows}}', to_jsonb(COALESCE((checkpoint::jsonb ->> 'rows')::bigint, 0) + ferry_n.n))::text,
   rows_done = rows_done + ferry_n.n, updated_at = now()
 FROM ferry_n
@@ -64,7 +74,7 @@ class PageRunner {
   PageRunner(const std::string& url, const BackfillOptions& options, const Plan& plan,
              EventBus* bus, const std::string& job_id)
       : url_(url), options_(options), plan_(plan), bus_(bus), job_id_(job_id),
-        batch_sql_(PageBatchSql(plan)) {}
+        batch_sql_(PageBatchSql(plan, kPageRange)), list_sql_(PageBatchSql(plan, kTidList)) {}
 
   Result<PagesResult> Run(const PageCheckpoint& start, BackfillReport& report) {
     cp_ = start;
@@ -190,57 +200,84 @@ class PageRunner {
     return Status();
   }
 
-  // Rows still matching --where, in a read-only transaction without the
-  // batch statement timeout (a whole-table scan).
-  Result<int64_t> CountMatching(Connection& c) {
+  // The ctids of rows still matching --where (at most `limit`), in a
+  // read-only transaction without the batch statement timeout.
+  Result<std::vector<std::string>> MatchingTids(Connection& c, int64_t limit) {
     FERRY_RETURN_IF_ERROR(c.Begin());
     Result<QueryResult> r = c.Query("SET TRANSACTION READ ONLY");
     if (r.ok()) r = c.Query("SELECT set_config('statement_timeout', '0', true)");
     if (r.ok()) {
-      r = c.Query(fmt::format("SELECT count(*) FROM {} WHERE (\n{}\n)", plan_.table.QualifiedName(),
-                              plan_.where));
+      r = c.Query(fmt::format("SELECT ctid::text FROM {} WHERE (\n{}\n) LIMIT $1",
+                              plan_.table.QualifiedName(), plan_.where),
+                  {std::to_string(limit)});
     }
     Status end = r.ok() ? c.Commit() : (c.InTransaction() ? c.Rollback() : Status());
     if (!r.ok()) return std::move(r).TakeStatus();
     FERRY_RETURN_IF_ERROR(end);
-    return std::stoll(r->Text(0, 0));
+    std::vector<std::string> tids;
+    for (size_t i = 0; i < r->rows.size(); ++i) tids.push_back(r->Text(i, 0));
+    return tids;
   }
 
-  // The pass reached its bound: count what still matches; finish, or start
-  // a catch-up sweep over every page the table has now.
+  // The pass reached its bound: find what still matches --where; finish,
+  // or catch those rows up by ctid (or, when there are very many, sweep
+  // every page the table has now).
   Result<bool> EndOfPass(Connection& c, PagesResult& result) {
-    FERRY_ASSIGN_OR_RETURN(int64_t left, CountMatching(c));
+    FERRY_ASSIGN_OR_RETURN(std::vector<std::string> tids, MatchingTids(c, kCatchUpRows + 1));
+    const auto left = static_cast<int64_t>(tids.size());
     if (left == 0 || cp_.sweep >= kMaxSweeps) {
       cp_.done = true;
-      result.remaining = left;
+      result.remaining = left > kCatchUpRows ? -1 : left;  // -1: the check counts them
       FERRY_RETURN_IF_ERROR(SaveCheckpoint(c));
       return true;
     }
-    FERRY_ASSIGN_OR_RETURN(int64_t pages, RelationPages(c, plan_.table));
     cp_.sweep += 1;
-    cp_.next_page = 0;
-    cp_.next_offset = 0;
-    cp_.end_page = pages;
+    std::string how;
+    if (left > kCatchUpRows) {
+      FERRY_ASSIGN_OR_RETURN(int64_t pages, RelationPages(c, plan_.table));
+      cp_.next_page = 0;
+      cp_.next_offset = 0;
+      cp_.end_page = pages;
+      how = fmt::format("more than {} row(s) still match --where: sweeping all {} pages", kCatchUpRows,
+                        pages);
+    } else {
+      pending_tids_ = std::move(tids);
+      how = fmt::format("{} row(s) still match --where: updating them by ctid", left);
+    }
     FERRY_RETURN_IF_ERROR(SaveCheckpoint(c));
     BackfillProgress e;
     e.kind = BackfillProgress::Kind::kStarted;
-    e.message = fmt::format("catch-up sweep {} of at most {}: {} row(s) still match --where "
-                            "(written or moved behind the pass during the run), {} pages",
-                            cp_.sweep, kMaxSweeps, left, pages);
+    e.message = fmt::format("catch-up {} of at most {} (rows written or moved behind the pass "
+                            "during the run): {}",
+                            cp_.sweep, kMaxSweeps, how);
     Emit(e);
     return false;
   }
 
-  // One batch over [next, upper) in its own transaction.
-  Result<BatchOutcome> Batch(Connection& c, TidBound upper, Status& failure, std::string& why) {
-    const Params params{job_id_, std::to_string(upper.page), Tid(cp_.next_page, cp_.next_offset),
-                        Tid(upper.page, upper.offset), std::to_string(upper.offset)};
+  // "{\"(1,2)\",\"(3,4)\"}": the first n pending ctids as an array.
+  std::string TidArray(size_t n) const {
+    std::string out = "{";
+    for (size_t i = 0; i < n; ++i) out += (i ? ",\"" : "\"") + pending_tids_[i] + "\"";
+    return out + "}";
+  }
+
+  // One batch in its own transaction: pages [next, upper), or (catch-up,
+  // `tids` > 0) the first `tids` pending ctids.
+  Result<BatchOutcome> Batch(Connection& c, TidBound upper, size_t tids, Status& failure,
+                             std::string& why) {
+    Params params{job_id_, std::to_string(upper.page), std::to_string(upper.offset)};
+    if (tids > 0) {
+      params.push_back(TidArray(tids));
+    } else {
+      params.push_back(Tid(cp_.next_page, cp_.next_offset));
+      params.push_back(Tid(upper.page, upper.offset));
+    }
     const Clock::time_point t0 = Clock::now();
     if (Status s = c.Begin(); !s.ok()) {
       failure = std::move(s);
       return BatchOutcome::kFailed;
     }
-    Result<QueryResult> done = c.Query(batch_sql_, params);
+    Result<QueryResult> done = c.Query(tids > 0 ? list_sql_ : batch_sql_, params);
     if (done.ok() && done->empty()) {
       (void)c.Rollback();
       return Status(StatusCode::kFailedPrecondition,
@@ -267,6 +304,7 @@ class PageRunner {
     cp_.next_offset = upper.offset;
     cp_.rows += updated;
     rows_ += updated;
+    pending_tids_.erase(pending_tids_.begin(), pending_tids_.begin() + static_cast<std::ptrdiff_t>(tids));
     ++batches_;
     longest_ms_ = std::max(longest_ms_, ms);
     BackfillProgress e;
@@ -275,7 +313,7 @@ class PageRunner {
     e.batch_limit = window_;
     e.batch_ms = ms;
     Emit(e);
-    Adapt(ms, upper.page >= cp_.end_page);
+    Adapt(ms, tids > 0 || upper.page >= cp_.end_page);
     return BatchOutcome::kCommitted;
   }
 
@@ -310,7 +348,8 @@ class PageRunner {
   const Plan& plan_;
   EventBus* bus_;
   const std::string& job_id_;
-  const std::string batch_sql_;
+  const std::string batch_sql_, list_sql_;
+  std::vector<std::string> pending_tids_;  // catch-up: rows still to do, by ctid
 
   PageCheckpoint cp_;
   int64_t window_ = 0;
@@ -335,7 +374,7 @@ Result<PagesOutcome> PageRunner::Walk(PagesResult& result) {
     }
     FERRY_RETURN_IF_ERROR(throttled);
     if (Stopping()) break;
-    if (cp_.next_page >= cp_.end_page) {
+    if (pending_tids_.empty() && cp_.next_page >= cp_.end_page) {
       Result<bool> finished = EndOfPass(*c, result);
       if (finished.ok() && *finished) return PagesOutcome::kDone;
       if (finished.ok()) continue;
@@ -345,9 +384,11 @@ Result<PagesOutcome> PageRunner::Walk(PagesResult& result) {
       FERRY_RETURN_IF_ERROR(Reconnect(c));
       continue;
     }
-    const TidBound upper = UpperFor(window_);
+    // Catch-up batches keep the checkpoint's page where it is.
+    const size_t tids = std::min(pending_tids_.size(), static_cast<size_t>(window_));
+    const TidBound upper = tids > 0 ? TidBound{cp_.next_page, cp_.next_offset} : UpperFor(window_);
     Status failure;
-    FERRY_ASSIGN_OR_RETURN(BatchOutcome outcome, Batch(*c, upper, failure, result.message));
+    FERRY_ASSIGN_OR_RETURN(BatchOutcome outcome, Batch(*c, upper, tids, failure, result.message));
     if (outcome == BatchOutcome::kFallBack) return PagesOutcome::kFallBackToKey;
     if (outcome == BatchOutcome::kCommitted) {
       attempt = 0;

@@ -255,7 +255,7 @@ BackfillReport ReportFor(const Plan& plan, const BackfillOptions& options) {
 // The report's mode and, in page mode, its batch statement.
 void ShowScan(const Plan& plan, ScanMode mode, BackfillReport& report) {
   report.scan = std::string(backfill_detail::ScanModeName(mode));
-  if (mode == ScanMode::kPages) report.update_sql = UpdateSql(plan, "ctid >= $3::tid AND ctid < $4::tid");
+  if (mode == ScanMode::kPages) report.update_sql = UpdateSql(plan, "ctid >= $4::tid AND ctid < $5::tid");
 }
 
 std::string DefaultJobId(const Plan& plan) {
