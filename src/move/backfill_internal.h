@@ -11,10 +11,11 @@
 // over pages [0, pages at start), read in order by a TID range scan. A
 // batch whose updated rows still match --where is rolled back and the run
 // falls back to key ranges (such rows could be met again on a later page
-// after their update moved them). After the pass, the rows still matching
-// --where are counted; when some remain (rows the application inserted or
-// moved behind the pass, or beyond the start's last page) a catch-up sweep
-// walks all the pages again (at most kMaxSweeps times). See docs/backfill.md.
+// after their update moved them). After the pass, the ctids of rows still
+// matching --where are read; when some remain (rows the application
+// inserted or moved behind the pass, or beyond the start's last page) they
+// are caught up by ctid, or by a sweep over all the pages when there are
+// very many (at most kMaxSweeps times). See docs/backfill.md.
 #pragma once
 
 #include <cstdint>
@@ -76,7 +77,7 @@ struct PageCheckpoint {
   int64_t next_offset = 0;  // > 0: page next_page is done below this line pointer
   int64_t end_page = 0;     // exclusive bound of this pass
   int64_t start_pages = 0;  // the table's pages when the job started
-  int sweep = 0;            // 0 = the main pass, then catch-up sweeps
+  int sweep = 0;            // catch-ups done (0 = the main pass)
   int64_t rows = 0;         // rows updated by all passes
   bool done = false;
 };
