@@ -529,6 +529,26 @@ struct JobSetup {
   PageCheckpoint pages;            // page mode
 };
 
+// The `started` event: where the job starts (or resumes) and how it walks.
+BackfillProgress StartedEvent(const JobSetup& setup, const BackfillReport& report, int workers) {
+  BackfillProgress e;
+  e.kind = BackfillProgress::Kind::kStarted;
+  e.estimated_rows = report.estimated_rows;
+  e.resumed = report.resumed;
+  for (const RangeState& r : setup.ranges) {
+    e.rows_updated += r.rows;
+    e.rows_scanned += r.scanned;
+  }
+  if (setup.mode == ScanMode::kPages) {
+    e.rows_updated = setup.pages.rows;
+    e.message = fmt::format("page ranges (ctid), pages {}..{} of the pass, 1 worker",
+                            setup.pages.next_page, setup.pages.end_page);
+  } else {
+    e.message = fmt::format("{} range(s), {} worker(s)", setup.ranges.size(), workers);
+  }
+  return e;
+}
+
 Status ModeMismatch(const std::string& job_id, std::string_view job_mode) {
   return Status(StatusCode::kFailedPrecondition,
                 fmt::format("unfinished backfill job {} walks the table by {}; --by asks otherwise",
@@ -694,24 +714,7 @@ Result<BackfillReport> RunBackfill(const std::string& url, const BackfillOptions
   FERRY_ASSIGN_OR_RETURN(JobSetup setup,
                          StartOrResumeJob(*conn, control, options, plan, mode, report));
   report.scan = std::string(backfill_detail::ScanModeName(setup.mode));
-  if (bus) {
-    BackfillProgress e;
-    e.kind = BackfillProgress::Kind::kStarted;
-    e.estimated_rows = report.estimated_rows;
-    e.resumed = report.resumed;
-    for (const RangeState& r : setup.ranges) {
-      e.rows_updated += r.rows;
-      e.rows_scanned += r.scanned;
-    }
-    if (setup.mode == ScanMode::kPages) {
-      e.rows_updated = setup.pages.rows;
-      e.message = fmt::format("page ranges (ctid), pages {}..{} of the pass, 1 worker",
-                              setup.pages.next_page, setup.pages.end_page);
-    } else {
-      e.message = fmt::format("{} range(s), {} worker(s)", setup.ranges.size(), options.workers);
-    }
-    emit(e);
-  }
+  if (bus) emit(StartedEvent(setup, report, options.workers));
 
   // A server restart during the run also closes this session (and with it
   // the job's advisory lock): reopen it and take the lock again.
