@@ -11,7 +11,10 @@
 #                 10,000 ids, one autocommit UPDATE per window
 #   single-update one UPDATE of the whole table
 #   ferry w1/w2   ferry backfill --workers 1 / 2 (defaults: adaptive batches
-#                 aiming at about 100 ms, 200 ms ceiling)
+#                 aiming at about 100 ms, 200 ms ceiling; one worker walks
+#                 heap page ranges by ctid on PostgreSQL 14+, two workers
+#                 primary-key ranges)
+#   ferry w1 key  ferry backfill --workers 1 --by key (primary-key ranges)
 #
 # Reported per method: wall time, rows/s and ratio to the seed loop, the
 # longest single statement (for the DO block and the single UPDATE that is
@@ -206,10 +209,10 @@ def single_update(url):
     c.close()
     return {"longest_statement_ms": ms, "statements": 1}
 
-def ferry(workers):
+def ferry(workers, by="auto"):
     def run(url):
         p = subprocess.run([FERRY, "backfill", "--database", url, "--table", "users", "--set", SET,
-                            "--where", NOT_DONE, "--workers", str(workers), "--json"],
+                            "--where", NOT_DONE, "--workers", str(workers), "--by", by, "--json"],
                            capture_output=True, text=True)
         if p.returncode != 0:
             raise RuntimeError(f"ferry exited {p.returncode}: {p.stderr[-2000:]}")
@@ -219,11 +222,11 @@ def ferry(workers):
         over = sum(1 for b in batches if b > 200)
         return {"longest_statement_ms": rep["longest_batch_ms"], "statements": rep["batches"],
                 "batches_over_200ms": over, "retries": rep["retries"],
-                "final_batch_rows": rep["final_batch_rows"]}
+                "final_batch_rows": rep["final_batch_rows"], "scan": rep.get("scan", "key")}
     return run
 
 METHODS = [("seed-loop", seed_loop), ("keyset-loop", keyset_loop), ("single-update", single_update),
-           ("ferry w1", ferry(1)), ("ferry w2", ferry(2))]
+           ("ferry w1", ferry(1)), ("ferry w1 key", ferry(1, "key")), ("ferry w2", ferry(2))]
 
 def remaining(url):
     c = psycopg2.connect(url)
@@ -275,7 +278,7 @@ def main():
               f"{wr.get('p99_ms', 0):.2f} | {wr.get('max_ms', 0):,.1f} | {wr['count']:,} |")
     for name, r in results.items():
         if "batches_over_200ms" in r:
-            print(f"\n{name}: {r['batches_over_200ms']} batch(es) over 200 ms of {r['statements']:,}, "
+            print(f"\n{name} (by {r['scan']}): {r['batches_over_200ms']} batch(es) over 200 ms of {r['statements']:,}, "
                   f"{r['retries']} retries, final batch size {r['final_batch_rows']:,} rows")
     if JSON_OUT:
         with open(JSON_OUT, "w") as f:

@@ -94,6 +94,7 @@ nlohmann::json ReportJson(const BackfillReport& r) {
           {"dry_run", r.dry_run},
           {"resumed", r.resumed},
           {"workers", r.workers},
+          {"scan", r.scan},
           {"estimated_rows", r.estimated_rows},
           {"rows_updated", r.rows_updated},
           {"rows_scanned", r.rows_scanned},
@@ -156,6 +157,9 @@ int RunBackfillCommand(const Context& ctx, const BackfillArgs& args) {
     o.max_batch_rows = std::max(o.max_batch_rows, args.batch_rows);
   }
   o.workers = args.workers;
+  o.by = args.by == "key" ? BackfillScan::kKey
+         : args.by == "ctid" ? BackfillScan::kPages
+                             : BackfillScan::kAuto;
   o.job_id = args.job_id;
   o.resume = args.resume;
   o.restart = args.restart;
@@ -242,16 +246,19 @@ int RunBackfillCommand(const Context& ctx, const BackfillArgs& args) {
     std::printf("batches:   %s rows to start, adapting to about %lld ms each, %d worker(s)\n",
                 Grouped(o.batch_rows).c_str(), static_cast<long long>(o.max_batch.count() / 2),
                 o.workers);
+    std::printf("walk:      %s\n", r.scan == "ctid" ? "heap page ranges (ctid)" : "primary-key ranges");
     std::printf("statement: %s\n", FoldWhitespace(r.update_sql).c_str());
     std::printf("check:     %s\n",
                 r.remaining_condition.empty()
                     ? (o.check_query.empty() ? "none (give --where or --check)" : "the --check query")
                     : fmt::format("no row may match ({})", FoldWhitespace(r.remaining_condition)).c_str());
   } else {
-    std::printf("backfill %s: %s rows updated in %s batches, %.1f s (%s rows/s), %d worker(s)%s\n",
+    std::printf("backfill %s: %s rows updated in %s batches, %.1f s (%s rows/s), %d worker(s), "
+                "by %s%s\n",
                 r.table.c_str(), Grouped(r.rows_updated).c_str(), Grouped(r.batches).c_str(),
                 r.elapsed_seconds, Grouped(static_cast<int64_t>(r.rows_per_second)).c_str(),
-                r.workers, r.resumed ? ", resumed" : "");
+                r.workers, r.scan == "ctid" ? "page ranges (ctid)" : "key ranges",
+                r.resumed ? ", resumed" : "");
     std::printf("longest batch %lld ms (ceiling %lld ms), %lld retries, last batch size %s rows\n",
                 static_cast<long long>(r.longest_batch_ms),
                 static_cast<long long>(o.max_batch.count()), static_cast<long long>(r.retries),

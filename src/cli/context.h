@@ -45,6 +45,7 @@ Result<LintOptions> LintOptionsFromConfig(const Config& config);
 // a bare number of milliseconds), parsed in backfill_command.cc.
 struct BackfillArgs {
   std::string table, set, where, done_check, check, job_id;
+  std::string by = "auto";  // auto | key | ctid
   int64_t batch_rows = 10000;
   int workers = 1;
   std::string max_batch = "200ms", sleep = "0", lock_timeout = "2s",

@@ -392,6 +392,10 @@ int Run(int argc, char** argv, const std::string& only, bool* retry) {
     backfill->add_flag("--fixed-batch", bargs.fixed_batch, "keep --batch-rows, do not adapt");
     backfill->add_option("--sleep", bargs.sleep, "pause after each batch (default 0)");
     backfill->add_option("--workers", bargs.workers, "parallel workers on disjoint key ranges (default 1)");
+    backfill->add_option("--by", bargs.by,
+                         "walk the table by key ranges or heap page ranges: auto|key|ctid (default "
+                         "auto: ctid for one worker on PostgreSQL 14+ with --where)")
+        ->check(CLI::IsMember({"auto", "key", "ctid"}));
     backfill->add_option("--lock-timeout", bargs.lock_timeout, "per batch (default 2s)");
     backfill->add_option("--statement-timeout", bargs.statement_timeout, "per batch (default 30s)");
     backfill->add_option("--max-lag", bargs.max_lag,

@@ -1,7 +1,8 @@
-// Batched backfills: validation (parse + EXPLAIN), the job row and its
-// checkpoint, workers over disjoint key ranges, adaptive batches, retries,
-// replica throttling and the integrity checks. See backfill.h for the
-// contract and docs/backfill.md for the user's view.
+// Batched backfills: the job row and its checkpoint, workers over disjoint
+// key ranges, adaptive batches, retries, replica throttling, and the run
+// (key ranges here, page ranges in backfill_pages.cc; validation and checks
+// in backfill_plan.cc). See backfill.h for the contract and
+// docs/backfill.md for the user's view.
 #include "move/backfill.h"
 #include "core/backoff.h"
 
@@ -18,6 +19,7 @@
 #include "core/hash.h"
 #include "core/log.h"
 #include "drivers/registry.h"
+#include "move/backfill_internal.h"
 #include "move/control.h"
 #include "move/sql_fragment.h"
 #include "move/table_info.h"
@@ -30,235 +32,25 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 constexpr int kCheckpointFormat = 1;
-constexpr size_t kCheckRowsShown = 10;
 
 int64_t MillisSince(Clock::time_point start) {
   return std::chrono::duration_cast<milliseconds>(Clock::now() - start).count();
 }
 
-// ---- Validation of the SQL fragments (before any round trip) ----
-
-// The SET list: one UPDATE target list, no WHERE/FROM/RETURNING smuggled in.
-// Returns the assigned column names.
-Result<std::vector<std::string>> CheckSetList(const std::string& set) {
-  FERRY_ASSIGN_OR_RETURN(json stmt,
-                         ParseSqlFragment("UPDATE ferry_t SET " + set, "--set", set));
-  const json* update = stmt.contains("UpdateStmt") ? &stmt["UpdateStmt"] : nullptr;
-  if (update == nullptr) {
-    return Status(StatusCode::kInvalidArgument, "--set must be a SET list such as \"b = a * 2\"")
-        .With("fragment", Excerpt(set));
-  }
-  for (const char* clause : {"whereClause", "fromClause", "returningList", "withClause"}) {
-    if (update->contains(clause)) {
-      return Status(StatusCode::kInvalidArgument,
-                    "--set must hold only the assignments (\"b = a * 2, c = lower(d)\"): put the "
-                    "row condition in --where")
-          .With("fragment", Excerpt(set));
-    }
-  }
-  std::vector<std::string> targets;
-  for (const json& t : update->value("targetList", json::array())) {
-    if (t.contains("ResTarget")) targets.push_back(t["ResTarget"].value("name", ""));
-  }
-  return targets;
-}
-
-Status CheckOptionValues(const BackfillOptions& o) {
-  auto bad = [](std::string message) {
-    return Status(StatusCode::kInvalidArgument, std::move(message));
-  };
-  if (o.table.empty()) return bad("--table is required: the table to backfill");
-  if (o.set.empty()) return bad("--set is required: the assignments, e.g. --set \"b = a * 2\"");
-  if (o.batch_rows < 1) return bad("--batch-rows must be at least 1");
-  if (o.min_batch_rows < 1 || o.max_batch_rows < o.min_batch_rows) {
-    return bad("batch limits must satisfy 1 <= min_batch_rows <= max_batch_rows");
-  }
-  if (o.max_batch.count() < 1) return bad("--max-batch-ms must be at least 1");
-  if (o.sleep.count() < 0) return bad("--sleep must not be negative");
-  if (o.workers < 1 || o.workers > 64) return bad("--workers must be between 1 and 64");
-  if (o.max_attempts < 1) return bad("max_attempts must be at least 1");
-  if (o.lock_timeout.count() < 0 || o.statement_timeout.count() < 0) {
-    return bad("timeouts must not be negative (0 turns a timeout off)");
-  }
-  if (o.resume && o.restart) return bad("--resume and --restart exclude each other");
-  return Status();
-}
-
-// ---- SQL shapes ----
-
-// "(a, b) OP ($1::integer, $2::text)", appending the values to `params`.
-std::string KeyCompare(const TableInfo& table, const KeyTuple& key, std::string_view op,
-                       Params& params) {
-  std::string cols = "(", vals = "(";
-  for (size_t i = 0; i < table.primary_key.size(); ++i) {
-    const ColumnInfo& c = table.columns[table.primary_key[i]];
-    if (i > 0) cols += ", ", vals += ", ";
-    cols += QuoteIdent(c.name);
-    params.push_back(i < key.size() ? Value(key[i]) : Value());
-    vals += fmt::format("${}::{}", params.size(), c.type);
-  }
-  return fmt::format("{}) {} {})", cols, op, vals);
-}
-
-std::string KeyOrder(const TableInfo& table, bool descending) {
-  std::string out;
-  for (size_t i = 0; i < table.primary_key.size(); ++i) {
-    if (i > 0) out += ", ";
-    out += QuoteIdent(table.columns[table.primary_key[i]].name);
-    if (descending) out += " DESC";
-  }
-  return out;
-}
-
-struct Plan {
-  TableInfo table;
-  std::string set;
-  std::string where;       // "" = every row
-  std::string not_done;    // integrity condition ("" = no count check)
-  std::string check_query;
-};
-
-// The batch UPDATE; user fragments end with a line break so that a trailing
-// "-- comment" cannot swallow the key bounds.
-std::string UpdateSql(const Plan& plan, const std::string& key_predicate) {
-  std::string sql = fmt::format("UPDATE {} SET\n{}\nWHERE {}", plan.table.QualifiedName(),
-                                plan.set, key_predicate);
-  if (!plan.where.empty()) sql += fmt::format(" AND (\n{}\n)", plan.where);
-  return sql;
-}
-
-// Server-side type check: EXPLAIN (never executed) inside a transaction that
-// is rolled back, under a short lock timeout.
-Status ExplainChecked(Connection& conn, const std::string& sql, const Params& params,
-                      std::string_view what, std::string_view fragment) {
-  FERRY_RETURN_IF_ERROR(conn.Begin());
-  auto set = conn.Query("SELECT set_config('lock_timeout', '5s', true)");
-  Result<QueryResult> explained =
-      set.ok() ? conn.Query("EXPLAIN " + sql, params) : std::move(set).TakeStatus();
-  Status rolled_back = conn.Rollback();
-  if (!explained.ok()) {
-    Status s = std::move(explained).TakeStatus();
-    if (s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kPermissionDenied ||
-        s.code() == StatusCode::kDeadlineExceeded) {
-      return s;
-    }
-    std::string sqlstate = s.Get("sqlstate");
-    StatusCode code = sqlstate == "42703" || sqlstate == "42P01" || sqlstate == "42883"
-                          ? StatusCode::kNotFound
-                          : StatusCode::kInvalidArgument;
-    if (sqlstate == "42703" || sqlstate == "42883") code = StatusCode::kInvalidArgument;
-    Status out(code, fmt::format("{} does not type-check on the server: {}", what,
-                                 FoldWhitespace(s.message())));
-    out.Add("fragment", Excerpt(fragment));
-    out.Add("sqlstate", sqlstate);
-    out.Add("hint", s.Get("hint").empty()
-                        ? "fix the expression; nothing was changed (checked with EXPLAIN in a "
-                          "rolled-back transaction)"
-                        : s.Get("hint"));
-    return out;
-  }
-  return rolled_back;
-}
-
-Result<Plan> MakePlan(Connection& conn, const BackfillOptions& options) {
-  FERRY_RETURN_IF_ERROR(CheckOptionValues(options));
-  if (!conn.traits().Has(Feature::kOnlineChanges)) {
-    return Status(StatusCode::kUnimplemented,
-                  fmt::format("backfill runs on PostgreSQL only; {} is {}", conn.redacted_url(),
-                              conn.traits().name()));
-  }
-  FERRY_ASSIGN_OR_RETURN(std::vector<std::string> targets, CheckSetList(options.set));
-  FERRY_RETURN_IF_ERROR(CheckPgCondition("--where", options.where));
-  FERRY_RETURN_IF_ERROR(CheckPgCondition("--done-check", options.done_check));
-  FERRY_RETURN_IF_ERROR(CheckReadOnlyQuery("--check", options.check_query));
-
-  Plan plan;
-  FERRY_ASSIGN_OR_RETURN(plan.table, DescribeTable(conn, options.table));
-  const TableInfo& t = plan.table;
-  if (!t.has_primary_key()) {
-    return Status(StatusCode::kFailedPrecondition,
-                  fmt::format("table {}.{} has no primary key: ferry backfills in primary-key "
-                              "batches and will not run one long UPDATE",
-                              t.schema, t.name))
-        .With("table", t.schema + "." + t.name)
-        .With("hint", fmt::format("add one first, e.g. ALTER TABLE {} ADD PRIMARY KEY (id) (or "
-                                  "build a unique index CONCURRENTLY and ADD PRIMARY KEY USING "
-                                  "INDEX)",
-                                  t.QualifiedName()));
-  }
-  for (const std::string& target : targets) {
-    const ColumnInfo* c = t.Find(target);
-    if (c == nullptr) {
-      std::string names;
-      for (const ColumnInfo& col : t.columns) names += (names.empty() ? "" : ", ") + col.name;
-      return Status(StatusCode::kNotFound,
-                    fmt::format("--set assigns column \"{}\", which table {}.{} does not have",
-                                target, t.schema, t.name))
-          .With("table", t.schema + "." + t.name)
-          .With("column", target)
-          .With("hint", "columns: " + names + " (add the new column first, nullable)");
-    }
-    if (c->pk_position > 0) {
-      return Status(StatusCode::kInvalidArgument,
-                    fmt::format("--set assigns primary-key column \"{}\" of {}.{}: batches walk "
-                                "the primary key, so it cannot change under them",
-                                target, t.schema, t.name))
-          .With("hint", "backfill into a new column and swap keys in a migration");
-    }
-  }
-  plan.set = options.set;
-  plan.where = options.where;
-  plan.not_done = options.done_check.empty() ? options.where : options.done_check;
-  plan.check_query = options.check_query;
-
-  // Conditions first (their errors are easier to read alone), then the
-  // whole batch UPDATE with its key bounds.
-  if (!plan.where.empty()) {
-    FERRY_RETURN_IF_ERROR(ExplainChecked(
-        conn, fmt::format("SELECT 1 FROM {} WHERE (\n{}\n)", t.QualifiedName(), plan.where), {},
-        "--where", plan.where));
-  }
-  if (!options.done_check.empty()) {
-    FERRY_RETURN_IF_ERROR(ExplainChecked(
-        conn,
-        fmt::format("SELECT 1 FROM {} WHERE (\n{}\n)", t.QualifiedName(), options.done_check), {},
-        "--done-check", options.done_check));
-  }
-  KeyTuple sample(t.primary_key.size());
-  for (size_t i = 0; i < t.primary_key.size(); ++i) sample[i] = "0";
-  Params typed;
-  std::string pred = KeyCompare(t, sample, ">", typed);
-  pred += " AND " + KeyCompare(t, sample, "<=", typed);
-  // EXPLAIN with bound parameters needs values that parse as each key type;
-  // pass NULLs instead (the plan does not depend on them).
-  Params nulls(typed.size());
-  FERRY_RETURN_IF_ERROR(ExplainChecked(conn, UpdateSql(plan, pred), nulls, "--set", plan.set));
-  if (!plan.check_query.empty()) {
-    FERRY_RETURN_IF_ERROR(ExplainChecked(conn, plan.check_query, {}, "--check", plan.check_query));
-  }
-  return plan;
-}
-
-BackfillReport ReportFor(const Plan& plan, const BackfillOptions& options) {
-  BackfillReport r;
-  r.table = plan.table.schema + "." + plan.table.name;
-  r.dry_run = options.dry_run;
-  r.workers = options.workers;
-  r.estimated_rows = std::max<int64_t>(plan.table.estimated_rows, 0);
-  Params p;
-  KeyTuple k(plan.table.primary_key.size());
-  std::string pred = KeyCompare(plan.table, k, ">", p);
-  pred += " AND " + KeyCompare(plan.table, k, "<=", p);
-  r.update_sql = UpdateSql(plan, pred);
-  r.remaining_condition = plan.not_done;
-  r.final_batch_rows = options.batch_rows;
-  return r;
-}
-
-std::string DefaultJobId(const Plan& plan) {
-  std::string basis = plan.set + "\n" + plan.where;
-  return fmt::format("backfill:{}.{}:{:016x}", plan.table.schema, plan.table.name, Xxh3(basis));
-}
+using backfill_detail::CheckOptionValues;
+using backfill_detail::DefaultJobId;
+using backfill_detail::KeyCompare;
+using backfill_detail::KeyOrder;
+using backfill_detail::MakePlan;
+using backfill_detail::PageCheckpoint;
+using backfill_detail::Plan;
+using backfill_detail::ReportFor;
+using backfill_detail::RetryableBatchError;
+using backfill_detail::RetryReason;
+using backfill_detail::RunChecks;
+using backfill_detail::ScanMode;
+using backfill_detail::ShowScan;
+using backfill_detail::UpdateSql;
 
 // ---- Checkpoint ----
 
@@ -340,22 +132,6 @@ RETURNING {0})sql",
 }
 
 // ---- The run ----
-
-bool RetryableBatchError(const Status& s) {
-  const std::string state = s.Get("sqlstate");
-  return state == "55P03" || state == "40001" || state == "40P01" || state == "57014" ||
-         s.code() == StatusCode::kUnavailable;
-}
-
-std::string RetryReason(const Status& s) {
-  const std::string state = s.Get("sqlstate");
-  if (state == "55P03") return "lock timeout (a writer holds a row or table lock)";
-  if (state == "40001") return "serialization failure";
-  if (state == "40P01") return "deadlock";
-  if (state == "57014") return "statement timeout (batch halved)";
-  if (s.code() == StatusCode::kUnavailable) return "connection lost (reconnecting)";
-  return s.message();
-}
 
 class Runner {
  public:
@@ -714,65 +490,7 @@ class Runner {
   int64_t final_batch_rows_ = 0, throttled_ms_ = 0;
 };
 
-// Integrity: rows still not done, and the user's check query.
-Status RunChecks(Connection& conn, const Plan& plan, BackfillReport& report) {
-  FERRY_RETURN_IF_ERROR(conn.Begin());
-  auto run = [&]() -> Status {
-    FERRY_RETURN_IF_ERROR(conn.Query("SET TRANSACTION READ ONLY").status());
-    FERRY_RETURN_IF_ERROR(conn.Query("SELECT set_config('statement_timeout', '0', true)").status());
-    if (!plan.not_done.empty()) {
-      FERRY_ASSIGN_OR_RETURN(
-          QueryResult r, conn.Query(fmt::format("SELECT count(*) FROM {} WHERE (\n{}\n)",
-                                                plan.table.QualifiedName(), plan.not_done)));
-      report.remaining = std::stoll(r.Text(0, 0));
-    }
-    if (!plan.check_query.empty()) {
-      FERRY_ASSIGN_OR_RETURN(
-          QueryResult r, conn.Query(fmt::format("SELECT * FROM (\n{}\n) ferry_check LIMIT {}",
-                                                plan.check_query, kCheckRowsShown)));
-      for (const Column& col : r.columns) report.check_columns.push_back(col.name);
-      report.check_rows = std::move(r.rows);
-    }
-    return Status();
-  };
-  Status s = run();
-  Status end = conn.Rollback();
-  if (!s.ok()) return std::move(s).Prefix("integrity check: ");
-  return end;
-}
-
 }  // namespace
-
-Status BackfillReport::CheckStatus() const {
-  if (remaining > 0) {
-    return Status(StatusCode::kFailedPrecondition,
-                  fmt::format("integrity check failed: {} row(s) of {} still match the not-done "
-                              "condition ({})",
-                              remaining, table, FoldWhitespace(remaining_condition)))
-        .With("job", job_id)
-        .With("hint", "rows written during the backfill without the new value, or rows the SET "
-                      "leaves matching the condition: run the same backfill again (it only "
-                      "touches rows that still match), make the application write the new "
-                      "column, or give --done-check/--check a condition that matches your intent");
-  }
-  if (!check_rows.empty()) {
-    std::string first;
-    for (size_t i = 0; i < check_rows.front().size(); ++i) {
-      const Value& v = check_rows.front()[i];
-      first += fmt::format("{}{}={}", i ? ", " : "", i < check_columns.size() ? check_columns[i] : "?",
-                           v ? *v : "NULL");
-    }
-    return Status(StatusCode::kFailedPrecondition,
-                  fmt::format("integrity check failed: the --check query returned {}{} row(s); "
-                              "first: {}",
-                              check_rows.size() >= kCheckRowsShown ? "at least " : "",
-                              check_rows.size(), first))
-        .With("job", job_id)
-        .With("hint", "the check must return no rows; inspect the rows it returns, fix them, "
-                      "and run the backfill again");
-  }
-  return Status();
-}
 
 // Opens a new coordinator session after the old one was lost, with backoff
 // for up to `patience` (the server may still be starting), and takes the
@@ -800,10 +518,161 @@ Result<std::unique_ptr<Connection>> ReopenLocked(const std::string& url, const C
   }
 }
 
+namespace {
+
+// The job to run: an unfinished one resumed from its checkpoint (in the
+// mode it was started in), or a new one in `chosen` mode.
+struct JobSetup {
+  JobRow job;
+  ScanMode mode = ScanMode::kKey;
+  std::vector<RangeState> ranges;  // key mode
+  PageCheckpoint pages;            // page mode
+};
+
+// The `started` event: where the job starts (or resumes) and how it walks.
+BackfillProgress StartedEvent(const JobSetup& setup, const BackfillReport& report, int workers) {
+  BackfillProgress e;
+  e.kind = BackfillProgress::Kind::kStarted;
+  e.estimated_rows = report.estimated_rows;
+  e.resumed = report.resumed;
+  for (const RangeState& r : setup.ranges) {
+    e.rows_updated += r.rows;
+    e.rows_scanned += r.scanned;
+  }
+  if (setup.mode == ScanMode::kPages) {
+    e.rows_updated = setup.pages.rows;
+    e.message = fmt::format("page ranges (ctid), pages {}..{} of the pass, 1 worker",
+                            setup.pages.next_page, setup.pages.end_page);
+  } else {
+    e.message = fmt::format("{} range(s), {} worker(s)", setup.ranges.size(), workers);
+  }
+  return e;
+}
+
+Status ModeMismatch(const std::string& job_id, std::string_view job_mode) {
+  return Status(StatusCode::kFailedPrecondition,
+                fmt::format("unfinished backfill job {} walks the table by {}; --by asks otherwise",
+                            job_id, job_mode))
+      .With("hint", "drop --by to resume it, or --restart to start over in the other mode (rows "
+                    "already done no longer match --where and are skipped)");
+}
+
+Result<JobSetup> StartOrResumeJob(Connection& conn, ControlTables& control,
+                                  const BackfillOptions& options, const Plan& plan,
+                                  ScanMode chosen, BackfillReport& report) {
+  JobSetup setup;
+  setup.mode = chosen;
+  // Resume an unfinished job, or start a new one.
+  json spec = {{"table", report.table}, {"set", plan.set}, {"where", plan.where},
+               {"done_check", options.done_check}, {"check", plan.check_query}};
+  FERRY_ASSIGN_OR_RETURN(std::optional<JobRow> existing, control.GetJob(report.job_id));
+  const bool unfinished = existing && existing->state != JobState::kDone;
+  if (existing && existing->kind != "backfill") {
+    return Status(StatusCode::kFailedPrecondition,
+                  fmt::format("job {} exists and is a {} job, not a backfill", report.job_id,
+                              existing->kind))
+        .With("hint", "choose another --job-id");
+  }
+  if (options.resume && !unfinished) {
+    return Status(StatusCode::kNotFound,
+                  fmt::format("--resume: there is no unfinished backfill job {}", report.job_id))
+        .With("hint", "run without --resume to start one (ferry resumes automatically when an "
+                      "unfinished job with the same table, --set and --where exists)");
+  }
+  std::vector<RangeState>& ranges = setup.ranges;
+  JobRow& job = setup.job;
+  if (unfinished && !options.restart) {
+    json old = json::parse(existing->spec, nullptr, false);
+    if (old.is_discarded() || old.value("set", "") != plan.set ||
+        old.value("where", "") != plan.where || old.value("table", "") != report.table) {
+      return Status(StatusCode::kFailedPrecondition,
+                    fmt::format("unfinished backfill job {} was started with another table, --set "
+                                "or --where",
+                                report.job_id))
+          .With("hint", "use another --job-id, or --restart to discard that job's checkpoint");
+    }
+    if (auto pages = backfill_detail::DecodePageCheckpoint(existing->checkpoint)) {
+      if (options.by == BackfillScan::kKey) return ModeMismatch(report.job_id, "page ranges (ctid)");
+      setup.mode = ScanMode::kPages;
+      setup.pages = *pages;
+    } else {
+      if (options.by == BackfillScan::kPages) return ModeMismatch(report.job_id, "key ranges");
+      setup.mode = ScanMode::kKey;
+      FERRY_ASSIGN_OR_RETURN(ranges, DecodeCheckpoint(report.job_id, existing->checkpoint));
+    }
+    job = std::move(*existing);
+    report.resumed = true;
+  } else {
+    if (existing) FERRY_RETURN_IF_ERROR(control.DeleteJob(report.job_id));
+    int64_t rows = plan.table.estimated_rows;
+    if (rows < 0) {
+      FERRY_ASSIGN_OR_RETURN(QueryResult r, conn.Query(fmt::format(
+                                                "SELECT count(*) FROM {}", plan.table.QualifiedName())));
+      rows = std::stoll(r.Text(0, 0));
+      report.estimated_rows = rows;
+    }
+    std::vector<KeyRange> split{KeyRange{}};
+    if (chosen == ScanMode::kPages) {
+      FERRY_ASSIGN_OR_RETURN(int64_t pages, backfill_detail::RelationPages(conn, plan.table));
+      setup.pages.end_page = pages;
+      setup.pages.start_pages = pages;
+    } else if (options.workers > 1 && rows > options.workers) {
+      FERRY_ASSIGN_OR_RETURN(split, SplitByKey(conn, plan.table, KeyRange{}, "",
+                                               (rows + options.workers - 1) / options.workers,
+                                               static_cast<size_t>(options.workers)));
+    }
+    if (chosen == ScanMode::kKey) {
+      for (KeyRange& r : split) ranges.push_back(RangeState{std::move(r), std::nullopt, false, 0, 0});
+    }
+    job.job_id = report.job_id;
+    job.kind = "backfill";
+    job.spec = spec.dump();
+    job.state = JobState::kRunning;
+    job.owner = ThisWorkerName();
+    job.checkpoint = chosen == ScanMode::kPages ? backfill_detail::EncodePageCheckpoint(setup.pages)
+                                                : EncodeCheckpoint(ranges);
+    FERRY_RETURN_IF_ERROR(control.CreateJob(job));
+  }
+  if (report.resumed) {
+    job.state = JobState::kRunning;
+    job.owner = ThisWorkerName();
+    job.error.clear();
+    FERRY_RETURN_IF_ERROR(control.UpdateJob(job));
+  }
+  return setup;
+}
+
+// Page mode met rows that still match --where after their update: the rest
+// of the run walks the primary key from the start (rows the page batches
+// updated no longer match --where, so none is updated twice).
+Result<std::vector<RangeState>> FallBackToKeys(Connection& conn, const BackfillReport& report,
+                                               const std::string& why,
+                                               const std::function<void(BackfillProgress)>& emit,
+                                               EventBus* bus) {
+  FERRY_LOG_WARN("backfill {}: falling back from page ranges to key ranges: {}", report.job_id, why);
+  std::vector<RangeState> ranges{RangeState{KeyRange{}, std::nullopt, false, 0, 0}};
+  FERRY_RETURN_IF_ERROR(
+      conn.Query("UPDATE ferry_jobs SET checkpoint = $2, updated_at = now() WHERE job_id = $1",
+                 {report.job_id, EncodeCheckpoint(ranges)})
+          .status());
+  if (bus) {
+    BackfillProgress e;
+    e.kind = BackfillProgress::Kind::kStarted;
+    e.estimated_rows = report.estimated_rows;
+    e.message = "falling back to key ranges, 1 worker: " + why;
+    emit(e);
+  }
+  return ranges;
+}
+
+}  // namespace
+
 Result<BackfillReport> PlanBackfill(Connection& conn, const BackfillOptions& options) {
   FERRY_ASSIGN_OR_RETURN(Plan plan, MakePlan(conn, options));
   BackfillReport report = ReportFor(plan, options);
   report.job_id = options.job_id.empty() ? DefaultJobId(plan) : options.job_id;
+  FERRY_ASSIGN_OR_RETURN(ScanMode mode, backfill_detail::ChooseScan(conn, options, plan));
+  ShowScan(plan, mode, report);
   return report;
 }
 
@@ -816,6 +685,8 @@ Result<BackfillReport> RunBackfill(const std::string& url, const BackfillOptions
   FERRY_ASSIGN_OR_RETURN(Plan plan, MakePlan(*conn, options));
   BackfillReport report = ReportFor(plan, options);
   report.job_id = options.job_id.empty() ? DefaultJobId(plan) : options.job_id;
+  FERRY_ASSIGN_OR_RETURN(ScanMode mode, backfill_detail::ChooseScan(*conn, options, plan));
+  ShowScan(plan, mode, report);
   auto emit = [&](BackfillProgress e) {
     Event event = BackfillEventOf(report.job_id, options.table, std::move(e));
     event.database = DatabaseLabel(url);
@@ -840,89 +711,42 @@ Result<BackfillReport> RunBackfill(const std::string& url, const BackfillOptions
         .With("hint", "wait for it to finish, or stop it; a stopped job resumes where it left off");
   }
 
-  // Resume an unfinished job, or start a new one.
-  json spec = {{"table", report.table}, {"set", plan.set}, {"where", plan.where},
-               {"done_check", options.done_check}, {"check", plan.check_query}};
-  FERRY_ASSIGN_OR_RETURN(std::optional<JobRow> existing, control.GetJob(report.job_id));
-  const bool unfinished = existing && existing->state != JobState::kDone;
-  if (existing && existing->kind != "backfill") {
-    return Status(StatusCode::kFailedPrecondition,
-                  fmt::format("job {} exists and is a {} job, not a backfill", report.job_id,
-                              existing->kind))
-        .With("hint", "choose another --job-id");
-  }
-  if (options.resume && !unfinished) {
-    return Status(StatusCode::kNotFound,
-                  fmt::format("--resume: there is no unfinished backfill job {}", report.job_id))
-        .With("hint", "run without --resume to start one (ferry resumes automatically when an "
-                      "unfinished job with the same table, --set and --where exists)");
-  }
-  std::vector<RangeState> ranges;
-  JobRow job;
-  if (unfinished && !options.restart) {
-    json old = json::parse(existing->spec, nullptr, false);
-    if (old.is_discarded() || old.value("set", "") != plan.set ||
-        old.value("where", "") != plan.where || old.value("table", "") != report.table) {
-      return Status(StatusCode::kFailedPrecondition,
-                    fmt::format("unfinished backfill job {} was started with another table, --set "
-                                "or --where",
-                                report.job_id))
-          .With("hint", "use another --job-id, or --restart to discard that job's checkpoint");
-    }
-    FERRY_ASSIGN_OR_RETURN(ranges, DecodeCheckpoint(report.job_id, existing->checkpoint));
-    job = std::move(*existing);
-    report.resumed = true;
-  } else {
-    if (existing) FERRY_RETURN_IF_ERROR(control.DeleteJob(report.job_id));
-    int64_t rows = plan.table.estimated_rows;
-    if (rows < 0) {
-      FERRY_ASSIGN_OR_RETURN(QueryResult r, conn->Query(fmt::format(
-                                                "SELECT count(*) FROM {}", plan.table.QualifiedName())));
-      rows = std::stoll(r.Text(0, 0));
-      report.estimated_rows = rows;
-    }
-    std::vector<KeyRange> split{KeyRange{}};
-    if (options.workers > 1 && rows > options.workers) {
-      FERRY_ASSIGN_OR_RETURN(split, SplitByKey(*conn, plan.table, KeyRange{}, "",
-                                               (rows + options.workers - 1) / options.workers,
-                                               static_cast<size_t>(options.workers)));
-    }
-    for (KeyRange& r : split) ranges.push_back(RangeState{std::move(r), std::nullopt, false, 0, 0});
-    job.job_id = report.job_id;
-    job.kind = "backfill";
-    job.spec = spec.dump();
-    job.state = JobState::kRunning;
-    job.owner = ThisWorkerName();
-    job.checkpoint = EncodeCheckpoint(ranges);
-    FERRY_RETURN_IF_ERROR(control.CreateJob(job));
-  }
-  if (report.resumed) {
-    job.state = JobState::kRunning;
-    job.owner = ThisWorkerName();
-    job.error.clear();
-    FERRY_RETURN_IF_ERROR(control.UpdateJob(job));
-  }
-  if (bus) {
-    BackfillProgress e;
-    e.kind = BackfillProgress::Kind::kStarted;
-    e.estimated_rows = report.estimated_rows;
-    e.resumed = report.resumed;
-    for (const RangeState& r : ranges) {
-      e.rows_updated += r.rows;
-      e.rows_scanned += r.scanned;
-    }
-    e.message = fmt::format("{} range(s), {} worker(s)", ranges.size(), options.workers);
-    emit(e);
-  }
+  FERRY_ASSIGN_OR_RETURN(JobSetup setup,
+                         StartOrResumeJob(*conn, control, options, plan, mode, report));
+  report.scan = std::string(backfill_detail::ScanModeName(setup.mode));
+  if (bus) emit(StartedEvent(setup, report, options.workers));
 
-  Runner runner(url, options, plan, bus, report.job_id);
-  Status ran = runner.Run(std::move(ranges), report);
-  // A server restart during the run also closed this session (and with it
+  // A server restart during the run also closes this session (and with it
   // the job's advisory lock): reopen it and take the lock again.
-  if (!conn->Query("SELECT 1").ok()) {
+  auto ensure_session = [&]() -> Status {
+    if (conn->Query("SELECT 1").ok()) return Status();
     FERRY_ASSIGN_OR_RETURN(conn, ReopenLocked(url, co, lock_key, options.reconnect_for,
                                               report.job_id));
+    return Status();
+  };
+  int64_t known_remaining = -1;
+  Status ran;
+  if (setup.mode == ScanMode::kPages) {
+    auto pages = backfill_detail::RunPages(url, options, plan, bus, report.job_id, setup.pages, report);
+    if (!pages.ok()) {
+      ran = std::move(pages).TakeStatus();
+    } else if (pages->outcome == backfill_detail::PagesOutcome::kDone) {
+      if (options.done_check.empty()) known_remaining = pages->remaining;
+    } else if (pages->outcome == backfill_detail::PagesOutcome::kFallBackToKey) {
+      FERRY_RETURN_IF_ERROR(ensure_session());
+      FERRY_ASSIGN_OR_RETURN(setup.ranges, FallBackToKeys(*conn, report, pages->message, emit, bus));
+      setup.mode = ScanMode::kKey;
+      report.scan = "key";
+    }
   }
+  if (setup.mode == ScanMode::kKey) {
+    const int64_t page_batches = report.batches, page_retries = report.retries;
+    Runner runner(url, options, plan, bus, report.job_id);
+    ran = runner.Run(std::move(setup.ranges), report);
+    report.batches += page_batches;
+    report.retries += page_retries;
+  }
+  FERRY_RETURN_IF_ERROR(ensure_session());
   ControlTables control_after(*conn);
   // The job row as the workers left it (checkpoint and counts are theirs).
   FERRY_ASSIGN_OR_RETURN(std::optional<JobRow> now, control_after.GetJob(report.job_id));
@@ -948,7 +772,7 @@ Result<BackfillReport> RunBackfill(const std::string& url, const BackfillOptions
     e.message = plan.not_done.empty() ? "check query" : "counting rows still matching the condition";
     emit(e);
   }
-  FERRY_RETURN_IF_ERROR(RunChecks(*conn, plan, report));
+  FERRY_RETURN_IF_ERROR(RunChecks(*conn, plan, known_remaining, report));
   now->state = JobState::kDone;
   Status verdict = report.CheckStatus();
   now->error = verdict.ok() ? "" : verdict.message();

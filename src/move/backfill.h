@@ -1,5 +1,8 @@
 // Batched backfills in PostgreSQL: `UPDATE t SET <set> WHERE <where>` run in
-// small primary-key keyset batches instead of one long statement.
+// small primary-key keyset batches instead of one long statement (or, for
+// one worker on PostgreSQL 14+, in heap page ranges by ctid: see
+// BackfillScan, move/backfill_internal.h and docs/backfill.md; what follows
+// describes key ranges).
 //
 // In:     a table with a primary key, a SET list ("b = a * 2, c = lower(d)"),
 //         an optional condition selecting the rows still to do ("b IS NULL").
@@ -40,6 +43,14 @@
 
 namespace ferry {
 
+// How batches walk the table. kKey: primary-key ranges (any server, any
+// number of workers). kPages: heap page ranges by ctid (TID range scans,
+// PostgreSQL 14+; one worker; needs a `where` that excludes done rows),
+// which reads each batch's pages in order instead of following the index.
+// kAuto: kPages when it applies (one worker, PostgreSQL 14+, `where` given,
+// a plain table), else kKey. See docs/backfill.md.
+enum class BackfillScan { kAuto, kKey, kPages };
+
 struct BackfillOptions {
   // "table" or "schema.table" (unqualified follows search_path).
   std::string table;
@@ -73,6 +84,8 @@ struct BackfillOptions {
 
   // Parallel workers on disjoint primary-key ranges (1..64).
   int workers = 1;
+  // Key or page (ctid) batches; see BackfillScan.
+  BackfillScan by = BackfillScan::kAuto;
 
   // Per batch transaction (SET LOCAL). 0 = no limit.
   std::chrono::milliseconds lock_timeout{2000};
@@ -116,6 +129,7 @@ struct BackfillReport {
   std::string update_sql;       // the batch UPDATE with its $N placeholders
   bool dry_run = false;
   bool resumed = false;
+  std::string scan = "key";     // how batches walked: "key" or "ctid" (page ranges)
   int workers = 1;
   int64_t estimated_rows = 0;   // planner estimate of the table's rows
   int64_t rows_updated = 0;     // this run plus resumed progress

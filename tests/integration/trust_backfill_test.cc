@@ -169,5 +169,43 @@ TEST(TrustBackfillTest, ReconnectsAfterTheServerRestarts) {
             "40000 done");
 }
 
+// The same with page ranges (issue 21 item 16): a --where makes one worker
+// walk ctid ranges; the checkpoint read back after the restart is a page.
+TEST(TrustBackfillTest, PageRangesReconnectAfterTheServerRestarts) {
+  FERRY_REQUIRE_PG(shared_url);
+  OwnServer server;
+  ASSERT_FALSE(server.url().empty());
+  auto c = Connect(server.url());
+  ASSERT_TRUE(c);
+  ASSERT_OK(c->Exec("CREATE TABLE t (id int PRIMARY KEY, a int, b int, n int NOT NULL DEFAULT 0); "
+                    "INSERT INTO t SELECT g, g, NULL FROM generate_series(1, 40000) g; ANALYZE t")
+                .status());
+  TempDir dir;
+  int pid = StartFerry({"backfill", "--database", server.url(), "--table", "t", "--set",
+                        "b = a, n = n + 1", "--where", "b IS NULL", "--by", "ctid", "--fixed-batch", "--batch-rows", "500", "--sleep",
+                        "25ms", "--job-id", "restart-ctid"},
+                       dir.File("out"));
+  bool started = false;
+  for (int i = 0; i < 1500 && !started; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    auto r = c->Query("SELECT rows_done FROM ferry_jobs WHERE job_id = 'restart-ctid'");
+    started = r.ok() && !r->empty() && std::atoll(r->Text(0, 0).c_str()) >= 2000;
+  }
+  ASSERT_TRUE(started) << ReadFile(dir.File("out") + ".err");
+  RunResult restarted = server.Restart();
+  ASSERT_EQ(restarted.exit_code, 0) << Show(restarted);
+  const int code = WaitFerry(pid);
+  EXPECT_EQ(code, 0) << ReadFile(dir.File("out")) << ReadFile(dir.File("out") + ".err");
+  c = Connect(server.url());
+  ASSERT_TRUE(c);
+  EXPECT_EQ(One(*c, "SELECT count(*) FROM t WHERE b IS DISTINCT FROM a"), "0");
+  // Exactly once: no batch ran twice across the restart.
+  EXPECT_EQ(One(*c, "SELECT min(n) || '/' || max(n) FROM t"), "1/1");
+  EXPECT_EQ(One(*c, "SELECT rows_done || ' ' || state FROM ferry_jobs WHERE job_id = 'restart-ctid'"),
+            "40000 done");
+  EXPECT_EQ(One(*c, "SELECT checkpoint::jsonb ->> 'by' FROM ferry_jobs WHERE job_id = 'restart-ctid'"),
+            "ctid");
+}
+
 }  // namespace
 }  // namespace ferry::testing
