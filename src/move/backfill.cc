@@ -190,15 +190,8 @@ class Runner {
     e.estimated_rows = std::max(estimated_, e.rows_scanned);
     e.resumed = resumed_;
     double secs = std::chrono::duration<double>(Clock::now() - start_).count();
-    e.rows_per_second = secs > 0 ? static_cast<double>(scanned_) / secs : 0;
-    if (e.rows_per_second > 0) {
-      e.eta_seconds = static_cast<double>(std::max<int64_t>(e.estimated_rows - e.rows_scanned, 0)) /
-                      e.rows_per_second;
-    }
-    Event event = BackfillEventOf(job_id_, options_.table, std::move(e));
-    event.database = DatabaseLabel(url_);
-    event.error_type = std::move(error_type);
-    bus_->Publish(event);
+    backfill_detail::PublishProgress(*bus_, job_id_, options_, url_, std::move(e), scanned_, secs,
+                                     std::move(error_type));
   }
 
   std::optional<size_t> NextRange() {

@@ -55,6 +55,12 @@ std::string UpdateSql(const Plan& plan, const std::string& bounds);
 Status RunChecks(Connection& conn, const Plan& plan, int64_t known_remaining,
                  BackfillReport& report);
 bool RetryableBatchError(const Status& s);
+// Sets the rate and ETA of `e` (rows_scanned and estimated_rows filled):
+// `scanned_now` keys walked by this run in `seconds`; then publishes it on
+// `bus` as the job's event with the database label and error type.
+void PublishProgress(EventBus& bus, const std::string& job_id, const BackfillOptions& options,
+                     const std::string& url, BackfillProgress e, int64_t scanned_now,
+                     double seconds, std::string error_type);
 std::string RetryReason(const Status& s);
 
 // How the batches walk the table.

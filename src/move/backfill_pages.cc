@@ -113,15 +113,9 @@ class PageRunner {
     e.estimated_rows = std::max(estimated_, e.rows_scanned);
     e.resumed = resumed_;
     const double secs = std::chrono::duration<double>(Clock::now() - start_time_).count();
-    e.rows_per_second = secs > 0 ? static_cast<double>(e.rows_scanned) / secs : 0;
-    if (e.rows_per_second > 0) {
-      e.eta_seconds = static_cast<double>(std::max<int64_t>(e.estimated_rows - e.rows_scanned, 0)) /
-                      e.rows_per_second;
-    }
-    Event event = BackfillEventOf(job_id_, options_.table, std::move(e));
-    event.database = DatabaseLabel(url_);
-    event.error_type = std::move(error_type);
-    bus_->Publish(event);
+    const int64_t scanned = e.rows_scanned;
+    PublishProgress(*bus_, job_id_, options_, url_, std::move(e), scanned, secs,
+                    std::move(error_type));
   }
 
   // The worker's session, with the batch timeouts for the session (every

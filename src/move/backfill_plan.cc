@@ -295,6 +295,20 @@ Status RunChecks(Connection& conn, const Plan& plan, int64_t known_remaining,
   return end;
 }
 
+void PublishProgress(EventBus& bus, const std::string& job_id, const BackfillOptions& options,
+                     const std::string& url, BackfillProgress e, int64_t scanned_now,
+                     double seconds, std::string error_type) {
+  e.rows_per_second = seconds > 0 ? static_cast<double>(scanned_now) / seconds : 0;
+  if (e.rows_per_second > 0) {
+    e.eta_seconds = static_cast<double>(std::max<int64_t>(e.estimated_rows - e.rows_scanned, 0)) /
+                    e.rows_per_second;
+  }
+  Event event = BackfillEventOf(job_id, options.table, std::move(e));
+  event.database = DatabaseLabel(url);
+  event.error_type = std::move(error_type);
+  bus.Publish(event);
+}
+
 }  // namespace backfill_detail
 
 

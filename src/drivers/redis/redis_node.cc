@@ -247,6 +247,14 @@ Result<std::vector<std::pair<std::string, std::string>>> RedisNode::Info(std::st
   return out;
 }
 
+int64_t InfoNumber(const std::vector<std::pair<std::string, std::string>>& info,
+                   std::string_view key) {
+  const std::string v = InfoValue(info, key);
+  int64_t n = 0;
+  std::from_chars(v.data(), v.data() + v.size(), n);
+  return n;
+}
+
 std::string InfoValue(const std::vector<std::pair<std::string, std::string>>& info,
                       std::string_view key) {
   for (const auto& [k, v] : info) {

@@ -117,6 +117,9 @@ class RedisNode {
 // The value of `key` in INFO output, or "".
 std::string InfoValue(const std::vector<std::pair<std::string, std::string>>& info,
                       std::string_view key);
+// Its leading integer (0 when absent or not a number).
+int64_t InfoNumber(const std::vector<std::pair<std::string, std::string>>& info,
+                   std::string_view key);
 
 // A Status for an error reply ("while DOING on NODE: ERR ...").
 Status ReplyError(const RedisReply& reply, std::string_view doing, std::string_view node);

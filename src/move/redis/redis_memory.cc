@@ -2,17 +2,10 @@
 
 #include <fmt/format.h>
 
-#include <charconv>
 #include <thread>
 
 namespace ferry::redis {
 namespace {
-
-int64_t ToInt(const std::string& s) {
-  int64_t v = 0;
-  std::from_chars(s.data(), s.data() + s.size(), v);
-  return v;
-}
 
 constexpr const char* kLazySettings[] = {"lazyfree-lazy-eviction", "lazyfree-lazy-expire",
                                          "lazyfree-lazy-server-del"};
@@ -31,9 +24,9 @@ Result<double> MemoryGuard::HighestRatio(RedisClient& target) {
   for (const ClusterNode& m : target.masters()) {
     FERRY_ASSIGN_OR_RETURN(RedisNode * node, target.Node(m));
     FERRY_ASSIGN_OR_RETURN(auto info, node->Info("memory"));
-    const int64_t max = ToInt(InfoValue(info, "maxmemory"));
+    const int64_t max = InfoNumber(info, "maxmemory");
     if (max <= 0) continue;  // no limit on this master
-    const int64_t used = ToInt(InfoValue(info, "used_memory"));
+    const int64_t used = InfoNumber(info, "used_memory");
     const double ratio = static_cast<double>(used) / static_cast<double>(max);
     if (ratio >= highest) {
       highest = ratio;

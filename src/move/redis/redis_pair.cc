@@ -62,9 +62,9 @@ Result<NodeFacts> ReadNodeFacts(RedisNode& node) {
   f.run_id = InfoValue(info, "run_id");
   f.version = InfoValue(info, "redis_version");
   f.version_major = static_cast<int>(ToInt(f.version));
-  f.used_memory = ToInt(InfoValue(info, "used_memory"));
-  f.used_memory_dataset = ToInt(InfoValue(info, "used_memory_dataset"));
-  f.maxmemory = ToInt(InfoValue(info, "maxmemory"));
+  f.used_memory = InfoNumber(info, "used_memory");
+  f.used_memory_dataset = InfoNumber(info, "used_memory_dataset");
+  f.maxmemory = InfoNumber(info, "maxmemory");
   f.role = InfoValue(info, "role");
   FERRY_ASSIGN_OR_RETURN(RedisReply size, node.RunOk({"DBSIZE"}));
   f.keys = size.integer;
