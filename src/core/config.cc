@@ -198,8 +198,11 @@ Result<Config> Config::Load(const std::optional<std::string>& file_path, bool fi
         }
         config.Set(key, NodeToString(node), ConfigSource::kFile, line);
       };
+      config.file_path_ = *file_path;
       for (const auto& [k, node] : table) {
         std::string key(k.str());
+        // [[partitions]] entries are read by ops/partition/partition_spec.h.
+        if (key == "partitions" && node.is_array_of_tables()) continue;
         if (const toml::table* sub = node.as_table()) {
           for (const auto& [k2, node2] : *sub) take(key + "." + std::string(k2.str()), node2);
         } else {
