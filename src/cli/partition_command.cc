@@ -75,7 +75,8 @@ json StatusJson(const TableStatus& s) {
           {"archive", s.archive},
           {"declared_at", s.origin},
           {"partitions", parts},
-          {"default_partition", s.default_partition.empty() ? json(nullptr) : json(s.default_partition)},
+          {"default_partition",
+           s.default_partition.empty() ? json(nullptr) : json(s.default_partition)},
           {"default_rows", s.default_rows},
           {"default_partition_missing", s.default_wanted_missing},
           {"gaps", gaps},
@@ -85,9 +86,9 @@ json StatusJson(const TableStatus& s) {
 }
 
 std::string StatusText(const TableStatus& s) {
-  std::string out = fmt::format("{}  RANGE ({} {})  interval {}  retention {}  archive {}  ({})\n",
-                                s.table, s.column, s.column_type, s.interval, s.retention,
-                                s.archive, s.origin);
+  std::string out =
+      fmt::format("{}  RANGE ({} {})  interval {}  retention {}  archive {}  ({})\n", s.table,
+                  s.column, s.column_type, s.interval, s.retention, s.archive, s.origin);
   out += fmt::format("  {:<40} {:<26} {:<26} {:>12} {:>12}\n", "PARTITION", "FROM", "TO",
                      "ROWS (EST)", "BYTES");
   for (const partition::PartitionRow& p : s.partitions) {
@@ -101,7 +102,8 @@ std::string StatusText(const TableStatus& s) {
   } else if (s.default_wanted_missing) {
     out += "  default partition declared but missing: run 'ferry partition maintain'\n";
   }
-  for (const auto& g : s.gaps) out += fmt::format("  gap: no partition FROM {} TO {}\n", g.lower, g.upper);
+  for (const auto& g : s.gaps)
+    out += fmt::format("  gap: no partition FROM {} TO {}\n", g.lower, g.upper);
   for (const auto& g : s.overlaps) {
     out += fmt::format("  overlap: {} both cover FROM {} TO {}\n", g.name, g.lower, g.upper);
   }

@@ -12,7 +12,7 @@ struct PartitionArgs {
   std::string table;  // positional TABLE: only this declared table
   bool dry_run = false;
   bool force = false;
-  std::string now;    // --now DATE: plan as if it were this date (UTC)
+  std::string now;  // --now DATE: plan as if it were this date (UTC)
 };
 
 // Exit 0 with the state; an error's exit code when the declaration or the

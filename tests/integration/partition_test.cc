@@ -64,7 +64,8 @@ class PartitionTest : public ::testing::Test {
     RunResult r = Ferry({"history", "--json"});
     EXPECT_EQ(r.exit_code, 0) << r.err;
     std::vector<std::string> out;
-    for (const json& row : json::parse(r.out)["history"]) {
+    json doc = json::parse(r.out);  // kept: a range-for over a temporary's member dangles
+    for (const json& row : doc["history"]) {
       if (row["kind"] == "partition") {
         EXPECT_EQ(row["status"], "success") << row.dump();
         out.push_back(row["script"].get<std::string>());
@@ -89,8 +90,9 @@ constexpr const char* kMessages =
 TEST_F(PartitionTest, MaintainPremakesMonthsWithIndexesAndIsIdempotent) {
   if (url_.empty()) return;
   Sql(kMessages);
-  Toml("[[partitions]]\ntable = \"public.messages\"\ncolumn = \"created_at\"\n"
-       "interval = \"month\"\npremake = 3\n");
+  Toml(
+      "[[partitions]]\ntable = \"public.messages\"\ncolumn = \"created_at\"\n"
+      "interval = \"month\"\npremake = 3\n");
 
   RunResult dry = Ferry({"partition", "maintain", "--dry-run", "--now", kNow});
   ASSERT_EQ(dry.exit_code, 0) << dry.err;
@@ -143,8 +145,9 @@ TEST_F(PartitionTest, RowsInTheDefaultPartitionMoveIntoTheNewPartition) {
       "hour', 'jan' FROM generate_series(0, 99) g;"
       "INSERT INTO messages VALUES (1000, '2027-06-15 00:00:00+00', 'june');"
       "INSERT INTO messages VALUES (1001, '2026-11-15 00:00:00+00', 'nov');");
-  Toml("[[partitions]]\ntable = \"messages\"\ncolumn = \"created_at\"\ninterval = \"month\"\n"
-       "premake = 2\ndefault_partition = true\n");
+  Toml(
+      "[[partitions]]\ntable = \"messages\"\ncolumn = \"created_at\"\ninterval = \"month\"\n"
+      "premake = 2\ndefault_partition = true\n");
 
   RunResult before = Ferry({"partition", "status", "--now", kNow, "--json"});
   ASSERT_EQ(before.exit_code, 0) << before.err;
@@ -178,8 +181,9 @@ TEST_F(PartitionTest, PruneArchivesToASchemaAndKeepsTheRows) {
       "('2027-01-01');"
       "INSERT INTO events SELECT '2024-01-01'::date + g, g FROM generate_series(0, 49) g;"
       "INSERT INTO events SELECT '2026-12-01'::date + g % 28, g FROM generate_series(0, 9) g;");
-  Toml("[[partitions]]\ntable = \"events\"\ncolumn = \"at\"\ninterval = \"month\"\npremake = 0\n"
-       "retention = \"12 months\"\narchive = \"schema:archive\"\n");
+  Toml(
+      "[[partitions]]\ntable = \"events\"\ncolumn = \"at\"\ninterval = \"month\"\npremake = 0\n"
+      "retention = \"12 months\"\narchive = \"schema:archive\"\n");
 
   // Without the archive schema nothing is detached.
   RunResult missing = Ferry({"partition", "maintain", "--now", kNow});
@@ -201,11 +205,10 @@ TEST_F(PartitionTest, PruneArchivesToASchemaAndKeepsTheRows) {
                 One("SELECT count(*) FROM archive.events_p2024_02"),
             "31+19");
   std::vector<std::string> history = PartitionHistory();
-  EXPECT_EQ(history, (std::vector<std::string>{
-                         "partition detach public.events_p2024_01",
-                         "partition archive public.events_p2024_01",
-                         "partition detach public.events_p2024_02",
-                         "partition archive public.events_p2024_02"}));
+  EXPECT_EQ(history, (std::vector<std::string>{"partition detach public.events_p2024_01",
+                                               "partition archive public.events_p2024_01",
+                                               "partition detach public.events_p2024_02",
+                                               "partition archive public.events_p2024_02"}));
 }
 
 TEST_F(PartitionTest, RetentionThatWouldDropEverythingIsRefusedWithoutForce) {
@@ -213,8 +216,9 @@ TEST_F(PartitionTest, RetentionThatWouldDropEverythingIsRefusedWithoutForce) {
   Sql("CREATE TABLE old (at timestamp NOT NULL) PARTITION BY RANGE (at);"
       "CREATE TABLE old_p2020 PARTITION OF old FOR VALUES FROM ('2020-01-01') TO ('2021-01-01');"
       "INSERT INTO old VALUES ('2020-05-05');");
-  Toml("[[partitions]]\ntable = \"old\"\ncolumn = \"at\"\ninterval = \"year\"\npremake = 1\n"
-       "retention = \"2 years\"\narchive = \"none\"\n");
+  Toml(
+      "[[partitions]]\ntable = \"old\"\ncolumn = \"at\"\ninterval = \"year\"\npremake = 1\n"
+      "retention = \"2 years\"\narchive = \"none\"\n");
   RunResult refused = Ferry({"partition", "maintain", "--now", kNow});
   EXPECT_EQ(refused.exit_code, 9) << refused.err;
   EXPECT_THAT(refused.err, HasSubstr("--force"));
@@ -230,8 +234,9 @@ TEST_F(PartitionTest, RetentionThatWouldDropEverythingIsRefusedWithoutForce) {
 TEST_F(PartitionTest, TwoMaintainersAtOnceEndWithOneCorrectSet) {
   if (url_.empty()) return;
   Sql("CREATE TABLE weekly (at timestamptz NOT NULL, v int) PARTITION BY RANGE (at)");
-  Toml("[[partitions]]\ntable = \"weekly\"\ncolumn = \"at\"\ninterval = \"week\"\n"
-       "premake = 6\n");
+  Toml(
+      "[[partitions]]\ntable = \"weekly\"\ncolumn = \"at\"\ninterval = \"week\"\n"
+      "premake = 6\n");
   std::vector<std::string> args = Args({"partition", "maintain", "--now", kNow});
   int a = StartFerry(args, dir_.File("a.out"));
   int b = StartFerry(args, dir_.File("b.out"));
@@ -252,8 +257,9 @@ TEST_F(PartitionTest, AConcurrentWriterLosesNoRow) {
   if (url_.empty()) return;
   Sql(kMessages);
   Sql("CREATE TABLE messages_default PARTITION OF messages DEFAULT");
-  Toml("[[partitions]]\ntable = \"messages\"\ncolumn = \"created_at\"\ninterval = \"day\"\n"
-       "premake = 20\n");
+  Toml(
+      "[[partitions]]\ntable = \"messages\"\ncolumn = \"created_at\"\ninterval = \"day\"\n"
+      "premake = 20\n");
   std::atomic<bool> stop{false};
   std::atomic<int64_t> committed{0};
   std::string writer_error;
@@ -295,6 +301,32 @@ TEST_F(PartitionTest, AConcurrentWriterLosesNoRow) {
   EXPECT_EQ(Partitions("messages").size(), 23u);  // Nov, 21 days, default
 }
 
+TEST_F(PartitionTest, ALockHeldTooLongStopsWithAClearErrorAfterTheRetries) {
+  if (url_.empty()) return;
+  Sql(kMessages);
+  Toml(
+      "[[partitions]]\ntable = \"messages\"\ncolumn = \"created_at\"\ninterval = \"month\"\n"
+      "premake = 1\n");
+  Sql("BEGIN; LOCK TABLE ONLY messages IN ACCESS EXCLUSIVE MODE");
+  std::vector<std::string> env = {"FERRY_LOCK_TIMEOUT=50ms", "FERRY_LOCK_RETRIES=2",
+                                  "FERRY_LOCK_RETRY_DELAY=10ms"};
+  RunResult blocked = RunFerry(Args({"partition", "maintain", "--now", kNow}), env);
+  Sql("ROLLBACK");
+  EXPECT_EQ(blocked.exit_code, 4) << blocked.err;
+  EXPECT_THAT(blocked.err, HasSubstr("premake public.messages_p2026_12: no lock after 3 tries"));
+  RunResult history = Ferry({"history", "--json"});
+  ASSERT_EQ(history.exit_code, 0) << history.err;
+  json rows = json::parse(history.out)["history"];
+  ASSERT_EQ(rows.size(), 1u) << rows.dump(2);
+  EXPECT_EQ(rows[0]["status"], "failed");
+  EXPECT_EQ(rows[0]["attempts"], 3);
+
+  // Once the lock is gone the same command finishes the work.
+  RunResult r = RunFerry(Args({"partition", "maintain", "--now", kNow}), env);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Partitions("messages").size(), 3u);
+}
+
 TEST_F(PartitionTest, BadDeclarationsNameTheLineAndTheFix) {
   if (url_.empty()) return;
   Sql(kMessages);
@@ -304,8 +336,9 @@ TEST_F(PartitionTest, BadDeclarationsNameTheLineAndTheFix) {
     Toml(toml);
     return Ferry({"partition", "maintain", "--now", kNow});
   };
-  RunResult column = run("# partitions\n[[partitions]]\ntable = \"messages\"\ncolumn = \"sent_at\"\n"
-                         "interval = \"month\"\n");
+  RunResult column =
+      run("# partitions\n[[partitions]]\ntable = \"messages\"\ncolumn = \"sent_at\"\n"
+          "interval = \"month\"\n");
   EXPECT_EQ(column.exit_code, 8);
   EXPECT_THAT(column.err, HasSubstr("ferry.toml:2: column 'sent_at' does not exist"));
   EXPECT_THAT(column.err, HasSubstr("set column = \"created_at\""));
@@ -323,7 +356,8 @@ TEST_F(PartitionTest, BadDeclarationsNameTheLineAndTheFix) {
   EXPECT_EQ(nothing.exit_code, 7);
   EXPECT_THAT(nothing.err, HasSubstr("table nope does not exist"));
 
-  RunResult interval = run("[[partitions]]\ntable = \"ids\"\ncolumn = \"id\"\ninterval = \"hour\"\n");
+  RunResult interval =
+      run("[[partitions]]\ntable = \"ids\"\ncolumn = \"id\"\ninterval = \"hour\"\n");
   EXPECT_EQ(interval.exit_code, 8);
   EXPECT_THAT(interval.err, HasSubstr("ferry.toml:4: interval 'hour' is unknown"));
   EXPECT_EQ(Partitions("messages").size(), 1u);
@@ -331,7 +365,8 @@ TEST_F(PartitionTest, BadDeclarationsNameTheLineAndTheFix) {
   // An integer declaration that is right works: partitions around the largest id.
   Sql("CREATE TABLE ids_p0 PARTITION OF ids FOR VALUES FROM (0) TO (1000);"
       "INSERT INTO ids VALUES (999)");
-  RunResult ok = run("[[partitions]]\ntable = \"ids\"\ncolumn = \"id\"\ninterval = 1000\npremake = 2\n");
+  RunResult ok =
+      run("[[partitions]]\ntable = \"ids\"\ncolumn = \"id\"\ninterval = 1000\npremake = 2\n");
   ASSERT_EQ(ok.exit_code, 0) << ok.err;
   EXPECT_EQ(Partitions("ids"), (std::vector<std::string>{"ids_p0", "ids_p1000", "ids_p2000"}));
 }

@@ -1,8 +1,9 @@
 // Partition plan arithmetic and [[partitions]] parsing (ops/partition/).
+#include "ops/partition/partition_plan.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "ops/partition/partition_plan.h"
 #include "ops/partition/partition_spec.h"
 
 namespace ferry::partition {
@@ -25,8 +26,9 @@ TEST(PartitionPlan, MonthlyPremakeCrossesTheYearBoundary) {
   Interval month = Unit(IntervalUnit::kMonth);
   std::vector<Range> wanted = WantedRanges(month, At("2026-12-05T10:00:00Z"), 2);
   ASSERT_EQ(wanted.size(), 3u);
-  EXPECT_EQ(Names("messages", month, wanted),
-            (std::vector<std::string>{"messages_p2026_12", "messages_p2027_01", "messages_p2027_02"}));
+  EXPECT_EQ(
+      Names("messages", month, wanted),
+      (std::vector<std::string>{"messages_p2026_12", "messages_p2027_01", "messages_p2027_02"}));
   EXPECT_EQ(BoundText(KeyKind::kTimestampTz, wanted[0].lower), "2026-12-01 00:00:00+00");
   EXPECT_EQ(BoundText(KeyKind::kTimestampTz, wanted[0].upper), "2027-01-01 00:00:00+00");
   EXPECT_EQ(BoundText(KeyKind::kDate, wanted[2].upper), "2027-03-01");
@@ -85,8 +87,10 @@ TEST(PartitionPlan, RetentionCut) {
 }
 
 TEST(PartitionPlan, ParsesBoundsAsPostgresPrintsThem) {
-  EXPECT_EQ(ParseBound(KeyKind::kTimestampTz, "'2026-12-01 00:00:00+00'").value(), At("2026-12-01"));
-  EXPECT_EQ(ParseBound(KeyKind::kTimestampTz, "'2026-12-01 02:00:00+02'").value(), At("2026-12-01"));
+  EXPECT_EQ(ParseBound(KeyKind::kTimestampTz, "'2026-12-01 00:00:00+00'").value(),
+            At("2026-12-01"));
+  EXPECT_EQ(ParseBound(KeyKind::kTimestampTz, "'2026-12-01 02:00:00+02'").value(),
+            At("2026-12-01"));
   EXPECT_EQ(ParseBound(KeyKind::kTimestamp, "'2026-12-01 06:30:00'").value(),
             At("2026-12-01") + 6 * 3600 + 1800);
   EXPECT_EQ(ParseBound(KeyKind::kDate, "'2027-01-01'").value(), At("2027-01-01"));

@@ -36,15 +36,17 @@ Result<Range> ParseRangeBound(KeyKind kind, const std::string& bound) {
 // Whether a key of type `kind` suits `interval`; the fix otherwise.
 std::string TypeMismatch(const PartitionSpec& spec, const std::string& type, KeyKind kind) {
   if (spec.interval.is_time() && kind == KeyKind::kInteger) {
-    return fmt::format("{}: column {} is {}, but interval = \"{}\" needs a timestamp, timestamptz "
-                       "or date key: write an integer step (e.g. interval = \"100000\") for an "
-                       "integer key",
-                       spec.origin, spec.column, type, IntervalText(spec.interval));
+    return fmt::format(
+        "{}: column {} is {}, but interval = \"{}\" needs a timestamp, timestamptz "
+        "or date key: write an integer step (e.g. interval = \"100000\") for an "
+        "integer key",
+        spec.origin, spec.column, type, IntervalText(spec.interval));
   }
   if (!spec.interval.is_time() && kind != KeyKind::kInteger) {
-    return fmt::format("{}: column {} is {}, but interval = \"{}\" is an integer step: write "
-                       "interval = \"day\", \"week\", \"month\" or \"year\" for a time key",
-                       spec.origin, spec.column, type, IntervalText(spec.interval));
+    return fmt::format(
+        "{}: column {} is {}, but interval = \"{}\" is an integer step: write "
+        "interval = \"day\", \"week\", \"month\" or \"year\" for a time key",
+        spec.origin, spec.column, type, IntervalText(spec.interval));
   }
   return "";
 }
@@ -88,10 +90,13 @@ Status ReadChildren(Connection& conn, ParentTable* parent) {
 
 }  // namespace
 
-std::string ChildPartition::Qualified() const { return QuoteIdent(schema) + "." + QuoteIdent(name); }
+std::string ChildPartition::Qualified() const {
+  return QuoteIdent(schema) + "." + QuoteIdent(name);
+}
 std::string ParentTable::Qualified() const { return QuoteIdent(schema) + "." + QuoteIdent(name); }
 
-Result<std::unique_ptr<Connection>> OpenPartitionSession(const std::string& url) {
+Result<std::unique_ptr<Connection>> OpenPartitionSession(const std::string& url,
+                                                         std::chrono::milliseconds lock_timeout) {
   ConnectOptions options;
   options.application_name = "ferry partition";
   FERRY_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, OpenConnection(url, options));
@@ -101,7 +106,9 @@ Result<std::unique_ptr<Connection>> OpenPartitionSession(const std::string& url)
                               "PostgreSQL",
                               conn->redacted_url()));
   }
-  FERRY_RETURN_IF_ERROR(conn->Exec("SET TimeZone = 'UTC'").status());
+  FERRY_RETURN_IF_ERROR(conn->Exec(fmt::format("SET TimeZone = 'UTC'; SET lock_timeout = '{}ms'",
+                                               lock_timeout.count()))
+                            .status());
   return conn;
 }
 
@@ -201,7 +208,8 @@ Result<int64_t> CountRows(Connection& conn, const std::string& table) {
   return ToInt(r.Text(0, 0), 0);
 }
 
-Result<Relation> FindRelation(Connection& conn, const std::string& schema, const std::string& name) {
+Result<Relation> FindRelation(Connection& conn, const std::string& schema,
+                              const std::string& name) {
   FERRY_ASSIGN_OR_RETURN(
       QueryResult r,
       conn.Query("SELECT c.relispartition FROM pg_class c JOIN pg_namespace n ON n.oid = "

@@ -6,6 +6,7 @@
 // it), so timestamptz bounds print as '... +00'.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -22,12 +23,12 @@ namespace ferry::partition {
 struct ChildPartition {
   std::string schema;
   std::string name;
-  std::string bound;            // pg_get_expr text: "FOR VALUES FROM (...) TO (...)" or "DEFAULT"
+  std::string bound;  // pg_get_expr text: "FOR VALUES FROM (...) TO (...)" or "DEFAULT"
   bool is_default = false;
-  bool detach_pending = false;  // an interrupted DETACH ... CONCURRENTLY
-  Range range;                  // when !is_default
-  int64_t estimated_rows = -1;  // pg_class.reltuples; -1 when never analysed
-  int64_t bytes = 0;            // pg_total_relation_size
+  bool detach_pending = false;    // an interrupted DETACH ... CONCURRENTLY
+  Range range;                    // when !is_default
+  int64_t estimated_rows = -1;    // pg_class.reltuples; -1 when never analysed
+  int64_t bytes = 0;              // pg_total_relation_size
   std::string Qualified() const;  // "schema"."name"
 };
 
@@ -44,9 +45,11 @@ struct ParentTable {
   std::string Qualified() const;  // "schema"."name"
 };
 
-// Opens a PostgreSQL session for partition work (TimeZone UTC).
+// Opens a PostgreSQL session for partition work: TimeZone UTC, and
+// lock_timeout (so no read or DDL waits behind a lock for longer).
 // kUnimplemented for engines without declarative partitions.
-Result<std::unique_ptr<Connection>> OpenPartitionSession(const std::string& url);
+Result<std::unique_ptr<Connection>> OpenPartitionSession(const std::string& url,
+                                                         std::chrono::milliseconds lock_timeout);
 
 // Reads `spec.table` and its children and checks the declaration against it:
 // kNotFound (no such table), kInvalidArgument naming spec.origin and the fix

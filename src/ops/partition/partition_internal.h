@@ -15,9 +15,9 @@ namespace ferry::partition {
 struct TablePlan {
   PartitionSpec spec;
   ParentTable parent;
-  int64_t now = 0;            // the clock, or the largest key for integer keys
-  std::vector<Range> wanted;  // the partition holding now and `premake` after it
-  std::optional<int64_t> cut; // partitions ending at or before it are past retention
+  int64_t now = 0;             // the clock, or the largest key for integer keys
+  std::vector<Range> wanted;   // the partition holding now and `premake` after it
+  std::optional<int64_t> cut;  // partitions ending at or before it are past retention
 };
 
 // The declarations of options.config_file (only options.table when set),

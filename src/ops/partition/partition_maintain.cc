@@ -79,8 +79,8 @@ Status RunWithRetries(Connection& conn, PartitionAction* a, const PartitionOptio
                     fmt::format("{} {}: no lock after {} tries (lock_timeout {} ms each): a long "
                                 "transaction holds a lock on {} or its partitions; run maintain "
                                 "again later, or raise lock_timeout / lock_retries",
-                                ActionName(a->kind), a->partition, attempt,
-                                o.lock_timeout.count(), a->table))
+                                ActionName(a->kind), a->partition, attempt, o.lock_timeout.count(),
+                                a->table))
           .With("sqlstate", s.Get("sqlstate"))
           .With("statement", s.Get("statement"));
     }
@@ -148,27 +148,34 @@ Status RunAndRecord(Connection& conn, History& history, PartitionAction* a,
 
 std::string_view ActionName(ActionKind kind) {
   switch (kind) {
-    case ActionKind::kCreateDefault: return "create_default";
-    case ActionKind::kPremake: return "premake";
-    case ActionKind::kAttach: return "attach";
-    case ActionKind::kDetach: return "detach";
-    case ActionKind::kArchive: return "archive";
-    case ActionKind::kDrop: return "drop";
+    case ActionKind::kCreateDefault:
+      return "create_default";
+    case ActionKind::kPremake:
+      return "premake";
+    case ActionKind::kAttach:
+      return "attach";
+    case ActionKind::kDetach:
+      return "detach";
+    case ActionKind::kArchive:
+      return "archive";
+    case ActionKind::kDrop:
+      return "drop";
   }
   return "";
 }
 
 Result<MaintainReport> MaintainPartitions(const PartitionOptions& o) {
-  FERRY_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, OpenPartitionSession(o.url));
+  FERRY_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn,
+                         OpenPartitionSession(o.url, o.lock_timeout));
   MaintainReport report;
   report.dry_run = o.dry_run;
   std::unique_ptr<MigrationLock> lock;
   if (!o.dry_run) {
     FERRY_ASSIGN_OR_RETURN(Url url, Url::Parse(o.url));
-    FERRY_ASSIGN_OR_RETURN(lock, MigrationLock::Acquire(url, o.history_table, o.lock_wait,
-                                                        [&o](const LockHolder& h) {
-                                                          if (o.on_lock_wait) o.on_lock_wait(h.who);
-                                                        }));
+    FERRY_ASSIGN_OR_RETURN(
+        lock, MigrationLock::Acquire(url, o.history_table, o.lock_wait, [&o](const LockHolder& h) {
+          if (o.on_lock_wait) o.on_lock_wait(h.who);
+        }));
   }
   // Read after the lock: a maintainer that waited sees what the other did.
   FERRY_ASSIGN_OR_RETURN(std::vector<TablePlan> plans, LoadPlans(*conn, o));
@@ -185,8 +192,6 @@ Result<MaintainReport> MaintainPartitions(const PartitionOptions& o) {
   }
   History history(conn.get(), o.history_table);
   FERRY_RETURN_IF_ERROR(history.Ensure());
-  FERRY_RETURN_IF_ERROR(
-      conn->Exec(fmt::format("SET lock_timeout = '{}ms'", o.lock_timeout.count())).status());
   for (auto& actions : planned) {
     for (PartitionAction& a : actions) {
       Status s = RunAndRecord(*conn, history, &a, o);

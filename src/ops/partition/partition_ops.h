@@ -44,18 +44,18 @@ struct PartitionAction {
   std::string lower;      // bound text ("" for DEFAULT)
   std::string upper;
   std::vector<std::string> sql;  // the statements, in order (BEGIN/COMMIT included)
-  int64_t rows = 0;       // attach: rows moved from DEFAULT; archive: rows verified
-  int attempts = 0;       // tries it took (lock_timeout retries)
+  int64_t rows = 0;              // attach: rows moved from DEFAULT; archive: rows verified
+  int attempts = 0;              // tries it took (lock_timeout retries)
 };
 
 struct PartitionOptions {
   std::string url;
   std::string history_table = "ferry_schema_history";
-  std::string config_file;  // ferry.toml holding [[partitions]]
-  std::string table;        // only this declared table ("" = every one)
-  std::optional<int64_t> now;  // seconds since the epoch; default: the clock
-  bool dry_run = false;        // maintain: plan and print, change nothing
-  bool force = false;          // allow a retention that detaches every partition
+  std::string config_file;                       // ferry.toml holding [[partitions]]
+  std::string table;                             // only this declared table ("" = every one)
+  std::optional<int64_t> now;                    // seconds since the epoch; default: the clock
+  bool dry_run = false;                          // maintain: plan and print, change nothing
+  bool force = false;                            // allow a retention that detaches every partition
   std::chrono::milliseconds lock_timeout{5000};  // per DDL statement
   int lock_retries = 3;                          // after the first try
   std::chrono::milliseconds retry_delay{1000};   // doubled each retry, jittered
@@ -88,16 +88,16 @@ struct TableStatus {
   std::string column_type;
   std::string interval;
   std::string retention;
-  std::string archive;  // "schema:x" or "none"
-  std::string origin;   // ferry.toml:line
-  std::vector<PartitionRow> partitions;  // by lower bound
-  std::string default_partition;         // "" when none
-  int64_t default_rows = 0;              // exact count
+  std::string archive;                     // "schema:x" or "none"
+  std::string origin;                      // ferry.toml:line
+  std::vector<PartitionRow> partitions;    // by lower bound
+  std::string default_partition;           // "" when none
+  int64_t default_rows = 0;                // exact count
   std::vector<MissingPartition> gaps;      // ranges between partitions that none covers
   std::vector<MissingPartition> overlaps;  // ranges two partitions both cover
   std::vector<MissingPartition> missing;   // wanted now or in premake, not there
   std::vector<std::string> past_retention;
-  bool default_wanted_missing = false;   // default_partition = true, none exists
+  bool default_wanted_missing = false;  // default_partition = true, none exists
 };
 
 // Reads the declared tables' state. Read-only; no lock.

@@ -33,8 +33,8 @@ std::optional<int64_t> ToInt(std::string_view s) {
 int64_t AddMonths(int64_t seconds, int64_t months) {
   CivilDate d = CivilFromSeconds(seconds);
   int64_t index = d.year * 12 + (d.month - 1) + months;
-  return SecondsFromCivil(FloorDiv(index, 12), static_cast<unsigned>(index - FloorDiv(index, 12) * 12) + 1,
-                          1);
+  return SecondsFromCivil(FloorDiv(index, 12),
+                          static_cast<unsigned>(index - FloorDiv(index, 12) * 12) + 1, 1);
 }
 
 // "YYYY-MM-DD" at the start of `s`; advances `s` past it.
@@ -98,11 +98,16 @@ Result<Interval> ParseInterval(std::string_view text) {
 
 std::string IntervalText(const Interval& interval) {
   switch (interval.unit) {
-    case IntervalUnit::kDay: return "day";
-    case IntervalUnit::kWeek: return "week";
-    case IntervalUnit::kMonth: return "month";
-    case IntervalUnit::kYear: return "year";
-    case IntervalUnit::kInteger: return std::to_string(interval.step);
+    case IntervalUnit::kDay:
+      return "day";
+    case IntervalUnit::kWeek:
+      return "week";
+    case IntervalUnit::kMonth:
+      return "month";
+    case IntervalUnit::kYear:
+      return "year";
+    case IntervalUnit::kInteger:
+      return std::to_string(interval.step);
   }
   return "";
 }
@@ -122,10 +127,14 @@ Result<Retention> ParseRetention(std::string_view text, const Interval& interval
   std::string_view unit = space == std::string_view::npos ? "" : Trim(t.substr(space));
   if (unit.ends_with('s')) unit.remove_suffix(1);
   RetentionUnit u = RetentionUnit::kNone;
-  if (unit == "day") u = RetentionUnit::kDays;
-  else if (unit == "week") u = RetentionUnit::kWeeks;
-  else if (unit == "month") u = RetentionUnit::kMonths;
-  else if (unit == "year") u = RetentionUnit::kYears;
+  if (unit == "day")
+    u = RetentionUnit::kDays;
+  else if (unit == "week")
+    u = RetentionUnit::kWeeks;
+  else if (unit == "month")
+    u = RetentionUnit::kMonths;
+  else if (unit == "year")
+    u = RetentionUnit::kYears;
   if (!n || *n <= 0 || u == RetentionUnit::kNone || *n > 100'000) {
     return Status(StatusCode::kInvalidArgument,
                   fmt::format("retention '{}' is unknown: write a count and a unit, e.g. "
@@ -137,12 +146,18 @@ Result<Retention> ParseRetention(std::string_view text, const Interval& interval
 
 std::string RetentionText(const Retention& r) {
   switch (r.unit) {
-    case RetentionUnit::kNone: return "none";
-    case RetentionUnit::kDays: return fmt::format("{} days", r.count);
-    case RetentionUnit::kWeeks: return fmt::format("{} weeks", r.count);
-    case RetentionUnit::kMonths: return fmt::format("{} months", r.count);
-    case RetentionUnit::kYears: return fmt::format("{} years", r.count);
-    case RetentionUnit::kInteger: return std::to_string(r.count);
+    case RetentionUnit::kNone:
+      return "none";
+    case RetentionUnit::kDays:
+      return fmt::format("{} days", r.count);
+    case RetentionUnit::kWeeks:
+      return fmt::format("{} weeks", r.count);
+    case RetentionUnit::kMonths:
+      return fmt::format("{} months", r.count);
+    case RetentionUnit::kYears:
+      return fmt::format("{} years", r.count);
+    case RetentionUnit::kInteger:
+      return std::to_string(r.count);
   }
   return "";
 }
@@ -157,7 +172,8 @@ std::optional<KeyKind> KeyKindFromType(std::string_view type) {
 
 int64_t FloorTo(const Interval& interval, int64_t key) {
   switch (interval.unit) {
-    case IntervalUnit::kDay: return FloorDiv(key, kDay) * kDay;
+    case IntervalUnit::kDay:
+      return FloorDiv(key, kDay) * kDay;
     case IntervalUnit::kWeek: {
       int64_t days = FloorDiv(key, kDay);
       int64_t monday = days - (((days + 3) % 7) + 7) % 7;  // 1970-01-01 was a Thursday
@@ -167,19 +183,26 @@ int64_t FloorTo(const Interval& interval, int64_t key) {
       CivilDate d = CivilFromSeconds(key);
       return SecondsFromCivil(d.year, d.month, 1);
     }
-    case IntervalUnit::kYear: return SecondsFromCivil(CivilFromSeconds(key).year, 1, 1);
-    case IntervalUnit::kInteger: return FloorDiv(key, interval.step) * interval.step;
+    case IntervalUnit::kYear:
+      return SecondsFromCivil(CivilFromSeconds(key).year, 1, 1);
+    case IntervalUnit::kInteger:
+      return FloorDiv(key, interval.step) * interval.step;
   }
   return key;
 }
 
 int64_t NextStart(const Interval& interval, int64_t start) {
   switch (interval.unit) {
-    case IntervalUnit::kDay: return start + kDay;
-    case IntervalUnit::kWeek: return start + 7 * kDay;
-    case IntervalUnit::kMonth: return AddMonths(start, 1);
-    case IntervalUnit::kYear: return AddMonths(start, 12);
-    case IntervalUnit::kInteger: return start + interval.step;
+    case IntervalUnit::kDay:
+      return start + kDay;
+    case IntervalUnit::kWeek:
+      return start + 7 * kDay;
+    case IntervalUnit::kMonth:
+      return AddMonths(start, 1);
+    case IntervalUnit::kYear:
+      return AddMonths(start, 12);
+    case IntervalUnit::kInteger:
+      return start + interval.step;
   }
   return start;
 }
@@ -197,9 +220,12 @@ std::vector<Range> WantedRanges(const Interval& interval, int64_t now, int prema
 
 std::optional<int64_t> RetentionCut(const Retention& r, int64_t now) {
   switch (r.unit) {
-    case RetentionUnit::kNone: return std::nullopt;
-    case RetentionUnit::kDays: return now - r.count * kDay;
-    case RetentionUnit::kWeeks: return now - r.count * 7 * kDay;
+    case RetentionUnit::kNone:
+      return std::nullopt;
+    case RetentionUnit::kDays:
+      return now - r.count * kDay;
+    case RetentionUnit::kWeeks:
+      return now - r.count * 7 * kDay;
     case RetentionUnit::kMonths:
     case RetentionUnit::kYears: {
       int64_t months = r.unit == RetentionUnit::kMonths ? r.count : r.count * 12;
@@ -210,7 +236,8 @@ std::optional<int64_t> RetentionCut(const Retention& r, int64_t now) {
       int64_t into_month = now - SecondsFromCivil(d.year, d.month, 1);
       return std::min(first + into_month, next - 1);
     }
-    case RetentionUnit::kInteger: return now - r.count;
+    case RetentionUnit::kInteger:
+      return now - r.count;
   }
   return std::nullopt;
 }
@@ -220,9 +247,15 @@ std::string ChildName(std::string_view table, const Interval& interval, const Ra
   CivilDate d = CivilFromSeconds(range.lower);
   switch (interval.unit) {
     case IntervalUnit::kDay:
-    case IntervalUnit::kWeek: suffix = fmt::format("_p{:04}_{:02}_{:02}", d.year, d.month, d.day); break;
-    case IntervalUnit::kMonth: suffix = fmt::format("_p{:04}_{:02}", d.year, d.month); break;
-    case IntervalUnit::kYear: suffix = fmt::format("_p{:04}", d.year); break;
+    case IntervalUnit::kWeek:
+      suffix = fmt::format("_p{:04}_{:02}_{:02}", d.year, d.month, d.day);
+      break;
+    case IntervalUnit::kMonth:
+      suffix = fmt::format("_p{:04}_{:02}", d.year, d.month);
+      break;
+    case IntervalUnit::kYear:
+      suffix = fmt::format("_p{:04}", d.year);
+      break;
     case IntervalUnit::kInteger:
       suffix = range.lower < 0 ? fmt::format("_pm{}", -(range.lower + 1) + 1)
                                : fmt::format("_p{}", range.lower);
@@ -239,16 +272,21 @@ std::string BoundText(KeyKind kind, int64_t key) {
   std::string date = fmt::format("{:04}-{:02}-{:02}", d.year, d.month, d.day);
   if (kind == KeyKind::kDate) return date;
   int64_t in_day = key - SecondsFromCivil(d.year, d.month, d.day);
-  std::string time = fmt::format(" {:02}:{:02}:{:02}", in_day / 3600, in_day / 60 % 60, in_day % 60);
+  std::string time =
+      fmt::format(" {:02}:{:02}:{:02}", in_day / 3600, in_day / 60 % 60, in_day % 60);
   return date + time + (kind == KeyKind::kTimestampTz ? "+00" : "");
 }
 
 std::string BoundLiteral(KeyKind kind, int64_t key) {
   switch (kind) {
-    case KeyKind::kInteger: return std::to_string(key);
-    case KeyKind::kDate: return "'" + BoundText(kind, key) + "'::date";
-    case KeyKind::kTimestamp: return "'" + BoundText(kind, key) + "'::timestamp";
-    case KeyKind::kTimestampTz: return "'" + BoundText(kind, key) + "'::timestamptz";
+    case KeyKind::kInteger:
+      return std::to_string(key);
+    case KeyKind::kDate:
+      return "'" + BoundText(kind, key) + "'::date";
+    case KeyKind::kTimestamp:
+      return "'" + BoundText(kind, key) + "'::timestamp";
+    case KeyKind::kTimestampTz:
+      return "'" + BoundText(kind, key) + "'::timestamptz";
   }
   return "";
 }
@@ -301,9 +339,9 @@ Result<int64_t> ParseNow(std::string_view text) {
   auto date = TakeDate(&rest);
   auto time = date ? TakeTime(rest) : std::nullopt;
   if (!date || !time) {
-    return Status(StatusCode::kInvalidArgument,
-                  fmt::format("'{}' is not a date: write 2026-12-05 or 2026-12-05T10:00:00Z",
-                              text));
+    return Status(
+        StatusCode::kInvalidArgument,
+        fmt::format("'{}' is not a date: write 2026-12-05 or 2026-12-05T10:00:00Z", text));
   }
   return *date + *time;
 }

@@ -1,11 +1,11 @@
 #include "ops/partition/partition_spec.h"
 
 #include <fmt/format.h>
+#include <toml++/toml.h>
 
 #include <filesystem>
 #include <fstream>
 #include <iterator>
-#include <toml++/toml.h>
 
 namespace ferry::partition {
 namespace {
@@ -53,8 +53,9 @@ PartitionSpec ParseEntry(const toml::table& entry, const std::string& where,
   }
   const toml::node* interval = entry.get("interval");
   if (interval == nullptr) {
-    fail(nullptr, "[[partitions]] needs interval = \"day\", \"week\", \"month\", \"year\" or an "
-                  "integer step");
+    fail(nullptr,
+         "[[partitions]] needs interval = \"day\", \"week\", \"month\", \"year\" or an "
+         "integer step");
   } else if (auto parsed = ParseInterval(Text(*interval)); !parsed.ok()) {
     fail(interval, parsed.status().message());
   } else {
@@ -63,7 +64,8 @@ PartitionSpec ParseEntry(const toml::table& entry, const std::string& where,
   if (const toml::node* premake = entry.get("premake")) {
     auto n = premake->value<int64_t>();
     if (!n || *n < 0 || *n > 1000) {
-      fail(premake, "premake must be a whole number from 0 to 1000 (future partitions to keep made)");
+      fail(premake,
+           "premake must be a whole number from 0 to 1000 (future partitions to keep made)");
     } else {
       spec.premake = static_cast<int>(*n);
     }
@@ -90,8 +92,9 @@ PartitionSpec ParseEntry(const toml::table& entry, const std::string& where,
     }
   }
   if (spec.retention.unit != RetentionUnit::kNone && !spec.archive_given) {
-    fail(entry.get("retention"), "retention without archive: add archive = \"schema:NAME\" to keep "
-                                 "pruned partitions, or archive = \"none\" to drop them");
+    fail(entry.get("retention"),
+         "retention without archive: add archive = \"schema:NAME\" to keep "
+         "pruned partitions, or archive = \"none\" to drop them");
   }
   if (const toml::node* d = entry.get("default_partition")) {
     if (auto b = d->value<bool>()) {
@@ -121,8 +124,8 @@ Result<std::vector<PartitionSpec>> ParsePartitionSpecs(const std::string& text,
   const toml::array* list = node->as_array();
   if (list == nullptr || !list->is_array_of_tables()) {
     return Status(StatusCode::kInvalidArgument,
-                  fmt::format("{}:{}: partitions must be written as [[partitions]] tables",
-                              name, node->source().begin.line));
+                  fmt::format("{}:{}: partitions must be written as [[partitions]] tables", name,
+                              node->source().begin.line));
   }
   std::vector<std::string> problems;
   for (const toml::node& item : *list) {
@@ -132,9 +135,10 @@ Result<std::vector<PartitionSpec>> ParsePartitionSpecs(const std::string& text,
   for (size_t i = 0; i < out.size(); ++i) {
     for (size_t j = 0; j < i; ++j) {
       if (!out[i].table.empty() && out[i].table == out[j].table) {
-        problems.push_back(fmt::format("{}: table '{}' is declared twice (also at {}): keep one "
-                                       "[[partitions]] entry per table",
-                                       out[i].origin, out[i].table, out[j].origin));
+        problems.push_back(
+            fmt::format("{}: table '{}' is declared twice (also at {}): keep one "
+                        "[[partitions]] entry per table",
+                        out[i].origin, out[i].table, out[j].origin));
       }
     }
   }

@@ -38,9 +38,7 @@ std::string Bound(const ParentTable& p, int64_t key) {
   return BoundText(p.key, key);
 }
 
-std::string CheckName(const std::string& child) {
-  return child.substr(0, 50) + "_ferry_bound";
-}
+std::string CheckName(const std::string& child) { return child.substr(0, 50) + "_ferry_bound"; }
 
 std::vector<std::string> PremakeSql(const ParentTable& p, const std::string& child,
                                     const Range& r) {
@@ -51,16 +49,15 @@ std::vector<std::string> PremakeSql(const ParentTable& p, const std::string& chi
                       c, p.Qualified()),
           fmt::format("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({} IS NOT NULL AND {} >= {} AND "
                       "{} < {})",
-                      c, QuoteIdent(CheckName(child)), col, col, BoundLiteral(p.key, r.lower),
-                      col, BoundLiteral(p.key, r.upper))};
+                      c, QuoteIdent(CheckName(child)), col, col, BoundLiteral(p.key, r.lower), col,
+                      BoundLiteral(p.key, r.upper))};
 }
 
-std::vector<std::string> AttachSql(const ParentTable& p, const std::string& child,
-                                   const Range& r) {
+std::vector<std::string> AttachSql(const ParentTable& p, const std::string& child, const Range& r) {
   std::string c = QuoteIdent(p.schema) + "." + QuoteIdent(child);
-  std::string attach = fmt::format("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES FROM ({}) TO ({})",
-                                   p.Qualified(), c, BoundLiteral(p.key, r.lower),
-                                   BoundLiteral(p.key, r.upper));
+  std::string attach =
+      fmt::format("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES FROM ({}) TO ({})", p.Qualified(),
+                  c, BoundLiteral(p.key, r.lower), BoundLiteral(p.key, r.upper));
   std::string drop_check =
       fmt::format("ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}", c, QuoteIdent(CheckName(child)));
   if (!p.default_child) return {attach, drop_check};
@@ -111,11 +108,11 @@ Result<std::vector<TablePlan>> LoadPlans(Connection& conn, const PartitionOption
     plans.push_back(std::move(plan));
   }
   if (specs.empty()) {
-    return Status(StatusCode::kNotFound,
-                  fmt::format("no [[partitions]] entry in {}: declare the table there (see "
-                              "docs/partitions.md)",
-                              options.config_file.empty() ? "ferry.toml (none found)"
-                                                          : options.config_file));
+    return Status(
+        StatusCode::kNotFound,
+        fmt::format("no [[partitions]] entry in {}: declare the table there (see "
+                    "docs/partitions.md)",
+                    options.config_file.empty() ? "ferry.toml (none found)" : options.config_file));
   }
   if (!matched) {
     return Status(StatusCode::kNotFound,
@@ -137,8 +134,13 @@ Result<TableStatus> StatusOf(Connection& conn, const TablePlan& plan) {
   s.origin = plan.spec.origin;
   for (size_t i = 0; i < p.children.size(); ++i) {
     const ChildPartition& c = p.children[i];
-    PartitionRow row{Dotted(c.schema, c.name), Bound(p, c.range.lower), Bound(p, c.range.upper),
-                     c.estimated_rows, c.bytes, PastRetention(plan, c), c.detach_pending};
+    PartitionRow row{Dotted(c.schema, c.name),
+                     Bound(p, c.range.lower),
+                     Bound(p, c.range.upper),
+                     c.estimated_rows,
+                     c.bytes,
+                     PastRetention(plan, c),
+                     c.detach_pending};
     if (row.past_retention) s.past_retention.push_back(row.name);
     s.partitions.push_back(std::move(row));
     if (i == 0) continue;
@@ -148,7 +150,8 @@ Result<TableStatus> StatusOf(Connection& conn, const TablePlan& plan) {
     } else if (prev.upper > c.range.lower) {
       s.overlaps.push_back({Dotted(p.children[i - 1].schema, p.children[i - 1].name) + " / " +
                                 Dotted(c.schema, c.name),
-                            Bound(p, c.range.lower), Bound(p, std::min(prev.upper, c.range.upper))});
+                            Bound(p, c.range.lower),
+                            Bound(p, std::min(prev.upper, c.range.upper))});
     }
   }
   for (const Range& r : plan.wanted) {
@@ -166,7 +169,8 @@ Result<TableStatus> StatusOf(Connection& conn, const TablePlan& plan) {
 }
 
 Result<std::vector<TableStatus>> PartitionStatus(const PartitionOptions& options) {
-  FERRY_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, OpenPartitionSession(options.url));
+  FERRY_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn,
+                         OpenPartitionSession(options.url, options.lock_timeout));
   FERRY_ASSIGN_OR_RETURN(std::vector<TablePlan> plans, LoadPlans(*conn, options));
   std::vector<TableStatus> out;
   for (const TablePlan& plan : plans) {
@@ -236,14 +240,14 @@ Result<std::vector<PartitionAction>> PlanActions(Connection& conn, const TablePl
     if (Exact(p, r) != nullptr) continue;
     std::string child = ChildName(p.name, plan.spec.interval, r);
     if (const ChildPartition* other = Overlapping(p, r)) {
-      return Status(StatusCode::kFailedPrecondition,
-                    fmt::format("{}: partition {} ({} to {}) overlaps the range {} to {} that the "
-                                "declaration wants: its interval differs from interval = \"{}\"; "
-                                "detach or re-create it by hand, or correct the declaration",
-                                plan.spec.origin, Dotted(other->schema, other->name),
-                                Bound(p, other->range.lower), Bound(p, other->range.upper),
-                                Bound(p, r.lower), Bound(p, r.upper),
-                                IntervalText(plan.spec.interval)));
+      return Status(
+          StatusCode::kFailedPrecondition,
+          fmt::format("{}: partition {} ({} to {}) overlaps the range {} to {} that the "
+                      "declaration wants: its interval differs from interval = \"{}\"; "
+                      "detach or re-create it by hand, or correct the declaration",
+                      plan.spec.origin, Dotted(other->schema, other->name),
+                      Bound(p, other->range.lower), Bound(p, other->range.upper), Bound(p, r.lower),
+                      Bound(p, r.upper), IntervalText(plan.spec.interval)));
     }
     FERRY_ASSIGN_OR_RETURN(Relation existing, FindRelation(conn, p.schema, child));
     if (existing.is_partition) {
@@ -255,9 +259,9 @@ Result<std::vector<PartitionAction>> PlanActions(Connection& conn, const TablePl
     premake.sql = PremakeSql(p, child, r);
     if (existing.exists) {
       // Left by an interrupted maintain: keep the table, renew its CHECK.
-      premake.sql[0] = fmt::format("ALTER TABLE {}.{} DROP CONSTRAINT IF EXISTS {}",
-                                   QuoteIdent(p.schema), QuoteIdent(child),
-                                   QuoteIdent(CheckName(child)));
+      premake.sql[0] =
+          fmt::format("ALTER TABLE {}.{} DROP CONSTRAINT IF EXISTS {}", QuoteIdent(p.schema),
+                      QuoteIdent(child), QuoteIdent(CheckName(child)));
     }
     out.push_back(std::move(premake));
     PartitionAction attach = action(ActionKind::kAttach, child, &r);
@@ -270,8 +274,8 @@ Result<std::vector<PartitionAction>> PlanActions(Connection& conn, const TablePl
   for (const ChildPartition& c : p.children) {
     if (c.detach_pending) {
       PartitionAction a = action(ActionKind::kDetach, c.name, &c.range);
-      a.sql = {fmt::format("ALTER TABLE {} DETACH PARTITION {} FINALIZE", p.Qualified(),
-                           c.Qualified())};
+      a.sql = {
+          fmt::format("ALTER TABLE {} DETACH PARTITION {} FINALIZE", p.Qualified(), c.Qualified())};
       out.push_back(std::move(a));
     }
   }
