@@ -180,23 +180,15 @@ Result<std::vector<TableStatus>> PartitionStatus(const PartitionOptions& options
   return out;
 }
 
-Result<std::vector<PartitionAction>> PlanActions(Connection& conn, const TablePlan& plan,
-                                                 bool force) {
+namespace {
+
+// The partitions past retention, or a refusal: every partition would go
+// (without `force`), or the archive schema is missing or already holds one
+// of their names. Runs before anything is planned, so a refusal changes nothing.
+Result<std::vector<const ChildPartition*>> ExpiredOrRefusal(Connection& conn, const TablePlan& plan,
+                                                            bool force) {
   const ParentTable& p = plan.parent;
   const std::string table = Dotted(p.schema, p.name);
-  std::vector<PartitionAction> out;
-  auto action = [&](ActionKind kind, const std::string& child, const Range* r) {
-    PartitionAction a;
-    a.kind = kind;
-    a.table = table;
-    a.partition = Dotted(p.schema, child);
-    if (r != nullptr) {
-      a.lower = Bound(p, r->lower);
-      a.upper = Bound(p, r->upper);
-    }
-    return a;
-  };
-  // Retention first: a refusal must come before anything is planned.
   std::vector<const ChildPartition*> expired;
   for (const ChildPartition& c : p.children) {
     if (PastRetention(plan, c)) expired.push_back(&c);
@@ -228,7 +220,29 @@ Result<std::vector<PartitionAction>> PlanActions(Connection& conn, const TablePl
       }
     }
   }
+  return expired;
+}
 
+}  // namespace
+
+Result<std::vector<PartitionAction>> PlanActions(Connection& conn, const TablePlan& plan,
+                                                 bool force) {
+  const ParentTable& p = plan.parent;
+  const std::string table = Dotted(p.schema, p.name);
+  std::vector<PartitionAction> out;
+  auto action = [&](ActionKind kind, const std::string& child, const Range* r) {
+    PartitionAction a;
+    a.kind = kind;
+    a.table = table;
+    a.partition = Dotted(p.schema, child);
+    if (r != nullptr) {
+      a.lower = Bound(p, r->lower);
+      a.upper = Bound(p, r->upper);
+    }
+    return a;
+  };
+  FERRY_ASSIGN_OR_RETURN(std::vector<const ChildPartition*> expired,
+                         ExpiredOrRefusal(conn, plan, force));
   if (plan.spec.default_partition && !p.default_child) {
     std::string name = p.name.substr(0, 55) + "_default";
     PartitionAction a = action(ActionKind::kCreateDefault, name, nullptr);
