@@ -137,6 +137,22 @@ TEST_F(PartitionTest, MaintainPremakesMonthsWithIndexesAndIsIdempotent) {
   EXPECT_THAT(later.out, HasSubstr("missing: public.messages_p2027_04"));
 }
 
+TEST_F(PartitionTest, AChildLeftByAnInterruptedPremakeIsAttached) {
+  if (url_.empty()) return;
+  Sql(kMessages);
+  // What a maintain killed between CREATE TABLE and ATTACH leaves behind.
+  Sql("CREATE TABLE messages_p2026_12 (LIKE messages INCLUDING ALL);"
+      "INSERT INTO messages_p2026_12 VALUES (7, '2026-12-24 18:00:00+00', 'eve')");
+  Toml(
+      "[[partitions]]\ntable = \"messages\"\ncolumn = \"created_at\"\ninterval = \"month\"\n"
+      "premake = 0\n");
+  RunResult r = Ferry({"partition", "maintain", "--now", kNow});
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  EXPECT_EQ(Partitions("messages"),
+            (std::vector<std::string>{"messages_p2026_11", "messages_p2026_12"}));
+  EXPECT_EQ(One("SELECT body FROM messages WHERE id = 7"), "eve");
+}
+
 TEST_F(PartitionTest, RowsInTheDefaultPartitionMoveIntoTheNewPartition) {
   if (url_.empty()) return;
   Sql(kMessages);
