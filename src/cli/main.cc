@@ -14,6 +14,7 @@
 #include "cli/context.h"
 #include "cli/exit_codes.h"
 #include "cli/output.h"
+#include "cli/partition_command.h"
 #include "cli/copy_command.h"
 #include "cli/redis_command.h"
 #include "cli/run_metrics.h"
@@ -62,6 +63,8 @@ Commands, each with an example:
   redis      ferry redis copy --from redis://old:6379 --to redis+cluster://n1:7000,n2:7000
              copy or verify Redis keys (standalone or cluster) with exact TTLs, resumable
   recommend  ferry recommend --json          ranked advice with SQL: keys, indexes, bloat, history
+  partition  ferry partition maintain --dry-run
+             keep the RANGE partitions declared in ferry.toml: premake, attach, prune
   serve      ferry serve --database postgres://app@db/app
              dashboard, /metrics, /healthz, /readyz and /api/* on 127.0.0.1:9187
   version    ferry version
@@ -296,7 +299,7 @@ std::string CommandNamed(int argc, char** argv) {
       "-d", "--database", "--dir", "--config", "--log-level", "--history-table", "--lock-wait",
       "--metrics-file", "--pushgateway"};
   static constexpr std::string_view kCommands[] = {
-      "version", "doctor", "lint", "backfill", "verify", "copy", "serve", "recommend", "init", "new", "up", "down",
+      "version", "doctor", "lint", "backfill", "verify", "copy", "serve", "recommend", "partition", "init", "new", "up", "down",
       "redo", "goto", "status", "history", "validate", "plan", "baseline", "repair", "report",
       "complete", "abort", "health", "redis"};
   for (int i = 1; i < argc; ++i) {
@@ -557,6 +560,41 @@ int Run(int argc, char** argv, const std::string& only, bool* retry) {
         "slow statements (pg_stat_statements) and seed 000's decision matrix. Read-only.");
   }
 
+  PartitionArgs pargs;
+  CLI::App* partition_status = nullptr;
+  CLI::App* partition_maintain = nullptr;
+  if (want("partition")) {
+    CLI::App* part = app.add_subcommand(
+        "partition", "keep the RANGE partitions declared in ferry.toml (docs/partitions.md)");
+    part->require_subcommand(1);
+    partition_status = part->add_subcommand(
+        "status", "partitions with bounds, rows and size; gaps, default rows, missing, expired");
+    partition_status->add_option("table", pargs.table, "only this declared table (schema.table)");
+    partition_status->add_option("--now", pargs.now, "judge as if it were this date (UTC)")
+        ->option_text("DATE");
+    partition_status->footer(
+        "Examples:\n"
+        "  ferry partition status\n"
+        "  ferry partition status public.messages --json\n"
+        "Read-only. Tables and rules come from [[partitions]] in ferry.toml.");
+    partition_maintain = part->add_subcommand(
+        "maintain", "premake and attach future partitions, prune those past retention");
+    partition_maintain->add_option("table", pargs.table, "only this declared table (schema.table)");
+    partition_maintain->add_flag("--dry-run", pargs.dry_run, "print the exact SQL; change nothing");
+    partition_maintain->add_flag("--force", pargs.force,
+                                 "allow a retention that detaches every partition");
+    partition_maintain->add_option("--now", pargs.now, "plan as if it were this date (UTC)")
+        ->option_text("DATE");
+    partition_maintain->footer(
+        "Examples:\n"
+        "  ferry partition maintain --dry-run\n"
+        "  ferry partition maintain public.messages\n"
+        "Idempotent; runs under ferry's migration lock (others wait), every DDL under\n"
+        "lock_timeout with lock_retries; each action is recorded in 'ferry history'.\n"
+        "Exit 0 done, 4 lock not obtained, 8 bad declaration, 9 retention refused or\n"
+        "archive schema missing. Guide: docs/partitions.md.");
+  }
+
   MigrateArgs margs;
   std::vector<CLI::App*> migrate_cmds;
   auto command = [&](const char* name, const char* help, const char* examples) -> CLI::App* {
@@ -757,6 +795,12 @@ int Run(int argc, char** argv, const std::string& only, bool* retry) {
     if (copy != nullptr && copy->parsed()) return RunCopyCommand(ctx, cargs);
     if (serve != nullptr && serve->parsed()) return RunServeCommand(ctx, sargs);
     if (recommend != nullptr && recommend->parsed()) return RunRecommendCommand(ctx, recargs);
+    if (partition_status != nullptr && partition_status->parsed()) {
+      return RunPartitionStatus(ctx, pargs);
+    }
+    if (partition_maintain != nullptr && partition_maintain->parsed()) {
+      return RunPartitionMaintain(ctx, pargs);
+    }
     auto parsed = [](const CLI::App* c) { return c != nullptr && c->parsed(); };
     if (parsed(redis_apps.copy)) return RunRedisCopy(ctx, rargs);
     if (parsed(redis_apps.verify)) return RunRedisVerify(ctx, rargs);

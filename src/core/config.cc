@@ -198,8 +198,19 @@ Result<Config> Config::Load(const std::optional<std::string>& file_path, bool fi
         }
         config.Set(key, NodeToString(node), ConfigSource::kFile, line);
       };
+      config.file_path_ = *file_path;
       for (const auto& [k, node] : table) {
         std::string key(k.str());
+        // [[partitions]] entries are read by ops/partition/partition_spec.h.
+        if (key == "partitions") {
+          if (!node.is_array_of_tables()) {
+            problems.push_back(fmt::format("{}:{}: write each partitioned table as a "
+                                           "[[partitions]] entry (double brackets): "
+                                           "docs/partitions.md",
+                                           *file_path, node.source().begin.line));
+          }
+          continue;
+        }
         if (const toml::table* sub = node.as_table()) {
           for (const auto& [k2, node2] : *sub) take(key + "." + std::string(k2.str()), node2);
         } else {

@@ -21,7 +21,8 @@
 //   lint.large_table_rows   FERRY_LINT_LARGE_TABLE_ROWS  (from here: errors)  1000000
 //   lint.enforce            FERRY_LINT_ENFORCE  ('up' refuses error findings) true
 // In ferry.toml, "compat.x" is written as key x inside a [compat] table
-// (likewise [lint]). A list value is stored comma-joined.
+// (likewise [lint]). A list value is stored comma-joined. [[partitions]]
+// entries are not settings: docs/partitions.md.
 #pragma once
 
 #include <functional>
@@ -60,7 +61,12 @@ class Config {
   // Every known key, in a stable order.
   static const std::vector<std::string>& Keys();
 
+  // The settings file that was read, or "" when none was (its [[partitions]]
+  // entries are read by ops/partition/partition_spec.h).
+  const std::string& file_path() const { return file_path_; }
+
  private:
+  std::string file_path_;
   std::map<std::string, Setting, std::less<>> settings_;
 };
 

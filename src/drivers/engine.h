@@ -55,6 +55,7 @@ enum class Feature : uint8_t {
                            // statements kept prepared (Connection::ExecBatch)
   kTransactionLocks,       // transaction-scoped advisory locks
   kSchemas,                // schema-qualified names other than an attached file
+  kDeclarativePartitions,  // PARTITION BY RANGE, ATTACH/DETACH PARTITION (ops/partition)
 };
 
 // Which grammar splits and classifies this engine's scripts (migrate/sql_split.h).

@@ -71,7 +71,8 @@ constexpr std::pair<HistoryKind, std::string_view> kKindText[] = {
     {HistoryKind::kVersioned, "versioned"},
     {HistoryKind::kRepeatable, "repeatable"},
     {HistoryKind::kBaseline, "baseline"},
-    {HistoryKind::kUndo, "undo"}};
+    {HistoryKind::kUndo, "undo"},
+    {HistoryKind::kPartition, "partition"}};
 
 template <typename E, size_t N>
 std::string_view TextOf(const std::pair<E, std::string_view> (&table)[N], E value) {

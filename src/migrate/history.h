@@ -25,9 +25,11 @@ inline constexpr int kHistoryFormatVersion = 1;
 // one place that maps them. Text ferry never wrote (e.g. 'SUCCESS' typed by
 // hand) maps to nullopt, and History::Load() refuses the row.
 enum class HistoryStatus { kRunning, kSuccess, kFailed, kRolledBack };
-enum class HistoryKind { kVersioned, kRepeatable, kBaseline, kUndo };
+// kPartition: an action of `ferry partition maintain` (ops/partition/), not
+// a migration: the migration plan ignores those rows.
+enum class HistoryKind { kVersioned, kRepeatable, kBaseline, kUndo, kPartition };
 std::string_view ToText(HistoryStatus status);  // "running", "success", ...
-std::string_view ToText(HistoryKind kind);      // "versioned", "repeatable", ...
+std::string_view ToText(HistoryKind kind);      // "versioned", "repeatable", ..., "partition"
 std::optional<HistoryStatus> HistoryStatusFromText(std::string_view text);
 std::optional<HistoryKind> HistoryKindFromText(std::string_view text);
 

@@ -207,12 +207,13 @@ Result<StatusReport> Migrator::Compute(MigrationSet files_in, std::vector<Histor
     return KeyOfRow(r);
   };
 
-  // Latest row per migration key (undo rows only mark; they are not state).
+  // Latest row per migration key (undo rows only mark; they are not state;
+  // partition rows record `ferry partition maintain`, not migrations).
   std::unordered_map<std::string, const HistoryRow*> latest;
   std::string baseline_version;
   const HistoryRow* baseline_row = nullptr;
   for (const HistoryRow& r : rows) {
-    if (r.kind == "undo") continue;
+    if (r.kind == "undo" || r.kind == ToText(HistoryKind::kPartition)) continue;
     if (r.kind == "baseline") {
       if (r.status == "success") {
         baseline_version = r.version;

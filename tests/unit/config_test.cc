@@ -65,6 +65,24 @@ TEST_F(ConfigTest, FlagsBeatEnvironmentBeatFileBeatDefaults) {
   EXPECT_EQ(c->Get("log_level"), "warn");
 }
 
+TEST_F(ConfigTest, PartitionEntriesAreNotSettingsAndSingleBracketsAreNamed) {
+  std::string path = WriteToml(
+      "database = \"postgres://file/db\"\n"
+      "[[partitions]]\n"
+      "table = \"messages\"\n");
+  auto c = Config::Load(path, true, Env(), {});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->file_path(), path);
+
+  path = WriteToml("[partitions]\ntable = \"messages\"\n");
+  auto bad = Config::Load(path, true, Env(), {});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find(path + ":1: write each partitioned table as a "
+                                        "[[partitions]] entry"),
+            std::string::npos)
+      << bad.status().message();
+}
+
 TEST_F(ConfigTest, FerryDatabaseUrlBeatsDatabaseUrl) {
   env_["DATABASE_URL"] = "postgres://generic/db";
   env_["FERRY_DATABASE_URL"] = "postgres://ferry/db";
