@@ -87,7 +87,8 @@ class CqlMigrateTest : public ::testing::Test {
   // The newest history row of each version (undo rows apart).
   std::map<std::string, json> LatestRows() {
     std::map<std::string, json> out;
-    for (const json& row : Json("history")["history"]) {
+    const json history = Json("history");  // outlives the loop
+    for (const json& row : history["history"]) {
       if (row["kind"] != "undo") out[row["version"].get<std::string>()] = row;
     }
     return out;
@@ -246,7 +247,8 @@ TEST_F(CqlMigrateTest, DownRollsBackTheNewestMigration) {
   EXPECT_EQ(status["current_version"], "1");
 
   bool undo_recorded = false;
-  for (const json& row : Json("history")["history"]) {
+  const json history = Json("history");
+  for (const json& row : history["history"]) {
     if (row["kind"] == "undo" && row["version"] == "2") {
       undo_recorded = true;
       EXPECT_EQ(row["status"], "success");
