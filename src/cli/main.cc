@@ -297,6 +297,7 @@ void AddRedisCommands(CLI::App& app, RedisArgs& a, RedisApps& apps) {
 std::string CommandNamed(int argc, char** argv) {
   static constexpr std::string_view kValueFlags[] = {
       "-d", "--database", "--dir", "--config", "--log-level", "--history-table", "--lock-wait",
+      "--schema-agreement-timeout",
       "--metrics-file", "--pushgateway"};
   static constexpr std::string_view kCommands[] = {
       "version", "doctor", "lint", "backfill", "verify", "copy", "serve", "recommend", "partition", "init", "new", "up", "down",
@@ -336,6 +337,7 @@ int Run(int argc, char** argv, const std::string& only, bool* retry) {
   AddGlobalFlags(app, g);
   std::string history_table;
   std::string lock_wait;
+  std::string schema_agreement_timeout;
   bool show_version = false;
   app.add_flag("-V,--version", show_version, "print the version and exit");
 
@@ -722,6 +724,10 @@ int Run(int argc, char** argv, const std::string& only, bool* retry) {
       ->option_text("NAME");
   app.add_option("--lock-wait", lock_wait, "how long to wait for the migration lock (default 60s)")
       ->option_text("DURATION");
+  app.add_option("--schema-agreement-timeout", schema_agreement_timeout,
+                 "CQL: how long to wait after each schema change until every node agrees "
+                 "(default 60s)")
+      ->option_text("DURATION");
 
   try {
     app.parse(argc, argv);
@@ -758,6 +764,9 @@ int Run(int argc, char** argv, const std::string& only, bool* retry) {
   if (!g.log_level.empty()) flags["log_level"] = g.log_level;
   if (!history_table.empty()) flags["history_table"] = history_table;
   if (!lock_wait.empty()) flags["lock_wait"] = lock_wait;
+  if (!schema_agreement_timeout.empty()) {
+    flags["schema_agreement_timeout"] = schema_agreement_timeout;
+  }
   std::optional<std::string> config_path;
   bool explicit_config = !g.config_path.empty();
   if (explicit_config) {

@@ -36,6 +36,8 @@ Result<MigratorOptions> OptionsFrom(const Context& ctx, const MigrateArgs& args)
   o.history_table = c.Get("history_table");
   FERRY_ASSIGN_OR_RETURN(int64_t wait, ParseDurationMs(c.Get("lock_wait")));
   o.lock_wait = std::chrono::milliseconds(wait);
+  FERRY_ASSIGN_OR_RETURN(int64_t agreement, ParseDurationMs(c.Get("schema_agreement_timeout")));
+  o.schema_agreement_timeout = std::chrono::milliseconds(agreement);
   o.lock_timeout = c.Get("lock_timeout");
   o.statement_timeout = c.Get("statement_timeout");
   o.compat_min_version = c.Get("compat.min_version");
@@ -744,8 +746,12 @@ int RunMigrateCommand(const Context& ctx, const std::string& command, const Migr
       }
       PrintJson({{"ok", problems->empty()}, {"problems", arr}});
     } else if (problems->empty()) {
-      Out("valid: every file parses, applied checksums match, order and compatibility are fine, "
-          "and the live schema holds what the migrations made\n");
+      // Engines without SQL tables keep no schema record (docs/cql.md).
+      Out(m.connection()->traits().Has(Feature::kSqlTables)
+              ? "valid: every file parses, applied checksums match, order and compatibility are "
+                "fine, and the live schema holds what the migrations made\n"
+              : "valid: every file parses, applied checksums match, order and compatibility are "
+                "fine (no schema drift check on this engine)\n");
     } else {
       for (const auto& p : *problems) {
         Out(p.kind == "schema" ? fmt::format("schema validation failed: {}\n", PrintableLines(p.message))

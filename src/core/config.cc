@@ -70,6 +70,7 @@ const std::vector<KeyInfo>& KeyTable() {
       {"history_table", "ferry_schema_history", {"FERRY_HISTORY_TABLE"}},
       {"log_level", "warn", {"FERRY_LOG_LEVEL"}},
       {"lock_wait", "60s", {"FERRY_LOCK_WAIT"}},
+      {"schema_agreement_timeout", "60s", {"FERRY_SCHEMA_AGREEMENT_TIMEOUT"}},
       {"lock_timeout", "5s", {"FERRY_LOCK_TIMEOUT"}},
       {"statement_timeout", "", {"FERRY_STATEMENT_TIMEOUT"}},
       {"lock_retries", "3", {"FERRY_LOCK_RETRIES"}},

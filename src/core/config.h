@@ -6,6 +6,8 @@
 //   history_table   FERRY_HISTORY_TABLE                     default ferry_schema_history
 //   log_level       FERRY_LOG_LEVEL                         default warn
 //   lock_wait       FERRY_LOCK_WAIT                         default 60s
+//   schema_agreement_timeout FERRY_SCHEMA_AGREEMENT_TIMEOUT (CQL: wait after each
+//                   schema change until every node agrees)  default 60s
 //   lock_timeout    FERRY_LOCK_TIMEOUT    (PostgreSQL lock_timeout per migration; "0" turns it off) default 5s
 //   statement_timeout FERRY_STATEMENT_TIMEOUT               default ""
 //   lock_retries    FERRY_LOCK_RETRIES  (retries after lock_timeout, 55P03) default 3

@@ -1,8 +1,23 @@
 #include "drivers/connection.h"
 
+#include <fmt/format.h>
+
 #include <cstdlib>
 
+#include "drivers/lease.h"
+
 namespace ferry {
+
+Status EngineTraits::SettleSchema(Connection&, std::string_view, std::chrono::milliseconds) const {
+  return Status();
+}
+
+Result<std::unique_ptr<TableLease>> EngineTraits::OpenLease(Connection&, std::string, std::string,
+                                                            std::string,
+                                                            std::chrono::seconds) const {
+  return Status(StatusCode::kUnimplemented,
+                fmt::format("{} has no table leases", name()));
+}
 
 const std::string& QueryResult::Text(size_t row, size_t col) const {
   static const std::string kEmpty;

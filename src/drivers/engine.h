@@ -20,7 +20,9 @@
 // Traits objects are immutable singletons: safe to share between threads.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -29,6 +31,7 @@
 namespace ferry {
 
 class Connection;
+class TableLease;  // drivers/lease.h
 
 enum class Engine : uint8_t {
   kSqlite,
@@ -56,6 +59,14 @@ enum class Feature : uint8_t {
   kTransactionLocks,       // transaction-scoped advisory locks
   kSchemas,                // schema-qualified names other than an attached file
   kDeclarativePartitions,  // PARTITION BY RANGE, ATTACH/DETACH PARTITION (ops/partition)
+  kTransactions,           // BEGIN/COMMIT: a migration can run in one transaction
+  kSessionLocks,           // Connection::TryLock (session-bound, freed when the
+                           // session ends); without it the migration lock is a
+                           // lease (OpenLease)
+  kSqlTables,              // ferry's own tables (history, schema record, control)
+                           // are written in SQL ($n parameters, identity ids,
+                           // ON CONFLICT, transactions); without it the history
+                           // has its own store (migrate/cql_history.h)
 };
 
 // Which grammar splits and classifies this engine's scripts (migrate/sql_split.h).
@@ -98,6 +109,21 @@ class EngineTraits {
   // setting that makes the server notice a killed client). Failures are
   // harmless: the caller logs them and goes on.
   virtual std::string_view MigrationSessionSetup() const = 0;
+
+  // Called after each migration statement `statement` ran: engines whose
+  // nodes learn schema changes one by one (CQL) wait up to `timeout` until
+  // every node agrees on the schema after a schema change, so the next
+  // statement finds it. kDeadlineExceeded naming the disagreeing nodes.
+  // Engines with one schema return OK at once (the default).
+  virtual Status SettleSchema(Connection& conn, std::string_view statement,
+                              std::chrono::milliseconds timeout) const;
+
+  // A lease named `name` in table `table` (created by TableLease::Ensure),
+  // for engines without kSessionLocks. kUnimplemented by default. `conn`
+  // must outlive the lease.
+  virtual Result<std::unique_ptr<TableLease>> OpenLease(Connection& conn, std::string table,
+                                                        std::string name, std::string owner,
+                                                        std::chrono::seconds ttl) const;
 };
 
 // The traits of `engine` (registered in src/drivers/registry.cc).

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "core/printable.h"
+#include "migrate/cql_history.h"
 
 namespace ferry {
 namespace {
@@ -104,9 +105,9 @@ std::string Quoted(std::string_view value) {
   return "'" + shown + (value.size() > 80 ? "...'" : "'");
 }
 
-// kFailedPrecondition for row `h` when its status or kind is not one ferry
-// writes.
-Status CheckRow(const std::string& table, const HistoryRow& h) {
+}  // namespace
+
+Status CheckHistoryRow(const std::string& table, const HistoryRow& h) {
   const char* column = nullptr;
   std::string value, allowed;
   if (!HistoryStatusFromText(h.status)) {
@@ -131,8 +132,6 @@ Status CheckRow(const std::string& table, const HistoryRow& h) {
       .With("column", column);
 }
 
-}  // namespace
-
 std::string_view ToText(HistoryStatus status) { return TextOf(kStatusText, status); }
 std::string_view ToText(HistoryKind kind) { return TextOf(kKindText, kind); }
 std::optional<HistoryStatus> HistoryStatusFromText(std::string_view text) {
@@ -142,7 +141,10 @@ std::optional<HistoryKind> HistoryKindFromText(std::string_view text) {
   return ValueOf(kKindText, text);
 }
 
+History::~History() = default;
+
 History::History(Connection* conn, std::string table) : conn_(conn), table_(std::move(table)) {
+  if (!conn_->traits().Has(Feature::kSqlTables)) cql_ = std::make_unique<CqlHistory>(conn_, table_);
   quoted_ = QuoteQualified(table_);
   meta_quoted_ = QuoteQualified(table_ + "_meta");
   std::string sets;
@@ -205,7 +207,15 @@ std::string History::Actor() {
 
 Result<bool> History::Exists() { return conn_->traits().TableExists(*conn_, table_); }
 
+namespace {
+Status SqlOnly(std::string_view what) {
+  return Status(StatusCode::kInternal,
+                fmt::format("History::{} needs an engine whose tables are SQL", what));
+}
+}  // namespace
+
 Status History::Ensure() {
+  if (cql_) return cql_->Ensure();
   const EngineTraits& engine = conn_->traits();
   FERRY_ASSIGN_OR_RETURN(bool exists, Exists());
   if (!exists) {
@@ -250,6 +260,7 @@ Status History::Ensure() {
 }
 
 Status History::CheckFormat() {
+  if (cql_) return cql_->CheckFormat();
   auto meta = conn_->Query(
       fmt::format("SELECT value FROM {} WHERE key = 'format_version'", meta_quoted_));
   if (!meta.ok()) {
@@ -283,6 +294,7 @@ Status History::CheckFormat() {
 }
 
 Result<std::vector<HistoryRow>> History::Load() {
+  if (cql_) return cql_->Load();
   const EngineTraits& engine = conn_->traits();
   auto ts = [&engine](const char* col) { return engine.IsoTimestamp(col); };
   std::string sql = fmt::format(
@@ -316,13 +328,14 @@ Result<std::vector<HistoryRow>> History::Load() {
     h.execution = take(15);
     h.note = take(16);
     h.attempts = static_cast<int>(ToInt(f[17]));
-    FERRY_RETURN_IF_ERROR(CheckRow(table_, h));
+    FERRY_RETURN_IF_ERROR(CheckHistoryRow(table_, h));
     rows.push_back(std::move(h));
   }
   return rows;
 }
 
 Result<History::Probe> History::ProbePostgres(const std::vector<std::string>& extra) {
+  if (cql_) return SqlOnly("ProbePostgres");
   // xmin changes with every INSERT/UPDATE of a row, the count with every
   // DELETE: the sum of hash(id, xmin) over the rows changes whenever the
   // history does. Computed by the server over (id, xmin) only, nothing sent
@@ -362,6 +375,7 @@ Result<History::Probe> History::ProbePostgres(const std::vector<std::string>& ex
 }
 
 Result<int64_t> History::Save(const HistoryRow& row) {
+  if (cql_) return cql_->Save(row);
   Params params = RowParams(row);
   if (row.id == 0) {
     FERRY_ASSIGN_OR_RETURN(QueryResult r, conn_->Query(insert_sql_, params));
@@ -384,6 +398,7 @@ int64_t History::IdOf(const QueryResult& inserted) {
 }
 
 Status History::FinishAndCommit(const HistoryRow& row, bool prepared) {
+  if (cql_) return SqlOnly("FinishAndCommit");
   Params params = {row.status, std::to_string(row.statements_done),
                    std::to_string(row.rows_affected), NullIfEmpty(row.completed_at),
                    std::to_string(row.duration_ms), std::to_string(row.id)};
@@ -393,6 +408,7 @@ Status History::FinishAndCommit(const HistoryRow& row, bool prepared) {
 }
 
 Status History::MarkProgress(int64_t id, int statements_done, int64_t rows_affected) {
+  if (cql_) return cql_->MarkProgress(id, statements_done, rows_affected);
   return conn_
       ->Query(fmt::format("UPDATE {} SET statements_done = $1, rows_affected = $2 WHERE id = $3",
                           quoted_),
@@ -401,6 +417,7 @@ Status History::MarkProgress(int64_t id, int statements_done, int64_t rows_affec
 }
 
 Status History::Delete(int64_t id) {
+  if (cql_) return cql_->Delete(id);
   return conn_->Query(fmt::format("DELETE FROM {} WHERE id = $1", quoted_), {std::to_string(id)})
       .status();
 }

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,6 +34,8 @@ std::string_view ToText(HistoryKind kind);      // "versioned", "repeatable", ..
 std::optional<HistoryStatus> HistoryStatusFromText(std::string_view text);
 std::optional<HistoryKind> HistoryKindFromText(std::string_view text);
 
+class CqlHistory;  // migrate/cql_history.h
+
 struct HistoryRow {
   int64_t id = 0;                    // order of first application
   std::string version;               // "" for repeatable
@@ -54,10 +57,21 @@ struct HistoryRow {
   int attempts = 0;
 };
 
+// kFailedPrecondition, naming the row, when its status or kind is not one
+// ferry writes (shared by the history stores).
+Status CheckHistoryRow(const std::string& table, const HistoryRow& row);
+
+// The history of one database. On engines whose own tables are SQL
+// (Feature::kSqlTables) it is written here; on the others (CQL) every call
+// but the SQL-only ones below goes to CqlHistory (migrate/cql_history.h),
+// chosen once by the traits in the constructor.
 class History {
  public:
   // `table` may be schema-qualified ("ops.ferry_schema_history").
   History(Connection* conn, std::string table);
+  ~History();
+  History(const History&) = delete;
+  History& operator=(const History&) = delete;
 
   const std::string& table() const { return table_; }
 
@@ -74,6 +88,9 @@ class History {
   // trusted: validate fails, up refuses).
   Result<std::vector<HistoryRow>> Load();
 
+  // The calls below are for SQL engines only (their callers ask the traits:
+  // kHistoryFingerprint, kPipelining, kTransactions); elsewhere they return
+  // kUnimplemented.
   // One round trip that tells whether the history changed (PostgreSQL; see
   // migrate/status_memo.h). `extra` are boolean SQL expressions evaluated in
   // the same query (e.g. MigrationLock::PgHeldCondition), answered in order.
@@ -115,6 +132,7 @@ class History {
  private:
   Connection* conn_;
   std::string table_;
+  std::unique_ptr<CqlHistory> cql_;  // engines without kSqlTables
   std::string quoted_;
   std::string meta_quoted_;
   std::string insert_sql_;

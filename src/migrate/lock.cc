@@ -5,11 +5,13 @@
 
 #include <charconv>
 #include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
 #include "core/hash.h"
+#include "core/log.h"
 #include "drivers/registry.h"
 #include "migrate/history.h"
 
@@ -96,7 +98,97 @@ std::optional<LockHolder> SqliteHolder(const Url& url) {
   return h;
 }
 
+// Milliseconds since `iso` ("2026-11-21T14:53:00.123Z"), 0 when unreadable.
+int64_t MsSinceIso(const std::string& iso) {
+  std::tm tm{};
+  int ms = 0;
+  if (iso.size() < 19 || strptime(iso.c_str(), "%Y-%m-%dT%H:%M:%S", &tm) == nullptr) return 0;
+  if (iso.size() > 20 && iso[19] == '.') ms = static_cast<int>(ParseInt(iso.substr(20, 3)));
+  const int64_t then = static_cast<int64_t>(timegm(&tm)) * 1000 + ms;
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  return now > then ? now - then : 0;
+}
+
+LockHolder FromLease(const LeaseHolder& lease) {
+  LockHolder h;
+  h.who = fmt::format("{} (lease, expires in {} s unless renewed)", lease.owner,
+                      lease.expires_in_s);
+  h.since = lease.acquired_at;
+  h.held_ms = MsSinceIso(lease.acquired_at);
+  return h;
+}
+
+constexpr std::string_view kLeaseName = "migrations";
+
 }  // namespace
+
+std::string MigrationLock::LeaseTableFor(const std::string& history_table) {
+  return history_table + "_lock";
+}
+
+Result<std::unique_ptr<MigrationLock>> MigrationLock::AcquireLease(
+    const Url& url, std::unique_ptr<Connection> conn, const std::string& history_table,
+    std::chrono::milliseconds wait, const std::function<void(const LockHolder&)>& on_wait) {
+  FERRY_ASSIGN_OR_RETURN(std::unique_ptr<TableLease> lease,
+                         conn->traits().OpenLease(*conn, LeaseTableFor(history_table),
+                                                  std::string(kLeaseName), History::Actor(),
+                                                  kLeaseTtl));
+  FERRY_RETURN_IF_ERROR(lease->Ensure());
+  auto deadline = std::chrono::steady_clock::now() + wait;
+  bool told = false;
+  auto pause = std::chrono::milliseconds(100);
+  while (true) {
+    std::optional<LeaseHolder> holder;
+    FERRY_ASSIGN_OR_RETURN(bool got, lease->TryAcquire(&holder));
+    if (got) break;
+    std::optional<LockHolder> who;
+    if (holder) who = FromLease(*holder);
+    if (!told && on_wait && who) {
+      on_wait(*who);
+      told = true;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      std::string by = who ? fmt::format("{} since {}", who->who, who->since)
+                           : std::string("another runner");
+      return Status(StatusCode::kDeadlineExceeded,
+                    fmt::format("the migration lease on {} is held by {}; waited {} ms. Try "
+                                "again when it finishes, or raise --lock-wait",
+                                url.Redacted(), by, wait.count()));
+    }
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::milliseconds(1000));
+  }
+  std::unique_ptr<MigrationLock> lock(new MigrationLock(std::move(conn), 0, ""));
+  lock->lease_ = std::move(lease);
+  lock->renewer_ = std::thread([raw = lock.get()] { raw->RenewLoop(); });
+  return lock;
+}
+
+void MigrationLock::RenewLoop() {
+  std::unique_lock<std::mutex> guard(mu_);
+  while (!stop_) {
+    if (stop_cv_.wait_for(guard, kLeaseTtl / 3, [this] { return stop_; })) break;
+    guard.unlock();
+    Status s = lease_->Renew();
+    guard.lock();
+    if (!s.ok()) {
+      // A failed renewal is retried at the next tick while the TTL lasts; a
+      // lease taken by another owner is lost for good.
+      FERRY_LOG_WARN("renewing the migration lease: {}", s.ToString());
+      if (s.code() == StatusCode::kFailedPrecondition) {
+        lost_ = std::move(s);
+        break;
+      }
+    }
+  }
+}
+
+Status MigrationLock::Check() const {
+  std::lock_guard<std::mutex> guard(mu_);
+  return lost_;
+}
 
 int64_t MigrationLock::KeyFor(const std::string& history_table) {
   return static_cast<int64_t>(Xxh3("ferry migration lock:" + history_table));
@@ -107,6 +199,20 @@ MigrationLock::MigrationLock(std::unique_ptr<Connection> conn, int64_t key,
     : conn_(std::move(conn)), key_(key), holder_file_(std::move(holder_file)) {}
 
 MigrationLock::~MigrationLock() {
+  if (lease_) {
+    {
+      std::lock_guard<std::mutex> guard(mu_);
+      stop_ = true;
+    }
+    stop_cv_.notify_all();
+    if (renewer_.joinable()) renewer_.join();
+    if (Status s = lease_->Release(); !s.ok()) {
+      FERRY_LOG_WARN("giving up the migration lease: {} (it expires by itself within {} s)",
+                     s.ToString(), kLeaseTtl.count());
+    }
+    lease_.reset();
+    return;
+  }
   if (!holder_file_.empty()) std::remove(holder_file_.c_str());
   if (conn_) (void)conn_->Unlock(key_);
 }
@@ -118,6 +224,9 @@ Result<std::unique_ptr<MigrationLock>> MigrationLock::Acquire(
   options.application_name = fmt::format("{}pid {} on {}", kAppPrefix, getpid(), HostName());
   if (options.application_name.size() > 63) options.application_name.resize(63);
   FERRY_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, OpenConnection(url, options));
+  if (!conn->traits().Has(Feature::kSessionLocks)) {
+    return AcquireLease(url, std::move(conn), history_table, wait, on_wait);
+  }
   int64_t key = KeyFor(history_table);
   auto deadline = std::chrono::steady_clock::now() + wait;
   bool told = false;
@@ -166,6 +275,17 @@ std::string MigrationLock::PgHeldCondition(const std::string& history_table) {
 Result<std::optional<LockHolder>> MigrationLock::Holder(Connection* conn, const Url& url,
                                                         const std::string& history_table,
                                                         std::optional<bool> known_held) {
+  if (!conn->traits().Has(Feature::kSessionLocks)) {
+    const std::string table = LeaseTableFor(history_table);
+    FERRY_ASSIGN_OR_RETURN(bool exists, conn->traits().TableExists(*conn, table));
+    if (!exists) return std::optional<LockHolder>();
+    FERRY_ASSIGN_OR_RETURN(std::unique_ptr<TableLease> lease,
+                           conn->traits().OpenLease(*conn, table, std::string(kLeaseName),
+                                                    History::Actor(), kLeaseTtl));
+    FERRY_ASSIGN_OR_RETURN(std::optional<LeaseHolder> holder, lease->Holder());
+    if (!holder) return std::optional<LockHolder>();
+    return std::optional<LockHolder>(FromLease(*holder));
+  }
   int64_t key = KeyFor(history_table);
   if (conn->traits().Has(Feature::kCatalogLockHolder)) return PgHolder(conn, key, known_held);
   FERRY_ASSIGN_OR_RETURN(bool got, conn->TryLock(key));

@@ -394,7 +394,13 @@ Result<Migrator::RunPlan> Migrator::PrepareScript(const Migration& m, bool down)
   o.grammar = conn_->traits().grammar();
   o.lock_timeout = options_.lock_timeout;
   o.statement_timeout = options_.statement_timeout;
-  return PlanScript(m, down, o);
+  FERRY_ASSIGN_OR_RETURN(RunPlan plan, PlanScript(m, down, o));
+  if (!conn_->traits().Has(Feature::kTransactions) && plan.transactional) {
+    plan.transactional = false;
+    plan.reason = fmt::format("{} has no transactions: statement by statement",
+                              conn_->traits().name());
+  }
+  return plan;
 }
 
 namespace {
@@ -656,6 +662,15 @@ Status Migrator::ApplyOne(const Migration& m, const RunPlan& file_plan, HistoryR
       }
       if (plan.own_transactions && !was_in_tx && conn_->InTransaction()) block_start = i;
       if (plan.own_transactions && !conn_->InTransaction()) block_start = -1;
+      if (Status settled =
+              engine.SettleSchema(*conn_, stmt.text, options_.schema_agreement_timeout);
+          !settled.ok()) {
+        // The statement ran: recorded as done, so the next run does not repeat it.
+        row->statements_done = i + 1;
+        return fail(std::move(settled).Prefix(fmt::format(
+            "{}:{}: statement {} of {} ran, but the nodes did not agree on the schema after it",
+            m.up.path, stmt.line, i + 1, total)));
+      }
       row->rows_affected += *r;
       row->statements_done = i + 1;
       FERRY_RETURN_IF_ERROR(history->MarkProgress(row->id, row->statements_done, row->rows_affected));
@@ -915,6 +930,8 @@ Result<ApplyResult> Migrator::Down(int steps, const std::string& target) {
 
 Result<ApplyResult> Migrator::Recorded(const std::function<Result<ApplyResult>()>& run) {
   run_versions_.clear();
+  // The schema record is kept in SQL tables and reads a SQL catalog.
+  if (!conn_->traits().Has(Feature::kSqlTables)) return run();
   schema_record_ = std::make_unique<SchemaRecord>(conn_.get(), options_.history_table);
   Result<ApplyResult> result = run();
   if (schema_record_->started()) {
@@ -1024,6 +1041,7 @@ Result<ApplyResult> Migrator::UpUnrecorded(const std::string& target) {
     for (size_t i = 0; i < todo.size(); ++i) {
       const PlanEntry* e = todo[i];
       HistoryRow row = e->row != nullptr ? *e->row : HistoryRow{};
+      FERRY_RETURN_IF_ERROR(locked.lock->Check());  // a lease lost: stop before the next one
       for (int attempt = 1;; ++attempt) {
         Status s = ApplyOne(*e->migration, plans[i], &row, &history, false);
         if (s.ok()) break;
@@ -1202,6 +1220,13 @@ Status Migrator::UndoOne(const Migration& m, HistoryRow* row, History* history) 
       e.message = s.message();
       Emit("undo_failed", e, 0, ErrorTypeOf(s));
       return s;
+    }
+    if (Status settled =
+            conn_->traits().SettleSchema(*conn_, stmt.text, options_.schema_agreement_timeout);
+        !settled.ok()) {
+      return std::move(settled).Prefix(fmt::format(
+          "{}:{}: statement {} of {} ran, but the nodes did not agree on the schema after it",
+          script.path, stmt.line, i + 1, total));
     }
     rows += *r;
   }
@@ -1434,12 +1459,15 @@ Result<HealthReport> Migrator::Health() {
   std::string detail;
   for (const ValidationProblem& p : drift) detail += (detail.empty() ? "" : "; ") + p.message;
   add("schema", drift.empty(),
-      drift.empty() ? "the live schema holds what the applied migrations made"
+      !conn_->traits().Has(Feature::kSqlTables)
+          ? "not checked on this engine (no schema record)"
+      : drift.empty() ? "the live schema holds what the applied migrations made"
                     : fmt::format("schema validation failed: {}", detail));
   return h;
 }
 
 void Migrator::AddSchemaDrift(std::vector<ValidationProblem>* problems) {
+  if (!conn_->traits().Has(Feature::kSqlTables)) return;  // no schema record (Recorded)
   SchemaRecord record(conn_.get(), options_.history_table);
   auto drift = record.Compare();
   if (!drift.ok()) {

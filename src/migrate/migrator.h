@@ -7,8 +7,10 @@
 //
 // A migration runs in its own transaction unless it contains statements the
 // server refuses inside one (found by the PostgreSQL parser) or says
-// `-- ferry:no-transaction`; then it runs statement by statement, recording
-// progress per statement, and a later run resumes at the failed statement.
+// `-- ferry:no-transaction`, or the engine has no transactions (CQL); then
+// it runs statement by statement, recording progress per statement (and
+// waiting for schema agreement after each schema change where the engine
+// needs it), and a later run resumes at the failed statement.
 //
 // Findings (pending, drift, validation problems) are values in the returned
 // reports; a Status is non-ok only when the operation could not be done.
@@ -41,6 +43,10 @@ struct MigratorOptions {
   std::string dir = "migrations";
   std::string history_table = "ferry_schema_history";
   std::chrono::milliseconds lock_wait{60'000};
+  // Engines whose nodes learn schema changes one by one (CQL): how long to
+  // wait after each schema-changing statement until every node agrees
+  // (EngineTraits::SettleSchema).
+  std::chrono::milliseconds schema_agreement_timeout{60'000};
   std::string lock_timeout;       // default lock_timeout for each migration ("" = server's)
   std::string statement_timeout;  // default statement_timeout
   bool dry_run = false;

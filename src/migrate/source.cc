@@ -25,7 +25,7 @@ namespace fs = std::filesystem;
 constexpr std::string_view kLayoutHelp =
     "name migrations VERSION_name.sql (ferry, dbmate), VERSION_name.up.sql + "
     "VERSION_name.down.sql (golang-migrate), VERSION_name/up.sql (diesel) or "
-    "V1__name.sql, U1__name.sql, R__name.sql (Flyway)";
+    "V1__name.sql, U1__name.sql, R__name.sql (Flyway); CQL scripts may end in .cql instead";
 
 constexpr std::string_view kKnownDirectives =
     "known directives are up, down, verify, no-transaction, transaction false, "
@@ -583,7 +583,8 @@ class Scanner {
     std::string path = Join(dir_, name);
     std::error_code ec;
     fs::file_status st = fs::status(path, ec);
-    const bool sql = EndsWithIgnoreCase(name, ".sql");
+    // .cql: the same layouts holding CQL (docs/cql.md).
+    const bool sql = EndsWithIgnoreCase(name, ".sql") || EndsWithIgnoreCase(name, ".cql");
     if (ec) {
       if (sql) problems_.Add(path, fmt::format("cannot read: {}", ec.message()));
       return;
@@ -766,10 +767,17 @@ class Scanner {
 
   void ScanFolder(const std::string& name) {
     const std::string folder = Join(dir_, name);
-    const std::string up_path = Join(folder, "up.sql");
-    const std::string down_path = Join(folder, "down.sql");
-    const std::string verify_path = Join(folder, "verify.sql");
     std::error_code ec;
+    // up.sql, or up.cql in a folder of CQL scripts.
+    const std::string ext = !fs::exists(Join(folder, "up.sql"), ec) &&
+                                    !fs::exists(Join(folder, "down.sql"), ec) &&
+                                    (fs::exists(Join(folder, "up.cql"), ec) ||
+                                     fs::exists(Join(folder, "down.cql"), ec))
+                                ? ".cql"
+                                : ".sql";
+    const std::string up_path = Join(folder, "up" + ext);
+    const std::string down_path = Join(folder, "down" + ext);
+    const std::string verify_path = Join(folder, "verify" + ext);
     const bool has_up = fs::exists(up_path, ec);
     const bool has_down = fs::exists(down_path, ec);
     if (!has_up && !has_down) return;  // not a migration folder
@@ -805,7 +813,7 @@ class Scanner {
     }
     CheckNotEmpty(*up, false);
     AddMigration(std::move(version), std::move(description), MigrationKind::kVersioned,
-                 SourceLayout::kDieselFolder, name + "/up.sql", std::move(*up), std::move(down),
+                 SourceLayout::kDieselFolder, name + "/up" + ext, std::move(*up), std::move(down),
                  std::move(verify));
   }
 

@@ -20,9 +20,10 @@
 //
 // VERSION is anything Version::Parse accepts (see version.h); in the
 // VERSION_name forms it ends at the first '_'. The description is the name
-// with '_' turned into spaces. Hidden entries and files not ending in .sql
-// (README.md, metadata.toml) are ignored, as are subdirectories holding
-// neither up.sql nor down.sql. Files are read as UTF-8; a BOM is dropped and
+// with '_' turned into spaces. Every layout also takes .cql in place of .sql
+// (CQL scripts: 1_init.cql, V1.0.0__init.cql, 1_x/up.cql). Hidden entries and
+// files not ending in .sql or .cql (README.md, metadata.toml) are ignored, as
+// are subdirectories holding neither up.sql nor down.sql (nor up.cql, down.cql). Files are read as UTF-8; a BOM is dropped and
 // CRLF / CR line ends become LF.
 //
 // Directives are SQL comments read by ferry (the server sees plain comments).

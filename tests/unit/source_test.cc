@@ -126,6 +126,28 @@ TEST_F(SourceTest, FerrySingleFileWithSections) {
   EXPECT_EQ(m.checksum, "sha256v1:" + Sha256Hex("CREATE TABLE users (id int);"));
 }
 
+// CQL scripts: every layout takes .cql for .sql; semantic versions order
+// by their numbers (1.2.0 before 1.10.0).
+TEST_F(SourceTest, CqlFilesInEveryLayoutOrderBySemanticVersion) {
+  Write("1.10.0_sections.cql",
+        "-- ferry:up\nCREATE TABLE a (id int PRIMARY KEY);\n-- ferry:down\nDROP TABLE a;\n");
+  Write("V1.2.0__flyway.cql", "CREATE TABLE b (id int PRIMARY KEY);\n");
+  Write("U1.2.0__flyway.cql", "DROP TABLE b;\n");
+  Write("1.0.0_pair.up.cql", "CREATE TABLE c (id int PRIMARY KEY);\n");
+  Write("1.0.0_pair.down.cql", "DROP TABLE c;\n");
+  Write("2.0.0_folder/up.cql", "CREATE TABLE d (id int PRIMARY KEY);\n");
+  Write("2.0.0_folder/down.cql", "DROP TABLE d;\n");
+  Write("README.md", "not a migration");
+  MigrationSet set = ScanOk();
+  EXPECT_EQ(Versions(set), (std::vector<std::string>{"1.0.0", "1.2.0", "1.10.0", "2.0.0"}));
+  ASSERT_EQ(set.migrations.size(), 4u);
+  for (const Migration& m : set.migrations) EXPECT_TRUE(m.down.has_value()) << m.script;
+  EXPECT_EQ(set.migrations[2].up.sql, "CREATE TABLE a (id int PRIMARY KEY);");
+  EXPECT_EQ(set.migrations[2].down->sql, "DROP TABLE a;");
+  EXPECT_EQ(set.migrations[3].script, "2.0.0_folder/up.cql");
+  EXPECT_EQ(set.migrations[3].down->path, Path("2.0.0_folder/down.cql"));
+}
+
 TEST_F(SourceTest, DbmateMarkersAndTransactionOption) {
   Write("20151129054053_test_migration.sql",
         "-- migrate:up transaction:false\n"

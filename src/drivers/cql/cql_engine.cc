@@ -3,6 +3,12 @@
 #include <fmt/format.h>
 
 #include "drivers/connection.h"
+#include "drivers/cql/cql_split.h"
+#include "drivers/lease.h"
+#if FERRY_WITH_CQL
+#include "drivers/cql/cql_connection.h"
+#include "drivers/cql/cql_lease.h"
+#endif
 
 namespace ferry::cql {
 namespace {
@@ -11,8 +17,10 @@ class CqlTraits final : public EngineTraits {
  public:
   Engine engine() const override { return Engine::kCql; }
   // CQL offers none of the Features: no transactions (so no transactional
-  // DDL or transaction locks), no session locks, no COPY in the protocol,
-  // no triggers for online changes, no schemas besides keyspaces.
+  // DDL or transaction locks), no session locks (the migration lock is a
+  // lease, OpenLease), no COPY in the protocol, no triggers for online
+  // changes, no schemas besides keyspaces, and ferry's own tables are not
+  // SQL (the history has its own store, migrate/cql_history.h).
   bool Has(Feature) const override { return false; }
   SqlGrammar grammar() const override { return SqlGrammar::kCql; }
 
@@ -49,6 +57,38 @@ class CqlTraits final : public EngineTraits {
   }
 
   std::string_view MigrationSessionSetup() const override { return ""; }
+
+  // After CREATE/ALTER/DROP of a keyspace, table, type, index, view,
+  // function, aggregate or trigger: every node must see the change before
+  // the next statement uses it.
+  Status SettleSchema(Connection& conn, std::string_view statement,
+                      std::chrono::milliseconds timeout) const override {
+    if (!IsSchemaChange(statement)) return Status();
+#if FERRY_WITH_CQL
+    if (auto* cql = dynamic_cast<CqlConnection*>(&conn)) {
+      return cql->WaitForSchemaAgreement(timeout);
+    }
+#else
+    (void)timeout;
+#endif
+    (void)conn;
+    return Status();
+  }
+
+  Result<std::unique_ptr<TableLease>> OpenLease(Connection& conn, std::string table,
+                                                std::string name, std::string owner,
+                                                std::chrono::seconds ttl) const override {
+#if FERRY_WITH_CQL
+    if (auto* cql = dynamic_cast<CqlConnection*>(&conn)) {
+      return std::unique_ptr<TableLease>(
+          new Lease(cql, std::move(table), std::move(name), std::move(owner), ttl));
+    }
+#else
+    (void)table, (void)name, (void)owner, (void)ttl;
+#endif
+    (void)conn;
+    return Status(StatusCode::kUnimplemented, "this build has no CQL driver");
+  }
 };
 
 }  // namespace

@@ -5,13 +5,20 @@
 namespace ferry::cql {
 namespace {
 
-std::string Quote(std::string_view name) {
+std::string QuoteOne(std::string_view name) {
   std::string out = "\"";
   for (char c : name) {
     if (c == '"') out += '"';
     out += c;
   }
   return out + "\"";
+}
+
+// "table" or "keyspace.table", each part quoted.
+std::string Quote(std::string_view name) {
+  size_t dot = name.find('.');
+  if (dot == std::string_view::npos) return QuoteOne(name);
+  return QuoteOne(name.substr(0, dot)) + "." + QuoteOne(name.substr(dot + 1));
 }
 
 // The [applied] column of a conditional write's single row.

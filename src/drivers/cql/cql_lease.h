@@ -19,35 +19,32 @@
 #include <string>
 
 #include "drivers/cql/cql_connection.h"
+#include "drivers/lease.h"
 #include "ferry/status.h"
 
 namespace ferry::cql {
 
-struct LeaseHolder {
-  std::string owner;        // "user@host pid N"
-  std::string acquired_at;  // ISO 8601 UTC
-  std::string renewed_at;
-  int64_t expires_in_s = 0;  // seconds left of the TTL
-};
+using LeaseHolder = ferry::LeaseHolder;  // drivers/lease.h
 
-class Lease {
+class Lease final : public TableLease {
  public:
-  // `conn` must outlive the lease; `table` is unquoted, in the connection's keyspace.
+  // `conn` must outlive the lease; `table` is unquoted, "table" (in the
+  // connection's keyspace) or "keyspace.table".
   Lease(CqlConnection* conn, std::string table, std::string name, std::string owner,
         std::chrono::seconds ttl);
 
   // Creates the lease table when missing (and waits for schema agreement).
-  Status Ensure();
+  Status Ensure() override;
   // True when this owner now holds the lease; false (and `holder` set when
   // given) while another owner does.
-  Result<bool> TryAcquire(std::optional<LeaseHolder>* holder = nullptr);
+  Result<bool> TryAcquire(std::optional<LeaseHolder>* holder = nullptr) override;
   // Extends the lease by the TTL; kFailedPrecondition when it was lost
   // (expired and taken by another owner).
-  Status Renew();
+  Status Renew() override;
   // Gives the lease up; a lease no longer ours is not an error.
-  Status Release();
+  Status Release() override;
   // The current holder, or nullopt when free.
-  Result<std::optional<LeaseHolder>> Holder();
+  Result<std::optional<LeaseHolder>> Holder() override;
 
  private:
   ExecOptions Serial() const;

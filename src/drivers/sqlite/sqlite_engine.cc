@@ -11,9 +11,11 @@ class SqliteTraits final : public EngineTraits {
  public:
   Engine engine() const override { return Engine::kSqlite; }
   bool Has(Feature feature) const override {
-    // DDL is transactional in SQLite; everything else in Feature is a
-    // server's (statistics, COPY, triggers in PL/pgSQL, catalog views).
-    return feature == Feature::kTransactionalDdl;
+    // DDL is transactional in SQLite, it has session (file) locks and
+    // ferry's tables are SQL; everything else in Feature is a server's
+    // (statistics, COPY, triggers in PL/pgSQL, catalog views).
+    return feature == Feature::kTransactionalDdl || feature == Feature::kTransactions ||
+           feature == Feature::kSessionLocks || feature == Feature::kSqlTables;
   }
   SqlGrammar grammar() const override { return SqlGrammar::kSqlite; }
 
