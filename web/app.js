@@ -48,6 +48,11 @@ function renderDatabases(status) {
     if (!db.reachable) {
       row("state", "unreachable", "bad");
       row("error", db.error);
+    } else if (db.engine === "redis") {
+      row("redis", db.mode + ", " + db.masters + " master" + (db.masters === 1 ? "" : "s"));
+      row("keys", String(db.keys));
+      row("memory", Math.round(db.used_memory_bytes / 1048576) + " MiB" +
+          (db.max_memory_bytes ? " of " + Math.round(db.max_memory_bytes / 1048576) + " MiB" : ""));
     } else {
       row("schema version", db.current_version || "none");
       row("pending", db.pending + (db.pending ? " (" + db.pending_versions.join(", ") + ")" : ""),

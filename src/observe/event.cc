@@ -166,7 +166,8 @@ std::string DatabaseLabel(std::string_view url) {
   std::string host = u.host().empty() ? "localhost" : u.host();
   if (host.starts_with("/")) host = "localhost";  // a Unix socket directory
   std::string out = host;
-  if (u.port() != 0) out += ":" + std::to_string(u.port());
+  // A seed list ("h1:p1,h2:p2") carries its own ports.
+  if (u.port() != 0 && host.find(',') == std::string::npos) out += ":" + std::to_string(u.port());
   out += "/" + u.database();
   return out;
 }

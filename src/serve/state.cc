@@ -10,6 +10,7 @@
 #include "core/url.h"
 #include "drivers/registry.h"
 #include "migrate/migrator.h"
+#include "move/redis/redis_pair.h"
 #include "move/control.h"
 #include "observe/event.h"
 #include "observe/plugin.h"
@@ -61,12 +62,66 @@ json DownJson(const std::string& url, const Status& s) {
           {"error", RedactSecrets(s.ToString())}};
 }
 
+bool IsRedis(const std::string& url) {
+  auto u = Url::Parse(url);
+  return u.ok() && u->scheme() == "redis";
+}
+
+// A Redis server or cluster has no migrations: what serve shows of it.
+struct RedisFacts {
+  bool cluster = false;
+  int masters = 0;
+  int64_t keys = 0;
+  int64_t used = 0, max = 0;  // bytes, summed over masters (max 0: no limit somewhere)
+  double fullest = 0;         // highest used/maxmemory of a master with a limit
+  int64_t connect_ms = 0;
+};
+
+Result<RedisFacts> ReadRedis(const StateOptions& o, const std::string& url) {
+  const auto start = Clock::now();
+  return Bounded<RedisFacts>(o.connect_bound, [url, start]() -> Result<RedisFacts> {
+    FERRY_ASSIGN_OR_RETURN(redis::RedisSide side, redis::OpenRedisSide(url, "server"));
+    RedisFacts f;
+    f.connect_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+    f.cluster = side.client->cluster();
+    f.masters = static_cast<int>(side.masters.size());
+    bool limited = true;
+    for (const redis::NodeFacts& n : side.masters) {
+      f.keys += n.keys;
+      f.used += n.used_memory;
+      f.max += n.maxmemory;
+      limited = limited && n.maxmemory > 0;
+      if (n.maxmemory > 0) {
+        f.fullest = std::max(f.fullest, static_cast<double>(n.used_memory) / n.maxmemory);
+      }
+    }
+    if (!limited) f.max = 0;
+    return f;
+  });
+}
+
+json RedisStatus(const StateOptions& o, const std::string& url) {
+  auto f = ReadRedis(o, url);
+  if (!f.ok()) return DownJson(url, f.status());
+  return {{"database", DatabaseLabel(url)},
+          {"reachable", true},
+          {"engine", "redis"},
+          {"url", RedactSecrets(url)},
+          {"mode", f->cluster ? "cluster" : "standalone"},
+          {"masters", f->masters},
+          {"keys", f->keys},
+          {"used_memory_bytes", f->used},
+          {"max_memory_bytes", f->max}};
+}
+
 json LockJson(const std::optional<LockHolder>& holder) {
   if (!holder) return nullptr;
   return {{"who", holder->who}, {"since", holder->since}, {"held_ms", holder->held_ms}};
 }
 
 json OneStatus(const StateOptions& o, const std::string& url) {
+  if (IsRedis(url)) return RedisStatus(o, url);
   auto m = OpenBounded(o, url);
   if (!m.ok()) return DownJson(url, m.status());
   auto report = (*m)->CurrentStatus(/*metadata_only=*/true);
@@ -211,6 +266,7 @@ json StatusJson(const StateOptions& options) {
 json HistoryJson(const StateOptions& options, int limit) {
   json dbs = json::array();
   for (const std::string& url : options.databases) {
+    if (IsRedis(url)) continue;  // no migration history
     auto m = OpenBounded(options, url);
     if (!m.ok()) {
       dbs.push_back(DownJson(url, m.status()));
@@ -245,6 +301,7 @@ json JobsJson(const StateOptions& options) {
   json jobs = json::array();
   json errors = json::array();
   for (const std::string& url : options.databases) {
+    if (IsRedis(url)) continue;  // redis copy keeps its state in a local file
     auto r = Bounded<json>(options.connect_bound * 4, [url] { return JobsOf(url); });
     if (!r.ok()) {
       errors.push_back(DownJson(url, r.status()));
@@ -258,6 +315,7 @@ json JobsJson(const StateOptions& options) {
 json LintJson(const StateOptions& options) {
   json dbs = json::array();
   for (const std::string& url : options.databases) {
+    if (IsRedis(url)) continue;  // nothing to lint
     auto m = OpenBounded(options, url, /*with_sql=*/true);
     if (!m.ok()) {
       dbs.push_back(DownJson(url, m.status()));
@@ -301,6 +359,25 @@ json LintJson(const StateOptions& options) {
   return {{"databases", dbs}};
 }
 
+// Readiness of a Redis server or cluster: it answers within the bound, a
+// cluster reports cluster_state:ok with every slot served (OpenRedisSide
+// refuses it otherwise), and no master is at 90% of its maxmemory.
+template <typename Add>
+void RedisReady(const StateOptions& options, const std::string& url, Add& add) {
+  auto f = ReadRedis(options, url);
+  if (!f.ok()) {
+    add("connect", false, f.status().ToString());
+    return;
+  }
+  add("connect", true,
+      fmt::format("connected in {} ms (bound {} ms), {} {} master(s)", f->connect_ms,
+                  options.connect_bound.count(), f->cluster ? "cluster," : "standalone,",
+                  f->masters));
+  add("memory", f->fullest < 0.9,
+      f->fullest > 0 ? fmt::format("fullest master at {:.0f}% of maxmemory", f->fullest * 100)
+                     : std::string("no maxmemory limit"));
+}
+
 json ReadyJson(const StateOptions& options) {
   bool all_ready = true;
   json dbs = json::array();
@@ -311,6 +388,12 @@ json ReadyJson(const StateOptions& options) {
       checks.push_back({{"name", name}, {"ok", ok}, {"detail", RedactSecrets(detail)}});
       if (!ok) ready = false;
     };
+    if (IsRedis(url)) {
+      RedisReady(options, url, add);
+      if (!ready) all_ready = false;
+      dbs.push_back({{"database", DatabaseLabel(url)}, {"ready", ready}, {"checks", checks}});
+      continue;
+    }
     const auto start = Clock::now();
     auto m = OpenBounded(options, url);
     const auto ms =

@@ -15,6 +15,7 @@
 
 #include "core/url.h"
 #include "drivers/registry.h"
+#include "integration/redis_test_env.h"
 #include "serve_util.h"
 #include "test_util.h"
 
@@ -278,6 +279,45 @@ TEST_F(ServeTest, TokenGuardsEveryPathButHealthz) {
   EXPECT_EQ(server.Get("/api/status", "s3cr3t-token")->status, 200);
   std::vector<std::string> problems = CheckAgainstOpenApi(server, "s3cr3t-token");
   EXPECT_TRUE(problems.empty()) << ::testing::PrintToString(problems);
+}
+
+// Redis servers and clusters are watched too: reachable, keys, memory, a
+// readiness verdict, metrics; no password anywhere (the ACL user's URL).
+TEST(RedisServeTest, WatchesRedisServersAndClustersReadOnly) {
+  const std::string plain = ::ferry::testing::RedisAclUrl();
+  const std::string cluster = ::ferry::testing::RedisClusterUrl();
+  if (plain.empty() || cluster.empty()) return;
+  ServeProcess server({"serve", "-d", plain, "-d", cluster});
+  ASSERT_TRUE(server.ok()) << server.log();
+  auto status = json::parse(server.Get("/api/status")->body);
+  ASSERT_EQ(status["databases"].size(), 2u) << status.dump();
+  for (const auto& db : status["databases"]) {
+    EXPECT_EQ(db["reachable"], true) << db.dump();
+    EXPECT_EQ(db["engine"], "redis") << db.dump();
+    EXPECT_GT(db["used_memory_bytes"].get<int64_t>(), 0) << db.dump();
+  }
+  EXPECT_EQ(status["databases"][0]["mode"], "standalone");
+  EXPECT_EQ(status["databases"][1]["mode"], "cluster");
+  EXPECT_EQ(status["databases"][1]["masters"], 3);
+  EXPECT_EQ(status["databases"][1]["database"].get<std::string>().find(":6379"),
+            std::string::npos);
+  auto ready = server.Get("/readyz");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 200) << ready->body;
+  auto checks = json::parse(ready->body)["databases"][1]["checks"];
+  ASSERT_EQ(checks.size(), 2u) << ready->body;
+  EXPECT_EQ(checks[0]["name"], "connect");
+  EXPECT_EQ(checks[1]["name"], "memory");
+  auto metrics = server.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_THAT(metrics->body, HasSubstr("ferry_redis_db_keys{"));
+  EXPECT_THAT(metrics->body, HasSubstr("ferry_redis_memory_bytes{"));
+  for (const char* path : {"/", "/api/status", "/readyz", "/api/history", "/api/jobs", "/metrics"}) {
+    auto res = server.Get(path);
+    ASSERT_TRUE(res) << path;
+    EXPECT_EQ(res->body.find("ferry_acl_secret"), std::string::npos) << path;
+  }
+  EXPECT_EQ(server.log().find("ferry_acl_secret"), std::string::npos);
 }
 
 // Kubernetes stops a pod with SIGTERM: the service stops cleanly, exit 0.

@@ -43,12 +43,22 @@ std::string StateMetricsText(const std::string& status_json, const std::string& 
   auto& job_progress =
       gauge("ferry_job_progress_ratio", "Fraction of a job's chunks finished (0..1)");
 
+  auto& redis_keys = gauge("ferry_redis_db_keys", "Keys of a watched Redis server or cluster");
+  auto& redis_memory = gauge("ferry_redis_memory_bytes",
+                             "Memory of a watched Redis server or cluster (kind used, max; "
+                             "max 0 = no limit)");
   json status = json::parse(status_json);
   for (const json& db : status["databases"]) {
     const std::string label = db["database"].get<std::string>();
     const bool reachable = db["reachable"].get<bool>();
     up.Add({{"database", label}}).Set(reachable ? 1 : 0);
     if (!reachable) continue;
+    if (db.value("engine", "") == "redis") {
+      redis_keys.Add({{"database", label}}).Set(Num(db, "keys"));
+      redis_memory.Add({{"database", label}, {"kind", "used"}}).Set(Num(db, "used_memory_bytes"));
+      redis_memory.Add({{"database", label}, {"kind", "max"}}).Set(Num(db, "max_memory_bytes"));
+      continue;
+    }
     std::string v = db["current_version"].get<std::string>();
     version.Add({{"database", label}, {"version", v.empty() ? "none" : v}}).Set(1);
     for (const char* state : {"applied", "pending", "failed", "running"}) {
