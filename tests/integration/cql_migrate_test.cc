@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -389,6 +390,65 @@ TEST_F(CqlMigrateTest, BaselineMarksFilesAsApplied) {
   ASSERT_EQ(Ferry("up").exit_code, 0);
   EXPECT_FALSE(TableExists("old_one"));
   EXPECT_TRUE(TableExists("new_one"));
+}
+
+// examples/ipfs-cluster (seed 003's schema) on the real server: lint-clean,
+// applies, reports 1.1.0, rolls 1.1.0 back with goto, applies it again.
+TEST_F(CqlMigrateTest, IpfsClusterExampleAppliesRollsBackAndReapplies) {
+  if (!admin_) GTEST_FAIL() << "FERRY_TEST_CQL_URL is not set";
+  const std::string example = std::string(FERRY_SOURCE_DIR) + "/examples/ipfs-cluster/migrations";
+  auto run = [&](std::vector<std::string> args) {
+    std::vector<std::string> all = {"-d", url_, "--dir", example};
+    all.insert(all.end(), args.begin(), args.end());
+    return RunFerry(all, {"FERRY_CACHE_DIR=off"});
+  };
+  auto tables = [&]() {
+    std::set<std::string> out;
+    auto r = admin_->Query("SELECT table_name FROM system_schema.tables WHERE keyspace_name = ?",
+                           {std::string("ipfs_pins")});
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    for (size_t i = 0; r.ok() && i < r->rows.size(); ++i) out.insert(r->Text(i, 0));
+    return out;
+  };
+  auto has_column = [&](const std::string& table, const std::string& column) {
+    auto r = admin_->Query(
+        "SELECT column_name FROM system_schema.columns WHERE keyspace_name = ? AND "
+        "table_name = ? AND column_name = ?",
+        {std::string("ipfs_pins"), table, column});
+    return r.ok() && !r->empty();
+  };
+  (void)admin_->Exec("DROP KEYSPACE IF EXISTS ipfs_pins");
+  RunResult lint = RunFerry({"lint", example});
+  EXPECT_EQ(lint.exit_code, 0) << lint.out << lint.err;
+  EXPECT_THAT(lint.out, HasSubstr("0 errors, 0 warnings"));
+
+  RunResult up = run({"up"});
+  ASSERT_EQ(up.exit_code, 0) << up.out << up.err;
+  json status = json::parse(run({"status", "--json"}).out);
+  EXPECT_EQ(status["current_version"], "1.1.0") << status.dump();
+  EXPECT_EQ(status["applied"], 2);
+  EXPECT_EQ(tables().size(), 10u);
+  EXPECT_TRUE(has_column("pins_by_cid", "priority"));
+  json history = json::parse(run({"history", "--json"}).out)["history"];
+  ASSERT_EQ(history.size(), 2u);
+  for (const auto& row : history) EXPECT_EQ(row["status"], "success") << row.dump();
+  EXPECT_EQ(run({"validate"}).exit_code, 0);
+  RunResult report = run({"report", "json"});
+  EXPECT_EQ(report.exit_code, 0) << report.err;
+  EXPECT_THAT(report.out, HasSubstr("1.1.0"));
+
+  RunResult back = run({"goto", "1.0.0"});
+  ASSERT_EQ(back.exit_code, 0) << back.out << back.err;
+  EXPECT_EQ(tables().size(), 7u);
+  EXPECT_FALSE(tables().count("partition_stats"));
+  EXPECT_FALSE(has_column("pins_by_cid", "priority"));
+  EXPECT_EQ(json::parse(run({"status", "--json"}).out)["current_version"], "1.0.0");
+
+  RunResult again = run({"up"});
+  ASSERT_EQ(again.exit_code, 0) << again.out << again.err;
+  EXPECT_EQ(tables().size(), 10u);
+  EXPECT_TRUE(has_column("pins_by_peer", "error_message"));
+  (void)admin_->Exec("DROP KEYSPACE IF EXISTS ipfs_pins");
 }
 
 }  // namespace
