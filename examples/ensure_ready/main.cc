@@ -2,6 +2,9 @@
 //
 //   ensure_ready DATABASE_URL MIGRATIONS_DIR [--check-only] [--min V] [--current V]
 //
+// The environment may set FERRY_AUTO_MIGRATE, FERRY_MIGRATION_TIMEOUT and
+// FERRY_VALIDATE_SCHEMA (or seed 003's SCYLLADB_* names); flags win.
+//
 // Exit 0 when the schema is ready, 1 when it is not, 2 on an error.
 #include <ferry/ferry.h>
 
@@ -15,8 +18,15 @@ int main(int argc, char** argv) {
                  argv[0]);
     return 2;
   }
-  ferry::EnsureReadyOptions options;
-  options.timeout = std::chrono::seconds(30);
+  ferry::EnsureReadyOptions defaults;
+  defaults.timeout = std::chrono::seconds(30);
+  // FERRY_AUTO_MIGRATE / SCYLLADB_AUTO_MIGRATE and the like (seed 003).
+  ferry::Result<ferry::EnsureReadyOptions> from_env = ferry::EnsureReadyOptionsFromEnv(defaults);
+  if (!from_env.ok()) {
+    std::fprintf(stderr, "bad environment: %s\n", from_env.status().ToString().c_str());
+    return 2;
+  }
+  ferry::EnsureReadyOptions options = *from_env;
   for (int i = 3; i < argc; ++i) {
     if (std::strcmp(argv[i], "--check-only") == 0) {
       options.auto_migrate = false;

@@ -58,6 +58,15 @@ struct ReadyReport {
 Result<ReadyReport> EnsureReady(std::string_view url, std::string_view migrations_dir,
                                 const EnsureReadyOptions& options = {});
 
+// `base` with what the environment sets, for applications configured by
+// environment variables (seed 003's names are read as aliases; ferry's own
+// name wins when both are set):
+//   FERRY_AUTO_MIGRATE      (SCYLLADB_AUTO_MIGRATE)       true/false/1/0/yes/no
+//   FERRY_MIGRATION_TIMEOUT (SCYLLADB_MIGRATION_TIMEOUT)  e.g. 30s, 5m, 1h
+//   FERRY_VALIDATE_SCHEMA   (SCYLLADB_VALIDATE_SCHEMA)    true/false/...
+// kInvalidArgument naming the variable for a value it cannot read.
+Result<EnsureReadyOptions> EnsureReadyOptionsFromEnv(EnsureReadyOptions base = {});
+
 // "0.1.0"
 std::string_view LibraryVersion();
 

@@ -1,8 +1,12 @@
 // EnsureReady: the start-up entry point of include/ferry/ferry.h.
 #include <fmt/format.h>
 
+#include <cctype>
+#include <cstdlib>
 #include <exception>
+#include <optional>
 
+#include "core/config.h"
 #include "ferry/ferry.h"
 #include "migrate/migrator.h"
 
@@ -15,6 +19,26 @@ int CompareVersions(const std::string& a, const std::string& b) {
   if (!va.ok() || !vb.ok()) return a < b ? -1 : (a == b ? 0 : 1);
   auto c = *va <=> *vb;
   return c < 0 ? -1 : (c > 0 ? 1 : 0);
+}
+
+// The value of the first of `names` that is set, with the name it came from.
+std::optional<std::pair<std::string, std::string>> FirstSet(
+    std::initializer_list<const char*> names) {
+  for (const char* name : names) {
+    if (const char* v = std::getenv(name); v != nullptr && *v != '\0') {
+      return std::make_pair(std::string(name), std::string(v));
+    }
+  }
+  return std::nullopt;
+}
+
+Result<bool> ParseFlag(const std::string& name, const std::string& value) {
+  std::string v;
+  for (char c : value) v += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (v == "1" || v == "true" || v == "yes" || v == "on") return true;
+  if (v == "0" || v == "false" || v == "no" || v == "off") return false;
+  return Status(StatusCode::kInvalidArgument,
+                fmt::format("{}={:?}: give true or false", name, value));
 }
 
 Result<ReadyReport> EnsureReadyImpl(std::string_view url, std::string_view dir,
@@ -84,5 +108,24 @@ Result<ReadyReport> EnsureReady(std::string_view url, std::string_view migration
 }
 
 std::string_view LibraryVersion() { return FERRY_VERSION; }
+
+Result<EnsureReadyOptions> EnsureReadyOptionsFromEnv(EnsureReadyOptions base) {
+  if (auto v = FirstSet({"FERRY_AUTO_MIGRATE", "SCYLLADB_AUTO_MIGRATE"})) {
+    FERRY_ASSIGN_OR_RETURN(base.auto_migrate, ParseFlag(v->first, v->second));
+  }
+  if (auto v = FirstSet({"FERRY_VALIDATE_SCHEMA", "SCYLLADB_VALIDATE_SCHEMA"})) {
+    FERRY_ASSIGN_OR_RETURN(base.validate, ParseFlag(v->first, v->second));
+  }
+  if (auto v = FirstSet({"FERRY_MIGRATION_TIMEOUT", "SCYLLADB_MIGRATION_TIMEOUT"})) {
+    auto ms = ParseDurationMs(v->second);
+    if (!ms.ok()) {
+      return Status(StatusCode::kInvalidArgument,
+                    fmt::format("{}={:?}: give a duration such as 30s or 5m", v->first,
+                                v->second));
+    }
+    base.timeout = std::chrono::milliseconds(*ms);
+  }
+  return base;
+}
 
 }  // namespace ferry

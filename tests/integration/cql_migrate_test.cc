@@ -451,5 +451,29 @@ TEST_F(CqlMigrateTest, IpfsClusterExampleAppliesRollsBackAndReapplies) {
   (void)admin_->Exec("DROP KEYSPACE IF EXISTS ipfs_pins");
 }
 
+// ferry::EnsureReady on cql:// with seed 003's environment names: check
+// only (not ready, 2 pending), then auto-migrate, then a bad value named.
+TEST_F(CqlMigrateTest, IpfsClusterEnsureReadyReadsSeed003EnvironmentNames) {
+  if (!admin_) GTEST_FAIL() << "FERRY_TEST_CQL_URL is not set";
+  const std::string example = std::string(FERRY_SOURCE_DIR) + "/examples/ipfs-cluster/migrations";
+  (void)admin_->Exec("DROP KEYSPACE IF EXISTS ipfs_pins");
+  RunResult check = ::ferry::testing::RunBinary(FERRY_ENSURE_READY_EXAMPLE, {url_, example},
+                                                {"SCYLLADB_AUTO_MIGRATE=false"});
+  EXPECT_EQ(check.exit_code, 1) << check.out << check.err;
+  EXPECT_THAT(check.out, HasSubstr("pending 2, NOT READY"));
+  RunResult bad = ::ferry::testing::RunBinary(FERRY_ENSURE_READY_EXAMPLE, {url_, example},
+                                              {"SCYLLADB_MIGRATION_TIMEOUT=soon"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.out << bad.err;
+  EXPECT_THAT(bad.err, HasSubstr("SCYLLADB_MIGRATION_TIMEOUT"));
+  // ferry's own name wins over the seed's.
+  RunResult go = ::ferry::testing::RunBinary(
+      FERRY_ENSURE_READY_EXAMPLE, {url_, example},
+      {"SCYLLADB_AUTO_MIGRATE=false", "FERRY_AUTO_MIGRATE=true", "SCYLLADB_VALIDATE_SCHEMA=yes",
+       "SCYLLADB_MIGRATION_TIMEOUT=2m"});
+  EXPECT_EQ(go.exit_code, 0) << go.out << go.err;
+  EXPECT_THAT(go.out, HasSubstr("-> 1.1.0, applied 2"));
+  (void)admin_->Exec("DROP KEYSPACE IF EXISTS ipfs_pins");
+}
+
 }  // namespace
 }  // namespace ferry::cql
