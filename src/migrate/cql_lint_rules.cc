@@ -8,89 +8,15 @@
 #include <cctype>
 
 #include "drivers/cql/cql_split.h"
+#include "migrate/cql_tokens.h"
 #include "migrate/lint_internal.h"
 
 namespace ferry::lint_internal {
 namespace {
 
-struct Token {
-  std::string text;   // as written (quotes kept for '...')
-  std::string upper;  // upper case, for keywords
-  std::string name;   // identifier: lower case, or the quoted name as is
-};
-
-std::vector<Token> Tokenize(std::string_view s) {
-  std::vector<Token> out;
-  size_t i = 0;
-  while (i < s.size()) {
-    const char c = s[i];
-    if (std::isspace(static_cast<unsigned char>(c))) {
-      ++i;
-      continue;
-    }
-    size_t start = i;
-    Token t;
-    if (c == '\'' || c == '"') {
-      for (++i; i < s.size(); ++i) {
-        if (s[i] == c && i + 1 < s.size() && s[i + 1] == c) {
-          ++i;
-        } else if (s[i] == c) {
-          break;
-        }
-      }
-      ++i;
-      t.text = std::string(s.substr(start, i - start));
-      if (c == '"' && t.text.size() >= 2) t.name = t.text.substr(1, t.text.size() - 2);
-    } else if (std::isalnum(static_cast<unsigned char>(c)) || c == '_') {
-      while (i < s.size() && (std::isalnum(static_cast<unsigned char>(s[i])) || s[i] == '_')) ++i;
-      t.text = std::string(s.substr(start, i - start));
-      t.name = Lower(t.text);
-    } else {
-      t.text = std::string(1, c);
-      ++i;
-    }
-    t.upper = t.text;
-    for (char& ch : t.upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-    out.push_back(std::move(t));
-  }
-  return out;
-}
-
-class Tokens {
- public:
-  explicit Tokens(std::vector<Token> t) : t_(std::move(t)) {}
-  bool Is(size_t i, std::string_view upper) const { return i < t_.size() && t_[i].upper == upper; }
-  const Token& at(size_t i) const {
-    static const Token kEnd;
-    return i < t_.size() ? t_[i] : kEnd;
-  }
-  size_t size() const { return t_.size(); }
-  // Whether the words appear in a row anywhere from `from`.
-  bool Has(std::initializer_list<std::string_view> words, size_t from = 0) const {
-    for (size_t i = from; i + words.size() <= t_.size(); ++i) {
-      size_t k = 0;
-      for (std::string_view w : words) {
-        if (t_[i + k].upper != w) break;
-        ++k;
-      }
-      if (k == words.size()) return true;
-    }
-    return false;
-  }
-  // "ks.table" or "table" starting at i; sets *next past it.
-  std::string QualifiedName(size_t i, size_t* next) const {
-    std::string n = at(i).name;
-    if (Is(i + 1, ".")) {
-      n += "." + at(i + 2).name;
-      i += 2;
-    }
-    *next = i + 1;
-    return n;
-  }
-
- private:
-  std::vector<Token> t_;
-};
+using cql_tokens::ReadColumns;
+using cql_tokens::Tokenize;
+using cql_tokens::Tokens;
 
 // The unqualified part of "ks.table".
 std::string Bare(const std::string& name) {
@@ -105,34 +31,6 @@ bool LikelyHighCardinality(const std::string& column) {
     if (column == s || column.ends_with("_" + std::string(s))) return true;
   }
   return false;
-}
-
-// The column list of CREATE TABLE ... ( ... ): name -> type, and key columns.
-void ReadColumns(const Tokens& t, size_t open, std::map<std::string, std::string>* types,
-                 std::set<std::string>* key) {
-  int depth = 0;
-  size_t item = open + 1;
-  for (size_t i = open; i < t.size(); ++i) {
-    const std::string& x = t.at(i).text;
-    if (x == "(" || x == "<") ++depth;
-    if (x == ")" || x == ">") --depth;
-    const bool end_of_item = (depth == 1 && x == ",") || (depth == 0 && x == ")");
-    if (!end_of_item) continue;
-    if (t.Is(item, "PRIMARY") && t.Is(item + 1, "KEY")) {
-      for (size_t k = item + 2; k < i; ++k) {
-        if (!t.at(k).name.empty()) key->insert(t.at(k).name);
-      }
-    } else if (!t.at(item).name.empty()) {
-      std::string type;
-      for (size_t k = item + 1; k < i && !t.Is(k, "PRIMARY") && !t.Is(k, "STATIC"); ++k) {
-        type += t.at(k).upper;
-      }
-      (*types)[t.at(item).name] = type;
-      if (t.Has({"PRIMARY", "KEY"}, item) && t.Is(i - 1, "KEY")) key->insert(t.at(item).name);
-    }
-    item = i + 1;
-    if (depth == 0) break;
-  }
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/printable.h"
 #include "drivers/registry.h"
+#include "migrate/cql_schema.h"
 #include "migrate/script_plan.h"
 #include "migrate/sql_split.h"
 #include "migrate/verify_step.h"
@@ -1459,19 +1460,41 @@ Result<HealthReport> Migrator::Health() {
   std::string detail;
   for (const ValidationProblem& p : drift) detail += (detail.empty() ? "" : "; ") + p.message;
   add("schema", drift.empty(),
-      !conn_->traits().Has(Feature::kSqlTables)
-          ? "not checked on this engine (no schema record)"
-      : drift.empty() ? "the live schema holds what the applied migrations made"
+      drift.empty() ? "the live schema holds what the applied migrations made"
                     : fmt::format("schema validation failed: {}", detail));
   return h;
 }
 
 void Migrator::AddSchemaDrift(std::vector<ValidationProblem>* problems) {
+  if (conn_->traits().grammar() == SqlGrammar::kCql) return AddCqlSchemaDrift(problems);
   if (!conn_->traits().Has(Feature::kSqlTables)) return;  // no schema record (Recorded)
   SchemaRecord record(conn_.get(), options_.history_table);
   auto drift = record.Compare();
   if (!drift.ok()) {
     problems->push_back({"schema", record.table(),
+                         fmt::format("cannot compare with the live schema: {}",
+                                     drift.status().message())});
+    return;
+  }
+  for (const SchemaDrift& d : *drift) problems->push_back({"schema", d.name, d.message});
+}
+
+// CQL keeps no schema record: what the applied up scripts made is read
+// from the files and compared with system_schema (migrate/cql_schema.h).
+void Migrator::AddCqlSchemaDrift(std::vector<ValidationProblem>* problems) {
+  auto report = CurrentStatus(/*metadata_only=*/false);
+  if (!report.ok()) return;  // the history problem is reported by the caller
+  std::vector<CqlAppliedScript> applied;
+  for (const PlanEntry& e : report->entries) {
+    // A changed file no longer says what was applied (validate reports its
+    // checksum): what it made is not judged.
+    if (e.state == EntryState::kApplied && e.migration != nullptr) {
+      applied.push_back({e.version, e.migration->up.sql});
+    }
+  }
+  auto drift = CompareCqlSchema(*conn_, ExpectedCqlSchema(applied, url_.database()));
+  if (!drift.ok()) {
+    problems->push_back({"schema", "system_schema",
                          fmt::format("cannot compare with the live schema: {}",
                                      drift.status().message())});
     return;

@@ -238,6 +238,7 @@ class Migrator {
   Result<ApplyResult> Recorded(const std::function<Result<ApplyResult>()>& run);
   // Schema drift as validation problems of kind "schema".
   void AddSchemaDrift(std::vector<ValidationProblem>* problems);
+  void AddCqlSchemaDrift(std::vector<ValidationProblem>* problems);
   // Called by a run once it knows it will change something, under the lock,
   // with the entries it will apply (or roll back: `down`).
   Status StartSchemaRecord(const StatusReport& report, const std::vector<const PlanEntry*>& todo,

@@ -448,6 +448,21 @@ TEST_F(CqlMigrateTest, IpfsClusterExampleAppliesRollsBackAndReapplies) {
   ASSERT_EQ(again.exit_code, 0) << again.out << again.err;
   EXPECT_EQ(tables().size(), 10u);
   EXPECT_TRUE(has_column("pins_by_peer", "error_message"));
+  EXPECT_EQ(run({"validate"}).exit_code, 0) << "no drift after the round trip";
+
+  // A table and a column dropped by hand are drift (seed 003's message).
+  ASSERT_TRUE(admin_->Exec("DROP TABLE ipfs_pins.partition_stats").ok());
+  ASSERT_TRUE(admin_->Exec("ALTER TABLE ipfs_pins.pins_by_cid DROP priority").ok());
+  ASSERT_TRUE(admin_->WaitForSchemaAgreement(std::chrono::seconds(60)).ok());
+  RunResult drift = run({"validate"});
+  EXPECT_NE(drift.exit_code, 0) << drift.out << drift.err;
+  const std::string all = drift.out + drift.err;
+  EXPECT_THAT(all, HasSubstr("missing table ipfs_pins.partition_stats (made by 1.1.0)"));
+  EXPECT_THAT(all, HasSubstr("missing column ipfs_pins.pins_by_cid.priority (added by 1.1.0)"));
+  RunResult health = run({"health"});
+  EXPECT_NE(health.exit_code, 0) << health.out << health.err;
+  EXPECT_THAT(health.out + health.err,
+              HasSubstr("schema validation failed: missing table ipfs_pins.partition_stats"));
   (void)admin_->Exec("DROP KEYSPACE IF EXISTS ipfs_pins");
 }
 

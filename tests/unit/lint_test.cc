@@ -1,6 +1,7 @@
 // The lint fixture corpus: for every rule, SQL that must fire it and SQL that
 // must not (seed 001's own steps among them), plus ignores, grading by table
 // size and server version, and the shape of the text, JSON and SARIF output.
+#include "migrate/cql_schema.h"
 #include "migrate/lint.h"
 
 #include <gmock/gmock.h>
@@ -185,6 +186,34 @@ TEST(LintCqlTest, FindingsNameLineColumnAndTheFix) {
   // An unterminated string is a parse error with its line.
   LintReport bad = LintCql("SELECT 1;\nINSERT INTO t (a) VALUES ('oops);\n");
   ASSERT_NE(Find(bad, "parse-error"), nullptr);
+}
+
+// What applied CQL migrations made (migrate/cql_schema.h), read from the files.
+TEST(CqlSchemaTest, ExpectedSchemaFollowsTheScriptsInOrder) {
+  auto expected = ExpectedCqlSchema(
+      {{"1.0.0",
+        "CREATE TABLE IF NOT EXISTS a (id int PRIMARY KEY, v text, m map<text, int>);\n"
+        "CREATE TABLE other.b (k int, c int, PRIMARY KEY (k, c));\n"
+        "CREATE TABLE gone (id int PRIMARY KEY);"},
+       {"1.1.0",
+        "ALTER TABLE a ADD (x int, y set<text>);\nALTER TABLE a DROP v;\n"
+        "ALTER TABLE other.b RENAME c TO c2;\nDROP TABLE IF EXISTS gone;\n"
+        "ALTER TABLE not_ours ADD z int;"}},
+      "ks");
+  ASSERT_EQ(expected.size(), 2u);
+  const CqlExpectedTable& a = expected.at("ks.a");
+  EXPECT_EQ(a.made_by, "1.0.0");
+  std::set<std::string> cols;
+  for (const auto& [c, by] : a.columns) cols.insert(c);
+  EXPECT_EQ(cols, (std::set<std::string>{"id", "m", "x", "y"}));
+  EXPECT_EQ(a.columns.at("x"), "1.1.0");
+  EXPECT_EQ(a.columns.at("id"), "1.0.0");
+  EXPECT_TRUE(expected.at("other.b").columns.count("c2"));
+  EXPECT_FALSE(expected.at("other.b").columns.count("c"));
+  auto none = ExpectedCqlSchema({{"2", "CREATE TABLE ks2.t (id int PRIMARY KEY);\n"
+                                       "DROP KEYSPACE IF EXISTS ks2;"}},
+                                "ks");
+  EXPECT_TRUE(none.empty());
 }
 
 TEST(LintTest, EveryRuleHasAFixture) {
