@@ -443,15 +443,22 @@ int Run(int argc, char** argv, const std::string& only, bool* retry) {
     verify->add_option("--leaf-rows", vargs.leaf_rows,
                        "ranges of at most N rows are compared row by row (default 256)")
         ->option_text("N");
+    verify->add_option("--sample", vargs.sample_percent,
+                       "with a CQL side: check PERCENT of the rows, each looked up by key")
+        ->option_text("PERCENT");
     verify->footer(
         "Examples:\n"
         "  ferry verify --from postgres://app@db1/app --to postgres://app@db2/app --table users\n"
         "  ferry verify --from postgres://app@db1/app --to sqlite:export.db --all --json\n"
         "  ferry verify --from $SRC --to $DST --table orders --where \"created_at >= '2026-01-01'\"\n"
         "  ferry verify --from $SRC --to $DST --job copy-20260101   # ranges of a finished copy\n"
+        "  ferry verify --from postgres://app@db1/chat --to cql://u:p@scylla1/chat --table messages\n"
+        "  ferry verify --from $PG --to $CQL --table messages --sample 1   # during dual writes\n"
         "Each database computes a count and a hash per primary-key range; only ranges that\n"
         "differ are cut smaller, and only the last small ranges' rows travel. PostgreSQL and\n"
-        "SQLite values compare by canonical text (docs/verify.md).\n"
+        "SQLite values compare by canonical text (docs/verify.md). With a CQL side (cql://)\n"
+        "both tables are streamed (CQL by token ranges) and compared by key through bucket\n"
+        "files, memory bounded; values compare under the CQL column's type.\n"
         "Exit 0 identical, 10 differences found, 7 missing table, 8 columns or keys differ,\n"
         "9 no primary key.");
   }

@@ -157,6 +157,7 @@ int RunVerify(const Context& ctx, const VerifyArgs& args) {
   options.workers = std::max(1, args.workers);
   options.hash_in_db = args.hash_in_db;
   options.leaf_rows = std::max(1, args.leaf_rows);
+  options.sample_percent = args.sample_percent;
   if (options.to_url.empty()) {
     return ReportError(Status(StatusCode::kInvalidArgument,
                               "ferry verify needs --to URL (the database to check)")

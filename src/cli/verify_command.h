@@ -19,6 +19,7 @@ struct VerifyArgs {
   int workers = 2;                  // --workers N
   bool hash_in_db = true;           // --hash-in-db / --no-hash-in-db
   int leaf_rows = 256;              // --leaf-rows N
+  double sample_percent = 0;        // --sample PERCENT (a CQL side)
 };
 
 // Exit 0 when every table is identical, 10 when differences were found,

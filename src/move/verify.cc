@@ -5,6 +5,7 @@
 // Out:    VerifyReport with complete counts and at most max_report rows listed.
 // Resume: none needed: verify writes nothing; a rerun starts over.
 #include "move/verify.h"
+#include "move/verify_cql.h"
 
 #include <fmt/format.h>
 
@@ -967,6 +968,12 @@ Result<VerifyReport> Verify(const VerifyOptions& options) {
   }
   if (options.tables.empty() && !options.all && options.job_id.empty()) {
     return Status(StatusCode::kInvalidArgument, "name the tables to verify: --table T (repeatable), --all or --job JOB");
+  }
+  if (IsCqlUrl(options.from_url) || IsCqlUrl(options.to_url)) return VerifyWithCql(options);
+  if (options.sample_percent > 0) {
+    return Status(StatusCode::kInvalidArgument,
+                  "--sample is for a CQL side (a quick check during dual writes); between relational "
+                  "databases verify compares every row by range hashes");
   }
   RegisterSqliteVerifyFunctions();
   Side src, tgt;

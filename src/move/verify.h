@@ -49,6 +49,9 @@ struct VerifyOptions {
   // its share of the table once, whatever order the keys are stored in);
   // smaller ones by key ranges.
   int64_t min_pages_to_split = 1024;
+  // With a CQL side (verify_cql.h): compare only this percentage of the
+  // relational side's rows, each looked up by key on the CQL side (0 = all).
+  double sample_percent = 0;
   // Progress lines for humans ("public.t: 4096 ranges hashed, 3 differ").
   std::function<void(const std::string&)> progress;
 };
