@@ -1,3 +1,7 @@
+// Expand/contract, the expand side: parsing `-- ferry:expand` blocks,
+// resolving and checking them against the table, the expand DDL, trigger
+// and backfill (ExpandSteps), the state table. The contract phase:
+// expand_complete.cc.
 #include "move/expand.h"
 #include "core/backoff.h"
 
@@ -14,28 +18,17 @@
 #include "migrate/history.h"
 #include "migrate/lock.h"
 #include "move/backfill.h"
+#include "move/expand_internal.h"
 #include "move/table_info.h"
 
 namespace ferry {
+
+using namespace expand_internal;
+
 namespace {
-
-// Publishes expand steps (kind kExpand) on a bus; does nothing without one.
-class StepPublisher {
- public:
-  explicit StepPublisher(EventBus* bus) : bus_(bus) {}
-  explicit operator bool() const { return bus_ != nullptr; }
-  void operator()(std::string type, std::string message) const {
-    Publish(bus_, StepEvent(EventKind::kExpand, std::move(type), std::move(message)));
-  }
-  EventBus* bus() const { return bus_; }
-
- private:
-  EventBus* bus_;
-};
 
 using nlohmann::json;
 
-constexpr std::string_view kStateTable = "ferry_expand_state";
 constexpr std::string_view kClauses =
     "clauses are: change COL type TYPE | rename OLD to NEW [type TYPE] | split OLD into NEW TYPE, "
     "NEW TYPE | merge OLD, OLD into NEW TYPE | not null COL | up COL = EXPR | down COL = EXPR | "
@@ -126,6 +119,10 @@ std::string Sanitize(std::string_view s) {
   return out;
 }
 
+}  // namespace
+
+namespace expand_internal {
+
 // "ferry_expand_<version>_<table>", short enough for an identifier.
 std::string ObjectName(std::string_view prefix, const std::string& version,
                        const std::string& table) {
@@ -133,6 +130,10 @@ std::string ObjectName(std::string_view prefix, const std::string& version,
   if (base.size() <= 60) return base;
   return fmt::format("{}_{:012x}", base.substr(0, 46), Xxh3(base) & 0xffffffffffffULL);
 }
+
+}  // namespace expand_internal
+
+namespace {
 
 Status BlockError(const std::string& file, int line, std::string message) {
   return Status(StatusCode::kInvalidArgument, fmt::format("{}:{}: {}", file, line, message))
@@ -280,6 +281,10 @@ std::string BackfillSet(const ExpandSpec& s) {
   return Join(parts, ", ");
 }
 
+}  // namespace
+
+namespace expand_internal {
+
 // Rows the backfill has still to do.
 std::string BackfillWhere(const ExpandSpec& s) {
   std::vector<std::string> any;
@@ -298,6 +303,10 @@ std::string BackfillWhere(const ExpandSpec& s) {
   }
   return Join(any, " OR ");
 }
+
+}  // namespace expand_internal
+
+namespace {
 
 Statement MakeStatement(std::string text, int line) {
   Statement st;
@@ -995,198 +1004,6 @@ Result<std::vector<ExpandState>> ListExpandStates(Connection& conn,
 
 std::shared_ptr<OnlineSteps> MakeOnlineSteps(ExpandStepsOptions options) {
   return std::make_shared<ExpandSteps>(options);
-}
-
-Result<CompleteResult> CompleteExpand(const CompleteOptions& options, EventBus* bus) {
-  StepPublisher progress(bus);
-  FERRY_ASSIGN_OR_RETURN(Url url, Url::Parse(options.url));
-  FERRY_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, OpenConnection(url));
-  if (!conn->traits().Has(Feature::kOnlineChanges)) {
-    return Status(StatusCode::kUnimplemented, "expand/contract needs PostgreSQL");
-  }
-  std::unique_ptr<MigrationLock> lock;
-  if (!options.dry_run) {
-    FERRY_ASSIGN_OR_RETURN(lock, MigrationLock::Acquire(url, options.history_table,
-                                                        options.lock_wait, [&](const LockHolder& h) {
-                                                          if (progress) {
-                                                            progress("lock_wait",
-                                                                     "waiting for the migration "
-                                                                     "lock held by " + h.who);
-                                                          }
-                                                        }));
-  }
-  FERRY_ASSIGN_OR_RETURN(std::vector<ExpandState> states, ListExpandStates(*conn));
-  std::vector<ExpandState> todo;
-  for (ExpandState& st : states) {
-    if (!options.version.empty() && st.version != options.version) continue;
-    if (st.phase == "expanding") {
-      return Status(StatusCode::kFailedPrecondition,
-                    fmt::format("the change on {} (version {}: {}) has not finished its backfill: "
-                                "run 'ferry up' to continue it, then 'ferry complete'",
-                                st.table, st.version, st.summary));
-    }
-    if (st.phase == "expanded") todo.push_back(std::move(st));
-  }
-  if (todo.empty()) {
-    return Status(StatusCode::kNotFound,
-                  options.version.empty()
-                      ? std::string("no expand change awaits complete (see 'ferry status')")
-                      : fmt::format("no expand change of version {} awaits complete (see 'ferry "
-                                    "status')",
-                                    options.version));
-  }
-  CompleteResult result;
-  // Every check first: nothing changes when one fails.
-  std::vector<ExpandSpec> specs;
-  for (const ExpandState& st : todo) {
-    FERRY_ASSIGN_OR_RETURN(ExpandSpec spec, ExpandSpec::FromJson(st.spec));
-    std::string where = BackfillWhere(spec);
-    if (!where.empty()) {
-      FERRY_ASSIGN_OR_RETURN(
-          QueryResult r, conn->Query(fmt::format("SELECT count(*) FROM {} WHERE {}",
-                                                 spec.Qualified(), where)));
-      if (r.Text(0, 0) != "0") {
-        return Status(StatusCode::kFailedPrecondition,
-                      fmt::format("{} has {} row(s) the backfill has not filled ({}): run 'ferry "
-                                  "up' again, or check the trigger; nothing was changed",
-                                  st.table, r.Text(0, 0), FoldWhitespace(where)));
-      }
-    }
-    auto null_check = [&](const std::string& physical, const std::string& name) -> Status {
-      FERRY_ASSIGN_OR_RETURN(
-          QueryResult r, conn->Query(fmt::format("SELECT count(*) FROM {} WHERE {} IS NULL",
-                                                 spec.Qualified(), QuoteIdent(physical))));
-      if (r.Text(0, 0) != "0") {
-        return Status(StatusCode::kFailedPrecondition,
-                      fmt::format("cannot make {}.{} NOT NULL: {} row(s) hold NULL. Give the "
-                                  "column an 'up {} = coalesce(...)' in a new expand, or fix "
-                                  "those rows; nothing was changed",
-                                  st.table, name, r.Text(0, 0), name));
-      }
-      return Status();
-    };
-    for (const ExpandAdded& a : spec.added) {
-      if (a.not_null) FERRY_RETURN_IF_ERROR(null_check(a.physical, a.name));
-    }
-    for (const ExpandNotNull& n : spec.not_null) FERRY_RETURN_IF_ERROR(null_check(n.name, n.name));
-    specs.push_back(std::move(spec));
-  }
-
-  // Runs `statements` in one transaction under lock_timeout, retrying a
-  // lock timeout with jittered back-off (writers never queue behind a long
-  // wait).
-  auto run_tx = [&](const std::vector<std::string>& statements, bool transaction) -> Status {
-    for (const std::string& st : statements) result.statements.push_back(st);
-    if (options.dry_run) return Status();
-    for (int attempt = 1;; ++attempt) {
-      std::vector<std::string> all;
-      if (transaction) all.push_back("BEGIN");
-      all.push_back(fmt::format("SET {}lock_timeout = {}", transaction ? "LOCAL " : "",
-                                PgLiteral(options.lock_timeout)));
-      for (const std::string& st : statements) all.push_back(st);
-      if (transaction) all.push_back("COMMIT");
-      std::vector<Connection::BatchItem> batch;
-      for (const std::string& st : all) batch.push_back({st, nullptr});
-      auto ran = conn->ExecBatch(batch);
-      if (ran.ok()) {
-        if (!transaction) (void)conn->Exec("RESET lock_timeout");
-        return Status();
-      }
-      if (transaction) (void)conn->Rollback();
-      Status s = std::move(ran).TakeStatus();
-      if (s.Get("sqlstate") != "55P03" || attempt > options.lock_retries) return s;
-      const auto delay =
-          RetryDelay(std::chrono::milliseconds(200), attempt, std::chrono::milliseconds(12800));
-      if (progress) {
-        progress("lock_retry", fmt::format("lock_timeout hit; retry {} of {} in {} ms", attempt,
-                                           options.lock_retries, delay.count()));
-      }
-      std::this_thread::sleep_for(delay);
-    }
-  };
-
-  for (size_t i = 0; i < specs.size(); ++i) {
-    const ExpandSpec& spec = specs[i];
-    const ExpandState& st = todo[i];
-    // NOT NULL without a long lock: CHECK ... NOT VALID (brief lock), then
-    // VALIDATE (reads the table; writers go on), then SET NOT NULL uses the
-    // valid CHECK and skips the scan.
-    std::vector<std::pair<std::string, std::string>> checks;  // constraint, physical column
-    for (const ExpandAdded& a : spec.added) {
-      if (a.not_null) checks.emplace_back(ObjectName("ferry_nn", spec.version, a.name), a.physical);
-    }
-    for (const ExpandNotNull& n : spec.not_null) {
-      checks.emplace_back(ObjectName("ferry_nn", spec.version, n.name), n.name);
-    }
-    for (const auto& [constraint, column] : checks) {
-      bool exists = false;
-      if (!options.dry_run) {
-        FERRY_ASSIGN_OR_RETURN(
-            QueryResult r,
-            conn->Query("SELECT 1 FROM pg_constraint WHERE conrelid = $1::regclass AND conname = $2",
-                        {Value(spec.Qualified()), Value(constraint)}));
-        exists = !r.rows.empty();
-      }
-      if (!exists) {
-        FERRY_RETURN_IF_ERROR(run_tx({fmt::format("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({} IS "
-                                                  "NOT NULL) NOT VALID",
-                                                  spec.Qualified(), QuoteIdent(constraint),
-                                                  QuoteIdent(column))},
-                                     false));
-      }
-      FERRY_RETURN_IF_ERROR(run_tx({fmt::format("ALTER TABLE {} VALIDATE CONSTRAINT {}",
-                                                spec.Qualified(), QuoteIdent(constraint))},
-                                   false));
-    }
-    std::vector<std::string> contract;
-    contract.push_back(fmt::format("DROP TRIGGER IF EXISTS {} ON {}", QuoteIdent(spec.trigger),
-                                   spec.Qualified()));
-    contract.push_back(fmt::format("DROP FUNCTION IF EXISTS {}.{}()", QuoteIdent(spec.schema),
-                                   QuoteIdent(spec.function)));
-    for (const ExpandReplaced& r : spec.replaced) {
-      contract.push_back(
-          fmt::format("ALTER TABLE {} DROP COLUMN {}", spec.Qualified(), QuoteIdent(r.name)));
-    }
-    for (const ExpandAdded& a : spec.added) {
-      if (a.physical != a.name) {
-        contract.push_back(fmt::format("ALTER TABLE {} RENAME COLUMN {} TO {}", spec.Qualified(),
-                                       QuoteIdent(a.physical), QuoteIdent(a.name)));
-      }
-    }
-    for (const auto& [constraint, column] : checks) {
-      std::string final_name = column;
-      for (const ExpandAdded& a : spec.added) {
-        if (a.physical == column) final_name = a.name;
-      }
-      contract.push_back(fmt::format("ALTER TABLE {} ALTER COLUMN {} SET NOT NULL",
-                                     spec.Qualified(), QuoteIdent(final_name)));
-      contract.push_back(fmt::format("ALTER TABLE {} DROP CONSTRAINT {}", spec.Qualified(),
-                                     QuoteIdent(constraint)));
-    }
-    contract.push_back(fmt::format("UPDATE {} SET phase = 'completed', updated_at = now() WHERE "
-                                   "version = {} AND table_name = {}",
-                                   kStateTable, PgLiteral(st.version), PgLiteral(st.table)));
-    FERRY_RETURN_IF_ERROR(run_tx(contract, true).Prefix(fmt::format("completing {}", st.table)));
-    if (!options.dry_run) {
-      // The history row of the migration says what happened to its change.
-      History history(conn.get(), options.history_table);
-      auto rows = history.Load();
-      if (rows.ok()) {
-        for (auto it = rows->rbegin(); it != rows->rend(); ++it) {
-          if (it->version != st.version || it->kind != "versioned") continue;
-          HistoryRow row = *it;
-          row.note = (row.note.empty() ? "" : row.note + "; ") +
-                     fmt::format("expand on {} completed by {} at {}", st.table, History::Actor(),
-                                 History::Now());
-          (void)history.Save(row);
-          break;
-        }
-      }
-      if (progress) progress("expand_completed", fmt::format("{}: completed ({})", st.table, st.summary));
-    }
-    result.completed.push_back(st);
-  }
-  return result;
 }
 
 }  // namespace ferry
