@@ -66,6 +66,11 @@ class FileLinter {
   void LintAlterTableCmd(const nlohmann::json& item, const std::string& sql,
                          const std::string& table, const std::string& rel_name, bool is_new,
                          std::set<std::string>& new_cols, bool* strong);
+  // LintAlterTableCmd's longer commands.
+  void LintAddColumn(const nlohmann::json* def, const std::string& sql, const std::string& table,
+                     const std::string& rel_name, bool is_new, std::set<std::string>& new_cols);
+  void LintAddConstraint(const nlohmann::json* def, const std::string& sql,
+                         const std::string& table, const std::string& rel_name, bool is_new);
   // LintStatement by statement type; `node` is the statement's parse tree.
   void LintTransaction(const Statement& s, const std::string& type, const nlohmann::json& node);
   void LintVariableSet(const Statement& s, const std::string& type, const nlohmann::json& node);

@@ -129,119 +129,7 @@ void FileLinter::LintAlterTableCmd(const json& item, const std::string& sql,
   if (sub != "AT_ValidateConstraint") *strong = true;
 
   if (sub == "AT_AddColumn") {
-    const json* col = def ? Field(*def, "ColumnDef") : nullptr;
-    if (col == nullptr) return;
-    std::string name = Str(*col, "colname");
-    std::string t = TypeOf(col);
-    new_cols.insert(name);
-    if (t == "timestamp") {
-      Add({.rule = "timestamp-without-time-zone",
-           .message = fmt::format("column {}.{} is timestamp without time zone: values carry no "
-                                  "offset, so servers or clients in other zones read them wrong",
-                                  rel_name, name),
-           .safe_sql = fmt::format("ALTER TABLE {} ADD COLUMN {} timestamptz;", table, name)});
-    }
-    if (t == "varchar" && HasTypmods(col)) {
-      Add({.rule = "varchar-length",
-           .message = fmt::format("column {}.{} is {}: raising the limit later locks the table",
-                                  rel_name, name, TypeText(sql, col)),
-           .safe_sql = fmt::format("ALTER TABLE {} ADD COLUMN {} text;  -- with CHECK "
-                                   "(char_length({}) <= N) NOT VALID if the limit is a real rule",
-                                   table, name, name)});
-    }
-    if (is_new) return;
-    bool identity = IsSerialType(t);
-    const json* generated = nullptr;
-    const json* default_expr = nullptr;
-    bool unique = false;
-    for (const json& c : Arr(*col, "constraints")) {
-      const json* con = Field(c, "Constraint");
-      if (con == nullptr) continue;
-      std::string ct = Str(*con, "contype");
-      if (ct == "CONSTR_IDENTITY") identity = true;
-      if (ct == "CONSTR_GENERATED") generated = con;
-      if (ct == "CONSTR_DEFAULT") default_expr = Field(*con, "raw_expr");
-      if (ct == "CONSTR_UNIQUE" || ct == "CONSTR_PRIMARY") unique = true;
-    }
-    std::string type_text = TypeText(sql, col);
-    if (identity) {
-      std::string base = IsSerialType(t) ? (t.find("big") == 0 || t == "serial8" ? "bigint"
-                                                                                  : "integer")
-                                         : type_text;
-      Add({.rule = "add-column-identity",
-           .message = fmt::format("adding the {} column {}.{} to an existing table fills every "
-                                  "row, rewriting {} and its indexes",
-                                  IsSerialType(t) ? t : "identity", rel_name, name, table),
-           .lock = fmt::format("ACCESS EXCLUSIVE on {}", table),
-           .blocks = "all reads and writes for the whole rewrite",
-           .safe_sql = fmt::format(
-               "ALTER TABLE {0} ADD COLUMN {1} {2};\nCREATE SEQUENCE {3}_{1}_seq OWNED BY "
-               "{0}.{1};\nALTER TABLE {0} ALTER COLUMN {1} SET DEFAULT "
-               "nextval('{3}_{1}_seq');\n-- then backfill existing rows in batches",
-               table, name, base == "integer" ? "bigint" : base, rel_name),
-           .table = table});
-    } else if (generated != nullptr) {
-      Add({.rule = "add-column-stored-generated",
-           .message = fmt::format("adding the stored generated column {}.{} computes it for "
-                                  "every row, rewriting {}",
-                                  rel_name, name, table),
-           .lock = fmt::format("ACCESS EXCLUSIVE on {}", table),
-           .blocks = "all reads and writes for the whole rewrite",
-           .safe_sql = fmt::format("ALTER TABLE {} ADD COLUMN {} {};\n-- fill it with a "
-                                   "trigger for new rows and a batched backfill for old ones",
-                                   table, name, type_text),
-           .table = table});
-    } else if (default_expr != nullptr) {
-      std::string culprit;
-      Volatility v = VolatilityOf(*default_expr, &culprit);
-      bool old_server = version > 0 && version < 110000;
-      bool is_null = Field(*default_expr, "A_Const") != nullptr &&
-                     Bool(*Field(*default_expr, "A_Const"), "isnull");
-      std::string expr = Clause(sql, ExprStart(*default_expr), kColumnStops);
-      std::string safe = fmt::format(
-          "ALTER TABLE {0} ADD COLUMN {1} {2};\nALTER TABLE {0} ALTER COLUMN {1} SET DEFAULT "
-          "{3};  -- new rows only\n-- then backfill existing rows in batches",
-          table, name, type_text, expr);
-      if (v == Volatility::kVolatile || (old_server && !is_null)) {
-        Add({.rule = "add-column-volatile-default",
-             .message =
-                 v == Volatility::kVolatile
-                     ? fmt::format("the default of {}.{} calls the volatile {}, so every "
-                                   "existing row gets its own value: {} is rewritten",
-                                   rel_name, name, culprit, table)
-                     : fmt::format("before PostgreSQL 11 (the server is {}.{}) any non-null "
-                                   "default on a new column rewrites {}",
-                                   version / 10000, (version / 100) % 100, table),
-             .lock = fmt::format("ACCESS EXCLUSIVE on {}", table),
-             .blocks = "all reads and writes for the whole rewrite",
-             .safe_sql = safe,
-             .table = table});
-      } else if (v == Volatility::kUnknown) {
-        Add({.rule = "add-column-volatile-default",
-             .message = fmt::format("the default of {}.{} calls {}: if it is volatile, {} is "
-                                    "rewritten (stable and immutable defaults are instant on "
-                                    "PostgreSQL 11+)",
-                                    rel_name, name, culprit, table),
-             .lock = fmt::format("ACCESS EXCLUSIVE on {} (for a rewrite)", table),
-             .blocks = "all reads and writes for the whole rewrite, if it is one",
-             .safe_sql = safe,
-             .table = table},
-            LintSeverity::kWarning);
-      }
-    }
-    if (unique) {
-      Add({.rule = "unique-constraint-without-index",
-           .message = fmt::format("the UNIQUE / PRIMARY KEY on the new column {}.{} builds its "
-                                  "index while holding ACCESS EXCLUSIVE on {}",
-                                  rel_name, name, table),
-           .lock = fmt::format("ACCESS EXCLUSIVE on {}", table),
-           .blocks = "all reads and writes for the whole index build",
-           .safe_sql = fmt::format("ALTER TABLE {0} ADD COLUMN {1} {2};\nCREATE UNIQUE INDEX "
-                                   "CONCURRENTLY {3}_{1}_key ON {0} ({1});\nALTER TABLE {0} "
-                                   "ADD CONSTRAINT {3}_{1}_key UNIQUE USING INDEX {3}_{1}_key;",
-                                   table, name, type_text, rel_name),
-           .table = table});
-    }
+    LintAddColumn(def, sql, table, rel_name, is_new, new_cols);
   } else if (sub == "AT_AlterColumnType") {
     std::string col = Str(*cmd, "name");
     if (is_new || new_cols.count(col)) return;
@@ -313,56 +201,183 @@ void FileLinter::LintAlterTableCmd(const json& item, const std::string& sql,
          .blocks = "everything touching the table, briefly (the column is only marked dropped)",
          .table = table});
   } else if (sub == "AT_AddConstraint") {
-    const json* con = def ? Field(*def, "Constraint") : nullptr;
-    if (con == nullptr || is_new) return;
+    LintAddConstraint(def, sql, table, rel_name, is_new);
+  }
+}
+
+// ALTER TABLE ... ADD COLUMN (`def` is the command's definition).
+void FileLinter::LintAddColumn(const json* def, const std::string& sql, const std::string& table,
+                               const std::string& rel_name, bool is_new,
+                               std::set<std::string>& new_cols) {
+  const int version = options_.server_version_num;
+  const json* col = def ? Field(*def, "ColumnDef") : nullptr;
+  if (col == nullptr) return;
+  std::string name = Str(*col, "colname");
+  std::string t = TypeOf(col);
+  new_cols.insert(name);
+  if (t == "timestamp") {
+    Add({.rule = "timestamp-without-time-zone",
+         .message = fmt::format("column {}.{} is timestamp without time zone: values carry no "
+                                "offset, so servers or clients in other zones read them wrong",
+                                rel_name, name),
+         .safe_sql = fmt::format("ALTER TABLE {} ADD COLUMN {} timestamptz;", table, name)});
+  }
+  if (t == "varchar" && HasTypmods(col)) {
+    Add({.rule = "varchar-length",
+         .message = fmt::format("column {}.{} is {}: raising the limit later locks the table",
+                                rel_name, name, TypeText(sql, col)),
+         .safe_sql = fmt::format("ALTER TABLE {} ADD COLUMN {} text;  -- with CHECK "
+                                 "(char_length({}) <= N) NOT VALID if the limit is a real rule",
+                                 table, name, name)});
+  }
+  if (is_new) return;
+  bool identity = IsSerialType(t);
+  const json* generated = nullptr;
+  const json* default_expr = nullptr;
+  bool unique = false;
+  for (const json& c : Arr(*col, "constraints")) {
+    const json* con = Field(c, "Constraint");
+    if (con == nullptr) continue;
     std::string ct = Str(*con, "contype");
-    std::string conname = Str(*con, "conname");
-    int loc = Int(*con, "location");
-    if ((ct == "CONSTR_FOREIGN" && !Bool(*con, "skip_validation")) ||
-        (ct == "CONSTR_CHECK" && Bool(*con, "initially_valid"))) {
-      bool fk = ct == "CONSTR_FOREIGN";
-      std::string name = conname;
-      std::string text = Clause(sql, loc);
-      if (name.empty()) {
-        name = fk ? fmt::format("{}_{}_fkey", rel_name, Join(Names(Arr(*con, "fk_attrs")), "_"))
-                  : fmt::format("{}_check", rel_name);
-        text = fmt::format("CONSTRAINT {} {}", name, text);
-      }
-      Rel ref = RelOf(Field(*con, "pktable"));
-      Add({.rule = "constraint-without-not-valid",
-           .message = fmt::format("adding the {} without NOT VALID checks every row of {} "
-                                  "while holding the lock",
-                                  fk ? "FOREIGN KEY" : "CHECK constraint", table),
-           .lock = fk ? fmt::format("SHARE ROW EXCLUSIVE on {} and {}", table, ref.key())
-                      : fmt::format("ACCESS EXCLUSIVE on {}", table),
-           .blocks = fk ? "writes to both tables for the whole check"
-                        : "all reads and writes for the whole check",
-           .safe_sql = fmt::format("ALTER TABLE {0} ADD {1} NOT VALID;\nALTER TABLE {0} "
-                                   "VALIDATE CONSTRAINT {2};  -- checks rows without blocking "
-                                   "writes (in its own migration)",
-                                   table, text, name),
-           .table = table});
-    } else if ((ct == "CONSTR_UNIQUE" || ct == "CONSTR_PRIMARY") &&
-               Str(*con, "indexname").empty()) {
-      std::vector<std::string> keys = Names(Arr(*con, "keys"));
-      std::string name = conname.empty()
-                             ? fmt::format("{}_{}_{}", rel_name, Join(keys, "_"),
-                                           ct == "CONSTR_PRIMARY" ? "pkey" : "key")
-                             : conname;
-      Add({.rule = "unique-constraint-without-index",
-           .message = fmt::format("adding {} ({}) builds its index while holding ACCESS "
-                                  "EXCLUSIVE on {}",
-                                  ct == "CONSTR_PRIMARY" ? "PRIMARY KEY" : "UNIQUE",
-                                  Join(keys, ", "), table),
+    if (ct == "CONSTR_IDENTITY") identity = true;
+    if (ct == "CONSTR_GENERATED") generated = con;
+    if (ct == "CONSTR_DEFAULT") default_expr = Field(*con, "raw_expr");
+    if (ct == "CONSTR_UNIQUE" || ct == "CONSTR_PRIMARY") unique = true;
+  }
+  std::string type_text = TypeText(sql, col);
+  if (identity) {
+    std::string base = IsSerialType(t) ? (t.find("big") == 0 || t == "serial8" ? "bigint"
+                                                                                : "integer")
+                                       : type_text;
+    Add({.rule = "add-column-identity",
+         .message = fmt::format("adding the {} column {}.{} to an existing table fills every "
+                                "row, rewriting {} and its indexes",
+                                IsSerialType(t) ? t : "identity", rel_name, name, table),
+         .lock = fmt::format("ACCESS EXCLUSIVE on {}", table),
+         .blocks = "all reads and writes for the whole rewrite",
+         .safe_sql = fmt::format(
+             "ALTER TABLE {0} ADD COLUMN {1} {2};\nCREATE SEQUENCE {3}_{1}_seq OWNED BY "
+             "{0}.{1};\nALTER TABLE {0} ALTER COLUMN {1} SET DEFAULT "
+             "nextval('{3}_{1}_seq');\n-- then backfill existing rows in batches",
+             table, name, base == "integer" ? "bigint" : base, rel_name),
+         .table = table});
+  } else if (generated != nullptr) {
+    Add({.rule = "add-column-stored-generated",
+         .message = fmt::format("adding the stored generated column {}.{} computes it for "
+                                "every row, rewriting {}",
+                                rel_name, name, table),
+         .lock = fmt::format("ACCESS EXCLUSIVE on {}", table),
+         .blocks = "all reads and writes for the whole rewrite",
+         .safe_sql = fmt::format("ALTER TABLE {} ADD COLUMN {} {};\n-- fill it with a "
+                                 "trigger for new rows and a batched backfill for old ones",
+                                 table, name, type_text),
+         .table = table});
+  } else if (default_expr != nullptr) {
+    std::string culprit;
+    Volatility v = VolatilityOf(*default_expr, &culprit);
+    bool old_server = version > 0 && version < 110000;
+    bool is_null = Field(*default_expr, "A_Const") != nullptr &&
+                   Bool(*Field(*default_expr, "A_Const"), "isnull");
+    std::string expr = Clause(sql, ExprStart(*default_expr), kColumnStops);
+    std::string safe = fmt::format(
+        "ALTER TABLE {0} ADD COLUMN {1} {2};\nALTER TABLE {0} ALTER COLUMN {1} SET DEFAULT "
+        "{3};  -- new rows only\n-- then backfill existing rows in batches",
+        table, name, type_text, expr);
+    if (v == Volatility::kVolatile || (old_server && !is_null)) {
+      Add({.rule = "add-column-volatile-default",
+           .message =
+               v == Volatility::kVolatile
+                   ? fmt::format("the default of {}.{} calls the volatile {}, so every "
+                                 "existing row gets its own value: {} is rewritten",
+                                 rel_name, name, culprit, table)
+                   : fmt::format("before PostgreSQL 11 (the server is {}.{}) any non-null "
+                                 "default on a new column rewrites {}",
+                                 version / 10000, (version / 100) % 100, table),
            .lock = fmt::format("ACCESS EXCLUSIVE on {}", table),
-           .blocks = "all reads and writes for the whole index build",
-           .safe_sql = fmt::format("CREATE UNIQUE INDEX CONCURRENTLY {0} ON {1} ({2});  -- in "
-                                   "a migration of its own\nALTER TABLE {1} ADD CONSTRAINT {0} "
-                                   "{3} USING INDEX {0};",
-                                   name, table, Join(keys, ", "),
-                                   ct == "CONSTR_PRIMARY" ? "PRIMARY KEY" : "UNIQUE"),
+           .blocks = "all reads and writes for the whole rewrite",
+           .safe_sql = safe,
            .table = table});
+    } else if (v == Volatility::kUnknown) {
+      Add({.rule = "add-column-volatile-default",
+           .message = fmt::format("the default of {}.{} calls {}: if it is volatile, {} is "
+                                  "rewritten (stable and immutable defaults are instant on "
+                                  "PostgreSQL 11+)",
+                                  rel_name, name, culprit, table),
+           .lock = fmt::format("ACCESS EXCLUSIVE on {} (for a rewrite)", table),
+           .blocks = "all reads and writes for the whole rewrite, if it is one",
+           .safe_sql = safe,
+           .table = table},
+          LintSeverity::kWarning);
     }
+  }
+  if (unique) {
+    Add({.rule = "unique-constraint-without-index",
+         .message = fmt::format("the UNIQUE / PRIMARY KEY on the new column {}.{} builds its "
+                                "index while holding ACCESS EXCLUSIVE on {}",
+                                rel_name, name, table),
+         .lock = fmt::format("ACCESS EXCLUSIVE on {}", table),
+         .blocks = "all reads and writes for the whole index build",
+         .safe_sql = fmt::format("ALTER TABLE {0} ADD COLUMN {1} {2};\nCREATE UNIQUE INDEX "
+                                 "CONCURRENTLY {3}_{1}_key ON {0} ({1});\nALTER TABLE {0} "
+                                 "ADD CONSTRAINT {3}_{1}_key UNIQUE USING INDEX {3}_{1}_key;",
+                                 table, name, type_text, rel_name),
+         .table = table});
+  }
+}
+
+// ALTER TABLE ... ADD CONSTRAINT (`def` is the command's definition).
+void FileLinter::LintAddConstraint(const json* def, const std::string& sql,
+                                   const std::string& table, const std::string& rel_name,
+                                   bool is_new) {
+  const json* con = def ? Field(*def, "Constraint") : nullptr;
+  if (con == nullptr || is_new) return;
+  std::string ct = Str(*con, "contype");
+  std::string conname = Str(*con, "conname");
+  int loc = Int(*con, "location");
+  if ((ct == "CONSTR_FOREIGN" && !Bool(*con, "skip_validation")) ||
+      (ct == "CONSTR_CHECK" && Bool(*con, "initially_valid"))) {
+    bool fk = ct == "CONSTR_FOREIGN";
+    std::string name = conname;
+    std::string text = Clause(sql, loc);
+    if (name.empty()) {
+      name = fk ? fmt::format("{}_{}_fkey", rel_name, Join(Names(Arr(*con, "fk_attrs")), "_"))
+                : fmt::format("{}_check", rel_name);
+      text = fmt::format("CONSTRAINT {} {}", name, text);
+    }
+    Rel ref = RelOf(Field(*con, "pktable"));
+    Add({.rule = "constraint-without-not-valid",
+         .message = fmt::format("adding the {} without NOT VALID checks every row of {} "
+                                "while holding the lock",
+                                fk ? "FOREIGN KEY" : "CHECK constraint", table),
+         .lock = fk ? fmt::format("SHARE ROW EXCLUSIVE on {} and {}", table, ref.key())
+                    : fmt::format("ACCESS EXCLUSIVE on {}", table),
+         .blocks = fk ? "writes to both tables for the whole check"
+                      : "all reads and writes for the whole check",
+         .safe_sql = fmt::format("ALTER TABLE {0} ADD {1} NOT VALID;\nALTER TABLE {0} "
+                                 "VALIDATE CONSTRAINT {2};  -- checks rows without blocking "
+                                 "writes (in its own migration)",
+                                 table, text, name),
+         .table = table});
+  } else if ((ct == "CONSTR_UNIQUE" || ct == "CONSTR_PRIMARY") &&
+             Str(*con, "indexname").empty()) {
+    std::vector<std::string> keys = Names(Arr(*con, "keys"));
+    std::string name = conname.empty()
+                           ? fmt::format("{}_{}_{}", rel_name, Join(keys, "_"),
+                                         ct == "CONSTR_PRIMARY" ? "pkey" : "key")
+                           : conname;
+    Add({.rule = "unique-constraint-without-index",
+         .message = fmt::format("adding {} ({}) builds its index while holding ACCESS "
+                                "EXCLUSIVE on {}",
+                                ct == "CONSTR_PRIMARY" ? "PRIMARY KEY" : "UNIQUE",
+                                Join(keys, ", "), table),
+         .lock = fmt::format("ACCESS EXCLUSIVE on {}", table),
+         .blocks = "all reads and writes for the whole index build",
+         .safe_sql = fmt::format("CREATE UNIQUE INDEX CONCURRENTLY {0} ON {1} ({2});  -- in "
+                                 "a migration of its own\nALTER TABLE {1} ADD CONSTRAINT {0} "
+                                 "{3} USING INDEX {0};",
+                                 name, table, Join(keys, ", "),
+                                 ct == "CONSTR_PRIMARY" ? "PRIMARY KEY" : "UNIQUE"),
+         .table = table});
   }
 }
 
