@@ -141,9 +141,8 @@ class ProgressLine {
   bool drawn_ = false;
 };
 
-}  // namespace
-
-int RunBackfillCommand(const Context& ctx, const BackfillArgs& args) {
+// The library's options from the flags (durations parsed).
+Result<BackfillOptions> BackfillOptionsFrom(const BackfillArgs& args) {
   BackfillOptions o;
   o.table = args.table;
   o.set = args.set;
@@ -172,10 +171,59 @@ int RunBackfillCommand(const Context& ctx, const BackfillArgs& args) {
                      {"--max-lag", {&args.max_lag, &o.max_replication_lag}}};
   for (const auto& [flag, slot] : durations) {
     auto ms = Millis(flag, *slot.first);
-    if (!ms.ok()) return ReportError(ms.status(), ctx.json);
+    if (!ms.ok()) return std::move(ms).TakeStatus();
     *slot.second = *ms;
   }
   if (args.batch_rows > o.max_batch_rows) o.max_batch_rows = args.batch_rows;
+  return o;
+}
+
+// The text report of a dry run.
+void PrintDryRun(const BackfillReport& r, const BackfillOptions& o) {
+  std::printf("dry run: nothing changed\n");
+  std::printf("table:     %s (about %s rows)\n", r.table.c_str(), Grouped(r.estimated_rows).c_str());
+  std::printf("job:       %s\n", r.job_id.c_str());
+  std::printf("batches:   %s rows to start, adapting to about %lld ms each, %d worker(s)\n",
+              Grouped(o.batch_rows).c_str(), static_cast<long long>(o.max_batch.count() / 2),
+              o.workers);
+  std::printf("walk:      %s\n", r.scan == "ctid" ? "heap page ranges (ctid)" : "primary-key ranges");
+  std::printf("statement: %s\n", FoldWhitespace(r.update_sql).c_str());
+  std::printf("check:     %s\n",
+              r.remaining_condition.empty()
+                  ? (o.check_query.empty() ? "none (give --where or --check)" : "the --check query")
+                  : fmt::format("no row may match ({})", FoldWhitespace(r.remaining_condition)).c_str());
+}
+
+// The text report of a finished run.
+void PrintReport(const BackfillReport& r, const BackfillOptions& o) {
+  std::printf("backfill %s: %s rows updated in %s batches, %.1f s (%s rows/s), %d worker(s), "
+              "by %s%s\n",
+              r.table.c_str(), Grouped(r.rows_updated).c_str(), Grouped(r.batches).c_str(),
+              r.elapsed_seconds, Grouped(static_cast<int64_t>(r.rows_per_second)).c_str(),
+              r.workers, r.scan == "ctid" ? "page ranges (ctid)" : "key ranges",
+              r.resumed ? ", resumed" : "");
+  std::printf("longest batch %lld ms (ceiling %lld ms), %lld retries, last batch size %s rows\n",
+              static_cast<long long>(r.longest_batch_ms),
+              static_cast<long long>(o.max_batch.count()), static_cast<long long>(r.retries),
+              Grouped(r.final_batch_rows).c_str());
+  if (r.remaining >= 0) {
+    std::printf("integrity: %s row(s) still match (%s)%s\n", Grouped(r.remaining).c_str(),
+                FoldWhitespace(r.remaining_condition).c_str(), r.remaining == 0 ? ": ok" : "");
+  }
+  if (!o.check_query.empty()) {
+    std::printf("check query: %s\n",
+                r.check_rows.empty() ? "no rows: ok"
+                                     : fmt::format("{} row(s) returned", r.check_rows.size()).c_str());
+  }
+  std::printf("job %s recorded in ferry_jobs\n", r.job_id.c_str());
+}
+
+}  // namespace
+
+int RunBackfillCommand(const Context& ctx, const BackfillArgs& args) {
+  auto options = BackfillOptionsFrom(args);
+  if (!options.ok()) return ReportError(options.status(), ctx.json);
+  BackfillOptions& o = *options;
 
   const std::string& url = ctx.config.Get("database");
   if (url.rfind("postgres", 0) != 0) {
@@ -240,39 +288,9 @@ int RunBackfillCommand(const Context& ctx, const BackfillArgs& args) {
     if (!verdict.ok()) out["error"] = StatusJson(verdict);
     PrintJson(out);
   } else if (r.dry_run) {
-    std::printf("dry run: nothing changed\n");
-    std::printf("table:     %s (about %s rows)\n", r.table.c_str(), Grouped(r.estimated_rows).c_str());
-    std::printf("job:       %s\n", r.job_id.c_str());
-    std::printf("batches:   %s rows to start, adapting to about %lld ms each, %d worker(s)\n",
-                Grouped(o.batch_rows).c_str(), static_cast<long long>(o.max_batch.count() / 2),
-                o.workers);
-    std::printf("walk:      %s\n", r.scan == "ctid" ? "heap page ranges (ctid)" : "primary-key ranges");
-    std::printf("statement: %s\n", FoldWhitespace(r.update_sql).c_str());
-    std::printf("check:     %s\n",
-                r.remaining_condition.empty()
-                    ? (o.check_query.empty() ? "none (give --where or --check)" : "the --check query")
-                    : fmt::format("no row may match ({})", FoldWhitespace(r.remaining_condition)).c_str());
+    PrintDryRun(r, o);
   } else {
-    std::printf("backfill %s: %s rows updated in %s batches, %.1f s (%s rows/s), %d worker(s), "
-                "by %s%s\n",
-                r.table.c_str(), Grouped(r.rows_updated).c_str(), Grouped(r.batches).c_str(),
-                r.elapsed_seconds, Grouped(static_cast<int64_t>(r.rows_per_second)).c_str(),
-                r.workers, r.scan == "ctid" ? "page ranges (ctid)" : "key ranges",
-                r.resumed ? ", resumed" : "");
-    std::printf("longest batch %lld ms (ceiling %lld ms), %lld retries, last batch size %s rows\n",
-                static_cast<long long>(r.longest_batch_ms),
-                static_cast<long long>(o.max_batch.count()), static_cast<long long>(r.retries),
-                Grouped(r.final_batch_rows).c_str());
-    if (r.remaining >= 0) {
-      std::printf("integrity: %s row(s) still match (%s)%s\n", Grouped(r.remaining).c_str(),
-                  FoldWhitespace(r.remaining_condition).c_str(), r.remaining == 0 ? ": ok" : "");
-    }
-    if (!o.check_query.empty()) {
-      std::printf("check query: %s\n",
-                  r.check_rows.empty() ? "no rows: ok"
-                                       : fmt::format("{} row(s) returned", r.check_rows.size()).c_str());
-    }
-    std::printf("job %s recorded in ferry_jobs\n", r.job_id.c_str());
+    PrintReport(r, o);
   }
   if (!verdict.ok()) {
     if (!ctx.json) (void)ReportError(verdict, false);

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/context.h"
+#include "cli/migrate_commands_internal.h"
 #include "cli/exit_codes.h"
 #include "cli/output.h"
 #include "core/config.h"
@@ -28,6 +29,8 @@ using nlohmann::json;
 
 void Out(const std::string& text) { std::fwrite(text.data(), 1, text.size(), stdout); }
 void Err(const std::string& text) { std::fwrite(text.data(), 1, text.size(), stderr); }
+
+}  // namespace
 
 Result<MigratorOptions> OptionsFrom(const Context& ctx, const MigrateArgs& args) {
   MigratorOptions o;
@@ -80,6 +83,8 @@ Result<MigratorOptions> OptionsFrom(const Context& ctx, const MigrateArgs& args)
   FERRY_ASSIGN_OR_RETURN(o.lint_options, LintOptionsFromConfig(c));
   return o;
 }
+
+namespace {
 
 json EventJson(const std::string& type, const MigrationStep& e, int64_t duration_ms) {
   json j = {{"event", type}, {"version", e.version}, {"script", e.script}};
@@ -383,133 +388,6 @@ int ApplyOutput(const Context& ctx, const char* verb, const Result<ApplyResult>&
   return kExitOk;
 }
 
-// A TOML basic string (JSON's escapes are valid TOML).
-std::string TomlString(const std::string& text) {
-  return json(text).dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-// The database line of a new ferry.toml: the URL without its secrets
-// (Url::ConnectionText), never the text as given.
-std::string InitDatabaseLine(const std::string& database) {
-  auto parsed = Url::Parse(database);
-  if (!parsed.ok()) return "# database = \"\"  # the URL given does not parse; set it here\n";
-  std::string line = "database = " + TomlString(parsed->ConnectionText());
-  if (parsed->has_password() || !parsed->ssl_password().empty()) {
-    line += "  # password left out: put it in ~/.pgpass or PGPASSWORD";
-  }
-  return line + "\n";
-}
-
-int RunInit(const Context& ctx) {
-  std::string dir = ctx.config.Get("dir");
-  std::error_code ec;
-  bool made_dir = std::filesystem::create_directories(dir, ec);
-  if (ec) {
-    return ReportError(Status(StatusCode::kPermissionDenied,
-                              fmt::format("cannot create {}: {}", dir, ec.message())),
-                       ctx.json);
-  }
-  bool made_config = false;
-  if (!std::filesystem::exists("ferry.toml")) {
-    std::ofstream f("ferry.toml");
-    f << "# ferry settings. Flags and environment (DATABASE_URL, FERRY_*) override these.\n"
-      << "# Keep passwords out of this file: use ~/.pgpass or PGPASSWORD.\n"
-      << InitDatabaseLine(ctx.config.Get("database"));
-    f
-      << "dir = \"" << dir << "\"\n"
-      << "# history_table = \"ferry_schema_history\"\n"
-      << "# lock_wait = \"60s\"\n"
-      << "# lock_timeout = \"5s\"\n"
-      << "\n# [compat]\n# min_version = \"1.0.0\"\n# current_version = \"1.1.0\"\n";
-    made_config = static_cast<bool>(f);
-  }
-  MigrateArgs none;
-  auto options = OptionsFrom(ctx, none);
-  if (!options.ok()) return ReportError(options.status(), ctx.json);
-  auto migrator = Migrator::Open(ctx.config.Get("database"), *options);
-  if (!migrator.ok()) return ReportError(migrator.status(), ctx.json);
-  History history((*migrator)->connection(), options->history_table);
-  Status s = history.Ensure();
-  if (!s.ok()) return ReportError(s, ctx.json);
-  if (ctx.json) {
-    PrintJson({{"ok", true},
-               {"dir", dir},
-               {"created_dir", made_dir},
-               {"created_config", made_config},
-               {"history_table", options->history_table}});
-  } else {
-    Out(fmt::format("{} {}\n{} ferry.toml\nhistory table {} ready in {}\nnext: ferry new "
-                    "create_users\n",
-                    made_dir ? "created" : "exists ", dir, made_config ? "created" : "exists ",
-                    options->history_table, (*migrator)->connection()->redacted_url()));
-  }
-  return kExitOk;
-}
-
-int RunNew(const Context& ctx, const MigrateArgs& args) {
-  std::string dir = ctx.config.Get("dir");
-  MigrationSet existing;
-  std::error_code ec;
-  if (std::filesystem::exists(dir, ec)) {
-    auto scanned = ScanDirectory(dir, ScanOptions{.allow_empty = true});
-    if (!scanned.ok()) return ReportError(scanned.status(), ctx.json);
-    existing = std::move(scanned).value();
-  } else {
-    std::filesystem::create_directories(dir, ec);
-    if (ec) {
-      return ReportError(Status(StatusCode::kPermissionDenied,
-                                fmt::format("cannot create {}: {}", dir, ec.message())),
-                         ctx.json);
-    }
-  }
-  std::string layout_name = args.layout.empty() ? ctx.config.Get("layout") : args.layout;
-  SourceLayout layout;
-  if (layout_name == "ferry" || layout_name == "dbmate" || layout_name == "single-file") {
-    layout = SourceLayout::kSingleFile;
-  } else if (layout_name == "golang" || layout_name == "golang-migrate" ||
-             layout_name == "up-down-files") {
-    layout = SourceLayout::kUpDownFiles;
-  } else if (layout_name == "diesel") {
-    layout = SourceLayout::kDieselFolder;
-  } else if (layout_name == "flyway") {
-    layout = SourceLayout::kFlyway;
-  } else {
-    return ReportError(Status(StatusCode::kInvalidArgument,
-                              fmt::format("unknown layout '{}': use ferry, golang, diesel or flyway",
-                                          layout_name)),
-                       ctx.json);
-  }
-  std::string style_name = args.style.empty() ? ctx.config.Get("version_style") : args.style;
-  VersionStyle style;
-  if (style_name == "timestamp") {
-    style = VersionStyle::kTimestamp;
-  } else if (style_name == "integer" || style_name == "sequential") {
-    style = VersionStyle::kSequential;
-  } else {
-    return ReportError(Status(StatusCode::kInvalidArgument,
-                              fmt::format("unknown version style '{}': use timestamp or integer",
-                                          style_name)),
-                       ctx.json);
-  }
-  auto next = NextVersionName(existing, args.name, style, std::chrono::system_clock::now(), layout);
-  if (!next.ok()) return ReportError(next.status(), ctx.json);
-  json files = json::array();
-  for (const NewFile& f : next->files) {
-    std::filesystem::path p = std::filesystem::path(dir) / f.path;
-    std::filesystem::create_directories(p.parent_path(), ec);
-    if (std::filesystem::exists(p)) {
-      return ReportError(Status(StatusCode::kAlreadyExists,
-                                fmt::format("{} exists already; nothing written", p.string())),
-                         ctx.json);
-    }
-    std::ofstream(p) << f.contents;
-    files.push_back(p.string());
-    if (!ctx.json) Out(fmt::format("created {}\n", p.string()));
-  }
-  if (ctx.json) PrintJson({{"ok", true}, {"version", next->version}, {"files", files}});
-  return kExitOk;
-}
-
 bool NeedsAttention(const StatusReport& r) {
   return r.pending > 0 || r.has_drift() || r.failed > 0 || r.out_of_order > 0 || r.running > 0;
 }
@@ -659,6 +537,175 @@ int RunValidateOffline(const Context& ctx, const MigratorOptions& options,
   return problems->empty() ? kExitOk : kExitPending;
 }
 
+// `ferry history`: the history rows (the newest --limit).
+int RunHistory(const Context& ctx, const MigrateArgs& args, Migrator& m) {
+  auto rows = m.ListHistory();
+  if (!rows.ok()) return ReportError(rows.status(), ctx.json);
+  size_t begin = 0;
+  if (args.limit > 0 && rows->size() > static_cast<size_t>(args.limit)) {
+    begin = rows->size() - static_cast<size_t>(args.limit);
+  }
+  if (ctx.json) {
+    json arr = json::array();
+    for (size_t i = begin; i < rows->size(); ++i) arr.push_back(HistoryRowJson((*rows)[i]));
+    PrintJson({{"ok", true}, {"history", arr}});
+    return kExitOk;
+  }
+  if (rows->empty()) {
+    Out("no history yet: nothing has been applied\n");
+    return kExitOk;
+  }
+  std::string out = fmt::format("  {:>4}  {:<16} {:<11} {:<12} {:>8}  {:<24}  {:<22}  {}\n", "ID",
+                                "VERSION", "KIND", "STATUS", "MS", "COMPLETED AT", "BY", "SCRIPT");
+  for (size_t i = begin; i < rows->size(); ++i) {
+    const HistoryRow& r = (*rows)[i];
+    out += fmt::format("  {:>4}  {:<16} {:<11} {:<12} {:>8}  {:<24}  {:<22}  {}\n", r.id,
+                       r.version, r.kind, r.status, r.duration_ms, r.completed_at, r.applied_by,
+                       r.script);
+    if (!r.error_message.empty()) out += fmt::format("        error: {}\n", r.error_message);
+    if (!r.note.empty()) out += fmt::format("        note: {}\n", r.note);
+  }
+  Out(out);
+  return kExitOk;
+}
+
+// `ferry validate` with a database.
+int RunValidate(const Context& ctx, Migrator& m) {
+  auto problems = m.Validate();
+  if (!problems.ok()) return ReportError(problems.status(), ctx.json);
+  if (ctx.json) {
+    json arr = json::array();
+    for (const auto& p : *problems) {
+      arr.push_back({{"kind", p.kind}, {"script", p.script}, {"message", p.message}});
+    }
+    PrintJson({{"ok", problems->empty()}, {"problems", arr}});
+  } else if (problems->empty()) {
+    // Engines without SQL tables keep no schema record (docs/cql.md).
+    Out(m.connection()->traits().Has(Feature::kSqlTables)
+            ? "valid: every file parses, applied checksums match, order and compatibility are "
+              "fine, and the live schema holds what the migrations made\n"
+            : "valid: every file parses, applied checksums match, order and compatibility are "
+              "fine (no schema drift check on this engine)\n");
+  } else {
+    for (const auto& p : *problems) {
+      Out(p.kind == "schema" ? fmt::format("schema validation failed: {}\n", PrintableLines(p.message))
+                             : fmt::format("{}: {}: {}\n", Printable(p.script), p.kind, PrintableLines(p.message)));
+    }
+    Out(fmt::format("{} problem{}\n", problems->size(), problems->size() == 1 ? "" : "s"));
+  }
+  return problems->empty() ? kExitOk : kExitPending;
+}
+
+// `ferry plan`: the exact statements up (or --down) would run.
+int RunPlan(const Context& ctx, const MigrateArgs& args, Migrator& m) {
+  int steps = args.target.empty() || args.steps_given ? args.steps : 0;
+  auto plan = args.down ? m.PlanDown(steps, args.target) : m.PlanUp(args.target);
+  if (!plan.ok()) return ReportError(plan.status(), ctx.json);
+  if (ctx.json) {
+    PrintJson({{"ok", true}, {"steps", PlanJson(*plan)}});
+  } else {
+    Out(PlanText(*plan));
+  }
+  return kExitOk;
+}
+
+// `ferry baseline`.
+int RunBaseline(const Context& ctx, const MigrateArgs& args, Migrator& m) {
+  Status s = m.Baseline(args.target, args.description);
+  if (!s.ok()) return ReportError(s, ctx.json);
+  if (ctx.json) {
+    PrintJson({{"ok", true}, {"baseline", args.target}});
+  } else {
+    Out(fmt::format("baseline {} recorded: migrations up to {} count as applied\n", args.target,
+                    args.target));
+  }
+  return kExitOk;
+}
+
+// `ferry repair`.
+int RunRepair(const Context& ctx, const MigrateArgs& args, Migrator& m) {
+  auto changed = m.Repair(args.reason);
+  if (!changed.ok()) return ReportError(changed.status(), ctx.json);
+  if (ctx.json) {
+    PrintJson({{"ok", true}, {"changes", *changed}});
+  } else if (changed->empty()) {
+    Out("nothing to repair\n");
+  } else {
+    for (const auto& c : *changed) Out(c + "\n");
+  }
+  return kExitOk;
+}
+
+// `ferry health`: every check, and the exit code it sets.
+int RunHealth(const Context& ctx, Migrator& m) {
+  auto h = m.Health();
+  if (!h.ok()) return ReportError(h.status(), ctx.json);
+  if (ctx.json) {
+    PrintJson({{"ok", h->healthy}, {"healthy", h->healthy}, {"checks", ChecksJson(*h)}});
+  } else {
+    for (const auto& c : h->checks) {
+      Out(fmt::format("  {:<8} {:<14} {}\n", c.ok ? "ok" : "FAIL", c.name, c.detail));
+    }
+    Out(h->healthy ? "healthy\n" : "unhealthy\n");
+  }
+  return h->healthy ? kExitOk : kExitNeedsHuman;
+}
+
+// `ferry report`: status, history and health as JSON or a summary.
+int RunReport(const Context& ctx, const MigrateArgs& args, Migrator& m) {
+  auto status = m.CurrentStatus(/*metadata_only=*/true);
+  if (!status.ok()) return ReportError(status.status(), ctx.json);
+  auto rows = m.ListHistory();
+  if (!rows.ok()) return ReportError(rows.status(), ctx.json);
+  auto health = m.Health();
+  if (!health.ok()) return ReportError(health.status(), ctx.json);
+  if (!args.format.empty() && !args.format_word.empty() && args.format != args.format_word) {
+    return ReportError(Status(StatusCode::kInvalidArgument,
+                              fmt::format("report {} --format {}: give the format once",
+                                          args.format_word, args.format)),
+                       ctx.json);
+  }
+  std::string format = !args.format.empty()        ? args.format
+                       : !args.format_word.empty() ? args.format_word
+                       : ctx.json                  ? "json"
+                                                   : "summary";
+  if (format == "json") {
+    json hist = json::array();
+    for (const auto& r : *rows) hist.push_back(HistoryRowJson(r));
+    json checks = ChecksJson(*health);
+    json j = {{"ok", true},
+              {"ferry_version", FERRY_VERSION},
+              {"generated_at", History::Now()},
+              {"status", StatusJsonOf(*status)},
+              {"history", hist},
+              {"health", {{"healthy", health->healthy}, {"checks", checks}}}};
+    PrintJson(j);
+    return kExitOk;
+  }
+  if (format != "summary") {
+    return ReportError(Status(StatusCode::kInvalidArgument,
+                              "unknown report format '" + format +
+                                  "': use 'ferry report json' or 'ferry report summary'"),
+                       ctx.json);
+  }
+  int64_t total_ms = 0;
+  int failures = 0;
+  for (const auto& r : *rows) {
+    total_ms += r.duration_ms;
+    failures += r.status == "failed" ? 1 : 0;
+  }
+  std::string out = "ferry migration report\n";
+  out += StatusText(*status);
+  out += fmt::format("\nhistory: {} rows, {} ms spent applying, {} failed attempt(s) on record\n",
+                     rows->size(), total_ms, failures);
+  out += fmt::format("health: {}\n", health->healthy ? "healthy" : "UNHEALTHY");
+  for (const auto& c : health->checks) {
+    if (!c.ok) out += fmt::format("  {}: {}\n", c.name, c.detail);
+  }
+  Out(out);
+  return kExitOk;
+}
+
 }  // namespace
 
 int RunMigrateCommand(const Context& ctx, const std::string& command, const MigrateArgs& args) {
@@ -706,162 +753,15 @@ int RunMigrateCommand(const Context& ctx, const std::string& command, const Migr
   if (command == "abort") return ApplyOutput(ctx, "rolled back", AbortExpand(m, args.target));
 
   if (command == "status") return RunStatus(ctx, args, m, std::move(signature));
-  if (command == "history") {
-    auto rows = m.ListHistory();
-    if (!rows.ok()) return ReportError(rows.status(), ctx.json);
-    size_t begin = 0;
-    if (args.limit > 0 && rows->size() > static_cast<size_t>(args.limit)) {
-      begin = rows->size() - static_cast<size_t>(args.limit);
-    }
-    if (ctx.json) {
-      json arr = json::array();
-      for (size_t i = begin; i < rows->size(); ++i) arr.push_back(HistoryRowJson((*rows)[i]));
-      PrintJson({{"ok", true}, {"history", arr}});
-      return kExitOk;
-    }
-    if (rows->empty()) {
-      Out("no history yet: nothing has been applied\n");
-      return kExitOk;
-    }
-    std::string out = fmt::format("  {:>4}  {:<16} {:<11} {:<12} {:>8}  {:<24}  {:<22}  {}\n", "ID",
-                                  "VERSION", "KIND", "STATUS", "MS", "COMPLETED AT", "BY", "SCRIPT");
-    for (size_t i = begin; i < rows->size(); ++i) {
-      const HistoryRow& r = (*rows)[i];
-      out += fmt::format("  {:>4}  {:<16} {:<11} {:<12} {:>8}  {:<24}  {:<22}  {}\n", r.id,
-                         r.version, r.kind, r.status, r.duration_ms, r.completed_at, r.applied_by,
-                         r.script);
-      if (!r.error_message.empty()) out += fmt::format("        error: {}\n", r.error_message);
-      if (!r.note.empty()) out += fmt::format("        note: {}\n", r.note);
-    }
-    Out(out);
-    return kExitOk;
-  }
-  if (command == "validate") {
-    auto problems = m.Validate();
-    if (!problems.ok()) return ReportError(problems.status(), ctx.json);
-    if (ctx.json) {
-      json arr = json::array();
-      for (const auto& p : *problems) {
-        arr.push_back({{"kind", p.kind}, {"script", p.script}, {"message", p.message}});
-      }
-      PrintJson({{"ok", problems->empty()}, {"problems", arr}});
-    } else if (problems->empty()) {
-      // Engines without SQL tables keep no schema record (docs/cql.md).
-      Out(m.connection()->traits().Has(Feature::kSqlTables)
-              ? "valid: every file parses, applied checksums match, order and compatibility are "
-                "fine, and the live schema holds what the migrations made\n"
-              : "valid: every file parses, applied checksums match, order and compatibility are "
-                "fine (no schema drift check on this engine)\n");
-    } else {
-      for (const auto& p : *problems) {
-        Out(p.kind == "schema" ? fmt::format("schema validation failed: {}\n", PrintableLines(p.message))
-                               : fmt::format("{}: {}: {}\n", Printable(p.script), p.kind, PrintableLines(p.message)));
-      }
-      Out(fmt::format("{} problem{}\n", problems->size(), problems->size() == 1 ? "" : "s"));
-    }
-    return problems->empty() ? kExitOk : kExitPending;
-  }
-  if (command == "plan") {
-    int steps = args.target.empty() || args.steps_given ? args.steps : 0;
-    auto plan = args.down ? m.PlanDown(steps, args.target) : m.PlanUp(args.target);
-    if (!plan.ok()) return ReportError(plan.status(), ctx.json);
-    if (ctx.json) {
-      PrintJson({{"ok", true}, {"steps", PlanJson(*plan)}});
-    } else {
-      Out(PlanText(*plan));
-    }
-    return kExitOk;
-  }
-  if (command == "baseline") {
-    Status s = m.Baseline(args.target, args.description);
-    if (!s.ok()) return ReportError(s, ctx.json);
-    if (ctx.json) {
-      PrintJson({{"ok", true}, {"baseline", args.target}});
-    } else {
-      Out(fmt::format("baseline {} recorded: migrations up to {} count as applied\n", args.target,
-                      args.target));
-    }
-    return kExitOk;
-  }
-  if (command == "repair") {
-    auto changed = m.Repair(args.reason);
-    if (!changed.ok()) return ReportError(changed.status(), ctx.json);
-    if (ctx.json) {
-      PrintJson({{"ok", true}, {"changes", *changed}});
-    } else if (changed->empty()) {
-      Out("nothing to repair\n");
-    } else {
-      for (const auto& c : *changed) Out(c + "\n");
-    }
-    return kExitOk;
-  }
-  if (command == "health") {
-    auto h = m.Health();
-    if (!h.ok()) return ReportError(h.status(), ctx.json);
-    if (ctx.json) {
-      PrintJson({{"ok", h->healthy}, {"healthy", h->healthy}, {"checks", ChecksJson(*h)}});
-    } else {
-      for (const auto& c : h->checks) {
-        Out(fmt::format("  {:<8} {:<14} {}\n", c.ok ? "ok" : "FAIL", c.name, c.detail));
-      }
-      Out(h->healthy ? "healthy\n" : "unhealthy\n");
-    }
-    return h->healthy ? kExitOk : kExitNeedsHuman;
-  }
-  if (command == "report") {
-    auto status = m.CurrentStatus(/*metadata_only=*/true);
-    if (!status.ok()) return ReportError(status.status(), ctx.json);
-    auto rows = m.ListHistory();
-    if (!rows.ok()) return ReportError(rows.status(), ctx.json);
-    auto health = m.Health();
-    if (!health.ok()) return ReportError(health.status(), ctx.json);
-    if (!args.format.empty() && !args.format_word.empty() && args.format != args.format_word) {
-      return ReportError(Status(StatusCode::kInvalidArgument,
-                                fmt::format("report {} --format {}: give the format once",
-                                            args.format_word, args.format)),
-                         ctx.json);
-    }
-    std::string format = !args.format.empty()        ? args.format
-                         : !args.format_word.empty() ? args.format_word
-                         : ctx.json                  ? "json"
-                                                     : "summary";
-    if (format == "json") {
-      json hist = json::array();
-      for (const auto& r : *rows) hist.push_back(HistoryRowJson(r));
-      json checks = ChecksJson(*health);
-      json j = {{"ok", true},
-                {"ferry_version", FERRY_VERSION},
-                {"generated_at", History::Now()},
-                {"status", StatusJsonOf(*status)},
-                {"history", hist},
-                {"health", {{"healthy", health->healthy}, {"checks", checks}}}};
-      PrintJson(j);
-      return kExitOk;
-    }
-    if (format != "summary") {
-      return ReportError(Status(StatusCode::kInvalidArgument,
-                                "unknown report format '" + format +
-                                    "': use 'ferry report json' or 'ferry report summary'"),
-                         ctx.json);
-    }
-    int64_t total_ms = 0;
-    int failures = 0;
-    for (const auto& r : *rows) {
-      total_ms += r.duration_ms;
-      failures += r.status == "failed" ? 1 : 0;
-    }
-    std::string out = "ferry migration report\n";
-    out += StatusText(*status);
-    out += fmt::format("\nhistory: {} rows, {} ms spent applying, {} failed attempt(s) on record\n",
-                       rows->size(), total_ms, failures);
-    out += fmt::format("health: {}\n", health->healthy ? "healthy" : "UNHEALTHY");
-    for (const auto& c : health->checks) {
-      if (!c.ok) out += fmt::format("  {}: {}\n", c.name, c.detail);
-    }
-    Out(out);
-    return kExitOk;
-  }
+  if (command == "history") return RunHistory(ctx, args, m);
+  if (command == "validate") return RunValidate(ctx, m);
+  if (command == "plan") return RunPlan(ctx, args, m);
+  if (command == "baseline") return RunBaseline(ctx, args, m);
+  if (command == "repair") return RunRepair(ctx, args, m);
+  if (command == "health") return RunHealth(ctx, m);
+  if (command == "report") return RunReport(ctx, args, m);
   return ReportError(Status(StatusCode::kInternal, "unknown migrate command " + command), ctx.json);
 }
 
 }  // namespace ferry::cli
+

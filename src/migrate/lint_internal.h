@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "migrate/lint.h"
 #include "migrate/sql_split.h"
 
@@ -61,6 +63,24 @@ class FileLinter {
 
   // lint_rules.cc
   void LintStatement(const Statement& s);
+  void LintAlterTableCmd(const nlohmann::json& item, const std::string& sql,
+                         const std::string& table, const std::string& rel_name, bool is_new,
+                         std::set<std::string>& new_cols, bool* strong);
+  // LintAlterTableCmd's longer commands.
+  void LintAddColumn(const nlohmann::json* def, const std::string& sql, const std::string& table,
+                     const std::string& rel_name, bool is_new, std::set<std::string>& new_cols);
+  void LintAddConstraint(const nlohmann::json* def, const std::string& sql,
+                         const std::string& table, const std::string& rel_name, bool is_new);
+  // LintStatement by statement type; `node` is the statement's parse tree.
+  void LintTransaction(const Statement& s, const std::string& type, const nlohmann::json& node);
+  void LintVariableSet(const Statement& s, const std::string& type, const nlohmann::json& node);
+  void LintCreateTable(const Statement& s, const std::string& type, const nlohmann::json& node);
+  void LintCreateIndex(const Statement& s, const std::string& type, const nlohmann::json& node);
+  void LintDrop(const Statement& s, const std::string& type, const nlohmann::json& node);
+  void LintRename(const Statement& s, const std::string& type, const nlohmann::json& node);
+  void LintUpdateDelete(const Statement& s, const std::string& type, const nlohmann::json& node);
+  void LintTruncate(const Statement& s, const std::string& type, const nlohmann::json& node);
+  void LintVacuumCluster(const Statement& s, const std::string& type, const nlohmann::json& node);
   // ALTER ... RENAME of a new table, column or index: the new name is new too.
   void FollowRename(const std::string& kind, const std::string& schema, const std::string& name,
                     const std::string& column, const std::string& newname);

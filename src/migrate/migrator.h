@@ -260,6 +260,16 @@ class Migrator {
   Result<RunPlan> PrepareScript(const Migration& m, bool down);
   Status ApplyOne(const Migration& m, const RunPlan& plan, HistoryRow* row, History* history,
                   bool in_outer_tx);
+  // ApplyOne's stages (apply_one.cc); ApplyRun is the migration being applied.
+  struct ApplyRun;
+  Status PrepareOnline(ApplyRun* a, const RunPlan& file_plan);
+  void StartRow(ApplyRun* a);
+  Status FailApply(ApplyRun* a, Status s);
+  std::vector<std::string> TimeoutSettings(const ApplyRun& a, std::string_view set);
+  Status VerifyApplied(const ApplyRun& a);
+  Status ApplyInTransaction(ApplyRun* a);
+  Status ApplyByStatement(ApplyRun* a);
+  Status RunBackfills(ApplyRun* a);
   // A file running its own BEGIN ... COMMIT failed inside it: ROLLBACK,
   // and statements_done back to the statement that opened it.
   void RollBackOwnTransaction(HistoryRow* row, int block_start);

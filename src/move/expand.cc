@@ -1,3 +1,7 @@
+// Expand/contract, the expand side: parsing `-- ferry:expand` blocks,
+// resolving and checking them against the table, the expand DDL, trigger
+// and backfill (ExpandSteps), the state table. The contract phase:
+// expand_complete.cc.
 #include "move/expand.h"
 #include "core/backoff.h"
 
@@ -14,109 +18,22 @@
 #include "migrate/history.h"
 #include "migrate/lock.h"
 #include "move/backfill.h"
+#include "move/expand_internal.h"
 #include "move/table_info.h"
 
 namespace ferry {
+
+using namespace expand_internal;
+
 namespace {
-
-// Publishes expand steps (kind kExpand) on a bus; does nothing without one.
-class StepPublisher {
- public:
-  explicit StepPublisher(EventBus* bus) : bus_(bus) {}
-  explicit operator bool() const { return bus_ != nullptr; }
-  void operator()(std::string type, std::string message) const {
-    Publish(bus_, StepEvent(EventKind::kExpand, std::move(type), std::move(message)));
-  }
-  EventBus* bus() const { return bus_; }
-
- private:
-  EventBus* bus_;
-};
 
 using nlohmann::json;
 
-constexpr std::string_view kStateTable = "ferry_expand_state";
-constexpr std::string_view kClauses =
-    "clauses are: change COL type TYPE | rename OLD to NEW [type TYPE] | split OLD into NEW TYPE, "
-    "NEW TYPE | merge OLD, OLD into NEW TYPE | not null COL | up COL = EXPR | down COL = EXPR | "
-    "batch_rows N | workers N";
 
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
 
-// Reads one identifier ("name" or plain) from the front of `s`; "" when none.
-std::string TakeIdent(std::string_view* s) {
-  std::string_view in = Trim(*s);
-  std::string out;
-  if (!in.empty() && in.front() == '"') {
-    size_t i = 1;
-    while (i < in.size()) {
-      if (in[i] == '"') {
-        if (i + 1 < in.size() && in[i + 1] == '"') {
-          out += '"';
-          i += 2;
-          continue;
-        }
-        *s = in.substr(i + 1);
-        return out;
-      }
-      out += in[i++];
-    }
-    return "";
-  }
-  size_t i = 0;
-  while (i < in.size() && (std::isalnum(static_cast<unsigned char>(in[i])) || in[i] == '_' ||
-                           in[i] == '$' || in[i] == '.')) {
-    ++i;
-  }
-  out = Lower(in.substr(0, i));  // unquoted names fold to lower case, as in SQL
-  *s = in.substr(i);
-  return out;
-}
 
-// Consumes keyword `kw` (case-insensitive, whole word) from the front of `s`.
-bool TakeKeyword(std::string_view* s, std::string_view kw) {
-  std::string_view in = Trim(*s);
-  if (in.size() < kw.size() || Lower(in.substr(0, kw.size())) != kw) return false;
-  if (in.size() > kw.size() && (std::isalnum(static_cast<unsigned char>(in[kw.size()])) ||
-                                in[kw.size()] == '_')) {
-    return false;
-  }
-  *s = in.substr(kw.size());
-  return true;
-}
 
-// Splits on commas outside parentheses and quotes.
-std::vector<std::string> SplitTopLevel(std::string_view s) {
-  std::vector<std::string> out;
-  int depth = 0;
-  bool quote = false;
-  std::string cur;
-  for (char c : s) {
-    if (c == '"') quote = !quote;
-    if (!quote && c == '(') ++depth;
-    if (!quote && c == ')') --depth;
-    if (!quote && depth == 0 && c == ',') {
-      out.emplace_back(Trim(cur));
-      cur.clear();
-      continue;
-    }
-    cur += c;
-  }
-  if (!Trim(cur).empty()) out.emplace_back(Trim(cur));
-  return out;
-}
 
 std::string Sanitize(std::string_view s) {
   std::string out;
@@ -126,6 +43,10 @@ std::string Sanitize(std::string_view s) {
   return out;
 }
 
+}  // namespace
+
+namespace expand_internal {
+
 // "ferry_expand_<version>_<table>", short enough for an identifier.
 std::string ObjectName(std::string_view prefix, const std::string& version,
                        const std::string& table) {
@@ -134,11 +55,10 @@ std::string ObjectName(std::string_view prefix, const std::string& version,
   return fmt::format("{}_{:012x}", base.substr(0, 46), Xxh3(base) & 0xffffffffffffULL);
 }
 
-Status BlockError(const std::string& file, int line, std::string message) {
-  return Status(StatusCode::kInvalidArgument, fmt::format("{}:{}: {}", file, line, message))
-      .With("file", file)
-      .With("line", std::to_string(line));
-}
+}  // namespace expand_internal
+
+namespace {
+
 
 std::string Cast(const std::string& expr, const std::string& type) {
   return fmt::format("CAST(({}) AS {})", expr, type);
@@ -153,10 +73,6 @@ std::string OldScope(const ExpandSpec& s) {
   return out;
 }
 
-bool IsReplaced(const ExpandSpec& s, std::string_view name) {
-  return std::any_of(s.replaced.begin(), s.replaced.end(),
-                     [&](const ExpandReplaced& r) { return r.name == name; });
-}
 
 // The table as it will be: kept old columns, then new ones by final name.
 // `prefix` is "NEW." in the trigger, "t." for a table alias.
@@ -200,11 +116,6 @@ std::vector<std::string> UpExprs(const ExpandSpec& s) {
   return out;
 }
 
-std::string Join(const std::vector<std::string>& v, std::string_view sep) {
-  std::string out;
-  for (size_t i = 0; i < v.size(); ++i) out += (i ? std::string(sep) : "") + v[i];
-  return out;
-}
 
 // The PL/pgSQL trigger function that keeps both sides in step.
 std::string TriggerFunctionSql(const ExpandSpec& s) {
@@ -280,6 +191,21 @@ std::string BackfillSet(const ExpandSpec& s) {
   return Join(parts, ", ");
 }
 
+}  // namespace
+
+namespace expand_internal {
+
+bool IsReplaced(const ExpandSpec& s, std::string_view name) {
+  return std::any_of(s.replaced.begin(), s.replaced.end(),
+                     [&](const ExpandReplaced& r) { return r.name == name; });
+}
+
+std::string Join(const std::vector<std::string>& v, std::string_view sep) {
+  std::string out;
+  for (size_t i = 0; i < v.size(); ++i) out += (i ? std::string(sep) : "") + v[i];
+  return out;
+}
+
 // Rows the backfill has still to do.
 std::string BackfillWhere(const ExpandSpec& s) {
   std::vector<std::string> any;
@@ -298,6 +224,10 @@ std::string BackfillWhere(const ExpandSpec& s) {
   }
   return Join(any, " OR ");
 }
+
+}  // namespace expand_internal
+
+namespace {
 
 Statement MakeStatement(std::string text, int line) {
   Statement st;
@@ -325,22 +255,7 @@ Status SetPhase(Connection& conn, const std::string& version, const std::string&
       .status();
 }
 
-// ---- parsing ---------------------------------------------------------------
 
-struct Draft {
-  ExpandSpec spec;
-  std::vector<std::pair<std::string, int>> ups, downs;  // column, line (explicit)
-  std::vector<std::pair<std::string, std::string>> up_expr, down_expr;
-  std::vector<std::pair<std::string, int>> not_null;
-  // Columns named by change/rename/split/merge, resolved with the catalog.
-  struct Op {
-    std::string kind;  // change, rename, split, merge
-    std::vector<std::string> olds;
-    std::vector<std::pair<std::string, std::string>> news;  // name, type ("" = old's)
-    int line;
-  };
-  std::vector<Op> ops;
-};
 
 }  // namespace
 
@@ -411,243 +326,7 @@ Result<ExpandSpec> ExpandSpec::FromJson(std::string_view text) {
 
 namespace {
 
-Result<Draft> ParseDraft(const OnlineBlock& block, const std::string& file) {
-  Draft d;
-  d.spec.file = file;
-  d.spec.line = block.line;
-  std::string_view header = block.header;
-  d.spec.table = TakeIdent(&header);
-  if (d.spec.table.empty() || !Trim(header).empty()) {
-    return BlockError(file, block.line,
-                      "'-- ferry:expand' names one table: '-- ferry:expand users' (then one "
-                      "clause per indented comment line below)");
-  }
-  if (block.body.empty()) {
-    return BlockError(file, block.line,
-                      fmt::format("'-- ferry:expand {}' has no clauses: add indented comment "
-                                  "lines below it, e.g. '--   change amount type numeric(12,2)'; {}",
-                                  d.spec.table, kClauses));
-  }
-  std::vector<std::string> summary;
-  for (const auto& [line, text] : block.body) {
-    std::string_view s = text;
-    auto bad = [&, line = line, text = text](std::string why) {
-      return BlockError(file, line, fmt::format("cannot read '{}': {}; {}", text, why, kClauses));
-    };
-    if (TakeKeyword(&s, "change")) {
-      std::string col = TakeIdent(&s);
-      if (col.empty() || !TakeKeyword(&s, "type") || Trim(s).empty()) {
-        return bad("write 'change COLUMN type TYPE'");
-      }
-      d.ops.push_back({"change", {col}, {{col, std::string(Trim(s))}}, line});
-      summary.push_back(fmt::format("change {} type {}", col, Trim(s)));
-    } else if (TakeKeyword(&s, "rename")) {
-      std::string from = TakeIdent(&s);
-      std::string to;
-      if (from.empty() || !TakeKeyword(&s, "to") || (to = TakeIdent(&s)).empty()) {
-        return bad("write 'rename OLD to NEW'");
-      }
-      std::string type;
-      if (TakeKeyword(&s, "type")) type = std::string(Trim(s));
-      else if (!Trim(s).empty()) return bad("unexpected text after the new name");
-      d.ops.push_back({"rename", {from}, {{to, type}}, line});
-      summary.push_back(fmt::format("rename {} to {}", from, to));
-    } else if (TakeKeyword(&s, "split")) {
-      std::string from = TakeIdent(&s);
-      if (from.empty() || !TakeKeyword(&s, "into")) return bad("write 'split OLD into A TYPE, B TYPE'");
-      Draft::Op op{"split", {from}, {}, line};
-      for (const std::string& part : SplitTopLevel(s)) {
-        std::string_view p = part;
-        std::string name = TakeIdent(&p);
-        if (name.empty() || Trim(p).empty()) return bad("each new column needs a name and a type");
-        op.news.emplace_back(name, std::string(Trim(p)));
-      }
-      if (op.news.size() < 2) return bad("split makes two or more columns");
-      summary.push_back(fmt::format("split {} into {}", from, Trim(s)));
-      d.ops.push_back(std::move(op));
-    } else if (TakeKeyword(&s, "merge")) {
-      std::string_view rest = s;
-      size_t into = Lower(rest).find(" into ");
-      if (into == std::string_view::npos) return bad("write 'merge A, B into NEW TYPE'");
-      Draft::Op op{"merge", {}, {}, line};
-      for (const std::string& part : SplitTopLevel(rest.substr(0, into))) {
-        std::string_view p = part;
-        std::string name = TakeIdent(&p);
-        if (name.empty() || !Trim(p).empty()) return bad("list the old columns separated by commas");
-        op.olds.push_back(name);
-      }
-      std::string_view tail = rest.substr(into + 6);
-      std::string name = TakeIdent(&tail);
-      if (name.empty() || Trim(tail).empty()) return bad("the new column needs a name and a type");
-      if (op.olds.size() < 2) return bad("merge joins two or more columns");
-      op.news.emplace_back(name, std::string(Trim(tail)));
-      summary.push_back(fmt::format("merge {} into {}", Trim(rest.substr(0, into)), name));
-      d.ops.push_back(std::move(op));
-    } else if (TakeKeyword(&s, "not")) {
-      std::string col;
-      if (!TakeKeyword(&s, "null") || (col = TakeIdent(&s)).empty() || !Trim(s).empty()) {
-        return bad("write 'not null COLUMN'");
-      }
-      d.not_null.emplace_back(col, line);
-      summary.push_back(fmt::format("not null {}", col));
-    } else if (TakeKeyword(&s, "up") || TakeKeyword(&s, "down")) {
-      bool up = Lower(Trim(text)).rfind("up", 0) == 0;
-      std::string col = TakeIdent(&s);
-      std::string_view expr = Trim(s);
-      if (col.empty() || expr.empty() || expr.front() != '=' || Trim(expr.substr(1)).empty()) {
-        return bad(fmt::format("write '{} COLUMN = EXPRESSION'", up ? "up" : "down"));
-      }
-      auto& list = up ? d.up_expr : d.down_expr;
-      auto& lines = up ? d.ups : d.downs;
-      for (const auto& [c, e] : list) {
-        if (c == col) return bad(fmt::format("a second {} expression for {}", up ? "up" : "down", col));
-      }
-      list.emplace_back(col, std::string(Trim(expr.substr(1))));
-      lines.emplace_back(col, line);
-    } else if (TakeKeyword(&s, "batch_rows") || TakeKeyword(&s, "workers")) {
-      bool rows = Lower(Trim(text)).rfind("batch_rows", 0) == 0;
-      std::string v(Trim(s));
-      int64_t n = std::atoll(v.c_str());
-      if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos || n <= 0 ||
-          (!rows && n > 64)) {
-        return bad(rows ? "batch_rows takes a positive count" : "workers takes 1..64");
-      }
-      if (rows) d.spec.batch_rows = n;
-      else d.spec.workers = static_cast<int>(n);
-    } else {
-      return bad("unknown clause");
-    }
-  }
-  if (d.ops.empty() && d.not_null.empty()) {
-    return BlockError(file, block.line,
-                      "the expand block changes nothing: add change, rename, split, merge or not "
-                      "null");
-  }
-  d.spec.summary = Join(summary, "; ");
-  return d;
-}
 
-// Resolves a draft against the table: types, scopes, defaults, checks.
-Result<ExpandSpec> Resolve(Draft d, const TableInfo& t) {
-  ExpandSpec& s = d.spec;
-  s.schema = t.schema;
-  s.name = t.name;
-  for (const ColumnInfo& c : t.columns) s.old_columns.push_back(c.name);
-  const std::string& file = s.file;
-  auto column = [&](const std::string& name, int line) -> Result<const ColumnInfo*> {
-    const ColumnInfo* c = t.Find(name);
-    if (c == nullptr) {
-      return Status(StatusCode::kNotFound,
-                    fmt::format("{}:{}: table {}.{} has no column {}", file, line, t.schema,
-                                t.name, name))
-          .With("file", file);
-    }
-    if (c->pk_position > 0) {
-      return BlockError(file, line,
-                        fmt::format("{} is part of the primary key of {}: expand/contract "
-                                    "changes other columns (the key identifies rows while both "
-                                    "versions run); change the key with a regular migration",
-                                    name, t.name));
-    }
-    if (c->generated) {
-      return BlockError(file, line, fmt::format("{} is a generated column: change its expression "
-                                                "with a regular migration", name));
-    }
-    return c;
-  };
-  for (const Draft::Op& op : d.ops) {
-    for (const std::string& old : op.olds) {
-      FERRY_ASSIGN_OR_RETURN(const ColumnInfo* c, column(old, op.line));
-      if (IsReplaced(s, old)) {
-        return BlockError(file, op.line, fmt::format("{} is already changed by this block", old));
-      }
-      std::string down;
-      if (op.kind == "change") down = old;  // the new column under the same name
-      if (op.kind == "rename") down = op.news[0].first;
-      s.replaced.push_back({old, c->type, down});
-    }
-    for (const auto& [name, type] : op.news) {
-      ExpandAdded a;
-      a.name = name;
-      a.type = type.empty() ? t.Find(op.olds[0])->type : type;
-      if (op.kind == "change") {
-        a.physical = std::string("_ferry_new_") + name;
-        if (a.physical.size() > 63) a.physical = fmt::format("_ferry_new_{:016x}", Xxh3(name));
-        a.up = name;
-      } else {
-        a.physical = name;
-        if (op.kind == "rename") a.up = op.olds[0];
-      }
-      if (t.Find(a.physical) != nullptr) {
-        return BlockError(
-            file, op.line,
-            fmt::format("{} already has a column {}{}", t.name, a.physical,
-                        a.physical.rfind("_ferry_new_", 0) == 0
-                            ? ": an earlier expand left it; 'ferry abort' or drop it first"
-                            : ": pick another name"));
-      }
-      for (const ExpandAdded& other : s.added) {
-        if (other.name == a.name) return BlockError(file, op.line, fmt::format("{} is added twice", name));
-      }
-      s.added.push_back(std::move(a));
-    }
-  }
-  for (const auto& [col, expr] : d.up_expr) {
-    int line = 0;
-    for (const auto& [c, l] : d.ups) if (c == col) line = l;
-    auto it = std::find_if(s.added.begin(), s.added.end(), [&](const ExpandAdded& a) { return a.name == col; });
-    if (it != s.added.end()) {
-      it->up = expr;
-      continue;
-    }
-    bool nn = std::any_of(d.not_null.begin(), d.not_null.end(), [&](const auto& p) { return p.first == col; });
-    if (!nn) {
-      return BlockError(file, line,
-                        fmt::format("'up {}' names no new column (up expressions compute new "
-                                    "columns, or fill NULLs of a 'not null' column)",
-                                    col));
-    }
-  }
-  for (const auto& [col, expr] : d.down_expr) {
-    int line = 0;
-    for (const auto& [c, l] : d.downs) if (c == col) line = l;
-    auto it = std::find_if(s.replaced.begin(), s.replaced.end(),
-                           [&](const ExpandReplaced& r) { return r.name == col; });
-    if (it == s.replaced.end()) {
-      return BlockError(file, line,
-                        fmt::format("'down {}' names no replaced column (down expressions "
-                                    "compute old columns from the new ones)",
-                                    col));
-    }
-    it->down = expr;
-  }
-  for (const ExpandAdded& a : s.added) {
-    if (a.up.empty()) {
-      return BlockError(file, s.line,
-                        fmt::format("new column {} needs 'up {} = EXPRESSION' (how to compute it "
-                                    "from the old columns)",
-                                    a.name, a.name));
-    }
-  }
-  for (const auto& [col, line] : d.not_null) {
-    auto it = std::find_if(s.added.begin(), s.added.end(), [&](const ExpandAdded& a) { return a.name == col; });
-    if (it != s.added.end()) {
-      it->not_null = true;
-      continue;
-    }
-    if (IsReplaced(s, col)) {
-      return BlockError(file, line, fmt::format("{} is dropped by this change; 'not null' applies "
-                                                "to new or kept columns", col));
-    }
-    FERRY_ASSIGN_OR_RETURN(const ColumnInfo* c, column(col, line));
-    ExpandNotNull n{col, c->type, ""};
-    for (const auto& [uc, ue] : d.up_expr) if (uc == col) n.up = ue;
-    s.not_null.push_back(std::move(n));
-  }
-  s.function = ObjectName("ferry_expand", s.version, s.name);
-  s.trigger = s.function;
-  return std::move(d.spec);
-}
 
 // Type-checks every expression against the table (WHERE false: no rows
 // read), then runs the up expressions on a sample of rows.
@@ -961,10 +640,6 @@ class ExpandSteps final : public OnlineSteps {
 
 }  // namespace
 
-Result<ExpandSpec> ParseExpandBlock(const OnlineBlock& block, const std::string& file) {
-  FERRY_ASSIGN_OR_RETURN(Draft d, ParseDraft(block, file));
-  return std::move(d.spec);
-}
 
 std::string ExpandStateTableExistsSql() {
   return fmt::format("(to_regclass({}) IS NOT NULL)", PgLiteral(kStateTable));
@@ -995,198 +670,6 @@ Result<std::vector<ExpandState>> ListExpandStates(Connection& conn,
 
 std::shared_ptr<OnlineSteps> MakeOnlineSteps(ExpandStepsOptions options) {
   return std::make_shared<ExpandSteps>(options);
-}
-
-Result<CompleteResult> CompleteExpand(const CompleteOptions& options, EventBus* bus) {
-  StepPublisher progress(bus);
-  FERRY_ASSIGN_OR_RETURN(Url url, Url::Parse(options.url));
-  FERRY_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, OpenConnection(url));
-  if (!conn->traits().Has(Feature::kOnlineChanges)) {
-    return Status(StatusCode::kUnimplemented, "expand/contract needs PostgreSQL");
-  }
-  std::unique_ptr<MigrationLock> lock;
-  if (!options.dry_run) {
-    FERRY_ASSIGN_OR_RETURN(lock, MigrationLock::Acquire(url, options.history_table,
-                                                        options.lock_wait, [&](const LockHolder& h) {
-                                                          if (progress) {
-                                                            progress("lock_wait",
-                                                                     "waiting for the migration "
-                                                                     "lock held by " + h.who);
-                                                          }
-                                                        }));
-  }
-  FERRY_ASSIGN_OR_RETURN(std::vector<ExpandState> states, ListExpandStates(*conn));
-  std::vector<ExpandState> todo;
-  for (ExpandState& st : states) {
-    if (!options.version.empty() && st.version != options.version) continue;
-    if (st.phase == "expanding") {
-      return Status(StatusCode::kFailedPrecondition,
-                    fmt::format("the change on {} (version {}: {}) has not finished its backfill: "
-                                "run 'ferry up' to continue it, then 'ferry complete'",
-                                st.table, st.version, st.summary));
-    }
-    if (st.phase == "expanded") todo.push_back(std::move(st));
-  }
-  if (todo.empty()) {
-    return Status(StatusCode::kNotFound,
-                  options.version.empty()
-                      ? std::string("no expand change awaits complete (see 'ferry status')")
-                      : fmt::format("no expand change of version {} awaits complete (see 'ferry "
-                                    "status')",
-                                    options.version));
-  }
-  CompleteResult result;
-  // Every check first: nothing changes when one fails.
-  std::vector<ExpandSpec> specs;
-  for (const ExpandState& st : todo) {
-    FERRY_ASSIGN_OR_RETURN(ExpandSpec spec, ExpandSpec::FromJson(st.spec));
-    std::string where = BackfillWhere(spec);
-    if (!where.empty()) {
-      FERRY_ASSIGN_OR_RETURN(
-          QueryResult r, conn->Query(fmt::format("SELECT count(*) FROM {} WHERE {}",
-                                                 spec.Qualified(), where)));
-      if (r.Text(0, 0) != "0") {
-        return Status(StatusCode::kFailedPrecondition,
-                      fmt::format("{} has {} row(s) the backfill has not filled ({}): run 'ferry "
-                                  "up' again, or check the trigger; nothing was changed",
-                                  st.table, r.Text(0, 0), FoldWhitespace(where)));
-      }
-    }
-    auto null_check = [&](const std::string& physical, const std::string& name) -> Status {
-      FERRY_ASSIGN_OR_RETURN(
-          QueryResult r, conn->Query(fmt::format("SELECT count(*) FROM {} WHERE {} IS NULL",
-                                                 spec.Qualified(), QuoteIdent(physical))));
-      if (r.Text(0, 0) != "0") {
-        return Status(StatusCode::kFailedPrecondition,
-                      fmt::format("cannot make {}.{} NOT NULL: {} row(s) hold NULL. Give the "
-                                  "column an 'up {} = coalesce(...)' in a new expand, or fix "
-                                  "those rows; nothing was changed",
-                                  st.table, name, r.Text(0, 0), name));
-      }
-      return Status();
-    };
-    for (const ExpandAdded& a : spec.added) {
-      if (a.not_null) FERRY_RETURN_IF_ERROR(null_check(a.physical, a.name));
-    }
-    for (const ExpandNotNull& n : spec.not_null) FERRY_RETURN_IF_ERROR(null_check(n.name, n.name));
-    specs.push_back(std::move(spec));
-  }
-
-  // Runs `statements` in one transaction under lock_timeout, retrying a
-  // lock timeout with jittered back-off (writers never queue behind a long
-  // wait).
-  auto run_tx = [&](const std::vector<std::string>& statements, bool transaction) -> Status {
-    for (const std::string& st : statements) result.statements.push_back(st);
-    if (options.dry_run) return Status();
-    for (int attempt = 1;; ++attempt) {
-      std::vector<std::string> all;
-      if (transaction) all.push_back("BEGIN");
-      all.push_back(fmt::format("SET {}lock_timeout = {}", transaction ? "LOCAL " : "",
-                                PgLiteral(options.lock_timeout)));
-      for (const std::string& st : statements) all.push_back(st);
-      if (transaction) all.push_back("COMMIT");
-      std::vector<Connection::BatchItem> batch;
-      for (const std::string& st : all) batch.push_back({st, nullptr});
-      auto ran = conn->ExecBatch(batch);
-      if (ran.ok()) {
-        if (!transaction) (void)conn->Exec("RESET lock_timeout");
-        return Status();
-      }
-      if (transaction) (void)conn->Rollback();
-      Status s = std::move(ran).TakeStatus();
-      if (s.Get("sqlstate") != "55P03" || attempt > options.lock_retries) return s;
-      const auto delay =
-          RetryDelay(std::chrono::milliseconds(200), attempt, std::chrono::milliseconds(12800));
-      if (progress) {
-        progress("lock_retry", fmt::format("lock_timeout hit; retry {} of {} in {} ms", attempt,
-                                           options.lock_retries, delay.count()));
-      }
-      std::this_thread::sleep_for(delay);
-    }
-  };
-
-  for (size_t i = 0; i < specs.size(); ++i) {
-    const ExpandSpec& spec = specs[i];
-    const ExpandState& st = todo[i];
-    // NOT NULL without a long lock: CHECK ... NOT VALID (brief lock), then
-    // VALIDATE (reads the table; writers go on), then SET NOT NULL uses the
-    // valid CHECK and skips the scan.
-    std::vector<std::pair<std::string, std::string>> checks;  // constraint, physical column
-    for (const ExpandAdded& a : spec.added) {
-      if (a.not_null) checks.emplace_back(ObjectName("ferry_nn", spec.version, a.name), a.physical);
-    }
-    for (const ExpandNotNull& n : spec.not_null) {
-      checks.emplace_back(ObjectName("ferry_nn", spec.version, n.name), n.name);
-    }
-    for (const auto& [constraint, column] : checks) {
-      bool exists = false;
-      if (!options.dry_run) {
-        FERRY_ASSIGN_OR_RETURN(
-            QueryResult r,
-            conn->Query("SELECT 1 FROM pg_constraint WHERE conrelid = $1::regclass AND conname = $2",
-                        {Value(spec.Qualified()), Value(constraint)}));
-        exists = !r.rows.empty();
-      }
-      if (!exists) {
-        FERRY_RETURN_IF_ERROR(run_tx({fmt::format("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({} IS "
-                                                  "NOT NULL) NOT VALID",
-                                                  spec.Qualified(), QuoteIdent(constraint),
-                                                  QuoteIdent(column))},
-                                     false));
-      }
-      FERRY_RETURN_IF_ERROR(run_tx({fmt::format("ALTER TABLE {} VALIDATE CONSTRAINT {}",
-                                                spec.Qualified(), QuoteIdent(constraint))},
-                                   false));
-    }
-    std::vector<std::string> contract;
-    contract.push_back(fmt::format("DROP TRIGGER IF EXISTS {} ON {}", QuoteIdent(spec.trigger),
-                                   spec.Qualified()));
-    contract.push_back(fmt::format("DROP FUNCTION IF EXISTS {}.{}()", QuoteIdent(spec.schema),
-                                   QuoteIdent(spec.function)));
-    for (const ExpandReplaced& r : spec.replaced) {
-      contract.push_back(
-          fmt::format("ALTER TABLE {} DROP COLUMN {}", spec.Qualified(), QuoteIdent(r.name)));
-    }
-    for (const ExpandAdded& a : spec.added) {
-      if (a.physical != a.name) {
-        contract.push_back(fmt::format("ALTER TABLE {} RENAME COLUMN {} TO {}", spec.Qualified(),
-                                       QuoteIdent(a.physical), QuoteIdent(a.name)));
-      }
-    }
-    for (const auto& [constraint, column] : checks) {
-      std::string final_name = column;
-      for (const ExpandAdded& a : spec.added) {
-        if (a.physical == column) final_name = a.name;
-      }
-      contract.push_back(fmt::format("ALTER TABLE {} ALTER COLUMN {} SET NOT NULL",
-                                     spec.Qualified(), QuoteIdent(final_name)));
-      contract.push_back(fmt::format("ALTER TABLE {} DROP CONSTRAINT {}", spec.Qualified(),
-                                     QuoteIdent(constraint)));
-    }
-    contract.push_back(fmt::format("UPDATE {} SET phase = 'completed', updated_at = now() WHERE "
-                                   "version = {} AND table_name = {}",
-                                   kStateTable, PgLiteral(st.version), PgLiteral(st.table)));
-    FERRY_RETURN_IF_ERROR(run_tx(contract, true).Prefix(fmt::format("completing {}", st.table)));
-    if (!options.dry_run) {
-      // The history row of the migration says what happened to its change.
-      History history(conn.get(), options.history_table);
-      auto rows = history.Load();
-      if (rows.ok()) {
-        for (auto it = rows->rbegin(); it != rows->rend(); ++it) {
-          if (it->version != st.version || it->kind != "versioned") continue;
-          HistoryRow row = *it;
-          row.note = (row.note.empty() ? "" : row.note + "; ") +
-                     fmt::format("expand on {} completed by {} at {}", st.table, History::Actor(),
-                                 History::Now());
-          (void)history.Save(row);
-          break;
-        }
-      }
-      if (progress) progress("expand_completed", fmt::format("{}: completed ({})", st.table, st.summary));
-    }
-    result.completed.push_back(st);
-  }
-  return result;
 }
 
 }  // namespace ferry
