@@ -16,6 +16,7 @@
 #include "core/printable.h"
 #include "drivers/registry.h"
 #include "migrate/cql_schema.h"
+#include "migrate/in_doubt.h"
 #include "migrate/script_plan.h"
 #include "migrate/sql_split.h"
 #include "migrate/verify_step.h"
@@ -482,6 +483,7 @@ Status Migrator::ApplyOne(const Migration& m, const RunPlan& file_plan, HistoryR
   bool resuming = row->id != 0 && !plan.transactional && row->statements_done > 0 &&
                   (row->status == "failed" || row->status == "running");
   int first = resuming ? std::min(row->statements_done, total) : 0;
+  const bool interrupted = resuming && row->status == "running";  // killed, not failed
   if (online_resume) first = row->statements_done;
   row->version = m.kind == MigrationKind::kRepeatable ? "" : m.version.text();
   row->description = m.description;
@@ -657,6 +659,12 @@ Status Migrator::ApplyOne(const Migration& m, const RunPlan& file_plan, HistoryR
       }
       const bool was_in_tx = plan.own_transactions && conn_->InTransaction();
       auto r = conn_->Exec(stmt.text);
+      if (!r.ok() && interrupted && i == first && AppliedByInterruptedRun(r.status())) {
+        MigrationStep e{row->version, m.up.path, m.description};
+        e.message = InDoubtMessage(r.status(), i + 1, stmt.line);
+        Emit("migration_resumed", e);
+        r = int64_t{0};
+      }
       if (!r.ok()) {
         if (plan.own_transactions) RollBackOwnTransaction(row, block_start);
         return fail(StatementError(std::move(r).TakeStatus(), m.up, stmt, i, total));
