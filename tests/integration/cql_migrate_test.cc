@@ -308,6 +308,56 @@ TEST_F(CqlMigrateTest, FourConcurrentUpsApplyEachMigrationOnce) {
   EXPECT_TRUE(status["lock"].is_null()) << "the lease is given up: " << status["lock"].dump();
 }
 
+// Drift beyond missing objects (issue 15 item 7): column types, the primary
+// key (partition and clustering columns, clustering order) and the table
+// options the migrations set, against system_schema. Clean after up (types
+// written as varchar, keys and options as the server reports them); then
+// changed by hand, each change is named.
+TEST_F(CqlMigrateTest, ValidateReportsChangedTypesKeysAndTableOptions) {
+  if (!admin_) return;
+  dir_.Write("1_events.cql",
+             "CREATE TABLE events (tenant text, day int, at timestamp, id uuid, body varchar, "
+             "PRIMARY KEY ((tenant, day), at, id)) WITH CLUSTERING ORDER BY (at DESC, id ASC) "
+             "AND default_time_to_live = 86400 AND gc_grace_seconds = 3600 "
+             "AND compaction = {'class': 'LeveledCompactionStrategy'};\n");
+  dir_.Write("2_more.cql",
+             "ALTER TABLE events ADD (tags frozen<set<text>>, score map<text, int>);\n"
+             "CREATE TABLE plain (id int PRIMARY KEY, v text);\n"
+             "ALTER TABLE plain WITH gc_grace_seconds = 600;\n");
+  RunResult up = Ferry("up");
+  ASSERT_EQ(up.exit_code, 0) << up.out << up.err;
+  RunResult clean = Ferry("validate");
+  EXPECT_EQ(clean.exit_code, 0) << clean.out << clean.err;
+
+  for (const std::string& cql :
+       {fmt::format("ALTER TABLE {}.events WITH gc_grace_seconds = 7200 AND compaction = "
+                    "{{'class': 'SizeTieredCompactionStrategy'}} AND default_time_to_live = 60",
+                    keyspace_),
+        fmt::format("DROP TABLE {}.plain", keyspace_),
+        fmt::format("CREATE TABLE {}.plain (id bigint, w int, v text, PRIMARY KEY (id, w)) "
+                    "WITH CLUSTERING ORDER BY (w DESC)",
+                    keyspace_)}) {
+    ASSERT_OK(admin_->Exec(cql).status());
+  }
+  ASSERT_OK(admin_->WaitForSchemaAgreement(std::chrono::seconds(60)));
+  RunResult drift = Ferry("validate");
+  EXPECT_NE(drift.exit_code, 0) << drift.out << drift.err;
+  const std::string all = drift.out + drift.err;
+  const std::string ks = keyspace_;
+  EXPECT_THAT(all, HasSubstr("table " + ks + ".events has gc_grace_seconds = 7200, not 3600 as 1 set it"));
+  EXPECT_THAT(all, HasSubstr("table " + ks + ".events has compaction = SizeTieredCompactionStrategy, "
+                             "not LeveledCompactionStrategy as 1 set it"));
+  EXPECT_THAT(all, HasSubstr("table " + ks + ".events has default_time_to_live = 60, not 86400"));
+  EXPECT_THAT(all, HasSubstr("column " + ks + ".plain.id is bigint, not int as 2 made it"));
+  EXPECT_THAT(all, HasSubstr("primary key of " + ks + ".plain is ((id), w desc), not ((id)) as 2 made it"));
+  EXPECT_THAT(all, HasSubstr("table " + ks + ".plain has gc_grace_seconds = 864000, not 600 as 2 set it"));
+  EXPECT_THAT(all, Not(HasSubstr(ks + ".events.tags")));  // unchanged: not drift
+  EXPECT_THAT(all, Not(HasSubstr("primary key of " + ks + ".events")));
+  RunResult health = Ferry("health");
+  EXPECT_NE(health.exit_code, 0) << health.out << health.err;
+  EXPECT_THAT(health.out + health.err, HasSubstr("schema validation failed"));
+}
+
 // Drill (issue 15 item 9): `ferry up` killed with SIGKILL in the middle of
 // a migration of many statements. The history row stays "running" with the
 // statements confirmed so far, and the dead runner's lease stays visible in
