@@ -17,6 +17,7 @@
 #include "drivers/registry.h"
 #include "migrate/cql_schema.h"
 #include "migrate/in_doubt.h"
+#include "migrate/schema_backup.h"
 #include "migrate/script_plan.h"
 #include "migrate/sql_split.h"
 #include "migrate/verify_step.h"
@@ -930,7 +931,10 @@ Result<std::vector<PlannedStep>> Migrator::PlanUpFrom(const StatusReport& report
 }
 
 Result<ApplyResult> Migrator::Up(const std::string& target) {
-  return Recorded([&] { return UpUnrecorded(target); });
+  FERRY_ASSIGN_OR_RETURN(std::string backup, BackupBeforeUp(*conn_, url_.database(), options_));
+  Result<ApplyResult> r = Recorded([&] { return UpUnrecorded(target); });
+  if (r.ok()) r->backup_path = backup;
+  return r;
 }
 
 Result<ApplyResult> Migrator::Down(int steps, const std::string& target) {
