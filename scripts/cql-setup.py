@@ -57,8 +57,8 @@ def string_map(pairs):
     return out
 
 
-def login(port, user, password, timeout):
-    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+def login(port, user, password, timeout, host="127.0.0.1"):
+    sock = socket.create_connection((host, port), timeout=timeout)
     try:
         op, _ = request(sock, OP_STARTUP, string_map({"CQL_VERSION": "3.0.0"}))
         if op == OP_AUTHENTICATE:
@@ -81,6 +81,7 @@ def query(sock, cql):
 
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--user", required=True)
     ap.add_argument("--password-env", required=True)
@@ -93,15 +94,15 @@ def main():
     last = "no attempt"
     while True:
         try:
-            sock = login(args.port, args.user, password, 10)
+            sock = login(args.port, args.user, password, 10, args.host)
             break
         except (OSError, CqlError) as e:
             last = str(e)
         if args.pid and not os.path.exists("/proc/%d" % args.pid):
             sys.exit("cql-setup: the server process %d exited (last error: %s)" % (args.pid, last))
         if time.monotonic() >= deadline:
-            sys.exit("cql-setup: no login on 127.0.0.1:%d as %s after %.0fs (last error: %s)"
-                     % (args.port, args.user, args.wait, last))
+            sys.exit("cql-setup: no login on %s:%d as %s after %.0fs (last error: %s)"
+                     % (args.host, args.port, args.user, args.wait, last))
         time.sleep(0.5)
     with sock:
         for cql in args.cql:

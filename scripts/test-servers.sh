@@ -7,6 +7,10 @@
 #   scripts/test-servers.sh stop DIR         stop exactly those servers, remove DIR
 #   scripts/test-servers.sh restart-pg DIR   restart DIR's PostgreSQL in place (same
 #                                            port and data; tests of reconnection)
+#   scripts/test-servers.sh start-cql-node2 DIR  a second Cassandra node on 127.0.0.2
+#                                            joined to DIR's node (restarts it when
+#                                            killed); kill-cql-node2 DIR SIGKILLs it;
+#                                            remove-cql-node2 DIR decommissions it
 #   scripts/test-servers.sh run -- CMD...    start, run CMD with DIR/env sourced and
 #                                            FERRY_TEST_REQUIRE_SERVERS=1, always stop;
 #                                            exits with CMD's exit code
@@ -62,6 +66,7 @@ usage() {
 usage: scripts/test-servers.sh start [DIR]
        scripts/test-servers.sh stop DIR
        scripts/test-servers.sh restart-pg DIR
+       scripts/test-servers.sh start-cql-node2 DIR | kill-cql-node2 DIR | remove-cql-node2 DIR
        scripts/test-servers.sh run -- CMD [ARGS...]
 EOF
   exit 2
@@ -383,14 +388,16 @@ SCRIPTS_DIR="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)"
 
 cql_wanted() { [[ "${FERRY_TEST_NO_CQL:-0}" != 1 ]]; }
 
-cql_write_conf() {  # DIR NATIVE_PORT STORAGE_PORT
-  local c="$1/cassandra" native="$2" storage="$3"
+# NAME, ADDRESS and TOKEN default to the first node's (cassandra, 127.0.0.1, 0);
+# the seed is always the first node.
+cql_write_conf() {  # DIR NATIVE_PORT STORAGE_PORT [NAME ADDRESS TOKEN]
+  local c="$1/${4:-cassandra}" native="$2" storage="$3" address="${5:-127.0.0.1}" token="${6:-0}"
   mkdir -p "$c/data" "$c/commitlog" "$c/saved_caches" "$c/hints" "$c/cdc_raw" "$c/logs"
   cat >"$c/cassandra.yaml" <<EOF
 # ferry throw-away test node (scripts/test-servers.sh)
 cluster_name: ferry_test
 num_tokens: 1
-initial_token: 0
+initial_token: $token
 partitioner: org.apache.cassandra.dht.Murmur3Partitioner
 endpoint_snitch: SimpleSnitch
 auto_bootstrap: false
@@ -407,8 +414,8 @@ seed_provider:
   - class_name: org.apache.cassandra.locator.SimpleSeedProvider
     parameters:
       - seeds: "127.0.0.1:$storage"
-listen_address: 127.0.0.1
-rpc_address: 127.0.0.1
+listen_address: $address
+rpc_address: $address
 storage_port: $storage
 native_transport_port: $native
 start_native_transport: true
@@ -440,6 +447,17 @@ cql_jvm_opts() {  # CASSANDRA_DIR LIB -> one option per line
   printf '%s\n' "-Xms512m" "-Xmx$CQL_HEAP" "-Xss512k" -XX:+UseG1GC -XX:+ParallelRefProcEnabled \
     -Djava.net.preferIPv4Stack=true -Djdk.attach.allowAttachSelf=true \
     -Dio.netty.tryReflectionSetAccessible=true
+  cql_module_opts
+  printf '%s\n' "-javaagent:$jamm" "-Dcassandra.config=file://$c/cassandra.yaml" \
+    "-Dcassandra.storagedir=$c" "-Dcassandra.logdir=$c/logs" \
+    "-Dlogback.configurationFile=file://$c/logback.xml" -Dcassandra-foreground=yes \
+    -Dcassandra.superuser_setup_delay_ms=0 -Dcassandra.skip_wait_for_gossip_to_settle=0 \
+    -Dcassandra.ring_delay_ms=1000 -cp "$lib/*" org.apache.cassandra.service.CassandraDaemon
+}
+
+# The --add-exports/--add-opens Cassandra's classes need on Java 17 (the
+# server and nodetool).
+cql_module_opts() {
   local m
   for m in java.base/jdk.internal.misc java.management.rmi/com.sun.jmx.remote.internal.rmi \
       java.rmi/sun.rmi.registry java.rmi/sun.rmi.server java.sql/java.sql java.base/java.lang.ref \
@@ -453,11 +471,6 @@ cql_jvm_opts() {  # CASSANDRA_DIR LIB -> one option per line
       java.base/java.util; do
     printf '%s\n' --add-opens "$m=ALL-UNNAMED"
   done
-  printf '%s\n' "-javaagent:$jamm" "-Dcassandra.config=file://$c/cassandra.yaml" \
-    "-Dcassandra.storagedir=$c" "-Dcassandra.logdir=$c/logs" \
-    "-Dlogback.configurationFile=file://$c/logback.xml" -Dcassandra-foreground=yes \
-    -Dcassandra.superuser_setup_delay_ms=0 -Dcassandra.skip_wait_for_gossip_to_settle=0 \
-    -Dcassandra.ring_delay_ms=1000 -cp "$lib/*" org.apache.cassandra.service.CassandraDaemon
 }
 
 # Launches the JVM (does not wait); sets CQL_PORT, CQL_PID.
@@ -467,6 +480,7 @@ cql_start() {  # DIR
   command -v java >/dev/null 2>&1 || die "java not found (openjdk-17-jre-headless); run scripts/install-deps.sh"
   lib="$(bash "$SCRIPTS_DIR/install-cassandra.sh")" || die "could not obtain Cassandra (scripts/install-cassandra.sh failed)"
   run_as test -r "$lib" || die "$lib is not readable by the server user"
+  printf '%s\n' "$lib" >"$dir/cassandra.lib"  # the second node uses the same jars
   CQL_PORT="$(pick_port)"
   CQL_STORAGE_PORT="$(pick_port)"
   while [[ "$CQL_STORAGE_PORT" == "$CQL_PORT" ]]; do CQL_STORAGE_PORT="$(pick_port)"; done
@@ -514,6 +528,129 @@ cql_setup() {  # DIR
   fi
   log "Cassandra ready on 127.0.0.1:$CQL_PORT after $((SECONDS - CQL_STARTED_AT))s"
 }
+
+# ---- The second CQL node (schema-agreement drill) ----
+# A second Cassandra node on 127.0.0.2 (loopback on Linux), same native and
+# storage ports as the first node, seeded by it, data in DIR/cassandra2. Its
+# token is 1 (the first node's is 0), so it owns a single token: the test
+# keyspaces' data (RF 1) stays on the first node. JMX on a local port lets
+# remove-cql-node2 decommission it, after which the first node is alone again.
+CQL2_ADDRESS="127.0.0.2"
+
+cql2_ports() {  # DIR -> sets CQL_PORT, CQL_STORAGE_PORT from the first node
+  local dir="$1"
+  CQL_PORT="$(sed -n 's/^native_transport_port: //p' "$dir/cassandra/cassandra.yaml" 2>/dev/null)"
+  CQL_STORAGE_PORT="$(sed -n 's/^storage_port: //p' "$dir/cassandra/cassandra.yaml" 2>/dev/null)"
+  [[ "$CQL_PORT" =~ ^[0-9]+$ && "$CQL_STORAGE_PORT" =~ ^[0-9]+$ ]] ||
+    die "no Cassandra node in $dir (start the servers first)"
+}
+
+# The first node's jars (a test's own FERRY_CACHE_DIR must not matter).
+cql2_lib() {  # DIR
+  local lib
+  lib="$(cat "$1/cassandra.lib" 2>/dev/null || true)"
+  if [[ -z "$lib" || ! -d "$lib" ]]; then
+    lib="$(env -u FERRY_CACHE_DIR bash "$SCRIPTS_DIR/install-cassandra.sh")" || die "could not obtain Cassandra"
+  fi
+  printf '%s\n' "$lib"
+}
+
+cql2_pid() {  # DIR -> the running second node's pid, or nothing
+  local pid
+  pid="$(cat "$1/cassandra2/pid" 2>/dev/null || true)"
+  if [[ "$pid" =~ ^[0-9]+$ ]] && pid_alive "$pid" && pid_is "$pid" cassandra; then printf '%s\n' "$pid"; fi
+}
+
+cql2_dir() {  # DIR -> the canonical servers dir (refuses one we did not make)
+  [[ -n "${1:-}" && -d "$1" ]] || usage
+  local dir
+  dir="$(cd -- "$1" && pwd -P)"
+  [[ -f "$dir/$MARKER" ]] || die "$dir was not made by scripts/test-servers.sh start (no $MARKER); refusing to touch it"
+  printf '%s\n' "$dir"
+}
+
+# Starts (or restarts, keeping its data) the second node and waits until it
+# takes logins on 127.0.0.2. Already running: nothing to do.
+cmd_start_cql_node2() {
+  [[ $# -eq 1 ]] || usage
+  local dir c lib pid jmx out started=$SECONDS i
+  local -a opts=()
+  dir="$(cql2_dir "$1")"
+  c="$dir/cassandra2"
+  cql2_ports "$dir"
+  pid="$(cql2_pid "$dir")"
+  if [[ -z "$pid" ]]; then
+    lib="$(cql2_lib "$dir")"
+    RESERVED_PORTS="$CQL_PORT $CQL_STORAGE_PORT"
+    jmx="$(cat "$c/jmx_port" 2>/dev/null || pick_port)"
+    cql_write_conf "$dir" "$CQL_PORT" "$CQL_STORAGE_PORT" cassandra2 "$CQL2_ADDRESS" 1
+    printf '%s\n' "$jmx" >"$c/jmx_port"
+    rm -f "$c/pid"
+    if is_root; then chown -R "$TEST_USER:" "$c"; fi
+    mapfile -t opts < <(cql_jvm_opts "$c" "$lib")
+    opts=("-Dcassandra.jmx.local.port=$jmx" "${opts[@]}")
+    log "starting the second Cassandra node on $CQL2_ADDRESS:$CQL_PORT (seed 127.0.0.1:$CQL_STORAGE_PORT)"
+    run_as bash -c 'echo $$ >"$0/pid"; exec java "$@" </dev/null >>"$0/logs/stdout.log" 2>&1' \
+      "$c" "${opts[@]}" </dev/null >/dev/null 2>&1 &
+    for ((i = 0; i < 200; i++)); do
+      [[ -s "$c/pid" ]] && break
+      sleep 0.05
+    done
+    pid="$(cat "$c/pid" 2>/dev/null || true)"
+    [[ "$pid" =~ ^[0-9]+$ ]] || die "the second Cassandra node did not start (no pid file in $c)"
+    record_pid "$dir" cassandra "$pid"
+  fi
+  if ! out="$(FERRY_CQL_SETUP_PW="$CQL_SECRET" python3 "$SCRIPTS_DIR/cql-setup.py" --host "$CQL2_ADDRESS" \
+      --port "$CQL_PORT" --user "$CQL_ROLE" --password-env FERRY_CQL_SETUP_PW --wait "$CQL_WAIT_SECONDS" \
+      --pid "$pid" "SELECT release_version FROM system.local" 2>&1)"; then
+    printf '%s\n' "$out" >&2
+    show_log "$c/logs/system.log"
+    die "the second Cassandra node on $CQL2_ADDRESS:$CQL_PORT did not get ready"
+  fi
+  log "second Cassandra node ready on $CQL2_ADDRESS:$CQL_PORT after $((SECONDS - started))s"
+}
+
+# SIGKILL for the second node (a crash; its data stays for a restart).
+cmd_kill_cql_node2() {
+  [[ $# -eq 1 ]] || usage
+  local dir pid i
+  dir="$(cql2_dir "$1")"
+  pid="$(cql2_pid "$dir")"
+  [[ -n "$pid" ]] || { log "the second Cassandra node is not running"; return 0; }
+  kill -KILL "$pid" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do
+    pid_alive "$pid" || break
+    sleep 0.1
+  done
+  log "second Cassandra node (pid $pid) killed"
+}
+
+# Takes the second node out of the cluster for good: starts it when down,
+# decommissions it (nodetool over its local JMX port), stops it and removes
+# its data. The first node then has no peers again.
+cmd_remove_cql_node2() {
+  [[ $# -eq 1 ]] || usage
+  local dir c lib pid out
+  dir="$(cql2_dir "$1")"
+  c="$dir/cassandra2"
+  [[ -d "$c" ]] || { log "no second Cassandra node in $dir"; return 0; }
+  cmd_start_cql_node2 "$dir"
+  lib="$(cql2_lib "$dir")"
+  local -a mods=()
+  mapfile -t mods < <(cql_module_opts)
+  # user.home: nodetool keeps its history under ~/.cassandra.
+  if ! out="$(run_as java -Xmx256m "${mods[@]}" -Duser.home="$c" -cp "$lib/*" \
+      org.apache.cassandra.tools.NodeTool -h 127.0.0.1 \
+      -p "$(cat "$c/jmx_port")" decommission --force 2>&1)"; then
+    printf '%s\n' "$out" >&2
+    die "nodetool decommission of the second Cassandra node failed"
+  fi
+  pid="$(cql2_pid "$dir")"
+  if [[ -n "$pid" ]]; then kill_pid "$pid" cassandra; fi
+  rm -rf -- "$c"
+  log "second Cassandra node decommissioned and removed"
+}
+# ---- end of the second CQL node ----
 
 cql_env_lines() {
   printf 'export FERRY_TEST_CQL_URL=%q\n' "cql://$CQL_ROLE:$CQL_SECRET@127.0.0.1:$CQL_PORT/$CQL_KEYSPACE"
@@ -850,6 +987,9 @@ main() {
     start) cmd_start "$@" ;;
     stop) cmd_stop "$@" ;;
     restart-pg) cmd_restart_pg "$@" ;;
+    start-cql-node2) cmd_start_cql_node2 "$@" ;;
+    kill-cql-node2) cmd_kill_cql_node2 "$@" ;;
+    remove-cql-node2) cmd_remove_cql_node2 "$@" ;;
     run) cmd_run "$@" ;;
     -h | --help | help) usage ;;
     *) usage ;;

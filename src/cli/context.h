@@ -68,6 +68,7 @@ struct MigrateArgs {
   bool allow_future = false;
   bool out_of_order = false;
   bool allow_unsafe = false;  // up: apply despite error-level lint findings
+  std::string backup;         // up: write the schema here first (file or directory)
   bool exit_code = false;     // status: non-zero on pending or drift
   bool all = false;           // status: list every applied migration
   bool down = false;          // plan --down

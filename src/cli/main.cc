@@ -634,6 +634,9 @@ int Run(int argc, char** argv, const std::string& only, bool* retry) {
                  "run even if the database has versions newer than any file");
     up->add_flag("--out-of-order", margs.out_of_order,
                  "apply pending versions older than the newest applied one");
+    up->add_option("--backup", margs.backup,
+                   "first write the schema as CQL to this file (or a new file in this "
+                   "directory); cql:// only");
     up->add_flag("--allow-unsafe", margs.allow_unsafe,
                  "apply despite error-level lint findings (recorded in the history note)");
   }

@@ -80,6 +80,7 @@ Result<MigratorOptions> OptionsFrom(const Context& ctx, const MigrateArgs& args)
   o.lock_retry_delay = std::chrono::milliseconds(retry_delay);
   o.lint = c.Get("lint.enforce") != "false";
   o.allow_unsafe = args.allow_unsafe;
+  o.backup = args.backup;
   FERRY_ASSIGN_OR_RETURN(o.lint_options, LintOptionsFromConfig(c));
   return o;
 }
@@ -350,9 +351,11 @@ int ApplyOutput(const Context& ctx, const char* verb, const Result<ApplyResult>&
                {"applied", r->applied},
                {"rolled_back", r->rolled_back},
                {"duration_ms", r->duration_ms},
-               {"current_version", version}});
+               {"current_version", version},
+               {"backup", r->backup_path}});
     return kExitOk;
   }
+  if (!r->backup_path.empty()) Out(fmt::format("schema backed up to {}\n", r->backup_path));
   // goto moves either way: what it did is whichever list is not empty.
   const bool down = std::string(verb) == "rolled back" ||
                     (std::string(verb) == "moved through" && !r->rolled_back.empty());

@@ -19,6 +19,11 @@ Result<std::unique_ptr<TableLease>> EngineTraits::OpenLease(Connection&, std::st
                 fmt::format("{} has no table leases", name()));
 }
 
+Result<std::string> EngineTraits::DescribeSchema(Connection&, const std::string&) const {
+  return Status(StatusCode::kUnimplemented,
+                fmt::format("--backup is not available on {} yet", name()));
+}
+
 const std::string& QueryResult::Text(size_t row, size_t col) const {
   static const std::string kEmpty;
   const Value& v = rows.at(row).at(col);

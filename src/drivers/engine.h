@@ -118,6 +118,10 @@ class EngineTraits {
   virtual Status SettleSchema(Connection& conn, std::string_view statement,
                               std::chrono::milliseconds timeout) const;
 
+  // The schema of `scope` (CQL: a keyspace) as statements that re-create
+  // it, for `ferry up --backup`. kUnimplemented by default.
+  virtual Result<std::string> DescribeSchema(Connection& conn, const std::string& scope) const;
+
   // A lease named `name` in table `table` (created by TableLease::Ensure),
   // for engines without kSessionLocks. kUnimplemented by default. `conn`
   // must outlive the lease.

@@ -10,6 +10,7 @@
 
 #include "core/log.h"
 #include "core/printable.h"
+#include "migrate/in_doubt.h"
 #include "migrate/migrator.h"
 #include "migrate/migrator_internal.h"
 #include "migrate/sql_split.h"
@@ -98,6 +99,7 @@ struct Migrator::ApplyRun {
   const RunPlan* plan = nullptr;  // the file's plan, or `extended`
   int total = 0;
   bool resuming = false;
+  bool interrupted = false;  // resuming a run that was killed, not one that failed
   int first = 0;  // the first statement to run
 };
 
@@ -122,6 +124,7 @@ Status Migrator::ApplyOne(const Migration& m, const RunPlan& file_plan, HistoryR
   a.resuming = row->id != 0 && !plan.transactional && row->statements_done > 0 &&
                (row->status == "failed" || row->status == "running");
   a.first = a.resuming ? std::min(row->statements_done, a.total) : 0;
+  a.interrupted = a.resuming && row->status == "running";
   if (a.online_resume) a.first = row->statements_done;
   StartRow(&a);
 
@@ -368,6 +371,12 @@ Status Migrator::ApplyByStatement(ApplyRun* a) {
     }
     const bool was_in_tx = plan.own_transactions && conn_->InTransaction();
     auto r = conn_->Exec(stmt.text);
+    if (!r.ok() && a->interrupted && i == a->first && AppliedByInterruptedRun(r.status())) {
+      MigrationStep e{row->version, m.up.path, m.description};
+      e.message = InDoubtMessage(r.status(), i + 1, stmt.line);
+      Emit("migration_resumed", e);
+      r = int64_t{0};
+    }
     if (!r.ok()) {
       if (plan.own_transactions) RollBackOwnTransaction(row, block_start);
       return FailApply(a, StatementError(std::move(r).TakeStatus(), m.up, stmt, i, total));

@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "core/printable.h"
 #include "drivers/registry.h"
+#include "migrate/schema_backup.h"
 #include "migrate/script_plan.h"
 #include "migrate/migrator_internal.h"
 
@@ -162,7 +163,10 @@ Result<Migrator::RunPlan> Migrator::PrepareScript(const Migration& m, bool down)
 }
 
 Result<ApplyResult> Migrator::Up(const std::string& target) {
-  return Recorded([&] { return UpUnrecorded(target); });
+  FERRY_ASSIGN_OR_RETURN(std::string backup, BackupBeforeUp(*conn_, url_.database(), options_));
+  Result<ApplyResult> r = Recorded([&] { return UpUnrecorded(target); });
+  if (r.ok()) r->backup_path = backup;
+  return r;
 }
 
 Result<ApplyResult> Migrator::Down(int steps, const std::string& target) {

@@ -57,6 +57,7 @@ struct MigratorOptions {
   std::string compat_min_version;      // oldest schema the application supports
   std::string compat_current_version;  // newest schema the application knows
   std::string note;                    // recorded in history rows (e.g. repair reason)
+  std::string backup;                  // up: schema backup file or directory ("" none)
   std::string scan_cache_dir;          // status/health may reuse scans from here ("" = off)
   bool ignore_unknown_files = false;   // ScanOptions::ignore_unknown_files
   bool short_session = false;          // read-only command: ConnectOptions::short_session
@@ -128,6 +129,7 @@ struct ApplyResult {
   std::vector<std::string> rolled_back;
   int64_t duration_ms = 0;
   bool dry_run = false;
+  std::string backup_path;  // up --backup: the schema file written first
 };
 
 // The SQL that up/down would run, with transaction boundaries.

@@ -2,12 +2,16 @@
 // binary against the throw-away Cassandra node (FERRY_TEST_CQL_URL). Each
 // test works in a keyspace of its own (SimpleStrategy, RF 1), dropped
 // afterwards, so parallel runs do not meet.
+#include <signal.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <thread>
 #include <map>
 #include <set>
 #include <memory>
@@ -16,6 +20,7 @@
 
 #include "core/url.h"
 #include "drivers/cql/cql_connection.h"
+#include "drivers/cql/cql_split.h"
 #include "test_util.h"
 
 namespace ferry::cql {
@@ -265,11 +270,11 @@ TEST_F(CqlMigrateTest, DownRollsBackTheNewestMigration) {
   EXPECT_EQ(States()["2"], "applied");
 }
 
-// (d) Two runs at once: the lease lets one apply; the other waits and finds
-// nothing left to do (or reports who holds the lease). Each migration runs
+// (d) Four runs at once: the lease lets one apply; the others wait and find
+// nothing left to do (or report who holds the lease). Each migration runs
 // exactly once: a CREATE TABLE without IF NOT EXISTS would fail the second
 // time, and the INSERT's counter would count two.
-TEST_F(CqlMigrateTest, ConcurrentUpsApplyEachMigrationOnce) {
+TEST_F(CqlMigrateTest, FourConcurrentUpsApplyEachMigrationOnce) {
   if (!admin_) return;
   dir_.Write("1_counter.cql",
              "CREATE TABLE runs (id int PRIMARY KEY, n counter);\n");
@@ -279,16 +284,16 @@ TEST_F(CqlMigrateTest, ConcurrentUpsApplyEachMigrationOnce) {
              "UPDATE runs SET n = n + 1 WHERE id = 2;\n");
   TempDir logs;
   std::vector<std::string> args = {"up", "-d", url_, "--dir", dir_.path(), "--lock-wait", "120s"};
-  int a = ::ferry::testing::StartFerry(args, logs.File("a"), {"FERRY_CACHE_DIR=off"});
-  int b = ::ferry::testing::StartFerry(args, logs.File("b"), {"FERRY_CACHE_DIR=off"});
-  int code_a = ::ferry::testing::WaitFerry(a);
-  int code_b = ::ferry::testing::WaitFerry(b);
-  const std::string out_a = ::ferry::testing::ReadFile(logs.File("a")) +
-                            ::ferry::testing::ReadFile(logs.File("a") + ".err");
-  const std::string out_b = ::ferry::testing::ReadFile(logs.File("b")) +
-                            ::ferry::testing::ReadFile(logs.File("b") + ".err");
-  EXPECT_EQ(code_a, 0) << out_a;
-  EXPECT_EQ(code_b, 0) << out_b;
+  std::vector<int> pids;
+  for (int i = 0; i < 4; ++i) {  // issue 15 item 9: four at once
+    pids.push_back(::ferry::testing::StartFerry(args, logs.File(std::to_string(i)),
+                                                {"FERRY_CACHE_DIR=off"}));
+  }
+  for (size_t i = 0; i < pids.size(); ++i) {
+    const int code = ::ferry::testing::WaitFerry(pids[i]);
+    const std::string log = logs.File(std::to_string(i));
+    EXPECT_EQ(code, 0) << ::ferry::testing::ReadFile(log) << ::ferry::testing::ReadFile(log + ".err");
+  }
 
   json history = Json("history")["history"];
   ASSERT_EQ(history.size(), 3u) << history.dump(2);
@@ -302,6 +307,180 @@ TEST_F(CqlMigrateTest, ConcurrentUpsApplyEachMigrationOnce) {
   for (size_t i = 0; i < r->rows.size(); ++i) EXPECT_EQ(r->Text(i, 1), "1");
   json status = Json("status");
   EXPECT_TRUE(status["lock"].is_null()) << "the lease is given up: " << status["lock"].dump();
+}
+
+// Drift beyond missing objects (issue 15 item 7): column types, the primary
+// key (partition and clustering columns, clustering order) and the table
+// options the migrations set, against system_schema. Clean after up (types
+// written as varchar, keys and options as the server reports them); then
+// changed by hand, each change is named.
+TEST_F(CqlMigrateTest, ValidateReportsChangedTypesKeysAndTableOptions) {
+  if (!admin_) return;
+  dir_.Write("1_events.cql",
+             "CREATE TABLE events (tenant text, day int, at timestamp, id uuid, body varchar, "
+             "PRIMARY KEY ((tenant, day), at, id)) WITH CLUSTERING ORDER BY (at DESC, id ASC) "
+             "AND default_time_to_live = 86400 AND gc_grace_seconds = 3600 "
+             "AND compaction = {'class': 'LeveledCompactionStrategy'};\n");
+  dir_.Write("2_more.cql",
+             "ALTER TABLE events ADD (tags frozen<set<text>>, score map<text, int>);\n"
+             "CREATE TABLE plain (id int PRIMARY KEY, v text);\n"
+             "ALTER TABLE plain WITH gc_grace_seconds = 600;\n");
+  RunResult up = Ferry("up");
+  ASSERT_EQ(up.exit_code, 0) << up.out << up.err;
+  RunResult clean = Ferry("validate");
+  EXPECT_EQ(clean.exit_code, 0) << clean.out << clean.err;
+
+  for (const std::string& cql :
+       {fmt::format("ALTER TABLE {}.events WITH gc_grace_seconds = 7200 AND compaction = "
+                    "{{'class': 'SizeTieredCompactionStrategy'}} AND default_time_to_live = 60",
+                    keyspace_),
+        fmt::format("DROP TABLE {}.plain", keyspace_),
+        fmt::format("CREATE TABLE {}.plain (id bigint, w int, v text, PRIMARY KEY (id, w)) "
+                    "WITH CLUSTERING ORDER BY (w DESC)",
+                    keyspace_)}) {
+    ASSERT_OK(admin_->Exec(cql).status());
+  }
+  ASSERT_OK(admin_->WaitForSchemaAgreement(std::chrono::seconds(60)));
+  RunResult drift = Ferry("validate");
+  EXPECT_NE(drift.exit_code, 0) << drift.out << drift.err;
+  const std::string all = drift.out + drift.err;
+  const std::string ks = keyspace_;
+  EXPECT_THAT(all, HasSubstr("table " + ks + ".events has gc_grace_seconds = 7200, not 3600 as 1 set it"));
+  EXPECT_THAT(all, HasSubstr("table " + ks + ".events has compaction = SizeTieredCompactionStrategy, "
+                             "not LeveledCompactionStrategy as 1 set it"));
+  EXPECT_THAT(all, HasSubstr("table " + ks + ".events has default_time_to_live = 60, not 86400"));
+  EXPECT_THAT(all, HasSubstr("column " + ks + ".plain.id is bigint, not int as 2 made it"));
+  EXPECT_THAT(all, HasSubstr("primary key of " + ks + ".plain is ((id), w desc), not ((id)) as 2 made it"));
+  EXPECT_THAT(all, HasSubstr("table " + ks + ".plain has gc_grace_seconds = 864000, not 600 as 2 set it"));
+  EXPECT_THAT(all, Not(HasSubstr(ks + ".events.tags")));  // unchanged: not drift
+  EXPECT_THAT(all, Not(HasSubstr("primary key of " + ks + ".events")));
+  RunResult health = Ferry("health");
+  EXPECT_NE(health.exit_code, 0) << health.out << health.err;
+  EXPECT_THAT(health.out + health.err, HasSubstr("schema validation failed"));
+}
+
+// `up --backup DIR` (issue 15 item 7) writes the keyspace's schema before
+// migrating: a new file in DIR, its path printed in --json. Run in a fresh
+// keyspace (the name replaced), the file re-creates the same types, tables
+// (columns, keys, clustering order, static, options), index and view as
+// system_schema reports them.
+TEST_F(CqlMigrateTest, UpBackupWritesTheSchemaThatRecreatesTheKeyspace) {
+  if (!admin_) return;
+  dir_.Write("1_base.cql",
+             "CREATE TYPE address (street text, city text);\n"
+             "CREATE TYPE person (name text, home frozen<address>);\n"
+             "CREATE TABLE events (tenant text, day int, at timestamp, id uuid, who frozen<person>, "
+             "tags set<text>, body text, PRIMARY KEY ((tenant, day), at, id)) "
+             "WITH CLUSTERING ORDER BY (at DESC, id ASC) AND gc_grace_seconds = 3600 "
+             "AND default_time_to_live = 600 AND compaction = {'class': 'LeveledCompactionStrategy'} "
+             "AND comment = 'it''s the events';\n"
+             "CREATE INDEX events_tags ON events (values(tags));\n"
+             "CREATE TABLE groups (k text, c int, s text STATIC, v int, PRIMARY KEY (k, c));\n"
+             "CREATE MATERIALIZED VIEW events_by_id AS SELECT tenant, day, at, id, body FROM events "
+             "WHERE tenant IS NOT NULL AND day IS NOT NULL AND at IS NOT NULL AND id IS NOT NULL "
+             "PRIMARY KEY (id, tenant, day, at);\n");
+  RunResult first = Ferry("up");
+  ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+  dir_.Write("2_later.cql", "CREATE TABLE later (id int PRIMARY KEY);\n");
+  TempDir backups;
+  RunResult up = Ferry("up", {"--backup", backups.path(), "--json"});
+  ASSERT_EQ(up.exit_code, 0) << up.out << up.err;
+  const std::string last = up.out.substr(up.out.rfind('\n', up.out.size() - 2) + 1);  // the result
+  json j = json::parse(last, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << up.out;
+  const std::string path = j["backup"].get<std::string>();
+  EXPECT_THAT(path, ::testing::StartsWith(backups.path() + "/" + keyspace_ + "-"));
+  std::string text = ::ferry::testing::ReadFile(path);
+  ASSERT_THAT(text, HasSubstr("CREATE TABLE \"" + keyspace_ + "\".\"events\""));
+  EXPECT_THAT(text, Not(HasSubstr("\"later\""))) << "written before migration 2";
+
+  const std::string copy = keyspace_ + "_copy";
+  for (size_t at; (at = text.find("\"" + keyspace_ + "\"")) != std::string::npos;) {
+    text.replace(at, keyspace_.size() + 2, "\"" + copy + "\"");
+  }
+  auto statements = SplitCql(text);
+  ASSERT_TRUE(statements.ok()) << statements.status().ToString();
+  for (const CqlStatement& st : *statements) {
+    ASSERT_OK(admin_->Exec(st.text).status());
+    ASSERT_OK(admin_->WaitForSchemaAgreement(std::chrono::seconds(60)));
+  }
+  auto rows = [&](const std::string& cql, const std::string& ks) {
+    std::set<std::string> out;
+    auto r = admin_->Query(cql, {ks});
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    if (!r.ok()) return out;
+    for (size_t i = 0; i < r->rows.size(); ++i) {
+      std::string line;
+      for (size_t c = 0; c < r->rows[i].size(); ++c) line += r->Text(i, c) + " | ";
+      if (line.starts_with("later |")) continue;  // made by migration 2, after the backup
+      out.insert(line);
+    }
+    return out;
+  };
+  for (const std::string& cql :
+       {std::string("SELECT table_name, column_name, type, kind, position, clustering_order FROM "
+                    "system_schema.columns WHERE keyspace_name = ?"),
+        std::string("SELECT table_name, default_time_to_live, gc_grace_seconds, compaction, comment "
+                    "FROM system_schema.tables WHERE keyspace_name = ?"),
+        std::string("SELECT type_name, field_names, field_types FROM system_schema.types WHERE "
+                    "keyspace_name = ?"),
+        std::string("SELECT table_name, index_name, kind, options FROM system_schema.indexes WHERE "
+                    "keyspace_name = ?"),
+        std::string("SELECT view_name, base_table_name, where_clause, include_all_columns FROM "
+                    "system_schema.views WHERE keyspace_name = ?")}) {
+    std::set<std::string> original = rows(cql, keyspace_);
+    EXPECT_FALSE(original.empty()) << cql;
+    EXPECT_EQ(rows(cql, copy), original) << cql;
+  }
+  (void)admin_->Exec("DROP KEYSPACE IF EXISTS " + copy);
+}
+
+// Drill (issue 15 item 9): `ferry up` killed with SIGKILL in the middle of
+// a migration of many statements. The history row stays "running" with the
+// statements confirmed so far, and the dead runner's lease stays visible in
+// status until its TTL runs out. The next `up` waits for the lease (at most
+// its 30 s TTL; no time is asserted), resumes at the next statement and
+// finishes: every CREATE TABLE (none with IF NOT EXISTS, so none could run
+// twice without failing) exists once, and the row counts them all.
+TEST_F(CqlMigrateTest, KilledUpResumesAtTheNextStatementOnceTheDeadLeaseExpires) {
+  if (!admin_) return;
+  constexpr int kTables = 40;
+  std::string up = "-- ferry:up\n";
+  for (int i = 0; i < kTables; ++i) up += fmt::format("CREATE TABLE t{} (id int PRIMARY KEY);\n", i);
+  dir_.Write("1_many.cql", up);
+  TempDir logs;
+  const int pid = ::ferry::testing::StartFerry({"up", "-d", url_, "--dir", dir_.path()},
+                                               logs.File("killed"), {"FERRY_CACHE_DIR=off"});
+  int confirmed = 0;
+  for (int i = 0; i < 2400 && confirmed < 3; ++i) {  // bounded: 2 min at most
+    auto r = admin_->Query(fmt::format(
+        "SELECT statements_done FROM {}.ferry_schema_history WHERE part = 'history'", keyspace_));
+    if (r.ok() && !r->empty()) confirmed = std::atoi(r->Text(0, 0).c_str());
+    if (confirmed < 3) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  EXPECT_EQ(::ferry::testing::WaitFerry(pid), 128 + SIGKILL);
+  ASSERT_GE(confirmed, 3) << ::ferry::testing::ReadFile(logs.File("killed") + ".err");
+
+  std::map<std::string, json> rows = LatestRows();
+  ASSERT_TRUE(rows.count("1"));
+  EXPECT_EQ(rows["1"]["status"], "running");
+  const int done = rows["1"]["statements_done"].get<int>();
+  ASSERT_GE(done, 3);
+  ASSERT_LT(done, kTables) << "the migration finished before the kill; the drill proves nothing";
+  json status = Json("status");
+  ASSERT_FALSE(status["lock"].is_null()) << "the killed runner's lease outlives it";
+  EXPECT_THAT(status["lock"]["who"].get<std::string>(), HasSubstr(fmt::format("pid {}", pid)));
+
+  RunResult resumed = Ferry("up", {"--lock-wait", "120s"});
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.out << resumed.err;
+  EXPECT_THAT(resumed.err, HasSubstr(fmt::format("resuming at statement {}", done + 1)));
+  for (int i = 0; i < kTables; ++i) EXPECT_TRUE(TableExists(fmt::format("t{}", i))) << i;
+  rows = LatestRows();
+  EXPECT_EQ(rows["1"]["status"], "success");
+  EXPECT_EQ(rows["1"]["statements_done"], kTables);
+  EXPECT_EQ(rows["1"]["attempts"], 2);
+  EXPECT_TRUE(Json("status")["lock"].is_null());
 }
 
 // The lease holder is visible while held: status names it, and an up that
@@ -488,6 +667,91 @@ TEST_F(CqlMigrateTest, IpfsClusterEnsureReadyReadsSeed003EnvironmentNames) {
   EXPECT_EQ(go.exit_code, 0) << go.out << go.err;
   EXPECT_THAT(go.out, HasSubstr("-> 1.1.0, applied 2"));
   (void)admin_->Exec("DROP KEYSPACE IF EXISTS ipfs_pins");
+}
+
+// Drill (issue 15 item 9) on two nodes: a second Cassandra node on
+// 127.0.0.2 joins the test node (scripts/test-servers.sh start-cql-node2),
+// then dies (kill-cql-node2). A DDL migration then ends with a schema-
+// agreement error naming the dead node, its history counting only the
+// statement that ran; once the node is back, `up` resumes and finishes.
+// The node is decommissioned at the end (remove-cql-node2), so the test
+// node is alone again. ctest runs every Cql* test under one RESOURCE_LOCK:
+// while the second node is down, every DDL on the cluster waits for it.
+class CqlTwoNodeDrill : public CqlMigrateTest {
+ public:
+  RunResult Servers(const std::string& command) {
+    const char* dir = std::getenv("FERRY_TEST_SERVERS_DIR");
+    if (dir == nullptr) return {};
+    return ::ferry::testing::RunBinary(
+        "/bin/bash", {std::string(FERRY_SOURCE_DIR) + "/scripts/test-servers.sh", command, dir});
+  }
+};
+
+TEST_F(CqlTwoNodeDrill, StoppedNodeFailsTheDdlOnAgreementAndUpResumesWhenItIsBack) {
+  if (!admin_) return;
+  ASSERT_NE(std::getenv("FERRY_TEST_SERVERS_DIR"), nullptr)
+      << "needs the servers of scripts/test-servers.sh (FERRY_TEST_SERVERS_DIR)";
+  struct Remove {  // however the test ends, the second node leaves the cluster
+    CqlTwoNodeDrill* t;
+    bool done = false;
+    ~Remove() {
+      if (!done) (void)t->Servers("remove-cql-node2");
+    }
+  } remove{this};
+  RunResult started = Servers("start-cql-node2");
+  ASSERT_EQ(started.exit_code, 0) << started.out << started.err;
+  // The test node lists its new peer once gossip has told it (bounded wait).
+  auto nodes = admin_->Nodes();
+  for (int i = 0; i < 1200 && nodes.ok() && nodes->size() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    nodes = admin_->Nodes();
+  }
+  ASSERT_TRUE(nodes.ok()) << nodes.status().ToString();
+  ASSERT_EQ(nodes->size(), 2u);
+  ASSERT_OK(admin_->WaitForSchemaAgreement(std::chrono::seconds(120)));
+  EXPECT_EQ((*nodes)[1].address, "127.0.0.2");
+
+  dir_.Write("1_a.cql", "CREATE TABLE a (id int PRIMARY KEY);\n");
+  RunResult first = Ferry("up");
+  ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+
+  RunResult killed = Servers("kill-cql-node2");
+  ASSERT_EQ(killed.exit_code, 0) << killed.err;
+  dir_.Write("2_bc.cql",
+             "-- ferry:up\n"
+             "CREATE TABLE b (id int PRIMARY KEY);\n"
+             "CREATE TABLE c (id int PRIMARY KEY);\n"
+             "-- ferry:down\nDROP TABLE c;\nDROP TABLE b;\n");
+  RunResult refused = Ferry("up", {"--schema-agreement-timeout", "3s"});
+  EXPECT_NE(refused.exit_code, 0) << refused.out << refused.err;
+  EXPECT_THAT(refused.err, HasSubstr("2_bc.cql:2: statement 1 of 2 ran, but the nodes did not agree"));
+  EXPECT_THAT(refused.err, HasSubstr("127.0.0.2"));
+  EXPECT_THAT(refused.out + refused.err, Not(HasSubstr("ferry_cql_secret")));
+  std::map<std::string, json> rows = LatestRows();
+  EXPECT_EQ(rows["1"]["status"], "success");
+  EXPECT_EQ(rows["2"]["status"], "failed");
+  EXPECT_EQ(rows["2"]["statements_done"], 1);
+  EXPECT_TRUE(TableExists("b"));
+  EXPECT_FALSE(TableExists("c"));
+  EXPECT_EQ(States()["2"], "failed");
+
+  RunResult back = Servers("start-cql-node2");
+  ASSERT_EQ(back.exit_code, 0) << back.out << back.err;
+  RunResult resumed = Ferry("up");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.out << resumed.err;
+  EXPECT_THAT(resumed.err, HasSubstr("resuming at statement 2"));
+  EXPECT_TRUE(TableExists("c"));
+  rows = LatestRows();
+  EXPECT_EQ(rows["2"]["status"], "success");
+  EXPECT_EQ(rows["2"]["statements_done"], 2);
+  EXPECT_EQ(States()["2"], "applied");
+
+  RunResult removed = Servers("remove-cql-node2");
+  remove.done = true;
+  ASSERT_EQ(removed.exit_code, 0) << removed.out << removed.err;
+  nodes = admin_->Nodes();
+  ASSERT_TRUE(nodes.ok()) << nodes.status().ToString();
+  EXPECT_EQ(nodes->size(), 1u) << "the decommissioned node left system.peers";
 }
 
 }  // namespace

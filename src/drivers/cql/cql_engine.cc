@@ -4,6 +4,7 @@
 
 #include "drivers/connection.h"
 #include "drivers/cql/cql_split.h"
+#include "drivers/cql/cql_describe.h"
 #include "drivers/lease.h"
 #if FERRY_WITH_CQL
 #include "drivers/cql/cql_connection.h"
@@ -73,6 +74,10 @@ class CqlTraits final : public EngineTraits {
 #endif
     (void)conn;
     return Status();
+  }
+
+  Result<std::string> DescribeSchema(Connection& conn, const std::string& scope) const override {
+    return DescribeKeyspace(conn, scope);
   }
 
   Result<std::unique_ptr<TableLease>> OpenLease(Connection& conn, std::string table,
