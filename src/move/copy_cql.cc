@@ -108,28 +108,27 @@ Status CheckTarget(CqlConnection& dst, TableJob& t) {
                 {t.target.keyspace, t.target.table}));
   t.target_exists = !r.empty();
   if (!t.target_exists) return Status();
-  std::vector<std::string> pk(t.target.partition_count), ck(t.target.clustering_count);
-  std::vector<std::string> ck_order(t.target.clustering_count);
+  std::map<int, std::string> pk_at, ck_at, order_at;
   std::map<std::string, std::string> types;
-  size_t have_pk = 0, have_ck = 0;
   for (size_t i = 0; i < r.rows.size(); ++i) {
     std::string name = r.Text(i, 0), kind = r.Text(i, 1);
     int pos = std::stoi(r.Text(i, 2));
     types[name] = r.Text(i, 4);
-    if (kind == "partition_key") {
-      ++have_pk;
-      if (pos >= 0 && static_cast<size_t>(pos) < pk.size()) pk[pos] = name;
-    } else if (kind == "clustering") {
-      ++have_ck;
-      if (pos >= 0 && static_cast<size_t>(pos) < ck.size()) {
-        ck[pos] = name;
-        ck_order[pos] = r.Text(i, 3);
-      }
+    if (kind == "partition_key") pk_at[pos] = name;
+    if (kind == "clustering") {
+      ck_at[pos] = name;
+      order_at[pos] = r.Text(i, 3);
     }
+  }
+  std::vector<std::string> pk, ck, ck_order;
+  for (const auto& [pos, name] : pk_at) pk.push_back(name);
+  for (const auto& [pos, name] : ck_at) {
+    ck.push_back(name);
+    ck_order.push_back(order_at[pos]);
   }
   auto key_text = [](const std::vector<std::string>& names) { return fmt::format("({})", fmt::join(names, ", ")); };
   std::vector<std::string> want_pk, want_ck;
-  bool same = have_pk == pk.size() && have_ck == ck.size();
+  bool same = pk.size() == t.target.partition_count && ck.size() == t.target.clustering_count;
   for (size_t i = 0; i < t.target.partition_count; ++i) {
     want_pk.push_back(t.target.columns[i].name);
     same = same && pk[i] == want_pk.back();
@@ -233,7 +232,7 @@ Result<Setup> Prepare(const CopyOptions& o, bool for_run) {
     FERRY_ASSIGN_OR_RETURN(mapping, LoadCqlMapping(o.map_file));
   }
   s.control_url = o.control_url.empty() ? DefaultCqlControlUrl() : o.control_url;
-  FERRY_ASSIGN_OR_RETURN(s.ctl, OpenControl(s.control_url, for_run));
+  FERRY_ASSIGN_OR_RETURN(s.ctl, OpenControl(s.control_url, false));  // created by the run, after the checks
   s.job_id = o.job_id.empty() ? DefaultCopyJobId(o) : o.job_id;
   if (s.ctl) {
     ControlTables ctl(*s.ctl);
@@ -619,6 +618,9 @@ Result<CopySummary> RunCopyToCql(const CopyOptions& o, EventBus* bus, CopySummar
   FERRY_ASSIGN_OR_RETURN(Setup s, Prepare(o, true));
   CopySummary head;
   head.job_id = s.job_id;
+  if (!s.ctl) {
+    FERRY_ASSIGN_OR_RETURN(s.ctl, OpenControl(s.control_url, true));
+  }
   FERRY_RETURN_IF_ERROR(CreateTables(o, s));
   FERRY_ASSIGN_OR_RETURN(bool run, StartJob(o, s, &head));
   ControlTables ctl(*s.ctl);
