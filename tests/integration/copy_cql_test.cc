@@ -194,8 +194,11 @@ TEST_F(CopyCqlTest, WhereCopiesTheSubset) {
   if (Skipped()) return;
   CreateChat();
   TempDir dir;
-  RunResult r = Copy(dir, {"--table", "messages", "--map", ChatMap(dir), "--create-tables",
-                           "--where", "room_id = 1", "--max-rate", "1000"});
+  // The mapping from ./ferry.toml this time (no --map).
+  std::string map = ReadFile(ChatMap(dir));
+  dir.Write("ferry.toml", "log_level = \"warn\"\n\n" + map);
+  RunResult r = Copy(dir, {"--table", "messages", "--create-tables", "--where", "room_id = 1",
+                           "--max-rate", "1000"});
   ASSERT_EQ(r.exit_code, 0) << Show(r);
   EXPECT_EQ(CqlCount("messages_by_room"), PgOne("SELECT count(*) FROM messages WHERE room_id = 1"));
   QueryResult other = CqlQuery(fmt::format(
