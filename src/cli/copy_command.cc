@@ -71,6 +71,10 @@ std::string ResumeCommand(const CopyArgs& args, const std::string& from, const s
   if (args.all) cmd += " --all";
   for (const auto& t : args.tables) cmd += " --table " + ShellWord(t);
   if (!args.where.empty()) cmd += " --where " + ShellWord(args.where);
+  if (!args.map.empty()) cmd += " --map " + ShellWord(args.map);
+  if (!args.control.empty()) cmd += " --control " + ShellWord(RedactedOrEmpty(args.control));
+  if (args.max_rate > 0) cmd += fmt::format(" --max-rate {}", args.max_rate);
+  if (args.allow_lossy) cmd += " --allow-lossy";
   cmd += fmt::format(" --workers {} --job {}", args.workers, ShellWord(job));
   return cmd;
 }

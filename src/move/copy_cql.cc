@@ -222,6 +222,10 @@ Result<Setup> Prepare(const CopyOptions& o, bool for_run) {
     return Bad("--truncate/--append do not apply to a CQL target: rows are upserted by key "
                "(existing rows with the same key are overwritten)");
   }
+  if (o.split == "pages") {
+    return Bad("--split pages does not apply to a CQL target: chunks are primary-key ranges "
+               "(a resumed chunk is re-written by key, so ranges must not move)");
+  }
   if (o.in_flight < 1 || o.in_flight > 1024) return Bad("in-flight writes must be from 1 to 1024");
   Setup s;
   FERRY_ASSIGN_OR_RETURN(s.src, OpenSource(o.from_url));
@@ -372,7 +376,10 @@ class Worker {
     }
     ControlTables ctl(*ctl_);
     if (last.code() == StatusCode::kCancelled) return ctl.ReleaseLease(s_.job_id, chunk.chunk_id, owner_);
-    if (!IsRetryable(last.code()) && last.code() != StatusCode::kUnknown) return last;  // bad input: stop the job
+    if (!IsRetryable(last.code()) && last.code() != StatusCode::kUnknown) {
+      (void)ctl.ReleaseLease(s_.job_id, chunk.chunk_id, owner_);
+      return last;  // not about one row (e.g. the table was dropped): stop the job
+    }
     chunk.state = ChunkState::kFailed;
     chunk.attempts = std::max(chunk.attempts, o_.max_attempts);
     chunk.error = RedactSecrets(last.ToString());

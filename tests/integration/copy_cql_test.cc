@@ -279,8 +279,22 @@ TEST_F(CopyCqlTest, DualWriteNewerApplicationWriteWins) {
                   "room_id = 0 AND bucket = '2024-05-01' AND created_at = '2024-05-01T21:00:00Z' "
                   "AND message_id = 3",
                   ks_, later));
+  // An older write (a stale application replica) loses to the copy: message 6
+  // (room 0, created 2024-05-02 18:00).
+  std::string earlier = PgOne("SELECT (floor(extract(epoch from updated_at) * 1000000) - 1000000)::bigint::text "
+                              "FROM messages WHERE id = 6");
+  Cql(fmt::format("UPDATE {}.messages_by_room USING TIMESTAMP {} SET body = 'stale' WHERE "
+                  "room_id = 0 AND bucket = '2024-05-02' AND created_at = '2024-05-02T18:00:00Z' "
+                  "AND message_id = 6",
+                  ks_, earlier));
   r = Copy(dir, {"--table", "messages", "--map", map, "--restart"});
   ASSERT_EQ(r.exit_code, 0) << Show(r);
+  QueryResult stale = CqlQuery(fmt::format(
+      "SELECT body FROM {}.messages_by_room WHERE room_id = 0 AND bucket = '2024-05-02' AND "
+      "created_at = '2024-05-02T18:00:00Z' AND message_id = 6",
+      ks_));
+  ASSERT_EQ(stale.rows.size(), 1u);
+  EXPECT_EQ(stale.Text(0, 0), "m6");
   QueryResult q = CqlQuery(fmt::format(
       "SELECT body, WRITETIME(body) FROM {}.messages_by_room WHERE room_id = 0 AND bucket = "
       "'2024-05-01' AND message_id = 3 ALLOW FILTERING",
