@@ -474,6 +474,12 @@ class Worker {
       for (size_t i = values; i < v.fields.size(); ++i) {
         key += (key.empty() ? "" : ", ") + std::string(v.fields[i].value_or("NULL"));
       }
+      if (v.fields.size() == values) {  // no source key: the target key columns name the row
+        const size_t keys = t.target.partition_count + t.target.clustering_count;
+        for (size_t i = 0; i < keys && i < values; ++i) {
+          key += (key.empty() ? "" : ", ") + std::string(v.fields[i].value_or("NULL"));
+        }
+      }
       InFlight f;
       f.key = std::move(key);
       Status conv = t.target.ConvertRow(row, &f.params);

@@ -363,6 +363,20 @@ TEST_F(CopyCqlTest, BadInputIsRefusedBeforeWriting) {
   EXPECT_THAT(r.out + r.err, Not(HasSubstr(password)));
 }
 
+// A source without a primary key is copied when the mapping declares the
+// CQL key (in one chunk).
+TEST_F(CopyCqlTest, SourceWithoutKeyCopiesWithDeclaredKey) {
+  if (Skipped()) return;
+  Pg("CREATE TABLE events (a int, b text); INSERT INTO events SELECT g, 'e' || g FROM "
+     "generate_series(1, 50) g");
+  TempDir dir;
+  dir.Write("m.toml", "[[copy.map]]\nsource = \"events\"\npartition_key = [\"a\"]\n");
+  RunResult r = Copy(dir, {"--table", "events", "--map", dir.File("m.toml"), "--create-tables", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << Show(r);
+  EXPECT_THAT(r.out, HasSubstr("\"chunks_total\":1"));
+  EXPECT_EQ(CqlCount("events"), "50");
+}
+
 // A row whose derived partition key is NULL is counted, listed with its key
 // in the job, and the copy exits non-zero; the other rows are written.
 TEST_F(CopyCqlTest, NullDerivedKeyRowsAreCountedAndListed) {
