@@ -22,6 +22,10 @@
 #include "core/config.h"
 #include "core/url.h"
 #include "move/copy.h"
+#ifdef FERRY_WITH_CQL
+#include "move/copy_cql.h"
+#endif
+#include <filesystem>
 
 namespace ferry::cli {
 namespace {
@@ -67,6 +71,10 @@ std::string ResumeCommand(const CopyArgs& args, const std::string& from, const s
   if (args.all) cmd += " --all";
   for (const auto& t : args.tables) cmd += " --table " + ShellWord(t);
   if (!args.where.empty()) cmd += " --where " + ShellWord(args.where);
+  if (!args.map.empty()) cmd += " --map " + ShellWord(args.map);
+  if (!args.control.empty()) cmd += " --control " + ShellWord(RedactedOrEmpty(args.control));
+  if (args.max_rate > 0) cmd += fmt::format(" --max-rate {}", args.max_rate);
+  if (args.allow_lossy) cmd += " --allow-lossy";
   cmd += fmt::format(" --workers {} --job {}", args.workers, ShellWord(job));
   return cmd;
 }
@@ -308,7 +316,12 @@ int RunCopyCommand(const Context& ctx, const CopyArgs& args) {
                                 "--status JOB reads the control tables on the target: add --to URL"),
                          ctx.json);
     }
-    return PrintStatus(ctx, args.to, args.status);
+    std::string control = args.to;
+#ifdef FERRY_WITH_CQL
+    // A CQL target keeps no control tables: the job lives on --control.
+    if (IsCqlTarget(args.to)) control = args.control.empty() ? DefaultCqlControlUrl() : args.control;
+#endif
+    return PrintStatus(ctx, control, args.status);
   }
   CopyOptions o;
   o.from_url = from;
@@ -325,6 +338,15 @@ int RunCopyCommand(const Context& ctx, const CopyArgs& args) {
   o.append = args.append;
   o.restart = args.restart;
   o.job_id = args.job;
+  o.map_file = args.map;
+  if (o.map_file.empty() && !ctx.config.file_path().empty() &&
+      std::filesystem::exists(ctx.config.file_path())) {
+    o.map_file = ctx.config.file_path();  // its [[copy.map]] entries, if any
+  }
+  o.control_url = args.control;
+  o.max_rate = args.max_rate;
+  o.allow_lossy = args.allow_lossy;
+  o.in_flight = args.in_flight;
   auto lock_ms = ParseDurationMs(args.lock_timeout);
   if (!lock_ms.ok() || *lock_ms < 1) {
     return ReportError(Status(StatusCode::kInvalidArgument,

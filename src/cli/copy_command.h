@@ -26,6 +26,12 @@ struct CopyArgs {
   std::string job;                  // --job NAME
   std::string lock_timeout = "10s"; // --lock-timeout DURATION (TRUNCATE/CREATE on the target)
   std::string status;               // --status JOB
+  // CQL targets (cql://, scylla://, cassandra://):
+  std::string map;                  // --map FILE ([[copy.map]] entries; default: ferry.toml's)
+  std::string control;              // --control URL (job and chunk leases)
+  double max_rate = 0;              // --max-rate ROWS_PER_SECOND
+  bool allow_lossy = false;         // --allow-lossy
+  int in_flight = 128;              // --in-flight N (CQL writes in flight per worker)
 };
 
 // Exit 0 when every chunk is copied; 9 when chunks failed for good (the

@@ -467,7 +467,7 @@ int Run(int argc, char** argv, const std::string& only, bool* retry) {
   CLI::App* copy = nullptr;
   if (want("copy")) {
     copy = app.add_subcommand(
-        "copy", "copy tables between databases in resumable chunks (PostgreSQL, SQLite)");
+        "copy", "copy tables between databases in resumable chunks (PostgreSQL, SQLite, to CQL)");
     AddTableSelection(copy, {&cargs.from, &cargs.to, &cargs.tables, &cargs.all, &cargs.where},
                       "source database URL (default: --database)",
                       "target database URL (holds the job's progress)",
@@ -496,6 +496,22 @@ int Run(int argc, char** argv, const std::string& only, bool* retry) {
         ->option_text("DURATION");
     copy->add_option("--status", cargs.status, "print a job's progress from --to's control tables")
         ->option_text("JOB");
+    copy->add_option("--map", cargs.map,
+                     "CQL target: [[copy.map]] entries (keyspace.table, partition key, clustering, "
+                     "renamed/derived columns, ttl, write_timestamp; default: ferry.toml's)")
+        ->option_text("FILE");
+    copy->add_option("--control", cargs.control,
+                     "CQL target: database holding the job's chunks and leases (PostgreSQL or "
+                     "SQLite; default sqlite:.ferry/copy-control.db)")
+        ->option_text("URL");
+    copy->add_option("--max-rate", cargs.max_rate, "CQL target: at most this many rows per second")
+        ->option_text("ROWS");
+    copy->add_option("--in-flight", cargs.in_flight,
+                     "CQL target: writes in flight per worker (default 128)")
+        ->option_text("N");
+    copy->add_flag("--allow-lossy", cargs.allow_lossy,
+                   "CQL target: cut what CQL cannot hold (microseconds, netmasks, time zones "
+                   "of time) instead of refusing the row");
     copy->footer(
         "Examples:\n"
         "  ferry copy --from postgres://app@db1/app --to postgres://app@db2/app --table messages\n"
@@ -503,11 +519,16 @@ int Run(int argc, char** argv, const std::string& only, bool* retry) {
         "  ferry copy --from $SRC --to sqlite:archive.db --table messages --create-tables \\\n"
         "      --where \"created_at >= '2026-01-01' AND created_at < '2026-02-01'\" --json\n"
         "  ferry copy --to $DST --status copy:messages   # from any machine\n"
+        "  ferry copy --from $SRC --to cql://cass:9042/chat --table messages --map chat.toml \\\n"
+        "      --create-tables --workers 4 --max-rate 50000   # to Cassandra/ScyllaDB\n"
         "Each table is cut into primary-key ranges (ctid page ranges without a key); workers\n"
         "lease chunks from ferry_jobs/ferry_chunks on the target and commit each chunk's rows\n"
         "with its 'done' mark, so after kill -9 the same command resumes without duplicates.\n"
         "Exit 0 copied, 9 chunks failed or target not empty, 7 missing table, 8 bad input\n"
-        "(columns, types, --where). Guide and type mapping: docs/copy.md.");
+        "(columns, types, --where). To a CQL target rows are upserted with prepared INSERTs\n"
+        "(many in flight, token-aware), the job lives on --control, and a mapping declares\n"
+        "keys, derived columns (bucket = \"day(created_at)\"), TTL and USING TIMESTAMP.\n"
+        "Guide, mapping format and type mapping: docs/copy.md.");
   }
 
   RedisArgs rargs;

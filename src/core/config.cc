@@ -213,7 +213,11 @@ Result<Config> Config::Load(const std::optional<std::string>& file_path, bool fi
           continue;
         }
         if (const toml::table* sub = node.as_table()) {
-          for (const auto& [k2, node2] : *sub) take(key + "." + std::string(k2.str()), node2);
+          for (const auto& [k2, node2] : *sub) {
+            // [[copy.map]] entries are read by move/cql_map.h (ferry copy to CQL).
+            if (key == "copy" && k2.str() == "map") continue;
+            take(key + "." + std::string(k2.str()), node2);
+          }
         } else {
           take(key, node);
         }

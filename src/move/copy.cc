@@ -33,6 +33,8 @@
 #include "move/control.h"
 #include "move/copy_checks.h"
 #include "move/copy_indexes.h"
+#include "move/copy_progress.h"
+#include "move/copy_cql.h"
 #include "move/copy_types.h"
 #include "move/table_info.h"
 
@@ -698,103 +700,6 @@ Result<Prepared> Prepare(const CopyOptions& o, bool for_run) {
 
 // ---- running ----
 
-// Shared progress and event emission.
-class Progress {
- public:
-  Progress(std::string job_id, std::string database, EventBus* bus)
-      : job_id_(std::move(job_id)), database_(std::move(database)), bus_(bus) {}
-
-  void AddTable(const std::string& table, int64_t estimated, int64_t chunks_total) {
-    std::lock_guard lock(mu_);
-    auto& t = tables_[table];
-    t.estimated = estimated;
-    t.chunks_total = chunks_total;
-    job_.estimated = std::max<int64_t>(job_.estimated, 0) + std::max<int64_t>(estimated, 0);
-    job_.chunks_total += chunks_total;
-  }
-  void AddDone(const std::string& table, int64_t rows, int64_t bytes) {
-    std::lock_guard lock(mu_);
-    auto& t = tables_[table];
-    t.rows += rows;
-    t.bytes += bytes;
-    t.chunks_done++;
-    job_.rows += rows;
-    job_.bytes += bytes;
-    job_.chunks_done++;
-  }
-  // Updates counters for a finished chunk and emits its event (and
-  // table_done when the table has no chunk left).
-  void Emit(const std::string& type, CopyProgress e, bool count_done, bool count_failed,
-            std::string error_type = "") {
-    std::lock_guard lock(mu_);
-    auto& t = tables_[e.table];
-    if (count_done) {
-      t.rows += e.rows;
-      t.bytes += e.bytes;
-      t.chunks_done++;
-      job_.rows += e.rows;
-      job_.bytes += e.bytes;
-      job_.chunks_done++;
-    }
-    if (count_failed) {
-      t.chunks_failed++;
-      job_.failed_rows += e.rows;
-      job_.chunks_failed++;
-    }
-    Fill(e, t);
-    Send(type, e, std::move(error_type));
-    if ((count_done || count_failed) && t.chunks_done + t.chunks_failed == t.chunks_total) {
-      CopyProgress done;
-      done.table = e.table;
-      done.rows = t.rows;
-      done.bytes = t.bytes;
-      Fill(done, t);
-      Send("table_done", done);
-    }
-  }
-  void EmitJob(const std::string& type) {
-    std::lock_guard lock(mu_);
-    CopyProgress e;
-    Totals empty;
-    Fill(e, empty);
-    e.rows = job_.rows;
-    e.bytes = job_.bytes;
-    Send(type, e);
-  }
-
- private:
-  void Send(const std::string& type, CopyProgress e, std::string error_type = "") {
-    if (bus_ == nullptr) return;
-    Event event = CopyEventOf(type, job_id_, std::move(e));
-    event.database = database_;
-    event.error_type = std::move(error_type);
-    bus_->Publish(event);
-  }
-  struct Totals {
-    int64_t rows = 0, bytes = 0, estimated = -1, chunks_done = 0, chunks_failed = 0,
-            chunks_total = 0, failed_rows = 0;
-  };
-  void Fill(CopyProgress& e, const Totals& t) const {
-    e.table_rows_done = t.rows;
-    e.table_rows_estimated = t.estimated;
-    e.table_bytes_done = t.bytes;
-    e.table_chunks_done = t.chunks_done;
-    e.table_chunks_total = t.chunks_total;
-    e.job_rows_done = job_.rows;
-    e.job_rows_estimated = job_.estimated;
-    e.job_bytes_done = job_.bytes;
-    e.job_chunks_done = job_.chunks_done;
-    e.job_chunks_total = job_.chunks_total;
-    e.job_rows_failed = job_.failed_rows;
-  }
-
-  std::string job_id_;
-  std::string database_;  // label of the target
-  EventBus* bus_;
-  std::mutex mu_;
-  std::map<std::string, Totals> tables_;
-  Totals job_;
-};
 
 // The SQL a worker runs per chunk, fixed per table.
 void BuildSql(TableJob& t, Engine target_engine) {
@@ -1351,6 +1256,9 @@ std::string DefaultCopyJobId(const CopyOptions& o) {
 }
 
 Result<CopyPlan> PlanCopy(const CopyOptions& options) {
+#ifdef FERRY_WITH_CQL
+  if (IsCqlTarget(options.to_url)) return PlanCopyToCql(options);
+#endif
   FERRY_ASSIGN_OR_RETURN(Prepared p, Prepare(options, /*for_run=*/false));
   CopyPlan plan;
   plan.job_id = p.job_id;
@@ -1384,6 +1292,9 @@ Result<CopyPlan> PlanCopy(const CopyOptions& options) {
 
 Result<CopySummary> RunCopy(const CopyOptions& options, EventBus* bus,
                             CopySummary* partial) {
+#ifdef FERRY_WITH_CQL
+  if (IsCqlTarget(options.to_url)) return RunCopyToCql(options, bus, partial);
+#endif
   auto started = Clock::now();
   CopyOptions o = options;
   if (o.dry_run) {

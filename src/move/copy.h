@@ -62,6 +62,15 @@ struct CopyOptions {
   // this run is released and RunCopy returns kCancelled. A later run with
   // the same options resumes.
   const std::atomic<bool>* cancel = nullptr;
+
+  // CQL targets (cql://, scylla://, cassandra://; docs/copy.md "To
+  // Cassandra/ScyllaDB"):
+  std::string map_file;     // [[copy.map]] entries (a --map file or ferry.toml); "" for 1:1
+  std::string control_url;  // where ferry_jobs/ferry_chunks live; "" for
+                            // sqlite:.ferry/copy-control.db in the working directory
+  double max_rate = 0;      // rows per second over all workers; 0 for no limit
+  bool allow_lossy = false; // copy values CQL cannot hold exactly (cut, see docs)
+  int in_flight = 128;      // CQL writes in flight per worker
 };
 
 // One planned table.

@@ -341,6 +341,7 @@ Session* CqlConnection::RouteSession(const Prepared& prepared, const std::vector
     o.port = hosts->front().second;
     auto s = Session::Connect(o);
     if (!s.ok()) return control_.get();  // the coordinator forwards the request
+    if (node.session) retired_.push_back(std::move(node.session));
     node.endpoint = ep;
     node.session = std::move(s).value();
     if (!keyspace_.empty()) {
@@ -398,6 +399,24 @@ Result<ResultMessage> CqlConnection::Run(std::string_view cql, const Params& par
     out.paging_state = next->paging_state;
   }
   return out;
+}
+
+Result<PendingExecute> CqlConnection::SendExecute(std::string_view cql, const Params& params,
+                                                  const ExecOptions& options) {
+  FERRY_ASSIGN_OR_RETURN(const Prepared* p, Prepare(control_.get(), cql));
+  FERRY_ASSIGN_OR_RETURN(std::vector<RawValue> values, Encode(*p, params, cql));
+  QueryParams qp = BaseParams(options);
+  qp.values = std::move(values);
+  qp.skip_metadata = true;
+  Session* target = RouteSession(*p, qp.values);
+  auto stream = target->Send(Opcode::kExecute, ExecuteBody(p->id, qp));
+  if (!stream.ok()) return WithStatement(stream.status(), cql);
+  return PendingExecute{target, *stream};
+}
+
+Status CqlConnection::WaitExecute(const PendingExecute& pending) {
+  if (pending.session == nullptr) return Status(StatusCode::kInternal, "WaitExecute without a request");
+  return Finish(pending.session->Wait(pending.stream)).status();
 }
 
 Result<QueryResult> CqlConnection::ToText(const ResultMessage& result) {

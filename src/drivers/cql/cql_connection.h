@@ -47,6 +47,12 @@ struct NodeInfo {
   bool control = false;  // the node this connection queried
 };
 
+// A request sent by SendExecute and not yet waited for.
+struct PendingExecute {
+  Session* session = nullptr;
+  int16_t stream = 0;
+};
+
 // Per-call settings; unset fields take the URL's.
 struct ExecOptions {
   std::optional<Consistency> consistency;
@@ -83,6 +89,17 @@ class CqlConnection : public Connection {
   // A logged/unlogged/counter BATCH of (statement, parameters).
   Status Batch(BatchType type, const std::vector<std::pair<std::string, Params>>& statements,
                const ExecOptions& options = {});
+  // Pipelined writes: SendExecute prepares `cql` (once, cached), encodes the
+  // values, routes the EXECUTE token-aware and returns without waiting;
+  // WaitExecute reads its answer (a server ERROR as its Status; an
+  // Unprepared error is returned as is: re-run the statement with Run(),
+  // which re-prepares). Many requests may be in flight at once, on one or
+  // several node sessions; wait for every one before the connection is used
+  // otherwise (Run/Query/Stream). A session replaced after it broke is kept
+  // until the connection closes, so a pending request never dangles.
+  Result<PendingExecute> SendExecute(std::string_view cql, const Params& params,
+                                     const ExecOptions& options = {});
+  Status WaitExecute(const PendingExecute& pending);
   // Result rows as text, by the result's column types.
   static Result<QueryResult> ToText(const ResultMessage& result);
 
@@ -143,6 +160,7 @@ class CqlConnection : public Connection {
   int32_t page_size_ = 5000;
   std::unique_ptr<Session> control_;
   std::map<std::string, NodeSession> nodes_;          // by endpoint, other than control
+  std::vector<std::unique_ptr<Session>> retired_;     // broken sessions replaced (see SendExecute)
   std::map<int64_t, std::string> ring_;               // token -> endpoint
   bool murmur3_ = false;
   std::map<std::string, Prepared, std::less<>> prepared_;

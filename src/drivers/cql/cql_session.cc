@@ -175,6 +175,7 @@ Result<int16_t> Session::Send(Opcode opcode, std::string_view body) {
 Result<Response> Session::Wait(int16_t stream) {
   while (!arrived_.count(stream)) {
     if (!in_flight_.count(stream)) {
+      if (fd_ < 0) return Lost("the connection broke before this request's answer arrived");
       return Status(StatusCode::kInternal, fmt::format("no CQL request in flight on stream {}", stream));
     }
     FERRY_ASSIGN_OR_RETURN(Response r, ReadFrame());
