@@ -33,7 +33,7 @@ using ::testing::Not;
 
 std::string Show(const RunResult& r) { return "stdout:\n" + r.out + "\nstderr:\n" + r.err; }
 
-class CopyCqlTest : public ::testing::Test {
+class CqlCopyTest : public ::testing::Test {
  protected:
   void SetUp() override {
     cql_url_ = ::ferry::testing::CqlUrl();
@@ -121,7 +121,7 @@ body = "content"
   std::unique_ptr<cql::CqlConnection> cql_;
 };
 
-TEST_F(CopyCqlTest, OneToOneManyTypesReadBackEqual) {
+TEST_F(CqlCopyTest, OneToOneManyTypesReadBackEqual) {
   if (Skipped()) return;
   Pg("CREATE TYPE mood AS ENUM ('calm', 'wild');"
      "CREATE TABLE kinds (id int, k2 text, s smallint, b bigint, n numeric(12,3), r real, "
@@ -157,7 +157,7 @@ TEST_F(CopyCqlTest, OneToOneManyTypesReadBackEqual) {
   EXPECT_FALSE(nulls.rows[0][1].has_value());
 }
 
-TEST_F(CopyCqlTest, MappedCopyBucketsOrderTtlAndWriteTime) {
+TEST_F(CqlCopyTest, MappedCopyBucketsOrderTtlAndWriteTime) {
   if (Skipped()) return;
   CreateChat();
   TempDir dir;
@@ -190,7 +190,7 @@ TEST_F(CopyCqlTest, MappedCopyBucketsOrderTtlAndWriteTime) {
   EXPECT_EQ(r.exit_code, 0) << Show(r);
 }
 
-TEST_F(CopyCqlTest, WhereCopiesTheSubset) {
+TEST_F(CqlCopyTest, WhereCopiesTheSubset) {
   if (Skipped()) return;
   CreateChat();
   TempDir dir;
@@ -206,7 +206,7 @@ TEST_F(CopyCqlTest, WhereCopiesTheSubset) {
   EXPECT_EQ(other.Text(0, 0), "0");
 }
 
-TEST_F(CopyCqlTest, DryRunWritesNothing) {
+TEST_F(CqlCopyTest, DryRunWritesNothing) {
   if (Skipped()) return;
   CreateChat();
   TempDir dir;
@@ -223,7 +223,7 @@ TEST_F(CopyCqlTest, DryRunWritesNothing) {
 
 // kill -9 once some chunks are done; the resumed run starts only the chunks
 // that were not done, and every row is there.
-TEST_F(CopyCqlTest, KillNineThenResumeSkipsDoneChunks) {
+TEST_F(CqlCopyTest, KillNineThenResumeSkipsDoneChunks) {
   if (Skipped()) return;
   Pg("CREATE TABLE big (id bigint PRIMARY KEY, v text); INSERT INTO big SELECT g, md5(g::text) "
      "FROM generate_series(1, 40000) g; ANALYZE big");
@@ -265,7 +265,7 @@ TEST_F(CopyCqlTest, KillNineThenResumeSkipsDoneChunks) {
 // The application writes newer versions to CQL with its own write timestamp
 // while the copy runs (re-run here with --restart, which re-writes every
 // row): the newer application value wins.
-TEST_F(CopyCqlTest, DualWriteNewerApplicationWriteWins) {
+TEST_F(CqlCopyTest, DualWriteNewerApplicationWriteWins) {
   if (Skipped()) return;
   CreateChat();
   TempDir dir;
@@ -306,7 +306,7 @@ TEST_F(CopyCqlTest, DualWriteNewerApplicationWriteWins) {
   EXPECT_EQ(CqlCount("messages_by_room"), "60");
 }
 
-TEST_F(CopyCqlTest, BadInputIsRefusedBeforeWriting) {
+TEST_F(CqlCopyTest, BadInputIsRefusedBeforeWriting) {
   if (Skipped()) return;
   CreateChat();
   Pg("CREATE TABLE nokey (a int, b text); INSERT INTO nokey VALUES (1, 'x');"
@@ -365,7 +365,7 @@ TEST_F(CopyCqlTest, BadInputIsRefusedBeforeWriting) {
 
 // A source without a primary key is copied when the mapping declares the
 // CQL key (in one chunk).
-TEST_F(CopyCqlTest, SourceWithoutKeyCopiesWithDeclaredKey) {
+TEST_F(CqlCopyTest, SourceWithoutKeyCopiesWithDeclaredKey) {
   if (Skipped()) return;
   Pg("CREATE TABLE events (a int, b text); INSERT INTO events SELECT g, 'e' || g FROM "
      "generate_series(1, 50) g");
@@ -379,7 +379,7 @@ TEST_F(CopyCqlTest, SourceWithoutKeyCopiesWithDeclaredKey) {
 
 // A row whose derived partition key is NULL is counted, listed with its key
 // in the job, and the copy exits non-zero; the other rows are written.
-TEST_F(CopyCqlTest, NullDerivedKeyRowsAreCountedAndListed) {
+TEST_F(CqlCopyTest, NullDerivedKeyRowsAreCountedAndListed) {
   if (Skipped()) return;
   CreateChat();
   Pg("UPDATE messages SET created_at = NULL WHERE id IN (5, 17)");
@@ -404,7 +404,7 @@ TEST_F(CopyCqlTest, NullDerivedKeyRowsAreCountedAndListed) {
 // a planted set of differences (changed value, missing first and last key,
 // extra row, NULL vs empty text) is found exactly, in both directions and
 // by --sample 100 (which cannot see extra rows).
-class VerifyCqlTest : public CopyCqlTest {
+class CqlVerifyTest : public CqlCopyTest {
  protected:
   void Plant() {
     Pg("CREATE TABLE vx (id int, k text, v text, f boolean, ts timestamptz, n numeric, b bytea, "
@@ -432,7 +432,7 @@ class VerifyCqlTest : public CopyCqlTest {
   TempDir dir_;
 };
 
-TEST_F(VerifyCqlTest, FindsPlantedDifferencesExactly) {
+TEST_F(CqlVerifyTest, FindsPlantedDifferencesExactly) {
   if (Skipped()) GTEST_FAIL() << "no CQL server";
   Plant();
   RunResult c = Copy(dir_, {"--table", "vx", "--create-tables"});
@@ -481,7 +481,7 @@ TEST_F(VerifyCqlTest, FindsPlantedDifferencesExactly) {
   EXPECT_THAT(sample.out + sample.err, Not(HasSubstr("ferry_cql_secret")));
 }
 
-TEST_F(VerifyCqlTest, RefusesWhatItCannotCompare) {
+TEST_F(CqlVerifyTest, RefusesWhatItCannotCompare) {
   if (Skipped()) GTEST_FAIL() << "no CQL server";
   Plant();
   RunResult missing = Verify(pg_->url(), ks_url_, {});
@@ -494,6 +494,42 @@ TEST_F(VerifyCqlTest, RefusesWhatItCannotCompare) {
   RunResult where = Verify(pg_->url(), ks_url_, {"--where", "id > 3"});
   EXPECT_NE(where.exit_code, 0);
   EXPECT_THAT(where.out + where.err, HasSubstr("--sample"));
+}
+
+// examples/chat-app (seed 000) end to end at small size: its run.sh makes
+// the PostgreSQL schema and data, the CQL model, and copies with map.toml.
+TEST_F(CqlCopyTest, ChatAppExampleCopiesEveryTableByItsMapping) {
+  if (Skipped()) GTEST_FAIL() << "no CQL server";
+  const char* pg_bin = std::getenv("FERRY_TEST_PG_BIN");
+  ASSERT_NE(pg_bin, nullptr) << "FERRY_TEST_PG_BIN (psql) is not set: source the servers' env";
+  TempDir dir;
+  Cql("DROP KEYSPACE IF EXISTS chat_keyspace");
+  const std::string example = std::string(FERRY_SOURCE_DIR) + "/examples/chat-app/run.sh";
+  RunResult r = ::ferry::testing::RunBinary(
+      "/bin/bash", {example, "3000"},
+      {"PG=" + pg_->url(), "CQL=" + ks_url_, std::string("FERRY=") + FERRY_BINARY,
+       std::string("PATH=") + pg_bin + ":" + std::getenv("PATH")},
+      dir.path());
+  ASSERT_EQ(r.exit_code, 0) << Show(r);
+  EXPECT_THAT(r.out + r.err, Not(HasSubstr("ferry_cql_secret")));
+  EXPECT_EQ(PgOne("SELECT count(*) FROM room_message"), "3000");
+  auto count = [&](const std::string& t) {
+    QueryResult q = CqlQuery("SELECT count(*) FROM chat_keyspace." + t);
+    return q.empty() ? "" : q.Text(0, 0);
+  };
+  EXPECT_EQ(count("messages_by_room"), "3000");
+  EXPECT_EQ(count("rooms"), PgOne("SELECT count(*) FROM room"));
+  EXPECT_EQ(count("room_members"), PgOne("SELECT count(*) FROM room_member"));
+  EXPECT_EQ(count("message_meta"), PgOne("SELECT count(*) FROM room_message_meta"));
+  // A message lands in its room's partition of its UTC day, under its id.
+  std::string room = PgOne("SELECT room_id FROM room_message WHERE id = 42");
+  std::string day = PgOne("SELECT (created_at AT TIME ZONE 'UTC')::date FROM room_message WHERE id = 42");
+  QueryResult m = CqlQuery("SELECT message_id, content FROM chat_keyspace.messages_by_room WHERE room_id = " +
+                           room + " AND bucket = '" + day + "'");
+  bool found = false;
+  for (size_t i = 0; i < m.rows.size(); ++i) found = found || m.Text(i, 0) == "42";
+  EXPECT_TRUE(found) << "message 42 not in room " << room << " bucket " << day;
+  Cql("DROP KEYSPACE IF EXISTS chat_keyspace");
 }
 
 }  // namespace
