@@ -63,6 +63,8 @@ enum class Feature : uint8_t {
   kSessionLocks,           // Connection::TryLock (session-bound, freed when the
                            // session ends); without it the migration lock is a
                            // lease (OpenLease)
+  kLintRules,              // migrate/lint.h has rules for this engine's grammar,
+                           // so `up` refuses error-level findings before applying
   kSqlTables,              // ferry's own tables (history, schema record, control)
                            // are written in SQL ($n parameters, identity ids,
                            // ON CONFLICT, transactions); without it the history

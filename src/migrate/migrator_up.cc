@@ -17,18 +17,22 @@ using namespace migrator_internal;
 
 Status Migrator::LintBeforeUp(const std::vector<const PlanEntry*>& todo) {
   unsafe_notes_.clear();
-  if (!options_.lint || todo.empty() || !conn_->traits().Has(Feature::kTableStatistics)) {
+  if (!options_.lint || todo.empty() || !conn_->traits().Has(Feature::kLintRules)) {
     return Status();
   }
   LintOptions lo = options_.lint_options;
+  lo.grammar = conn_->traits().grammar();
   lo.carry_across_files = true;
   lo.default_lock_timeout = lo.default_lock_timeout || !options_.lock_timeout.empty();
   // PrepareScript already refuses these, with its own messages.
   lo.skip_rules.insert("parse-error");
   lo.skip_rules.insert("transaction-control");
-  if (Status facts = ReadDatabaseFacts(*conn_, &lo); !facts.ok()) {
-    FERRY_LOG_WARN("lint: could not read table sizes ({}); judging without them",
-                   facts.ToString());
+  // Without sizes to grade by (CQL) every rule judges at its default severity.
+  if (conn_->traits().Has(Feature::kTableStatistics)) {
+    if (Status facts = ReadDatabaseFacts(*conn_, &lo); !facts.ok()) {
+      FERRY_LOG_WARN("lint: could not read table sizes ({}); judging without them",
+                     facts.ToString());
+    }
   }
   // The database as each migration will find it: what earlier pending
   // migrations create (carry_across_files) and what is empty now is new.

@@ -270,6 +270,36 @@ TEST_F(CqlMigrateTest, DownRollsBackTheNewestMigration) {
   EXPECT_EQ(States()["2"], "applied");
 }
 
+// `up` lints pending CQL migrations first: a destructive statement (here
+// DROP of a column, data gone for good) is refused before anything runs,
+// naming file, line and rule; --allow-unsafe applies it and says so in the
+// history note.
+TEST_F(CqlMigrateTest, UpRefusesErrorLevelLintUnlessAllowUnsafe) {
+  if (!admin_) return;
+  dir_.Write("1_users.cql", "CREATE TABLE users (id int PRIMARY KEY, name text, legacy text);\n");
+  RunResult first = Ferry("up");
+  ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+  dir_.Write("2_drop_legacy.cql", "ALTER TABLE users ADD email text;\nALTER TABLE users DROP legacy;\n");
+
+  RunResult refused = Ferry("up");
+  EXPECT_EQ(refused.exit_code, 11) << refused.out << refused.err;
+  EXPECT_THAT(refused.err, HasSubstr("lint found 1 error-level finding(s)"));
+  EXPECT_THAT(refused.err, HasSubstr("2_drop_legacy.cql:2:1: [cql-destructive]"));
+  EXPECT_EQ(States()["2"], "pending");
+  auto email = admin_->Query(
+      "SELECT column_name FROM system_schema.columns WHERE keyspace_name = ? AND "
+      "table_name = 'users' AND column_name = 'email'",
+      {keyspace_});
+  ASSERT_TRUE(email.ok()) << email.status().ToString();
+  EXPECT_TRUE(email->empty()) << "nothing of the refused migration ran";
+
+  RunResult up = Ferry("up", {"--allow-unsafe"});
+  ASSERT_EQ(up.exit_code, 0) << up.out << up.err;
+  EXPECT_EQ(States()["2"], "applied");
+  EXPECT_THAT(LatestRows()["2"]["note"].get<std::string>(),
+              HasSubstr("despite lint: cql-destructive at line 2"));
+}
+
 // (d) Four runs at once: the lease lets one apply; the others wait and find
 // nothing left to do (or report who holds the lease). Each migration runs
 // exactly once: a CREATE TABLE without IF NOT EXISTS would fail the second

@@ -17,12 +17,13 @@ namespace {
 class CqlTraits final : public EngineTraits {
  public:
   Engine engine() const override { return Engine::kCql; }
-  // CQL offers none of the Features: no transactions (so no transactional
+  // CQL offers none of the Features but lint rules: no transactions (so no transactional
   // DDL or transaction locks), no session locks (the migration lock is a
   // lease, OpenLease), no COPY in the protocol, no triggers for online
   // changes, no schemas besides keyspaces, and ferry's own tables are not
-  // SQL (the history has its own store, migrate/cql_history.h).
-  bool Has(Feature) const override { return false; }
+  // SQL (the history has its own store, migrate/cql_history.h). Lint has
+  // CQL rules (migrate/cql_lint_rules.cc).
+  bool Has(Feature feature) const override { return feature == Feature::kLintRules; }
   SqlGrammar grammar() const override { return SqlGrammar::kCql; }
 
   std::string_view TimestampType() const override { return "timestamp"; }
