@@ -8,8 +8,8 @@
       threads, which write every message with one prepared INSERT and wait
       for it before the next (session.execute). Python driver for Cassandra.
 
-  count CQL_HOST CQL_PORT USER PASSWORD
-      Prints the number of rows in chat_keyspace.messages_by_room.
+  count CQL_HOST CQL_PORT USER PASSWORD [--table KS.TABLE]
+      Prints the number of rows in KS.TABLE (chat_keyspace.messages_by_room).
 """
 import argparse
 import queue
@@ -79,7 +79,7 @@ def seed(args):
 def count(args):
     cluster, session = session_for(args.host, args.port, args.user, args.password)
     session.default_timeout = 600
-    row = session.execute("SELECT count(*) FROM chat_keyspace.messages_by_room").one()
+    row = session.execute(f"SELECT count(*) FROM {args.table}").one()
     cluster.shutdown()
     print(row[0])
     return 0
@@ -98,6 +98,7 @@ def main():
         a.add_argument("password")
     s.add_argument("--workers", type=int, default=10)
     s.add_argument("--batch", type=int, default=1000)
+    c.add_argument("--table", default="chat_keyspace.messages_by_room")
     args = p.parse_args()
     return seed(args) if args.cmd == "seed" else count(args)
 

@@ -22,7 +22,7 @@ FROM generate_series(1, :rooms) AS r, generate_series(0, 4) AS m
 ON CONFLICT DO NOTHING;
 
 INSERT INTO room_message (id, room_id, sender_id, content, message_type, created_at, updated_at)
-SELECT i, room_id, 1 + (i * 104729) % :users,
+SELECT i, room_id, 1 + (i::bigint * 104729) % :users,
        'message ' || i || ' ' || repeat(chr(97 + (i % 26)), 1 + (i % 120)),
        CASE WHEN i % 50 = 0 THEN 'image' WHEN i % 97 = 0 THEN 'system' ELSE 'text' END,
        created_at, created_at
