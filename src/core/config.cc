@@ -11,51 +11,10 @@
 #include <string_view>
 #include <toml++/toml.h>
 
+#include "core/toml_guard.h"
+
 namespace ferry {
 namespace {
-
-// The line of the first non-ASCII byte outside strings and comments, or 0.
-// TOML allows none there, and toml++ 3.3 reaches __builtin_unreachable() on
-// some of them (e.g. U+FEEF, or U+00E9 where it expects white space; found
-// by tests/fuzz/config_fuzz.cc), so such text never reaches toml++.
-int NonAsciiOutsideStrings(std::string_view text) {
-  int line = 1;
-  size_t i = 0;
-  while (i < text.size()) {
-    char c = text[i];
-    if (c == '\n') {
-      ++line;
-      ++i;
-    } else if (c == '#') {
-      while (i < text.size() && text[i] != '\n') ++i;
-    } else if (c == '"' || c == '\'') {
-      bool multi = text.substr(i, 3) == std::string(3, c);
-      size_t close = multi ? 3 : 1;
-      i += close;
-      while (i < text.size()) {
-        char d = text[i];
-        if (d == '\n') {
-          if (!multi) break;  // unterminated: toml++ says so
-          ++line;
-          ++i;
-        } else if (c == '"' && d == '\\' && i + 1 < text.size()) {
-          if (text[i + 1] == '\n') ++line;
-          i += 2;
-        } else if (text.compare(i, close, std::string(close, c)) == 0) {
-          i += close;
-          break;
-        } else {
-          ++i;
-        }
-      }
-    } else if (static_cast<unsigned char>(c) >= 0x80) {
-      return line;
-    } else {
-      ++i;
-    }
-  }
-  return 0;
-}
 
 struct KeyInfo {
   const char* key;
@@ -159,11 +118,9 @@ Result<Config> Config::Load(const std::optional<std::string>& file_path, bool fi
         return Status(StatusCode::kPermissionDenied,
                       fmt::format("config file '{}' cannot be read", *file_path));
       }
-      if (int line = NonAsciiOutsideStrings(text); line > 0) {
+      if (TomlUnsafe bad = TomlUnsafeSpot(text); bad.line > 0) {
         return Status(StatusCode::kInvalidArgument,
-                      fmt::format("{}:{}: a character outside ASCII where TOML allows only ASCII "
-                                  "(outside quotes and comments): quote the value",
-                                  *file_path, line));
+                      fmt::format("{}:{}: {}", *file_path, bad.line, bad.reason));
       }
       toml::table table;
       try {

@@ -123,6 +123,27 @@ TEST_F(ConfigTest, NonAsciiOutsideStringsIsRefusedWithItsLine) {
   EXPECT_EQ(ok->Get("dir"), "caf\xc3\xa9");
 }
 
+// The second spot fuzz_config found: a non-ASCII character after a backslash
+// in a basic string, directly or after a line-ending backslash's line break.
+TEST_F(ConfigTest, NonAsciiAfterABackslashIsRefusedWithItsLine) {
+  for (std::string text : {std::string("dir = \"m\"\nhistory_table = \"\"\"\\\n  \xc3\xa9\"\"\"\n"),
+                           std::string("dir = \"m\"\nhistory_table = \"\"\"\\ \xc2\xa1\"\"\"\n"),
+                           std::string("dir = \"m\"\nhistory_table = \"\\\xc3\xa9\"\n")}) {
+    std::string path = WriteToml(text);
+    auto c = Config::Load(path, true, Env(), {});
+    ASSERT_FALSE(c.ok()) << text;
+    EXPECT_EQ(c.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(c.status().message().find("after a backslash"), std::string::npos)
+        << c.status().message();
+    EXPECT_NE(c.status().message().find(path + ":"), std::string::npos) << c.status().message();
+  }
+  // A backslash escape followed by ASCII, then non-ASCII text, still reads.
+  std::string good = WriteToml("history_table = \"\"\"\\\n  x\xc3\xa9\"\"\"\n");
+  auto ok = Config::Load(good, true, Env(), {});
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->Get("history_table"), "x\xc3\xa9");
+}
+
 TEST_F(ConfigTest, MissingExplicitFileIsAnErrorImplicitIsNot) {
   std::string missing = (dir_ / "nope.toml").string();
   EXPECT_EQ(Config::Load(missing, true, Env(), {}).status().code(), StatusCode::kNotFound);

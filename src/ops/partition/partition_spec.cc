@@ -7,6 +7,8 @@
 #include <fstream>
 #include <iterator>
 
+#include "core/toml_guard.h"
+
 namespace ferry::partition {
 namespace {
 
@@ -110,6 +112,9 @@ PartitionSpec ParseEntry(const toml::table& entry, const std::string& where,
 
 Result<std::vector<PartitionSpec>> ParsePartitionSpecs(const std::string& text,
                                                        const std::string& name) {
+  if (TomlUnsafe bad = TomlUnsafeSpot(text); bad.line > 0) {
+    return Status(StatusCode::kInvalidArgument, fmt::format("{}:{}: {}", name, bad.line, bad.reason));
+  }
   toml::table root;
   try {
     root = toml::parse(text, name);
