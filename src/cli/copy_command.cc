@@ -306,23 +306,9 @@ int PrintPlan(const Context& ctx, const CopyPlan& plan) {
   return kExitOk;
 }
 
-}  // namespace
-
-int RunCopyCommand(const Context& ctx, const CopyArgs& args) {
-  std::string from = args.from.empty() ? ctx.config.Get("database") : args.from;
-  if (!args.status.empty()) {
-    if (args.to.empty()) {
-      return ReportError(Status(StatusCode::kInvalidArgument,
-                                "--status JOB reads the control tables on the target: add --to URL"),
-                         ctx.json);
-    }
-    std::string control = args.to;
-#ifdef FERRY_WITH_CQL
-    // A CQL target keeps no control tables: the job lives on --control.
-    if (IsCqlTarget(args.to)) control = args.control.empty() ? DefaultCqlControlUrl() : args.control;
-#endif
-    return PrintStatus(ctx, control, args.status);
-  }
+// The library's options from the flags (and ferry.toml's [[copy.map]]).
+Result<CopyOptions> OptionsFromArgs(const Context& ctx, const CopyArgs& args,
+                                    const std::string& from) {
   CopyOptions o;
   o.from_url = from;
   o.to_url = args.to;
@@ -349,13 +335,70 @@ int RunCopyCommand(const Context& ctx, const CopyArgs& args) {
   o.in_flight = args.in_flight;
   auto lock_ms = ParseDurationMs(args.lock_timeout);
   if (!lock_ms.ok() || *lock_ms < 1) {
-    return ReportError(Status(StatusCode::kInvalidArgument,
-                              fmt::format("--lock-timeout {:?}: write a duration such as 500ms or "
-                                          "10s",
-                                          args.lock_timeout)),
-                       ctx.json);
+    return Status(StatusCode::kInvalidArgument,
+                  fmt::format("--lock-timeout {:?}: write a duration such as 500ms or 10s",
+                              args.lock_timeout));
   }
   o.lock_timeout = std::chrono::milliseconds(*lock_ms);
+  return o;
+}
+
+// The run's summary line (text, or the --json summary event).
+void PrintSummary(const Context& ctx, const CopySummary& s, bool ok) {
+  double rate = s.seconds > 0 ? static_cast<double>(s.rows_copied) / s.seconds : 0;
+  if (ctx.json) {
+    nlohmann::json failures = nlohmann::json::array();
+    for (const auto& f : s.failures) {
+      failures.push_back({{"table", f.table}, {"range", f.range}, {"error", RedactSecrets(f.error)}});
+    }
+    PrintJson({{"event", "summary"},
+               {"ok", ok},
+               {"job", s.job_id},
+               {"resumed", s.resumed},
+               {"already_done", s.already_done},
+               {"rows_migrated", s.rows_copied},
+               {"rows_failed", s.rows_failed},
+               {"bytes", s.bytes_copied},
+               {"chunks_done", s.chunks_done},
+               {"chunks_failed", s.chunks_failed},
+               {"chunks_total", s.chunks_total},
+               {"seconds", s.seconds},
+               {"failures", failures}});
+  } else if (!ctx.quiet || !ok) {
+    std::string out =
+        s.already_done
+            ? fmt::format("job {} had already finished: {} rows migrated, {} failed (use "
+                          "--restart to copy again)\n",
+                          s.job_id, s.rows_copied, s.rows_failed)
+            : fmt::format("job {}{}: {} rows migrated, {} rows failed, {} in {} chunks "
+                          "({} failed), {:.1f}s, {} rows/s\n",
+                          s.job_id, s.resumed ? " (resumed)" : "", s.rows_copied, s.rows_failed,
+                          HumanBytes(s.bytes_copied), s.chunks_done, s.chunks_failed, s.seconds,
+                          HumanCount(static_cast<int64_t>(rate)));
+    std::fwrite(out.data(), 1, out.size(), stdout);
+  }
+}
+
+}  // namespace
+
+int RunCopyCommand(const Context& ctx, const CopyArgs& args) {
+  std::string from = args.from.empty() ? ctx.config.Get("database") : args.from;
+  if (!args.status.empty()) {
+    if (args.to.empty()) {
+      return ReportError(Status(StatusCode::kInvalidArgument,
+                                "--status JOB reads the control tables on the target: add --to URL"),
+                         ctx.json);
+    }
+    std::string control = args.to;
+#ifdef FERRY_WITH_CQL
+    // A CQL target keeps no control tables: the job lives on --control.
+    if (IsCqlTarget(args.to)) control = args.control.empty() ? DefaultCqlControlUrl() : args.control;
+#endif
+    return PrintStatus(ctx, control, args.status);
+  }
+  auto options = OptionsFromArgs(ctx, args, from);
+  if (!options.ok()) return ReportError(options.status(), ctx.json);
+  CopyOptions o = std::move(*options);
   if (o.dry_run) {
     auto plan = PlanCopy(o);
     if (!plan.ok()) return ReportError(plan.status(), ctx.json);
@@ -390,41 +433,7 @@ int RunCopyCommand(const Context& ctx, const CopyArgs& args) {
   std::signal(SIGINT, previous_int);
   std::signal(SIGTERM, previous_term);
   const CopySummary& s = summary.ok() ? *summary : partial;
-  bool have_summary = summary.ok() || !partial.job_id.empty();
-  if (have_summary) {
-    double rate = s.seconds > 0 ? static_cast<double>(s.rows_copied) / s.seconds : 0;
-    if (ctx.json) {
-      nlohmann::json failures = nlohmann::json::array();
-      for (const auto& f : s.failures) {
-        failures.push_back({{"table", f.table}, {"range", f.range}, {"error", RedactSecrets(f.error)}});
-      }
-      PrintJson({{"event", "summary"},
-                 {"ok", summary.ok()},
-                 {"job", s.job_id},
-                 {"resumed", s.resumed},
-                 {"already_done", s.already_done},
-                 {"rows_migrated", s.rows_copied},
-                 {"rows_failed", s.rows_failed},
-                 {"bytes", s.bytes_copied},
-                 {"chunks_done", s.chunks_done},
-                 {"chunks_failed", s.chunks_failed},
-                 {"chunks_total", s.chunks_total},
-                 {"seconds", s.seconds},
-                 {"failures", failures}});
-    } else if (!ctx.quiet || !summary.ok()) {
-      std::string out =
-          s.already_done
-              ? fmt::format("job {} had already finished: {} rows migrated, {} failed (use "
-                            "--restart to copy again)\n",
-                            s.job_id, s.rows_copied, s.rows_failed)
-              : fmt::format("job {}{}: {} rows migrated, {} rows failed, {} in {} chunks "
-                            "({} failed), {:.1f}s, {} rows/s\n",
-                            s.job_id, s.resumed ? " (resumed)" : "", s.rows_copied, s.rows_failed,
-                            HumanBytes(s.bytes_copied), s.chunks_done, s.chunks_failed, s.seconds,
-                            HumanCount(static_cast<int64_t>(rate)));
-      std::fwrite(out.data(), 1, out.size(), stdout);
-    }
-  }
+  if (summary.ok() || !partial.job_id.empty()) PrintSummary(ctx, s, summary.ok());
   if (!summary.ok()) {
     // With --json the summary line already carries the failure; the error
     // line follows it for the exit code and context.
