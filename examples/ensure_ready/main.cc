@@ -1,9 +1,11 @@
 // Calls ferry::EnsureReady at start-up, as an application would.
 //
 //   ensure_ready DATABASE_URL MIGRATIONS_DIR [--check-only] [--min V] [--current V]
+//                [--allow-downgrade] [--backup PATH]
 //
-// The environment may set FERRY_AUTO_MIGRATE, FERRY_MIGRATION_TIMEOUT and
-// FERRY_VALIDATE_SCHEMA (or seed 003's SCYLLADB_* names); flags win.
+// The environment may set FERRY_AUTO_MIGRATE, FERRY_MIGRATION_TIMEOUT,
+// FERRY_VALIDATE_SCHEMA, FERRY_ALLOW_DOWNGRADE and FERRY_BACKUP_BEFORE_MIGRATION
+// (or seed 003's SCYLLADB_* names); flags win.
 //
 // Exit 0 when the schema is ready, 1 when it is not, 2 on an error.
 #include <ferry/ferry.h>
@@ -34,6 +36,10 @@ int main(int argc, char** argv) {
       options.min_version = argv[++i];
     } else if (std::strcmp(argv[i], "--current") == 0 && i + 1 < argc) {
       options.current_version = argv[++i];
+    } else if (std::strcmp(argv[i], "--allow-downgrade") == 0) {
+      options.allow_downgrade = true;
+    } else if (std::strcmp(argv[i], "--backup") == 0 && i + 1 < argc) {
+      options.backup_path = argv[++i];
     }
   }
   ferry::Result<ferry::ReadyReport> report = ferry::EnsureReady(argv[1], argv[2], options);
@@ -47,5 +53,7 @@ int main(int argc, char** argv) {
               report->version_after.empty() ? "(none)" : report->version_after.c_str(),
               report->applied.size(), report->pending, report->ready ? "ready" : "NOT READY");
   for (const std::string& problem : report->problems) std::printf("  %s\n", problem.c_str());
+  for (const std::string& note : report->notes) std::printf("  note: %s\n", note.c_str());
+  if (!report->backup_path.empty()) std::printf("  schema backup: %s\n", report->backup_path.c_str());
   return report->ready ? 0 : 1;
 }

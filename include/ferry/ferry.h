@@ -32,6 +32,18 @@ struct EnsureReadyOptions {
   std::string min_version;
   std::string current_version;
   std::string history_table = "ferry_schema_history";
+  // Seed 003's AllowDowngrade: start even though the database is newer than
+  // `current_version` (an application rolled back to an older release). The
+  // newer applied versions, whose files this release lacks, are reported in
+  // `notes` instead of failing validation; nothing is rolled back.
+  bool allow_downgrade = false;
+  // Seed 003's BackupBeforeMigration: when migrations are pending, first
+  // write the schema as statements that re-create it to this file (or a new
+  // file in this directory), as `ferry up --backup PATH` does (CQL: the
+  // keyspace named in the URL); "" = none.
+  // Engines without a schema describer (PostgreSQL, SQLite) refuse it
+  // before migrating: use `ferry checkpoint` there.
+  std::string backup_path;
 };
 
 struct ReadyReport {
@@ -41,6 +53,8 @@ struct ReadyReport {
   std::vector<std::string> applied;   // versions applied by this call
   int pending = 0;                // still pending (check-only mode)
   std::vector<std::string> problems;  // why not ready, one sentence each
+  std::vector<std::string> notes;     // accepted oddities (allow_downgrade), one sentence each
+  std::string backup_path;            // the schema backup written first ("" none)
   int64_t duration_ms = 0;
 };
 
@@ -64,6 +78,9 @@ Result<ReadyReport> EnsureReady(std::string_view url, std::string_view migration
 //   FERRY_AUTO_MIGRATE      (SCYLLADB_AUTO_MIGRATE)       true/false/1/0/yes/no
 //   FERRY_MIGRATION_TIMEOUT (SCYLLADB_MIGRATION_TIMEOUT)  e.g. 30s, 5m, 1h
 //   FERRY_VALIDATE_SCHEMA   (SCYLLADB_VALIDATE_SCHEMA)    true/false/...
+//   FERRY_ALLOW_DOWNGRADE   (SCYLLADB_ALLOW_DOWNGRADE)    true/false/...
+//   FERRY_BACKUP_BEFORE_MIGRATION (SCYLLADB_BACKUP_BEFORE_MIGRATION)  a file
+//                           or directory path for backup_path
 // kInvalidArgument naming the variable for a value it cannot read.
 Result<EnsureReadyOptions> EnsureReadyOptionsFromEnv(EnsureReadyOptions base = {});
 

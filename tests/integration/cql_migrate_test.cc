@@ -690,12 +690,32 @@ TEST_F(CqlMigrateTest, IpfsClusterEnsureReadyReadsSeed003EnvironmentNames) {
   EXPECT_EQ(bad.exit_code, 2) << bad.out << bad.err;
   EXPECT_THAT(bad.err, HasSubstr("SCYLLADB_MIGRATION_TIMEOUT"));
   // ferry's own name wins over the seed's.
+  // 1.0.0 first, so that the backup before 1.1.0 has a keyspace to write.
+  RunResult base = ::ferry::testing::RunFerry(
+      {"up", "--to", "1.0.0", "--database", url_, "--dir", example});
+  ASSERT_EQ(base.exit_code, 0) << base.out << base.err;
+  ::ferry::testing::TempDir backups;
   RunResult go = ::ferry::testing::RunBinary(
       FERRY_ENSURE_READY_EXAMPLE, {url_, example},
       {"SCYLLADB_AUTO_MIGRATE=false", "FERRY_AUTO_MIGRATE=true", "SCYLLADB_VALIDATE_SCHEMA=yes",
-       "SCYLLADB_MIGRATION_TIMEOUT=2m"});
+       "SCYLLADB_MIGRATION_TIMEOUT=2m", "SCYLLADB_BACKUP_BEFORE_MIGRATION=" + backups.path()});
   EXPECT_EQ(go.exit_code, 0) << go.out << go.err;
-  EXPECT_THAT(go.out, HasSubstr("-> 1.1.0, applied 2"));
+  EXPECT_THAT(go.out, HasSubstr("1.0.0 -> 1.1.0, applied 1"));
+  // Seed 003's BackupBeforeMigration: the URL's keyspace (here the one with
+  // ferry's history; the example's tables live in ipfs_pins) as CQL text.
+  const size_t at = go.out.find("schema backup: ");
+  ASSERT_NE(at, std::string::npos) << go.out;
+  const std::string path = go.out.substr(at + 15, go.out.find('\n', at) - at - 15);
+  EXPECT_THAT(path, ::testing::StartsWith(backups.path() + "/" + keyspace_ + "-"));
+  const std::string text = ::ferry::testing::ReadFile(path);
+  EXPECT_THAT(text, HasSubstr("CREATE KEYSPACE"));
+  EXPECT_THAT(text, HasSubstr("CREATE TABLE \"" + keyspace_ + "\".\"ferry_schema_history\""));
+  // Nothing pending: no new backup at the next start.
+  RunResult again = ::ferry::testing::RunBinary(
+      FERRY_ENSURE_READY_EXAMPLE, {url_, example},
+      {"SCYLLADB_BACKUP_BEFORE_MIGRATION=" + backups.path()});
+  EXPECT_EQ(again.exit_code, 0) << again.out << again.err;
+  EXPECT_THAT(again.out, Not(HasSubstr("schema backup:")));
   (void)admin_->Exec("DROP KEYSPACE IF EXISTS ipfs_pins");
 }
 

@@ -1,5 +1,6 @@
 // The examples run as a user would run them: the quickstart migrations with
 // the ferry binary, and the EnsureReady program that links libferry.
+#include <algorithm>
 #include <filesystem>
 #include <thread>
 #include <nlohmann/json.hpp>
@@ -92,6 +93,58 @@ TEST(EnsureReadyExampleTest, MigratesAtStartUpThenFindsNothingToDo) {
                             {url, QuickstartDir(), "--min", "20260101000000"});
   EXPECT_EQ(old.exit_code, 1);
   EXPECT_THAT(old.out, HasSubstr("older than the minimum supported"));
+}
+
+// Seed 003's AllowDowngrade: a release rolled back to one that lacks the
+// newest migration file. Refused (not ready, "upgrade the application
+// first") by default; with --allow-downgrade it starts, naming the newer
+// version in a note, and nothing is rolled back.
+TEST(EnsureReadyExampleTest, AllowDowngradeStartsAnOlderReleaseOnANewerSchema) {
+  TempDir dir;
+  std::string url = "sqlite:" + dir.File("app.db");
+  RunResult first = RunBinary(FERRY_ENSURE_READY_EXAMPLE, {url, QuickstartDir()});
+  ASSERT_EQ(first.exit_code, 0) << first.err << first.out;
+  // The older release: every quickstart file but the newest.
+  std::string older = dir.File("older");
+  std::filesystem::create_directories(older);
+  std::vector<std::filesystem::path> files;
+  for (const auto& e : std::filesystem::directory_iterator(QuickstartDir())) files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  ASSERT_GE(files.size(), 2u);
+  for (size_t i = 0; i + 1 < files.size(); ++i) {
+    std::filesystem::copy(files[i], older / files[i].filename(),
+                          std::filesystem::copy_options::recursive);
+  }
+  const std::string current = "20251231120100";
+  RunResult refused = RunBinary(FERRY_ENSURE_READY_EXAMPLE, {url, older, "--current", current});
+  EXPECT_NE(refused.exit_code, 0) << refused.out << refused.err;
+  EXPECT_THAT(refused.out + refused.err, HasSubstr("applied but no file has it"));
+
+  RunResult allowed = RunBinary(FERRY_ENSURE_READY_EXAMPLE,
+                                {url, older, "--current", current, "--allow-downgrade"});
+  EXPECT_EQ(allowed.exit_code, 0) << allowed.out << allowed.err;
+  EXPECT_THAT(allowed.out, HasSubstr("ready"));
+  EXPECT_THAT(allowed.out, HasSubstr("note: schema version 20251231120200 is newer than this "
+                                     "application's " + current + ": running anyway"));
+  EXPECT_THAT(allowed.out, HasSubstr("a newer release applied it"));
+  // The same through seed 003's environment name; the schema is untouched.
+  RunResult env = RunBinary(FERRY_ENSURE_READY_EXAMPLE, {url, older, "--current", current},
+                            {"SCYLLADB_ALLOW_DOWNGRADE=true"});
+  EXPECT_EQ(env.exit_code, 0) << env.out << env.err;
+  EXPECT_THAT(env.out, HasSubstr("schema 20251231120200 -> 20251231120200, applied 0"));
+}
+
+// Seed 003's BackupBeforeMigration on an engine without a schema describer:
+// refused before anything is applied, naming what to use instead.
+TEST(EnsureReadyExampleTest, BackupBeforeMigrationOnSqliteIsRefusedBeforeApplying) {
+  TempDir dir;
+  std::string url = "sqlite:" + dir.File("app.db");
+  RunResult r = RunBinary(FERRY_ENSURE_READY_EXAMPLE,
+                          {url, QuickstartDir(), "--backup", dir.File("backups")});
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_THAT(r.err, HasSubstr("--backup is not available on sqlite"));
+  RunResult check = RunBinary(FERRY_ENSURE_READY_EXAMPLE, {url, QuickstartDir(), "--check-only"});
+  EXPECT_THAT(check.out, HasSubstr("4 migration(s) pending")) << check.out << check.err;
 }
 
 TEST(EnsureReadyExampleTest, ManyInstancesStartingAtOnceOnPostgres) {
