@@ -15,6 +15,7 @@
 #include "cli/exit_codes.h"
 #include "cli/output.h"
 #include "cli/partition_command.h"
+#include "cli/partition_convert_command.h"
 #include "cli/copy_command.h"
 #include "cli/redis_command.h"
 #include "cli/run_metrics.h"
@@ -593,6 +594,8 @@ int Run(int argc, char** argv, const std::string& only, bool* retry) {
   PartitionArgs pargs;
   CLI::App* partition_status = nullptr;
   CLI::App* partition_maintain = nullptr;
+  PartitionConvertArgs pconv_args;
+  PartitionConvertApps pconv_apps;
   if (want("partition")) {
     CLI::App* part = app.add_subcommand(
         "partition", "keep the RANGE partitions declared in ferry.toml (docs/partitions.md)");
@@ -623,6 +626,7 @@ int Run(int argc, char** argv, const std::string& only, bool* retry) {
         "lock_timeout with lock_retries; each action is recorded in 'ferry history'.\n"
         "Exit 0 done, 4 lock not obtained, 8 bad declaration, 9 retention refused or\n"
         "archive schema missing. Guide: docs/partitions.md.");
+    pconv_apps = AddPartitionConvertCommands(part, &pconv_args);
   }
 
   MigrateArgs margs;
@@ -841,6 +845,7 @@ int Run(int argc, char** argv, const std::string& only, bool* retry) {
     if (partition_maintain != nullptr && partition_maintain->parsed()) {
       return RunPartitionMaintain(ctx, pargs);
     }
+    if (int rc = RunPartitionConvert(ctx, pconv_apps, pconv_args); rc >= 0) return rc;
     auto parsed = [](const CLI::App* c) { return c != nullptr && c->parsed(); };
     if (parsed(redis_apps.copy)) return RunRedisCopy(ctx, rargs);
     if (parsed(redis_apps.verify)) return RunRedisVerify(ctx, rargs);
