@@ -144,7 +144,7 @@ Status CopyRows(Connection& conn, const ConvertOptions& o, const ResolvedTable& 
     int64_t copied = 0;
     bool finished = false;
     std::vector<std::string> upper;
-    FERRY_RETURN_IF_ERROR(InTransaction(conn, o, "copy batch", [&]() -> Status {
+    if (Status tx = InTransaction(conn, o, "copy batch", [&]() -> Status {
       upper.clear();
       FERRY_ASSIGN_OR_RETURN(QueryResult next, conn.Query(NextKeySql(t, first, o.batch_rows), lower));
       if (next.empty()) {
@@ -171,7 +171,7 @@ Status CopyRows(Connection& conn, const ConvertOptions& o, const ResolvedTable& 
                              ControlTable(t.schema), array),
                  checkpoint)
           .status();
-    }));
+    }); !tx.ok()) return tx;
     if (finished) break;
     row->last_key = upper;
     row->rows_copied += copied;
@@ -200,12 +200,12 @@ Status VerifyRows(Connection& conn, const ConvertOptions& o, const SourceTable& 
       params.push_back(next.Text(0, i));
     }
     QueryResult a, b;
-    FERRY_RETURN_IF_ERROR(InTransaction(conn, o, "verify", [&]() -> Status {
+    if (Status tx = InTransaction(conn, o, "verify", [&]() -> Status {
       FERRY_RETURN_IF_ERROR(conn.Exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ").status());
       FERRY_ASSIGN_OR_RETURN(a, conn.Query(RangeDigestSql(t, original, first, last), params));
       FERRY_ASSIGN_OR_RETURN(b, conn.Query(RangeDigestSql(t, shadow, first, last), params));
       return Status();
-    }));
+    }); !tx.ok()) return tx;
     if (a.Text(0, 0) != b.Text(0, 0) || a.Text(0, 1) != b.Text(0, 1)) {
       return Status(StatusCode::kInternal,
                     fmt::format("verify of {}: keys after ({}) up to ({}) differ: {} row(s) in "
@@ -289,10 +289,10 @@ Status RunPhases(Connection& conn, const ConvertOptions& o, const PartitionSpec&
                  const ResolvedTable& rt, const SourceTable& t, ControlRow& row,
                  ConvertReport& report) {
   if (row.phase == ConvertPhase::kShadowCreated) {
-    FERRY_RETURN_IF_ERROR(InTransaction(conn, o, "install triggers", [&]() -> Status {
+    if (Status tx = InTransaction(conn, o, "install triggers", [&]() -> Status {
       FERRY_RETURN_IF_ERROR(ExecAll(conn, TriggerSql(t)));
       return SetPhase(conn, rt, ConvertPhase::kTriggersInstalled);
-    }));
+    }); !tx.ok()) return tx;
     row.phase = ConvertPhase::kTriggersInstalled;
     Emit(o, "convert_phase", "triggers installed");
   }
@@ -308,13 +308,13 @@ Status RunPhases(Connection& conn, const ConvertOptions& o, const PartitionSpec&
     row.phase = ConvertPhase::kVerified;
   }
   if (row.phase == ConvertPhase::kVerified) {
-    FERRY_RETURN_IF_ERROR(InTransaction(
+    if (Status tx = InTransaction(
         conn, o, "swap",
         [&]() -> Status {
           FERRY_RETURN_IF_ERROR(ExecAll(conn, SwapSql(t)));
           return SetPhase(conn, rt, ConvertPhase::kSwapped);
         },
-        &report.swap_attempts));
+        &report.swap_attempts); !tx.ok()) return tx;
     row.phase = ConvertPhase::kSwapped;
     Emit(o, "convert_phase", fmt::format("swapped after {} attempt(s)", report.swap_attempts));
   }
@@ -323,12 +323,12 @@ Status RunPhases(Connection& conn, const ConvertOptions& o, const PartitionSpec&
     FERRY_RETURN_IF_ERROR(history.Ensure());
     FERRY_RETURN_IF_ERROR(history.Save(HistoryFor(o, spec, row)).status());
     if (o.drop_old) {
-      FERRY_RETURN_IF_ERROR(InTransaction(conn, o, "drop old table", [&]() -> Status {
+      if (Status tx = InTransaction(conn, o, "drop old table", [&]() -> Status {
         return conn
             .Exec(fmt::format("DROP TABLE IF EXISTS {}.{}", QuoteIdent(rt.schema),
                               QuoteIdent(OldName(rt.name))))
             .status();
-      }));
+      }); !tx.ok()) return tx;
       report.old_table.clear();
     }
     FERRY_RETURN_IF_ERROR(SetPhase(conn, rt, ConvertPhase::kDone));
@@ -438,7 +438,7 @@ Result<AbortReport> AbortConversion(const ConvertOptions& o) {
   SourceTable t;
   t.schema = rt.schema;
   t.name = rt.name;
-  FERRY_RETURN_IF_ERROR(InTransaction(*conn, o, "abort", [&]() -> Status {
+  if (Status tx = InTransaction(*conn, o, "abort", [&]() -> Status {
     FERRY_RETURN_IF_ERROR(ExecAll(*conn, DropTriggerSql(t)));
     FERRY_RETURN_IF_ERROR(conn->Exec(fmt::format("DROP TABLE IF EXISTS {}.{}",
                                                  QuoteIdent(t.schema), QuoteIdent(ShadowName(t.name))))
@@ -447,7 +447,7 @@ Result<AbortReport> AbortConversion(const ConvertOptions& o) {
         ->Query(fmt::format("DELETE FROM {} WHERE table_name = $1", ControlTable(t.schema)),
                 {report.table})
         .status();
-  }));
+  }); !tx.ok()) return tx;
   report.dropped_shadow = true;
   Emit(o, "convert_aborted", fmt::format("conversion of {} undone", report.table));
   return report;
