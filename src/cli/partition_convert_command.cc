@@ -96,7 +96,7 @@ int RunCreate(const Context& ctx, const PartitionConvertArgs& args) {
   auto options = OptionsFrom(ctx, args);
   if (!options.ok()) return ReportError(options.status(), ctx.json);
   ScopedSubscription printer(*ctx.bus, [&ctx](const Event& e) {
-    if (e.kind != EventKind::kPartition || ctx.quiet) return;
+    if (e.operation != "partition_convert" || ctx.quiet) return;
     if (ctx.json) {
       PrintJson({{"event", e.type}, {"table", e.job}, {"rows", e.rows}, {"message", e.message}});
     } else if (e.type != "convert_batch") {

@@ -37,7 +37,6 @@ enum class EventKind {
   kExpand,     // an expand/contract step, or an online step of a migration
   kLint,       // a lint finding or an override of one
   kRedis,      // a Redis copy or slot move's progress
-  kPartition,  // a partition conversion's phase or batch
 };
 constexpr std::string_view EventKindName(EventKind kind) {
   switch (kind) {
@@ -48,7 +47,6 @@ constexpr std::string_view EventKindName(EventKind kind) {
     case EventKind::kExpand: return "expand";
     case EventKind::kLint: return "lint";
     case EventKind::kRedis: return "redis";
-    case EventKind::kPartition: return "partition";
   }
   return "unknown";
 }

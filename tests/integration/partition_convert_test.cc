@@ -126,7 +126,8 @@ class Writer {
   }
   int64_t ops() const { return ops_; }
   int64_t longest_ms() const { return longest_ms_; }
-  const std::string& error() const { return error_; }
+  bool failed() const { return failed_; }
+  const std::string& error() const { return error_; }  // after Stop()
   const std::map<int64_t, Row>& rows() const { return rows_; }
 
  private:
@@ -134,6 +135,7 @@ class Writer {
     auto c = OpenConnection(url_);
     if (!c.ok()) {
       error_ = c.status().ToString();
+      failed_ = true;
       return;
     }
     std::mt19937_64 rng(42);
@@ -172,6 +174,7 @@ class Writer {
       longest_ms_ = std::max<int64_t>(longest_ms_, ms);
       if (!s.ok()) {
         error_ = s.ToString();
+        failed_ = true;
         return;
       }
       ++ops_;
@@ -181,6 +184,7 @@ class Writer {
   std::string url_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> failed_{false};
   std::atomic<int64_t> ops_{0};
   std::atomic<int64_t> longest_ms_{0};
   std::string error_;
@@ -192,13 +196,13 @@ TEST_F(PartitionConvertTest, ConvertsWhileAWriterWritesAndKeepsEveryWrite) {
   Sql(kEvents);
   Writer writer(db_->url());
   writer.Start();
-  while (writer.ops() < 200 && writer.error().empty()) {
+  while (writer.ops() < 200 && !writer.failed()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   RunResult r = Ferry({"partition", "create", "events", "--now", "2026-12-05", "--batch-rows",
                        "1000", "--lock-timeout", std::to_string(kLockTimeoutMs) + "ms", "--json"});
   int64_t ops_at_swap = writer.ops();
-  while (writer.ops() < ops_at_swap + 200 && writer.error().empty()) {
+  while (writer.ops() < ops_at_swap + 200 && !writer.failed()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   writer.Stop();

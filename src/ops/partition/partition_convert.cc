@@ -37,7 +37,8 @@ constexpr std::array<std::pair<ConvertPhase, std::string_view>, 7> kPhaseNames =
 
 void Emit(const ConvertOptions& o, std::string type, std::string message, int64_t rows = 0) {
   if (o.bus == nullptr) return;
-  Event e = StepEvent(EventKind::kPartition, std::move(type), std::move(message));
+  Event e = StepEvent(EventKind::kExpand, std::move(type), std::move(message));
+  e.operation = "partition_convert";  // an online table change, like expand/contract
   e.job = o.table;
   e.database = DatabaseLabel(o.url);
   e.rows = rows;
