@@ -75,9 +75,9 @@ class PartitionConvertTest : public ::testing::Test {
     EXPECT_EQ(One("SELECT to_regclass('events_ferry_part') IS NULL"), "t");
     EXPECT_EQ(One("SELECT count(*) FROM pg_trigger WHERE tgname = 'ferry_partition_sync'"), "0");
     EXPECT_EQ(One("SELECT count(*) FROM pg_proc WHERE proname = 'events_ferry_part_sync'"), "0");
-    EXPECT_EQ(One("SELECT CASE WHEN to_regclass('ferry_partition_conversions') IS NULL THEN 0 "
-                  "ELSE (SELECT count(*) FROM ferry_partition_conversions) END"),
-              "0");
+    if (One("SELECT to_regclass('ferry_partition_conversions') IS NOT NULL") == "t") {
+      EXPECT_EQ(One("SELECT count(*) FROM ferry_partition_conversions"), "0");
+    }
   }
   // Starts a conversion in small batches and kills it with SIGKILL once it
   // has copied some batches.
