@@ -246,6 +246,52 @@ TEST_F(PartitionConvertTest, ConvertsWhileAWriterWritesAndKeepsEveryWrite) {
   EXPECT_THAT(again.out, HasSubstr("nothing to do"));
 }
 
+// A reader holds its transaction open across the swap: the swap's lock
+// request gives up after lock_timeout and is retried, so the writer queued
+// behind it never waits much longer than lock_timeout, and the conversion
+// still completes once the reader is done.
+TEST_F(PartitionConvertTest, SwapRetriesBehindALongReaderWithoutBlockingTheWriter) {
+  if (url_.empty()) return;
+  Sql(kEvents);
+  auto reader = OpenConnection(db_->url());
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  ASSERT_OK((*reader)->Begin());
+  ASSERT_TRUE((*reader)->Query("SELECT count(*) FROM events").ok());
+  // Ends the reader's transaction some time after the copy was verified, so
+  // the first swap attempt meets it.
+  std::thread releaser([&] {
+    auto watch = OpenConnection(db_->url());
+    if (!watch.ok()) return;
+    for (int i = 0; i < 12000; ++i) {
+      auto r = (*watch)->Query(
+          "SELECT 1 FROM ferry_partition_conversions WHERE phase IN ('verified', 'swapped', "
+          "'done')");
+      if (r.ok() && !r->empty()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+    (void)(*reader)->Commit();
+  });
+  Writer writer(db_->url());
+  writer.Start();
+  RunResult r = RunFerry(Args({"partition", "create", "events", "--now", "2026-12-05",
+                               "--batch-rows", "2000", "--lock-timeout",
+                               std::to_string(kLockTimeoutMs) + "ms", "--json"}),
+                         {"FERRY_LOCK_RETRIES=10", "FERRY_LOCK_RETRY_DELAY=200ms"});
+  releaser.join();
+  writer.Stop();
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  ASSERT_EQ(writer.error(), "");
+  std::printf("[ writer ] %lld statements, longest single statement wait %lld ms behind a "
+              "retried swap (lock_timeout %lld ms)\n",
+              static_cast<long long>(writer.ops()), static_cast<long long>(writer.longest_ms()),
+              static_cast<long long>(kLockTimeoutMs));
+  EXPECT_LT(writer.longest_ms(), kLockTimeoutMs + 2000);
+  EXPECT_THAT(r.out, HasSubstr("convert_lock_retry"));
+  EXPECT_EQ(One("SELECT relkind FROM pg_class WHERE oid = 'events'::regclass"), "p");
+  EXPECT_EQ(One("SELECT count(*) FROM events"), std::to_string(writer.rows().size()));
+}
+
 TEST_F(PartitionConvertTest, KilledDuringCopyResumesToIdenticalRows) {
   if (url_.empty()) return;
   Sql(kEvents);
