@@ -244,6 +244,10 @@ TEST_F(PartitionConvertTest, ConvertsWhileAWriterWritesAndKeepsEveryWrite) {
   RunResult again = Ferry({"partition", "create", "events"});
   EXPECT_EQ(again.exit_code, 0) << again.err;
   EXPECT_THAT(again.out, HasSubstr("nothing to do"));
+  // After the swap, abort refuses and says why.
+  RunResult abort = Ferry({"partition", "abort", "events"});
+  EXPECT_EQ(abort.exit_code, 9) << abort.err;
+  EXPECT_THAT(abort.err, HasSubstr("already swapped"));
 }
 
 // A reader holds its transaction open across the swap: the swap's lock

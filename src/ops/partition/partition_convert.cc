@@ -147,7 +147,8 @@ Status CopyRows(Connection& conn, const ConvertOptions& o, const ResolvedTable& 
     std::vector<std::string> upper;
     if (Status tx = InTransaction(conn, o, "copy batch", [&]() -> Status {
       upper.clear();
-      FERRY_ASSIGN_OR_RETURN(QueryResult next, conn.Query(NextKeySql(t, first, o.batch_rows), lower));
+      FERRY_ASSIGN_OR_RETURN(QueryResult next,
+                             conn.Query(NextKeySql(t, first, o.batch_rows), lower));
       if (next.empty()) {
         finished = true;
         return SetPhase(conn, rt, ConvertPhase::kCopying);
@@ -384,7 +385,8 @@ Result<ConvertReport> ConvertToPartitioned(const ConvertOptions& o) {
   if (row.phase == ConvertPhase::kNone) {
     FERRY_ASSIGN_OR_RETURN(std::vector<Range> ranges, ShadowRanges(*conn, t, spec, o.now));
     for (const Range& r : ranges) report.partitions.push_back(ChildName(t.name, spec.interval, r));
-    std::vector<std::string> shadow_sql = ShadowSql(t, spec.interval, ranges, spec.default_partition);
+    std::vector<std::string> shadow_sql =
+        ShadowSql(t, spec.interval, ranges, spec.default_partition);
     if (o.dry_run) {
       report.sql = PlanSql(t, std::move(shadow_sql));
       return report;
@@ -441,9 +443,8 @@ Result<AbortReport> AbortConversion(const ConvertOptions& o) {
   t.name = rt.name;
   if (Status tx = InTransaction(*conn, o, "abort", [&]() -> Status {
     FERRY_RETURN_IF_ERROR(ExecAll(*conn, DropTriggerSql(t)));
-    FERRY_RETURN_IF_ERROR(conn->Exec(fmt::format("DROP TABLE IF EXISTS {}.{}",
-                                                 QuoteIdent(t.schema), QuoteIdent(ShadowName(t.name))))
-                              .status());
+    std::string shadow = QuoteIdent(t.schema) + "." + QuoteIdent(ShadowName(t.name));
+    FERRY_RETURN_IF_ERROR(conn->Exec("DROP TABLE IF EXISTS " + shadow).status());
     return conn
         ->Query(fmt::format("DELETE FROM {} WHERE table_name = $1", ControlTable(t.schema)),
                 {report.table})

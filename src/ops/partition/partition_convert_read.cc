@@ -115,7 +115,8 @@ Status ReadIndexes(Connection& conn, const ResolvedTable& table, SourceTable* t)
   FERRY_ASSIGN_OR_RETURN(
       QueryResult r,
       conn.Query("SELECT ic.relname, i.indisunique, EXISTS (SELECT 1 FROM pg_attribute a WHERE "
-                 "a.attrelid = i.indrelid AND a.attname = $2 AND a.attnum = ANY(i.indkey::int2[])), "
+                 "a.attrelid = i.indrelid AND a.attname = $2 AND "
+                 "a.attnum = ANY(i.indkey::int2[])), "
                  "k.contype, pg_get_constraintdef(k.oid), pg_get_indexdef(i.indexrelid) "
                  "FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid "
                  "LEFT JOIN pg_constraint k ON k.conindid = i.indexrelid AND k.conrelid = "
@@ -203,7 +204,9 @@ Status ReadSequences(Connection& conn, const ResolvedTable& table, SourceTable* 
                  "d.refobjsubid WHERE d.refobjid = $1::oid AND d.classid = 'pg_class'::regclass "
                  "AND d.deptype = 'a' ORDER BY 1",
                  {std::to_string(table.oid)}));
-  for (size_t i = 0; i < r.rows.size(); ++i) t->sequences.push_back(r.Text(i, 0) + "|" + r.Text(i, 1));
+  for (size_t i = 0; i < r.rows.size(); ++i) {
+    t->sequences.push_back(r.Text(i, 0) + "|" + r.Text(i, 1));
+  }
   return Status();
 }
 

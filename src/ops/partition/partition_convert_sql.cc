@@ -94,7 +94,8 @@ std::vector<std::string> ShadowSql(const SourceTable& t, const Interval& interva
   // Foreign keys keep their names: those are per table, not per schema.
   for (const std::string& f : t.foreign_keys) {
     auto [name, def] = Split(f);
-    out.push_back(fmt::format("ALTER TABLE {} ADD CONSTRAINT {} {}", shadow, QuoteIdent(name), def));
+    out.push_back(
+        fmt::format("ALTER TABLE {} ADD CONSTRAINT {} {}", shadow, QuoteIdent(name), def));
   }
   for (const Range& r : ranges) {
     out.push_back(fmt::format("CREATE TABLE {} PARTITION OF {} FOR VALUES FROM ({}) TO ({})",
@@ -111,11 +112,14 @@ std::vector<std::string> ShadowSql(const SourceTable& t, const Interval& interva
 std::vector<std::string> TriggerSql(const SourceTable& t) {
   std::string shadow = Q(t, ShadowName(t.name));
   std::string old_key;
-  for (const std::string& k : t.pk) old_key += (old_key.empty() ? "" : ", ") + ("OLD." + QuoteIdent(k));
+  for (const std::string& k : t.pk) {
+    old_key += (old_key.empty() ? "" : ", ") + ("OLD." + QuoteIdent(k));
+  }
   std::string sets;
   for (const std::string& c : t.columns) {
     bool in_key = std::find(t.pk.begin(), t.pk.end(), c) != t.pk.end();
-    if (!in_key) sets += (sets.empty() ? "" : ", ") + fmt::format("{0} = EXCLUDED.{0}", QuoteIdent(c));
+    if (in_key) continue;
+    sets += (sets.empty() ? "" : ", ") + fmt::format("{0} = EXCLUDED.{0}", QuoteIdent(c));
   }
   std::string on_conflict = sets.empty() ? "DO NOTHING" : "DO UPDATE SET " + sets;
   // An UPDATE is a delete of the old key and an upsert of the new row, so a
@@ -184,7 +188,8 @@ std::vector<std::string> SwapSql(const SourceTable& t) {
   std::vector<std::string> out = {
       fmt::format("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", Q(t, t.name))};
   for (std::string& s : DropTriggerSql(t)) out.push_back(std::move(s));
-  out.push_back(fmt::format("ALTER TABLE {} RENAME TO {}", Q(t, t.name), QuoteIdent(OldName(t.name))));
+  out.push_back(
+      fmt::format("ALTER TABLE {} RENAME TO {}", Q(t, t.name), QuoteIdent(OldName(t.name))));
   out.push_back(fmt::format("ALTER TABLE {} RENAME TO {}", Q(t, ShadowName(t.name)),
                             QuoteIdent(t.name)));
   for (const std::string& name : IndexNames(t)) {
