@@ -11,6 +11,7 @@
 #include "cli/command_table.h"
 #include "cli/context.h"
 #include "cli/partition_command.h"
+#include "cli/partition_convert_command.h"
 #include "cli/recommend_command.h"
 #include "cli/serve_command.h"
 
@@ -162,9 +163,13 @@ Runner AddPartitionCommands(CLI::App& app, const Want& want) {
       "lock_timeout with lock_retries; each action is recorded in 'ferry history'.\n"
       "Exit 0 done, 4 lock not obtained, 8 bad declaration, 9 retention refused or\n"
       "archive schema missing. Guide: docs/partitions.md.");
-  return [args, partition_status, partition_maintain](const Context& ctx) -> std::optional<int> {
+  auto conv_args = std::make_shared<PartitionConvertArgs>();
+  PartitionConvertApps conv = AddPartitionConvertCommands(part, conv_args.get());
+  return [args, partition_status, partition_maintain, conv_args,
+          conv](const Context& ctx) -> std::optional<int> {
     if (partition_status->parsed()) return RunPartitionStatus(ctx, *args);
     if (partition_maintain->parsed()) return RunPartitionMaintain(ctx, *args);
+    if (int rc = RunPartitionConvert(ctx, conv, *conv_args); rc >= 0) return rc;
     return std::nullopt;
   };
 }
