@@ -803,7 +803,7 @@ redis_extras_start() {  # DIR -> sets REDIS2_PORT, REDIS_CLUSTER_PORTS
     for i in 1 2 3 4 5 6; do
       ports+=("$(redis_pick_cluster_port)")
       redis_launch "$dir" "cluster$i" "${ports[-1]}" --cluster-enabled yes \
-        --cluster-config-file "$dir/cluster$i/nodes.conf" --cluster-node-timeout 5000
+        --cluster-config-file "$dir/cluster$i/nodes.conf" --cluster-node-timeout 15000
     done
     ok=1
     redis_wait "$dir" redis2 "$port" || ok=0
