@@ -8,8 +8,23 @@
 #include "core/url.h"
 #include "drivers/registry.h"
 #include "observe/event.h"
+#include "ops/recommend_internal.h"
 
 namespace ferry {
+
+namespace recommend_internal {
+
+int64_t Int(const QueryResult& r, size_t row, size_t col) {
+  const std::string& t = r.Text(row, col);
+  return t.empty() ? 0 : std::stoll(t);
+}
+
+double Dbl(const QueryResult& r, size_t row, size_t col) {
+  const std::string& t = r.Text(row, col);
+  return t.empty() ? 0 : std::stod(t);
+}
+
+}  // namespace recommend_internal
 
 namespace {
 
@@ -23,15 +38,8 @@ std::string Qualified(const std::string& schema, const std::string& name) {
   return QuoteIdent(schema) + "." + QuoteIdent(name);
 }
 
-int64_t Int(const QueryResult& r, size_t row, size_t col) {
-  const std::string& t = r.Text(row, col);
-  return t.empty() ? 0 : std::stoll(t);
-}
-
-double Dbl(const QueryResult& r, size_t row, size_t col) {
-  const std::string& t = r.Text(row, col);
-  return t.empty() ? 0 : std::stod(t);
-}
+using recommend_internal::Dbl;
+using recommend_internal::Int;
 
 std::string Bytes(int64_t b) {
   if (b >= (1LL << 30)) return fmt::format("{:.1f} GiB", static_cast<double>(b) / (1LL << 30));
@@ -315,12 +323,21 @@ Result<RecommendReport> Recommend(const RecommendOptions& options) {
   ConnectOptions co;
   co.application_name = "ferry recommend";
   FERRY_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, OpenConnection(url, co));
-  if (!conn->traits().Has(Feature::kTableStatistics)) {
-    return Status(StatusCode::kUnimplemented,
-                  "ferry recommend analyses PostgreSQL databases (catalog and statistics)");
-  }
   RecommendReport report;
   report.database = DatabaseLabel(options.url);
+  if (conn->engine() == Engine::kCql) {
+    FERRY_RETURN_IF_ERROR(
+        recommend_internal::RecommendCql(*conn, options, url.database(), report));
+    std::stable_sort(
+        report.recommendations.begin(), report.recommendations.end(),
+        [](const Recommendation& x, const Recommendation& y) { return x.priority < y.priority; });
+    return report;
+  }
+  if (!conn->traits().Has(Feature::kTableStatistics)) {
+    return Status(StatusCode::kUnimplemented,
+                  "ferry recommend analyses PostgreSQL and CQL databases (catalog and "
+                  "statistics), not " + std::string(conn->traits().name()));
+  }
   Analyzer a(*conn, options, report);
   a.Int4Keys();
   a.NoPrimaryKey();

@@ -35,6 +35,10 @@ struct RecommendOptions {
   int64_t matrix_database_bytes = 500LL << 30;
   double matrix_commits_per_second = 10'000;
   double matrix_mean_statement_ms = 100;
+  // CQL: a partition from this size is flagged (Cassandra warns at 100 MiB),
+  // and a table whose reads scan at least this many tombstones at p99.
+  int64_t cql_large_partition_mib = 100;
+  double cql_tombstones_p99 = 1000;
 };
 
 struct Recommendation {
@@ -62,7 +66,9 @@ struct RecommendReport {
   std::vector<std::string> skipped;  // checks that could not run, and why
 };
 
-// kUnimplemented for engines other than PostgreSQL; connection errors.
+// PostgreSQL: the checks above. CQL (recommend_cql.cc): large partitions,
+// tombstone-heavy reads, expiring rows without time-window compaction.
+// kUnimplemented for SQLite; connection errors.
 Result<RecommendReport> Recommend(const RecommendOptions& options);
 
 }  // namespace ferry
