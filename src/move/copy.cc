@@ -35,6 +35,7 @@
 #include "move/copy_indexes.h"
 #include "move/copy_progress.h"
 #include "move/copy_cql.h"
+#include "move/copy_from_cql.h"
 #include "move/copy_types.h"
 #include "move/table_info.h"
 
@@ -1257,6 +1258,7 @@ std::string DefaultCopyJobId(const CopyOptions& o) {
 
 Result<CopyPlan> PlanCopy(const CopyOptions& options) {
 #ifdef FERRY_WITH_CQL
+  if (IsCqlToPostgres(options)) return PlanCopyFromCql(options);
   if (IsCqlTarget(options.to_url)) return PlanCopyToCql(options);
 #endif
   FERRY_ASSIGN_OR_RETURN(Prepared p, Prepare(options, /*for_run=*/false));
@@ -1293,6 +1295,7 @@ Result<CopyPlan> PlanCopy(const CopyOptions& options) {
 Result<CopySummary> RunCopy(const CopyOptions& options, EventBus* bus,
                             CopySummary* partial) {
 #ifdef FERRY_WITH_CQL
+  if (IsCqlToPostgres(options)) return RunCopyFromCql(options, bus, partial);
   if (IsCqlTarget(options.to_url)) return RunCopyToCql(options, bus, partial);
 #endif
   auto started = Clock::now();
