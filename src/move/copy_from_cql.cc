@@ -235,8 +235,12 @@ Status Worker(Run& run) {
   std::map<std::pair<std::string, int64_t>, int> attempts;
   int64_t chunk_id = 0;
   while (!(o.cancel != nullptr && o.cancel->load())) {
-    if (!pg) FERRY_ASSIGN_OR_RETURN(pg, OpenConnection(o.to_url));
-    if (!cql) FERRY_ASSIGN_OR_RETURN(cql, OpenConnection(o.from_url, {.read_only = true}));
+    if (!pg) {
+      FERRY_ASSIGN_OR_RETURN(pg, OpenConnection(o.to_url));
+    }
+    if (!cql) {
+      FERRY_ASSIGN_OR_RETURN(cql, OpenConnection(o.from_url, {.read_only = true}));
+    }
     FERRY_ASSIGN_OR_RETURN(std::optional<Lease> lease, LeaseRange(*pg, s.job_id));
     if (!lease) {
       // Ranges still pending are locked by another session: a live process
@@ -279,7 +283,9 @@ Status Worker(Run& run) {
       continue;
     }
     if (Retryable(st.code())) pg.reset();
-    if (!pg) FERRY_ASSIGN_OR_RETURN(pg, OpenConnection(o.to_url));
+    if (!pg) {
+      FERRY_ASSIGN_OR_RETURN(pg, OpenConnection(o.to_url));
+    }
     FERRY_RETURN_IF_ERROR(MarkFailed(*pg, s.job_id, *lease, st));
     run.progress->Emit("chunk_failed", ev, false, true, "range_failed");
   }

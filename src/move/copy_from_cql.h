@@ -23,7 +23,8 @@
 // STDIN in text format.
 //
 // The mapping is one to one (same table and column names, the CQL primary
-// key as the PostgreSQL primary key); a --map file is refused.
+// key as the PostgreSQL primary key); a table that a [[copy.map]] entry of
+// the --map file (or ferry.toml) fills is refused: no reverse mapping yet.
 #pragma once
 
 #include <string>

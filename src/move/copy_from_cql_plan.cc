@@ -8,11 +8,13 @@
 
 #include <algorithm>
 #include <limits>
+#include <optional>
 
 #include "core/url.h"
 #include "drivers/registry.h"
 #include "move/copy_from_cql.h"
 #include "move/copy_from_cql_internal.h"
+#include "move/cql_map.h"
 #include "move/table_info.h"
 
 namespace ferry {
@@ -152,10 +154,6 @@ Status CheckOptions(const CopyOptions& o) {
   if (!o.all && o.tables.empty()) return bad("name the CQL tables to copy with --table, or use --all");
   if (!o.where.empty()) return bad("--where is not available when copying from CQL: copy the whole table");
   if (o.append) return bad("--append is not available when copying from CQL: use an empty table or --truncate");
-  if (!o.map_file.empty()) {
-    return bad("a --map file is not used when copying from CQL: tables copy back one to one "
-               "(same table and column names); leave --map out");
-  }
   if (o.workers < 1) return bad("--workers must be at least 1");
   return Status();
 }
@@ -203,6 +201,10 @@ Result<BackSetup> Prepare(const CopyOptions& o, Connection& cql, Connection& pg)
   s.ranges_per_table = o.workers * kRangesPerWorker;
   FERRY_ASSIGN_OR_RETURN(int64_t existing, CountJobRanges(pg, s.job_id));
   s.resumes = existing > 0 && !o.restart;
+  std::optional<CqlMapping> mapping;
+  if (!o.map_file.empty()) {
+    FERRY_ASSIGN_OR_RETURN(mapping, LoadCqlMapping(o.map_file));
+  }
   FERRY_ASSIGN_OR_RETURN(std::vector<std::string> names, TableNames(o, cql, default_ks));
   if (names.empty()) {
     return Status(StatusCode::kNotFound, fmt::format("keyspace {} has no tables to copy", default_ks));
@@ -215,6 +217,18 @@ Result<BackSetup> Prepare(const CopyOptions& o, Connection& cql, Connection& pg)
                     fmt::format("table {}: no keyspace; write keyspace.table or put the keyspace in "
                                 "the --from URL's path",
                                 name));
+    }
+    if (mapping) {
+      for (const CqlTableMap& m : mapping->tables) {
+        if (m.table == table && (m.keyspace.empty() || m.keyspace == ks)) {
+          return Status(StatusCode::kInvalidArgument,
+                        fmt::format("{}:{}: CQL table {}.{} was filled through a [[copy.map]] entry "
+                                    "(source {}); copying back through a mapping is not supported "
+                                    "yet: tables copy back one to one. Run without that entry to "
+                                    "copy {} as it is in CQL",
+                                    m.file, m.line, ks, table, m.source, table));
+        }
+      }
     }
     FERRY_ASSIGN_OR_RETURN(BackTable t, ReadCqlTable(cql, ks, table));
     auto info = DescribeTable(pg, t.target);
