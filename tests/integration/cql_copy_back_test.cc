@@ -228,7 +228,9 @@ TEST_F(CqlCopyBackTest, RefusesBadInputBeforeWriting) {
   auto expect_refused = [&](const RunResult& r, int code, const std::string& what) {
     EXPECT_EQ(r.exit_code, code) << Show(r);
     EXPECT_THAT(r.err + r.out, HasSubstr(what)) << Show(r);
-    if (!password.empty()) EXPECT_THAT(r.err + r.out, Not(HasSubstr(password)));
+    if (!password.empty()) {
+      EXPECT_THAT(r.err + r.out, Not(HasSubstr(password)));
+    }
     EXPECT_FALSE(RangesTableExists()) << what;
   };
   expect_refused(Back(dir, {"--table", "nosuch", "--create-tables"}), 7, "nosuch does not exist");
