@@ -92,16 +92,17 @@ std::string Pg(std::string_view cql_type, std::string_view v) {
 
 TEST(CopyFromCqlTypesTest, ConvertsCollections) {
   EXPECT_EQ(Pg("list<int>", "[3, 1, 2]"), R"({"3","1","2"})");
-  EXPECT_EQ(Pg("set<text>", R"({'a b', 'it''s', 'q"'})"), R"({"a b","it's","q"\"})");
-  EXPECT_EQ(Pg("list<blob>", "[0xcafe]"), R"({"\xcafe"})");
+  EXPECT_EQ(Pg("set<text>", R"({'a b', 'it''s', 'q"\'})"), R"({"a b","it's","q\"\\"})");
+  EXPECT_EQ(Pg("list<blob>", "[0xcafe]"), R"({"\\xcafe"})");
   EXPECT_EQ(Pg("set<timestamp>", "{'2024-01-01T00:00:00.000Z'}"), R"({"2024-01-01T00:00:00.000Z"})");
   EXPECT_EQ(Pg("map<text, int>", "{'a': 1, 'b:c': -2}"), R"({"a": 1, "b:c": -2})");
-  EXPECT_EQ(Pg("map<int, text>", "{1: 'x\ty'}"), R"({"1": "x\ty"})");
+  EXPECT_EQ(Pg("map<int, text>", "{1: 'x\ty', 2: 'back\\slash'}"),
+            R"({"1": "x\u0009y", "2": "back\\slash"})");
   EXPECT_EQ(Pg("map<text, double>", "{'n': NaN}"), R"({"n": "NaN"})");
   EXPECT_EQ(Pg("map<text, boolean>", "{'t': true}"), R"({"t": true})");
   EXPECT_EQ(Pg("list<text>", "[]"), "{}");
   // COPY escaping comes on top: every backslash doubled.
-  EXPECT_EQ(Field("list<blob>", "[0xcafe]"), R"({"\\xcafe"})");
+  EXPECT_EQ(Field("list<blob>", "[0xcafe]"), R"({"\\\\xcafe"})");
   EXPECT_FALSE(PgTextForCql(Col("list<text>"), "['unterminated]").ok());
 }
 
