@@ -1515,6 +1515,12 @@ Result<CopyStatus> ReadCopyStatus(const std::string& target_url, const std::stri
     if (!job.ok() && dst->Query("SELECT 1 FROM ferry_jobs LIMIT 0").ok()) {
       return std::move(job).TakeStatus();
     }
+#ifdef FERRY_WITH_CQL
+    if (dst->engine() == Engine::kPostgres) {  // a copy back from CQL keeps ferry_copy_ranges
+      FERRY_ASSIGN_OR_RETURN(std::optional<CopyStatus> back, ReadCopyFromCqlStatus(*dst, job_id));
+      if (back) return std::move(*back);
+    }
+#endif
     std::string known;
     auto jobs = ctl.ListJobs("copy");
     if (jobs.ok()) {

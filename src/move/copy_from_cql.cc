@@ -343,6 +343,44 @@ Status SeedProgress(Connection& pg, const BackSetup& s, Progress& progress) {
 }  // namespace
 }  // namespace cqlback
 
+Result<std::optional<CopyStatus>> ReadCopyFromCqlStatus(Connection& pg, const std::string& job_id) {
+  FERRY_ASSIGN_OR_RETURN(int64_t ranges, cqlback::CountJobRanges(pg, job_id));
+  if (ranges == 0) return std::optional<CopyStatus>();
+  FERRY_ASSIGN_OR_RETURN(
+      QueryResult r,
+      pg.Query("SELECT table_name, count(*), count(*) FILTER (WHERE state = 'done'), "
+               "count(*) FILTER (WHERE state = 'failed'), "
+               "coalesce(sum(rows) FILTER (WHERE state = 'done'), 0), "
+               "coalesce(sum(bytes) FILTER (WHERE state = 'done'), 0), "
+               "coalesce(max(finished_at)::text, '') "
+               "FROM ferry_copy_ranges WHERE job_id = $1 GROUP BY table_name ORDER BY table_name",
+               {job_id}));
+  CopyStatus st;
+  st.job_id = job_id;
+  int64_t total = 0, done = 0, failed = 0;
+  for (size_t i = 0; i < r.rows.size(); ++i) {
+    CopyStatusTable t{r.Text(i, 0)};
+    t.chunks_total = std::stoll(r.Text(i, 1));
+    t.chunks_done = std::stoll(r.Text(i, 2));
+    t.chunks_failed = std::stoll(r.Text(i, 3));
+    t.rows = std::stoll(r.Text(i, 4));
+    t.bytes = std::stoll(r.Text(i, 5));
+    total += t.chunks_total;
+    done += t.chunks_done;
+    failed += t.chunks_failed;
+    st.rows_done += t.rows;
+    st.bytes_done += t.bytes;
+    st.updated_at = std::max(st.updated_at, r.Text(i, 6));
+    st.tables.push_back(std::move(t));
+  }
+  st.state = done == total ? "done" : failed > 0 ? "failed" : "pending";
+  if (st.state == "done") st.finished_at = st.updated_at;
+  CopySummary failures;
+  FERRY_RETURN_IF_ERROR(cqlback::ReadSummary(pg, job_id, &failures));
+  st.failures = std::move(failures.failures);
+  return std::optional<CopyStatus>(std::move(st));
+}
+
 Result<CopySummary> RunCopyFromCql(const CopyOptions& o, EventBus* bus, CopySummary* partial) {
   using namespace cqlback;
   if (o.dry_run) return Status(StatusCode::kInvalidArgument, "RunCopy with dry_run: call PlanCopy instead");

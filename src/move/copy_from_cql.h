@@ -27,7 +27,10 @@
 // the --map file (or ferry.toml) fills is refused: no reverse mapping yet.
 #pragma once
 
+#include <optional>
 #include <string>
+
+#include "drivers/connection.h"
 
 #include "ferry/status.h"
 #include "move/copy.h"
@@ -40,5 +43,9 @@ bool IsCqlToPostgres(const CopyOptions& options);
 
 Result<CopyPlan> PlanCopyFromCql(const CopyOptions& options);
 Result<CopySummary> RunCopyFromCql(const CopyOptions& options, EventBus* bus, CopySummary* partial);
+
+// Progress of a CQL -> PostgreSQL job from ferry_copy_ranges on `pg`
+// (ReadCopyStatus falls back to it); nullopt when there is no such job.
+Result<std::optional<CopyStatus>> ReadCopyFromCqlStatus(Connection& pg, const std::string& job_id);
 
 }  // namespace ferry

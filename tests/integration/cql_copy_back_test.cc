@@ -212,6 +212,14 @@ TEST_F(CqlCopyBackTest, KillNineThenResumeHasNoDuplicates) {
   EXPECT_THAT(r.out, HasSubstr("\"resumed\":true"));
   EXPECT_EQ(One(*dst_, "SELECT count(*) FROM big"), "20000");
   EXPECT_EQ(Rows(*dst_, "big", "id, v", "id"), Rows(*src_, "big", "id, v", "id"));
+  RunResult st = RunFerry({"copy", "--to", dst_db_->url(), "--status", "copy:big", "--json"}, {}, dir.path());
+  EXPECT_EQ(st.exit_code, 0) << Show(st);
+  EXPECT_THAT(st.out, HasSubstr("\"state\":\"done\""));
+  EXPECT_THAT(st.out, HasSubstr("20000"));
+  // ferry verify agrees: the PostgreSQL copy against the CQL table.
+  RunResult v = RunFerry({"verify", "--from", dst_db_->url(), "--to", ks_url_, "--table", "big"}, {},
+                         dir.path());
+  EXPECT_EQ(v.exit_code, 0) << Show(v);
 }
 
 // Bad input is refused before anything is written on PostgreSQL, and the
