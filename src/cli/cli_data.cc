@@ -175,7 +175,7 @@ Runner AddCopyCommand(CLI::App& app, const Want& want) {
                    "CQL target: database holding the job's chunks and leases (PostgreSQL or "
                    "SQLite; default sqlite:.ferry/copy-control.db)")
       ->option_text("URL");
-  copy->add_option("--max-rate", cargs.max_rate, "CQL target: at most this many rows per second")
+  copy->add_option("--max-rate", cargs.max_rate, "CQL target or source: at most this many rows per second")
       ->option_text("ROWS");
   copy->add_option("--in-flight", cargs.in_flight,
                    "CQL target: writes in flight per worker (default 128)")
@@ -192,6 +192,8 @@ Runner AddCopyCommand(CLI::App& app, const Want& want) {
       "  ferry copy --to $DST --status copy:messages   # from any machine\n"
       "  ferry copy --from $SRC --to cql://cass:9042/chat --table messages --map chat.toml \\\n"
       "      --create-tables --workers 4 --max-rate 50000   # to Cassandra/ScyllaDB\n"
+      "  ferry copy --from cql://cass:9042/chat --to $PG --table messages --create-tables \\\n"
+      "      --workers 4   # back from CQL: token ranges, COPY into PostgreSQL\n"
       "Each table is cut into primary-key ranges (ctid page ranges without a key); workers\n"
       "lease chunks from ferry_jobs/ferry_chunks on the target and commit each chunk's rows\n"
       "with its 'done' mark, so after kill -9 the same command resumes without duplicates.\n"

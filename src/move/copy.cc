@@ -36,6 +36,7 @@
 #include "move/copy_indexes.h"
 #include "move/copy_progress.h"
 #include "move/copy_cql.h"
+#include "move/copy_from_cql.h"
 #include "move/copy_types.h"
 #include "move/table_info.h"
 namespace ferry {
@@ -58,6 +59,7 @@ std::string DefaultCopyJobId(const CopyOptions& o) {
 
 Result<CopyPlan> PlanCopy(const CopyOptions& options) {
 #ifdef FERRY_WITH_CQL
+  if (IsCqlToPostgres(options)) return PlanCopyFromCql(options);
   if (IsCqlTarget(options.to_url)) return PlanCopyToCql(options);
 #endif
   FERRY_ASSIGN_OR_RETURN(Prepared p, Prepare(options, /*for_run=*/false));
@@ -238,6 +240,7 @@ Status UnfinishedError(const std::string& job_id, const CopySummary& summary, bo
 Result<CopySummary> RunCopy(const CopyOptions& options, EventBus* bus,
                             CopySummary* partial) {
 #ifdef FERRY_WITH_CQL
+  if (IsCqlToPostgres(options)) return RunCopyFromCql(options, bus, partial);
   if (IsCqlTarget(options.to_url)) return RunCopyToCql(options, bus, partial);
 #endif
   auto started = Clock::now();
@@ -331,6 +334,12 @@ Result<CopyStatus> ReadCopyStatus(const std::string& target_url, const std::stri
     if (!job.ok() && dst->Query("SELECT 1 FROM ferry_jobs LIMIT 0").ok()) {
       return std::move(job).TakeStatus();
     }
+#ifdef FERRY_WITH_CQL
+    if (dst->engine() == Engine::kPostgres) {  // a copy back from CQL keeps ferry_copy_ranges
+      FERRY_ASSIGN_OR_RETURN(std::optional<CopyStatus> back, ReadCopyFromCqlStatus(*dst, job_id));
+      if (back) return std::move(*back);
+    }
+#endif
     std::string known;
     auto jobs = ctl.ListJobs("copy");
     if (jobs.ok()) {
