@@ -302,12 +302,71 @@ class Runner {
     if (worker == 0 || final_batch_rows_ == 0) final_batch_rows_ = window;
   }
 
+  // A committed batch: checkpoint, totals, event, and the next window's size
+  // toward half the ceiling (full windows only; x4 at most far under it).
+  void BatchDone(int worker, RangeState& range, const KeyTuple& upper, int64_t updated,
+                 int64_t walked, int64_t ms, bool last_window, int64_t& window) {
+    range.last = upper;
+    range.rows += updated;
+    range.scanned += walked;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      rows_ += updated;
+      scanned_ += walked;
+      ++batches_;
+      longest_ms_ = std::max(longest_ms_, ms);
+    }
+    BackfillProgress e;
+    e.kind = BackfillProgress::Kind::kBatch;
+    e.worker = worker;
+    e.batch_rows = updated;
+    e.batch_limit = window;
+    e.batch_ms = ms;
+    Emit(e);
+    const int64_t target_ms = std::max<int64_t>(options_.max_batch.count() / 2, 1);
+    if (options_.adaptive && !last_window) {
+      double ratio = static_cast<double>(target_ms) / static_cast<double>(std::max<int64_t>(ms, 1));
+      ratio = std::clamp(ratio, 0.5, ms * 4 < target_ms ? 4.0 : 2.0);
+      window = std::clamp(static_cast<int64_t>(std::llround(static_cast<double>(window) * ratio)),
+                          options_.min_batch_rows, options_.max_batch_rows);
+    }
+  }
+
+  // A failed attempt: the error for good, or a retry counted, announced and
+  // waited for (a timeout halves the window).
+  Status BatchFailed(int worker, const RangeState& range, const KeyTuple& upper, const Status& s,
+                     int attempt, int timeouts_in_a_row, bool timed_out, int64_t& window) {
+    const TableInfo& t = plan_.table;
+    if (!RetryableBatchError(s) || attempt >= options_.max_attempts ||
+        timeouts_in_a_row >= options_.max_attempts) {
+      return Status(s)
+          .Prefix(fmt::format("batch [{} .. ({})] failed after {} attempt(s): ",
+                              range.last ? fmt::format("after ({})", fmt::join(*range.last, ", "))
+                                         : range.range.ToString(),
+                              fmt::join(upper, ", "), attempt))
+          .With("table", t.schema + "." + t.name);
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++retries_;
+    }
+    if (timed_out) window = std::max(options_.min_batch_rows, window / 2);
+    BackfillProgress e;
+    e.kind = BackfillProgress::Kind::kRetry;
+    e.worker = worker;
+    e.attempt = attempt;
+    e.batch_limit = window;
+    e.message = RetryReason(s);
+    Emit(e, ErrorTypeOf(s));
+    std::this_thread::sleep_for(RetryDelay(milliseconds(50), attempt, milliseconds(5000)));
+    return Status();
+  }
+
   // Walks one key range window by window until it is done or the run stops.
   Status WorkRange(int worker, std::unique_ptr<Connection>& c, size_t index, int64_t& window,
                    Clock::time_point& last_lag_check) {
     const TableInfo& t = plan_.table;
     RangeState& range = ranges_[index];  // owned by this worker now
-    const int64_t target_ms = std::max<int64_t>(options_.max_batch.count() / 2, 1);
     const std::string batch_rows_sql = "(SELECT count(*) FROM ferry_batch)";
 
     // "(pk) > (last)", or ">= (range start)" before the first batch.
@@ -384,63 +443,17 @@ class Runner {
                           fmt::format("backfill job {} vanished from ferry_jobs during the run",
                                       job_id_));
           }
-          const int64_t updated = std::stoll(done->Text(0, 0));
           timeouts_in_a_row = 0;
-          range.last = upper;
-          range.rows += updated;
-          range.scanned += walked;
-          {
-            std::lock_guard<std::mutex> lock(mu_);
-            rows_ += updated;
-            scanned_ += walked;
-            ++batches_;
-            longest_ms_ = std::max(longest_ms_, ms);
-          }
-          BackfillProgress e;
-          e.kind = BackfillProgress::Kind::kBatch;
-          e.worker = worker;
-          e.batch_rows = updated;
-          e.batch_limit = window;
-          e.batch_ms = ms;
-          Emit(e);
-          // Adapt toward half the ceiling; only full windows tell the rate.
-          // Far under the target (the probe, a table that got faster) the
-          // size may grow x4 in one step, otherwise x2.
-          if (options_.adaptive && !last_window) {
-            double ratio = static_cast<double>(target_ms) / static_cast<double>(std::max<int64_t>(ms, 1));
-            ratio = std::clamp(ratio, 0.5, ms * 4 < target_ms ? 4.0 : 2.0);
-            window = std::clamp(
-                static_cast<int64_t>(std::llround(static_cast<double>(window) * ratio)),
-                options_.min_batch_rows, options_.max_batch_rows);
-          }
+          BatchDone(worker, range, upper, std::stoll(done->Text(0, 0)), walked, ms, last_window,
+                    window);
           break;
         }
         Status s = std::move(done).TakeStatus();
         if (s.code() != StatusCode::kUnavailable && c->InTransaction()) (void)c->Exec("ROLLBACK");
         const bool timed_out = s.Get("sqlstate") == "57014";
         if (timed_out) ++timeouts_in_a_row;
-        if (!RetryableBatchError(s) || attempt >= options_.max_attempts ||
-            timeouts_in_a_row >= options_.max_attempts) {
-          return std::move(s)
-              .Prefix(fmt::format("batch [{} .. ({})] failed after {} attempt(s): ",
-                                  range.last ? fmt::format("after ({})", fmt::join(*range.last, ", "))
-                                             : range.range.ToString(),
-                                  fmt::join(upper, ", "), attempt))
-              .With("table", t.schema + "." + t.name);
-        }
-        {
-          std::lock_guard<std::mutex> lock(mu_);
-          ++retries_;
-        }
-        if (timed_out) window = std::max(options_.min_batch_rows, window / 2);
-        BackfillProgress e;
-        e.kind = BackfillProgress::Kind::kRetry;
-        e.worker = worker;
-        e.attempt = attempt;
-        e.batch_limit = window;
-        e.message = RetryReason(s);
-        Emit(e, ErrorTypeOf(s));
-        std::this_thread::sleep_for(RetryDelay(milliseconds(50), attempt, milliseconds(5000)));
+        FERRY_RETURN_IF_ERROR(
+            BatchFailed(worker, range, upper, s, attempt, timeouts_in_a_row, timed_out, window));
         if (s.code() == StatusCode::kUnavailable) {
           // The batch may have committed before the connection broke: the
           // checkpoint, read back, says where to go on.
