@@ -62,81 +62,94 @@ void FileLinter::LintCqlStatement(std::string_view text) {
                     "migration (and in the application) query a table keyed for the read"});
   }
   if (t.Is(0, "CREATE")) {
-    size_t i = 1;
-    if (t.Is(i, "OR") && t.Is(i + 1, "REPLACE")) return;  // functions: idempotent already
-    std::string kind = t.at(i).upper;
-    if (kind == "CUSTOM" || kind == "MATERIALIZED") kind += " " + t.at(++i).upper;
-    const bool if_not_exists = t.Is(i + 1, "IF") && t.Is(i + 2, "NOT") && t.Is(i + 3, "EXISTS");
-    size_t name_at = if_not_exists ? i + 4 : i + 1;
-    size_t after = name_at;
-    const std::string name = t.QualifiedName(name_at, &after);
-    if (!if_not_exists && kind != "ROLE" && kind != "USER") {
-      Add({.rule = "cql-create-not-idempotent",
-           .message = fmt::format("CREATE {} {} without IF NOT EXISTS fails when the migration "
-                                  "runs again (after a partial failure, or on a second cluster)",
-                                  kind, name),
-           .safe_sql = fmt::format("CREATE {} IF NOT EXISTS {} ...", kind, name)});
-    }
-    if (kind == "TABLE") {
-      auto& types = carried_->cql_column_types[name];
-      auto& key = carried_->cql_primary_keys[name];
-      if (t.Is(after, "(")) ReadColumns(t, after, &types, &key);
-      carried_->new_tables.insert(name);
-      carried_->new_tables.insert(Bare(name));
-      bool counter = false, other = false;
-      for (const auto& [col, type] : types) {
-        if (key.count(col)) continue;
-        (type == "COUNTER" ? counter : other) = true;
-      }
-      if (counter && other) {
-        Add({.rule = "cql-counter-mixed",
-             .message = fmt::format("table {} mixes counter and non-counter columns outside its "
-                                    "primary key: the server refuses it; put the counters in a "
-                                    "table of their own",
-                                    name),
-             .table = name});
-      }
-    } else if (kind == "MATERIALIZED VIEW") {
-      Add({.rule = "cql-materialized-view",
-           .message = fmt::format("materialized view {}: experimental and disabled by default in "
-                                  "Cassandra 4+, and a view can drift from its base table; "
-                                  "maintain a second table from the application instead",
-                                  name)});
-    } else if (kind == "INDEX" || kind == "CUSTOM INDEX") {
-      const bool sai = t.Has({"USING"}) && (text.find("sai") != std::string_view::npos ||
-                                            text.find("StorageAttached") != std::string_view::npos);
-      size_t on = 0;
-      while (on < t.size() && !t.Is(on, "ON")) ++on;
-      size_t col_at = on + 1;
-      const std::string table = t.QualifiedName(on + 1, &col_at);
-      const std::string column = t.at(col_at + 1).name;
-      if (!sai && !carried_->new_tables.count(table) && LikelyHighCardinality(column)) {
-        Add({.rule = "cql-secondary-index",
-             .message = fmt::format("a secondary index on {}.{} (likely one value per row) makes "
-                                    "every read ask every node; keep a table keyed by {} instead, "
-                                    "or use a storage-attached index (USING 'sai')",
-                                    table, column, column),
-             .table = table});
-      }
-    }
-    return;
+    LintCqlCreate(t, text);
+  } else if (t.Is(0, "TRUNCATE") || (t.Is(0, "DROP") && (t.Is(1, "TABLE") || t.Is(1, "KEYSPACE") ||
+                                                         t.Is(1, "TYPE") || t.Is(1, "COLUMNFAMILY")))) {
+    LintCqlDestructive(t);
+  } else if (t.Is(0, "ALTER") && t.Is(1, "TABLE")) {
+    LintCqlAlterTable(t);
   }
-  if (t.Is(0, "TRUNCATE") || (t.Is(0, "DROP") && (t.Is(1, "TABLE") || t.Is(1, "KEYSPACE") ||
-                                                  t.Is(1, "TYPE") || t.Is(1, "COLUMNFAMILY")))) {
-    size_t name_at = t.Is(0, "TRUNCATE") ? (t.Is(1, "TABLE") ? 2 : 1) : 2;
-    if (t.Is(name_at, "IF")) name_at += 2;
-    size_t after = 0;
-    const std::string name = t.QualifiedName(name_at, &after);
-    if (!carried_->new_tables.count(name)) {
-      Add({.rule = "cql-destructive",
-           .message = fmt::format("{} {} destroys data on every node (no undo); when it is meant, "
-                                  "say so above it: -- ferry:lint-ignore cql-destructive <why>",
-                                  t.at(0).upper, name),
+}
+
+// CREATE ...: idempotence, counters mixed in a table, views, indexes.
+void FileLinter::LintCqlCreate(const Tokens& t, std::string_view text) {
+  size_t i = 1;
+  if (t.Is(i, "OR") && t.Is(i + 1, "REPLACE")) return;  // functions: idempotent already
+  std::string kind = t.at(i).upper;
+  if (kind == "CUSTOM" || kind == "MATERIALIZED") kind += " " + t.at(++i).upper;
+  const bool if_not_exists = t.Is(i + 1, "IF") && t.Is(i + 2, "NOT") && t.Is(i + 3, "EXISTS");
+  size_t name_at = if_not_exists ? i + 4 : i + 1;
+  size_t after = name_at;
+  const std::string name = t.QualifiedName(name_at, &after);
+  if (!if_not_exists && kind != "ROLE" && kind != "USER") {
+    Add({.rule = "cql-create-not-idempotent",
+         .message = fmt::format("CREATE {} {} without IF NOT EXISTS fails when the migration "
+                                "runs again (after a partial failure, or on a second cluster)",
+                                kind, name),
+         .safe_sql = fmt::format("CREATE {} IF NOT EXISTS {} ...", kind, name)});
+  }
+  if (kind == "TABLE") {
+    auto& types = carried_->cql_column_types[name];
+    auto& key = carried_->cql_primary_keys[name];
+    if (t.Is(after, "(")) ReadColumns(t, after, &types, &key);
+    carried_->new_tables.insert(name);
+    carried_->new_tables.insert(Bare(name));
+    bool counter = false, other = false;
+    for (const auto& [col, type] : types) {
+      if (key.count(col)) continue;
+      (type == "COUNTER" ? counter : other) = true;
+    }
+    if (counter && other) {
+      Add({.rule = "cql-counter-mixed",
+           .message = fmt::format("table {} mixes counter and non-counter columns outside its "
+                                  "primary key: the server refuses it; put the counters in a "
+                                  "table of their own",
+                                  name),
            .table = name});
     }
-    return;
+  } else if (kind == "MATERIALIZED VIEW") {
+    Add({.rule = "cql-materialized-view",
+         .message = fmt::format("materialized view {}: experimental and disabled by default in "
+                                "Cassandra 4+, and a view can drift from its base table; "
+                                "maintain a second table from the application instead",
+                                name)});
+  } else if (kind == "INDEX" || kind == "CUSTOM INDEX") {
+    const bool sai = t.Has({"USING"}) && (text.find("sai") != std::string_view::npos ||
+                                          text.find("StorageAttached") != std::string_view::npos);
+    size_t on = 0;
+    while (on < t.size() && !t.Is(on, "ON")) ++on;
+    size_t col_at = on + 1;
+    const std::string table = t.QualifiedName(on + 1, &col_at);
+    const std::string column = t.at(col_at + 1).name;
+    if (!sai && !carried_->new_tables.count(table) && LikelyHighCardinality(column)) {
+      Add({.rule = "cql-secondary-index",
+           .message = fmt::format("a secondary index on {}.{} (likely one value per row) makes "
+                                  "every read ask every node; keep a table keyed by {} instead, "
+                                  "or use a storage-attached index (USING 'sai')",
+                                  table, column, column),
+           .table = table});
+    }
   }
-  if (!(t.Is(0, "ALTER") && t.Is(1, "TABLE"))) return;
+}
+
+// TRUNCATE, DROP TABLE/KEYSPACE/TYPE of a table this file did not create.
+void FileLinter::LintCqlDestructive(const Tokens& t) {
+  size_t name_at = t.Is(0, "TRUNCATE") ? (t.Is(1, "TABLE") ? 2 : 1) : 2;
+  if (t.Is(name_at, "IF")) name_at += 2;
+  size_t after = 0;
+  const std::string name = t.QualifiedName(name_at, &after);
+  if (!carried_->new_tables.count(name)) {
+    Add({.rule = "cql-destructive",
+         .message = fmt::format("{} {} destroys data on every node (no undo); when it is meant, "
+                                "say so above it: -- ferry:lint-ignore cql-destructive <why>",
+                                t.at(0).upper, name),
+         .table = name});
+  }
+}
+
+// ALTER TABLE: key columns, dropped columns (and re-added ones), type
+// changes, table options.
+void FileLinter::LintCqlAlterTable(const Tokens& t) {
   size_t i = 2;
   const std::string table = t.QualifiedName(2, &i);
   const bool is_new = carried_->new_tables.count(table) > 0;

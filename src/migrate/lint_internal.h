@@ -14,6 +14,10 @@
 #include "migrate/lint.h"
 #include "migrate/sql_split.h"
 
+namespace ferry::cql_tokens {
+class Tokens;
+}
+
 namespace ferry::lint_internal {
 
 std::string Lower(std::string_view s);
@@ -60,6 +64,9 @@ class FileLinter {
   // cql_lint_rules.cc: the CQL grammar (a .cql file or LintOptions::grammar).
   void RunCql();
   void LintCqlStatement(std::string_view text);
+  void LintCqlCreate(const cql_tokens::Tokens& t, std::string_view text);
+  void LintCqlDestructive(const cql_tokens::Tokens& t);
+  void LintCqlAlterTable(const cql_tokens::Tokens& t);
 
   // lint_rules.cc
   void LintStatement(const Statement& s);
