@@ -270,6 +270,103 @@ std::string RedactSecrets(std::string_view text) {
   return out;
 }
 
+namespace {
+
+// The path of sqlite:PATH, sqlite://PATH or sqlite:///ABSOLUTE, decoded.
+std::string SqlitePath(std::string_view rest) {
+  std::string path;
+  if (rest.substr(0, 3) == "///") {
+    path = std::string(rest.substr(2));  // keep one leading '/'
+  } else if (rest.substr(0, 2) == "//") {
+    path = std::string(rest.substr(2));
+  } else {
+    path = std::string(rest);
+  }
+  return PercentDecode(path);
+}
+
+// The engine's scheme for a URL's scheme (aliases folded); TLS and cluster
+// for the Redis forms.
+std::string CanonicalScheme(std::string_view given, bool* tls, bool* cluster) {
+  std::string scheme(given);
+  std::transform(scheme.begin(), scheme.end(), scheme.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (scheme == "postgres" || scheme == "postgresql") return "postgres";
+  // drivers/cql parses the host list h1:p1,h2:p2 itself.
+  if (scheme == "cql" || scheme == "scylla" || scheme == "cassandra") return "cql";
+  if (scheme == "redis" || scheme == "rediss" || scheme == "redis+cluster" ||
+      scheme == "rediss+cluster") {
+    *tls = scheme == "rediss" || scheme == "rediss+cluster";
+    *cluster = scheme.ends_with("+cluster");
+    return "redis";
+  }
+  return scheme;  // the registry reports unknown schemes
+}
+
+// host[:port], [v6]:port, or h1:p1,h2:p2 (libpq multi-host: kept as given).
+struct HostPort {
+  std::string host;
+  int port = 0;
+};
+Result<HostPort> ParseAuthority(std::string_view authority, const std::string& where,
+                                const char* hint) {
+  HostPort out;
+  if (!authority.empty() && authority.front() == '[') {
+    size_t close = authority.find(']');
+    if (close == std::string_view::npos) {
+      return Invalid(fmt::format("{}: unclosed '[' in the host", where));
+    }
+    out.host = std::string(authority.substr(1, close - 1));
+    authority = authority.substr(close + 1);
+    if (!authority.empty() && authority.front() == ':') {
+      std::string_view p = authority.substr(1);
+      auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), out.port);
+      if (ec != std::errc() || ptr != p.data() + p.size()) {
+        return Invalid(fmt::format("{}: the port is not a number{}", where, hint));
+      }
+    }
+  } else if (authority.find(',') != std::string_view::npos) {
+    out.host = std::string(authority);
+  } else {
+    size_t colon = authority.rfind(':');
+    out.host = PercentDecode(authority.substr(0, colon));
+    if (colon != std::string_view::npos) {
+      std::string_view p = authority.substr(colon + 1);
+      auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), out.port);
+      if (ec != std::errc() || ptr != p.data() + p.size() || out.port <= 0 ||
+          out.port > 65535) {
+        return Invalid(
+            fmt::format("{}: the port is not a number from 1 to 65535{}", where, hint));
+      }
+    }
+  }
+  return out;
+}
+
+// libpq's key=value form: the fields a Url keeps, the rest as parameters.
+Status ReadKeyValue(std::string_view text, std::string* user, std::string* host, int* port,
+                    std::string* database, std::map<std::string, std::string>* params,
+                    Secrets* secrets) {
+  std::map<std::string, std::string> kv;
+  FERRY_RETURN_IF_ERROR(ParseKeyValue(text, &kv, secrets));
+  for (auto& [k, v] : kv) {
+    if (k == "user") {
+      *user = v;
+    } else if (k == "host" || k == "hostaddr") {
+      if (host->empty() || k == "host") *host = v;
+    } else if (k == "port") {
+      std::from_chars(v.data(), v.data() + v.size(), *port);
+    } else if (k == "dbname") {
+      *database = v;
+    } else {
+      (*params)[k] = v;
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<Url> Url::Parse(std::string_view input) {
   std::string_view text = Trim(input);
   Url url;
@@ -296,14 +393,7 @@ Result<Url> Url::Parse(std::string_view input) {
       rest = rest.substr(0, q);
     }
     url.scheme_ = "sqlite";
-    if (rest.substr(0, 3) == "///") {
-      url.database_ = std::string(rest.substr(2));  // keep one leading '/'
-    } else if (rest.substr(0, 2) == "//") {
-      url.database_ = std::string(rest.substr(2));
-    } else {
-      url.database_ = std::string(rest);
-    }
-    url.database_ = PercentDecode(url.database_);
+    url.database_ = SqlitePath(rest);
     if (url.database_.empty()) {
       return Invalid("sqlite URL: no file path after 'sqlite:' (try sqlite:ferry.db)");
     }
@@ -319,21 +409,8 @@ Result<Url> Url::Parse(std::string_view input) {
     if (text.find('=') != std::string_view::npos) {
       url.scheme_ = "postgres";
       url.key_value_ = true;
-      std::map<std::string, std::string> kv;
-      FERRY_RETURN_IF_ERROR(ParseKeyValue(text, &kv, &secrets));
-      for (auto& [k, v] : kv) {
-        if (k == "user") {
-          url.user_ = v;
-        } else if (k == "host" || k == "hostaddr") {
-          if (url.host_.empty() || k == "host") url.host_ = v;
-        } else if (k == "port") {
-          std::from_chars(v.data(), v.data() + v.size(), url.port_);
-        } else if (k == "dbname") {
-          url.database_ = v;
-        } else {
-          url.params_[k] = v;
-        }
-      }
+      FERRY_RETURN_IF_ERROR(ReadKeyValue(text, &url.user_, &url.host_, &url.port_, &url.database_,
+                                         &url.params_, &secrets));
       return finish();
     }
     if (EndsWith(text, ".db") || EndsWith(text, ".sqlite") || EndsWith(text, ".sqlite3") ||
@@ -347,21 +424,7 @@ Result<Url> Url::Parse(std::string_view input) {
         "host=... dbname=... (libpq key=value), sqlite:path.db or redis://host:6379");
   }
 
-  std::string scheme(text.substr(0, sep));
-  std::transform(scheme.begin(), scheme.end(), scheme.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  if (scheme == "postgres" || scheme == "postgresql") {
-    url.scheme_ = "postgres";
-  } else if (scheme == "cql" || scheme == "scylla" || scheme == "cassandra") {
-    url.scheme_ = "cql";  // drivers/cql parses the host list h1:p1,h2:p2 itself
-  } else if (scheme == "redis" || scheme == "rediss" || scheme == "redis+cluster" ||
-             scheme == "rediss+cluster") {
-    url.scheme_ = "redis";
-    url.tls_ = scheme == "rediss" || scheme == "rediss+cluster";
-    url.redis_cluster_ = scheme.ends_with("+cluster");
-  } else {
-    url.scheme_ = scheme;  // the registry reports unknown schemes
-  }
+  url.scheme_ = CanonicalScheme(text.substr(0, sep), &url.tls_, &url.redis_cluster_);
   const std::string where = url.scheme_ + " URL";
 
   // userinfo first (libpq's order: it may hold '?', '#' and '@').
@@ -398,36 +461,9 @@ Result<Url> Url::Parse(std::string_view input) {
   std::string_view authority = rest.substr(0, slash);
   std::string_view path = slash == std::string_view::npos ? "" : rest.substr(slash + 1);
   const char* hint = text.find('@') != std::string_view::npos ? kEncodeHint : "";
-  // host[:port], [v6]:port, or h1:p1,h2:p2 (libpq multi-host: keep as given).
-  if (!authority.empty() && authority.front() == '[') {
-    size_t close = authority.find(']');
-    if (close == std::string_view::npos) {
-      return Invalid(fmt::format("{}: unclosed '[' in the host", where));
-    }
-    url.host_ = std::string(authority.substr(1, close - 1));
-    authority = authority.substr(close + 1);
-    if (!authority.empty() && authority.front() == ':') {
-      std::string_view p = authority.substr(1);
-      auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), url.port_);
-      if (ec != std::errc() || ptr != p.data() + p.size()) {
-        return Invalid(fmt::format("{}: the port is not a number{}", where, hint));
-      }
-    }
-  } else if (authority.find(',') != std::string_view::npos) {
-    url.host_ = std::string(authority);
-  } else {
-    size_t colon = authority.rfind(':');
-    url.host_ = PercentDecode(authority.substr(0, colon));
-    if (colon != std::string_view::npos) {
-      std::string_view p = authority.substr(colon + 1);
-      auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), url.port_);
-      if (ec != std::errc() || ptr != p.data() + p.size() || url.port_ <= 0 ||
-          url.port_ > 65535) {
-        return Invalid(
-            fmt::format("{}: the port is not a number from 1 to 65535{}", where, hint));
-      }
-    }
-  }
+  FERRY_ASSIGN_OR_RETURN(HostPort hp, ParseAuthority(authority, where, hint));
+  url.host_ = std::move(hp.host);
+  url.port_ = hp.port;
   url.database_ = PercentDecode(path);
   if (url.scheme_ == "cql" && url.port_ == 0 && url.host_.find(',') == std::string::npos) {
     url.port_ = 9042;
