@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "drivers/registry.h"
+#include "ferry/backfill.h"
 #include "test_util.h"
 
 namespace ferry::testing {
@@ -171,6 +172,69 @@ TEST(EnsureReadyExampleTest, ManyInstancesStartingAtOnceOnPostgres) {
   auto n = (*conn)->Query("SELECT count(*) FROM ferry_schema_history");
   ASSERT_TRUE(n.ok());
   EXPECT_EQ(n->Text(0, 0), "4");
+}
+
+// The public data API (include/ferry/copy.h, verify.h) from a program that
+// includes nothing else: PostgreSQL -> SQLite, identical; a changed row
+// found by key; a second call finds the job done.
+TEST(MoveDataExampleTest, CopiesAndVerifiesThroughThePublicHeaders) {
+  FreshPgDatabase db;
+  ASSERT_TRUE(db.ok());
+  auto conn = OpenConnection(db.url());
+  ASSERT_TRUE(conn.ok());
+  ASSERT_TRUE((*conn)->Exec("CREATE TABLE notes (id bigint PRIMARY KEY, body text, n int);"
+                            "INSERT INTO notes SELECT g, 'note ' || g, g % 7 FROM "
+                            "generate_series(1, 5000) g")
+                  .ok());
+  TempDir dir;
+  const std::string target = "sqlite:" + dir.File("out.db");
+  RunResult first = RunBinary(FERRY_MOVE_DATA_EXAMPLE, {db.url(), target, "notes"});
+  ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+  EXPECT_THAT(first.out, HasSubstr("copied 5000 rows"));
+  EXPECT_THAT(first.out, HasSubstr("notes: 5000 rows, 0 missing, 0 extra, 0 changed"));
+  EXPECT_THAT(first.out, HasSubstr("identical"));
+
+  ASSERT_TRUE((*conn)->Exec("UPDATE notes SET body = 'edited' WHERE id = 42").ok());
+  RunResult second = RunBinary(FERRY_MOVE_DATA_EXAMPLE, {db.url(), target, "notes"});
+  EXPECT_EQ(second.exit_code, 1) << second.out << second.err;
+  EXPECT_THAT(second.out, HasSubstr("already done"));
+  EXPECT_THAT(second.out, HasSubstr("1 changed"));
+  EXPECT_THAT(second.out, HasSubstr("changed (42): body"));
+
+  RunResult bad = RunBinary(FERRY_MOVE_DATA_EXAMPLE, {db.url(), target, "no_such_table"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.out << bad.err;
+  EXPECT_THAT(bad.err, HasSubstr("no_such_table"));
+}
+
+// include/ferry/backfill.h: the batches run, the integrity check holds, a
+// second call with the same request finds nothing left; a check that fails
+// is an error naming it.
+TEST(PublicApiTest, BackfillTableUpdatesInBatchesAndChecks) {
+  FreshPgDatabase db;
+  ASSERT_TRUE(db.ok());
+  auto conn = OpenConnection(db.url());
+  ASSERT_TRUE(conn.ok());
+  ASSERT_TRUE((*conn)->Exec("CREATE TABLE items (id bigint PRIMARY KEY, a int, b int);"
+                            "INSERT INTO items SELECT g, g, NULL FROM generate_series(1, 3000) g")
+                  .ok());
+  ::ferry::BackfillRequest req;
+  req.url = db.url();
+  req.table = "items";
+  req.set = "b = a * 2";
+  req.where = "b IS NULL";
+  req.batch_rows = 500;
+  auto done = ::ferry::BackfillTable(req);
+  ASSERT_TRUE(done.ok()) << done.status().ToString();
+  EXPECT_EQ(done->rows_updated, 3000);
+  EXPECT_GE(done->batches, 2);
+  auto left = (*conn)->Query("SELECT count(*) FROM items WHERE b IS DISTINCT FROM a * 2");
+  ASSERT_TRUE(left.ok());
+  EXPECT_EQ(left->Text(0, 0), "0");
+  req.check_query = "SELECT id FROM items WHERE id = 1";  // returns a row: must fail
+  req.job_id = "api-check";
+  auto failed = ::ferry::BackfillTable(req);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.status().code(), StatusCode::kFailedPrecondition);
 }
 
 TEST(EnsureReadyExampleTest, UnreachableDatabaseIsAnError) {
