@@ -20,6 +20,7 @@
 #include "cli/run_metrics.h"
 #include "cli/recommend_command.h"
 #include "cli/serve_command.h"
+#include "cli/sync_command.h"
 #include "cli/verify_command.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -302,7 +303,7 @@ std::string CommandNamed(int argc, char** argv) {
   static constexpr std::string_view kCommands[] = {
       "version", "doctor", "lint", "backfill", "verify", "copy", "serve", "recommend", "partition", "init", "new", "up", "down",
       "redo", "goto", "status", "history", "validate", "plan", "baseline", "repair", "report",
-      "complete", "abort", "health", "redis"};
+      "complete", "abort", "health", "redis", "sync"};
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
     if (arg == "--") return "";
@@ -798,6 +799,7 @@ int Run(int argc, char** argv, const std::string& only, bool* retry) {
   if (!schema_agreement_timeout.empty()) {
     flags["schema_agreement_timeout"] = schema_agreement_timeout;
   }
+  CLI::App* sync_cmd = want("sync") ? AddSyncCommand(app) : nullptr;
   std::optional<std::string> config_path;
   bool explicit_config = !g.config_path.empty();
   if (explicit_config) {
@@ -835,6 +837,7 @@ int Run(int argc, char** argv, const std::string& only, bool* retry) {
     if (copy != nullptr && copy->parsed()) return RunCopyCommand(ctx, cargs);
     if (serve != nullptr && serve->parsed()) return RunServeCommand(ctx, sargs);
     if (recommend != nullptr && recommend->parsed()) return RunRecommendCommand(ctx, recargs);
+    if (sync_cmd != nullptr && sync_cmd->parsed()) return RunSyncCommand(ctx);
     if (partition_status != nullptr && partition_status->parsed()) {
       return RunPartitionStatus(ctx, pargs);
     }
