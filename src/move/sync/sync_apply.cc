@@ -174,8 +174,9 @@ std::string Applier::Where(const Rel& rel, const pgoutput::Tuple& tuple, bool fu
     if (!use) continue;
     params.push_back(FieldValue(tuple[i]));
     if (!where.empty()) where += " AND ";
-    where += fmt::format(full ? "{} IS NOT DISTINCT FROM ${}" : "{} = ${}",
-                         QuoteIdent(rel.msg.columns[i].name), params.size());
+    const std::string column = QuoteIdent(rel.msg.columns[i].name);
+    where += full ? fmt::format("{} IS NOT DISTINCT FROM ${}", column, params.size())
+                  : fmt::format("{} = ${}", column, params.size());
   }
   return where;
 }

@@ -68,7 +68,7 @@ Status AbandonedSlots(Connection& src, Connection& dst, const std::string& own_s
 Result<SyncStatus> ReadSyncStatus(const std::string& from_url, const std::string& to_url,
                                   const std::string& job) {
   FERRY_ASSIGN_OR_RETURN(auto dst, OpenSide(to_url, "target"));
-  FERRY_ASSIGN_OR_RETURN(std::optional<JobRow> row, ReadJob(*dst, job));
+  FERRY_ASSIGN_OR_RETURN(std::optional<sync_internal::JobRow> row, ReadJob(*dst, job));
   FERRY_ASSIGN_OR_RETURN(std::string slot_name, SyncSlotName(job));
   if (!row && from_url.empty()) {
     return Status(StatusCode::kNotFound,
@@ -127,7 +127,7 @@ Result<SyncDropResult> DropSync(const std::string& from_url, const std::string& 
                                 const std::string& job) {
   FERRY_ASSIGN_OR_RETURN(std::string slot_name, SyncSlotName(job));
   FERRY_ASSIGN_OR_RETURN(auto dst, OpenSide(to_url, "target"));
-  FERRY_ASSIGN_OR_RETURN(std::optional<JobRow> row, ReadJob(*dst, job));
+  FERRY_ASSIGN_OR_RETURN(std::optional<sync_internal::JobRow> row, ReadJob(*dst, job));
   const std::string source = !from_url.empty() ? from_url : row ? row->source : "";
   if (source.empty()) {
     return Status(StatusCode::kInvalidArgument,
