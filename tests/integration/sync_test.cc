@@ -38,7 +38,7 @@ std::string One(Connection& c, const std::string& sql) {
   return r->IsNull(0, 0) ? "<null>" : r->Text(0, 0);
 }
 
-void Run(Connection& c, const std::string& sql) {
+void Sql(Connection& c, const std::string& sql) {
   auto r = c.Exec(sql);
   ASSERT_TRUE(r.ok()) << sql << ": " << r.status().ToString();
 }
@@ -111,7 +111,7 @@ class SyncTest : public ::testing::Test {
 };
 
 TEST_F(SyncTest, CopiesThenStreamsInsertUpdateDeleteTruncate) {
-  Run(*src_,
+  Sql(*src_,
       "CREATE TABLE items (id int PRIMARY KEY, name text, qty int, tags text[], at timestamptz);"
       "CREATE TABLE other (k text PRIMARY KEY, v jsonb);"
       "CREATE TABLE loose (a int, b text); ALTER TABLE loose REPLICA IDENTITY FULL;"
@@ -125,7 +125,7 @@ TEST_F(SyncTest, CopiesThenStreamsInsertUpdateDeleteTruncate) {
   EXPECT_EQ(Rows(*dst_, "items", "id"), Rows(*src_, "items", "id"));
   EXPECT_EQ(Rows(*dst_, "other", "k"), Rows(*src_, "other", "k"));
 
-  Run(*src_,
+  Sql(*src_,
       "INSERT INTO items VALUES (1001, 'new', 1, NULL, NULL), (1002, 'it''s \\ odd', NULL, "
       "'{}', now());"
       "UPDATE items SET qty = qty + 1, name = upper(name) WHERE id % 7 = 0;"
@@ -134,7 +134,7 @@ TEST_F(SyncTest, CopiesThenStreamsInsertUpdateDeleteTruncate) {
       "TRUNCATE other; INSERT INTO other VALUES ('z', '[1, 2]');"
       "UPDATE loose SET b = 'uno' WHERE ctid = (SELECT min(ctid) FROM loose WHERE a = 1);"
       "DELETE FROM loose WHERE a = 2");
-  Run(*src_, "BEGIN; UPDATE items SET qty = -1 WHERE id = 1; DELETE FROM items WHERE id = 2; COMMIT");
+  Sql(*src_, "BEGIN; UPDATE items SET qty = -1 WHERE id = 1; DELETE FROM items WHERE id = 2; COMMIT");
   RunResult second = RunFerry(Sync({"--until-lag-zero", "--json"}));
   ASSERT_EQ(second.exit_code, 0) << Show(second);
   EXPECT_THAT(second.out, HasSubstr("\"stop_reason\":\"caught up\""));
@@ -146,13 +146,13 @@ TEST_F(SyncTest, CopiesThenStreamsInsertUpdateDeleteTruncate) {
 
 TEST_F(SyncTest, UnchangedToastValueSurvivesAnUpdateOfAnotherColumn) {
   // md5 text does not compress well: the value is stored out of line.
-  Run(*src_,
+  Sql(*src_,
       "CREATE TABLE docs (id int PRIMARY KEY, body text, n int);"
       "ALTER TABLE docs ALTER COLUMN body SET STORAGE EXTERNAL;"
       "INSERT INTO docs SELECT 1, string_agg(md5(i::text), '') FROM generate_series(1, 20000) i");
   RunResult first = RunFerry(Sync({"--tables", "docs", "--create-tables", "--until-lag-zero"}));
   ASSERT_EQ(first.exit_code, 0) << Show(first);
-  Run(*src_, "UPDATE docs SET n = 42 WHERE id = 1");
+  Sql(*src_, "UPDATE docs SET n = 42 WHERE id = 1");
   RunResult second = RunFerry(Sync({"--until-lag-zero"}));
   ASSERT_EQ(second.exit_code, 0) << Show(second);
   EXPECT_EQ(One(*dst_, "SELECT n FROM docs WHERE id = 1"), "42");
@@ -161,7 +161,7 @@ TEST_F(SyncTest, UnchangedToastValueSurvivesAnUpdateOfAnotherColumn) {
 }
 
 TEST_F(SyncTest, KilledDuringStreamingResumesWithNothingLostOrAppliedTwice) {
-  Run(*src_,
+  Sql(*src_,
       "CREATE TABLE counter (id int PRIMARY KEY, n int NOT NULL);"
       "CREATE TABLE log (i int PRIMARY KEY);"
       "INSERT INTO counter VALUES (1, 0)");
@@ -170,7 +170,7 @@ TEST_F(SyncTest, KilledDuringStreamingResumesWithNothingLostOrAppliedTwice) {
   ASSERT_EQ(first.exit_code, 0) << Show(first);
   // 400 transactions, each bumping the counter and logging its number.
   for (int i = 1; i <= 400; ++i) {
-    Run(*src_, "BEGIN; UPDATE counter SET n = n + 1; INSERT INTO log VALUES (" +
+    Sql(*src_, "BEGIN; UPDATE counter SET n = n + 1; INSERT INTO log VALUES (" +
                    std::to_string(i) + "); COMMIT");
   }
   TempDir dir;
@@ -195,10 +195,10 @@ TEST_F(SyncTest, KilledDuringStreamingResumesWithNothingLostOrAppliedTwice) {
 }
 
 TEST_F(SyncTest, DdlOnSourceStopsWithMessageAndResumesAfterTargetMatches) {
-  Run(*src_, "CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items VALUES (1, 'a')");
+  Sql(*src_, "CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items VALUES (1, 'a')");
   RunResult first = RunFerry(Sync({"--tables", "items", "--create-tables", "--until-lag-zero"}));
   ASSERT_EQ(first.exit_code, 0) << Show(first);
-  Run(*src_, "ALTER TABLE items ADD COLUMN extra int; INSERT INTO items VALUES (2, 'b', 7)");
+  Sql(*src_, "ALTER TABLE items ADD COLUMN extra int; INSERT INTO items VALUES (2, 'b', 7)");
   RunResult stopped = RunFerry(Sync({"--until-lag-zero"}));
   EXPECT_EQ(stopped.exit_code, 9) << Show(stopped);
   EXPECT_THAT(stopped.err, HasSubstr("changed on the source"));
@@ -206,14 +206,14 @@ TEST_F(SyncTest, DdlOnSourceStopsWithMessageAndResumesAfterTargetMatches) {
   EXPECT_THAT(stopped.err, HasSubstr("run the same ferry sync command again"));
   EXPECT_EQ(One(*dst_, "SELECT count(*) FROM items"), "1");
 
-  Run(*dst_, "ALTER TABLE items ADD COLUMN extra int");
+  Sql(*dst_, "ALTER TABLE items ADD COLUMN extra int");
   RunResult resumed = RunFerry(Sync({"--until-lag-zero"}));
   ASSERT_EQ(resumed.exit_code, 0) << Show(resumed);
   EXPECT_EQ(Rows(*dst_, "items", "id"), Rows(*src_, "items", "id"));
 }
 
 TEST_F(SyncTest, RefusesTableWithoutPrimaryKeyAndCreatesNothing) {
-  Run(*src_, "CREATE TABLE nokey (a int, b text)");
+  Sql(*src_, "CREATE TABLE nokey (a int, b text)");
   RunResult r = RunFerry(Sync({"--tables", "nokey", "--create-tables"}));
   EXPECT_EQ(r.exit_code, 9) << Show(r);
   EXPECT_THAT(r.err, HasSubstr("no primary key"));
@@ -224,7 +224,7 @@ TEST_F(SyncTest, RefusesTableWithoutPrimaryKeyAndCreatesNothing) {
 }
 
 TEST_F(SyncTest, RefusesSlotThatIsNotThisJobsAndKeepsIt) {
-  Run(*src_, "CREATE TABLE items (id int PRIMARY KEY)");
+  Sql(*src_, "CREATE TABLE items (id int PRIMARY KEY)");
   One(*src_, "SELECT pg_create_logical_replication_slot('" + slot_ + "', 'pgoutput')");
   RunResult r = RunFerry(Sync({"--tables", "items", "--create-tables"}));
   EXPECT_EQ(r.exit_code, 9) << Show(r);
@@ -238,8 +238,8 @@ TEST_F(SyncTest, RefusesRoleWithoutReplication) {
   auto admin = Connect(PgAdminUrl());
   ASSERT_TRUE(admin);
   (void)admin->Exec("DROP ROLE IF EXISTS " + role);
-  Run(*admin, "CREATE ROLE " + role + " LOGIN NOREPLICATION");
-  Run(*src_, "CREATE TABLE items (id int PRIMARY KEY); GRANT SELECT ON items TO " + role);
+  Sql(*admin, "CREATE ROLE " + role + " LOGIN NOREPLICATION");
+  Sql(*src_, "CREATE TABLE items (id int PRIMARY KEY); GRANT SELECT ON items TO " + role);
   std::string url = src_db_.url();
   url.replace(url.find("postgres@"), 9, role + "@");
   RunResult r = RunFerry({"sync", "--from", url, "--to", dst_db_.url(), "--job", job_, "--tables",
@@ -248,13 +248,13 @@ TEST_F(SyncTest, RefusesRoleWithoutReplication) {
   EXPECT_THAT(r.err, HasSubstr("ALTER ROLE " + role + " REPLICATION"));
   EXPECT_EQ(SlotCount(), 0);
   (void)admin->Exec("DROP OWNED BY " + role);
-  Run(*src_, "REVOKE ALL ON items FROM " + role);
+  Sql(*src_, "REVOKE ALL ON items FROM " + role);
   (void)admin->Exec("DROP ROLE IF EXISTS " + role);
 }
 
 TEST_F(SyncTest, RefusesTargetTableWithRowsUnlessResumingTheJob) {
-  Run(*src_, "CREATE TABLE items (id int PRIMARY KEY); INSERT INTO items VALUES (1)");
-  Run(*dst_, "CREATE TABLE items (id int PRIMARY KEY); INSERT INTO items VALUES (99)");
+  Sql(*src_, "CREATE TABLE items (id int PRIMARY KEY); INSERT INTO items VALUES (1)");
+  Sql(*dst_, "CREATE TABLE items (id int PRIMARY KEY); INSERT INTO items VALUES (99)");
   RunResult r = RunFerry(Sync({"--tables", "items"}));
   EXPECT_EQ(r.exit_code, 9) << Show(r);
   EXPECT_THAT(r.err, HasSubstr("already has rows"));
@@ -268,10 +268,10 @@ TEST_F(SyncTest, RefusesTargetTableWithRowsUnlessResumingTheJob) {
 }
 
 TEST_F(SyncTest, StatusJsonAndDropRemoveSlotPublicationAndJob) {
-  Run(*src_, "CREATE TABLE items (id int PRIMARY KEY, v text); INSERT INTO items VALUES (1, 'a')");
+  Sql(*src_, "CREATE TABLE items (id int PRIMARY KEY, v text); INSERT INTO items VALUES (1, 'a')");
   RunResult first = RunFerry(Sync({"--tables", "items", "--create-tables", "--until-lag-zero"}));
   ASSERT_EQ(first.exit_code, 0) << Show(first);
-  Run(*src_, "INSERT INTO items VALUES (2, 'b'), (3, 'c')");
+  Sql(*src_, "INSERT INTO items VALUES (2, 'b'), (3, 'c')");
   RunResult second = RunFerry(Sync({"--until-lag-zero"}));
   ASSERT_EQ(second.exit_code, 0) << Show(second);
 
