@@ -7,6 +7,9 @@
 //         used and the target tables may hold rows.
 #include <fmt/format.h>
 
+#include <chrono>
+#include <thread>
+
 #include "move/sync/sync_internal.h"
 
 namespace ferry {
@@ -167,6 +170,12 @@ Result<Plan> PlanSync(const SyncOptions& o, Connection& src, Connection& dst) {
                                 o.job, o.job));
     }
     FERRY_ASSIGN_OR_RETURN(SlotInfo slot, ReadSlot(src, plan.slot));
+    // A run killed a moment ago leaves its walsender behind until the server
+    // notices the closed socket: give it a few seconds before refusing.
+    for (int wait = 0; wait < 20 && slot.active; ++wait) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+      FERRY_ASSIGN_OR_RETURN(slot, ReadSlot(src, plan.slot));
+    }
     if (!slot.exists) {
       return Status(StatusCode::kFailedPrecondition,
                     fmt::format("sync job '{}' needs replication slot {} on the source, which is "
