@@ -54,11 +54,11 @@ class Loop {
       }
       if (!c_.applier->in_transaction()) {
         uint64_t position = Position();
-        if (server_end_ > 0 && position >= server_end_ && c_.phase != SyncPhase::kStreaming) {
+        if (server_end_ > 0 && position >= server_end_ && !caught_up_) {
           FERRY_RETURN_IF_ERROR(CaughtUp());
         }
         if (o.until_lag_zero && position >= goal_) {
-          if (c_.phase != SyncPhase::kStreaming) FERRY_RETURN_IF_ERROR(CaughtUp());
+          if (!caught_up_) FERRY_RETURN_IF_ERROR(CaughtUp());
           return Stop("caught up");
         }
       }
@@ -91,7 +91,10 @@ class Loop {
     FERRY_ASSIGN_OR_RETURN(pgoutput::Message m, pgoutput::Decode(x.payload));
     const bool commit = std::holds_alternative<pgoutput::Commit>(m);
     FERRY_RETURN_IF_ERROR(c_.applier->Apply(m));
-    if (commit) *reply = true;  // confirm at once: the source may free WAL
+    if (commit) {
+      *reply = true;  // confirm at once: the source may free WAL
+      caught_up_ = false;
+    }
     return Status();
   }
 
@@ -102,10 +105,15 @@ class Loop {
         flushed, flushed, flushed, pgoutput::UnixToPgTime(NowUnix()), false));
   }
 
+  // Marks the job caught up on the target (status shows 0 s of lag); the
+  // first time also moves it from catching_up to streaming.
   Status CaughtUp() {
-    c_.phase = SyncPhase::kStreaming;
+    caught_up_ = true;
     FERRY_RETURN_IF_ERROR(SetCaughtUp(*c_.dst, c_.options->job));
-    Publish("sync_caught_up");
+    if (c_.phase != SyncPhase::kStreaming) {
+      c_.phase = SyncPhase::kStreaming;
+      Publish("sync_caught_up");
+    }
     return Status();
   }
 
@@ -145,6 +153,7 @@ class Loop {
   Clock::time_point last_event_{};
   uint64_t goal_ = 0, server_end_ = 0, idle_end_ = 0;
   int64_t rows_published_ = 0;
+  bool caught_up_ = false;
 };
 
 }  // namespace
