@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <thread>
@@ -303,6 +304,37 @@ TEST_F(SyncTest, StatusJsonAndDropRemoveSlotPublicationAndJob) {
   EXPECT_EQ(One(*src_, "SELECT count(*) FROM pg_publication"), "0");
   EXPECT_EQ(One(*dst_, "SELECT count(*) FROM ferry_sync_jobs"), "0");
   EXPECT_EQ(One(*dst_, "SELECT count(*) FROM items"), "3");  // the data stays
+}
+
+// A throw-away server with wal_level=replica (initdb + pg_ctl from
+// FERRY_TEST_PG_BIN on a free loopback port), stopped at the end.
+TEST_F(SyncTest, RefusesSourceWithoutLogicalWalLevel) {
+  const char* bin = std::getenv("FERRY_TEST_PG_BIN");
+  ASSERT_NE(bin, nullptr) << "FERRY_TEST_PG_BIN is not set: source /tmp/srv/env";
+  TempDir dir;
+  const std::string data = dir.File("data");
+  RunResult init = RunBinary(std::string(bin) + "/initdb",
+                             {"-D", data, "-U", "postgres", "--auth=trust", "--no-sync"});
+  ASSERT_EQ(init.exit_code, 0) << Show(init);
+  const int port = 20000 + static_cast<int>(getpid() % 9000);
+  RunResult start = RunBinary(
+      std::string(bin) + "/pg_ctl",
+      {"-D", data, "-l", dir.File("log"), "-w", "-o",
+       "-p " + std::to_string(port) + " -k " + dir.path() +
+           " -c listen_addresses=127.0.0.1 -c wal_level=replica -c fsync=off",
+       "start"});
+  ASSERT_EQ(start.exit_code, 0) << Show(start) << ReadFile(dir.File("log"));
+  const std::string url = "postgres://postgres@127.0.0.1:" + std::to_string(port) + "/postgres";
+  auto plain = Connect(url);
+  if (plain) (void)plain->Exec("CREATE TABLE items (id int PRIMARY KEY)");
+  RunResult r = RunFerry({"sync", "--from", url, "--to", dst_db_.url(), "--job", job_,
+                          "--tables", "items", "--create-tables"});
+  plain.reset();
+  RunBinary(std::string(bin) + "/pg_ctl", {"-D", data, "-m", "immediate", "stop"});
+  EXPECT_EQ(r.exit_code, 9) << Show(r);
+  EXPECT_THAT(r.err, HasSubstr("wal_level=replica"));
+  EXPECT_THAT(r.err, HasSubstr("ALTER SYSTEM SET wal_level = logical"));
+  EXPECT_EQ(One(*dst_, "SELECT to_regclass('items') IS NULL"), "t");
 }
 
 }  // namespace
