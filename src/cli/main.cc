@@ -752,6 +752,7 @@ int Run(int argc, char** argv, const std::string& only, bool* retry) {
     health->add_flag("--exit-code", margs.exit_code,
                      "exit 9 when unhealthy, schema drift included (always on for health)");
   }
+  CLI::App* sync_cmd = want("sync") ? AddSyncCommand(app) : nullptr;
   app.add_option("--history-table", history_table, "history table name (default ferry_schema_history)")
       ->option_text("NAME");
   app.add_option("--lock-wait", lock_wait, "how long to wait for the migration lock (default 60s)")
@@ -799,7 +800,6 @@ int Run(int argc, char** argv, const std::string& only, bool* retry) {
   if (!schema_agreement_timeout.empty()) {
     flags["schema_agreement_timeout"] = schema_agreement_timeout;
   }
-  CLI::App* sync_cmd = want("sync") ? AddSyncCommand(app) : nullptr;
   std::optional<std::string> config_path;
   bool explicit_config = !g.config_path.empty();
   if (explicit_config) {
