@@ -246,7 +246,7 @@ TEST_F(SyncTest, RefusesRoleWithoutReplication) {
   RunResult r = RunFerry({"sync", "--from", url, "--to", dst_db_.url(), "--job", job_, "--tables",
                           "items", "--create-tables"});
   EXPECT_EQ(r.exit_code, 6) << Show(r);
-  EXPECT_THAT(r.err, HasSubstr("ALTER ROLE " + role + " REPLICATION"));
+  EXPECT_THAT(r.err, HasSubstr("ALTER ROLE \"" + role + "\" REPLICATION"));
   EXPECT_EQ(SlotCount(), 0);
   (void)admin->Exec("DROP OWNED BY " + role);
   Sql(*src_, "REVOKE ALL ON items FROM " + role);
@@ -313,12 +313,23 @@ TEST_F(SyncTest, RefusesSourceWithoutLogicalWalLevel) {
   ASSERT_NE(bin, nullptr) << "FERRY_TEST_PG_BIN is not set: source /tmp/srv/env";
   TempDir dir;
   const std::string data = dir.File("data");
-  RunResult init = RunBinary(std::string(bin) + "/initdb",
-                             {"-D", data, "-U", "postgres", "--auth=trust", "--no-sync"});
+  // PostgreSQL refuses to run as root: as root, run its tools as the
+  // servers' own user (scripts/test-servers.sh), like the shared servers.
+  auto server_tool = [&](const std::string& tool, std::vector<std::string> args) {
+    if (getuid() != 0) return RunBinary(std::string(bin) + "/" + tool, args, {}, "/");
+    args.insert(args.begin(), {"-u", "ferrytest", "--", std::string(bin) + "/" + tool});
+    return RunBinary("/usr/sbin/runuser", args, {}, "/");
+  };
+  if (getuid() == 0) {
+    RunResult own = RunBinary("/bin/chown", {"ferrytest", dir.path()});
+    ASSERT_EQ(own.exit_code, 0) << Show(own);
+  }
+  RunResult init =
+      server_tool("initdb", {"-D", data, "-U", "postgres", "--auth=trust", "--no-sync"});
   ASSERT_EQ(init.exit_code, 0) << Show(init);
   const int port = 20000 + static_cast<int>(getpid() % 9000);
-  RunResult start = RunBinary(
-      std::string(bin) + "/pg_ctl",
+  RunResult start = server_tool(
+      "pg_ctl",
       {"-D", data, "-l", dir.File("log"), "-w", "-o",
        "-p " + std::to_string(port) + " -k " + dir.path() +
            " -c listen_addresses=127.0.0.1 -c wal_level=replica -c fsync=off",
@@ -330,7 +341,7 @@ TEST_F(SyncTest, RefusesSourceWithoutLogicalWalLevel) {
   RunResult r = RunFerry({"sync", "--from", url, "--to", dst_db_.url(), "--job", job_,
                           "--tables", "items", "--create-tables"});
   plain.reset();
-  RunBinary(std::string(bin) + "/pg_ctl", {"-D", data, "-m", "immediate", "stop"});
+  server_tool("pg_ctl", {"-D", data, "-m", "immediate", "-w", "stop"});
   EXPECT_EQ(r.exit_code, 9) << Show(r);
   EXPECT_THAT(r.err, HasSubstr("wal_level=replica"));
   EXPECT_THAT(r.err, HasSubstr("ALTER SYSTEM SET wal_level = logical"));
