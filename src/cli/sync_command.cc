@@ -136,7 +136,6 @@ CLI::App* AddSyncCommand(CLI::App& app) {
 
 int RunSyncCommand(const Context& ctx) {
   SyncArgs a = g_args;
-  if (a.from.empty()) a.from = ctx.config.Get("database");
   if (a.to.empty()) {
     return ReportError(Status(StatusCode::kInvalidArgument,
                               "ferry sync needs --to URL: the target PostgreSQL database"),
@@ -144,6 +143,8 @@ int RunSyncCommand(const Context& ctx) {
   }
   if (!a.status.empty()) return PrintStatus(ctx, a);
   if (!a.drop.empty()) return Drop(ctx, a);
+  // --status and --drop fall back to the source stored in the job.
+  if (a.from.empty()) a.from = ctx.config.Get("database");
   SyncOptions o;
   o.from_url = a.from;
   o.to_url = a.to;

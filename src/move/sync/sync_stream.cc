@@ -42,9 +42,9 @@ class Loop {
 
   Result<std::string> Run() {
     const SyncOptions& o = *c_.options;
-    if (o.until_lag_zero) {
-      FERRY_ASSIGN_OR_RETURN(goal_, CurrentWalLsn(*c_.src));
-    }
+    // Caught up means: everything committed on the source before the
+    // stream started is applied (and afterwards: all the server sent).
+    FERRY_ASSIGN_OR_RETURN(goal_, CurrentWalLsn(*c_.src));
     idle_end_ = c_.applier->applied_lsn();
     Publish("sync_started");
     while (true) {
@@ -54,7 +54,7 @@ class Loop {
       }
       if (!c_.applier->in_transaction()) {
         uint64_t position = Position();
-        if (server_end_ > 0 && position >= server_end_ && !caught_up_) {
+        if (server_end_ > 0 && position >= server_end_ && position >= goal_ && !caught_up_) {
           FERRY_RETURN_IF_ERROR(CaughtUp());
         }
         if (o.until_lag_zero && position >= goal_) {
@@ -135,8 +135,11 @@ class Loop {
     p.rows_applied = c_.applier->rows_applied;
     p.transactions = c_.applier->transactions;
     uint64_t position = Position();
-    p.lag_bytes = server_end_ > position ? static_cast<int64_t>(server_end_ - position) : 0;
-    const bool caught_up = !c_.applier->in_transaction() && server_end_ > 0 && position >= server_end_;
+    // WAL the source has written past the confirmed position (what the
+    // slot keeps); -1 when the source cannot be asked.
+    auto wal = CurrentWalLsn(*c_.src);
+    p.lag_bytes = !wal.ok() ? -1 : *wal > position ? static_cast<int64_t>(*wal - position) : 0;
+    const bool caught_up = caught_up_ && !c_.applier->in_transaction();
     p.lag_seconds = caught_up || c_.applier->last_commit_unix() == 0
                         ? 0
                         : std::max(0.0, NowUnix() - c_.applier->last_commit_unix());
