@@ -47,5 +47,6 @@ Runner AddServeCommand(CLI::App& app, const Want& want);      // cli_ops.cc
 Runner AddRecommendCommand(CLI::App& app, const Want& want);  // cli_ops.cc
 Runner AddPartitionCommands(CLI::App& app, const Want& want); // cli_ops.cc
 Runner AddMigrateCommands(CLI::App& app, const Want& want);   // cli_migrate.cc
+Runner AddSyncFamily(CLI::App& app, const Want& want);        // sync_command.cc
 
 }  // namespace ferry::cli

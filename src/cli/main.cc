@@ -86,6 +86,7 @@ const std::vector<CommandFamily>& CommandTable() {
       {{"serve"}, AddServeCommand},
       {{"recommend"}, AddRecommendCommand},
       {{"partition"}, AddPartitionCommands},
+      {{"sync"}, AddSyncFamily},
       {{"init", "new", "up", "down", "redo", "goto", "status", "history", "validate", "plan",
         "baseline", "repair", "report", "complete", "abort", "health"},
        AddMigrateCommands},

@@ -62,6 +62,11 @@ struct CopyOptions {
   // this run is released and RunCopy returns kCancelled. A later run with
   // the same options resumes.
   const std::atomic<bool>* cancel = nullptr;
+  // PostgreSQL source: read in this exported snapshot (e.g. the one a
+  // logical replication slot exported when it was created, for ferry sync)
+  // with SET TRANSACTION SNAPSHOT instead of exporting one of its own. The
+  // session that exported it must stay open, idle, until RunCopy returns.
+  std::string snapshot;
 
   // CQL targets (cql://, scylla://, cassandra://; docs/copy.md "To
   // Cassandra/ScyllaDB"):

@@ -631,8 +631,16 @@ Result<Prepared> Prepare(const CopyOptions& o, bool for_run) {
   }
   if (for_run && IsPg(*p.src)) {
     FERRY_RETURN_IF_ERROR(p.src->Exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").status());
-    FERRY_ASSIGN_OR_RETURN(QueryResult snap, p.src->Query("SELECT pg_export_snapshot()"));
-    p.snapshot = snap.Text(0, 0);
+    if (!o.snapshot.empty()) {
+      // Joins the given snapshot; the workers join it the same way.
+      Status joined =
+          p.src->Exec(fmt::format("SET TRANSACTION SNAPSHOT {}", PgLiteral(o.snapshot))).status();
+      if (!joined.ok()) return std::move(joined).Prefix("joining the given snapshot");
+      p.snapshot = o.snapshot;
+    } else {
+      FERRY_ASSIGN_OR_RETURN(QueryResult snap, p.src->Query("SELECT pg_export_snapshot()"));
+      p.snapshot = snap.Text(0, 0);
+    }
   }
   if (!p.existing || o.restart) {
     for (auto& t : p.tables) FERRY_RETURN_IF_ERROR(WithTable(planner.SplitRanges(t), t.source_name));

@@ -135,6 +135,23 @@ Event RedisEventOf(std::string type, std::string job, std::string database,
   return e;
 }
 
+Event SyncEventOf(std::string type, std::string job, std::string database, SyncProgress progress,
+                  int64_t rows) {
+  Event e;
+  e.kind = EventKind::kSync;
+  e.status = type == "sync_failed"    ? EventStatus::kFailed
+             : type == "sync_stopped" ? EventStatus::kSucceeded
+             : type == "sync_started" ? EventStatus::kStarted
+                                      : EventStatus::kInfo;
+  e.operation = "sync";
+  e.job = std::move(job);
+  e.database = std::move(database);
+  e.rows = rows;
+  e.type = std::move(type);
+  e.sync = std::move(progress);
+  return e;
+}
+
 Event SchemaVersionEvent(std::string database, std::string version) {
   Event e;
   e.kind = EventKind::kMigration;

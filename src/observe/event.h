@@ -37,6 +37,7 @@ enum class EventKind {
   kExpand,     // an expand/contract step, or an online step of a migration
   kLint,       // a lint finding or an override of one
   kRedis,      // a Redis copy or slot move's progress
+  kSync,       // a PostgreSQL -> PostgreSQL sync's phase, lag and rows applied
 };
 constexpr std::string_view EventKindName(EventKind kind) {
   switch (kind) {
@@ -47,6 +48,7 @@ constexpr std::string_view EventKindName(EventKind kind) {
     case EventKind::kExpand: return "expand";
     case EventKind::kLint: return "lint";
     case EventKind::kRedis: return "redis";
+    case EventKind::kSync: return "sync";
   }
   return "unknown";
 }
@@ -150,6 +152,17 @@ struct RedisProgress {
   double seconds = 0;
 };
 
+// A sync's progress: the detail of kSync events (ferry sync, docs/sync.md).
+struct SyncProgress {
+  std::string phase;          // copying, catching_up, streaming, stopped
+  std::string applied_lsn;    // end LSN of the last applied transaction
+  int64_t rows_applied = 0;   // by this run
+  int64_t transactions = 0;   // by this run
+  int64_t lag_bytes = -1;     // source WAL not yet confirmed by the sync; -1 unknown
+  double lag_seconds = 0;     // now - commit time of the last applied transaction; 0 caught up
+  double rows_per_second = 0;
+};
+
 struct Event {
   EventKind kind = EventKind::kMigration;
   // The step within the kind: "migration_started", "chunk_done", "batch" ...
@@ -169,6 +182,7 @@ struct Event {
   std::optional<BackfillProgress> backfill;
   std::optional<VerifyTableProgress> verify;
   std::optional<RedisProgress> redis;
+  std::optional<SyncProgress> sync;
 };
 
 // Builders filling the header from a kind's detail.
@@ -181,6 +195,10 @@ Event VerifyTableEventOf(VerifyTableProgress table);
 // that ended with failures.
 Event RedisEventOf(std::string type, std::string job, std::string database,
                    RedisProgress progress, bool failed = false);
+// A sync's step: type "sync_started", "sync_progress", "sync_caught_up",
+// "sync_stopped" or "sync_failed"; rows = rows applied since the previous event.
+Event SyncEventOf(std::string type, std::string job, std::string database, SyncProgress progress,
+                  int64_t rows);
 // The schema version a database is at after a migration command (kind
 // kMigration, type "schema_version", job = the version, no detail).
 Event SchemaVersionEvent(std::string database, std::string version);

@@ -28,6 +28,7 @@ inline constexpr const char* kLibpqSoname = "libpq.so.5";
   X(PQcmdStatus)                 \
   X(PQcmdTuples)                 \
   X(PQconnectdbParams)           \
+  X(PQconsumeInput)              \
   X(PQdb)                        \
   X(PQenterPipelineMode)         \
   X(PQerrorMessage)              \
@@ -35,6 +36,7 @@ inline constexpr const char* kLibpqSoname = "libpq.so.5";
   X(PQexecParams)                \
   X(PQexitPipelineMode)          \
   X(PQfinish)                    \
+  X(PQflush)                     \
   X(PQfname)                     \
   X(PQfreeCancel)                \
   X(PQfreemem)                   \
@@ -63,6 +65,7 @@ inline constexpr const char* kLibpqSoname = "libpq.so.5";
   X(PQserverVersion)             \
   X(PQsetNoticeProcessor)        \
   X(PQsetSingleRowMode)          \
+  X(PQsocket)                    \
   X(PQstatus)                    \
   X(PQtransactionStatus)         \
   X(PQuser)

@@ -105,7 +105,13 @@ struct Families {
                                "Keys of a Redis copy or slot move so far, by state")),
         redis_slots(GaugeFamily(r, "ferry_redis_slots", "Slots of a Redis slot move, by state")),
         redis_lag(GaugeFamily(r, "ferry_redis_follow_lag_keys",
-                              "redis copy --follow: source keys changed and not yet copied")) {}
+                              "redis copy --follow: source keys changed and not yet copied")),
+        sync_rows(CounterFamily(r, "ferry_sync_rows_applied_total",
+                                "Rows changed on the target by ferry sync's streamed changes")),
+        sync_lag_bytes(GaugeFamily(r, "ferry_sync_lag_bytes",
+                                   "Source WAL not yet confirmed by a sync (bytes)")),
+        sync_lag_seconds(GaugeFamily(r, "ferry_sync_lag_seconds",
+                                     "Age of the last applied source commit; 0 when caught up")) {}
 
   Family<Histogram>& migration_duration;
   Family<Counter>& migration_success;
@@ -130,6 +136,9 @@ struct Families {
   Family<Gauge>& redis_keys;
   Family<Gauge>& redis_slots;
   Family<Gauge>& redis_lag;
+  Family<Counter>& sync_rows;
+  Family<Gauge>& sync_lag_bytes;
+  Family<Gauge>& sync_lag_seconds;
 };
 
 class MetricsRegistry {
@@ -273,6 +282,13 @@ void MetricsRegistry::ObserveOther(const Event& e) {
     f_->expand_steps.Add({{"step", e.type}, {"database", e.database}}).Increment();
   } else if (e.kind == EventKind::kRedis && e.redis) {
     ObserveRedis(e);
+  } else if (e.kind == EventKind::kSync && e.sync) {
+    f_->sync_rows.Add({{"job", e.job}, {"database", e.database}})
+        .Increment(static_cast<double>(e.rows));
+    if (e.sync->lag_bytes >= 0) {
+      f_->sync_lag_bytes.Add({{"job", e.job}}).Set(static_cast<double>(e.sync->lag_bytes));
+    }
+    f_->sync_lag_seconds.Add({{"job", e.job}}).Set(e.sync->lag_seconds);
   } else if (e.kind == EventKind::kVerify && e.verify) {
     const VerifyTableProgress& v = *e.verify;
     auto diff = [&](const char* kind, int64_t n) {

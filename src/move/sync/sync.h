@@ -1,0 +1,109 @@
+// Sync: continuous logical replication from one PostgreSQL database to
+// another (docs/sync.md).
+//
+// In:     SyncOptions (source and target URLs, tables, job name).
+// Out:    the target tables follow the source: an initial copy from the
+//         slot's exported snapshot, then every committed change streamed
+//         from the slot and applied in commit order. Events of kind kSync.
+// Resume: the job row in ferry_sync_jobs on the target holds the applied
+//         position (commit end LSN), written in the same transaction as
+//         the changes; a restarted run skips transactions at or before it.
+//
+// Stages: sync_plan.cc (checks, table list), sync_state.cc (control table),
+// sync_run.cc (create slot, copy, then stream), sync_stream.cc (the
+// replication loop), sync_apply.cc (one transaction onto the target),
+// sync_status.cc (status and drop), pgoutput.cc (message decoder).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ferry/status.h"
+#include "observe/event.h"
+
+namespace ferry {
+
+struct SyncOptions {
+  std::string from_url;
+  std::string to_url;
+  std::vector<std::string> tables;  // "t" or "schema.t"; empty with all = true
+  bool all = false;                 // every user table of the source
+  std::string job = "sync";         // names the slot and publication: ferry_sync_<job>
+  bool create_tables = false;       // create missing target tables (as ferry copy does)
+  bool resume = false;              // require an existing job of this name
+  bool until_lag_zero = false;      // stop once every change up to now is applied
+  std::chrono::milliseconds stop_after{0};  // stop after this long streaming; 0: never
+  int copy_workers = 2;
+  // Set from a signal handler: the loop stops at the next message boundary
+  // (an open transaction is rolled back; it is streamed again next run).
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+enum class SyncPhase { kCopying, kCatchingUp, kStreaming, kStopped };
+std::string_view SyncPhaseName(SyncPhase phase);
+Result<SyncPhase> ParseSyncPhase(std::string_view name);
+
+struct SyncSummary {
+  std::string job;
+  std::string slot;
+  bool resumed = false;
+  int64_t rows_copied = 0;      // initial copy of this run
+  int64_t rows_applied = 0;     // streamed changes applied by this run
+  int64_t transactions = 0;     // by this run
+  int64_t skipped_transactions = 0;  // already applied before a restart
+  std::string applied_lsn;      // text form
+  double seconds = 0;
+  std::string stop_reason;      // "caught up", "--stop-after", "cancelled"
+};
+
+// Runs (or resumes) the job until it is caught up (until_lag_zero), the
+// stop-after time passed, cancel was set, or it fails. Bad input fails
+// before anything is created: wal_level not logical, a role without
+// REPLICATION, a table without primary key or replica identity, a slot of
+// that name not owned by this job, non-empty target tables for a new job.
+// A DDL change on the source (columns that differ from the target table)
+// stops it with kFailedPrecondition saying how to resume.
+Result<SyncSummary> RunSync(const SyncOptions& options, EventBus* bus);
+
+struct SyncTableStatus {
+  std::string table;
+};
+struct SyncStatus {
+  std::string job, slot, publication, source;
+  std::string phase;             // copying, catching_up, streaming, stopped
+  std::vector<std::string> tables;
+  std::string applied_lsn;       // last applied commit end LSN
+  std::string last_commit_at;    // source commit time of that transaction
+  std::string updated_at;
+  std::string error;             // why it stopped, when it did on an error
+  bool slot_exists = false;
+  bool slot_active = false;      // a sync is reading from the slot now
+  int64_t lag_bytes = -1;        // pg_current_wal_lsn() - confirmed_flush_lsn; -1 unknown
+  double lag_seconds = 0;        // 0 when caught up
+  int64_t rows_applied = 0, transactions = 0;
+  double apply_rate = 0;         // rows per second of the current (or last) stream
+  std::vector<std::string> warnings;  // abandoned slots holding WAL, ...
+};
+
+// Reads the job row on `to_url` and its slot on `from_url` (when empty, the
+// source URL stored in the job, which has no password).
+Result<SyncStatus> ReadSyncStatus(const std::string& from_url, const std::string& to_url,
+                                  const std::string& job);
+
+// Drops the job's slot and publication on the source and its rows on the
+// target (a slot in use by a running sync is refused). Works when only some
+// of them are left.
+struct SyncDropResult {
+  bool slot_dropped = false, publication_dropped = false, job_dropped = false;
+};
+Result<SyncDropResult> DropSync(const std::string& from_url, const std::string& to_url,
+                                const std::string& job);
+
+// "ferry_sync_" + the job name made safe for a slot name (lower case,
+// [a-z0-9_], at most 63 bytes). kInvalidArgument for an empty name.
+Result<std::string> SyncSlotName(std::string_view job);
+
+}  // namespace ferry

@@ -1,0 +1,135 @@
+// Shared by the sync stages (src/move/sync/*.cc); not a public header.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "drivers/connection.h"
+#include "drivers/postgres/pg_replication.h"
+#include "ferry/status.h"
+#include "move/sync/pgoutput.h"
+#include "move/sync/sync.h"
+#include "move/table_info.h"
+#include "observe/event.h"
+
+namespace ferry::sync_internal {
+
+// ---- sync_state.cc: the job row in ferry_sync_jobs on the target ----
+struct JobRow {
+  std::string job, slot, publication, source;  // source: redacted URL
+  std::vector<std::string> tables;             // qualified source names
+  SyncPhase phase = SyncPhase::kCopying;
+  uint64_t applied_lsn = 0;  // end LSN of the last applied transaction
+  std::string last_commit_at, updated_at, stream_started_at, error;
+  int64_t rows_applied = 0, transactions = 0, stream_rows = 0;
+  double stream_seconds = 0;  // updated_at - stream_started_at
+  bool caught_up = false;
+};
+
+Status EnsureJobTable(Connection& dst);
+// nullopt when there is no such job (or no control table yet).
+Result<std::optional<JobRow>> ReadJob(Connection& dst, const std::string& job);
+Status InsertJob(Connection& dst, const JobRow& row);
+// Sets phase (and error, "" clears it) outside any transaction.
+Status SetPhase(Connection& dst, const std::string& job, SyncPhase phase,
+                const std::string& error = "");
+Status SetCaughtUp(Connection& dst, const std::string& job);
+// Starts a stream's rate window (stream_started_at = now, stream_rows = 0)
+// and sets the start position of a fresh job.
+Status StartStreamWindow(Connection& dst, const std::string& job, SyncPhase phase);
+Status SetAppliedLsn(Connection& dst, const std::string& job, uint64_t lsn);
+// Inside the transaction that applied the changes: the new position.
+Status RecordApplied(Connection& dst, const std::string& job, uint64_t end_lsn,
+                     double commit_unix, int64_t rows);
+Status DeleteJob(Connection& dst, const std::string& job);
+
+// ---- sync_plan.cc: checks and the table list ----
+struct PlannedTable {
+  std::string name;  // qualified source name ("public.t")
+  TableInfo source;
+  char replica_identity = 'd';
+  bool target_exists = false;
+};
+struct Plan {
+  std::string job, slot, publication;
+  std::vector<PlannedTable> tables;
+  std::optional<JobRow> existing;
+};
+// Checks the servers, the job, the slot and every table; writes nothing.
+Result<Plan> PlanSync(const SyncOptions& o, Connection& src, Connection& dst);
+// Whether a replication slot of that name exists, and if active.
+struct SlotInfo {
+  bool exists = false, active = false;
+  int64_t retained_bytes = 0;  // pg_current_wal_lsn() - confirmed_flush_lsn
+  std::string database;
+};
+Result<SlotInfo> ReadSlot(Connection& src, const std::string& slot);
+
+// ---- sync_apply.cc: decoded messages onto the target ----
+class Applier {
+ public:
+  Applier(Connection& dst, std::string job, std::set<std::string> tables, uint64_t applied_lsn)
+      : dst_(dst), job_(std::move(job)), tables_(std::move(tables)), applied_lsn_(applied_lsn) {}
+
+  // Applies one message. Begin opens a target transaction (or marks the
+  // transaction skipped when it was applied before), Commit records the
+  // position and commits. A Relation whose columns differ from the target
+  // table is kFailedPrecondition (the open transaction is rolled back).
+  Status Apply(const pgoutput::Message& message);
+  // Rolls back an open transaction (stop in the middle of one).
+  void Abandon();
+
+  bool in_transaction() const { return in_tx_; }
+  uint64_t applied_lsn() const { return applied_lsn_; }
+  double last_commit_unix() const { return last_commit_unix_; }
+  int64_t rows_applied = 0, transactions = 0, skipped = 0;
+
+ private:
+  struct Rel {
+    pgoutput::Relation msg;
+    std::string target;             // quoted qualified target name
+    std::vector<size_t> key;        // relation columns of the replica identity
+  };
+  Status OnBegin(const pgoutput::Begin& b);
+  Status OnCommit(const pgoutput::Commit& c);
+  Status OnRelation(const pgoutput::Relation& r);
+  Status OnInsert(const pgoutput::Insert& m);
+  Status OnUpdate(const pgoutput::Update& m);
+  Status OnDelete(const pgoutput::Delete& m);
+  Status OnTruncate(const pgoutput::Truncate& m);
+  Result<const Rel*> Find(uint32_t id) const;
+  Result<int64_t> Run(const std::string& sql, const Params& params);
+  std::string Where(const Rel& rel, const pgoutput::Tuple& tuple, bool full, Params& params) const;
+
+  Connection& dst_;
+  std::string job_;
+  std::set<std::string> tables_;
+  uint64_t applied_lsn_;
+  std::map<uint32_t, Rel> relations_;
+  bool in_tx_ = false, skipping_ = false;
+  int64_t tx_rows_ = 0;
+  double last_commit_unix_ = 0;
+};
+
+
+// ---- sync_stream.cc: the replication loop ----
+struct StreamContext {
+  const SyncOptions* options = nullptr;
+  postgres::ReplicationSession* replication = nullptr;
+  Connection* src = nullptr;  // for pg_current_wal_lsn()
+  Connection* dst = nullptr;
+  Applier* applier = nullptr;
+  EventBus* bus = nullptr;
+  std::string database;  // DatabaseLabel of the target, for events
+  SyncPhase phase = SyncPhase::kCatchingUp;
+};
+// Streams and applies until a stop condition; returns why it stopped
+// ("caught up", "--stop-after", "cancelled"). The slot's flush position
+// is confirmed as transactions commit on the target.
+Result<std::string> StreamChanges(StreamContext& ctx);
+
+}  // namespace ferry::sync_internal
