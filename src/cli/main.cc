@@ -15,6 +15,7 @@
 #include "cli/exit_codes.h"
 #include "cli/output.h"
 #include "cli/partition_command.h"
+#include "cli/checkpoint_command.h"
 #include "cli/copy_command.h"
 #include "cli/redis_command.h"
 #include "cli/run_metrics.h"
@@ -65,6 +66,7 @@ Commands, each with an example:
   recommend  ferry recommend --json          ranked advice with SQL: keys, indexes, bloat, history
   partition  ferry partition maintain --dry-run
              keep the RANGE partitions declared in ferry.toml: premake, attach, prune
+  checkpoint ferry checkpoint create before-x   restorable point (pg_dump / SQLite backup)
   serve      ferry serve --database postgres://app@db/app
              dashboard, /metrics, /healthz, /readyz and /api/* on 127.0.0.1:9187
   version    ferry version
@@ -176,6 +178,49 @@ void AddRedisScaling(CLI::App* cluster, RedisArgs& a, RedisApps& apps) {
       "  ferry redis cluster rebalance redis+cluster://n1:7000 --use-empty-masters --dry-run\n"
       "Each move is a move-slots job (MIGRATE ... KEYS, SETSLOT in the documented order); the\n"
       "plan is kept in --state, so after kill -9 the same command finishes it.");
+}
+
+// ferry checkpoint create|list|restore|delete|prune (checkpoint_command.h).
+CLI::App* AddCheckpointCommand(CLI::App& app, CheckpointArgs& a) {
+  CLI::App* cmd = app.add_subcommand(
+      "checkpoint", "restorable points of a database: pg_dump -Fc or SQLite backup (docs/checkpoints.md)");
+  cmd->require_subcommand(1);
+  auto sub = [&](const char* name, const char* help, const char* examples) {
+    CLI::App* c = cmd->add_subcommand(name, help);
+    c->footer(std::string("Examples:\n") + examples);
+    c->add_option("--dir-checkpoints", a.dir, "checkpoint folder (default [checkpoint] dir, "
+                  ".ferry/checkpoints)")->option_text("DIR");
+    c->parse_complete_callback([&a, name] { a.action = name; });
+    return c;
+  };
+  CLI::App* create = sub("create", "take a checkpoint: the whole database, or some schemas or tables",
+                         "  ferry checkpoint create before-orders-split\n"
+                         "  ferry checkpoint create nightly --schema billing --json\n"
+                         "  ferry checkpoint create t1 --table public.orders --pg-bin /usr/lib/postgresql/16/bin\n"
+                         "Size and time are printed. PostgreSQL: pg_dump -Fc (as new as the server);\n"
+                         "SQLite: the online backup API. The password reaches pg_dump in its environment.");
+  create->add_option("name", a.name, "checkpoint name (letters, digits, . _ -)")->required();
+  create->add_option("--schema", a.schemas, "only this schema (repeat for more)")->option_text("S");
+  create->add_option("--table", a.tables, "only this table, schema.table (repeat)")->option_text("T");
+  CLI::App* restore = sub("restore", "restore a checkpoint in one transaction (nothing changes on failure)",
+                          "  ferry checkpoint restore before-orders-split --dry-run\n"
+                          "  ferry checkpoint restore before-orders-split\n"
+                          "Objects in the checkpoint's scope made since are dropped first; --dry-run lists\n"
+                          "what would be dropped and restored and changes nothing.");
+  restore->add_option("name", a.name, "checkpoint name")->required();
+  restore->add_flag("--dry-run", a.dry_run, "list what would be dropped and restored; change nothing");
+  for (CLI::App* c : {create, restore}) {
+    c->add_option("--pg-bin", a.pg_bin, "folder of pg_dump, pg_restore and psql (default "
+                  "[checkpoint] pg_bin, then PATH)")->option_text("DIR");
+  }
+  sub("list", "list checkpoints: name, engine, created, size, time, version, scope",
+      "  ferry checkpoint list\n  ferry checkpoint list --json");
+  sub("delete", "delete one checkpoint", "  ferry checkpoint delete before-orders-split")
+      ->add_option("name", a.name, "checkpoint name")->required();
+  sub("prune", "keep the newest N checkpoints, delete the rest",
+      "  ferry checkpoint prune --keep 5\n  ferry checkpoint prune   # [checkpoint] keep from ferry.toml")
+      ->add_option("--keep", a.keep, "how many to keep (default [checkpoint] keep)")->option_text("N");
+  return cmd;
 }
 
 void AddRedisCommands(CLI::App& app, RedisArgs& a, RedisApps& apps) {
@@ -300,7 +345,7 @@ std::string CommandNamed(int argc, char** argv) {
       "--schema-agreement-timeout",
       "--metrics-file", "--pushgateway"};
   static constexpr std::string_view kCommands[] = {
-      "version", "doctor", "lint", "backfill", "verify", "copy", "serve", "recommend", "partition", "init", "new", "up", "down",
+      "version", "doctor", "lint", "backfill", "verify", "copy", "serve", "recommend", "partition", "checkpoint", "init", "new", "up", "down",
       "redo", "goto", "status", "history", "validate", "plan", "baseline", "repair", "report",
       "complete", "abort", "health", "redis"};
   for (int i = 1; i < argc; ++i) {
@@ -625,6 +670,9 @@ int Run(int argc, char** argv, const std::string& only, bool* retry) {
         "archive schema missing. Guide: docs/partitions.md.");
   }
 
+  CheckpointArgs ckargs;
+  CLI::App* checkpoint = want("checkpoint") ? AddCheckpointCommand(app, ckargs) : nullptr;
+
   MigrateArgs margs;
   std::vector<CLI::App*> migrate_cmds;
   auto command = [&](const char* name, const char* help, const char* examples) -> CLI::App* {
@@ -645,7 +693,8 @@ int Run(int argc, char** argv, const std::string& only, bool* retry) {
   }
   if (CLI::App* up = command("up", "apply pending migrations, each in its own transaction",
                              "  ferry up\n  ferry up --to 20260101120000 --dry-run\n"
-                             "  DATABASE_URL=postgres://app@db/app ferry up --json")) {
+                             "  DATABASE_URL=postgres://app@db/app ferry up --json\n"
+                             "  ferry up --checkpoint --auto-rollback   # restore it if one fails")) {
     up->alias("migrate");
     up->add_option("--to", margs.target, "stop after this version");
     up->add_flag("--dry-run", margs.dry_run, "list what would run; change nothing");
@@ -660,6 +709,12 @@ int Run(int argc, char** argv, const std::string& only, bool* retry) {
                    "directory); cql:// only");
     up->add_flag("--allow-unsafe", margs.allow_unsafe,
                  "apply despite error-level lint findings (recorded in the history note)");
+    up->add_flag("--checkpoint", margs.checkpoint,
+                 "first take a checkpoint of the database (docs/checkpoints.md)");
+    up->add_flag("--auto-rollback", margs.auto_rollback,
+                 "on failure restore that checkpoint, or without one run the downs of this run");
+    up->add_option("--dir-checkpoints", margs.checkpoint_dir, "checkpoint folder")->option_text("DIR");
+    up->add_option("--pg-bin", margs.pg_bin, "folder of pg_dump, pg_restore, psql")->option_text("DIR");
   }
   if (CLI::App* down = command("down", "roll back applied migrations with their down sections",
                                "  ferry down             # the newest one\n  ferry down --steps 3\n"
@@ -835,6 +890,7 @@ int Run(int argc, char** argv, const std::string& only, bool* retry) {
     if (copy != nullptr && copy->parsed()) return RunCopyCommand(ctx, cargs);
     if (serve != nullptr && serve->parsed()) return RunServeCommand(ctx, sargs);
     if (recommend != nullptr && recommend->parsed()) return RunRecommendCommand(ctx, recargs);
+    if (checkpoint != nullptr && checkpoint->parsed()) return RunCheckpointCommand(ctx, ckargs);
     if (partition_status != nullptr && partition_status->parsed()) {
       return RunPartitionStatus(ctx, pargs);
     }
