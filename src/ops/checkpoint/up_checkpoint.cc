@@ -102,6 +102,34 @@ std::vector<std::string> AppliedThisRun(const std::vector<HistoryRow>& before,
   return out;
 }
 
+// The failed row of this run: its transaction rolled it back, so it is
+// marked rolled_back (the plan then sees it pending and `down` may pass
+// it). A no-transaction file that failed after some statements committed
+// cannot be undone by downs: kFailedPrecondition naming it.
+Status SettleFailedRows(Migrator& m, const std::vector<HistoryRow>& before,
+                        const std::vector<HistoryRow>& after) {
+  const std::set<std::string> earlier = Marks(before);
+  History history(m.connection(), m.options().history_table);
+  for (HistoryRow row : after) {
+    if (row.status != "failed" || earlier.count(*Marks({row}).begin())) continue;
+    const bool whole = row.execution == "transaction" || row.execution == "single-transaction" ||
+                       row.statements_done == 0;
+    if (!whole) {
+      return Status(StatusCode::kFailedPrecondition,
+                    fmt::format("{} failed after {} statement(s) ran outside a transaction; the "
+                                "downs cannot undo part of it: fix it by hand, or use 'ferry up "
+                                "--checkpoint --auto-rollback' next time",
+                                row.script, row.statements_done));
+    }
+    row.status = std::string(ToText(HistoryStatus::kRolledBack));
+    row.note += (row.note.empty() ? "" : "; ") +
+                std::string("nothing of it was committed (its transaction rolled back); "
+                            "auto-rollback");
+    FERRY_RETURN_IF_ERROR(history.Save(row).status());
+  }
+  return Status();
+}
+
 // Undoes the failed run; fills the rollback fields of `r`.
 void RollBack(Migrator& m, const GuardedUpOptions& o, const std::vector<HistoryRow>& before,
               EventBus* bus, GuardedUpResult* r) {
@@ -125,6 +153,8 @@ void RollBack(Migrator& m, const GuardedUpOptions& o, const std::vector<HistoryR
     r->rolled_back = after.ok() ? AppliedThisRun(before, *after) : std::vector<std::string>{};
     if (!after.ok()) {
       r->rollback_status = after.status();
+    } else if (Status settled = SettleFailedRows(m, before, *after); !settled.ok()) {
+      r->rollback_status = std::move(settled);
     } else if (!r->rolled_back.empty()) {
       Publish(m, bus, "auto_rollback_started",
               fmt::format("auto-rollback: running the downs of {}",
