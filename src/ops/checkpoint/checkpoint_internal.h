@@ -16,7 +16,7 @@ inline constexpr const char* kManifestFile = "manifest.json";
 std::string FolderOf(const std::string& dir, const std::string& name);
 // Writes manifest.json into `folder` through a temporary file and rename.
 Status WriteManifest(const std::string& folder, const CheckpointManifest& m);
-// "2026-12-06T02:16:03Z" and "20261206T021603Z".
+// "2026-12-06T02:16:03.123Z" and "20261206T021603123Z" (UTC).
 std::string IsoNow();
 std::string CompactNow();
 

@@ -184,14 +184,19 @@ std::string FormatNow(const char* format) {
 }
 }  // namespace
 
-std::string IsoNow() {
-  // Milliseconds, so checkpoints taken in the same second still sort by age.
+namespace {
+// Milliseconds, so checkpoints taken in the same second still differ and
+// sort by age.
+int Millis() {
   auto now = std::chrono::system_clock::now();
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
-  std::string text = FormatNow("%Y-%m-%dT%H:%M:%S");
-  return fmt::format("{}.{:03d}Z", text, static_cast<int>(ms.count()));
+  return static_cast<int>(
+      (std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000)
+          .count());
 }
-std::string CompactNow() { return FormatNow("%Y%m%dT%H%M%SZ"); }
+}  // namespace
+
+std::string IsoNow() { return fmt::format("{}.{:03d}Z", FormatNow("%Y-%m-%dT%H:%M:%S"), Millis()); }
+std::string CompactNow() { return fmt::format("{}{:03d}Z", FormatNow("%Y%m%dT%H%M%S"), Millis()); }
 
 }  // namespace checkpoint
 
