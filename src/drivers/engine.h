@@ -78,13 +78,6 @@ enum class SqlGrammar : uint8_t {
   kCql,  // drivers/cql/cql_split.h
 };
 
-// How a restorable point of a database is taken (ops/checkpoint/checkpoint.h).
-enum class SnapshotMethod : uint8_t {
-  kNone,          // checkpoints are not offered (CQL)
-  kDumpTools,     // the server's own dump and restore programs (pg_dump, pg_restore, psql)
-  kOnlineBackup,  // the embedded library's online backup API, file to file (SQLite)
-};
-
 // What one engine is and can do. One immutable instance per engine.
 class EngineTraits {
  public:
@@ -94,8 +87,6 @@ class EngineTraits {
   std::string_view name() const { return EngineName(engine()); }
   virtual bool Has(Feature feature) const = 0;
   virtual SqlGrammar grammar() const = 0;
-  // How `ferry checkpoint` takes and restores a restorable point.
-  virtual SnapshotMethod Snapshot() const { return SnapshotMethod::kNone; }
 
   // Vocabulary for ferry's own tables.
   virtual std::string_view TimestampType() const = 0;       // "timestamptz"

@@ -12,7 +12,6 @@ class PgTraits final : public EngineTraits {
   Engine engine() const override { return Engine::kPostgres; }
   bool Has(Feature) const override { return true; }  // PostgreSQL has every Feature
   SqlGrammar grammar() const override { return SqlGrammar::kPostgres; }
-  SnapshotMethod Snapshot() const override { return SnapshotMethod::kDumpTools; }
 
   std::string_view TimestampType() const override { return "timestamptz"; }
   std::string_view IdentityPrimaryKey() const override {

@@ -18,7 +18,6 @@ class SqliteTraits final : public EngineTraits {
            feature == Feature::kSessionLocks || feature == Feature::kSqlTables;
   }
   SqlGrammar grammar() const override { return SqlGrammar::kSqlite; }
-  SnapshotMethod Snapshot() const override { return SnapshotMethod::kOnlineBackup; }
 
   std::string_view TimestampType() const override { return "text"; }
   std::string_view IdentityPrimaryKey() const override {

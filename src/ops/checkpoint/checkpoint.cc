@@ -1,7 +1,7 @@
 // Checkpoint create and restore: the front that opens the database, fills
 // the manifest and hands the dump itself to the engine's stage
 // (pg_checkpoint.cc or sqlite_checkpoint.cc, chosen by
-// EngineTraits::Snapshot()).
+// its capabilities: SnapshotOf()).
 //
 // In:     CheckpointOptions (URL, folder, scope), a checkpoint name.
 // Out:    <dir>/<name>/{dump, manifest.json}; the manifest is written last,
@@ -48,6 +48,18 @@ Result<std::string> CurrentMigrationVersion(Connection& conn, const std::string&
   return newest;
 }
 
+namespace checkpoint {
+SnapshotMethod SnapshotOf(const EngineTraits& traits) {
+  if (traits.Has(Feature::kSchemas) && traits.Has(Feature::kCopyProtocol)) {
+    return SnapshotMethod::kDumpTools;
+  }
+  if (traits.Has(Feature::kSqlTables) && !traits.Has(Feature::kCopyProtocol)) {
+    return SnapshotMethod::kOnlineBackup;
+  }
+  return SnapshotMethod::kNone;
+}
+}  // namespace checkpoint
+
 namespace {
 
 Status Unsupported(const Connection& conn) {
@@ -64,7 +76,7 @@ Status CheckScope(const CheckpointOptions& o, const Connection& conn) {
                   "schemas or some tables");
   }
   if ((!o.schemas.empty() || !o.tables.empty()) &&
-      conn.traits().Snapshot() != SnapshotMethod::kDumpTools) {
+      SnapshotOf(conn.traits()) != SnapshotMethod::kDumpTools) {
     return Status(StatusCode::kInvalidArgument,
                   fmt::format("{} checkpoints cover the whole database file; drop --schema and "
                               "--table",
@@ -79,7 +91,7 @@ Result<CheckpointManifest> CreateCheckpoint(const CheckpointOptions& o, const st
   FERRY_RETURN_IF_ERROR(CheckCheckpointName(name));
   FERRY_ASSIGN_OR_RETURN(Url url, Url::Parse(o.url));
   FERRY_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, OpenConnection(url));
-  if (conn->traits().Snapshot() == SnapshotMethod::kNone) return Unsupported(*conn);
+  if (SnapshotOf(conn->traits()) == SnapshotMethod::kNone) return Unsupported(*conn);
   FERRY_RETURN_IF_ERROR(CheckScope(o, *conn));
   const std::string folder = FolderOf(o.dir, name);
   std::error_code ec;
@@ -113,7 +125,7 @@ Result<CheckpointManifest> CreateCheckpoint(const CheckpointOptions& o, const st
     s = version.status();
   } else {
     m.migration_version = *version;
-    s = conn->traits().Snapshot() == SnapshotMethod::kDumpTools
+    s = SnapshotOf(conn->traits()) == SnapshotMethod::kDumpTools
             ? PgCreate(o, url, *conn, folder, &m)
             : SqliteCreate(url, folder, &m);
   }
@@ -133,7 +145,7 @@ Result<RestoreReport> RestoreCheckpoint(const CheckpointOptions& o, const std::s
   FERRY_ASSIGN_OR_RETURN(CheckpointManifest m, ReadCheckpoint(o.dir, name));
   FERRY_ASSIGN_OR_RETURN(Url url, Url::Parse(o.url));
   FERRY_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, OpenConnection(url));
-  if (conn->traits().Snapshot() == SnapshotMethod::kNone) return Unsupported(*conn);
+  if (SnapshotOf(conn->traits()) == SnapshotMethod::kNone) return Unsupported(*conn);
   if (m.engine != conn->traits().name()) {
     return Status(StatusCode::kInvalidArgument,
                   fmt::format("checkpoint '{}' was taken from a {} database ({}); {} is {}: "
@@ -146,7 +158,7 @@ Result<RestoreReport> RestoreCheckpoint(const CheckpointOptions& o, const std::s
   report.checkpoint = m;
   report.dry_run = o.dry_run;
   auto start = std::chrono::steady_clock::now();
-  Status s = conn->traits().Snapshot() == SnapshotMethod::kDumpTools
+  Status s = SnapshotOf(conn->traits()) == SnapshotMethod::kDumpTools
                  ? PgRestore(o, url, *conn, folder, &report)
                  : SqliteRestore(o, url, *conn, folder, &report);
   if (!s.ok()) {

@@ -2,7 +2,7 @@
 //
 // A checkpoint is one folder <dir>/<name>/ holding the dump and a
 // manifest.json (written to a temporary file, then renamed). How the dump is
-// taken is the engine's SnapshotMethod (drivers/engine.h):
+// taken follows the engine's capabilities (checkpoint_internal.h, SnapshotOf):
 //   kDumpTools     PostgreSQL: pg_dump -Fc of the database, some schemas or
 //                  some tables; restored by pg_restore -f FILE, then psql
 //                  --single-transaction -v ON_ERROR_STOP=1, so a failed

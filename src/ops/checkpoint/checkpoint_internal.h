@@ -12,6 +12,14 @@ namespace ferry::checkpoint {
 
 inline constexpr const char* kManifestFile = "manifest.json";
 
+// How a restorable point of this engine is taken, from its capabilities
+// (drivers/engine.h), never its name: a server with schemas and the COPY
+// protocol (PostgreSQL) by its own dump and restore programs; an engine of
+// SQL tables without a server protocol (SQLite, an embedded file) by the
+// library's online backup API; anything else (CQL) not at all.
+enum class SnapshotMethod : uint8_t { kNone, kDumpTools, kOnlineBackup };
+SnapshotMethod SnapshotOf(const EngineTraits& traits);
+
 // <dir>/<name>
 std::string FolderOf(const std::string& dir, const std::string& name);
 // Writes manifest.json into `folder` through a temporary file and rename.

@@ -205,10 +205,6 @@ Result<GuardedUpResult> UpWithCheckpoint(Migrator& m, const std::string& target,
   EventBus* bus = m.event_bus();
   const bool dry_run = m.options().dry_run;
   FERRY_ASSIGN_OR_RETURN(std::vector<PlannedStep> plan, m.PlanUp(target));
-  std::vector<HistoryRow> before;
-  if (!dry_run && !plan.empty()) {
-    FERRY_ASSIGN_OR_RETURN(before, m.ListHistory());
-  }
   if (o.checkpoint && !dry_run && !plan.empty()) {
     CheckpointOptions co = o.checkpoint_options;
     co.history_table = m.options().history_table;
@@ -226,6 +222,11 @@ Result<GuardedUpResult> UpWithCheckpoint(Migrator& m, const std::string& target,
     FERRY_RETURN_IF_ERROR(history.Ensure());
     FERRY_RETURN_IF_ERROR(history.Save(CheckpointRow(c)).status());
     r.checkpoint = std::move(c);
+  }
+  // What the history holds before anything runs (the checkpoint's row included).
+  std::vector<HistoryRow> before;
+  if (!dry_run && !plan.empty()) {
+    FERRY_ASSIGN_OR_RETURN(before, m.ListHistory());
   }
   Result<ApplyResult> up = m.Up(target);
   if (up.ok()) {
