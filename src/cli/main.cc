@@ -185,6 +185,13 @@ CLI::App* AddCheckpointCommand(CLI::App& app, CheckpointArgs& a) {
   CLI::App* cmd = app.add_subcommand(
       "checkpoint", "restorable points of a database: pg_dump -Fc or SQLite backup (docs/checkpoints.md)");
   cmd->require_subcommand(1);
+  cmd->footer("Examples:\n"
+              "  ferry checkpoint create before-split && ferry checkpoint list\n"
+              "  ferry checkpoint restore before-split --dry-run\n"
+              "  ferry checkpoint prune --keep 5\n"
+              "  ferry up --checkpoint --auto-rollback\n"
+              "PostgreSQL (pg_dump -Fc, restored in one psql transaction) and SQLite (online\n"
+              "backup). Guide: docs/checkpoints.md.");
   auto sub = [&](const char* name, const char* help, const char* examples) {
     CLI::App* c = cmd->add_subcommand(name, help);
     c->footer(std::string("Examples:\n") + examples);
