@@ -49,6 +49,7 @@ class CheckpointTest : public ::testing::Test {
     Connect();
   }
   void Connect() {
+    if (ReadFile(dir_.File("ferry.toml")).empty()) dir_.Write("ferry.toml", "# checkpoint test\n");
     auto c = OpenConnection(url_);
     ASSERT_TRUE(c.ok()) << c.status().ToString();
     conn_ = std::move(c).value();
