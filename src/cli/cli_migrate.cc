@@ -34,7 +34,8 @@ void AddApplyCommands(const AddOne& command, MigrateArgs& margs) {
   }
   if (CLI::App* up = command("up", "apply pending migrations, each in its own transaction",
                              "  ferry up\n  ferry up --to 20260101120000 --dry-run\n"
-                             "  DATABASE_URL=postgres://app@db/app ferry up --json")) {
+                             "  DATABASE_URL=postgres://app@db/app ferry up --json\n"
+                             "  ferry up --checkpoint --auto-rollback   # restore it if one fails")) {
     up->alias("migrate");
     up->add_option("--to", margs.target, "stop after this version");
     up->add_flag("--dry-run", margs.dry_run, "list what would run; change nothing");
@@ -49,6 +50,12 @@ void AddApplyCommands(const AddOne& command, MigrateArgs& margs) {
                    "directory); cql:// only");
     up->add_flag("--allow-unsafe", margs.allow_unsafe,
                  "apply despite error-level lint findings (recorded in the history note)");
+    up->add_flag("--checkpoint", margs.checkpoint,
+                 "first take a checkpoint of the database (docs/checkpoints.md)");
+    up->add_flag("--auto-rollback", margs.auto_rollback,
+                 "on failure restore that checkpoint, or without one run the downs of this run");
+    up->add_option("--dir-checkpoints", margs.checkpoint_dir, "checkpoint folder")->option_text("DIR");
+    up->add_option("--pg-bin", margs.pg_bin, "folder of pg_dump, pg_restore, psql")->option_text("DIR");
   }
   if (CLI::App* down = command("down", "roll back applied migrations with their down sections",
                                "  ferry down             # the newest one\n  ferry down --steps 3\n"

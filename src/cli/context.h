@@ -82,6 +82,10 @@ struct MigrateArgs {
   std::string engine;         // validate --engine (no database): postgres or sqlite
   int limit = 0;              // history --limit
   bool discard_new_writes = false;  // abort: drop new columns lacking a down expression
+  bool checkpoint = false;          // up --checkpoint: take one before applying
+  bool auto_rollback = false;       // up --auto-rollback: restore it (or run downs) on failure
+  std::string checkpoint_dir;       // up --dir-checkpoints (else [checkpoint] dir)
+  std::string pg_bin;               // up --pg-bin (else [checkpoint] pg_bin)
 };
 
 // Runs init, new, up, down, redo, goto, status, history, validate, plan,

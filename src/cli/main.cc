@@ -60,6 +60,7 @@ Commands, each with an example:
   recommend  ferry recommend --json          ranked advice with SQL: keys, indexes, bloat, history
   partition  ferry partition maintain --dry-run
              keep the RANGE partitions declared in ferry.toml: premake, attach, prune
+  checkpoint ferry checkpoint create before-x   restorable point (pg_dump / SQLite backup)
   serve      ferry serve --database postgres://app@db/app
              dashboard, /metrics, /healthz, /readyz and /api/* on 127.0.0.1:9187
   version    ferry version
@@ -86,6 +87,7 @@ const std::vector<CommandFamily>& CommandTable() {
       {{"serve"}, AddServeCommand},
       {{"recommend"}, AddRecommendCommand},
       {{"partition"}, AddPartitionCommands},
+      {{"checkpoint"}, AddCheckpointFamily},
       {{"sync"}, AddSyncFamily},
       {{"init", "new", "up", "down", "redo", "goto", "status", "history", "validate", "plan",
         "baseline", "repair", "report", "complete", "abort", "health"},

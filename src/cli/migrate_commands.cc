@@ -9,6 +9,7 @@
 #include <future>
 #include <nlohmann/json.hpp>
 
+#include "cli/checkpoint_command.h"
 #include "cli/context.h"
 #include "cli/migrate_commands_internal.h"
 #include "cli/exit_codes.h"
@@ -742,6 +743,7 @@ int RunMigrateCommand(const Context& ctx, const std::string& command, const Migr
   ScopedSubscription printer(*ctx.bus, MakeProgressPrinter(ctx));
   m.SetEventBus(ctx.bus);
 
+  if (command == "up" && (args.checkpoint || args.auto_rollback)) return RunGuardedUp(ctx, args, m);
   if (command == "up") return ApplyOutput(ctx, "applied", m.Up(args.target));
   if (command == "down") {
     int steps = args.target.empty() || args.steps_given ? args.steps : 0;

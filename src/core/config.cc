@@ -45,6 +45,9 @@ const std::vector<KeyInfo>& KeyTable() {
       {"lint.enforce", "true", {"FERRY_LINT_ENFORCE"}},
       {"migrations.unknown_files", "error", {"FERRY_UNKNOWN_FILES"}},
       {"engine", "", {"FERRY_ENGINE"}},
+      {"checkpoint.dir", ".ferry/checkpoints", {"FERRY_CHECKPOINT_DIR"}},
+      {"checkpoint.keep", "0", {"FERRY_CHECKPOINT_KEEP"}},
+      {"checkpoint.pg_bin", "", {"FERRY_CHECKPOINT_PG_BIN"}},
   };
   return kKeys;
 }

@@ -22,8 +22,11 @@
 //   lint.small_table_rows   FERRY_LINT_SMALL_TABLE_ROWS  (below: size-graded findings are notes) 10000
 //   lint.large_table_rows   FERRY_LINT_LARGE_TABLE_ROWS  (from here: errors)  1000000
 //   lint.enforce            FERRY_LINT_ENFORCE  ('up' refuses error findings) true
+//   checkpoint.dir          FERRY_CHECKPOINT_DIR    (docs/checkpoints.md) .ferry/checkpoints
+//   checkpoint.keep         FERRY_CHECKPOINT_KEEP   (prune keeps the newest N; 0 = no limit) 0
+//   checkpoint.pg_bin       FERRY_CHECKPOINT_PG_BIN (folder of pg_dump, pg_restore, psql) ""
 // In ferry.toml, "compat.x" is written as key x inside a [compat] table
-// (likewise [lint]). A list value is stored comma-joined. [[partitions]]
+// (likewise [lint], [checkpoint]). A list value is stored comma-joined. [[partitions]]
 // entries are not settings: docs/partitions.md.
 #pragma once
 

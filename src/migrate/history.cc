@@ -73,7 +73,9 @@ constexpr std::pair<HistoryKind, std::string_view> kKindText[] = {
     {HistoryKind::kRepeatable, "repeatable"},
     {HistoryKind::kBaseline, "baseline"},
     {HistoryKind::kUndo, "undo"},
-    {HistoryKind::kPartition, "partition"}};
+    {HistoryKind::kPartition, "partition"},
+    {HistoryKind::kCheckpoint, "checkpoint"},
+    {HistoryKind::kAutoRollback, "auto-rollback"}};
 
 template <typename E, size_t N>
 std::string_view TextOf(const std::pair<E, std::string_view> (&table)[N], E value) {
@@ -134,6 +136,11 @@ Status CheckHistoryRow(const std::string& table, const HistoryRow& h) {
 
 std::string_view ToText(HistoryStatus status) { return TextOf(kStatusText, status); }
 std::string_view ToText(HistoryKind kind) { return TextOf(kKindText, kind); }
+bool IsOperationKind(std::string_view kind) {
+  std::optional<HistoryKind> k = ValueOf(kKindText, kind);
+  return k == HistoryKind::kUndo || k == HistoryKind::kPartition ||
+         k == HistoryKind::kCheckpoint || k == HistoryKind::kAutoRollback;
+}
 std::optional<HistoryStatus> HistoryStatusFromText(std::string_view text) {
   return ValueOf(kStatusText, text);
 }

@@ -28,9 +28,23 @@ inline constexpr int kHistoryFormatVersion = 1;
 enum class HistoryStatus { kRunning, kSuccess, kFailed, kRolledBack };
 // kPartition: an action of `ferry partition maintain` (ops/partition/), not
 // a migration: the migration plan ignores those rows.
-enum class HistoryKind { kVersioned, kRepeatable, kBaseline, kUndo, kPartition };
+// kCheckpoint, kAutoRollback: `ferry up --checkpoint` took a checkpoint, and
+// `--auto-rollback` restored it (or ran the downs) after a failure
+// (ops/checkpoint/); not migrations either.
+enum class HistoryKind {
+  kVersioned,
+  kRepeatable,
+  kBaseline,
+  kUndo,
+  kPartition,
+  kCheckpoint,
+  kAutoRollback
+};
 std::string_view ToText(HistoryStatus status);  // "running", "success", ...
-std::string_view ToText(HistoryKind kind);      // "versioned", "repeatable", ..., "partition"
+std::string_view ToText(HistoryKind kind);  // "versioned", ..., "checkpoint", "auto-rollback"
+// Rows that record something other than a migration (undo, partition,
+// checkpoint, auto-rollback): the migration plan skips them.
+bool IsOperationKind(std::string_view kind);
 std::optional<HistoryStatus> HistoryStatusFromText(std::string_view text);
 std::optional<HistoryKind> HistoryKindFromText(std::string_view text);
 

@@ -169,6 +169,7 @@ class Migrator {
   // migration_done, migration_failed, migration_resumed, undo_started,
   // undo_done ...; kLint for lint findings; kExpand for the online steps.
   void SetEventBus(EventBus* bus) { bus_ = bus; }
+  EventBus* event_bus() const { return bus_; }
   const MigratorOptions& options() const { return options_; }
   MigratorOptions& mutable_options() { return options_; }
   Connection* connection() { return conn_.get(); }

@@ -35,8 +35,8 @@ std::string KeyOfRow(const HistoryRow& r) {
 namespace {
 
 // The latest history row per migration key (undo rows only mark; they are
-// not state; partition rows record `ferry partition maintain`, not
-// migrations), and the successful baseline row.
+// not state; partition, checkpoint and auto-rollback rows record
+// operations, not migrations), and the successful baseline row.
 struct LatestRows {
   std::unordered_map<std::string, const HistoryRow*> latest;
   std::string baseline_version;
@@ -47,7 +47,7 @@ template <typename RowKey>
 LatestRows LatestByKey(const std::vector<HistoryRow>& rows, const RowKey& row_key) {
   LatestRows out;
   for (const HistoryRow& r : rows) {
-    if (r.kind == "undo" || r.kind == ToText(HistoryKind::kPartition)) continue;
+    if (IsOperationKind(r.kind)) continue;
     if (r.kind == "baseline") {
       if (r.status == "success") {
         out.baseline_version = r.version;
