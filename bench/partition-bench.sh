@@ -14,8 +14,9 @@
 #            15th of month m) vs `ferry partition maintain --now` that date;
 #            retention 12 months, pruned partitions dropped. The tools take
 #            turns round by round (the order alternates).
-#   blocked  the last round runs while a report query holds a transaction
-#            open on events (ACCESS SHARE) for --reader-hold seconds
+#   blocked  the last round runs while a report on month m (a count of its
+#            rows) keeps its transaction open for --reader-hold seconds
+#            (ACCESS SHARE on the parent and month m's partition)
 #   writer   during every round, a separate process per database inserts one
 #            row at a time (created_at in month m) at --writer-rate rows/s
 #            and times each INSERT; reported: its longest wait and p99 over
@@ -49,7 +50,7 @@ while (($#)); do
     --ferry) ferry="$2"; shift 2 ;;
     --env) envfile="$2"; shift 2 ;;
     --json) json_out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,37p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     *) log "unknown argument $1 (see --help)"; exit 2 ;;
   esac
 done

@@ -167,11 +167,13 @@ class Ferry(Tool):
 
 # --- the run ----------------------------------------------------------------
 
-def hold_reader(url, hold, started):
-    """A report query: reads events, then keeps its transaction (and its
-    ACCESS SHARE lock on the parent) open for `hold` seconds."""
+def hold_reader(url, month, hold, started):
+    """A report on this month: counts its rows, then keeps its transaction
+    (and its ACCESS SHARE locks on the parent and the month's partition, the
+    only one the plan keeps) open for `hold` seconds."""
     with psycopg.connect(url) as conn:
-        conn.execute("SELECT count(*) FROM public.events").fetchone()
+        conn.execute("SELECT count(*) FROM public.events WHERE created_at >= %s "
+                     "AND created_at < %s", (month, add_months(month, 1))).fetchone()
         started.set()
         time.sleep(hold)
         conn.rollback()
@@ -256,7 +258,7 @@ def run_on(args, tools):
             t.set_month(month)
             if blocked:
                 started = threading.Event()
-                reader = threading.Thread(target=hold_reader, args=(t.url, args.reader_hold, started))
+                reader = threading.Thread(target=hold_reader, args=(t.url, month, args.reader_hold, started))
                 reader.start()
                 started.wait()
                 t.times["blocked"] = t.maintain("blocked", now)
