@@ -21,6 +21,9 @@
 #            row at a time (created_at in month m) at --writer-rate rows/s
 #            and times each INSERT; reported: its longest wait and p99 over
 #            the statements that started during the tool's maintenance
+#   control  a third writer on a third database (a plain table, no
+#            maintenance at all), measured over the same windows: the
+#            machine's own stalls, to tell lock waits from a busy CPU
 #
 # Both tools run as a cron job would (a process per call: psql -c, ferry);
 # the times include starting it and connecting. At the end both databases
@@ -111,6 +114,8 @@ for key, label in (("writer_rounds", f"{n} rounds"), ("writer_blocked", "last ro
     print(f"| writer longest wait, {label}, ms | {ms(a['max_s'])} | {ms(b['max_s'])} | {ratio(b['max_s'], a['max_s'])} |")
     print(f"| writer p99, {label}, ms | {ms(a['p99_s'])} | {ms(b['p99_s'])} | {ratio(b['p99_s'], a['p99_s'])} |")
     print(f"| writer statements (errors), {label} | {a['statements']} ({a['errors']}) | {b['statements']} ({b['errors']}) | |")
+    ca, cb = p[key.replace("writer", "control")], f[key.replace("writer", "control")]
+    print(f"| control writer longest wait (no maintenance), same windows, ms | {ms(ca['max_s'])} | {ms(cb['max_s'])} | |")
 print()
 lt = r["lock_timeout"]
 secs = float(lt[:-2]) / 1000 if lt.endswith("ms") else float(lt.rstrip("s"))

@@ -165,6 +165,14 @@ class Ferry(Tool):
         return self.timed(phase, self.argv(now))
 
 
+class Control(Tool):
+    """No partitions, no maintenance: a plain events table whose writer shows
+    the machine's own stalls (CPU, I/O) over the same time windows."""
+
+    def setup(self, conn):
+        conn.execute(PARENT_DDL.replace(" PARTITION BY RANGE (created_at)", ""))
+
+
 # --- the run ----------------------------------------------------------------
 
 def hold_reader(url, month, hold, started):
@@ -197,10 +205,10 @@ def partitions(url):
     return [r[0] for r in rows]
 
 
-def writer_stats(tool, phases):
+def writer_stats(tool, phases, windows=None):
     """Longest and p99 writer latency over the statements that started in one
-    of the tool's maintenance windows of the given phases."""
-    wins = [(s, e) for p, s, e in tool.windows if p in phases]
+    of the maintenance windows (the tool's own unless given) of the phases."""
+    wins = [(s, e) for p, s, e in (windows or tool.windows) if p in phases]
     lats, errors = [], []
     with open(tool.samples_file) as f:
         for line in f:
@@ -221,25 +229,26 @@ def run(args):
     tools = [Partman("pg_partman", args.url, f"partbench_partman_{pid}", args.work),
              Ferry("ferry", args.url, f"partbench_ferry_{pid}", args.work)]
     tools[1].ferry = args.ferry
+    control = Control("control", args.url, f"partbench_control_{pid}", args.work)
     with psycopg.connect(args.url, autocommit=True) as admin:
-        for t in tools:
+        for t in tools + [control]:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(t.db)))
             admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(t.db)))
     try:
-        return run_on(args, tools)
+        return run_on(args, tools, control)
     finally:
         if not os.environ.get("BENCH_KEEP"):
             with psycopg.connect(args.url, autocommit=True) as admin:
-                for t in tools:
+                for t in tools + [control]:
                     admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
                                   .format(sql.Identifier(t.db)))
 
 
-def run_on(args, tools):
+def run_on(args, tools, control):
     today = dt.datetime.now(UTC)
     args.today = today
     start = today.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    for t in tools:
+    for t in tools + [control]:
         with psycopg.connect(t.url, autocommit=True) as conn:
             t.setup(conn)
     tools[1].write_config(args)
@@ -247,6 +256,8 @@ def run_on(args, tools):
         t.times["create"] = t.create(start, args)
         t.set_month(start)
         t.start_writer(args.writer_rate)
+    control.set_month(start)
+    control.start_writer(args.writer_rate)
     time.sleep(1)  # writers connected
     for m in range(args.months):
         month = add_months(start, m)
@@ -265,7 +276,7 @@ def run_on(args, tools):
                 reader.join()
             else:
                 t.times["rounds"].append(t.maintain("round", now))
-    for t in tools:
+    for t in tools + [control]:
         t.stop_writer()
     parts = {t.name: partitions(t.url) for t in tools}
     same = parts["pg_partman"] == parts["ferry"]
@@ -279,6 +290,8 @@ def run_on(args, tools):
             "round_count": len(t.times["rounds"]), "blocked_s": t.times["blocked"],
             "writer_rounds": writer_stats(t, {"round"}),
             "writer_blocked": writer_stats(t, {"blocked"}),
+            "control_rounds": writer_stats(control, {"round"}, t.windows),
+            "control_blocked": writer_stats(control, {"blocked"}, t.windows),
             "partition_count": len(parts[t.name])}
     print(json.dumps(result, indent=1))
     if not same:
