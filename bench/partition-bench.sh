@@ -121,8 +121,8 @@ lt = r["lock_timeout"]
 secs = float(lt[:-2]) / 1000 if lt.endswith("ms") else float(lt.rstrip("s"))
 total_p = p["create_s"] + p["rounds_s"] + (p["blocked_s"] or 0)
 total_f = f["create_s"] + f["rounds_s"] + (f["blocked_s"] or 0)
-worst_f = max(v for v in (f["writer_rounds"]["max_s"], f["writer_blocked"]["max_s"]) if v is not None)
-worst_p = max(v for v in (p["writer_rounds"]["max_s"], p["writer_blocked"]["max_s"]) if v is not None)
+worst_f = max([v for v in (f["writer_rounds"]["max_s"], f["writer_blocked"]["max_s"]) if v is not None] or [0])
+worst_p = max([v for v in (p["writer_rounds"]["max_s"], p["writer_blocked"]["max_s"]) if v is not None] or [0])
 print(f"goal: time <= 1.0x pg_partman (create + all rounds): {ratio(total_f, total_p)} -> "
       f"{'met' if total_f <= total_p else 'missed'}")
 print(f"goal: ferry's writer longest wait < lock_timeout {lt}: {worst_f * 1000:,.0f} ms -> "

@@ -45,6 +45,7 @@ def writer_main(url, month_file, rate, out):
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     samples = []
     conn = psycopg.connect(url, autocommit=True)
+    open(out + ".ready", "w").close()  # the driver waits for this
     rnd = random.Random(7)
     interval = 1.0 / rate
     next_at = time.monotonic()
@@ -59,6 +60,8 @@ def writer_main(url, month_file, rate, out):
                          (created, "writer"))
         except psycopg.Error as e:
             ok = "error:" + str(e).splitlines()[0].replace(" ", "_")[:120]
+            if conn.closed:  # the database is gone (the run failed): stop
+                stop.set()
         samples.append((start, time.monotonic() - start, ok))
         next_at += interval
         delay = next_at - time.monotonic()
@@ -106,10 +109,25 @@ class Tool:
         self.writer = subprocess.Popen([sys.executable, __file__, "writer", self.url,
                                         self.month_file, str(rate), self.samples_file])
 
+    def wait_writer_ready(self):
+        deadline = time.monotonic() + 120
+        while not os.path.exists(self.samples_file + ".ready"):
+            if self.writer.poll() is not None or time.monotonic() > deadline:
+                sys.exit(f"partition-bench: the {self.name} writer did not start")
+            time.sleep(0.05)
+
     def stop_writer(self):
         self.writer.send_signal(signal.SIGTERM)
-        if self.writer.wait() != 0:
+        code = self.writer.wait()
+        self.writer = None
+        if code != 0:
             sys.exit(f"partition-bench: the {self.name} writer failed")
+
+    def kill_writer(self):
+        """After a failed run: no writer outlives the driver."""
+        if self.writer is not None and self.writer.poll() is None:
+            self.writer.kill()
+            self.writer.wait()
 
 
 class Partman(Tool):
@@ -237,6 +255,8 @@ def run(args):
     try:
         return run_on(args, tools, control)
     finally:
+        for t in tools + [control]:
+            t.kill_writer()
         if not os.environ.get("BENCH_KEEP"):
             with psycopg.connect(args.url, autocommit=True) as admin:
                 for t in tools + [control]:
@@ -258,7 +278,8 @@ def run_on(args, tools, control):
         t.start_writer(args.writer_rate)
     control.set_month(start)
     control.start_writer(args.writer_rate)
-    time.sleep(1)  # writers connected
+    for t in tools + [control]:
+        t.wait_writer_ready()
     for m in range(args.months):
         month = add_months(start, m)
         now = month + dt.timedelta(days=14, hours=12)
