@@ -275,6 +275,7 @@ TEST_F(SyncTest, StatusJsonAndDropRemoveSlotPublicationAndJob) {
   Sql(*src_, "INSERT INTO items VALUES (2, 'b'), (3, 'c')");
   RunResult second = RunFerry(Sync({"--until-lag-zero"}));
   ASSERT_EQ(second.exit_code, 0) << Show(second);
+  WaitSlotIdle();  // the walsender outlives the process by a moment
 
   RunResult st = RunFerry({"sync", "--status", job_, "--from", src_db_.url(), "--to",
                            dst_db_.url(), "--json"});

@@ -152,7 +152,9 @@ TEST(PgoutputTest, UnknownTypesAreRefused) {
 
 TEST(PgoutputTest, DecodesStreamFrames) {
   std::string payload = Bytes('B').U64(1).U64(2).U32(3).str();
-  auto w = DecodeFrame(Bytes('w').U64(0x10).U64(0x20).U64(5).Raw(payload).str());
+  // The frame's payload views the input, so the input must outlive it.
+  const std::string frame = Bytes('w').U64(0x10).U64(0x20).U64(5).Raw(payload).str();
+  auto w = DecodeFrame(frame);
   ASSERT_TRUE(w.ok()) << w.status().ToString();
   const auto& x = std::get<XLogData>(*w);
   EXPECT_EQ(x.start, 0x10u);

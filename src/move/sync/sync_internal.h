@@ -68,6 +68,10 @@ struct SlotInfo {
   std::string database;
 };
 Result<SlotInfo> ReadSlot(Connection& src, const std::string& slot);
+// ReadSlot, but a slot still active is read again for up to five seconds: a
+// run stopped a moment ago leaves its walsender behind until the server
+// notices the closed socket.
+Result<SlotInfo> ReadSlotOnceIdle(Connection& src, const std::string& slot);
 
 // ---- sync_apply.cc: decoded messages onto the target ----
 class Applier {

@@ -147,6 +147,15 @@ Result<SlotInfo> ReadSlot(Connection& src, const std::string& slot) {
   return info;
 }
 
+Result<SlotInfo> ReadSlotOnceIdle(Connection& src, const std::string& slot) {
+  FERRY_ASSIGN_OR_RETURN(SlotInfo info, ReadSlot(src, slot));
+  for (int wait = 0; wait < 20 && info.active; ++wait) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    FERRY_ASSIGN_OR_RETURN(info, ReadSlot(src, slot));
+  }
+  return info;
+}
+
 Result<Plan> PlanSync(const SyncOptions& o, Connection& src, Connection& dst) {
   FERRY_RETURN_IF_ERROR(CheckServer(src, dst));
   Plan plan;
@@ -169,13 +178,7 @@ Result<Plan> PlanSync(const SyncOptions& o, Connection& src, Connection& dst) {
                                 "--from ... --to ..., empty the target tables, and start again",
                                 o.job, o.job));
     }
-    FERRY_ASSIGN_OR_RETURN(SlotInfo slot, ReadSlot(src, plan.slot));
-    // A run killed a moment ago leaves its walsender behind until the server
-    // notices the closed socket: give it a few seconds before refusing.
-    for (int wait = 0; wait < 20 && slot.active; ++wait) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(250));
-      FERRY_ASSIGN_OR_RETURN(slot, ReadSlot(src, plan.slot));
-    }
+    FERRY_ASSIGN_OR_RETURN(SlotInfo slot, ReadSlotOnceIdle(src, plan.slot));
     if (!slot.exists) {
       return Status(StatusCode::kFailedPrecondition,
                     fmt::format("sync job '{}' needs replication slot {} on the source, which is "

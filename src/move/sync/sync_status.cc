@@ -139,7 +139,7 @@ Result<SyncDropResult> DropSync(const std::string& from_url, const std::string& 
   const std::string slot = row ? row->slot : slot_name;
   const std::string publication = row ? row->publication : slot_name;
   SyncDropResult out;
-  FERRY_ASSIGN_OR_RETURN(SlotInfo info, ReadSlot(*src, slot));
+  FERRY_ASSIGN_OR_RETURN(SlotInfo info, ReadSlotOnceIdle(*src, slot));
   if (info.active) {
     return Status(StatusCode::kFailedPrecondition,
                   fmt::format("slot {} is in use by a running ferry sync; stop it first (Ctrl-C "
