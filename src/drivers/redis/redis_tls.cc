@@ -201,7 +201,11 @@ Status TlsSocket::Handshake(const std::string& host, const TlsOptions& options) 
                               address_, host, ssl.X509_verify_cert_error_string(verify), kVerifyHint))
         .With("hint", std::string(kVerifyHint));
   }
+  int err = ssl.SSL_get_error(ssl_, ret);
   std::string reason = OpensslReason();
+  if (reason.empty() && (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)) {
+    reason = "no answer to the TLS hello in time";
+  }
   return Status(StatusCode::kUnavailable,
                 fmt::format("the server at {} did not answer TLS (handshake failed: {}): is it a "
                             "TLS port? For a plain port use redis:// instead of rediss://",
