@@ -162,7 +162,8 @@ Status RedisNode::ConnectionError(std::string_view doing) const {
   std::string_view why = context_ ? context_->errstr : "no connection";
   // A TLS server answers a plain client with an alert (or hangs up).
   bool maybe_tls = context_ != nullptr && (why.find("Protocol error") != std::string_view::npos ||
-                                           why.find("closed") != std::string_view::npos);
+                                           why.find("closed") != std::string_view::npos ||
+                                           why.find("reset by peer") != std::string_view::npos);
   return Status(StatusCode::kUnavailable,
                 fmt::format("Redis at {}: {} failed: {}{}", address_, doing, why,
                             maybe_tls ? fmt::format("; is {} a TLS port? Then use rediss://", address_)

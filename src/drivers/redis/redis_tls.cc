@@ -187,7 +187,9 @@ Status TlsSocket::Handshake(const std::string& host, const TlsOptions& options) 
       return SslError("setting the host name to verify", 0);
     }
   }
+  errno = 0;
   int ret = ssl.SSL_connect(ssl_);
+  const int connect_errno = errno;
   if (ret == 1) {
     verified_ = !options.insecure;
     return Status::Ok();
@@ -203,7 +205,8 @@ Status TlsSocket::Handshake(const std::string& host, const TlsOptions& options) 
   }
   int err = ssl.SSL_get_error(ssl_, ret);
   std::string reason = OpensslReason();
-  if (reason.empty() && (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)) {
+  if (reason.empty() && (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE ||
+                         connect_errno == EAGAIN || connect_errno == EWOULDBLOCK)) {
     reason = "no answer to the TLS hello in time";
   }
   return Status(StatusCode::kUnavailable,
