@@ -15,7 +15,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libpq-dev libsqlite3-dev sqlite3 libpg-query-dev libcli11-dev libfmt-dev
   nlohmann-json3-dev libtomlplusplus-dev libxxhash-dev nettle-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libhiredis-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libhiredis-dev libssl-dev openssl
   postgresql-15 postgresql-client-15 redis-server
   procps iproute2 util-linux python3
   liblz4-dev openjdk-17-jre-headless maven

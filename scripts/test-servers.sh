@@ -32,6 +32,9 @@
 #   FERRY_TEST_REDIS2_URL, FERRY_TEST_REDIS_ACL_URL, FERRY_TEST_REDIS_CLUSTER_URL,
 #   FERRY_TEST_REDIS_CLUSTER_NODES   a second Redis, an ACL user on it, and a
 #                         3-master cluster (see "Redis extras" below)
+#   FERRY_TEST_REDIS_TLS_URL, FERRY_TEST_REDIS_TLS_CA   a Redis on a TLS-only port
+#                         with a password, its certificate signed by a throw-away
+#                         CA in DIR/redistls (rediss://...?tls_ca=DIR/redistls/ca.crt)
 #   FERRY_TEST_CQL_URL    cql://ferry_cql:ferry_cql_secret@127.0.0.1:CPORT/ferry_test
 #                         (Apache Cassandra 5.0 single node, PasswordAuthenticator;
 #                         a superuser role; keyspace ferry_test, SimpleStrategy RF 1;
@@ -716,7 +719,7 @@ cmd_start() {
   pg_check_ready "$dir" "$pg_bin" "$PG_PORT"
   pg_setup "$dir" "$pg_bin" "$PG_PORT"
   start_redis "$dir"
-  if redis_extras_wanted; then redis_extras_start "$dir"; fi
+  if redis_extras_wanted; then redis_extras_start "$dir"; redis_tls_start "$dir"; fi
   if cql_wanted; then cql_setup "$dir"; fi
   write_env "$dir" "$pg_bin" "$PG_PORT" "$REDIS_PORT"
   if redis_extras_wanted; then redis_extras_write_env "$dir"; fi
@@ -765,8 +768,9 @@ redis_launch() {  # DIR NAME PORT [EXTRA ARGS...]
 
 # Waits until the server in DIR/NAME answers on PORT as itself; returns 1
 # when it exited (e.g. the port was taken).
-redis_wait() {  # DIR NAME PORT
+redis_wait() {  # DIR NAME PORT [REDIS-CLI ARGS...]
   local dir="$1" name="$2" port="$3" cli pid="" deadline info
+  shift 3
   cli="$(find_client redis-cli /nonexistent)"
   deadline=$((SECONDS + WAIT_SECONDS))
   while :; do
@@ -775,7 +779,7 @@ redis_wait() {  # DIR NAME PORT
       if [[ "$pid" =~ ^[0-9]+$ ]]; then record_pid "$dir" redis "$pid"; else pid=""; fi
     fi
     if [[ -n "$pid" ]]; then
-      info="$(clean_env "$cli" -h 127.0.0.1 -p "$port" info server 2>/dev/null | tr -d '\r' || true)"
+      info="$(clean_env "$cli" -h 127.0.0.1 -p "$port" "$@" info server 2>/dev/null | tr -d '\r' || true)"
       if grep -qx "process_id:$pid" <<<"$info"; then return 0; fi
       pid_alive "$pid" || return 1
     elif grep -qE 'Address already in use|Could not create server TCP' "$dir/$name/redis.log" 2>/dev/null; then
@@ -839,6 +843,37 @@ redis_extras_start() {  # DIR -> sets REDIS2_PORT, REDIS_CLUSTER_PORTS
   done
 }
 
+# A Redis on a TLS-only port (--port 0) with requirepass, its certificate
+# (subjectAltName 127.0.0.1 and localhost) signed by a CA made here.
+REDIS_TLS_SECRET="ferry_tls_secret"
+redis_tls_start() {  # DIR -> sets REDIS_TLS_PORT
+  local dir="$1" d="$1/redistls" try port out
+  run_as mkdir -p "$d"
+  if ! out="$(run_as sh -c 'cd "$1" &&
+      openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=ferry test CA" \
+        -keyout ca.key -out ca.crt &&
+      openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout server.key -out server.csr &&
+      printf "subjectAltName=IP:127.0.0.1,DNS:localhost\n" >server.ext &&
+      openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 30 \
+        -extfile server.ext -out server.crt' sh "$d" 2>&1)"; then
+    printf '%s\n' "$out" >&2
+    die "openssl could not make the TLS Redis certificates"
+  fi
+  for try in $(seq 1 "$MAX_PORT_TRIES"); do
+    port="$(pick_port)"
+    redis_launch "$dir" redistls 0 --tls-port "$port" --tls-cert-file "$d/server.crt" \
+      --tls-key-file "$d/server.key" --tls-ca-cert-file "$d/ca.crt" --tls-auth-clients no \
+      --requirepass "$REDIS_TLS_SECRET"
+    if redis_wait "$dir" redistls "$port" --tls --cacert "$d/ca.crt" --no-auth-warning \
+        -a "$REDIS_TLS_SECRET"; then
+      REDIS_TLS_PORT="$port"
+      return 0
+    fi
+    kill_pid "$(cat "$d/redis.pid" 2>/dev/null || true)" redis
+  done
+  die "TLS Redis: could not bind a free port after $MAX_PORT_TRIES tries"
+}
+
 redis_extras_write_env() {  # DIR
   local dir="$1" masters="" all="" port i=0
   for port in $REDIS_CLUSTER_PORTS; do
@@ -852,6 +887,9 @@ redis_extras_write_env() {  # DIR
     printf 'export FERRY_TEST_REDIS_ACL_URL=%q\n' "redis://$REDIS_ACL_USER:$REDIS_ACL_SECRET@127.0.0.1:$REDIS2_PORT/0"
     printf 'export FERRY_TEST_REDIS_CLUSTER_URL=%q\n' "redis+cluster://$masters"
     printf 'export FERRY_TEST_REDIS_CLUSTER_NODES=%q\n' "$all"
+    printf 'export FERRY_TEST_REDIS_TLS_URL=%q\n' \
+      "rediss://:$REDIS_TLS_SECRET@127.0.0.1:$REDIS_TLS_PORT/0?tls_ca=$dir/redistls/ca.crt"
+    printf 'export FERRY_TEST_REDIS_TLS_CA=%q\n' "$dir/redistls/ca.crt"
   } >>"$dir/env"
 }
 # ---- end of Redis extras ---------------------------------------------------

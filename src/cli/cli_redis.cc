@@ -109,6 +109,8 @@ void AddRedisCommands(CLI::App& app, RedisArgs& a, RedisApps& apps) {
       "  ferry redis copy --from redis://:$PW@old:6379 --to redis+cluster://n1:7000,n2:7000,n3:7000 \\\n"
       "      --match 'session:*' --workers 3 --max-keys-per-sec 50000 --json\n"
       "  ferry redis copy --from $SRC --to $DST --dry-run\n"
+      "  ferry redis copy --from redis://old:6379/0 --to 'rediss://:$PW@new:6380/0?tls_ca=ca.crt'\n"
+      "rediss:// is TLS (certificate verified; tls_ca=, tls_cert=/tls_key=, tls_insecure=1).\n"
       "Per source master: SCAN, then DUMP + PEXPIRETIME pipelined, then RESTORE ... ABSTTL\n"
       "REPLACE pipelined per target master; keys that expire in flight are not restored.\n"
       "Progress (ETA from DBSIZE) goes to stderr. The SCAN cursor of every source master is\n"

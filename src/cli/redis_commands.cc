@@ -333,6 +333,11 @@ int RunRedisDoctor(const Context& ctx, const std::string& url_text) {
                                                c.slot_map().nodes().size())
                                  : fmt::format("standalone ({})", role == "slave" ? "replica" : role);
   int assigned = redis::kSlotCount - (c.cluster() ? c.slot_map().UnassignedSlots() : redis::kSlotCount);
+  std::string transport = "plain";
+  if (!c.masters().empty()) {
+    auto node = side->client->Node(c.masters().front());
+    if (node.ok()) transport = (*node)->transport();
+  }
   if (ctx.json) {
     nlohmann::json nodes = nlohmann::json::array();
     for (const auto& f : side->masters) {
@@ -344,13 +349,14 @@ int RunRedisDoctor(const Context& ctx, const std::string& url_text) {
                           {"engine", "redis"},   {"version", version},
                           {"mode", c.cluster() ? "cluster" : "standalone"},
                           {"role", role},        {"keys", side->TotalKeys()},
-                          {"masters", nodes}};
+                          {"transport", transport}, {"masters", nodes}};
     if (c.cluster()) out["cluster"] = {{"state", "ok"}, {"slots_assigned", assigned}};
     PrintJson(out);
     return kExitOk;
   }
-  std::string out = fmt::format("database  {}\nengine    redis {}\nmode      {}\nkeys      {}\n",
-                                Redact(url_text), version, mode, side->TotalKeys());
+  std::string out = fmt::format(
+      "database  {}\nengine    redis {}\nmode      {}\ntransport {}\nkeys      {}\n",
+      Redact(url_text), version, mode, transport, side->TotalKeys());
   if (c.cluster()) out += fmt::format("cluster   state ok, {}/{} slots assigned\n", assigned, redis::kSlotCount);
   for (const auto& f : side->masters) {
     out += fmt::format("  {:<22} {:<7} keys {:<10} memory {} of {}\n", f.address, f.role, f.keys,

@@ -62,5 +62,42 @@ TEST(RedisUrlTest, BadSeedPortIsInvalidArgument) {
   EXPECT_EQ(hosts.status().code(), StatusCode::kInvalidArgument);
 }
 
+// rediss:// TLS options (drivers/redis/redis_tls.h) and their aliases.
+TEST(RedisUrlTest, TlsOptionsAreReadFromTheQuery) {
+  auto url = Url::Parse("rediss://:pw@h:6380/0?tls_ca=/ca.pem&tls_cert=/c.pem&tls_key=/k.pem");
+  ASSERT_TRUE(url.ok()) << url.status().ToString();
+  auto o = TlsOptionsFromUrl(*url);
+  ASSERT_TRUE(o.ok()) << o.status().ToString();
+  EXPECT_EQ(o->ca_file, "/ca.pem");
+  EXPECT_EQ(o->cert_file, "/c.pem");
+  EXPECT_EQ(o->key_file, "/k.pem");
+  EXPECT_FALSE(o->insecure);
+  Credentials c = CredentialsFromUrl(*url);
+  EXPECT_TRUE(c.tls);
+  EXPECT_EQ(c.tls_options.ca_file, "/ca.pem");
+
+  url = Url::Parse("rediss+cluster://h1:7000,h2:7000?cacert=/a.pem&insecure=true");
+  ASSERT_TRUE(url.ok());
+  o = TlsOptionsFromUrl(*url);
+  ASSERT_TRUE(o.ok()) << o.status().ToString();
+  EXPECT_EQ(o->ca_file, "/a.pem");
+  EXPECT_TRUE(o->insecure);
+}
+
+TEST(RedisUrlTest, BadTlsOptionsAreInvalidArgument) {
+  for (const char* text : {"rediss://h?tls_insecure=maybe", "rediss://h?tls_cert=/c.pem",
+                           "rediss://h?tls_key=/k.pem", "redis://h?tls_ca=/ca.pem",
+                           "redis+cluster://h1:1,h2:2?tls_insecure=1"}) {
+    auto url = Url::Parse(text);
+    ASSERT_TRUE(url.ok()) << text;
+    auto o = TlsOptionsFromUrl(*url);
+    ASSERT_FALSE(o.ok()) << text;
+    EXPECT_EQ(o.status().code(), StatusCode::kInvalidArgument) << text;
+  }
+  auto plain = Url::Parse("redis://h:6379/0");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_TRUE(TlsOptionsFromUrl(*plain).ok());
+}
+
 }  // namespace
 }  // namespace ferry::redis

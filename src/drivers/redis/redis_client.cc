@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cstdio>
 #include <thread>
 
 namespace ferry::redis {
@@ -21,6 +22,13 @@ Result<std::unique_ptr<RedisClient>> RedisClient::Open(const Url& url) {
                   fmt::format("'{}' is not a Redis URL: use redis://host:port/db or "
                               "redis+cluster://h1:p1,h2:p2",
                               url.Redacted()));
+  }
+  FERRY_ASSIGN_OR_RETURN(TlsOptions tls, TlsOptionsFromUrl(url));
+  if (tls.insecure) {
+    std::fprintf(stderr,
+                 "ferry: warning: %s: TLS certificate verification is off (tls_insecure): anyone "
+                 "on the network path can pose as the server; give its CA with tls_ca=PATH\n",
+                 url.Redacted().c_str());
   }
   std::unique_ptr<RedisClient> client(new RedisClient());
   client->credentials_ = CredentialsFromUrl(url);

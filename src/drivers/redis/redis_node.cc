@@ -63,6 +63,7 @@ Credentials CredentialsFromUrl(const Url& url) {
   std::from_chars(url.database().data(), url.database().data() + url.database().size(),
                   c.database);
   c.tls = url.tls();
+  if (auto tls = TlsOptionsFromUrl(url); tls.ok()) c.tls_options = *std::move(tls);
   return c;
 }
 
@@ -103,6 +104,7 @@ Result<std::vector<std::pair<std::string, int>>> HostsFromUrl(const Url& url) {
 }
 
 void RedisNode::ContextDeleter::operator()(redisContext* c) const { redisFree(c); }
+void RedisNode::ReaderDeleter::operator()(redisReader* r) const { redisReaderFree(r); }
 
 RedisNode::RedisNode(std::string host, int port)
     : host_(std::move(host)), port_(port), address_(fmt::format("{}:{}", host_, port_)) {}
@@ -113,10 +115,14 @@ Result<std::unique_ptr<RedisNode>> RedisNode::Connect(const std::string& host, i
                                                        const Credentials& credentials) {
   std::unique_ptr<RedisNode> node(new RedisNode(host, port));
   if (credentials.tls) {
-    return Status(StatusCode::kUnimplemented,
-                  fmt::format("{}: rediss:// (TLS) is not supported by this build: Debian's "
-                              "hiredis 0.14 has no TLS; use redis:// or a TLS tunnel",
-                              node->address_));
+    FERRY_ASSIGN_OR_RETURN(node->tls_, TlsSocket::Connect(host, port, credentials.tls_options,
+                                                          credentials.timeout));
+    node->reader_.reset(redisReaderCreate());
+    if (node->reader_ == nullptr) {
+      return Status(StatusCode::kUnavailable, "cannot create a Redis reply reader: out of memory");
+    }
+    FERRY_RETURN_IF_ERROR(node->Login(credentials));
+    return node;
   }
   node->context_.reset(redisConnectWithTimeout(host.c_str(), port, ToTimeval(credentials.timeout)));
   if (node->context_ == nullptr) {
@@ -153,10 +159,81 @@ Status RedisNode::Login(const Credentials& credentials) {
 }
 
 Status RedisNode::ConnectionError(std::string_view doing) const {
+  std::string_view why = context_ ? context_->errstr : "no connection";
+  // A TLS server answers a plain client with an alert (or hangs up).
+  bool maybe_tls = context_ != nullptr && (why.find("Protocol error") != std::string_view::npos ||
+                                           why.find("closed") != std::string_view::npos ||
+                                           why.find("reset by peer") != std::string_view::npos);
   return Status(StatusCode::kUnavailable,
-                fmt::format("Redis at {}: {} failed: {}", address_, doing,
-                            context_ ? context_->errstr : "no connection"))
-      .With("hint", "check that the server runs and the host and port are right");
+                fmt::format("Redis at {}: {} failed: {}{}", address_, doing, why,
+                            maybe_tls ? fmt::format("; is {} a TLS port? Then use rediss://", address_)
+                                      : ""))
+      .With("hint", maybe_tls ? "a TLS server needs rediss://host:port (with ?tls_ca=PATH for "
+                                "a private CA)"
+                              : "check that the server runs and the host and port are right");
+}
+
+std::string RedisNode::transport() const {
+  if (tls_ == nullptr) return "plain";
+  return fmt::format("{} ({})", tls_->version(),
+                     tls_->verified() ? "certificate verified" : "NOT verified: tls_insecure");
+}
+
+void RedisNode::Drop() {
+  std::lock_guard lock(interrupt_mu_);
+  context_.reset();
+  tls_.reset();
+}
+
+Status RedisNode::SendTls(const std::vector<Command>& commands) {
+  std::string out;
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  for (const Command& c : commands) {
+    argv.clear();
+    lens.clear();
+    for (const std::string& a : c) {
+      argv.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    char* formatted = nullptr;
+    int n = redisFormatCommandArgv(&formatted, static_cast<int>(argv.size()), argv.data(), lens.data());
+    if (n < 0 || formatted == nullptr) {
+      return Status(StatusCode::kUnavailable,
+                    fmt::format("Redis at {}: cannot format a command: out of memory", address_));
+    }
+    out.append(formatted, static_cast<size_t>(n));
+    redisFreeCommand(formatted);
+  }
+  Status s = tls_->WriteAll(out);
+  if (!s.ok()) Drop();
+  return s;
+}
+
+Result<RedisReply> RedisNode::ReceiveTls() {
+  char buffer[16384];
+  while (true) {
+    void* raw = nullptr;
+    if (redisReaderGetReply(reader_.get(), &raw) != REDIS_OK) {
+      Status s(StatusCode::kUnavailable,
+               fmt::format("Redis at {}: the reply is not Redis protocol ({}): is it a Redis "
+                           "TLS port?",
+                           address_, reader_->errstr));
+      Drop();
+      return s;
+    }
+    if (raw != nullptr) {
+      std::unique_ptr<redisReply, void (*)(void*)> owned(static_cast<redisReply*>(raw),
+                                                         freeReplyObject);
+      return Convert(owned.get());
+    }
+    Result<size_t> n = tls_->Read(buffer, sizeof(buffer));
+    if (!n.ok()) {
+      Drop();
+      return n.status();
+    }
+    redisReaderFeed(reader_.get(), buffer, *n);
+  }
 }
 
 Result<RedisReply> RedisNode::Run(const Command& command) {
@@ -176,7 +253,8 @@ Result<std::vector<RedisReply>> RedisNode::Pipeline(const std::vector<Command>& 
 }
 
 Status RedisNode::Send(const std::vector<Command>& commands) {
-  if (context_ == nullptr) return ConnectionError("sending (connection lost earlier)");
+  if (!connected()) return ConnectionError("sending (connection lost earlier)");
+  if (tls_ != nullptr) return SendTls(commands);
   std::vector<const char*> argv;
   std::vector<size_t> lens;
   for (const Command& c : commands) {
@@ -204,17 +282,26 @@ Status RedisNode::Send(const std::vector<Command>& commands) {
 
 void RedisNode::SetReadTimeout(std::chrono::milliseconds timeout) {
   if (context_ != nullptr) redisSetTimeout(context_.get(), ToTimeval(timeout));
+  if (tls_ != nullptr) tls_->SetReadTimeout(timeout);
 }
 
 void RedisNode::Interrupt() {
   std::lock_guard lock(interrupt_mu_);
   if (context_ != nullptr && context_->fd >= 0) shutdown(context_->fd, SHUT_RDWR);
+  if (tls_ != nullptr) tls_->Interrupt();
 }
 
 Result<std::vector<RedisReply>> RedisNode::Receive(size_t count) {
-  if (context_ == nullptr) return ConnectionError("reading (connection lost earlier)");
+  if (!connected()) return ConnectionError("reading (connection lost earlier)");
   std::vector<RedisReply> replies;
   replies.reserve(count);
+  if (tls_ != nullptr) {
+    for (size_t i = 0; i < count; ++i) {
+      FERRY_ASSIGN_OR_RETURN(RedisReply reply, ReceiveTls());
+      replies.push_back(std::move(reply));
+    }
+    return replies;
+  }
   for (size_t i = 0; i < count; ++i) {
     void* raw = nullptr;
     if (redisGetReply(context_.get(), &raw) != REDIS_OK || raw == nullptr) {

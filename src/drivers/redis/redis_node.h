@@ -1,6 +1,8 @@
 // One connection to one Redis server, over hiredis.
 //
-// RedisNode owns its hiredis context (freed with redisFree), logs in with
+// RedisNode owns its hiredis context (freed with redisFree) or, for
+// rediss:// URLs, a TlsSocket (drivers/redis/redis_tls.h: Debian's hiredis
+// 0.14 has no TLS) with a hiredis reply reader; either way it logs in with
 // AUTH (ACL user + password, or the password alone), selects the URL's
 // database and pipelines commands: Pipeline() sends every command, then
 // reads every reply, in one write and as few reads as the replies need.
@@ -23,9 +25,11 @@
 #include <vector>
 
 #include "core/url.h"
+#include "drivers/redis/redis_tls.h"
 #include "ferry/status.h"
 
 struct redisContext;
+struct redisReader;
 
 namespace ferry::redis {
 
@@ -52,11 +56,14 @@ struct Credentials {
   std::string password;  // "" = no AUTH
   int database = 0;      // SELECT (standalone only)
   bool tls = false;
+  TlsOptions tls_options;  // rediss:// only
   std::chrono::milliseconds timeout{10000};  // connect and per-reply
 };
 
 // The user, password and database of a redis:// URL. The password is read
 // from the URL's raw text (percent-decoded); it is never put in a message.
+// TLS options the URL gets wrong are left at their defaults here: check
+// them first with TlsOptionsFromUrl (RedisClient::Open does).
 Credentials CredentialsFromUrl(const Url& url);
 
 // "host:port" pairs of a URL: one for redis://, the seed list for
@@ -76,6 +83,8 @@ class RedisNode {
   const std::string& address() const { return address_; }
   const std::string& host() const { return host_; }
   int port() const { return port_; }
+  // "plain", "TLSv1.3 (certificate verified)" or "TLSv1.3 (NOT verified: tls_insecure)".
+  std::string transport() const;
 
   // Runs one command. A connection failure is a Status; a server error
   // is a reply of type kError.
@@ -103,11 +112,20 @@ class RedisNode {
   RedisNode(std::string host, int port);
   Status Login(const Credentials& credentials);
   Status ConnectionError(std::string_view doing) const;
+  bool connected() const { return context_ != nullptr || tls_ != nullptr; }
+  void Drop();  // forget the connection (its stream is out of step)
+  Status SendTls(const std::vector<Command>& commands);
+  Result<RedisReply> ReceiveTls();
 
   struct ContextDeleter {
     void operator()(redisContext* c) const;
   };
+  struct ReaderDeleter {
+    void operator()(redisReader* r) const;
+  };
   std::unique_ptr<redisContext, ContextDeleter> context_;
+  std::unique_ptr<TlsSocket> tls_;                      // rediss:// instead of context_
+  std::unique_ptr<redisReader, ReaderDeleter> reader_;  // parses tls_'s replies
   std::mutex interrupt_mu_;  // Interrupt() vs Receive() dropping the context
   std::string host_;
   int port_ = 0;
