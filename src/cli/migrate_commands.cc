@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "cli/context.h"
@@ -109,13 +110,24 @@ EventBus::Consumer MakeProgressPrinter(const Context& ctx) {
   };
   if (ctx.json) {
     return [printed](const Event& event) {
-      if (printed(event)) PrintJson(EventJson(event.type, *event.migration, event.duration_ms));
+      if (!printed(event)) return;
+      json j = EventJson(event.type, *event.migration, event.duration_ms);
+      if (event.ddl) j["progress"] = DdlProgressJson(*event.ddl);
+      PrintJson(j);
     };
   }
   if (ctx.quiet) return [](const Event&) {};
-  return [printed](const Event& event) {
+  auto throttle = std::make_shared<DdlProgressThrottle>();
+  return [printed, throttle](const Event& event) {
     if (!printed(event)) return;
     const MigrationStep& e = *event.migration;
+    if (event.ddl) {  // a long statement, throttled: a line per phase, at most one per 2 s
+      if (throttle->Due(*event.ddl, DdlProgressThrottle::Clock::now())) {
+        Err(fmt::format("ferry: {}: {}\n", Printable(e.script),
+                        Printable(DdlProgressText(*event.ddl))));
+      }
+      return;
+    }
     const std::string& type = event.type;
     const int64_t duration_ms = event.duration_ms;
     std::string label = Printable(e.version.empty() ? e.script : e.version);

@@ -5,11 +5,14 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "cli/exit_codes.h"
 #include "cli/output.h"
 #include "core/config.h"
+#include "core/printable.h"
+#include "observe/ddl_progress.h"
 #include "ops/partition/partition_ops.h"
 
 namespace ferry::cli {
@@ -166,6 +169,23 @@ int RunPartitionMaintain(const Context& ctx, const PartitionArgs& args) {
       options->on_action = [](const PartitionAction& a) { Out(ActionText(a)); };
     }
   }
+  // Long statements' progress: a throttled line on stderr, or a JSON line
+  // before the result with --json; metrics see the events on the bus.
+  options->bus = ctx.bus;
+  auto throttle = std::make_shared<DdlProgressThrottle>();
+  ScopedSubscription progress(*ctx.bus, [&ctx, throttle](const Event& e) {
+    if (!e.ddl || !e.migration) return;
+    if (ctx.json) {
+      PrintJson({{"event", e.type},
+                 {"partition", e.job},
+                 {"script", e.migration->script},
+                 {"statement", e.migration->statement},
+                 {"progress", DdlProgressJson(*e.ddl)}});
+    } else if (!ctx.quiet && throttle->Due(*e.ddl, DdlProgressThrottle::Clock::now())) {
+      std::fprintf(stderr, "ferry: %s: %s\n", Printable(e.migration->script).c_str(),
+                   Printable(DdlProgressText(*e.ddl)).c_str());
+    }
+  });
   auto report = partition::MaintainPartitions(*options);
   if (!report.ok()) return ReportError(report.status(), ctx.json);
   if (ctx.json) {

@@ -301,7 +301,11 @@ Status Migrator::ApplyInTransaction(ApplyRun* a) {
     for (const std::string& setting : settings) own(setting);
     const size_t prefix = batch.size();
     for (const Statement& stmt : plan.statements) batch.push_back({stmt.text, nullptr});
-    auto ran = conn_->ExecBatch(batch);
+    Result<std::vector<int64_t>> ran = std::vector<int64_t>{};
+    {
+      std::unique_ptr<DdlProgressWatch> watch = WatchStatement(*a, 0);
+      ran = conn_->ExecBatch(batch);
+    }
     if (pipelined_row) row->id = History::IdOf(running_result);
     if (!ran.ok()) {
       Status err = std::move(ran).TakeStatus();
@@ -370,7 +374,11 @@ Status Migrator::ApplyByStatement(ApplyRun* a) {
       if (!cleaned.ok()) return FailApply(a, std::move(cleaned).Prefix("dropping an invalid index"));
     }
     const bool was_in_tx = plan.own_transactions && conn_->InTransaction();
-    auto r = conn_->Exec(stmt.text);
+    Result<int64_t> r = int64_t{0};
+    {
+      std::unique_ptr<DdlProgressWatch> watch = WatchStatement(*a, i + 1);
+      r = conn_->Exec(stmt.text);
+    }
     if (!r.ok() && a->interrupted && i == a->first && AppliedByInterruptedRun(r.status())) {
       MigrationStep e{row->version, m.up.path, m.description};
       e.message = InDoubtMessage(r.status(), i + 1, stmt.line);
@@ -446,6 +454,24 @@ Status Migrator::RunBackfills(ApplyRun* a) {
   row->completed_at = History::Now();
   row->duration_ms = MsSince(a->start);
   return a->history->Save(*row).status();
+}
+
+std::unique_ptr<DdlProgressWatch> Migrator::WatchStatement(const ApplyRun& a, int statement) {
+  if (bus_ == nullptr) return nullptr;
+  MigrationStep step{a.row->version, a.m.up.path, a.m.description};
+  step.statement = statement;
+  step.statements = a.total;
+  Event base = MigrationEventOf("statement_progress", std::move(step));
+  base.database = DatabaseLabel(url_text_.Reveal());
+  EventBus* bus = bus_;
+  return WatchDdlProgress(
+      *conn_, url_text_,
+      [bus, base = std::move(base)](const DdlProgress& p) {
+        Event e = DdlProgressEventOf(base, p);
+        e.migration->message = e.message;
+        bus->Publish(e);
+      },
+      options_.progress);
 }
 
 void Migrator::RollBackOwnTransaction(HistoryRow* row, int block_start) {

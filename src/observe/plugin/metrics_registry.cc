@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <utility>
 
 #include "observe/plugin/plugin_internal.h"
 
@@ -105,7 +106,10 @@ struct Families {
                                "Keys of a Redis copy or slot move so far, by state")),
         redis_slots(GaugeFamily(r, "ferry_redis_slots", "Slots of a Redis slot move, by state")),
         redis_lag(GaugeFamily(r, "ferry_redis_follow_lag_keys",
-                              "redis copy --follow: source keys changed and not yet copied")) {}
+                              "redis copy --follow: source keys changed and not yet copied")),
+        ddl_progress(GaugeFamily(r, "ferry_ddl_progress_ratio",
+                                 "Fraction done of the current phase of a long statement "
+                                 "(pg_stat_progress_* views), by command and phase")) {}
 
   Family<Histogram>& migration_duration;
   Family<Counter>& migration_success;
@@ -130,6 +134,7 @@ struct Families {
   Family<Gauge>& redis_keys;
   Family<Gauge>& redis_slots;
   Family<Gauge>& redis_lag;
+  Family<Gauge>& ddl_progress;
 };
 
 class MetricsRegistry {
@@ -147,12 +152,15 @@ class MetricsRegistry {
   void ObserveBackfill(const Event& e);
   void ObserveOther(const Event& e);
   void ObserveRedis(const Event& e);
+  void ObserveDdlProgress(const Event& e);
 
   prometheus::Registry registry_;
   std::unique_ptr<Families> f_;
   std::mutex mu_;                                       // guards the maps below
   std::map<std::string, std::string> schema_versions_;  // database -> version shown
   std::map<std::string, int64_t> copy_chunks_failed_;   // job -> chunks failed
+  // (database, command) -> the phase its ddl_progress series shows.
+  std::map<std::pair<std::string, std::string>, std::string> ddl_phases_;
 };
 
 void MetricsRegistry::Observe(const Event& e) {
@@ -179,6 +187,10 @@ void MetricsRegistry::Observe(const Event& e) {
                 {"error_type", e.error_type.empty() ? "unknown" : e.error_type}})
           .Increment();
     }
+  }
+  if (e.ddl) {
+    ObserveDdlProgress(e);
+    return;
   }
   switch (e.kind) {
     case EventKind::kMigration:
@@ -308,6 +320,24 @@ void MetricsRegistry::ObserveRedis(const Event& e) {
   keys("followed", r.followed);
   keys("deleted", r.deleted);
   f_->redis_lag.Add({{"job", e.job}, {"database", e.database}}).Set(static_cast<double>(r.lag));
+}
+
+// One series per database and command (a handful of commands, a dozen
+// phases): a new phase replaces the command's old series, so a run leaves
+// the last phase seen. Phases without a counter show 0.
+void MetricsRegistry::ObserveDdlProgress(const Event& e) {
+  const DdlProgress& p = *e.ddl;
+  {
+    std::lock_guard lock(mu_);
+    std::string& shown = ddl_phases_[{e.database, p.command}];
+    if (!shown.empty() && shown != p.phase) {
+      prometheus::Labels old = {{"database", e.database}, {"command", p.command}, {"phase", shown}};
+      if (f_->ddl_progress.Has(old)) f_->ddl_progress.Remove(&f_->ddl_progress.Add(old));
+    }
+    shown = p.phase;
+  }
+  f_->ddl_progress.Add({{"database", e.database}, {"command", p.command}, {"phase", p.phase}})
+      .Set(std::max(DdlProgressRatio(p), 0.0));
 }
 
 std::string WithEmptyFamilies(std::string text, const std::vector<FamilyDecl>& families) {
