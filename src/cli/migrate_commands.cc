@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/context.h"
+#include "cli/ddl_progress_json.h"
 #include "cli/migrate_commands_internal.h"
 #include "cli/exit_codes.h"
 #include "cli/output.h"
@@ -112,7 +113,7 @@ EventBus::Consumer MakeProgressPrinter(const Context& ctx) {
     return [printed](const Event& event) {
       if (!printed(event)) return;
       json j = EventJson(event.type, *event.migration, event.duration_ms);
-      if (event.ddl) j["progress"] = DdlProgressJson(*event.ddl);
+      if (auto progress = DdlProgressOf(event)) j["progress"] = DdlProgressJson(*progress);
       PrintJson(j);
     };
   }
@@ -121,10 +122,9 @@ EventBus::Consumer MakeProgressPrinter(const Context& ctx) {
   return [printed, throttle](const Event& event) {
     if (!printed(event)) return;
     const MigrationStep& e = *event.migration;
-    if (event.ddl) {  // a long statement, throttled: a line per phase, at most one per 2 s
-      if (throttle->Due(*event.ddl, DdlProgressThrottle::Clock::now())) {
-        Err(fmt::format("ferry: {}: {}\n", Printable(e.script),
-                        Printable(DdlProgressText(*event.ddl))));
+    if (auto progress = DdlProgressOf(event)) {  // throttled: a line per phase, one per 2 s
+      if (throttle->Due(*progress, DdlProgressThrottle::Clock::now())) {
+        Err(fmt::format("ferry: {}: {}\n", Printable(e.script), Printable(e.message)));
       }
       return;
     }

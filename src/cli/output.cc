@@ -13,7 +13,6 @@
 #include "cli/exit_codes.h"
 #include "core/printable.h"
 #include "core/url.h"
-#include "observe/event.h"
 
 namespace ferry::cli {
 
@@ -30,25 +29,6 @@ int ExitCodeFor(const Status& status) {
     case StatusCode::kInternal: return kExitInternal;
     default: return kExitFailure;
   }
-}
-
-nlohmann::json DdlProgressJson(const DdlProgress& p) {
-  nlohmann::json j = {{"view", p.view},
-                      {"command", p.command},
-                      {"phase", p.phase},
-                      {"relation", p.relation},
-                      {"blocks_done", p.blocks_done},
-                      {"blocks_total", p.blocks_total},
-                      {"tuples_done", p.tuples_done},
-                      {"tuples_total", p.tuples_total},
-                      {"lockers_done", p.lockers_done},
-                      {"lockers_total", p.lockers_total},
-                      {"partitions_done", p.partitions_done},
-                      {"partitions_total", p.partitions_total},
-                      {"elapsed_ms", p.elapsed_ms}};
-  const double ratio = DdlProgressRatio(p);
-  j["ratio"] = ratio < 0 ? nlohmann::json(nullptr) : nlohmann::json(ratio);
-  return j;
 }
 
 nlohmann::json StatusJson(const Status& status) {

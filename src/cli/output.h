@@ -9,10 +9,6 @@
 
 #include "ferry/status.h"
 
-namespace ferry {
-struct DdlProgress;
-}  // namespace ferry
-
 namespace ferry::cli {
 
 // Prints "ferry: error: ..." with context lines to stderr, and with `json`
@@ -21,10 +17,6 @@ int ReportError(const Status& status, bool json);
 
 // Status as a JSON object: code, message, context.
 nlohmann::json StatusJson(const Status& status);
-
-// A long statement's progress (observe/event.h DdlProgress) as the
-// "progress" object of --json "statement_progress" lines.
-nlohmann::json DdlProgressJson(const DdlProgress& progress);
 
 // Writes `value` as one line of JSON to stdout.
 void PrintJson(const nlohmann::json& value);

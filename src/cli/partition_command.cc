@@ -6,8 +6,10 @@
 
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 
+#include "cli/ddl_progress_json.h"
 #include "cli/exit_codes.h"
 #include "cli/output.h"
 #include "core/config.h"
@@ -173,17 +175,19 @@ int RunPartitionMaintain(const Context& ctx, const PartitionArgs& args) {
   // before the result with --json; metrics see the events on the bus.
   options->bus = ctx.bus;
   auto throttle = std::make_shared<DdlProgressThrottle>();
-  ScopedSubscription progress(*ctx.bus, [&ctx, throttle](const Event& e) {
-    if (!e.ddl || !e.migration) return;
+  ScopedSubscription progress_printer(*ctx.bus, [&ctx, throttle](const Event& e) {
+    std::optional<DdlProgress> progress = DdlProgressOf(e);
+    if (!progress || !e.migration) return;
     if (ctx.json) {
       PrintJson({{"event", e.type},
                  {"partition", e.job},
                  {"script", e.migration->script},
                  {"statement", e.migration->statement},
-                 {"progress", DdlProgressJson(*e.ddl)}});
-    } else if (!ctx.quiet && throttle->Due(*e.ddl, DdlProgressThrottle::Clock::now())) {
+                 {"message", e.migration->message},
+                 {"progress", DdlProgressJson(*progress)}});
+    } else if (!ctx.quiet && throttle->Due(*progress, DdlProgressThrottle::Clock::now())) {
       std::fprintf(stderr, "ferry: %s: %s\n", Printable(e.migration->script).c_str(),
-                   Printable(DdlProgressText(*e.ddl)).c_str());
+                   Printable(e.migration->message).c_str());
     }
   });
   auto report = partition::MaintainPartitions(*options);

@@ -69,9 +69,6 @@ enum class Feature : uint8_t {
                            // are written in SQL ($n parameters, identity ids,
                            // ON CONFLICT, transactions); without it the history
                            // has its own store (migrate/cql_history.h)
-  kProgressViews,          // another session can read a running statement's
-                           // progress (pg_stat_progress_create_index ...:
-                           // observe/ddl_progress.h)
 };
 
 // Which grammar splits and classifies this engine's scripts (migrate/sql_split.h).

@@ -15,6 +15,7 @@
 #include "migrate/migrator_internal.h"
 #include "migrate/sql_split.h"
 #include "migrate/verify_step.h"
+#include "observe/ddl_progress.h"
 
 namespace ferry {
 
@@ -52,6 +53,19 @@ int LineOfPosition(const Statement& stmt, const std::string& position) {
     if (c == '\n') ++line;
   }
   return line;
+}
+
+// Watches the statement about to run on `conn` (observe/ddl_progress.h):
+// "statement_progress" events with the migration's step (`statement` 0
+// for a transaction's whole batch). Null without a bus or progress views.
+std::unique_ptr<DdlProgressWatch> WatchStatement(Connection& conn, const Secret& url,
+                                                 EventBus* bus, MigrationStep step) {
+  if (bus == nullptr) return nullptr;
+  Event base = MigrationEventOf(std::string(kStatementProgress), std::move(step));
+  base.database = DatabaseLabel(url.Reveal());
+  return WatchDdlProgress(conn, url, [bus, base = std::move(base)](const DdlProgress& p) {
+    bus->Publish(DdlProgressEventOf(base, p, DdlProgressText(p)));
+  });
 }
 
 }  // namespace
@@ -303,7 +317,10 @@ Status Migrator::ApplyInTransaction(ApplyRun* a) {
     for (const Statement& stmt : plan.statements) batch.push_back({stmt.text, nullptr});
     Result<std::vector<int64_t>> ran = std::vector<int64_t>{};
     {
-      std::unique_ptr<DdlProgressWatch> watch = WatchStatement(*a, 0);
+      MigrationStep step{row->version, m.up.path, m.description};
+      step.statements = a->total;
+      std::unique_ptr<DdlProgressWatch> watch =
+          WatchStatement(*conn_, url_text_, bus_, std::move(step));
       ran = conn_->ExecBatch(batch);
     }
     if (pipelined_row) row->id = History::IdOf(running_result);
@@ -376,7 +393,11 @@ Status Migrator::ApplyByStatement(ApplyRun* a) {
     const bool was_in_tx = plan.own_transactions && conn_->InTransaction();
     Result<int64_t> r = int64_t{0};
     {
-      std::unique_ptr<DdlProgressWatch> watch = WatchStatement(*a, i + 1);
+      MigrationStep step{row->version, m.up.path, m.description};
+      step.statement = i + 1;
+      step.statements = total;
+      std::unique_ptr<DdlProgressWatch> watch =
+          WatchStatement(*conn_, url_text_, bus_, std::move(step));
       r = conn_->Exec(stmt.text);
     }
     if (!r.ok() && a->interrupted && i == a->first && AppliedByInterruptedRun(r.status())) {
@@ -454,24 +475,6 @@ Status Migrator::RunBackfills(ApplyRun* a) {
   row->completed_at = History::Now();
   row->duration_ms = MsSince(a->start);
   return a->history->Save(*row).status();
-}
-
-std::unique_ptr<DdlProgressWatch> Migrator::WatchStatement(const ApplyRun& a, int statement) {
-  if (bus_ == nullptr) return nullptr;
-  MigrationStep step{a.row->version, a.m.up.path, a.m.description};
-  step.statement = statement;
-  step.statements = a.total;
-  Event base = MigrationEventOf("statement_progress", std::move(step));
-  base.database = DatabaseLabel(url_text_.Reveal());
-  EventBus* bus = bus_;
-  return WatchDdlProgress(
-      *conn_, url_text_,
-      [bus, base = std::move(base)](const DdlProgress& p) {
-        Event e = DdlProgressEventOf(base, p);
-        e.migration->message = e.message;
-        bus->Publish(e);
-      },
-      options_.progress);
 }
 
 void Migrator::RollBackOwnTransaction(HistoryRow* row, int block_start) {

@@ -35,7 +35,6 @@
 #include "migrate/script_plan.h"
 #include "migrate/source.h"
 #include "migrate/sql_split.h"
-#include "observe/ddl_progress.h"
 #include "observe/event.h"
 
 namespace ferry {
@@ -81,10 +80,6 @@ struct MigratorOptions {
   // the ferry program passes move/expand.h's MakeOnlineSteps()). Without it
   // a migration declaring such blocks is refused before anything runs.
   std::shared_ptr<OnlineSteps> online;
-  // Long statements' progress (engines with Feature::kProgressViews, and
-  // only with an event bus): "statement_progress" events read from a
-  // second session after `delay`, every `interval`.
-  DdlProgressOptions progress;
 };
 
 enum class EntryState {
@@ -277,10 +272,6 @@ class Migrator {
   Status ApplyInTransaction(ApplyRun* a);
   Status ApplyByStatement(ApplyRun* a);
   Status RunBackfills(ApplyRun* a);
-  // Watches the work connection's next statement (1-based `statement`, 0
-  // for the whole transaction's batch): "statement_progress" events with
-  // the migration's step. Null when there is nothing to watch or no bus.
-  std::unique_ptr<DdlProgressWatch> WatchStatement(const ApplyRun& a, int statement);
   // A file running its own BEGIN ... COMMIT failed inside it: ROLLBACK,
   // and statements_done back to the statement that opened it.
   void RollBackOwnTransaction(HistoryRow* row, int block_start);

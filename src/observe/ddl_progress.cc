@@ -134,7 +134,7 @@ void DdlProgressWatch::Run() {
 std::unique_ptr<DdlProgressWatch> WatchDdlProgress(const Connection& conn, const Secret& url,
                                                    DdlProgressWatch::Sink sink,
                                                    const DdlProgressOptions& options) {
-  if (!sink || url.empty() || !conn.traits().Has(Feature::kProgressViews)) return nullptr;
+  if (!sink || url.empty() || !conn.traits().Has(Feature::kTableStatistics)) return nullptr;
   return std::make_unique<DdlProgressWatch>(url, conn.SessionId(), std::move(sink), options);
 }
 

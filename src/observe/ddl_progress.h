@@ -7,8 +7,7 @@
 // Out:    a DdlProgress (event.h) for every change the watcher sees, handed
 //         to the caller's sink on the watcher's thread; the callers wrap it
 //         in a "statement_progress" event (DdlProgressEventOf) on their bus.
-// Engines without Feature::kProgressViews get no watcher (WatchDdlProgress
-// returns null). Progress is best-effort: a watcher that cannot connect or
+// (WatchDdlProgress returns null). Progress is best-effort: a watcher that cannot connect or
 // read the views logs why (debug) and stops; the statement is unaffected.
 #pragma once
 
@@ -23,7 +22,7 @@
 
 #include "core/secret.h"
 #include "ferry/status.h"
-#include "observe/event.h"
+#include "observe/ddl_progress_event.h"
 
 namespace ferry {
 
@@ -70,8 +69,8 @@ class DdlProgressWatch {
   std::thread thread_;  // last: started once the members above exist
 };
 
-// A watcher of `conn`'s next statement when its engine has
-// Feature::kProgressViews and `sink` is set; else null (nothing to stop).
+// A watcher of `conn`'s next statement when its engine has the progress
+// views (Feature::kTableStatistics) and `sink` is set; else null.
 std::unique_ptr<DdlProgressWatch> WatchDdlProgress(const Connection& conn, const Secret& url,
                                                    DdlProgressWatch::Sink sink,
                                                    const DdlProgressOptions& options = {});

@@ -60,17 +60,6 @@ Event MigrationEventOf(std::string type, MigrationStep step, int64_t duration_ms
   return e;
 }
 
-Event DdlProgressEventOf(Event base, DdlProgress progress) {
-  base.type = "statement_progress";
-  base.status = EventStatus::kInfo;
-  base.duration_ms = progress.elapsed_ms;
-  base.rows = 0;
-  base.error_type.clear();
-  base.message = progress.command + ": " + progress.phase;
-  base.ddl = std::move(progress);
-  return base;
-}
-
 Event CopyEventOf(std::string type, std::string job, CopyProgress progress) {
   Event e;
   e.kind = EventKind::kCopy;

@@ -150,55 +150,6 @@ struct RedisProgress {
   double seconds = 0;
 };
 
-// A long statement's progress as PostgreSQL reports it in its
-// pg_stat_progress_* views (read by observe/ddl_progress.h): the detail of
-// "statement_progress" events. Counters a view lacks stay 0.
-struct DdlProgress {
-  std::string view;      // "create_index", "cluster", "vacuum", "analyze"
-  std::string command;   // "CREATE INDEX CONCURRENTLY", "VACUUM FULL", "ANALYZE" ...
-  std::string phase;     // "building index: scanning table" (the view's text)
-  std::string relation;  // the table, as the server names it ("" when unknown)
-  int64_t blocks_done = 0, blocks_total = 0;
-  int64_t tuples_done = 0, tuples_total = 0;
-  int64_t lockers_done = 0, lockers_total = 0;
-  int64_t partitions_done = 0, partitions_total = 0;
-  int64_t elapsed_ms = 0;  // since the statement began (as the watcher saw it)
-
-  // Same view, phase and counters (elapsed_ms aside).
-  bool SameAs(const DdlProgress& o) const {
-    return view == o.view && command == o.command && phase == o.phase &&
-           relation == o.relation && blocks_done == o.blocks_done &&
-           blocks_total == o.blocks_total && tuples_done == o.tuples_done &&
-           tuples_total == o.tuples_total && lockers_done == o.lockers_done &&
-           lockers_total == o.lockers_total && partitions_done == o.partitions_done &&
-           partitions_total == o.partitions_total;
-  }
-};
-// The unit the current phase counts in: the first of blocks, tuples,
-// lockers with a total (the server fills the one its phase uses).
-enum class DdlProgressUnit { kNone, kBlocks, kTuples, kLockers };
-inline DdlProgressUnit DdlProgressUnitOf(const DdlProgress& p) {
-  if (p.blocks_total > 0) return DdlProgressUnit::kBlocks;
-  if (p.tuples_total > 0) return DdlProgressUnit::kTuples;
-  if (p.lockers_total > 0) return DdlProgressUnit::kLockers;
-  return DdlProgressUnit::kNone;
-}
-// The fraction of the current phase done (0..1), or -1 when the phase has
-// no counter.
-inline double DdlProgressRatio(const DdlProgress& p) {
-  auto ratio = [](int64_t done, int64_t total) {
-    double r = static_cast<double>(done) / static_cast<double>(total);
-    return r < 0 ? 0.0 : (r > 1 ? 1.0 : r);
-  };
-  switch (DdlProgressUnitOf(p)) {
-    case DdlProgressUnit::kBlocks: return ratio(p.blocks_done, p.blocks_total);
-    case DdlProgressUnit::kTuples: return ratio(p.tuples_done, p.tuples_total);
-    case DdlProgressUnit::kLockers: return ratio(p.lockers_done, p.lockers_total);
-    case DdlProgressUnit::kNone: break;
-  }
-  return -1;
-}
-
 struct Event {
   EventKind kind = EventKind::kMigration;
   // The step within the kind: "migration_started", "chunk_done", "batch" ...
@@ -218,7 +169,6 @@ struct Event {
   std::optional<BackfillProgress> backfill;
   std::optional<VerifyTableProgress> verify;
   std::optional<RedisProgress> redis;
-  std::optional<DdlProgress> ddl;  // "statement_progress" events (any kind)
 };
 
 // Builders filling the header from a kind's detail.
@@ -234,10 +184,6 @@ Event RedisEventOf(std::string type, std::string job, std::string database,
 // The schema version a database is at after a migration command (kind
 // kMigration, type "schema_version", job = the version, no detail).
 Event SchemaVersionEvent(std::string database, std::string version);
-// A long statement's progress (type "statement_progress", status info):
-// `base` gives the kind, job, operation, database and the kind's detail
-// (a migration's step); `progress` becomes its `ddl` detail.
-Event DdlProgressEventOf(Event base, DdlProgress progress);
 // A free-form step (expand phases, lock waits of a contract phase).
 Event StepEvent(EventKind kind, std::string type, std::string message);
 

@@ -9,7 +9,7 @@
 // only through ObservePlugin. Strings cross the boundary; errors come back
 // as text, which the caller turns into a Status.
 //
-// How to add a function (or change Event's layout): a member here (ABI kVersion + 1), its definition
+// How to add a function: a member here (ABI kVersion + 1), its definition
 // in src/observe/plugin/plugin.cc, its caller in ferry_lib.
 #pragma once
 
@@ -42,8 +42,7 @@ struct HttpReply {
 using HttpHandler = std::function<HttpReply(const HttpRequest&)>;
 
 struct ObservePlugin {
-  // 2: Event carries `ddl` (a long statement's progress).
-  static constexpr int kVersion = 2;
+  static constexpr int kVersion = 1;
   int version = kVersion;
 
   // Metrics registry fed with events (src/observe/plugin/metrics_registry.cc).

@@ -82,7 +82,8 @@ TEST_F(DdlProgressTest, ConcurrentIndexBuildReportsProgressInJsonAndMetrics) {
     EXPECT_EQ(j.value("version", ""), "1");
     EXPECT_THAT(j.value("script", ""), HasSubstr("1_slow_index.sql"));
     EXPECT_EQ(j.value("statement", 0), 1);
-    const nlohmann::json& p = j["progress"];
+    ASSERT_TRUE(j.contains("progress")) << j.dump();
+    const nlohmann::json& p = j.at("progress");
     EXPECT_EQ(p.value("view", ""), "create_index");
     EXPECT_EQ(p.value("command", ""), "CREATE INDEX CONCURRENTLY");
     EXPECT_FALSE(p.value("phase", "").empty());
@@ -90,7 +91,7 @@ TEST_F(DdlProgressTest, ConcurrentIndexBuildReportsProgressInJsonAndMetrics) {
         p.value("blocks_total", 0) > 0) {
       counted = true;
       EXPECT_LE(p.value("blocks_done", -1), p.value("blocks_total", 0));
-      EXPECT_TRUE(p["ratio"].is_number());
+      EXPECT_TRUE(p.at("ratio").is_number());
     }
   }
   EXPECT_GE(progress, 1) << Describe(r);

@@ -45,7 +45,7 @@ TEST(DdlProgressTextTest, PhaseWithoutCounterAndPartitions) {
   p.partitions_done = 3;
   p.partitions_total = 12;
   EXPECT_EQ(DdlProgressText(p), "CREATE INDEX: waiting for writers before build, partition 3/12");
-  EXPECT_EQ(DdlProgressRatio(p), -1);
+  EXPECT_DOUBLE_EQ(DdlProgressRatio(p), -1.0);
 }
 
 TEST(DdlProgressTextTest, LockersAndVacuum) {
@@ -92,19 +92,28 @@ TEST(DdlProgressEventTest, EventCarriesTheBaseAndTheProgress) {
   Event base = MigrationEventOf("statement_progress", step);
   base.database = "localhost:5432/app";
   DdlProgress p = Scanning(5, 10);
+  p.relation = "odd|name%7C";  // separators in a value survive
+  p.partitions_done = 2;
+  p.partitions_total = 3;
   p.elapsed_ms = 1500;
-  Event e = DdlProgressEventOf(base, p);
+  Event e = DdlProgressEventOf(base, p, DdlProgressText(p));
   EXPECT_EQ(e.kind, EventKind::kMigration);
   EXPECT_EQ(e.type, "statement_progress");
   EXPECT_EQ(e.status, EventStatus::kInfo);
   EXPECT_EQ(e.job, "20260101");
   EXPECT_EQ(e.database, "localhost:5432/app");
   EXPECT_EQ(e.duration_ms, 1500);
-  EXPECT_EQ(e.message, "CREATE INDEX CONCURRENTLY: building index: scanning table");
-  ASSERT_TRUE(e.ddl.has_value());
-  EXPECT_TRUE(e.ddl->SameAs(p));
   ASSERT_TRUE(e.migration.has_value());
   EXPECT_EQ(e.migration->script, "migrations/20260101_idx.sql");
+  EXPECT_EQ(e.migration->message,
+            "CREATE INDEX CONCURRENTLY: building index: scanning table 50% (5/10 blocks), "
+            "partition 2/3");
+  std::optional<DdlProgress> back = DdlProgressOf(e);
+  ASSERT_TRUE(back.has_value());
+  EXPECT_TRUE(back->SameAs(p));
+  EXPECT_EQ(back->relation, "odd|name%7C");
+  EXPECT_EQ(back->elapsed_ms, 1500);
+  EXPECT_FALSE(DdlProgressOf(MigrationEventOf("migration_done", step)).has_value());
 }
 
 }  // namespace

@@ -11,8 +11,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <utility>
 
+#include "observe/ddl_progress_event.h"
 #include "observe/plugin/plugin_internal.h"
 
 namespace ferry::plugin {
@@ -152,7 +154,7 @@ class MetricsRegistry {
   void ObserveBackfill(const Event& e);
   void ObserveOther(const Event& e);
   void ObserveRedis(const Event& e);
-  void ObserveDdlProgress(const Event& e);
+  void ObserveDdlProgress(const Event& e, const DdlProgress& p);
 
   prometheus::Registry registry_;
   std::unique_ptr<Families> f_;
@@ -188,8 +190,8 @@ void MetricsRegistry::Observe(const Event& e) {
           .Increment();
     }
   }
-  if (e.ddl) {
-    ObserveDdlProgress(e);
+  if (std::optional<DdlProgress> progress = DdlProgressOf(e)) {
+    ObserveDdlProgress(e, *progress);
     return;
   }
   switch (e.kind) {
@@ -325,8 +327,7 @@ void MetricsRegistry::ObserveRedis(const Event& e) {
 // One series per database and command (a handful of commands, a dozen
 // phases): a new phase replaces the command's old series, so a run leaves
 // the last phase seen. Phases without a counter show 0.
-void MetricsRegistry::ObserveDdlProgress(const Event& e) {
-  const DdlProgress& p = *e.ddl;
+void MetricsRegistry::ObserveDdlProgress(const Event& e, const DdlProgress& p) {
   {
     std::lock_guard lock(mu_);
     std::string& shown = ddl_phases_[{e.database, p.command}];

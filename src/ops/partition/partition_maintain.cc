@@ -39,7 +39,7 @@ std::unique_ptr<DdlProgressWatch> Watch(Connection& conn, const PartitionAction&
   step.script = fmt::format("partition {} {}", ActionName(a.kind), a.partition);
   step.statement = statement;
   step.statements = static_cast<int>(a.sql.size());
-  Event base = MigrationEventOf("statement_progress", std::move(step));
+  Event base = MigrationEventOf(std::string(kStatementProgress), std::move(step));
   base.operation = "partition";
   base.job = a.partition;
   base.database = DatabaseLabel(o.url);
@@ -47,9 +47,7 @@ std::unique_ptr<DdlProgressWatch> Watch(Connection& conn, const PartitionAction&
   return WatchDdlProgress(
       conn, Secret(o.url),
       [bus, base = std::move(base)](const DdlProgress& p) {
-        Event e = DdlProgressEventOf(base, p);
-        e.migration->message = e.message;
-        bus->Publish(e);
+        bus->Publish(DdlProgressEventOf(base, p, DdlProgressText(p)));
       },
       o.progress);
 }
