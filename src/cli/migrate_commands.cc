@@ -22,6 +22,7 @@
 #include "migrate/scan_cache.h"
 #include "migrate/status_memo.h"
 #include "migrate/validate_files.h"
+#include "observe/ddl_progress.h"
 #include "move/expand.h"
 
 namespace ferry::cli {

@@ -4,11 +4,14 @@
 //
 // In:     the backend id of the session about to run the statement
 //         (Connection::SessionId()), the URL to open a second session.
-// Out:    a DdlProgress (event.h) for every change the watcher sees, handed
-//         to the caller's sink on the watcher's thread; the callers wrap it
-//         in a "statement_progress" event (DdlProgressEventOf) on their bus.
-// (WatchDdlProgress returns null). Progress is best-effort: a watcher that cannot connect or
-// read the views logs why (debug) and stops; the statement is unaffected.
+// Out:    a DdlProgress (ddl_progress_event.h) for every change the watcher
+//         sees, handed to the caller's sink on the watcher's thread; the
+//         callers wrap it in a "statement_progress" event
+//         (DdlProgressEventOf) on their bus.
+// Engines without the views (asked as Feature::kTableStatistics: the
+// engines with server statistics views) get no watcher. Progress is
+// best-effort: a watcher that cannot connect or read the views logs why
+// (debug) and stops; the statement is unaffected.
 #pragma once
 
 #include <chrono>
