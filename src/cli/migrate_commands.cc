@@ -7,10 +7,12 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "cli/checkpoint_command.h"
 #include "cli/context.h"
+#include "cli/ddl_progress_json.h"
 #include "cli/migrate_commands_internal.h"
 #include "cli/exit_codes.h"
 #include "cli/output.h"
@@ -21,6 +23,7 @@
 #include "migrate/scan_cache.h"
 #include "migrate/status_memo.h"
 #include "migrate/validate_files.h"
+#include "observe/ddl_progress.h"
 #include "move/expand.h"
 
 namespace ferry::cli {
@@ -110,13 +113,23 @@ EventBus::Consumer MakeProgressPrinter(const Context& ctx) {
   };
   if (ctx.json) {
     return [printed](const Event& event) {
-      if (printed(event)) PrintJson(EventJson(event.type, *event.migration, event.duration_ms));
+      if (!printed(event)) return;
+      json j = EventJson(event.type, *event.migration, event.duration_ms);
+      if (auto progress = DdlProgressOf(event)) j["progress"] = DdlProgressJson(*progress);
+      PrintJson(j);
     };
   }
   if (ctx.quiet) return [](const Event&) {};
-  return [printed](const Event& event) {
+  auto throttle = std::make_shared<DdlProgressThrottle>();
+  return [printed, throttle](const Event& event) {
     if (!printed(event)) return;
     const MigrationStep& e = *event.migration;
+    if (auto progress = DdlProgressOf(event)) {  // throttled: a line per phase, one per 2 s
+      if (throttle->Due(*progress, DdlProgressThrottle::Clock::now())) {
+        Err(fmt::format("ferry: {}: {}\n", Printable(e.script), Printable(e.message)));
+      }
+      return;
+    }
     const std::string& type = event.type;
     const int64_t duration_ms = event.duration_ms;
     std::string label = Printable(e.version.empty() ? e.script : e.version);

@@ -5,11 +5,16 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 
+#include "cli/ddl_progress_json.h"
 #include "cli/exit_codes.h"
 #include "cli/output.h"
 #include "core/config.h"
+#include "core/printable.h"
+#include "observe/ddl_progress.h"
 #include "ops/partition/partition_ops.h"
 
 namespace ferry::cli {
@@ -166,6 +171,25 @@ int RunPartitionMaintain(const Context& ctx, const PartitionArgs& args) {
       options->on_action = [](const PartitionAction& a) { Out(ActionText(a)); };
     }
   }
+  // Long statements' progress: a throttled line on stderr, or a JSON line
+  // before the result with --json; metrics see the events on the bus.
+  options->bus = ctx.bus;
+  auto throttle = std::make_shared<DdlProgressThrottle>();
+  ScopedSubscription progress_printer(*ctx.bus, [&ctx, throttle](const Event& e) {
+    std::optional<DdlProgress> progress = DdlProgressOf(e);
+    if (!progress || !e.migration) return;
+    if (ctx.json) {
+      PrintJson({{"event", e.type},
+                 {"partition", e.job},
+                 {"script", e.migration->script},
+                 {"statement", e.migration->statement},
+                 {"message", e.migration->message},
+                 {"progress", DdlProgressJson(*progress)}});
+    } else if (!ctx.quiet && throttle->Due(*progress, DdlProgressThrottle::Clock::now())) {
+      std::fprintf(stderr, "ferry: %s: %s\n", Printable(e.migration->script).c_str(),
+                   Printable(e.migration->message).c_str());
+    }
+  });
   auto report = partition::MaintainPartitions(*options);
   if (!report.ok()) return ReportError(report.status(), ctx.json);
   if (ctx.json) {

@@ -15,6 +15,7 @@
 #include "migrate/migrator_internal.h"
 #include "migrate/sql_split.h"
 #include "migrate/verify_step.h"
+#include "observe/ddl_progress.h"
 
 namespace ferry {
 
@@ -52,6 +53,19 @@ int LineOfPosition(const Statement& stmt, const std::string& position) {
     if (c == '\n') ++line;
   }
   return line;
+}
+
+// Watches the statement about to run on `conn` (observe/ddl_progress.h):
+// "statement_progress" events with the migration's step (`statement` 0
+// for a transaction's whole batch). Null without a bus or progress views.
+std::unique_ptr<DdlProgressWatch> WatchStatement(Connection& conn, const Secret& url,
+                                                 EventBus* bus, MigrationStep step) {
+  if (bus == nullptr) return nullptr;
+  Event base = MigrationEventOf(std::string(kStatementProgress), std::move(step));
+  base.database = DatabaseLabel(url.Reveal());
+  return WatchDdlProgress(conn, url, [bus, base = std::move(base)](const DdlProgress& p) {
+    bus->Publish(DdlProgressEventOf(base, p, DdlProgressText(p)));
+  });
 }
 
 }  // namespace
@@ -301,7 +315,14 @@ Status Migrator::ApplyInTransaction(ApplyRun* a) {
     for (const std::string& setting : settings) own(setting);
     const size_t prefix = batch.size();
     for (const Statement& stmt : plan.statements) batch.push_back({stmt.text, nullptr});
-    auto ran = conn_->ExecBatch(batch);
+    Result<std::vector<int64_t>> ran = std::vector<int64_t>{};
+    {
+      MigrationStep step{row->version, m.up.path, m.description};
+      step.statements = a->total;
+      std::unique_ptr<DdlProgressWatch> watch =
+          WatchStatement(*conn_, url_text_, bus_, std::move(step));
+      ran = conn_->ExecBatch(batch);
+    }
     if (pipelined_row) row->id = History::IdOf(running_result);
     if (!ran.ok()) {
       Status err = std::move(ran).TakeStatus();
@@ -370,7 +391,15 @@ Status Migrator::ApplyByStatement(ApplyRun* a) {
       if (!cleaned.ok()) return FailApply(a, std::move(cleaned).Prefix("dropping an invalid index"));
     }
     const bool was_in_tx = plan.own_transactions && conn_->InTransaction();
-    auto r = conn_->Exec(stmt.text);
+    Result<int64_t> r = int64_t{0};
+    {
+      MigrationStep step{row->version, m.up.path, m.description};
+      step.statement = i + 1;
+      step.statements = total;
+      std::unique_ptr<DdlProgressWatch> watch =
+          WatchStatement(*conn_, url_text_, bus_, std::move(step));
+      r = conn_->Exec(stmt.text);
+    }
     if (!r.ok() && a->interrupted && i == a->first && AppliedByInterruptedRun(r.status())) {
       MigrationStep e{row->version, m.up.path, m.description};
       e.message = InDoubtMessage(r.status(), i + 1, stmt.line);

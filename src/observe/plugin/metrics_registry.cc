@@ -11,7 +11,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <utility>
 
+#include "observe/ddl_progress_event.h"
 #include "observe/plugin/plugin_internal.h"
 
 namespace ferry::plugin {
@@ -111,7 +114,10 @@ struct Families {
         sync_lag_bytes(GaugeFamily(r, "ferry_sync_lag_bytes",
                                    "Source WAL not yet confirmed by a sync (bytes)")),
         sync_lag_seconds(GaugeFamily(r, "ferry_sync_lag_seconds",
-                                     "Age of the last applied source commit; 0 when caught up")) {}
+                                     "Age of the last applied source commit; 0 when caught up")),
+        ddl_progress(GaugeFamily(r, "ferry_ddl_progress_ratio",
+                                 "Fraction done of the current phase of a long statement "
+                                 "(pg_stat_progress_* views), by command and phase")) {}
 
   Family<Histogram>& migration_duration;
   Family<Counter>& migration_success;
@@ -139,6 +145,7 @@ struct Families {
   Family<Counter>& sync_rows;
   Family<Gauge>& sync_lag_bytes;
   Family<Gauge>& sync_lag_seconds;
+  Family<Gauge>& ddl_progress;
 };
 
 class MetricsRegistry {
@@ -156,12 +163,15 @@ class MetricsRegistry {
   void ObserveBackfill(const Event& e);
   void ObserveOther(const Event& e);
   void ObserveRedis(const Event& e);
+  void ObserveDdlProgress(const Event& e, const DdlProgress& p);
 
   prometheus::Registry registry_;
   std::unique_ptr<Families> f_;
   std::mutex mu_;                                       // guards the maps below
   std::map<std::string, std::string> schema_versions_;  // database -> version shown
   std::map<std::string, int64_t> copy_chunks_failed_;   // job -> chunks failed
+  // (database, command) -> the phase its ddl_progress series shows.
+  std::map<std::pair<std::string, std::string>, std::string> ddl_phases_;
 };
 
 void MetricsRegistry::Observe(const Event& e) {
@@ -188,6 +198,10 @@ void MetricsRegistry::Observe(const Event& e) {
                 {"error_type", e.error_type.empty() ? "unknown" : e.error_type}})
           .Increment();
     }
+  }
+  if (std::optional<DdlProgress> progress = DdlProgressOf(e)) {
+    ObserveDdlProgress(e, *progress);
+    return;
   }
   switch (e.kind) {
     case EventKind::kMigration:
@@ -324,6 +338,23 @@ void MetricsRegistry::ObserveRedis(const Event& e) {
   keys("followed", r.followed);
   keys("deleted", r.deleted);
   f_->redis_lag.Add({{"job", e.job}, {"database", e.database}}).Set(static_cast<double>(r.lag));
+}
+
+// One series per database and command (a handful of commands, a dozen
+// phases): a new phase replaces the command's old series, so a run leaves
+// the last phase seen. Phases without a counter show 0.
+void MetricsRegistry::ObserveDdlProgress(const Event& e, const DdlProgress& p) {
+  {
+    std::lock_guard lock(mu_);
+    std::string& shown = ddl_phases_[{e.database, p.command}];
+    if (!shown.empty() && shown != p.phase) {
+      prometheus::Labels old = {{"database", e.database}, {"command", p.command}, {"phase", shown}};
+      if (f_->ddl_progress.Has(old)) f_->ddl_progress.Remove(&f_->ddl_progress.Add(old));
+    }
+    shown = p.phase;
+  }
+  f_->ddl_progress.Add({{"database", e.database}, {"command", p.command}, {"phase", p.phase}})
+      .Set(std::max(DdlProgressRatio(p), 0.0));
 }
 
 std::string WithEmptyFamilies(std::string text, const std::vector<FamilyDecl>& families) {

@@ -14,6 +14,7 @@
 
 #include "core/backoff.h"
 #include "core/log.h"
+#include "core/secret.h"
 #include "core/url.h"
 #include "migrate/history.h"
 #include "migrate/lock.h"
@@ -30,7 +31,28 @@ bool LockFailure(const Status& s) {
 // Runs a.sql from statement `*next` on. BEGIN ... COMMIT is one block: a
 // failure inside it rolls back and leaves `*next` at its BEGIN, so a retry
 // runs the block again; statements outside a block are not run twice.
-Status RunFrom(Connection& conn, PartitionAction* a, size_t* next) {
+// Watches the statement about to run on `conn` (observe/ddl_progress.h).
+std::unique_ptr<DdlProgressWatch> Watch(Connection& conn, const PartitionAction& a,
+                                        const PartitionOptions& o, int statement) {
+  if (o.bus == nullptr) return nullptr;
+  MigrationStep step;
+  step.script = fmt::format("partition {} {}", ActionName(a.kind), a.partition);
+  step.statement = statement;
+  step.statements = static_cast<int>(a.sql.size());
+  Event base = MigrationEventOf(std::string(kStatementProgress), std::move(step));
+  base.operation = "partition";
+  base.job = a.partition;
+  base.database = DatabaseLabel(o.url);
+  EventBus* bus = o.bus;
+  return WatchDdlProgress(
+      conn, Secret(o.url),
+      [bus, base = std::move(base)](const DdlProgress& p) {
+        bus->Publish(DdlProgressEventOf(base, p, DdlProgressText(p)));
+      },
+      o.progress);
+}
+
+Status RunFrom(Connection& conn, PartitionAction* a, size_t* next, const PartitionOptions& o) {
   for (size_t i = *next; i < a->sql.size(); ++i) {
     const std::string& stmt = a->sql[i];
     Status s;
@@ -39,7 +61,11 @@ Status RunFrom(Connection& conn, PartitionAction* a, size_t* next) {
     } else if (stmt == "COMMIT") {
       s = conn.Commit();
     } else {
-      Result<int64_t> rows = conn.Exec(stmt);
+      Result<int64_t> rows = int64_t{0};
+      {
+        std::unique_ptr<DdlProgressWatch> watch = Watch(conn, *a, o, static_cast<int>(i) + 1);
+        rows = conn.Exec(stmt);
+      }
       s = rows.status();
       if (rows.ok() && stmt.starts_with("WITH moved AS")) a->rows = *rows;
     }
@@ -71,7 +97,7 @@ Status RunWithRetries(Connection& conn, PartitionAction* a, const PartitionOptio
   size_t next = 0;
   for (int attempt = 1;; ++attempt) {
     a->attempts = attempt;
-    Status s = RunFrom(conn, a, &next);
+    Status s = RunFrom(conn, a, &next, o);
     if (s.ok()) return s;
     if (!LockFailure(s) || attempt > o.lock_retries) {
       if (!LockFailure(s)) return s;

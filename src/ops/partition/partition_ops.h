@@ -30,6 +30,8 @@
 #include <vector>
 
 #include "ferry/status.h"
+#include "observe/ddl_progress.h"
+#include "observe/event.h"
 #include "ops/partition/partition_spec.h"
 
 namespace ferry::partition {
@@ -64,6 +66,13 @@ struct PartitionOptions {
   // each action is done.
   std::function<void(const std::string& holder)> on_lock_wait;
   std::function<void(const PartitionAction&)> on_action;
+  // maintain: a statement running longer than progress.delay (an index
+  // build, a DEFAULT partition's rows moving) publishes its progress from
+  // pg_stat_progress_* on `bus` (not owned; null: none) as
+  // "statement_progress" events (kind kMigration, operation "partition",
+  // job the partition, migration.script "partition <action> <partition>").
+  EventBus* bus = nullptr;
+  DdlProgressOptions progress;
 };
 
 struct PartitionRow {

@@ -1,0 +1,62 @@
+// DDL progress, the text: one line per progress change, throttled
+// (observe/ddl_progress.h).
+#include <fmt/format.h>
+
+#include "observe/ddl_progress.h"
+
+namespace ferry {
+
+namespace {
+
+// 12345 -> "12,345".
+std::string Grouped(int64_t n) {
+  std::string digits = std::to_string(n < 0 ? -n : n);
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return n < 0 ? "-" + out : out;
+}
+
+std::string Counter(int64_t done, int64_t total, std::string_view unit, double ratio) {
+  return fmt::format(" {}% ({}/{} {})", static_cast<int>(ratio * 100), Grouped(done),
+                     Grouped(total), unit);
+}
+
+}  // namespace
+
+std::string DdlProgressText(const DdlProgress& p) {
+  std::string out = p.command.empty() ? p.view : p.command;
+  if (!p.phase.empty()) out += ": " + p.phase;
+  const double ratio = DdlProgressRatio(p);
+  switch (DdlProgressUnitOf(p)) {
+    case DdlProgressUnit::kBlocks:
+      out += Counter(p.blocks_done, p.blocks_total, "blocks", ratio);
+      break;
+    case DdlProgressUnit::kTuples:
+      out += Counter(p.tuples_done, p.tuples_total, "tuples", ratio);
+      break;
+    case DdlProgressUnit::kLockers:
+      out += Counter(p.lockers_done, p.lockers_total, "lockers", ratio);
+      break;
+    case DdlProgressUnit::kNone:
+      if (p.tuples_done > 0) out += fmt::format(" ({} tuples)", Grouped(p.tuples_done));
+      break;
+  }
+  if (p.partitions_total > 0) {
+    out += fmt::format(", partition {}/{}", Grouped(p.partitions_done), Grouped(p.partitions_total));
+  }
+  return out;
+}
+
+bool DdlProgressThrottle::Due(const DdlProgress& p, Clock::time_point now) {
+  if (last_ && last_->SameAs(p)) return false;
+  const bool new_phase = !last_ || last_->command != p.command || last_->phase != p.phase;
+  if (!new_phase && now - last_at_ < every_) return false;
+  last_ = p;
+  last_at_ = now;
+  return true;
+}
+
+}  // namespace ferry
