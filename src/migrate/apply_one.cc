@@ -14,7 +14,7 @@
 #include "migrate/migrator.h"
 #include "migrate/migrator_internal.h"
 #include "migrate/sql_split.h"
-#include "migrate/verify_step.h"
+#include "migrate/postconditions.h"
 #include "observe/ddl_progress.h"
 
 namespace ferry {
@@ -270,7 +270,7 @@ Status Migrator::VerifyApplied(const ApplyRun& a) {
   if (!m.verify) return Status();
   MigrationStep e{a.row->version, m.verify->path, m.description};
   Emit("verify_started", e);
-  return RunVerify(*conn_, *m.verify);
+  return CheckPostconditions(*conn_, *m.verify);
 }
 
 // The running row is committed first (outside the migration's

@@ -1,5 +1,7 @@
 #include "migrate/cql_history.h"
 
+#include "core/numbers.h"
+
 #include <fmt/format.h>
 
 #include <charconv>
@@ -19,13 +21,6 @@ constexpr std::string_view kColumns =
     "version, description, script, kind, checksum, status, started_at, completed_at, "
     "duration_ms, rows_affected, error_message, applied_by, rollback_available, "
     "statements_done, execution, note, attempts";
-
-int64_t ToInt(const Value& v) {
-  if (!v) return 0;
-  int64_t out = 0;
-  std::from_chars(v->data(), v->data() + v->size(), out);
-  return out;
-}
 
 Value NullIfEmpty(const std::string& s) {
   if (s.empty()) return std::nullopt;
@@ -136,7 +131,7 @@ Result<std::vector<HistoryRow>> CqlHistory::Load() {
   for (std::vector<Value>& f : r.rows) {
     auto take = [&f](size_t col) { return f[col] ? std::move(*f[col]) : std::string(); };
     HistoryRow h;
-    h.id = ToInt(f[0]);
+    h.id = ColumnInt64(f[0]);
     h.version = take(1);
     h.description = take(2);
     h.script = take(3);
@@ -145,15 +140,15 @@ Result<std::vector<HistoryRow>> CqlHistory::Load() {
     h.status = take(6);
     h.started_at = take(7);
     h.completed_at = take(8);
-    h.duration_ms = ToInt(f[9]);
-    h.rows_affected = ToInt(f[10]);
+    h.duration_ms = ColumnInt64(f[9]);
+    h.rows_affected = ColumnInt64(f[10]);
     h.error_message = take(11);
     h.applied_by = take(12);
     h.rollback_available = take(13) == "true";
-    h.statements_done = static_cast<int>(ToInt(f[14]));
+    h.statements_done = static_cast<int>(ColumnInt64(f[14]));
     h.execution = take(15);
     h.note = take(16);
-    h.attempts = static_cast<int>(ToInt(f[17]));
+    h.attempts = static_cast<int>(ColumnInt64(f[17]));
     FERRY_RETURN_IF_ERROR(CheckHistoryRow(table_, h));
     rows.push_back(std::move(h));
   }
@@ -166,7 +161,7 @@ Result<int64_t> CqlHistory::NextId() {
       conn_->Query(fmt::format("SELECT id FROM {} WHERE part = ? ORDER BY id DESC LIMIT 1",
                                quoted_),
                    {std::string(kPartition)}));
-  return r.empty() ? 1 : ToInt(r.rows[0][0]) + 1;
+  return r.empty() ? 1 : ColumnInt64(r.rows[0][0]) + 1;
 }
 
 Result<int64_t> CqlHistory::Save(const HistoryRow& row) {
@@ -195,13 +190,6 @@ Status CqlHistory::MarkProgress(int64_t id, int statements_done, int64_t rows_af
                           quoted_),
               {std::to_string(statements_done), std::to_string(rows_affected),
                std::string(kPartition), std::to_string(id)})
-      .status();
-}
-
-Status CqlHistory::Delete(int64_t id) {
-  return conn_
-      ->Query(fmt::format("DELETE FROM {} WHERE part = ? AND id = ?", quoted_),
-              {std::string(kPartition), std::to_string(id)})
       .status();
 }
 

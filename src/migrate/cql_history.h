@@ -39,7 +39,6 @@ class CqlHistory {
   Result<std::vector<HistoryRow>> Load();
   Result<int64_t> Save(const HistoryRow& row);
   Status MarkProgress(int64_t id, int statements_done, int64_t rows_affected);
-  Status Delete(int64_t id);
 
  private:
   Result<int64_t> NextId();

@@ -1,5 +1,7 @@
 #include "migrate/history.h"
 
+#include "core/numbers.h"
+
 #include <fmt/format.h>
 #include <pwd.h>
 #include <unistd.h>
@@ -27,13 +29,6 @@ std::optional<int64_t> FormatVersionOf(const Value& v) {
   int64_t out = 0;
   auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
   if (ec != std::errc() || ptr != v->data() + v->size() || out < 1) return std::nullopt;
-  return out;
-}
-
-int64_t ToInt(const Value& v) {
-  if (!v) return 0;
-  int64_t out = 0;
-  std::from_chars(v->data(), v->data() + v->size(), out);
   return out;
 }
 
@@ -316,7 +311,7 @@ Result<std::vector<HistoryRow>> History::Load() {
     // Fields are moved out, not copied: histories can hold many thousands.
     auto take = [&f](size_t col) { return f[col] ? std::move(*f[col]) : std::string(); };
     HistoryRow h;
-    h.id = ToInt(f[0]);
+    h.id = ColumnInt64(f[0]);
     h.version = take(1);
     h.description = take(2);
     h.script = take(3);
@@ -325,16 +320,16 @@ Result<std::vector<HistoryRow>> History::Load() {
     h.status = take(6);
     h.started_at = take(7);
     h.completed_at = take(8);
-    h.duration_ms = ToInt(f[9]);
-    h.rows_affected = ToInt(f[10]);
+    h.duration_ms = ColumnInt64(f[9]);
+    h.rows_affected = ColumnInt64(f[10]);
     h.error_message = take(11);
     h.applied_by = take(12);
     std::string rb = take(13);
     h.rollback_available = rb == "t" || rb == "1" || rb == "true";
-    h.statements_done = static_cast<int>(ToInt(f[14]));
+    h.statements_done = static_cast<int>(ColumnInt64(f[14]));
     h.execution = take(15);
     h.note = take(16);
-    h.attempts = static_cast<int>(ToInt(f[17]));
+    h.attempts = static_cast<int>(ColumnInt64(f[17]));
     FERRY_RETURN_IF_ERROR(CheckHistoryRow(table_, h));
     rows.push_back(std::move(h));
   }
@@ -401,7 +396,7 @@ Connection::BatchItem History::InsertItem(const HistoryRow& row, Params* params,
 }
 
 int64_t History::IdOf(const QueryResult& inserted) {
-  return inserted.rows.empty() || inserted.rows[0].empty() ? 0 : ToInt(inserted.rows[0][0]);
+  return inserted.rows.empty() || inserted.rows[0].empty() ? 0 : ColumnInt64(inserted.rows[0][0]);
 }
 
 Status History::FinishAndCommit(const HistoryRow& row, bool prepared) {
@@ -420,12 +415,6 @@ Status History::MarkProgress(int64_t id, int statements_done, int64_t rows_affec
       ->Query(fmt::format("UPDATE {} SET statements_done = $1, rows_affected = $2 WHERE id = $3",
                           quoted_),
               {std::to_string(statements_done), std::to_string(rows_affected), std::to_string(id)})
-      .status();
-}
-
-Status History::Delete(int64_t id) {
-  if (cql_) return cql_->Delete(id);
-  return conn_->Query(fmt::format("DELETE FROM {} WHERE id = $1", quoted_), {std::to_string(id)})
       .status();
 }
 

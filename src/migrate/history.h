@@ -136,7 +136,6 @@ class History {
   Status FinishAndCommit(const HistoryRow& row, bool prepared);
   // Updates only status/progress fields of row `id`.
   Status MarkProgress(int64_t id, int statements_done, int64_t rows_affected);
-  Status Delete(int64_t id);
 
   // "2026-11-21T14:53:00.123Z"
   static std::string Now();

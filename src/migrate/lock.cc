@@ -1,5 +1,7 @@
 #include "migrate/lock.h"
 
+#include "core/numbers.h"
+
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -27,12 +29,6 @@ std::string HostName() {
 }
 
 std::string HolderFile(const Url& url) { return url.database() + ".ferry-lock.holder"; }
-
-int64_t ParseInt(std::string_view s) {
-  int64_t v = 0;
-  std::from_chars(s.data(), s.data() + s.size(), v);
-  return v;
-}
 
 std::string HeldCondition(int64_t key) {
   uint64_t k = static_cast<uint64_t>(key);
@@ -64,13 +60,13 @@ Result<std::optional<LockHolder>> PgHolder(Connection* conn, int64_t key,
                   {std::to_string(k >> 32), std::to_string(k & 0xffffffffULL)}));
   if (r.empty()) return std::optional<LockHolder>();
   LockHolder h;
-  h.pid = static_cast<int>(ParseInt(r.Text(0, 0)));
+  h.pid = static_cast<int>(LeadingInt64(r.Text(0, 0)));
   h.who = r.Text(0, 1);
   if (h.who.rfind(kAppPrefix, 0) == 0) h.who = "ferry " + h.who.substr(kAppPrefix.size());
   if (h.who.empty()) h.who = "a session without application_name";
   h.who += fmt::format(" (server pid {})", h.pid);
   h.since = r.Text(0, 2);
-  h.held_ms = ParseInt(r.Text(0, 3));
+  h.held_ms = LeadingInt64(r.Text(0, 3));
   return std::optional<LockHolder>(h);
 }
 
@@ -87,13 +83,13 @@ std::optional<LockHolder> SqliteHolder(const Url& url) {
   std::stringstream ss(line);
   for (std::string p; std::getline(ss, p, '|');) parts.push_back(p);
   if (parts.size() >= 4) {
-    h.pid = static_cast<int>(ParseInt(parts[0]));
+    h.pid = static_cast<int>(LeadingInt64(parts[0]));
     h.who = fmt::format("ferry pid {} on {}", parts[0], parts[1]);
     h.since = parts[2];
     auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                    std::chrono::system_clock::now().time_since_epoch())
                    .count();
-    h.held_ms = now - ParseInt(parts[3]);
+    h.held_ms = now - LeadingInt64(parts[3]);
   }
   return h;
 }
@@ -103,7 +99,7 @@ int64_t MsSinceIso(const std::string& iso) {
   std::tm tm{};
   int ms = 0;
   if (iso.size() < 19 || strptime(iso.c_str(), "%Y-%m-%dT%H:%M:%S", &tm) == nullptr) return 0;
-  if (iso.size() > 20 && iso[19] == '.') ms = static_cast<int>(ParseInt(iso.substr(20, 3)));
+  if (iso.size() > 20 && iso[19] == '.') ms = static_cast<int>(LeadingInt64(iso.substr(20, 3)));
   const int64_t then = static_cast<int64_t>(timegm(&tm)) * 1000 + ms;
   const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::system_clock::now().time_since_epoch())

@@ -53,7 +53,6 @@ struct MigratorOptions {
   bool single_transaction = false;
   bool allow_future = false;
   bool out_of_order = false;
-  bool allow_changed = false;          // apply even when applied files changed
   std::string compat_min_version;      // oldest schema the application supports
   std::string compat_current_version;  // newest schema the application knows
   std::string note;                    // recorded in history rows (e.g. repair reason)

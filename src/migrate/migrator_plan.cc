@@ -230,7 +230,7 @@ Status Migrator::CheckBeforeUp(const StatusReport& report, const std::string& ta
                               report.newest_file_version.empty() ? "(none)"
                                                                  : report.newest_file_version));
   }
-  if (report.changed > 0 && !options_.allow_changed) {
+  if (report.changed > 0) {
     std::string list;
     for (const PlanEntry& e : report.entries) {
       if (e.state == EntryState::kChanged) list += "\n  " + e.script;
@@ -365,7 +365,7 @@ Result<std::vector<const PlanEntry*>> Migrator::SelectForDown(const StatusReport
                                 "forward with a new migration",
                                 e->version, e->script, HowToAddDown(*e->migration)));
     }
-    if (e->state == EntryState::kChanged && !options_.allow_changed) {
+    if (e->state == EntryState::kChanged) {
       return Status(StatusCode::kFailedPrecondition,
                     fmt::format("{} changed since it was applied; check its down section, then "
                                 "accept it with 'ferry repair' before rolling back",

@@ -1,5 +1,7 @@
 #include "migrate/scan_cache.h"
 
+#include "core/numbers.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -127,12 +129,6 @@ std::vector<std::string_view> SplitTabs(std::string_view line) {
     start = tab + 1;
   }
   return out;
-}
-
-int ToInt(std::string_view s) {
-  int v = 0;
-  std::from_chars(s.data(), s.data() + s.size(), v);
-  return v;
 }
 
 }  // namespace
@@ -382,15 +378,15 @@ std::optional<MigrationSet> LoadScanCache(const std::string& cache_dir, const st
       m.version = std::move(v).value();
     }
     m.description = Unescape(f[1]);
-    m.kind = static_cast<MigrationKind>(ToInt(f[2]));
-    m.layout = static_cast<SourceLayout>(ToInt(f[3]));
+    m.kind = static_cast<MigrationKind>(LeadingInt64(f[2]));
+    m.layout = static_cast<SourceLayout>(LeadingInt64(f[3]));
     m.script = Unescape(f[4]);
     m.up.path = Unescape(f[5]);
-    m.up.first_line = ToInt(f[6]);
+    m.up.first_line = LeadingInt64(f[6]);
     if (f[7] == "1") {
       Script down;
       down.path = Unescape(f[8]);
-      down.first_line = ToInt(f[9]);
+      down.first_line = LeadingInt64(f[9]);
       m.down = std::move(down);
     }
     m.checksum = Unescape(f[10]);

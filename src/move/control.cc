@@ -3,6 +3,7 @@
 // UPDATE ... FOR UPDATE SKIP LOCKED vs a BEGIN IMMEDIATE transaction) and
 // the lock that makes Ensure() safe to race.
 #include "move/control.h"
+#include "core/numbers.h"
 
 #include <fmt/format.h>
 #include <signal.h>
@@ -94,13 +95,6 @@ CREATE INDEX IF NOT EXISTS ferry_chunks_lease ON ferry_chunks (job_id, state, ch
 
 // SQL expressions per engine.
 
-int64_t ToInt(const Value& v) {
-  if (!v) return 0;
-  int64_t out = 0;
-  std::from_chars(v->data(), v->data() + v->size(), out);
-  return out;
-}
-
 std::string Str(const Value& v) { return v ? *v : std::string(); }
 
 Result<JobState> ParseJobState(std::string_view s) {
@@ -138,9 +132,9 @@ Result<JobRow> JobFrom(const std::vector<Value>& r) {
   job.updated_at = Str(r[5]);
   job.finished_at = Str(r[6]);
   job.owner = Str(r[7]);
-  job.rows_done = ToInt(r[8]);
-  job.rows_failed = ToInt(r[9]);
-  job.bytes_done = ToInt(r[10]);
+  job.rows_done = ColumnInt64(r[8]);
+  job.rows_failed = ColumnInt64(r[9]);
+  job.bytes_done = ColumnInt64(r[10]);
   job.checkpoint = Str(r[11]);
   job.error = Str(r[12]);
   return job;
@@ -153,14 +147,14 @@ constexpr const char* kChunkColumns =
 Result<ChunkRow> ChunkFrom(const std::vector<Value>& r) {
   ChunkRow c;
   c.job_id = Str(r[0]);
-  c.chunk_id = ToInt(r[1]);
+  c.chunk_id = ColumnInt64(r[1]);
   c.table_name = Str(r[2]);
   c.range_spec = Str(r[3]);
   FERRY_ASSIGN_OR_RETURN(c.state, ParseChunkState(Str(r[4])));
   c.lease_owner = Str(r[5]);
-  c.attempts = static_cast<int>(ToInt(r[6]));
-  c.rows = ToInt(r[7]);
-  c.bytes = ToInt(r[8]);
+  c.attempts = static_cast<int>(ColumnInt64(r[6]));
+  c.rows = ColumnInt64(r[7]);
+  c.bytes = ColumnInt64(r[8]);
   c.hash = Str(r[9]);
   c.error = Str(r[10]);
   return c;

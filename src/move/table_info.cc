@@ -1,5 +1,6 @@
 // Table introspection for both engines, and primary-key ranges.
 #include "move/table_info.h"
+#include "core/numbers.h"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -12,11 +13,6 @@ namespace ferry {
 namespace {
 
 bool IsPostgres(const Connection& conn) { return conn.engine() == Engine::kPostgres; }
-
-int64_t ToInt(const Value& v, int64_t fallback = 0) {
-  if (!v || v->empty()) return fallback;
-  return std::stoll(*v);
-}
 
 bool ToBool(const Value& v) { return v && (*v == "t" || *v == "true" || *v == "1"); }
 
@@ -121,8 +117,8 @@ Result<TableInfo> DescribePostgres(Connection& conn, std::string_view name) {
   info.engine = Engine::kPostgres;
   info.schema = found.Text(0, 1);
   info.name = found.Text(0, 2);
-  info.estimated_rows = ToInt(found.rows[0][3], -1);
-  info.estimated_bytes = ToInt(found.rows[0][4], -1);
+  info.estimated_rows = ColumnInt64(found.rows[0][3], -1);
+  info.estimated_bytes = ColumnInt64(found.rows[0][4], -1);
   info.partitioned = ToBool(found.rows[0][5]);
   FERRY_ASSIGN_OR_RETURN(QueryResult cols, conn.Query(kPgColumns, {found.Text(0, 0)}));
   std::vector<std::pair<int, size_t>> pk;
@@ -130,16 +126,16 @@ Result<TableInfo> DescribePostgres(Connection& conn, std::string_view name) {
     ColumnInfo c;
     c.name = std::move(*row[0]);
     c.type = std::move(*row[1]);
-    c.type_oid = static_cast<uint32_t>(ToInt(row[2]));
+    c.type_oid = static_cast<uint32_t>(ColumnInt64(row[2]));
     c.base_type = std::move(*row[3]);
-    c.base_oid = static_cast<uint32_t>(ToInt(row[4]));
+    c.base_oid = static_cast<uint32_t>(ColumnInt64(row[4]));
     c.kind = row[5] && !row[5]->empty() ? (*row[5])[0] : 'b';
     c.is_array = ToBool(row[6]);
     c.not_null = ToBool(row[7]);
     c.generated = ToBool(row[8]);
     c.identity = row[9] && !row[9]->empty() ? (*row[9])[0] : 0;
     c.default_expr = std::move(row[10]);
-    c.pk_position = static_cast<int>(ToInt(row[11]));
+    c.pk_position = static_cast<int>(ColumnInt64(row[11]));
     if (c.pk_position > 0) pk.emplace_back(c.pk_position, info.columns.size());
     info.columns.push_back(std::move(c));
   }
@@ -187,8 +183,8 @@ Result<TableInfo> DescribeSqlite(Connection& conn, std::string_view name) {
     c.base_type = c.type;
     c.not_null = ToBool(row[2]);
     c.default_expr = std::move(row[3]);
-    c.pk_position = static_cast<int>(ToInt(row[4]));
-    int64_t hidden = ToInt(row[5]);
+    c.pk_position = static_cast<int>(ColumnInt64(row[4]));
+    int64_t hidden = ColumnInt64(row[5]);
     if (hidden == 1) continue;  // hidden column of a virtual table
     c.generated = hidden == 2 || hidden == 3;
     if (c.pk_position > 0) {
@@ -430,7 +426,7 @@ Result<std::vector<KeyRange>> SplitIntegerKeyRange(Connection& conn, const Table
                              fmt::arg("c", expected_rows < 0 ? ", count(*)" : ""),
                              fmt::arg("t", table.QualifiedName()), fmt::arg("f", filter))));
   if (r.rows.empty() || !r.rows[0][0] || !r.rows[0][1]) return std::vector<KeyRange>{KeyRange{}};
-  if (expected_rows < 0) expected_rows = ToInt(r.rows[0][2]);
+  if (expected_rows < 0) expected_rows = ColumnInt64(r.rows[0][2]);
   int64_t lo = 0, hi = 0;
   try {
     size_t used_lo = 0, used_hi = 0;

@@ -272,7 +272,7 @@ class TableVerifier {
                    "THEN pg_relation_size(c.oid) / current_setting('block_size')::bigint "
                    "ELSE -1 END FROM pg_class c WHERE c.oid = $1::regclass",
                    params));
-    if (!r.rows.empty()) t.pages = ParseInt(r.rows[0][0]);
+    if (!r.rows.empty()) t.pages = ColumnInt64(r.rows[0][0]);
     if (t.pages < std::max<int64_t>(1, min_pages)) t.pages = -1;
     return Status();
   }
@@ -284,7 +284,7 @@ class TableVerifier {
       std::string sql = fmt::format("SELECT count(*) FROM {} WHERE {}", ts_.info.QualifiedName(),
                                     ts_.Filter(KeyRange{}, params));
       FERRY_ASSIGN_OR_RETURN(QueryResult r, src_.Query(src_.first(), sql, params));
-      rows = ParseInt(r.rows[0][0]);
+      rows = ColumnInt64(r.rows[0][0]);
     }
     const int64_t max_ranges = std::max<int64_t>(1, options_.max_initial_ranges);
     const int64_t per = std::max<int64_t>(options_.leaf_rows * 4, (rows + max_ranges - 1) / max_ranges);
@@ -522,7 +522,7 @@ Result<VerifyReport> Verify(const VerifyOptions& options) {
       auto size = src.Query(src.first(), "SELECT pg_total_relation_size($1::regclass)", p);
       if (size.ok() && !size->rows.empty()) {
         report.source_table_bytes = std::max<int64_t>(report.source_table_bytes, 0) +
-                                    ParseInt(size->rows[0][0]);
+                                    ColumnInt64(size->rows[0][0]);
       }
     }
     report.tables.push_back(std::move(t));

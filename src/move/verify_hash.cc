@@ -288,9 +288,9 @@ Status HashSlice(Side& side, Connection& conn, const TableSide& t, const Run& ru
         fmt::arg("pred", pred));
     FERRY_ASSIGN_OR_RETURN(QueryResult r, side.Query(conn, sql, params));
     for (const auto& row : r.rows) {
-      const int64_t b = ParseInt(row[0]) + 1;
+      const int64_t b = ColumnInt64(row[0]) + 1;
       if (b < 0 || b >= static_cast<int64_t>(n)) continue;
-      out[static_cast<size_t>(b)] = RangeHash{ParseInt(row[1]), ParseInt(row[2])};
+      out[static_cast<size_t>(b)] = RangeHash{ColumnInt64(row[1]), ColumnInt64(row[2])};
     }
     return Status();
   }
@@ -300,7 +300,7 @@ Status HashSlice(Side& side, Connection& conn, const TableSide& t, const Run& ru
     std::string sql = fmt::format("SELECT count(*), {}({}) FROM {} WHERE {}", agg, t.hash_expr,
                                   table, t.Filter(range(i), params));
     FERRY_ASSIGN_OR_RETURN(QueryResult r, side.Query(conn, sql, params));
-    out[i] = RangeHash{ParseInt(r.rows[0][0]), ParseInt(r.rows[0][1])};
+    out[i] = RangeHash{ColumnInt64(r.rows[0][0]), ColumnInt64(r.rows[0][1])};
   }
   return Status();
 }

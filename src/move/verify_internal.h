@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/numbers.h"
 #include "drivers/registry.h"
 #include "move/canonical.h"
 #include "move/table_info.h"
@@ -150,10 +151,6 @@ inline std::string Join(const std::vector<std::string>& items, std::string_view 
   return out;
 }
 
-inline int64_t ParseInt(const Value& v) {
-  if (!v || v->empty()) return 0;
-  return std::stoll(*v);
-}
 
 // A run of adjacent ranges (each one's upper is the next one's lower) hashed
 // together, and the results of both sides.

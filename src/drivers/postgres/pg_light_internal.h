@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/numbers.h"
 #include "drivers/postgres/pg_error.h"
 #include "drivers/postgres/pg_light.h"
 #include "drivers/postgres/pg_server_info.h"
@@ -42,9 +43,10 @@ inline bool ParseInt(std::string_view text, int* out) {
     text.remove_prefix(1);
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())))
     text.remove_suffix(1);
-  if (text.empty()) return false;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
-  return ec == std::errc() && ptr == text.data() + text.size();
+  std::optional<int64_t> v = ParseInt64(text);
+  if (!v || *v < INT32_MIN || *v > INT32_MAX) return false;
+  *out = static_cast<int>(*v);
+  return true;
 }
 
 inline Status Unimplemented(std::string why) {

@@ -1,5 +1,7 @@
 #include "move/redis/redis_checkpoint.h"
 
+#include "core/numbers.h"
+
 #include <charconv>
 
 #include "drivers/registry.h"
@@ -13,12 +15,6 @@ constexpr const char* kDdl =
     "copied INTEGER NOT NULL, skipped INTEGER NOT NULL, expired INTEGER NOT NULL, "
     "failed INTEGER NOT NULL, updated_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP, "
     "PRIMARY KEY (job, node))";
-
-int64_t ToInt(const std::string& s) {
-  int64_t v = 0;
-  std::from_chars(s.data(), s.data() + s.size(), v);
-  return v;
-}
 
 }  // namespace
 
@@ -43,11 +39,11 @@ Result<NodeCheckpoint> CheckpointStore::Load(const std::string& job, const std::
   cp.found = true;
   cp.cursor = r.Text(0, 0);
   cp.done = r.Text(0, 1) == "1";
-  cp.scanned = ToInt(r.Text(0, 2));
-  cp.copied = ToInt(r.Text(0, 3));
-  cp.skipped = ToInt(r.Text(0, 4));
-  cp.expired = ToInt(r.Text(0, 5));
-  cp.failed = ToInt(r.Text(0, 6));
+  cp.scanned = LeadingInt64(r.Text(0, 2));
+  cp.copied = LeadingInt64(r.Text(0, 3));
+  cp.skipped = LeadingInt64(r.Text(0, 4));
+  cp.expired = LeadingInt64(r.Text(0, 5));
+  cp.failed = LeadingInt64(r.Text(0, 6));
   return cp;
 }
 

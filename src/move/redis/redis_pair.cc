@@ -1,17 +1,13 @@
 #include "move/redis/redis_pair.h"
 
+#include "core/numbers.h"
+
 #include <fmt/format.h>
 
 #include <charconv>
 
 namespace ferry::redis {
 namespace {
-
-int64_t ToInt(const std::string& s) {
-  int64_t v = 0;
-  std::from_chars(s.data(), s.data() + s.size(), v);
-  return v;
-}
 
 Status CheckClusterHealthy(RedisClient& client, std::string_view role) {
   if (!client.cluster()) return Status::Ok();
@@ -61,7 +57,7 @@ Result<NodeFacts> ReadNodeFacts(RedisNode& node) {
   f.address = node.address();
   f.run_id = InfoValue(info, "run_id");
   f.version = InfoValue(info, "redis_version");
-  f.version_major = static_cast<int>(ToInt(f.version));
+  f.version_major = static_cast<int>(LeadingInt64(f.version));
   f.used_memory = InfoNumber(info, "used_memory");
   f.used_memory_dataset = InfoNumber(info, "used_memory_dataset");
   f.maxmemory = InfoNumber(info, "maxmemory");

@@ -1,5 +1,7 @@
 #include "ops/partition/partition_catalog.h"
 
+#include "core/numbers.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -9,12 +11,6 @@
 
 namespace ferry::partition {
 namespace {
-
-int64_t ToInt(const std::string& s, int64_t fallback) {
-  int64_t out = fallback;
-  std::from_chars(s.data(), s.data() + s.size(), out);
-  return out;
-}
 
 // "FOR VALUES FROM ('a') TO ('b')" -> the range; kInvalidArgument for other
 // shapes (multi-column keys, LIST or HASH bounds).
@@ -66,8 +62,8 @@ Status ReadChildren(Connection& conn, ParentTable* parent) {
     c.name = r.Text(i, 1);
     c.bound = r.Text(i, 2);
     c.detach_pending = r.Text(i, 3) == "t";
-    c.estimated_rows = ToInt(r.Text(i, 4), -1);
-    c.bytes = ToInt(r.Text(i, 5), 0);
+    c.estimated_rows = LeadingInt64(r.Text(i, 4), -1);
+    c.bytes = LeadingInt64(r.Text(i, 5), 0);
     if (c.bound == "DEFAULT") {
       c.is_default = true;
       parent->default_child = c;
@@ -132,7 +128,7 @@ Result<ParentTable> ReadParent(Connection& conn, const PartitionSpec& spec) {
                               spec.origin, spec.table, spec.column));
   }
   ParentTable p;
-  p.oid = static_cast<uint32_t>(ToInt(r.Text(0, 0), 0));
+  p.oid = static_cast<uint32_t>(LeadingInt64(r.Text(0, 0), 0));
   p.schema = r.Text(0, 1);
   p.name = r.Text(0, 2);
   const std::string& strategy = r.Text(0, 3);
@@ -189,7 +185,7 @@ Result<int64_t> MaxKey(Connection& conn, const ParentTable& parent) {
   FERRY_ASSIGN_OR_RETURN(QueryResult r,
                          conn.Query(fmt::format("SELECT max({})::bigint FROM {}",
                                                 QuoteIdent(parent.column), parent.Qualified())));
-  return r.IsNull(0, 0) ? 0 : ToInt(r.Text(0, 0), 0);
+  return r.IsNull(0, 0) ? 0 : LeadingInt64(r.Text(0, 0), 0);
 }
 
 Result<int64_t> CountInRange(Connection& conn, const std::string& table, const ParentTable& parent,
@@ -200,12 +196,12 @@ Result<int64_t> CountInRange(Connection& conn, const std::string& table, const P
                              QuoteIdent(parent.column), parent.column_type,
                              QuoteIdent(parent.column), parent.column_type),
                  {BoundText(parent.key, range.lower), BoundText(parent.key, range.upper)}));
-  return ToInt(r.Text(0, 0), 0);
+  return LeadingInt64(r.Text(0, 0), 0);
 }
 
 Result<int64_t> CountRows(Connection& conn, const std::string& table) {
   FERRY_ASSIGN_OR_RETURN(QueryResult r, conn.Query("SELECT count(*) FROM " + table));
-  return ToInt(r.Text(0, 0), 0);
+  return LeadingInt64(r.Text(0, 0), 0);
 }
 
 Result<Relation> FindRelation(Connection& conn, const std::string& schema,

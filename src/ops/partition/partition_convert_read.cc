@@ -11,15 +11,10 @@
 #include <chrono>
 
 #include "ops/partition/partition_convert_internal.h"
+#include "core/numbers.h"
 
 namespace ferry::partition {
 namespace {
-
-int64_t ToInt(const std::string& s) {
-  int64_t out = 0;
-  std::from_chars(s.data(), s.data() + s.size(), out);
-  return out;
-}
 
 Status Refuse(const std::string& table, const std::string& why) {
   return Status(StatusCode::kFailedPrecondition,
@@ -221,7 +216,7 @@ Result<ResolvedTable> ResolveTable(Connection& conn, const std::string& table) {
   ResolvedTable out;
   if (r.empty()) return out;
   out.exists = true;
-  out.oid = static_cast<uint32_t>(ToInt(r.Text(0, 0)));
+  out.oid = static_cast<uint32_t>(LeadingInt64(r.Text(0, 0)));
   out.schema = r.Text(0, 1);
   out.name = r.Text(0, 2);
   out.relkind = r.Text(0, 3).empty() ? 'r' : r.Text(0, 3)[0];
@@ -259,8 +254,8 @@ Result<std::vector<Range>> ShadowRanges(Connection& conn, const SourceTable& t,
                          conn.Query(fmt::format("SELECT {}, {} FROM {}.{}", lo, hi,
                                                 QuoteIdent(t.schema), QuoteIdent(t.name))));
   bool empty = r.IsNull(0, 0);
-  int64_t min_key = empty ? 0 : ToInt(r.Text(0, 0));
-  int64_t max_key = empty ? 0 : ToInt(r.Text(0, 1));
+  int64_t min_key = empty ? 0 : LeadingInt64(r.Text(0, 0));
+  int64_t max_key = empty ? 0 : LeadingInt64(r.Text(0, 1));
   int64_t at = spec.interval.is_time()
                    ? now.value_or(std::chrono::duration_cast<std::chrono::seconds>(
                                       std::chrono::system_clock::now().time_since_epoch())
@@ -321,8 +316,8 @@ Result<ControlRow> ReadControl(Connection& conn, const ResolvedTable& table) {
                  {table.schema + "." + table.name}));
   if (r.empty()) return row;
   row.phase = ConvertPhaseFromName(r.Text(0, 0));
-  row.rows_copied = ToInt(r.Text(0, 1));
-  row.rows_verified = ToInt(r.Text(0, 2));
+  row.rows_copied = LeadingInt64(r.Text(0, 1));
+  row.rows_verified = LeadingInt64(r.Text(0, 2));
   for (size_t i = 0; i < r.rows.size(); ++i) {
     if (!r.IsNull(i, 3)) row.last_key.push_back(r.Text(i, 3));
   }

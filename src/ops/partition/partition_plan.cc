@@ -1,5 +1,7 @@
 #include "ops/partition/partition_plan.h"
 
+#include "core/numbers.h"
+
 #include <fmt/format.h>
 
 #include <cctype>
@@ -23,13 +25,6 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
-std::optional<int64_t> ToInt(std::string_view s) {
-  int64_t out = 0;
-  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  if (ec != std::errc() || ptr != s.data() + s.size()) return std::nullopt;
-  return out;
-}
-
 int64_t AddMonths(int64_t seconds, int64_t months) {
   CivilDate d = CivilFromSeconds(seconds);
   int64_t index = d.year * 12 + (d.month - 1) + months;
@@ -40,9 +35,9 @@ int64_t AddMonths(int64_t seconds, int64_t months) {
 // "YYYY-MM-DD" at the start of `s`; advances `s` past it.
 std::optional<int64_t> TakeDate(std::string_view* s) {
   if (s->size() < 10 || (*s)[4] != '-' || (*s)[7] != '-') return std::nullopt;
-  auto y = ToInt(s->substr(0, 4));
-  auto m = ToInt(s->substr(5, 2));
-  auto d = ToInt(s->substr(8, 2));
+  auto y = ParseInt64(s->substr(0, 4));
+  auto m = ParseInt64(s->substr(5, 2));
+  auto d = ParseInt64(s->substr(8, 2));
   if (!y || !m || !d || *m < 1 || *m > 12 || *d < 1 || *d > 31) return std::nullopt;
   s->remove_prefix(10);
   return SecondsFromCivil(*y, static_cast<unsigned>(*m), static_cast<unsigned>(*d));
@@ -54,9 +49,9 @@ std::optional<int64_t> TakeTime(std::string_view s) {
   if (s[0] != ' ' && s[0] != 'T') return std::nullopt;
   s.remove_prefix(1);
   if (s.size() < 8 || s[2] != ':' || s[5] != ':') return std::nullopt;
-  auto h = ToInt(s.substr(0, 2));
-  auto mi = ToInt(s.substr(3, 2));
-  auto se = ToInt(s.substr(6, 2));
+  auto h = ParseInt64(s.substr(0, 2));
+  auto mi = ParseInt64(s.substr(3, 2));
+  auto se = ParseInt64(s.substr(6, 2));
   if (!h || !mi || !se) return std::nullopt;
   int64_t out = *h * 3600 + *mi * 60 + *se;
   s.remove_prefix(8);
@@ -68,11 +63,11 @@ std::optional<int64_t> TakeTime(std::string_view s) {
   if (s[0] != '+' && s[0] != '-') return std::nullopt;
   int sign = s[0] == '+' ? 1 : -1;
   s.remove_prefix(1);
-  auto oh = ToInt(s.substr(0, 2));
+  auto oh = ParseInt64(s.substr(0, 2));
   if (!oh) return std::nullopt;
   int64_t offset = *oh * 3600;
   if (s.size() == 5 && s[2] == ':') {
-    auto om = ToInt(s.substr(3, 2));
+    auto om = ParseInt64(s.substr(3, 2));
     if (!om) return std::nullopt;
     offset += *om * 60;
   } else if (s.size() != 2) {
@@ -89,7 +84,7 @@ Result<Interval> ParseInterval(std::string_view text) {
   if (t == "week" || t == "weekly") return Interval{IntervalUnit::kWeek, 1};
   if (t == "month" || t == "monthly") return Interval{IntervalUnit::kMonth, 1};
   if (t == "year" || t == "yearly") return Interval{IntervalUnit::kYear, 1};
-  if (auto n = ToInt(t); n && *n > 0) return Interval{IntervalUnit::kInteger, *n};
+  if (auto n = ParseInt64(t); n && *n > 0) return Interval{IntervalUnit::kInteger, *n};
   return Status(StatusCode::kInvalidArgument,
                 fmt::format("interval '{}' is unknown: write day, week, month, year, or a "
                             "positive integer step for an integer key (e.g. 100000)",
@@ -116,14 +111,14 @@ Result<Retention> ParseRetention(std::string_view text, const Interval& interval
   std::string_view t = Trim(text);
   if (t.empty() || t == "none") return Retention{};
   if (!interval.is_time()) {
-    if (auto n = ToInt(t); n && *n > 0) return Retention{RetentionUnit::kInteger, *n};
+    if (auto n = ParseInt64(t); n && *n > 0) return Retention{RetentionUnit::kInteger, *n};
     return Status(StatusCode::kInvalidArgument,
                   fmt::format("retention '{}': an integer key keeps a positive number of key "
                               "values below the largest one (e.g. retention = 5000000)",
                               text));
   }
   size_t space = t.find(' ');
-  auto n = ToInt(t.substr(0, space));
+  auto n = ParseInt64(t.substr(0, space));
   std::string_view unit = space == std::string_view::npos ? "" : Trim(t.substr(space));
   if (unit.ends_with('s')) unit.remove_suffix(1);
   RetentionUnit u = RetentionUnit::kNone;
@@ -301,7 +296,7 @@ Result<int64_t> ParseBound(KeyKind kind, std::string_view text) {
                   fmt::format("partition bound '{}' is not a value ferry can read", text));
   };
   if (kind == KeyKind::kInteger) {
-    if (auto n = ToInt(t)) return *n;
+    if (auto n = ParseInt64(t)) return *n;
     return bad();
   }
   std::string_view rest = t;

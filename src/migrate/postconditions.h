@@ -1,6 +1,8 @@
-// Verify steps (sqitch style): queries that must return no rows, or a single
-// true, after a migration's up script ran. From a `-- ferry:verify` section,
-// a golang-migrate VERSION_name.verify.sql or a diesel verify.sql.
+// A migration's post-conditions (sqitch calls them verify steps): queries
+// that must return no rows, or a single true, after its up script ran. From
+// a `-- ferry:verify` section, a golang-migrate VERSION_name.verify.sql or a
+// diesel verify.sql. Not to be confused with `ferry verify` (move/verify.h),
+// which compares the rows of two databases.
 #pragma once
 
 #include "drivers/connection.h"
@@ -15,6 +17,6 @@ namespace ferry {
 // Otherwise kFailedPrecondition naming file:line, the query and the first
 // offending rows (context: file, line, statement, verify=failed). A query
 // the server rejects keeps its own code, with file:line added.
-Status RunVerify(Connection& conn, const Script& verify);
+Status CheckPostconditions(Connection& conn, const Script& verify);
 
 }  // namespace ferry

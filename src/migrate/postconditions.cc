@@ -1,4 +1,4 @@
-#include "migrate/verify_step.h"
+#include "migrate/postconditions.h"
 
 #include <fmt/format.h>
 
@@ -34,7 +34,7 @@ std::string RenderRows(const QueryResult& r) {
 
 }  // namespace
 
-Status RunVerify(Connection& conn, const Script& verify) {
+Status CheckPostconditions(Connection& conn, const Script& verify) {
   auto split = SplitScript(conn.traits().grammar(), verify.sql, verify.first_line);
   if (!split.ok()) return std::move(split).TakeStatus().Prefix(verify.path);
   std::vector<Statement> statements = std::move(split).value();
