@@ -97,8 +97,5 @@ int RunMigrateCommand(const Context& ctx, const std::string& command, const Migr
 int RunComplete(const Context& ctx, const MigrateArgs& args);
 std::string ExpandStatusText(Connection& conn, std::optional<bool> table_exists = {});
 nlohmann::json ExpandStatusJson(Connection& conn);
-// `ferry abort [VERSION]`: rolls back the newest applied migration when it
-// holds an open expand change (down, with the expand undone first).
-Result<ApplyResult> AbortExpand(Migrator& m, const std::string& version);
 
 }  // namespace ferry::cli

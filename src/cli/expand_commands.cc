@@ -128,31 +128,4 @@ int RunComplete(const Context& ctx, const MigrateArgs& args) {
   return kExitOk;
 }
 
-Result<ApplyResult> AbortExpand(Migrator& m, const std::string& version) {
-  FERRY_ASSIGN_OR_RETURN(std::vector<ExpandState> states, ListExpandStates(*m.connection()));
-  std::string open_version;
-  for (const ExpandState& st : states) {
-    if (st.phase != "expanding" && st.phase != "expanded") continue;
-    if (!version.empty() && st.version != version) continue;
-    open_version = st.version;
-  }
-  if (open_version.empty()) {
-    return Status(StatusCode::kNotFound,
-                  version.empty() ? std::string("no open expand change to abort (see 'ferry "
-                                                "status')")
-                                  : fmt::format("migration {} has no open expand change (see "
-                                                "'ferry status')",
-                                                version));
-  }
-  FERRY_ASSIGN_OR_RETURN(StatusReport report, m.CurrentStatus());
-  if (report.current_version != open_version) {
-    return Status(StatusCode::kFailedPrecondition,
-                  fmt::format("the open expand change belongs to {}, but the newest applied "
-                              "migration is {}: roll back the newer ones first ('ferry down "
-                              "--to {}'), then 'ferry abort'",
-                              open_version, report.current_version, open_version));
-  }
-  return m.Down(1);
-}
-
 }  // namespace ferry::cli

@@ -77,9 +77,7 @@ int RunInit(const Context& ctx) {
   if (!options.ok()) return ReportError(options.status(), ctx.json);
   auto migrator = Migrator::Open(ctx.config.Get("database"), *options);
   if (!migrator.ok()) return ReportError(migrator.status(), ctx.json);
-  History history((*migrator)->connection(), options->history_table);
-  Status s = history.Ensure();
-  if (!s.ok()) return ReportError(s, ctx.json);
+  if (Status s = (*migrator)->EnsureHistory(); !s.ok()) return ReportError(s, ctx.json);
   if (ctx.json) {
     PrintJson({{"ok", true},
                {"dir", dir},

@@ -415,78 +415,36 @@ bool NeedsAttention(const StatusReport& r) {
 // the head, a NUL, the body.
 int RunStatus(const Context& ctx, const MigrateArgs& args, Migrator& m,
               std::future<std::optional<uint64_t>> signature_future) {
-  const MigratorOptions& o = m.options();
   Connection& conn = *m.connection();
-  const bool memo = !ctx.json && signature_future.valid() && conn.traits().Has(Feature::kHistoryFingerprint);
-  std::optional<History::Probe> probe;
-  if (memo) {
-    auto p = m.ProbeHistory({ExpandStateTableExistsSql()});
-    if (p.ok() && p->exists && p->format_version >= 1 &&
-        p->format_version <= kHistoryFormatVersion) {
-      probe = *p;
-    }
-  }
+  const MigratorOptions& o = m.options();
   std::optional<uint64_t> signature;
   if (signature_future.valid()) signature = signature_future.get();
-  StatusMemoKey key;
-  if (probe && signature) {
-    key.database = m.redacted_url();
-    key.dir = o.dir;
-    key.history_table = o.history_table;
-    key.mode = std::string(args.all ? "text-all" : "text") +
-               (o.ignore_unknown_files ? "-ignore-unknown" : "");
-    key.dir_signature = *signature;
-    key.fingerprint = probe->fingerprint;
-    if (std::optional<std::string> hit = LoadStatusMemo(o.scan_cache_dir, key)) {
-      size_t nul = hit->find('\0');
-      if (hit->size() >= 2 && nul != std::string::npos && (*hit)[1] == '\n') {
-        auto holder = m.LockHolderNow(probe->extra.at(0));
-        std::optional<LockHolder> lock = holder.ok() ? *holder : std::nullopt;
-        Out(hit->substr(2, nul - 2) + LockLine(lock) + hit->substr(nul + 1) +
-            ExpandStatusText(conn, probe->extra.at(1)));
-        return args.exit_code && (*hit)[0] == '1' ? kExitPending : kExitOk;
-      }
-    }
-  }
-
-  // In full. With a probe, inside one snapshot, so that the fingerprint the
-  // memo is stored under matches the rows read.
-  Migrator::StatusInputs inputs;
-  inputs.dir_signature = signature;
-  const bool snapshot = probe && signature;
-  if (snapshot) {
-    probe.reset();
-    if (conn.Exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").ok()) {
-      auto p = m.ProbeHistory({ExpandStateTableExistsSql()});
-      if (p.ok() && p->exists && p->format_version >= 1 &&
-          p->format_version <= kHistoryFormatVersion) {
-        key.fingerprint = p->fingerprint;
-        inputs.lock_held = p->extra.at(0);
-        inputs.history_checked = true;
-        probe = *p;
-      }
-    }
-  }
-  auto r = m.CurrentStatus(inputs);
-  if (snapshot) (void)conn.Exec(r.ok() ? "COMMIT" : "ROLLBACK");
-  if (!r.ok()) return ReportError(r.status(), ctx.json);
-  const bool attention = NeedsAttention(*r);
   if (ctx.json) {
+    Migrator::StatusInputs inputs;
+    inputs.dir_signature = signature;
+    auto r = m.CurrentStatus(inputs);
+    if (!r.ok()) return ReportError(r.status(), ctx.json);
     json j = StatusJsonOf(*r);
     j["expand"] = ExpandStatusJson(conn);
     j["ok"] = true;
     PrintJson(j);
-  } else {
-    StatusTextParts parts = StatusTextOf(*r, args.all);
-    if (probe && signature) {
-      SaveStatusMemo(o.scan_cache_dir, key,
-                     std::string(attention ? "1\n" : "0\n") + parts.head + '\0' + parts.body);
-    }
-    std::optional<bool> expand_table;
-    if (probe) expand_table = probe->extra.at(1);
-    Out(parts.head + LockLine(r->lock_holder) + parts.body + ExpandStatusText(conn, expand_table));
+    return args.exit_code && NeedsAttention(*r) ? kExitPending : kExitOk;
   }
-  return args.exit_code && attention ? kExitPending : kExitOk;
+  Migrator::MemoRequest request;
+  request.mode = std::string(args.all ? "text-all" : "text") +
+                 (o.ignore_unknown_files ? "-ignore-unknown" : "");
+  request.dir_signature = signature;
+  request.extra = {ExpandStateTableExistsSql()};
+  auto v = m.StatusThroughMemo(request, [&](const StatusReport& r) {
+    StatusTextParts parts = StatusTextOf(r, args.all);
+    return Migrator::StatusText{parts.head, parts.body, NeedsAttention(r)};
+  });
+  if (!v.ok()) return ReportError(v.status(), ctx.json);
+  std::optional<bool> expand_table;
+  if (!v->extra.empty()) expand_table = v->extra.at(0);
+  Out(v->text.head + LockLine(v->lock_holder) + v->text.body +
+      ExpandStatusText(conn, expand_table));
+  return args.exit_code && v->text.attention ? kExitPending : kExitOk;
 }
 
 // `validate` with no database to read: none configured (the default

@@ -3,7 +3,7 @@
 // One row per migration version (and per repeatable script), updated in
 // place as it is applied, fails, is retried or rolled back, plus one row per
 // `down` (kind "undo") so the log shows every change made. Rows are never
-// deleted by ferry, except by `repair --remove-failed`.
+// deleted by ferry: `repair` marks a failed row rolled_back and notes why.
 //
 // Format versions: <table>_meta holds format_version (this code writes 1 and
 // refuses anything newer) and checksum_algorithm ("sha256v1").

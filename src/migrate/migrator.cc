@@ -242,6 +242,11 @@ Result<std::vector<HistoryRow>> Migrator::ListHistory() {
   return history.Load();
 }
 
+Status Migrator::EnsureHistory() {
+  History history(conn_.get(), options_.history_table);
+  return history.Ensure();
+}
+
 Status Migrator::Baseline(const std::string& version, const std::string& description) {
   FERRY_ASSIGN_OR_RETURN(Version v, Version::Parse(version));
   FERRY_ASSIGN_OR_RETURN(std::unique_ptr<MigrationLock> lock, Lock());

@@ -197,6 +197,32 @@ class Migrator {
   // Who holds the migration lock (nullopt: free); see MigrationLock::Holder.
   Result<std::optional<LockHolder>> LockHolderNow(std::optional<bool> known_held = {});
 
+  // `ferry status` as text, through the memo (status_memo.h): on PostgreSQL,
+  // with a directory signature and a cache folder (options().scan_cache_dir),
+  // one probe decides whether the text rendered last time still holds; if
+  // not, the report is computed inside one REPEATABLE READ snapshot,
+  // rendered by `render` and stored. The lock holder is read live every
+  // time. `extra`: boolean SQL expressions read in the same probe, their
+  // values returned in order (empty when no probe ran). Elsewhere: computed
+  // and rendered every time.
+  struct StatusText {
+    std::string head, body;  // the live lock line goes between them
+    bool attention = false;  // pending, failed or changed migrations
+  };
+  struct MemoizedStatus {
+    StatusText text;
+    std::optional<LockHolder> lock_holder;
+    std::vector<bool> extra;
+    bool from_memo = false;
+  };
+  struct MemoRequest {
+    std::string mode;  // the renderer's variant, part of the memo key
+    std::optional<uint64_t> dir_signature;
+    std::vector<std::string> extra;
+  };
+  Result<MemoizedStatus> StatusThroughMemo(
+      const MemoRequest& request, const std::function<StatusText(const StatusReport&)>& render);
+
   // Applies pending migrations up to and including `target` (all when empty).
   Result<ApplyResult> Up(const std::string& target = "");
   // Rolls back the newest `steps` applied migrations, or down to (not
@@ -212,6 +238,9 @@ class Migrator {
   Result<std::vector<PlannedStep>> PlanDown(int steps, const std::string& target = "");
 
   Result<std::vector<HistoryRow>> ListHistory();
+  // Creates the history table and its metadata table when missing, or
+  // checks their format (`ferry init`); idempotent.
+  Status EnsureHistory();
   // Files parse, applied checksums match, order, compatibility, and the live
   // schema holds what the applied migrations made (kind "schema": "missing
   // table partition_stats (made by 2)"; see schema_record.h).

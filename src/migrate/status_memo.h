@@ -20,7 +20,7 @@
 //
 // Files: <cache_dir>/status-<xxh3 of dir, URL, table, mode>.v1, written to a
 // temporary file and renamed; corrupt or foreign files are ignored, failures
-// to write too. `--cache-dir off` (or FERRY_CACHE_DIR=off) disables it.
+// to write too. `cache_dir = "off"` in ferry.toml (or FERRY_CACHE_DIR=off) disables it.
 #pragma once
 
 #include <cstdint>

@@ -35,6 +35,7 @@
 
 #include "drivers/connection.h"
 #include "ferry/status.h"
+#include "migrate/migrator.h"
 #include "migrate/online_steps.h"
 #include "migrate/source.h"
 
@@ -136,5 +137,12 @@ struct CompleteResult {
 // unfinished, rows still NULL where NOT NULL is wanted (kFailedPrecondition).
 // Progress goes to `bus` (may be null) as kExpand events.
 Result<CompleteResult> CompleteExpand(const CompleteOptions& options, EventBus* bus = nullptr);
+
+// `ferry abort [VERSION]` (expand_abort.cc): rolls back the newest applied
+// migration when it holds the open expand change (of `version`, or the
+// newest), its down step undoing the expand phase first. kNotFound when no
+// expand change is open; kFailedPrecondition when newer migrations sit on
+// top of it (roll those back first).
+Result<ApplyResult> AbortExpand(Migrator& m, const std::string& version);
 
 }  // namespace ferry
