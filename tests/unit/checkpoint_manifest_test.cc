@@ -8,6 +8,7 @@
 
 #include "ops/checkpoint/checkpoint.h"
 #include "ops/checkpoint/checkpoint_internal.h"
+#include "test_util.h"
 
 namespace ferry {
 namespace {
@@ -82,9 +83,8 @@ TEST(CheckpointManifestTest, NamesAreFolderSafe) {
 }
 
 TEST(CheckpointManifestTest, WrittenAtomicallyAndListedOldestFirst) {
-  const std::filesystem::path dir =
-      std::filesystem::temp_directory_path() / ("ferry-ckpt-unit-" + std::to_string(getpid()));
-  std::filesystem::remove_all(dir);
+  ::ferry::testing::TempDir tmp;
+  const std::filesystem::path dir = tmp.path();
   for (const char* name : {"b-newer", "a-older"}) {
     CheckpointManifest m = Sample();
     m.name = name;
@@ -104,7 +104,6 @@ TEST(CheckpointManifestTest, WrittenAtomicallyAndListedOldestFirst) {
   EXPECT_EQ(*pruned, std::vector<std::string>{"a-older"});
   EXPECT_EQ(PruneCheckpoints(dir.string(), 0).status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(ReadCheckpoint(dir.string(), "a-older").status().code(), StatusCode::kNotFound);
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

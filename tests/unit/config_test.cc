@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include "test_util.h"
 
 namespace ferry {
 namespace {
@@ -12,12 +13,8 @@ namespace {
 class ConfigTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("ferry-config-test-" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
-            "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::create_directories(dir_);
+    dir_ = tmp_.path();
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   std::string WriteToml(const std::string& text) {
     std::string p = (dir_ / "ferry.toml").string();
@@ -32,6 +29,7 @@ class ConfigTest : public ::testing::Test {
     };
   }
 
+  ::ferry::testing::TempDir tmp_;
   std::filesystem::path dir_;
   std::map<std::string, std::string> env_;
 };

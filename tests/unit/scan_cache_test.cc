@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "migrate/source.h"
+#include "test_util.h"
 
 namespace ferry {
 namespace {
@@ -22,14 +23,11 @@ namespace fs = std::filesystem;
 class ScanCacheTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "ferry-scan-cache-XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    root_ = tmpl;
+    root_ = tmp_.path();
     dir_ = root_ + "/m";
     cache_ = root_ + "/cache";
     fs::create_directories(dir_);
   }
-  void TearDown() override { fs::remove_all(root_); }
 
   void Write(const std::string& name, const std::string& text) {
     fs::create_directories(fs::path(dir_ + "/" + name).parent_path());
@@ -45,6 +43,7 @@ class ScanCacheTest : public ::testing::Test {
     return r.ok() ? std::move(r).value() : MigrationSet();
   }
 
+  ::ferry::testing::TempDir tmp_;
   std::string root_, dir_, cache_;
 };
 

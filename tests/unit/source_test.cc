@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/hash.h"
+#include "test_util.h"
 
 namespace ferry {
 
@@ -55,14 +56,12 @@ std::string ScanAsUnprivileged(const std::string& dir) {
 class SourceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "ferry-source-test-XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
+    dir_ = tmp_.path();
   }
   void TearDown() override {
     std::error_code ec;
+    // A test may take permissions away; give them back so TempDir can remove it.
     fs::permissions(dir_, fs::perms::owner_all, fs::perm_options::add, ec);
-    fs::remove_all(dir_, ec);
   }
 
   std::string Path(const std::string& name) const { return dir_ + "/" + name; }
@@ -88,6 +87,7 @@ class SourceTest : public ::testing::Test {
     return r.status().message();
   }
 
+  ::ferry::testing::TempDir tmp_;
   std::string dir_;
 };
 
