@@ -173,7 +173,7 @@ json EntryJson(const PlanEntry& e) {
     if (e.migration == nullptr) j["checksum"] = e.row->checksum;
     if (e.state == EntryState::kChanged) j["applied_checksum"] = e.row->checksum;
     if (!e.row->error_message.empty()) j["error"] = e.row->error_message;
-    if (e.row->execution == "no-transaction" || e.row->execution == "own-transactions") {
+    if (e.row->execution == Execution::kNoTransaction || e.row->execution == Execution::kOwnTransactions) {
       j["statements_done"] = e.row->statements_done;
     }
   }
@@ -295,7 +295,7 @@ std::string PlanText(const std::vector<PlannedStep>& steps) {
     out += fmt::format("-- {} {} ({}, {})\n", s.direction,
                        Printable(s.version.empty() ? s.script : s.version), Printable(s.script),
                        s.execution);
-    bool tx = s.execution == "transaction";
+    bool tx = s.execution == Execution::kTransaction;
     if (tx) out += "BEGIN;\n";
     for (size_t i = 0; i < s.statements.size(); ++i) {
       out += fmt::format("-- line {}\n{};\n", s.lines[i], s.statements[i]);
@@ -667,7 +667,7 @@ int RunReport(const Context& ctx, const MigrateArgs& args, Migrator& m) {
   int failures = 0;
   for (const auto& r : *rows) {
     total_ms += r.duration_ms;
-    failures += r.status == "failed" ? 1 : 0;
+    failures += r.status == HistoryStatus::kFailed ? 1 : 0;
   }
   std::string out = "ferry migration report\n";
   out += StatusText(*status);

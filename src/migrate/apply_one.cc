@@ -127,7 +127,7 @@ Status Migrator::ApplyOne(const Migration& m, const RunPlan& file_plan, HistoryR
   // resumes at the backfills.
   const bool has_online = !m.up.online.empty();
   a.online_resume =
-      has_online && row->id != 0 && (row->status == "failed" || row->status == "running") &&
+      has_online && row->id != 0 && (row->status == HistoryStatus::kFailed || row->status == HistoryStatus::kRunning) &&
       row->statements_done > 0 &&
       row->statements_done >= static_cast<int>(file_plan.statements.size());
   a.plan = &file_plan;
@@ -136,9 +136,9 @@ Status Migrator::ApplyOne(const Migration& m, const RunPlan& file_plan, HistoryR
   a.total = static_cast<int>(plan.statements.size());
 
   a.resuming = row->id != 0 && !plan.transactional && row->statements_done > 0 &&
-               (row->status == "failed" || row->status == "running");
+               (row->status == HistoryStatus::kFailed || row->status == HistoryStatus::kRunning);
   a.first = a.resuming ? std::min(row->statements_done, a.total) : 0;
-  a.interrupted = a.resuming && row->status == "running";
+  a.interrupted = a.resuming && row->status == HistoryStatus::kRunning;
   if (a.online_resume) a.first = row->statements_done;
   StartRow(&a);
 
@@ -196,9 +196,9 @@ void Migrator::StartRow(ApplyRun* a) {
   row->version = m.kind == MigrationKind::kRepeatable ? "" : m.version.text();
   row->description = m.description;
   row->script = m.script;
-  row->kind = KindName(m);
+  row->kind = KindOf(m);
   row->checksum = m.checksum;
-  row->status = "running";
+  row->status = HistoryStatus::kRunning;
   row->started_at = History::Now();
   row->completed_at.clear();
   row->error_message.clear();
@@ -206,7 +206,7 @@ void Migrator::StartRow(ApplyRun* a) {
   row->rollback_available = m.down.has_value();
   row->statements_done = a->first;
   if (!a->resuming) row->rows_affected = 0;
-  row->execution = a->in_outer_tx ? "single-transaction" : ExecutionName(plan);
+  row->execution = a->in_outer_tx ? Execution::kSingleTransaction : ExecutionOf(plan);
   if (!options_.note.empty()) row->note = options_.note;
   if (auto it = unsafe_notes_.find(m.up.path); it != unsafe_notes_.end()) {
     row->note = row->note.empty() ? it->second : row->note + "; " + it->second;
@@ -231,7 +231,7 @@ void Migrator::StartRow(ApplyRun* a) {
 
 Status Migrator::FailApply(ApplyRun* a, Status s) {
   HistoryRow* row = a->row;
-  row->status = "failed";
+  row->status = HistoryStatus::kFailed;
   row->error_message = s.ToString();
   row->completed_at = History::Now();
   row->duration_ms = MsSince(a->start);
@@ -345,7 +345,7 @@ Status Migrator::ApplyInTransaction(ApplyRun* a) {
       }
     }
     // With backfills still to run, the row stays "running" (resumable).
-    row->status = a->prepared.after_commit ? "running" : "success";
+    row->status = a->prepared.after_commit ? HistoryStatus::kRunning : HistoryStatus::kSuccess;
     row->statements_done = a->total;
     row->rows_affected = rows;
     row->completed_at = History::Now();
@@ -356,7 +356,7 @@ Status Migrator::ApplyInTransaction(ApplyRun* a) {
     if (!in_outer_tx) (void)conn_->Rollback();
     if (prepared_closing && saved.Get("sqlstate") == "26000") {
       prepared_closing = false;
-      row->status = "running";
+      row->status = HistoryStatus::kRunning;
       row->completed_at.clear();
       MigrationStep e{row->version, m.up.path, m.description};
       e.message =
@@ -440,7 +440,7 @@ Status Migrator::ApplyByStatement(ApplyRun* a) {
                                               "again)"));
     }
   }
-  row->status = a->prepared.after_commit ? "running" : "success";
+  row->status = a->prepared.after_commit ? HistoryStatus::kRunning : HistoryStatus::kSuccess;
   row->completed_at = History::Now();
   row->duration_ms = MsSince(a->start);
   return history->Save(*row).status();
@@ -471,7 +471,7 @@ Status Migrator::RunBackfills(ApplyRun* a) {
         "verify failed after the backfills (the statements stay committed; fix the data, "
         "then 'ferry up' verifies again)"));
   }
-  row->status = "success";
+  row->status = HistoryStatus::kSuccess;
   row->completed_at = History::Now();
   row->duration_ms = MsSince(a->start);
   return a->history->Save(*row).status();

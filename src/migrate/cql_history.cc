@@ -32,9 +32,9 @@ Params RowParams(const HistoryRow& r) {
   return {NullIfEmpty(r.version),
           r.description,
           r.script,
-          r.kind,
+          std::string(ToText(r.kind)),
           NullIfEmpty(r.checksum),
-          r.status,
+          std::string(ToText(r.status)),
           NullIfEmpty(r.started_at),
           NullIfEmpty(r.completed_at),
           std::to_string(r.duration_ms),
@@ -43,7 +43,7 @@ Params RowParams(const HistoryRow& r) {
           r.applied_by,
           std::string(r.rollback_available ? "true" : "false"),
           std::to_string(r.statements_done),
-          r.execution,
+          std::string(ToText(r.execution)),
           NullIfEmpty(r.note),
           std::to_string(r.attempts)};
 }
@@ -135,9 +135,9 @@ Result<std::vector<HistoryRow>> CqlHistory::Load() {
     h.version = take(1);
     h.description = take(2);
     h.script = take(3);
-    h.kind = take(4);
+    std::string kind = take(4);
     h.checksum = take(5);
-    h.status = take(6);
+    std::string status = take(6);
     h.started_at = take(7);
     h.completed_at = take(8);
     h.duration_ms = ColumnInt64(f[9]);
@@ -146,10 +146,10 @@ Result<std::vector<HistoryRow>> CqlHistory::Load() {
     h.applied_by = take(12);
     h.rollback_available = take(13) == "true";
     h.statements_done = static_cast<int>(ColumnInt64(f[14]));
-    h.execution = take(15);
+    std::string execution = take(15);
     h.note = take(16);
     h.attempts = static_cast<int>(ColumnInt64(f[17]));
-    FERRY_RETURN_IF_ERROR(CheckHistoryRow(table_, h));
+    FERRY_RETURN_IF_ERROR(SetStoredEnums(table_, status, kind, execution, h));
     rows.push_back(std::move(h));
   }
   return rows;  // clustering order: by id

@@ -3,6 +3,7 @@
 #include "core/numbers.h"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <pwd.h>
 #include <unistd.h>
 
@@ -42,9 +43,9 @@ Params RowParams(const HistoryRow& r) {
   return {NullIfEmpty(r.version),
           r.description,
           r.script,
-          r.kind,
+          std::string(ToText(r.kind)),
           NullIfEmpty(r.checksum),
-          r.status,
+          std::string(ToText(r.status)),
           NullIfEmpty(r.started_at),
           NullIfEmpty(r.completed_at),
           std::to_string(r.duration_ms),
@@ -53,7 +54,7 @@ Params RowParams(const HistoryRow& r) {
           r.applied_by,
           std::string(r.rollback_available ? "1" : "0"),
           std::to_string(r.statements_done),
-          r.execution,
+          std::string(ToText(r.execution)),
           NullIfEmpty(r.note),
           std::to_string(r.attempts)};
 }
@@ -71,6 +72,11 @@ constexpr std::pair<HistoryKind, std::string_view> kKindText[] = {
     {HistoryKind::kPartition, "partition"},
     {HistoryKind::kCheckpoint, "checkpoint"},
     {HistoryKind::kAutoRollback, "auto-rollback"}};
+constexpr std::pair<Execution, std::string_view> kExecutionText[] = {
+    {Execution::kTransaction, "transaction"},
+    {Execution::kNoTransaction, "no-transaction"},
+    {Execution::kSingleTransaction, "single-transaction"},
+    {Execution::kOwnTransactions, "own-transactions"}};
 
 template <typename E, size_t N>
 std::string_view TextOf(const std::pair<E, std::string_view> (&table)[N], E value) {
@@ -104,20 +110,21 @@ std::string Quoted(std::string_view value) {
 
 }  // namespace
 
-Status CheckHistoryRow(const std::string& table, const HistoryRow& h) {
-  const char* column = nullptr;
-  std::string value, allowed;
-  if (!HistoryStatusFromText(h.status)) {
-    column = "status";
-    value = h.status;
-    allowed = AllTexts(kStatusText);
-  } else if (!HistoryKindFromText(h.kind)) {
-    column = "kind";
-    value = h.kind;
-    allowed = AllTexts(kKindText);
-  } else {
+Status SetStoredEnums(const std::string& table, std::string_view status, std::string_view kind,
+                      std::string_view execution, HistoryRow& h) {
+  std::optional<HistoryStatus> st = HistoryStatusFromText(status);
+  std::optional<HistoryKind> k = HistoryKindFromText(kind);
+  std::optional<Execution> ex = ExecutionFromText(execution);
+  if (st && k && ex) {
+    h.status = *st;
+    h.kind = *k;
+    h.execution = *ex;
     return Status();
   }
+  const char* column = !st ? "status" : !k ? "kind" : "execution";
+  std::string_view value = !st ? status : !k ? kind : execution;
+  std::string allowed = !st ? AllTexts(kStatusText) : !k ? AllTexts(kKindText)
+                                                           : AllTexts(kExecutionText);
   return Status(StatusCode::kFailedPrecondition,
                 fmt::format("history table {}: row id {} (version {}) has {} {}, which ferry "
                             "never writes ({} is one of {}); the history cannot be trusted. "
@@ -131,8 +138,8 @@ Status CheckHistoryRow(const std::string& table, const HistoryRow& h) {
 
 std::string_view ToText(HistoryStatus status) { return TextOf(kStatusText, status); }
 std::string_view ToText(HistoryKind kind) { return TextOf(kKindText, kind); }
-bool IsOperationKind(std::string_view kind) {
-  std::optional<HistoryKind> k = ValueOf(kKindText, kind);
+std::string_view ToText(Execution execution) { return TextOf(kExecutionText, execution); }
+bool IsOperationKind(HistoryKind k) {
   return k == HistoryKind::kUndo || k == HistoryKind::kPartition ||
          k == HistoryKind::kCheckpoint || k == HistoryKind::kAutoRollback;
 }
@@ -142,6 +149,12 @@ std::optional<HistoryStatus> HistoryStatusFromText(std::string_view text) {
 std::optional<HistoryKind> HistoryKindFromText(std::string_view text) {
   return ValueOf(kKindText, text);
 }
+std::optional<Execution> ExecutionFromText(std::string_view text) {
+  return ValueOf(kExecutionText, text);
+}
+void to_json(nlohmann::json& j, HistoryStatus v) { j = std::string(ToText(v)); }
+void to_json(nlohmann::json& j, HistoryKind v) { j = std::string(ToText(v)); }
+void to_json(nlohmann::json& j, Execution v) { j = std::string(ToText(v)); }
 
 History::~History() = default;
 
@@ -315,9 +328,9 @@ Result<std::vector<HistoryRow>> History::Load() {
     h.version = take(1);
     h.description = take(2);
     h.script = take(3);
-    h.kind = take(4);
+    std::string kind = take(4);
     h.checksum = take(5);
-    h.status = take(6);
+    std::string status = take(6);
     h.started_at = take(7);
     h.completed_at = take(8);
     h.duration_ms = ColumnInt64(f[9]);
@@ -327,10 +340,10 @@ Result<std::vector<HistoryRow>> History::Load() {
     std::string rb = take(13);
     h.rollback_available = rb == "t" || rb == "1" || rb == "true";
     h.statements_done = static_cast<int>(ColumnInt64(f[14]));
-    h.execution = take(15);
+    std::string execution = take(15);
     h.note = take(16);
     h.attempts = static_cast<int>(ColumnInt64(f[17]));
-    FERRY_RETURN_IF_ERROR(CheckHistoryRow(table_, h));
+    FERRY_RETURN_IF_ERROR(SetStoredEnums(table_, status, kind, execution, h));
     rows.push_back(std::move(h));
   }
   return rows;
@@ -401,7 +414,7 @@ int64_t History::IdOf(const QueryResult& inserted) {
 
 Status History::FinishAndCommit(const HistoryRow& row, bool prepared) {
   if (cql_) return SqlOnly("FinishAndCommit");
-  Params params = {row.status, std::to_string(row.statements_done),
+  Params params = {std::string(ToText(row.status)), std::to_string(row.statements_done),
                    std::to_string(row.rows_affected), NullIfEmpty(row.completed_at),
                    std::to_string(row.duration_ms), std::to_string(row.id)};
   return conn_

@@ -9,6 +9,9 @@
 // refuses anything newer) and checksum_algorithm ("sha256v1").
 #pragma once
 
+#include <fmt/format.h>
+#include <nlohmann/json_fwd.hpp>
+
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -22,7 +25,7 @@ namespace ferry {
 
 inline constexpr int kHistoryFormatVersion = 1;
 
-// The values of the status and kind columns, and their stored text: the
+// The values of the status, kind and execution columns, and their stored text: the
 // one place that maps them. Text ferry never wrote (e.g. 'SUCCESS' typed by
 // hand) maps to nullopt, and History::Load() refuses the row.
 enum class HistoryStatus { kRunning, kSuccess, kFailed, kRolledBack };
@@ -40,13 +43,47 @@ enum class HistoryKind {
   kCheckpoint,
   kAutoRollback
 };
+// How a migration ran: in ferry's transaction, without one, inside the
+// single transaction of `up --single-transaction`, or in the file's own
+// BEGIN/COMMIT as written.
+enum class Execution { kTransaction, kNoTransaction, kSingleTransaction, kOwnTransactions };
 std::string_view ToText(HistoryStatus status);  // "running", "success", ...
 std::string_view ToText(HistoryKind kind);  // "versioned", ..., "checkpoint", "auto-rollback"
+std::string_view ToText(Execution execution);  // "transaction", "no-transaction", ...
 // Rows that record something other than a migration (undo, partition,
 // checkpoint, auto-rollback): the migration plan skips them.
-bool IsOperationKind(std::string_view kind);
+bool IsOperationKind(HistoryKind kind);
 std::optional<HistoryStatus> HistoryStatusFromText(std::string_view text);
 std::optional<HistoryKind> HistoryKindFromText(std::string_view text);
+std::optional<Execution> ExecutionFromText(std::string_view text);
+// JSON output writes them as their stored text too (found by ADL).
+void to_json(nlohmann::json& j, HistoryStatus v);
+void to_json(nlohmann::json& j, HistoryKind v);
+void to_json(nlohmann::json& j, Execution v);
+
+}  // namespace ferry
+
+// The three enums format as their stored text: fmt::format("{}", row.status).
+template <>
+struct fmt::formatter<ferry::HistoryStatus> : fmt::formatter<std::string_view> {
+  auto format(ferry::HistoryStatus v, fmt::format_context& ctx) const {
+    return fmt::formatter<std::string_view>::format(ferry::ToText(v), ctx);
+  }
+};
+template <>
+struct fmt::formatter<ferry::HistoryKind> : fmt::formatter<std::string_view> {
+  auto format(ferry::HistoryKind v, fmt::format_context& ctx) const {
+    return fmt::formatter<std::string_view>::format(ferry::ToText(v), ctx);
+  }
+};
+template <>
+struct fmt::formatter<ferry::Execution> : fmt::formatter<std::string_view> {
+  auto format(ferry::Execution v, fmt::format_context& ctx) const {
+    return fmt::formatter<std::string_view>::format(ferry::ToText(v), ctx);
+  }
+};
+
+namespace ferry {
 
 class CqlHistory;  // migrate/cql_history.h
 
@@ -55,9 +92,9 @@ struct HistoryRow {
   std::string version;               // "" for repeatable
   std::string description;
   std::string script;                // file path relative to the migrations dir
-  std::string kind;                  // versioned, repeatable, baseline, undo
+  HistoryKind kind = HistoryKind::kVersioned;
   std::string checksum;
-  std::string status;                // running, success, failed, rolled_back
+  HistoryStatus status = HistoryStatus::kRunning;
   std::string started_at;            // ISO 8601 UTC
   std::string completed_at;
   int64_t duration_ms = 0;
@@ -66,14 +103,17 @@ struct HistoryRow {
   std::string applied_by;            // user@host pid N
   bool rollback_available = false;
   int statements_done = 0;           // statements committed (no-transaction files)
-  std::string execution;             // transaction, no-transaction, single-transaction
+  Execution execution = Execution::kTransaction;
   std::string note;                  // repair reasons, --allow-unsafe, ...
   int attempts = 0;
 };
 
-// kFailedPrecondition, naming the row, when its status or kind is not one
-// ferry writes (shared by the history stores).
-Status CheckHistoryRow(const std::string& table, const HistoryRow& row);
+// Sets row.status, kind and execution from their stored text (the columns
+// as read). kFailedPrecondition, naming the row, the column and the texts
+// ferry writes, when one is text ferry never wrote (shared by the history
+// stores).
+Status SetStoredEnums(const std::string& table, std::string_view status, std::string_view kind,
+                      std::string_view execution, HistoryRow& row);
 
 // The history of one database. On engines whose own tables are SQL
 // (Feature::kSqlTables) it is written here; on the others (CQL) every call

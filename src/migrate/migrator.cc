@@ -29,8 +29,8 @@ int64_t MsSince(Clock::time_point start) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
 }
 
-std::string KindName(const Migration& m) {
-  return m.kind == MigrationKind::kRepeatable ? "repeatable" : "versioned";
+HistoryKind KindOf(const Migration& m) {
+  return m.kind == MigrationKind::kRepeatable ? HistoryKind::kRepeatable : HistoryKind::kVersioned;
 }
 
 int CompareVersionText(const std::string& a, const std::string& b) {
@@ -222,7 +222,7 @@ Result<ApplyResult> Migrator::Goto(const std::string& target) {
   FERRY_ASSIGN_OR_RETURN(StatusReport report, CurrentStatus());
   bool known = false;
   for (const PlanEntry& e : report.entries) {
-    known |= !e.version.empty() && e.kind == "versioned" && CompareVersionText(e.version, target) == 0;
+    known |= !e.version.empty() && e.kind == HistoryKind::kVersioned && CompareVersionText(e.version, target) == 0;
   }
   if (!known) {
     return Status(StatusCode::kNotFound,
@@ -254,7 +254,7 @@ Status Migrator::Baseline(const std::string& version, const std::string& descrip
   FERRY_RETURN_IF_ERROR(history.Ensure());
   FERRY_ASSIGN_OR_RETURN(std::vector<HistoryRow> rows, history.Load());
   for (const HistoryRow& r : rows) {
-    if ((r.kind == "versioned" || r.kind == "baseline") && r.status == "success") {
+    if ((r.kind == HistoryKind::kVersioned || r.kind == HistoryKind::kBaseline) && r.status == HistoryStatus::kSuccess) {
       return Status(StatusCode::kFailedPrecondition,
                     fmt::format("{} already has applied migrations (latest {} '{}'); baseline "
                                 "is for databases that ferry has not managed yet",
@@ -265,12 +265,12 @@ Status Migrator::Baseline(const std::string& version, const std::string& descrip
   row.version = v.text();
   row.description = description.empty() ? "baseline" : description;
   row.script = "<baseline>";
-  row.kind = "baseline";
-  row.status = "success";
+  row.kind = HistoryKind::kBaseline;
+  row.status = HistoryStatus::kSuccess;
   row.started_at = History::Now();
   row.completed_at = row.started_at;
   row.applied_by = History::Actor();
-  row.execution = "transaction";
+  row.execution = Execution::kTransaction;
   row.note = options_.note;
   return history.Save(row).status();
 }
@@ -299,7 +299,7 @@ Result<std::vector<std::string>> Migrator::Repair(const std::string& reason) {
     } else if (e.state == EntryState::kFailed || e.state == EntryState::kRunning) {
       row.note = append + fmt::format("{} row cleared by {} at {} (statements done: {}): {}",
                                       row.status, who, now, row.statements_done, reason);
-      row.status = "rolled_back";
+      row.status = HistoryStatus::kRolledBack;
       row.statements_done = 0;
       FERRY_RETURN_IF_ERROR(history.Save(row).status());
       changed.push_back(fmt::format("cleared {} attempt of {}", e.row->status, e.script));

@@ -99,7 +99,7 @@ struct PlanEntry {
   std::string version;  // "" for repeatables
   std::string description;
   std::string script;
-  std::string kind;  // versioned, repeatable, baseline
+  HistoryKind kind = HistoryKind::kVersioned;  // versioned, repeatable, baseline
   const Migration* migration = nullptr;  // the file, if present
   const HistoryRow* row = nullptr;       // the history row, if any
   Version sort_key;                      // parsed once, for ordering
@@ -136,7 +136,7 @@ struct PlannedStep {
   std::string version;
   std::string script;
   std::string direction;  // up, down
-  std::string execution;  // transaction, no-transaction, single-transaction
+  Execution execution = Execution::kTransaction;
   std::vector<std::string> statements;
   std::vector<int> lines;
 };

@@ -17,7 +17,7 @@ using Clock = std::chrono::steady_clock;
 int64_t MsSince(Clock::time_point start);
 
 // "repeatable" or "versioned", as history rows spell it.
-std::string KindName(const Migration& m);
+HistoryKind KindOf(const Migration& m);
 
 // Orders two version texts as versions (as text when one does not parse):
 // -1, 0 or 1.

@@ -25,7 +25,7 @@ std::string KeyOf(const Migration& m) {
 }
 
 std::string KeyOfRow(const HistoryRow& r) {
-  if (r.kind == "repeatable") return "R:" + r.description;
+  if (r.kind == HistoryKind::kRepeatable) return "R:" + r.description;
   auto v = Version::Parse(r.version);
   return v.ok() ? v->Canonical() : r.version;
 }
@@ -48,8 +48,8 @@ LatestRows LatestByKey(const std::vector<HistoryRow>& rows, const RowKey& row_ke
   LatestRows out;
   for (const HistoryRow& r : rows) {
     if (IsOperationKind(r.kind)) continue;
-    if (r.kind == "baseline") {
-      if (r.status == "success") {
+    if (r.kind == HistoryKind::kBaseline) {
+      if (r.status == HistoryStatus::kSuccess) {
         out.baseline_version = r.version;
         out.baseline_row = &r;
       }
@@ -67,7 +67,7 @@ std::string MaxApplied(const LatestRows& rows,
   Version max_parsed;
   if (auto v = Version::Parse(rows.baseline_version); v.ok()) max_parsed = *v;
   for (const auto& [key, r] : rows.latest) {
-    if (r->kind != "versioned" || r->status != "success") continue;
+    if (r->kind != HistoryKind::kVersioned || r->status != HistoryStatus::kSuccess) continue;
     auto file = by_key.find(key);
     Version v;
     if (file != by_key.end()) {
@@ -88,13 +88,13 @@ std::string MaxApplied(const LatestRows& rows,
 // The state of file `m` whose latest history row is `r` (may be null).
 EntryState StateOfFile(const Migration& m, const HistoryRow* r, const std::string& baseline_version,
                        const std::string& max_applied) {
-  if (r != nullptr && r->status == "success") {
+  if (r != nullptr && r->status == HistoryStatus::kSuccess) {
     if (r->checksum == m.checksum) return EntryState::kApplied;
     // A repeatable whose checksum changed simply runs again.
     return m.kind == MigrationKind::kRepeatable ? EntryState::kPending : EntryState::kChanged;
   }
-  if (r != nullptr && r->status == "failed") return EntryState::kFailed;
-  if (r != nullptr && r->status == "running") return EntryState::kRunning;
+  if (r != nullptr && r->status == HistoryStatus::kFailed) return EntryState::kFailed;
+  if (r != nullptr && r->status == HistoryStatus::kRunning) return EntryState::kRunning;
   if (m.kind == MigrationKind::kVersioned && !baseline_version.empty() &&
       CompareVersionText(m.version.text(), baseline_version) <= 0) {
     return EntryState::kBelowBaseline;
@@ -108,13 +108,13 @@ EntryState StateOfFile(const Migration& m, const HistoryRow* r, const std::strin
 
 // An entry for a history row with no file behind it (the baseline, or an
 // applied migration whose file is gone).
-PlanEntry EntryOfRow(const HistoryRow* r, EntryState state, std::string kind) {
+PlanEntry EntryOfRow(const HistoryRow* r, EntryState state, HistoryKind kind) {
   PlanEntry e;
   e.state = state;
   e.version = r->version;
   e.description = r->description;
   e.script = r->script;
-  e.kind = std::move(kind);
+  e.kind = kind;
   e.row = r;
   return e;
 }
@@ -130,8 +130,8 @@ void SortAndCount(StatusReport* report) {
     }
   }
   auto less = [](const PlanEntry& a, const PlanEntry& b) {
-    bool ra = a.kind == "repeatable";
-    bool rb = b.kind == "repeatable";
+    bool ra = a.kind == HistoryKind::kRepeatable;
+    bool rb = b.kind == HistoryKind::kRepeatable;
     if (ra != rb) return rb;
     if (ra) return a.description < b.description;
     return a.sort_key < b.sort_key;
@@ -181,7 +181,7 @@ Result<StatusReport> Migrator::Compute(MigrationSet files_in, std::vector<Histor
     }
   }
   auto row_key = [&key_of_text](const HistoryRow& r) {
-    if (r.kind != "repeatable") {
+    if (r.kind != HistoryKind::kRepeatable) {
       auto it = key_of_text.find(r.version);
       if (it != key_of_text.end()) return *it->second;
     }
@@ -193,14 +193,14 @@ Result<StatusReport> Migrator::Compute(MigrationSet files_in, std::vector<Histor
   report.current_version = max_applied;
 
   if (latest_rows.baseline_row != nullptr) {
-    report.entries.push_back(EntryOfRow(latest_rows.baseline_row, EntryState::kBaseline, "baseline"));
+    report.entries.push_back(EntryOfRow(latest_rows.baseline_row, EntryState::kBaseline, HistoryKind::kBaseline));
   }
   for (const Migration& m : files.migrations) {
     PlanEntry e;
     e.version = m.kind == MigrationKind::kRepeatable ? "" : m.version.text();
     e.description = m.description;
     e.script = m.script;
-    e.kind = KindName(m);
+    e.kind = KindOf(m);
     e.migration = &m;
     auto it = latest.find(keys[static_cast<size_t>(&m - files.migrations.data())]);
     e.row = it == latest.end() ? nullptr : it->second;
@@ -209,9 +209,9 @@ Result<StatusReport> Migrator::Compute(MigrationSet files_in, std::vector<Histor
   }
   // Applied rows whose file is gone.
   for (const auto& [key, r] : latest) {
-    if (by_key.count(key) || r->status != "success") continue;
+    if (by_key.count(key) || r->status != HistoryStatus::kSuccess) continue;
     report.entries.push_back(EntryOfRow(r, EntryState::kMissing, r->kind));
-    if (r->kind == "versioned" && (report.newest_file_version.empty() ||
+    if (r->kind == HistoryKind::kVersioned && (report.newest_file_version.empty() ||
                                    CompareVersionText(r->version, report.newest_file_version) > 0)) {
       report.future_database = true;
     }
@@ -280,7 +280,7 @@ Result<std::vector<const PlanEntry*>> Migrator::SelectForUp(const StatusReport& 
                   e.state == EntryState::kRunning ||
                   (e.state == EntryState::kOutOfOrder && options_.out_of_order);
     if (!wanted || e.migration == nullptr) continue;
-    if (!target.empty() && e.kind != "repeatable" && CompareVersionText(e.version, target) > 0) {
+    if (!target.empty() && e.kind != HistoryKind::kRepeatable && CompareVersionText(e.version, target) > 0) {
       continue;
     }
     todo.push_back(&e);
@@ -304,7 +304,7 @@ Result<std::vector<PlannedStep>> Migrator::PlanUpFrom(const StatusReport& report
     step.version = e.version;
     step.script = e.script;
     step.direction = "up";
-    step.execution = options_.single_transaction ? "single-transaction" : ExecutionName(plan);
+    step.execution = options_.single_transaction ? Execution::kSingleTransaction : ExecutionOf(plan);
     size_t first = 0;
     if (!plan.transactional && e.row != nullptr && e.row->statements_done > 0) {
       first = static_cast<size_t>(e.row->statements_done);
@@ -323,7 +323,7 @@ Result<std::vector<const PlanEntry*>> Migrator::SelectForDown(const StatusReport
                                                               const std::string& target) {
   std::vector<const PlanEntry*> applied;
   for (const PlanEntry& e : report.entries) {
-    if (e.kind != "versioned") continue;
+    if (e.kind != HistoryKind::kVersioned) continue;
     if (e.state == EntryState::kApplied || e.state == EntryState::kChanged ||
         e.state == EntryState::kMissing || e.state == EntryState::kFailed ||
         e.state == EntryState::kRunning) {
@@ -399,7 +399,7 @@ Result<std::vector<PlannedStep>> Migrator::PlanDownFrom(const StatusReport& repo
     step.version = e->version;
     step.script = e->migration->down ? e->migration->down->path : e->migration->up.path;
     step.direction = "down";
-    step.execution = ExecutionName(plan);
+    step.execution = ExecutionOf(plan);
     for (const Statement& s : plan.statements) {
       step.statements.push_back(s.text);
       step.lines.push_back(s.line);

@@ -103,8 +103,8 @@ Result<ApplyResult> Migrator::UpUnrecorded(const std::string& target) {
       ev.message = fmt::format("{} was left running by {} (started {}); that process is gone, so "
                                "ferry continues it{}",
                                e.script, e.row->applied_by, e.row->started_at,
-                               e.row->execution == "no-transaction" ||
-                                       e.row->execution == "own-transactions"
+                               e.row->execution == Execution::kNoTransaction ||
+                                       e.row->execution == Execution::kOwnTransactions
                                    ? fmt::format(" after statement {}", e.row->statements_done)
                                    : " (nothing of it was committed)");
       Emit("migration_interrupted", ev);
@@ -143,11 +143,11 @@ Result<ApplyResult> Migrator::UpUnrecorded(const std::string& target) {
         failed.script = staged[i].script;
         failed.kind = staged[i].kind;
         failed.checksum = staged[i].checksum;
-        failed.status = "failed";
+        failed.status = HistoryStatus::kFailed;
         failed.started_at = staged[i].started_at;
         failed.completed_at = History::Now();
         failed.applied_by = staged[i].applied_by;
-        failed.execution = "single-transaction";
+        failed.execution = Execution::kSingleTransaction;
         failed.error_message = s.ToString();
         failed.attempts = staged[i].attempts;
         (void)history.Save(failed);
@@ -187,7 +187,7 @@ Result<ApplyResult> Migrator::UpUnrecorded(const std::string& target) {
   }
   result.current_version = report.current_version;
   for (const PlanEntry* e : todo) {
-    if (e->kind == "versioned" &&
+    if (e->kind == HistoryKind::kVersioned &&
         (result.current_version.empty() ||
          CompareVersionText(e->version, result.current_version) > 0)) {
       result.current_version = e->version;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "ferry/status.h"
+#include "migrate/history.h"
 #include "migrate/source.h"
 #include "migrate/sql_split.h"
 
@@ -27,11 +28,12 @@ struct ScriptPlan {
   const Script* script = nullptr;
 };
 
-// The history's execution column for a plan: "transaction", "no-transaction"
-// or "own-transactions" (the file's own BEGIN/COMMIT, run as written).
-inline const char* ExecutionName(const ScriptPlan& plan) {
-  return plan.own_transactions ? "own-transactions"
-                               : (plan.transactional ? "transaction" : "no-transaction");
+// How a plan runs, as the history's execution column records it: in ferry's
+// transaction, without one, or in the file's own BEGIN/COMMIT as written.
+inline Execution ExecutionOf(const ScriptPlan& plan) {
+  return plan.own_transactions ? Execution::kOwnTransactions
+                               : (plan.transactional ? Execution::kTransaction
+                                                     : Execution::kNoTransaction);
 }
 
 struct ScriptPlanOptions {

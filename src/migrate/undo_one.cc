@@ -39,11 +39,11 @@ Status Migrator::UndoOne(const Migration& m, HistoryRow* row, History* history) 
   undo.version = row->version;
   undo.description = m.description;
   undo.script = m.script;
-  undo.kind = "undo";
+  undo.kind = HistoryKind::kUndo;
   undo.checksum = m.checksum;
   undo.started_at = History::Now();
   undo.applied_by = History::Actor();
-  undo.execution = ExecutionName(plan);
+  undo.execution = ExecutionOf(plan);
   undo.note = options_.note;
   int64_t rows = 0;
   if (plan.transactional) FERRY_RETURN_IF_ERROR(conn_->Begin());
@@ -53,7 +53,7 @@ Status Migrator::UndoOne(const Migration& m, HistoryRow* row, History* history) 
     if (!r.ok()) {
       if (plan.transactional || plan.own_transactions) (void)conn_->Rollback();
       Status s = StatementError(std::move(r).TakeStatus(), script, stmt, i, total);
-      undo.status = "failed";
+      undo.status = HistoryStatus::kFailed;
       undo.error_message = s.ToString();
       undo.completed_at = History::Now();
       undo.duration_ms = MsSince(start);
@@ -72,12 +72,12 @@ Status Migrator::UndoOne(const Migration& m, HistoryRow* row, History* history) 
     }
     rows += *r;
   }
-  undo.status = "success";
+  undo.status = HistoryStatus::kSuccess;
   undo.rows_affected = rows;
   undo.completed_at = History::Now();
   undo.duration_ms = MsSince(start);
   undo.statements_done = total;
-  row->status = "rolled_back";
+  row->status = HistoryStatus::kRolledBack;
   row->statements_done = 0;
   Status s = history->Save(undo).status();
   if (s.ok()) s = history->Save(*row).status();
@@ -121,7 +121,7 @@ Result<ApplyResult> Migrator::DownUnrecorded(int steps, const std::string& targe
   for (const PlanEntry& e : report.entries) {
     bool applied = e.state == EntryState::kApplied || e.state == EntryState::kChanged ||
                    e.state == EntryState::kMissing || e.state == EntryState::kBaseline;
-    if (!applied || e.kind == "repeatable") continue;
+    if (!applied || e.kind == HistoryKind::kRepeatable) continue;
     if (std::find(chosen.begin(), chosen.end(), &e) != chosen.end()) continue;
     if (result.current_version.empty() || CompareVersionText(e.version, result.current_version) > 0) {
       result.current_version = e.version;

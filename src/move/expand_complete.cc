@@ -203,7 +203,7 @@ void NoteCompleted(Connection& conn, const std::string& history_table, const Exp
   auto rows = history.Load();
   if (!rows.ok()) return;
   for (auto it = rows->rbegin(); it != rows->rend(); ++it) {
-    if (it->version != st.version || it->kind != "versioned") continue;
+    if (it->version != st.version || it->kind != HistoryKind::kVersioned) continue;
     HistoryRow row = *it;
     row.note = (row.note.empty() ? "" : row.note + "; ") +
                fmt::format("expand on {} completed by {} at {}", st.table, History::Actor(),

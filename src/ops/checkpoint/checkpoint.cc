@@ -42,7 +42,7 @@ Result<std::string> CurrentMigrationVersion(Connection& conn, const std::string&
   // marks it rolled back).
   std::string newest;
   for (const HistoryRow& r : rows) {
-    if (r.kind != ToText(HistoryKind::kVersioned) || r.status != "success") continue;
+    if (r.kind != HistoryKind::kVersioned || r.status != HistoryStatus::kSuccess) continue;
     if (newest.empty() || NewerVersion(r.version, newest)) newest = r.version;
   }
   return newest;

@@ -54,13 +54,13 @@ HistoryRow CheckpointRow(const CheckpointManifest& c) {
   row.version = c.migration_version;
   row.description = fmt::format("checkpoint before ferry up ({} bytes)", c.size_bytes);
   row.script = "checkpoint " + c.name;
-  row.kind = std::string(ToText(HistoryKind::kCheckpoint));
-  row.status = std::string(ToText(HistoryStatus::kSuccess));
+  row.kind = HistoryKind::kCheckpoint;
+  row.status = HistoryStatus::kSuccess;
   row.started_at = History::Now();
   row.completed_at = row.started_at;
   row.duration_ms = c.duration_ms;
   row.applied_by = History::Actor();
-  row.execution = "no-transaction";
+  row.execution = Execution::kNoTransaction;
   row.note = fmt::format("checkpoint {} ({} scope, {})", c.name, ToText(c.scope), c.tool);
   return row;
 }
@@ -90,11 +90,11 @@ std::vector<std::string> AppliedThisRun(const std::vector<HistoryRow>& before,
                                         const std::vector<HistoryRow>& after) {
   std::set<std::string> earlier;
   for (const HistoryRow& r : before) {
-    if (r.status == "success") earlier.insert(r.version);
+    if (r.status == HistoryStatus::kSuccess) earlier.insert(r.version);
   }
   std::vector<std::string> out;
   for (const HistoryRow& r : after) {
-    if (r.kind == ToText(HistoryKind::kVersioned) && r.status == "success" &&
+    if (r.kind == HistoryKind::kVersioned && r.status == HistoryStatus::kSuccess &&
         !earlier.count(r.version)) {
       out.push_back(r.version);
     }
@@ -111,8 +111,8 @@ Status SettleFailedRows(Migrator& m, const std::vector<HistoryRow>& before,
   const std::set<std::string> earlier = Marks(before);
   History history(m.connection(), m.options().history_table);
   for (HistoryRow row : after) {
-    if (row.status != "failed" || earlier.count(*Marks({row}).begin())) continue;
-    const bool whole = row.execution == "transaction" || row.execution == "single-transaction" ||
+    if (row.status != HistoryStatus::kFailed || earlier.count(*Marks({row}).begin())) continue;
+    const bool whole = row.execution == Execution::kTransaction || row.execution == Execution::kSingleTransaction ||
                        row.statements_done == 0;
     if (!whole) {
       return Status(StatusCode::kFailedPrecondition,
@@ -121,7 +121,7 @@ Status SettleFailedRows(Migrator& m, const std::vector<HistoryRow>& before,
                                 "--checkpoint --auto-rollback' next time",
                                 row.script, row.statements_done));
     }
-    row.status = std::string(ToText(HistoryStatus::kRolledBack));
+    row.status = HistoryStatus::kRolledBack;
     row.note += (row.note.empty() ? "" : "; ") +
                 std::string("nothing of it was committed (its transaction rolled back); "
                             "auto-rollback");
@@ -182,14 +182,13 @@ Status Record(Migrator& m, const GuardedUpResult& r) {
   row.description = r.rollback_note;
   row.script = r.rollback == RollbackMethod::kCheckpoint ? "auto-rollback " + r.checkpoint->name
                                                           : "auto-rollback downs";
-  row.kind = std::string(ToText(HistoryKind::kAutoRollback));
-  row.status = std::string(ToText(r.rollback_status.ok() ? HistoryStatus::kSuccess
-                                                         : HistoryStatus::kFailed));
+  row.kind = HistoryKind::kAutoRollback;
+  row.status = r.rollback_status.ok() ? HistoryStatus::kSuccess : HistoryStatus::kFailed;
   row.started_at = History::Now();
   row.completed_at = row.started_at;
   row.duration_ms = r.rollback_ms;
   row.applied_by = History::Actor();
-  row.execution = "no-transaction";
+  row.execution = Execution::kNoTransaction;
   row.error_message = "reason: " + r.failure.ToString();
   if (!r.rollback_status.ok()) row.error_message += "; rollback failed: " + r.rollback_status.ToString();
   row.note = fmt::format("method {}{}", ToText(r.rollback),

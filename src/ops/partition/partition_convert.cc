@@ -255,12 +255,12 @@ HistoryRow HistoryFor(const ConvertOptions& o, const PartitionSpec& spec, const 
   h.description = fmt::format("convert to RANGE ({}) interval {}", spec.column,
                               IntervalText(spec.interval));
   h.script = fmt::format("partition convert {}", Normal(o.table));
-  h.kind = std::string(ToText(HistoryKind::kPartition));
-  h.status = std::string(ToText(HistoryStatus::kSuccess));
+  h.kind = HistoryKind::kPartition;
+  h.status = HistoryStatus::kSuccess;
   h.started_at = History::Now();
   h.completed_at = h.started_at;
   h.applied_by = History::Actor();
-  h.execution = "no-transaction";
+  h.execution = Execution::kNoTransaction;
   h.rows_affected = row.rows_copied;
   h.note = fmt::format("original kept as {}", OldName(Normal(o.table).substr(
                                                   Normal(o.table).find('.') + 1)));

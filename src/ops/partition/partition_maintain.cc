@@ -140,11 +140,11 @@ HistoryRow RowFor(const PartitionAction& a) {
   HistoryRow row;
   row.description = a.lower.empty() ? "DEFAULT" : fmt::format("FROM {} TO {}", a.lower, a.upper);
   row.script = fmt::format("partition {} {}", ActionName(a.kind), a.partition);
-  row.kind = std::string(ToText(HistoryKind::kPartition));
-  row.status = std::string(ToText(HistoryStatus::kRunning));
+  row.kind = HistoryKind::kPartition;
+  row.status = HistoryStatus::kRunning;
   row.started_at = History::Now();
   row.applied_by = History::Actor();
-  row.execution = "no-transaction";
+  row.execution = Execution::kNoTransaction;
   for (const std::string& s : a.sql) row.note += (row.note.empty() ? "" : "; ") + s;
   return row;
 }
@@ -162,7 +162,7 @@ Status RunAndRecord(Connection& conn, History& history, PartitionAction* a,
   row.rows_affected = a->rows;
   row.attempts = a->attempts;
   row.statements_done = static_cast<int>(a->sql.size());
-  row.status = std::string(ToText(s.ok() ? HistoryStatus::kSuccess : HistoryStatus::kFailed));
+  row.status = s.ok() ? HistoryStatus::kSuccess : HistoryStatus::kFailed;
   if (!s.ok()) row.error_message = s.message();
   row.note = RowFor(*a).note;  // FINALIZE may have replaced CONCURRENTLY
   Status saved = history.Save(row).status();
