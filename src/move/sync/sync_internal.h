@@ -1,6 +1,7 @@
 // Shared by the sync stages (src/move/sync/*.cc); not a public header.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -130,10 +131,52 @@ struct StreamContext {
   EventBus* bus = nullptr;
   std::string database;  // DatabaseLabel of the target, for events
   SyncPhase phase = SyncPhase::kCatchingUp;
+  // Out: the position confirmed to the source when the loop stopped (the
+  // last applied commit, or the server's end of WAL when idle).
+  uint64_t position = 0;
 };
 // Streams and applies until a stop condition; returns why it stopped
 // ("caught up", "--stop-after", "cancelled"). The slot's flush position
 // is confirmed as transactions commit on the target.
 Result<std::string> StreamChanges(StreamContext& ctx);
+Result<uint64_t> CurrentWalLsn(Connection& src);
+
+// ---- sync_cutover_steps.cc: the cut-over's steps ----
+struct CutTable {
+  std::string name;    // as in the job row ("public.t")
+  std::string schema;  // unquoted
+  std::string quoted;  // "\"public\".\"t\"" (same on both sides)
+};
+Result<std::vector<CutTable>> CutoverTables(const JobRow& row);
+// Sequences owned by the tables' columns (serial, identity), quoted.
+Result<std::vector<std::string>> OwnedSequences(Connection& src, const std::vector<CutTable>& tables);
+// kFailedPrecondition naming the first sequence missing on the target.
+Status CheckSequencesOnTarget(Connection& dst, const std::vector<std::string>& sequences);
+// setval on the target: max(source last_value, target last_value) + margin.
+Result<std::vector<CutoverSequence>> MoveSequences(Connection& src, Connection& dst,
+                                                   const std::vector<std::string>& sequences,
+                                                   int64_t margin);
+Result<std::vector<CutoverTable>> CountRows(Connection& src, Connection& dst,
+                                            const std::vector<CutTable>& tables);
+// "ferry_cutover_guard_<job>" (at most 63 bytes).
+Result<std::string> GuardTriggerName(const std::string& job);
+// In the caller's transaction: the guard function per schema and one
+// statement-level trigger per table refusing every write.
+Status InstallGuard(Connection& src, const std::vector<CutTable>& tables, const std::string& job,
+                    const std::string& target_redacted);
+// Phase cut_over and the report (column cutover, added when missing).
+Status RecordCutover(Connection& dst, const CutoverReport& report);
+
+// ---- sync_hook.cc: the cut-over's switch hook ----
+struct HookResult {
+  int exit_code = -1;   // 128 + signal when killed by one
+  std::string output;   // the last 4 KiB of its stdout and stderr together
+  bool timed_out = false;
+};
+// Runs `/bin/sh -c command` with `env` added to ferry's environment; kills
+// it after `timeout`. kUnavailable when it cannot be started.
+Result<HookResult> RunHook(const std::string& command,
+                           const std::vector<std::pair<std::string, std::string>>& env,
+                           std::chrono::milliseconds timeout);
 
 }  // namespace ferry::sync_internal

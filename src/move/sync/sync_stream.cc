@@ -31,11 +31,6 @@ double NowUnix() {
       .count();
 }
 
-Result<uint64_t> CurrentWalLsn(Connection& src) {
-  FERRY_ASSIGN_OR_RETURN(QueryResult r, src.Query("SELECT pg_current_wal_lsn()::text"));
-  return pgoutput::ParseLsn(r.Text(0, 0));
-}
-
 class Loop {
  public:
   explicit Loop(StreamContext& ctx) : c_(ctx), started_(Clock::now()) {}
@@ -122,6 +117,7 @@ class Loop {
     FERRY_RETURN_IF_ERROR(SendStatus());
     FERRY_RETURN_IF_ERROR(SetPhase(*c_.dst, c_.options->job, SyncPhase::kStopped));
     c_.phase = SyncPhase::kStopped;
+    c_.position = Position();
     Publish("sync_stopped");
     return reason;
   }
@@ -162,5 +158,10 @@ class Loop {
 }  // namespace
 
 Result<std::string> StreamChanges(StreamContext& ctx) { return Loop(ctx).Run(); }
+
+Result<uint64_t> CurrentWalLsn(Connection& src) {
+  FERRY_ASSIGN_OR_RETURN(QueryResult r, src.Query("SELECT pg_current_wal_lsn()::text"));
+  return pgoutput::ParseLsn(r.Text(0, 0));
+}
 
 }  // namespace ferry::sync_internal
