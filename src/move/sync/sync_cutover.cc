@@ -95,7 +95,7 @@ class Cutover {
     FERRY_RETURN_IF_ERROR(CheckJob());
     FERRY_ASSIGN_OR_RETURN(tables_, CutoverTables(row_));
     FERRY_ASSIGN_OR_RETURN(sequences_, OwnedSequences(*src_, tables_));
-    FERRY_RETURN_IF_ERROR(CheckSequencesOnTarget(*dst_, sequences_));
+    FERRY_ASSIGN_OR_RETURN(created_sequences_, PrepareTargetSequences(*dst_, sequences_));
     FERRY_ASSIGN_OR_RETURN(report_.guard_trigger, GuardTriggerName(o_.job));
     return Status();
   }
@@ -158,7 +158,11 @@ class Cutover {
     ctx_.applier = applier_.get();
     ctx_.bus = bus_;
     ctx_.database = database_;
-    Step("cutover_started", fmt::format("slot lag {} bytes", report_.lag_before_bytes));
+    Step("cutover_started", fmt::format("slot lag {} bytes{}", report_.lag_before_bytes,
+                                        created_sequences_.empty()
+                                            ? ""
+                                            : "; sequences created on the target: " +
+                                                  fmt::format("{}", fmt::join(created_sequences_, ", "))));
     return Status();
   }
 
@@ -383,7 +387,8 @@ class Cutover {
   StreamContext ctx_;
   JobRow row_;
   std::vector<CutTable> tables_;
-  std::vector<std::string> sequences_;
+  std::vector<OwnedSequence> sequences_;
+  std::vector<std::string> created_sequences_;
   uint64_t drain_target_ = 0;
   bool in_tx_ = false;
   CutoverReport report_;

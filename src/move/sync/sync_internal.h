@@ -148,13 +148,24 @@ struct CutTable {
   std::string quoted;  // "\"public\".\"t\"" (same on both sides)
 };
 Result<std::vector<CutTable>> CutoverTables(const JobRow& row);
-// Sequences owned by the tables' columns (serial, identity), quoted.
-Result<std::vector<std::string>> OwnedSequences(Connection& src, const std::vector<CutTable>& tables);
-// kFailedPrecondition naming the first sequence missing on the target.
-Status CheckSequencesOnTarget(Connection& dst, const std::vector<std::string>& sequences);
+// A sequence owned by a column of a synced table (serial, identity).
+struct OwnedSequence {
+  std::string name;    // quoted qualified
+  std::string table;   // quoted qualified
+  std::string column;  // unquoted
+  std::string type;    // bigint, integer, smallint
+  bool identity = false;
+};
+Result<std::vector<OwnedSequence>> OwnedSequences(Connection& src,
+                                                  const std::vector<CutTable>& tables);
+// Creates a serial column's sequence missing on the target (and makes it
+// the column's default when it has none); returns the names created. A
+// missing identity sequence is kFailedPrecondition saying what to run.
+Result<std::vector<std::string>> PrepareTargetSequences(
+    Connection& dst, const std::vector<OwnedSequence>& sequences);
 // setval on the target: max(source last_value, target last_value) + margin.
 Result<std::vector<CutoverSequence>> MoveSequences(Connection& src, Connection& dst,
-                                                   const std::vector<std::string>& sequences,
+                                                   const std::vector<OwnedSequence>& sequences,
                                                    int64_t margin);
 Result<std::vector<CutoverTable>> CountRows(Connection& src, Connection& dst,
                                             const std::vector<CutTable>& tables);
