@@ -249,6 +249,35 @@ TEST_F(CutoverTest, RefusedWhileTheSyncIsRunning) {
   EXPECT_TRUE(SourceWritable());
 }
 
+TEST_F(CutoverTest, DifferingTargetRollsBack) {
+  // A row changed on the target behind the sync's back: counts still agree,
+  // only --verify sees it; a deleted one makes the counts differ.
+  Sql(*dst_, "UPDATE items SET name = 'tampered' WHERE id = 5");
+  RunResult verify = RunFerry(Cutover({"--verify"}));
+  EXPECT_NE(verify.exit_code, 0) << Show(verify);
+  EXPECT_THAT(verify.err, HasSubstr("--verify found differences"));
+  EXPECT_THAT(verify.err, HasSubstr("1 changed"));
+  EXPECT_EQ(Guards(), 0);
+  EXPECT_TRUE(SourceWritable());
+
+  Sql(*dst_, "DELETE FROM items WHERE id = 6");
+  RunResult counts = RunFerry(Cutover({}));
+  EXPECT_NE(counts.exit_code, 0) << Show(counts);
+  EXPECT_THAT(counts.err, HasSubstr("row counts differ"));
+  EXPECT_THAT(counts.err, HasSubstr("200 rows on the source, 199 on the target"));
+  EXPECT_EQ(Guards(), 0);
+  EXPECT_TRUE(SourceWritable());
+
+  // Repaired, the same job cuts over, verified row by row.
+  Sql(*dst_, "UPDATE items SET name = 'item 5' WHERE id = 5; INSERT INTO items VALUES (6, 'item 6')");
+  RunResult ok = RunFerry(Cutover({"--verify", "--json"}));
+  ASSERT_EQ(ok.exit_code, 0) << Show(ok);
+  nlohmann::json j = nlohmann::json::parse(ok.out);
+  EXPECT_EQ(j["verified"], true);
+  EXPECT_EQ(j["tables"][0]["target_rows"], 200);
+  EXPECT_EQ(Guards(), 1);
+}
+
 TEST_F(CutoverTest, BadFlagsNameTheFix) {
   RunResult r = RunFerry(Cutover({"--max-lag", "lots"}));
   EXPECT_NE(r.exit_code, 0);
