@@ -23,7 +23,7 @@ namespace {
 struct CutoverArgs {
   std::string job, from, to, max_lag = "16MB", max_pause = "5s", catch_up_timeout = "5m",
                             lock_timeout = "5s", hook_timeout = "60s", switch_hook;
-  bool verify = false, undo_guard = false;
+  bool verify = false, undo_guard = false, reverse = false;
   int64_t sequence_margin = 1000;
 };
 CutoverArgs g_args;
@@ -78,6 +78,7 @@ Result<CutoverOptions> OptionsOf(const CutoverArgs& a) {
   o.verify = a.verify;
   o.switch_hook = a.switch_hook;
   o.sequence_margin = a.sequence_margin;
+  o.reverse = a.reverse;
   return o;
 }
 
@@ -98,7 +99,11 @@ nlohmann::json ReportJson(const CutoverReport& r) {
           {"pause_ms", r.pause_ms}, {"sequences", seqs},
           {"tables", tables},    {"hook", hook},
           {"verified", r.verified}, {"guard_installed", r.guard_installed},
-          {"guard_trigger", r.guard_trigger}};
+          {"guard_trigger", r.guard_trigger},
+          {"reverse", r.reverse_job.empty()
+                          ? nlohmann::json(nullptr)
+                          : nlohmann::json{{"job", r.reverse_job},
+                                           {"start_lsn", r.reverse_start_lsn}}}};
 }
 
 int UndoGuard(const Context& ctx, const CutoverArgs& a) {
@@ -144,6 +149,12 @@ int RunCutoverCommand(const Context& ctx) {
         "ferry sync --drop {} --from URL --to URL removes it\n",
         r.job, r.pause_ms, r.drain_lsn, r.tables.size(), r.sequences.size(),
         r.verified ? ", verified" : "", r.guard_trigger, r.job, r.job);
+    if (!r.reverse_job.empty()) {
+      out += fmt::format(
+          "  going back: ferry sync --from NEW --to OLD --job {} streams every write on the new "
+          "primary since the pause to the old one\n",
+          r.reverse_job);
+    }
     std::fwrite(out.data(), 1, out.size(), stdout);
   }
   return kExitOk;
@@ -169,6 +180,8 @@ CLI::App* AddCutover(CLI::App& app) {
   c->add_option("--hook-timeout", a.hook_timeout, "kill the hook and abort after this long (60s)");
   c->add_option("--sequence-margin", a.sequence_margin,
                 "target sequences end at max(source, target) + this (1000)");
+  c->add_flag("--reverse", a.reverse,
+              "also prepare sync job <JOB>_reverse from the target back to the source");
   c->add_flag("--undo-guard", a.undo_guard,
               "remove the guard triggers a cut-over left on the source (--from only)");
   c->footer(
@@ -176,6 +189,8 @@ CLI::App* AddCutover(CLI::App& app) {
       "  ferry sync --from $OLD --to $NEW --tables users,orders --job move1   # Ctrl-C later\n"
       "  ferry cutover move1 --from $OLD --to $NEW --switch-hook 'kubectl apply -f db-new.yaml'\n"
       "  ferry cutover move1 --from $OLD --to $NEW --verify --max-pause 2s --json\n"
+      "  ferry cutover move1 --from $OLD --to $NEW --reverse   # then, to go back:\n"
+      "  ferry sync --from $NEW --to $OLD --job move1_reverse\n"
       "  ferry cutover move1 --undo-guard --from $OLD\n"
       "Steps: catch up (no lock) until lag <= --max-lag; LOCK the synced source tables IN\n"
       "EXCLUSIVE MODE (reads go on, writers wait); drain to the lock's WAL position; move\n"

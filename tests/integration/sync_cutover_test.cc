@@ -68,22 +68,25 @@ class CutoverTest : public ::testing::Test {
   }
 
   void TearDown() override {
-    // A logical slot keeps its database from being dropped.
+    // A logical slot keeps its database from being dropped (a --reverse
+    // cut-over leaves one in the target database too).
     auto admin = Connect(PgAdminUrl());
     if (!admin) return;
-    for (int i = 0; i < 50; ++i) {
-      auto r = admin->Query(
-          "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
-          "WHERE database = $1 AND active_pid IS NOT NULL",
-          {src_db_.name()});
-      auto d = admin->Query(
-          "SELECT count(pg_drop_replication_slot(slot_name)) FROM pg_replication_slots "
-          "WHERE database = $1 AND NOT active",
-          {src_db_.name()});
-      auto left = admin->Query("SELECT count(*) FROM pg_replication_slots WHERE database = $1",
-                               {src_db_.name()});
-      if (r.ok() && d.ok() && left.ok() && left->Text(0, 0) == "0") break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    for (const std::string& db : {src_db_.name(), dst_db_.name()}) {
+      for (int i = 0; i < 50; ++i) {
+        auto r = admin->Query(
+            "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
+            "WHERE database = $1 AND active_pid IS NOT NULL",
+            {db});
+        auto d = admin->Query(
+            "SELECT count(pg_drop_replication_slot(slot_name)) FROM pg_replication_slots "
+            "WHERE database = $1 AND NOT active",
+            {db});
+        auto left =
+            admin->Query("SELECT count(*) FROM pg_replication_slots WHERE database = $1", {db});
+        if (r.ok() && d.ok() && left.ok() && left->Text(0, 0) == "0") break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
     }
   }
 
@@ -221,6 +224,9 @@ TEST_F(CutoverTest, WriterBlockedDuringCutoverIsRefusedByTheGuard) {
 }
 
 TEST_F(CutoverTest, LagAboveBoundFailsBeforeAnyLock) {
+  // A 1-byte bound cannot be met here: every catch-up pass ends by writing
+  // the job row on the target, in the same server, so new WAL always
+  // follows the applied position when the lag is measured.
   Sql(*src_, "INSERT INTO items (name) SELECT 'backlog ' || i FROM generate_series(1, 20000) i");
   RunResult r = RunFerry(Cutover({"--max-lag", "1", "--catch-up-timeout", "1s"}));
   EXPECT_NE(r.exit_code, 0) << Show(r);
@@ -276,6 +282,42 @@ TEST_F(CutoverTest, DifferingTargetRollsBack) {
   EXPECT_EQ(j["verified"], true);
   EXPECT_EQ(j["tables"][0]["target_rows"], 200);
   EXPECT_EQ(Guards(), 1);
+}
+
+TEST_F(CutoverTest, ReverseSyncCarriesNewPrimaryWritesBack) {
+  Sql(*src_, "INSERT INTO items (name) VALUES ('late')");
+  RunResult r = RunFerry(Cutover({"--reverse", "--json"}));
+  ASSERT_EQ(r.exit_code, 0) << Show(r);
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  const std::string reverse = job_ + "_reverse";
+  EXPECT_EQ(j["reverse"]["job"], reverse);
+
+  // The application now writes to the new primary.
+  Sql(*dst_, "INSERT INTO items (name) VALUES ('on new 1'), ('on new 2');"
+             "UPDATE items SET name = 'renamed on new' WHERE id = 3; DELETE FROM items WHERE id = 4");
+  RunResult back = RunFerry({"sync", "--from", dst_db_.url(), "--to", src_db_.url(), "--job",
+                             reverse, "--until-lag-zero"});
+  ASSERT_EQ(back.exit_code, 0) << Show(back);
+  const std::string rows =
+      "SELECT count(*) || ':' || md5(string_agg(x::text, '|' ORDER BY id)) FROM items x";
+  EXPECT_EQ(One(*src_, rows), One(*dst_, rows));
+  EXPECT_EQ(One(*src_, "SELECT name FROM items WHERE id = 3"), "renamed on new");
+  // The guard still refuses everyone else on the old primary.
+  auto refused = src_->Exec("INSERT INTO items (name) VALUES ('direct')");
+  EXPECT_FALSE(refused.ok());
+}
+
+TEST_F(CutoverTest, FailedCutoverRemovesTheReverseSlot) {
+  RunResult r = RunFerry(Cutover({"--reverse", "--switch-hook", "exit 4"}));
+  EXPECT_NE(r.exit_code, 0) << Show(r);
+  EXPECT_THAT(r.err, HasSubstr("exit code 4"));
+  EXPECT_EQ(One(*dst_, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '" + slot_ +
+                           "_reverse'"),
+            "0");
+  EXPECT_EQ(One(*dst_, "SELECT count(*) FROM pg_publication"), "0");
+  // The reverse job's row went with the rolled-back lock transaction.
+  EXPECT_EQ(One(*src_, "SELECT to_regclass('ferry_sync_jobs') IS NULL"), "t");
+  EXPECT_EQ(Guards(), 0);
 }
 
 TEST_F(CutoverTest, BadFlagsNameTheFix) {

@@ -118,6 +118,9 @@ struct CutoverOptions {
   std::string switch_hook;      // /bin/sh -c command; "" for none
   std::chrono::milliseconds hook_timeout{std::chrono::seconds(60)};
   int64_t sequence_margin = 1000;  // target sequences end at max(source, target) + this
+  // Also prepare sync job "<job>_reverse" from the target back to the
+  // source, starting at the pause (no copy); the guard lets it apply.
+  bool reverse = false;
   const std::atomic<bool>* cancel = nullptr;
 };
 
@@ -142,6 +145,8 @@ struct CutoverReport {
   bool verified = false;         // a full verify ran and found the tables identical
   bool guard_installed = false;
   std::string guard_trigger;     // trigger name on each source table
+  std::string reverse_job;       // with reverse: its name ("" without)
+  std::string reverse_start_lsn; // target WAL position it streams from
 };
 
 // Cuts the writes of sync job `job` over from the source to the target:

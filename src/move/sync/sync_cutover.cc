@@ -28,6 +28,14 @@ namespace {
 using namespace sync_internal;
 using Clock = std::chrono::steady_clock;
 
+// The end of WAL inserted so far. Unlike pg_current_wal_lsn() (written so
+// far) it includes commits not yet written (synchronous_commit = off): the
+// drain must reach every transaction committed before the lock.
+Result<uint64_t> InsertLsn(Connection& c) {
+  FERRY_ASSIGN_OR_RETURN(QueryResult r, c.Query("SELECT pg_current_wal_insert_lsn()::text"));
+  return pgoutput::ParseLsn(r.Text(0, 0));
+}
+
 int64_t MsSince(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
 }
@@ -61,6 +69,7 @@ class Cutover {
     FERRY_RETURN_IF_ERROR(Fail(Lock()));
     FERRY_RETURN_IF_ERROR(Fail(Drain()));
     FERRY_RETURN_IF_ERROR(Fail(Compare()));
+    FERRY_RETURN_IF_ERROR(Fail(Reverse()));
     FERRY_RETURN_IF_ERROR(Fail(InstallGuard(*lock_, tables_, o_.job, to_redacted_)));
     FERRY_RETURN_IF_ERROR(Fail(SwitchHook()));
     FERRY_RETURN_IF_ERROR(Fail(Commit()));
@@ -166,9 +175,10 @@ class Cutover {
     return Status();
   }
 
-  // Streams until caught up with the WAL position at its start, or `limit`.
-  Result<std::string> Stream(std::chrono::milliseconds limit) {
+  // Streams until `goal` is applied (caught up), or `limit`.
+  Result<std::string> Stream(uint64_t goal, std::chrono::milliseconds limit) {
     stream_.stop_after = std::max(limit, std::chrono::milliseconds(1));
+    ctx_.goal = goal;
     auto reason = StreamChanges(ctx_);
     if (!reason.ok()) applier_->Abandon();
     if (reason.ok() && *reason == "cancelled") {
@@ -181,8 +191,9 @@ class Cutover {
     const auto deadline = Clock::now() + o_.catch_up_timeout;
     while (true) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-      FERRY_RETURN_IF_ERROR(Stream(left).status());
-      FERRY_ASSIGN_OR_RETURN(uint64_t wal, CurrentWalLsn(*src_));
+      FERRY_ASSIGN_OR_RETURN(uint64_t goal, InsertLsn(*src_));
+      FERRY_RETURN_IF_ERROR(Stream(goal, left).status());
+      FERRY_ASSIGN_OR_RETURN(uint64_t wal, InsertLsn(*src_));
       int64_t lag = wal > ctx_.position ? static_cast<int64_t>(wal - ctx_.position) : 0;
       if (lag <= o_.max_lag_bytes) {
         Step("cutover_caught_up", fmt::format("lag {} bytes <= --max-lag", lag));
@@ -223,7 +234,7 @@ class Cutover {
                                 o_.lock_timeout.count(), s.message()));
     }
     locked_at_ = Clock::now();
-    FERRY_ASSIGN_OR_RETURN(drain_target_, CurrentWalLsn(*lock_));
+    FERRY_ASSIGN_OR_RETURN(drain_target_, InsertLsn(*lock_));
     report_.drain_lsn = pgoutput::LsnText(drain_target_);
     Step("cutover_locked", fmt::format("writes stopped on {} tables; drain to {}",
                                        tables_.size(), report_.drain_lsn));
@@ -232,7 +243,7 @@ class Cutover {
 
   Status Drain() {
     auto left = o_.max_pause - std::chrono::milliseconds(MsSince(locked_at_));
-    FERRY_RETURN_IF_ERROR(Stream(left).status());
+    FERRY_RETURN_IF_ERROR(Stream(drain_target_, left).status());
     if (ctx_.position < drain_target_) {
       return Status(StatusCode::kFailedPrecondition,
                     fmt::format("draining to {} took longer than --max-pause {} ms (applied up "
@@ -298,6 +309,18 @@ class Cutover {
     return Status();
   }
 
+  Status Reverse() {
+    if (!o_.reverse) return Status();
+    auto rev = PrepareReverse(*dst_, *lock_, row_, tables_);
+    if (!rev.ok()) return std::move(rev).TakeStatus().Prefix("--reverse");
+    reverse_ = *rev;
+    report_.reverse_job = reverse_.job;
+    report_.reverse_start_lsn = pgoutput::LsnText(reverse_.start_lsn);
+    Step("cutover_reverse", fmt::format("reverse job {} prepared on the target from {}",
+                                        reverse_.job, report_.reverse_start_lsn));
+    return Status();
+  }
+
   Status SwitchHook() {
     if (o_.switch_hook.empty()) return Status();
     report_.hook_command = o_.switch_hook;
@@ -349,6 +372,7 @@ class Cutover {
       in_tx_ = false;
     }
     lock_.reset();  // closing the session would end the transaction too
+    if (!report_.guard_installed) DropReverse(*dst_, reverse_);
     if (!report_.guard_installed) {
       (void)SetPhase(*dst_, o_.job, SyncPhase::kStopped, "cutover: " + s.message());
     }
@@ -390,6 +414,7 @@ class Cutover {
   std::vector<OwnedSequence> sequences_;
   std::vector<std::string> created_sequences_;
   uint64_t drain_target_ = 0;
+  ReverseJob reverse_;
   bool in_tx_ = false;
   CutoverReport report_;
 };

@@ -152,9 +152,12 @@ Status InstallGuard(Connection& src, const std::vector<CutTable>& tables, const 
   for (const auto& t : tables) {
     if (schemas.insert(t.schema).second) {
       // TG_ARGV[0] carries the message; ERRCODE 25006: read_only_sql_transaction.
+      // ferry sync's applier (ferry.apply = on) passes: a reverse sync.
       FERRY_RETURN_IF_ERROR(
           src.Exec(fmt::format("CREATE OR REPLACE FUNCTION {}.ferry_cutover_guard()"
                                " RETURNS trigger LANGUAGE plpgsql AS $ferry$ BEGIN"
+                               " IF current_setting('ferry.apply', true) = 'on' THEN"
+                               " RETURN NULL; END IF;"
                                " RAISE EXCEPTION '%', TG_ARGV[0] USING ERRCODE = '25006';"
                                " END $ferry$",
                                QuoteIdent(t.schema)))
@@ -188,7 +191,8 @@ Status RecordCutover(Connection& dst, const CutoverReport& r) {
   nlohmann::json doc = {{"pause_ms", r.pause_ms},     {"drain_lsn", r.drain_lsn},
                         {"sequences", seqs},          {"tables", tables},
                         {"verified", r.verified},     {"guard_trigger", r.guard_trigger},
-                        {"hook_exit_code", r.hook_exit_code}};
+                        {"hook_exit_code", r.hook_exit_code},
+                        {"reverse_job", r.reverse_job}};
   FERRY_RETURN_IF_ERROR(
       dst.Exec("ALTER TABLE ferry_sync_jobs ADD COLUMN IF NOT EXISTS cutover jsonb").status());
   return dst

@@ -131,6 +131,9 @@ struct StreamContext {
   EventBus* bus = nullptr;
   std::string database;  // DatabaseLabel of the target, for events
   SyncPhase phase = SyncPhase::kCatchingUp;
+  // In: with until_lag_zero, stop once this position is applied; 0: the
+  // source's pg_current_wal_lsn() when the loop starts.
+  uint64_t goal = 0;
   // Out: the position confirmed to the source when the loop stopped (the
   // last applied commit, or the server's end of WAL when idle).
   uint64_t position = 0;
@@ -177,6 +180,20 @@ Status InstallGuard(Connection& src, const std::vector<CutTable>& tables, const 
                     const std::string& target_redacted);
 // Phase cut_over and the report (column cutover, added when missing).
 Status RecordCutover(Connection& dst, const CutoverReport& report);
+
+// ---- sync_cutover_reverse.cc: --reverse ----
+struct ReverseJob {
+  std::string job, slot;  // slot and publication share the name
+  uint64_t start_lsn = 0;
+  bool created = false;   // the publication (and maybe the slot) exist
+};
+// On the target: publication + slot of "<job>_reverse"; on `lock` (the
+// source's lock transaction): its job row. kFailedPrecondition when they
+// exist already. On failure call DropReverse with what `rev` says.
+Result<ReverseJob> PrepareReverse(Connection& dst, Connection& lock, const JobRow& forward,
+                                  const std::vector<CutTable>& tables);
+// Drops the slot and publication PrepareReverse created (best effort).
+void DropReverse(Connection& dst, const ReverseJob& rev);
 
 // ---- sync_hook.cc: the cut-over's switch hook ----
 struct HookResult {

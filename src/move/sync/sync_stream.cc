@@ -39,7 +39,11 @@ class Loop {
     const SyncOptions& o = *c_.options;
     // Caught up means: everything committed on the source before the
     // stream started is applied (and afterwards: all the server sent).
-    FERRY_ASSIGN_OR_RETURN(goal_, CurrentWalLsn(*c_.src));
+    if (c_.goal != 0) {
+      goal_ = c_.goal;
+    } else {
+      FERRY_ASSIGN_OR_RETURN(goal_, CurrentWalLsn(*c_.src));
+    }
     idle_end_ = c_.applier->applied_lsn();
     Publish("sync_started");
     while (true) {
