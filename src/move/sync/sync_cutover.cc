@@ -28,14 +28,6 @@ namespace {
 using namespace sync_internal;
 using Clock = std::chrono::steady_clock;
 
-// The end of WAL inserted so far. Unlike pg_current_wal_lsn() (written so
-// far) it includes commits not yet written (synchronous_commit = off): the
-// drain must reach every transaction committed before the lock.
-Result<uint64_t> InsertLsn(Connection& c) {
-  FERRY_ASSIGN_OR_RETURN(QueryResult r, c.Query("SELECT pg_current_wal_insert_lsn()::text"));
-  return pgoutput::ParseLsn(r.Text(0, 0));
-}
-
 int64_t MsSince(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
 }
@@ -191,9 +183,9 @@ class Cutover {
     const auto deadline = Clock::now() + o_.catch_up_timeout;
     while (true) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-      FERRY_ASSIGN_OR_RETURN(uint64_t goal, InsertLsn(*src_));
+      FERRY_ASSIGN_OR_RETURN(uint64_t goal, CurrentWalLsn(*src_));
       FERRY_RETURN_IF_ERROR(Stream(goal, left).status());
-      FERRY_ASSIGN_OR_RETURN(uint64_t wal, InsertLsn(*src_));
+      FERRY_ASSIGN_OR_RETURN(uint64_t wal, CurrentWalLsn(*src_));
       int64_t lag = wal > ctx_.position ? static_cast<int64_t>(wal - ctx_.position) : 0;
       if (lag <= o_.max_lag_bytes) {
         Step("cutover_caught_up", fmt::format("lag {} bytes <= --max-lag", lag));
@@ -234,7 +226,7 @@ class Cutover {
                                 o_.lock_timeout.count(), s.message()));
     }
     locked_at_ = Clock::now();
-    FERRY_ASSIGN_OR_RETURN(drain_target_, InsertLsn(*lock_));
+    FERRY_ASSIGN_OR_RETURN(drain_target_, CurrentWalLsn(*lock_));
     report_.drain_lsn = pgoutput::LsnText(drain_target_);
     Step("cutover_locked", fmt::format("writes stopped on {} tables; drain to {}",
                                        tables_.size(), report_.drain_lsn));

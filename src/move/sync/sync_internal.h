@@ -142,6 +142,8 @@ struct StreamContext {
 // ("caught up", "--stop-after", "cancelled"). The slot's flush position
 // is confirmed as transactions commit on the target.
 Result<std::string> StreamChanges(StreamContext& ctx);
+// pg_current_wal_insert_lsn(): includes commits not yet written
+// (synchronous_commit = off), so a goal taken from it covers them.
 Result<uint64_t> CurrentWalLsn(Connection& src);
 
 // ---- sync_cutover_steps.cc: the cut-over's steps ----

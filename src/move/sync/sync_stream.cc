@@ -163,8 +163,11 @@ class Loop {
 
 Result<std::string> StreamChanges(StreamContext& ctx) { return Loop(ctx).Run(); }
 
+// The end of WAL inserted so far. pg_current_wal_lsn() (written so far)
+// can lie before a commit made with synchronous_commit = off, and a goal
+// taken from it let --until-lag-zero stop before that transaction.
 Result<uint64_t> CurrentWalLsn(Connection& src) {
-  FERRY_ASSIGN_OR_RETURN(QueryResult r, src.Query("SELECT pg_current_wal_lsn()::text"));
+  FERRY_ASSIGN_OR_RETURN(QueryResult r, src.Query("SELECT pg_current_wal_insert_lsn()::text"));
   return pgoutput::ParseLsn(r.Text(0, 0));
 }
 
