@@ -140,7 +140,7 @@ struct CutoverReport {
   int64_t pause_ms = 0;          // lock acquired -> guard committed
   std::vector<CutoverSequence> sequences;
   std::vector<CutoverTable> tables;
-  std::string hook_command;      // as given (the user's own text)
+  std::string hook_command;      // as given, URL passwords redacted
   int hook_exit_code = -1;       // -1: no hook
   bool verified = false;         // a full verify ran and found the tables identical
   bool guard_installed = false;

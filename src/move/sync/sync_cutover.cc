@@ -7,7 +7,8 @@
 //            EXCLUSIVE MODE (reads go on, writers wait) and notes the WAL
 //            position, the drain target; 3. stream until that position is
 //            applied; 4. owned sequences moved past the source's on the
-//            target; 5. row counts (or a full verify); 6. guard triggers
+//            target; 5. row counts (or a full verify), with --reverse the
+//            reverse job (sync_cutover_reverse.cc); 6. guard triggers
 //            created in the lock transaction; 7. the switch hook; 8. COMMIT
 //            (the pause ends); 9. the cut-over recorded in the job row.
 // Resume: any failure before 8 rolls the lock transaction back: writes
@@ -315,7 +316,7 @@ class Cutover {
 
   Status SwitchHook() {
     if (o_.switch_hook.empty()) return Status();
-    report_.hook_command = o_.switch_hook;
+    report_.hook_command = RedactSecrets(o_.switch_hook);  // URLs in it lose their passwords
     FERRY_ASSIGN_OR_RETURN(
         HookResult r,
         RunHook(o_.switch_hook,
