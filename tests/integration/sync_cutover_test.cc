@@ -170,6 +170,11 @@ TEST_F(CutoverTest, MovesWritesGuardsSourceAndUndoes) {
   RunResult again = RunFerry(Cutover({}));
   EXPECT_NE(again.exit_code, 0);
   EXPECT_THAT(again.err, HasSubstr("cut over already"));
+  // So is resuming the sync of a job whose target is the primary now.
+  RunResult resume = RunFerry({"sync", "--from", src_db_.url(), "--to", dst_db_.url(), "--job",
+                               job_, "--until-lag-zero"});
+  EXPECT_NE(resume.exit_code, 0);
+  EXPECT_THAT(resume.err, HasSubstr("was cut over"));
 
   RunResult undo = RunFerry({"cutover", job_, "--undo-guard", "--from", src_db_.url(), "--json"});
   ASSERT_EQ(undo.exit_code, 0) << Show(undo);
@@ -235,6 +240,21 @@ TEST_F(CutoverTest, LagAboveBoundFailsBeforeAnyLock) {
   EXPECT_THAT(r.err, HasSubstr("--until-lag-zero"));
   EXPECT_EQ(Guards(), 0);
   EXPECT_TRUE(SourceWritable());
+}
+
+TEST_F(CutoverTest, LongWriterTransactionMakesTheLockTimeOutAndNothingChanges) {
+  // An open transaction that wrote to the table holds ROW EXCLUSIVE.
+  auto writer = Connect(src_db_.url());
+  ASSERT_TRUE(writer);
+  Sql(*writer, "BEGIN; INSERT INTO items (name) VALUES ('long transaction')");
+  RunResult r = RunFerry(Cutover({"--lock-timeout", "200ms"}));
+  EXPECT_NE(r.exit_code, 0) << Show(r);
+  EXPECT_THAT(r.err, HasSubstr("could not lock the synced tables"));
+  EXPECT_THAT(r.err, HasSubstr("nothing changed"));
+  Sql(*writer, "COMMIT");
+  EXPECT_EQ(Guards(), 0);
+  EXPECT_TRUE(SourceWritable());
+  EXPECT_EQ(One(*src_, "SELECT count(*) FROM items WHERE name = 'long transaction'"), "1");
 }
 
 TEST_F(CutoverTest, RefusedWhileTheSyncIsRunning) {
