@@ -48,6 +48,7 @@ Runner AddRecommendCommand(CLI::App& app, const Want& want);  // cli_ops.cc
 Runner AddPartitionCommands(CLI::App& app, const Want& want); // cli_ops.cc
 Runner AddMigrateCommands(CLI::App& app, const Want& want);   // cli_migrate.cc
 Runner AddSyncFamily(CLI::App& app, const Want& want);        // sync_command.cc
+Runner AddCutoverCommand(CLI::App& app, const Want& want);    // cutover_command.cc
 Runner AddCheckpointFamily(CLI::App& app, const Want& want);  // cli_checkpoint.cc
 
 }  // namespace ferry::cli

@@ -89,6 +89,7 @@ const std::vector<CommandFamily>& CommandTable() {
       {{"partition"}, AddPartitionCommands},
       {{"checkpoint"}, AddCheckpointFamily},
       {{"sync"}, AddSyncFamily},
+      {{"cutover"}, AddCutoverCommand},
       {{"init", "new", "up", "down", "redo", "goto", "status", "history", "validate", "plan",
         "baseline", "repair", "report", "complete", "abort", "health"},
        AddMigrateCommands},

@@ -64,7 +64,9 @@ int PrintStatus(const Context& ctx, const SyncArgs& a) {
                {"transactions", s.transactions},
                {"apply_rate", s.apply_rate},
                {"error", s.error},
-               {"warnings", s.warnings}});
+               {"warnings", s.warnings},
+               {"cutover", s.cutover.empty() ? nlohmann::json(nullptr)
+                                             : nlohmann::json::parse(s.cutover, nullptr, false)}});
     return kExitOk;
   }
   std::string out = fmt::format(
@@ -77,6 +79,7 @@ int PrintStatus(const Context& ctx, const SyncArgs& a) {
       s.last_commit_at.empty() ? "-" : s.last_commit_at, s.transactions, s.rows_applied,
       s.lag_bytes, s.lag_seconds, s.apply_rate);
   if (!s.error.empty()) out += "  stopped on: " + s.error + "\n";
+  if (!s.cutover.empty()) out += "  cut over: " + s.cutover + "\n";
   for (const auto& w : s.warnings) out += "  warning: " + w + "\n";
   Print(out);
   return kExitOk;

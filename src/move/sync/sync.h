@@ -12,7 +12,9 @@
 // Stages: sync_plan.cc (checks, table list), sync_state.cc (control table),
 // sync_run.cc (create slot, copy, then stream), sync_stream.cc (the
 // replication loop), sync_apply.cc (one transaction onto the target),
-// sync_status.cc (status and drop), pgoutput.cc (message decoder).
+// sync_status.cc (status and drop), pgoutput.cc (message decoder),
+// sync_cutover.cc (the cut-over), sync_cutover_steps.cc (its steps),
+// sync_hook.cc (the switch hook).
 #pragma once
 
 #include <atomic>
@@ -42,7 +44,8 @@ struct SyncOptions {
   const std::atomic<bool>* cancel = nullptr;
 };
 
-enum class SyncPhase { kCopying, kCatchingUp, kStreaming, kStopped };
+// kCutOver: ferry cutover moved the writes to the target (sync_cutover.cc).
+enum class SyncPhase { kCopying, kCatchingUp, kStreaming, kStopped, kCutOver };
 std::string_view SyncPhaseName(SyncPhase phase);
 Result<SyncPhase> ParseSyncPhase(std::string_view name);
 
@@ -86,6 +89,7 @@ struct SyncStatus {
   int64_t rows_applied = 0, transactions = 0;
   double apply_rate = 0;         // rows per second of the current (or last) stream
   std::vector<std::string> warnings;  // abandoned slots holding WAL, ...
+  std::string cutover;           // JSON of the cut-over (ferry cutover), "" when none
 };
 
 // Reads the job row on `to_url` and its slot on `from_url` (when empty, the
@@ -101,6 +105,67 @@ struct SyncDropResult {
 };
 Result<SyncDropResult> DropSync(const std::string& from_url, const std::string& to_url,
                                 const std::string& job);
+
+// ---- ferry cutover (docs/sync.md, "Cut-over") ----
+struct CutoverOptions {
+  std::string from_url, to_url;
+  std::string job = "sync";
+  int64_t max_lag_bytes = 16 << 20;  // catch up (no lock) until the lag is at most this
+  std::chrono::milliseconds catch_up_timeout{std::chrono::minutes(5)};
+  std::chrono::milliseconds lock_timeout{std::chrono::seconds(5)};  // waiting for LOCK TABLE
+  std::chrono::milliseconds max_pause{std::chrono::seconds(5)};  // bound of lock + drain
+  bool verify = false;          // full row-by-row verify instead of row counts
+  std::string switch_hook;      // /bin/sh -c command; "" for none
+  std::chrono::milliseconds hook_timeout{std::chrono::seconds(60)};
+  int64_t sequence_margin = 1000;  // target sequences end at max(source, target) + this
+  // Also prepare sync job "<job>_reverse" from the target back to the
+  // source, starting at the pause (no copy); the guard lets it apply.
+  bool reverse = false;
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+struct CutoverSequence {
+  std::string name;      // qualified
+  int64_t source = 0;    // last_value on the source
+  int64_t target = 0;    // the value set on the target
+};
+struct CutoverTable {
+  std::string name;
+  int64_t source_rows = 0, target_rows = 0;
+};
+struct CutoverReport {
+  std::string job;
+  int64_t lag_before_bytes = 0;  // slot lag when cutover started
+  std::string drain_lsn;         // source WAL position when writes stopped
+  int64_t pause_ms = 0;          // lock acquired -> guard committed
+  std::vector<CutoverSequence> sequences;
+  std::vector<CutoverTable> tables;
+  std::string hook_command;      // as given, URL passwords redacted
+  int hook_exit_code = -1;       // -1: no hook
+  bool verified = false;         // a full verify ran and found the tables identical
+  bool guard_installed = false;
+  std::string guard_trigger;     // trigger name on each source table
+  std::string reverse_job;       // with reverse: its name ("" without)
+  std::string reverse_start_lsn; // target WAL position it streams from
+};
+
+// Cuts the writes of sync job `job` over from the source to the target:
+// catches up without locks until the lag is <= max_lag_bytes; locks the
+// synced source tables IN EXCLUSIVE MODE (reads go on, writers wait);
+// drains to the position of the lock; moves the tables' owned sequences on
+// the target past the source's; compares row counts (or verifies); runs the
+// switch hook; installs guard triggers that refuse writes on the source
+// tables and commits (that ends the pause). Any failure before the commit
+// rolls the lock transaction back: the source takes writes again and keeps
+// no guard. kFailedPrecondition: the slot is in use, the job is not
+// streaming, the lag stays above the bound, counts differ, the hook failed.
+Result<CutoverReport> RunCutover(const CutoverOptions& options, EventBus* bus);
+
+// Drops the guard triggers a cut-over of `job` left on the source (and the
+// guard function when no trigger uses it any more); returns the tables.
+// kNotFound when there is none.
+Result<std::vector<std::string>> UndoCutoverGuard(const std::string& from_url,
+                                                  const std::string& job);
 
 // "ferry_sync_" + the job name made safe for a slot name (lower case,
 // [a-z0-9_], at most 63 bytes). kInvalidArgument for an empty name.

@@ -1,6 +1,7 @@
 // Shared by the sync stages (src/move/sync/*.cc); not a public header.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -130,10 +131,82 @@ struct StreamContext {
   EventBus* bus = nullptr;
   std::string database;  // DatabaseLabel of the target, for events
   SyncPhase phase = SyncPhase::kCatchingUp;
+  // In: with until_lag_zero, stop once this position is applied; 0: the
+  // source's pg_current_wal_lsn() when the loop starts.
+  uint64_t goal = 0;
+  // Out: the position confirmed to the source when the loop stopped (the
+  // last applied commit, or the server's end of WAL when idle).
+  uint64_t position = 0;
 };
 // Streams and applies until a stop condition; returns why it stopped
 // ("caught up", "--stop-after", "cancelled"). The slot's flush position
 // is confirmed as transactions commit on the target.
 Result<std::string> StreamChanges(StreamContext& ctx);
+// pg_current_wal_insert_lsn(): includes commits not yet written
+// (synchronous_commit = off), so a goal taken from it covers them.
+Result<uint64_t> CurrentWalLsn(Connection& src);
+
+// ---- sync_cutover_steps.cc: the cut-over's steps ----
+struct CutTable {
+  std::string name;    // as in the job row ("public.t")
+  std::string schema;  // unquoted
+  std::string quoted;  // "\"public\".\"t\"" (same on both sides)
+};
+Result<std::vector<CutTable>> CutoverTables(const JobRow& row);
+// A sequence owned by a column of a synced table (serial, identity).
+struct OwnedSequence {
+  std::string name;    // quoted qualified
+  std::string table;   // quoted qualified
+  std::string column;  // unquoted
+  std::string type;    // bigint, integer, smallint
+  bool identity = false;
+};
+Result<std::vector<OwnedSequence>> OwnedSequences(Connection& src,
+                                                  const std::vector<CutTable>& tables);
+// Creates a serial column's sequence missing on the target (and makes it
+// the column's default when it has none); returns the names created. A
+// missing identity sequence is kFailedPrecondition saying what to run.
+Result<std::vector<std::string>> PrepareTargetSequences(
+    Connection& dst, const std::vector<OwnedSequence>& sequences);
+// setval on the target: max(source last_value, target last_value) + margin.
+Result<std::vector<CutoverSequence>> MoveSequences(Connection& src, Connection& dst,
+                                                   const std::vector<OwnedSequence>& sequences,
+                                                   int64_t margin);
+Result<std::vector<CutoverTable>> CountRows(Connection& src, Connection& dst,
+                                            const std::vector<CutTable>& tables);
+// "ferry_cutover_guard_<job>" (at most 63 bytes).
+Result<std::string> GuardTriggerName(const std::string& job);
+// In the caller's transaction: the guard function per schema and one
+// statement-level trigger per table refusing every write.
+Status InstallGuard(Connection& src, const std::vector<CutTable>& tables, const std::string& job,
+                    const std::string& target_redacted);
+// Phase cut_over and the report (column cutover, added when missing).
+Status RecordCutover(Connection& dst, const CutoverReport& report);
+
+// ---- sync_cutover_reverse.cc: --reverse ----
+struct ReverseJob {
+  std::string job, slot;  // slot and publication share the name
+  uint64_t start_lsn = 0;
+  bool created = false;   // the publication (and maybe the slot) exist
+};
+// On the target: publication + slot of "<job>_reverse"; on `lock` (the
+// source's lock transaction): its job row. kFailedPrecondition when they
+// exist already. On failure call DropReverse with what `rev` says.
+Result<ReverseJob> PrepareReverse(Connection& dst, Connection& lock, const JobRow& forward,
+                                  const std::vector<CutTable>& tables);
+// Drops the slot and publication PrepareReverse created (best effort).
+void DropReverse(Connection& dst, const ReverseJob& rev);
+
+// ---- sync_hook.cc: the cut-over's switch hook ----
+struct HookResult {
+  int exit_code = -1;   // 128 + signal when killed by one
+  std::string output;   // the last 4 KiB of its stdout and stderr together
+  bool timed_out = false;
+};
+// Runs `/bin/sh -c command` with `env` added to ferry's environment; kills
+// it after `timeout`. kUnavailable when it cannot be started.
+Result<HookResult> RunHook(const std::string& command,
+                           const std::vector<std::pair<std::string, std::string>>& env,
+                           std::chrono::milliseconds timeout);
 
 }  // namespace ferry::sync_internal

@@ -178,6 +178,12 @@ Result<Plan> PlanSync(const SyncOptions& o, Connection& src, Connection& dst) {
                                 "--from ... --to ..., empty the target tables, and start again",
                                 o.job, o.job));
     }
+    if (plan.existing->phase == SyncPhase::kCutOver) {
+      return Status(StatusCode::kFailedPrecondition,
+                    fmt::format("sync job '{}' was cut over (ferry cutover): the target is the "
+                                "primary now; remove the job with ferry sync --drop {}",
+                                o.job, o.job));
+    }
     FERRY_ASSIGN_OR_RETURN(SlotInfo slot, ReadSlotOnceIdle(src, plan.slot));
     if (!slot.exists) {
       return Status(StatusCode::kFailedPrecondition,

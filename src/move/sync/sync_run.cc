@@ -110,6 +110,8 @@ Result<SyncSummary> RunSync(const SyncOptions& o, EventBus* bus) {
   if (!dst_or.ok()) return std::move(dst_or).TakeStatus().Prefix("target");
   Connection& src = **src_or;
   Connection& dst = **dst_or;
+  // Marks the applier's session: a cut-over guard lets it write (reverse sync).
+  FERRY_RETURN_IF_ERROR(dst.Exec("SET ferry.apply = 'on'").status());
   FERRY_ASSIGN_OR_RETURN(Plan plan, PlanSync(o, src, dst));
 
   SyncSummary summary;

@@ -19,13 +19,14 @@ std::string_view SyncPhaseName(SyncPhase phase) {
     case SyncPhase::kCatchingUp: return "catching_up";
     case SyncPhase::kStreaming: return "streaming";
     case SyncPhase::kStopped: return "stopped";
+    case SyncPhase::kCutOver: return "cut_over";
   }
   return "stopped";
 }
 
 Result<SyncPhase> ParseSyncPhase(std::string_view name) {
   for (SyncPhase p : {SyncPhase::kCopying, SyncPhase::kCatchingUp, SyncPhase::kStreaming,
-                      SyncPhase::kStopped}) {
+                      SyncPhase::kStopped, SyncPhase::kCutOver}) {
     if (SyncPhaseName(p) == name) return p;
   }
   return Status(StatusCode::kFailedPrecondition,

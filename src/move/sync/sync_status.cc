@@ -93,6 +93,13 @@ Result<SyncStatus> ReadSyncStatus(const std::string& from_url, const std::string
     st.apply_rate = row->stream_seconds > 0
                         ? static_cast<double>(row->stream_rows) / row->stream_seconds
                         : 0;
+    // to_jsonb(j) reads the cutover column only where a cut-over added it.
+    FERRY_ASSIGN_OR_RETURN(
+        QueryResult cut,
+        dst->Query("SELECT coalesce(to_jsonb(j)->>'cutover', '') FROM ferry_sync_jobs j"
+                   " WHERE job = $1",
+                   {job}));
+    if (!cut.empty()) st.cutover = cut.Text(0, 0);
     if (!row->caught_up && !row->last_commit_at.empty()) {
       FERRY_ASSIGN_OR_RETURN(
           QueryResult age,

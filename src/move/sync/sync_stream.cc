@@ -31,11 +31,6 @@ double NowUnix() {
       .count();
 }
 
-Result<uint64_t> CurrentWalLsn(Connection& src) {
-  FERRY_ASSIGN_OR_RETURN(QueryResult r, src.Query("SELECT pg_current_wal_lsn()::text"));
-  return pgoutput::ParseLsn(r.Text(0, 0));
-}
-
 class Loop {
  public:
   explicit Loop(StreamContext& ctx) : c_(ctx), started_(Clock::now()) {}
@@ -44,7 +39,11 @@ class Loop {
     const SyncOptions& o = *c_.options;
     // Caught up means: everything committed on the source before the
     // stream started is applied (and afterwards: all the server sent).
-    FERRY_ASSIGN_OR_RETURN(goal_, CurrentWalLsn(*c_.src));
+    if (c_.goal != 0) {
+      goal_ = c_.goal;
+    } else {
+      FERRY_ASSIGN_OR_RETURN(goal_, CurrentWalLsn(*c_.src));
+    }
     idle_end_ = c_.applier->applied_lsn();
     Publish("sync_started");
     while (true) {
@@ -122,6 +121,7 @@ class Loop {
     FERRY_RETURN_IF_ERROR(SendStatus());
     FERRY_RETURN_IF_ERROR(SetPhase(*c_.dst, c_.options->job, SyncPhase::kStopped));
     c_.phase = SyncPhase::kStopped;
+    c_.position = Position();
     Publish("sync_stopped");
     return reason;
   }
@@ -162,5 +162,13 @@ class Loop {
 }  // namespace
 
 Result<std::string> StreamChanges(StreamContext& ctx) { return Loop(ctx).Run(); }
+
+// The end of WAL inserted so far. pg_current_wal_lsn() (written so far)
+// can lie before a commit made with synchronous_commit = off, and a goal
+// taken from it let --until-lag-zero stop before that transaction.
+Result<uint64_t> CurrentWalLsn(Connection& src) {
+  FERRY_ASSIGN_OR_RETURN(QueryResult r, src.Query("SELECT pg_current_wal_insert_lsn()::text"));
+  return pgoutput::ParseLsn(r.Text(0, 0));
+}
 
 }  // namespace ferry::sync_internal
