@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/context.h"
+#include "core/numbers.h"
 #include "cli/exit_codes.h"
 #include "cli/output.h"
 #include "core/config.h"
@@ -29,16 +30,6 @@ void Err(const std::string& text) {
   std::fflush(stderr);
 }
 
-// "1,234,567"
-std::string Grouped(int64_t n) {
-  std::string digits = std::to_string(n < 0 ? -n : n);
-  std::string out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return n < 0 ? "-" + out : out;
-}
 
 std::string Eta(double seconds) {
   if (seconds < 0) return "?";

@@ -22,4 +22,14 @@ int64_t ColumnInt64(const std::optional<std::string>& value, int64_t fallback) {
   return value ? LeadingInt64(std::string_view(*value), fallback) : fallback;
 }
 
+std::string Grouped(int64_t n) {
+  std::string digits = std::to_string(n < 0 ? -n : n);
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return n < 0 ? "-" + out : out;
+}
+
 }  // namespace ferry

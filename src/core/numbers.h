@@ -1,4 +1,4 @@
-// Text to integer, one way for the whole project: column values read as
+// Text to integer and back, one way for the whole project: column values read as
 // text, catalog fields, versions and cache lines. Before this header each
 // stage had its own private helper (nine of them), with three different
 // behaviours for junk and NULL.
@@ -23,5 +23,8 @@ int64_t LeadingInt64(std::string_view text, int64_t fallback = 0);
 
 // LeadingInt64 of a nullable column value; `fallback` for NULL.
 int64_t ColumnInt64(const std::optional<std::string>& value, int64_t fallback = 0);
+
+// 1234567 -> "1,234,567" (for progress lines people read).
+std::string Grouped(int64_t n);
 
 }  // namespace ferry

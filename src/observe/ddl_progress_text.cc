@@ -2,22 +2,13 @@
 // (observe/ddl_progress.h).
 #include <fmt/format.h>
 
+#include "core/numbers.h"
 #include "observe/ddl_progress.h"
 
 namespace ferry {
 
 namespace {
 
-// 12345 -> "12,345".
-std::string Grouped(int64_t n) {
-  std::string digits = std::to_string(n < 0 ? -n : n);
-  std::string out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return n < 0 ? "-" + out : out;
-}
 
 std::string Counter(int64_t done, int64_t total, std::string_view unit, double ratio) {
   return fmt::format(" {}% ({}/{} {})", static_cast<int>(ratio * 100), Grouped(done),

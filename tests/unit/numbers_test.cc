@@ -37,5 +37,13 @@ TEST(NumbersTest, ColumnInt64ReadsANullableColumn) {
   EXPECT_EQ(ColumnInt64(std::optional<std::string>(""), 4), 4);
 }
 
+TEST(NumbersTest, GroupedPutsCommasBetweenThousands) {
+  EXPECT_EQ(Grouped(0), "0");
+  EXPECT_EQ(Grouped(999), "999");
+  EXPECT_EQ(Grouped(1000), "1,000");
+  EXPECT_EQ(Grouped(1234567), "1,234,567");
+  EXPECT_EQ(Grouped(-45678), "-45,678");
+}
+
 }  // namespace
 }  // namespace ferry
