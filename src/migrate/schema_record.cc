@@ -142,9 +142,15 @@ std::string MadeBy(const SchemaObject& o, bool changed, const Mentions& mentions
   for (const std::string& word : words) {
     if (const auto* at = mentions.Find(word)) return done[changed ? at->second : at->first].version;
   }
-  std::string all;
-  for (const auto& script : done) all += (all.empty() ? "" : ", ") + script.version;
-  return all;
+  // No script names it: one of the run's. Two or three are listed; a long
+  // run is given as its range, so the text stays short whatever the run's
+  // size (listing all made each object O(run) bytes: O(n^2) for a first up).
+  if (done.size() <= 3) {
+    std::string all;
+    for (const auto& script : done) all += (all.empty() ? "" : ", ") + script.version;
+    return all;
+  }
+  return fmt::format("one of {} .. {}", done.front().version, done.back().version);
 }
 
 }  // namespace

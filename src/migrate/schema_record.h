@@ -7,8 +7,9 @@
 //      indexes (definition) and constraints (definition) outside ferry's own
 //      tables.
 // Out: the table `<history_table>_objects` (kind, name, detail, added_by):
-//      what a run added is recorded (added_by = the versions the run
-//      applied or rolled back), what it removed is forgotten. Objects made
+//      what a run added is recorded (added_by = the version whose script
+//      names it, else the run's versions, as "one of A .. B" past three),
+//      what it removed is forgotten. Objects made
 //      or dropped by hand between runs are not recorded, so a drop by hand
 //      stays visible as drift until someone restores the object (or a
 //      migration drops it for good).
