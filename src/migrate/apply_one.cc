@@ -319,8 +319,11 @@ Status Migrator::ApplyInTransaction(ApplyRun* a) {
     {
       MigrationStep step{row->version, m.up.path, m.description};
       step.statements = a->total;
-      std::unique_ptr<DdlProgressWatch> watch =
-          WatchStatement(*conn_, url_text_, bus_, std::move(step));
+      std::unique_ptr<DdlProgressWatch> watch;
+      if (std::any_of(plan.statements.begin(), plan.statements.end(),
+                      [](const Statement& st) { return MayReportProgress(st.text); })) {
+        watch = WatchStatement(*conn_, url_text_, bus_, std::move(step));
+      }
       ran = conn_->ExecBatch(batch);
     }
     if (pipelined_row) row->id = History::IdOf(running_result);
@@ -396,8 +399,8 @@ Status Migrator::ApplyByStatement(ApplyRun* a) {
       MigrationStep step{row->version, m.up.path, m.description};
       step.statement = i + 1;
       step.statements = total;
-      std::unique_ptr<DdlProgressWatch> watch =
-          WatchStatement(*conn_, url_text_, bus_, std::move(step));
+      std::unique_ptr<DdlProgressWatch> watch;
+      if (MayReportProgress(stmt.text)) watch = WatchStatement(*conn_, url_text_, bus_, std::move(step));
       r = conn_->Exec(stmt.text);
     }
     if (!r.ok() && a->interrupted && i == a->first && AppliedByInterruptedRun(r.status())) {

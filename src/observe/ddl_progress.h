@@ -21,6 +21,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "core/secret.h"
@@ -77,6 +78,13 @@ class DdlProgressWatch {
 std::unique_ptr<DdlProgressWatch> WatchDdlProgress(const Connection& conn, const Secret& url,
                                                    DdlProgressWatch::Sink sink,
                                                    const DdlProgressOptions& options = {});
+
+// Whether `sql` is a statement the progress views can report: CREATE
+// [UNIQUE] INDEX, REINDEX, CLUSTER, VACUUM, ANALYZE, COPY, or an ALTER TABLE
+// that builds an index (PRIMARY KEY, UNIQUE, EXCLUDE). Leading white space
+// and comments are skipped. Callers watch only those: a watcher is a thread,
+// too dear for each of thousands of quick statements.
+bool MayReportProgress(std::string_view sql);
 
 // "CREATE INDEX CONCURRENTLY: building index: scanning table 45%
 // (12,345/27,000 blocks)": the command, the phase, and the phase's counter

@@ -116,5 +116,22 @@ TEST(DdlProgressEventTest, EventCarriesTheBaseAndTheProgress) {
   EXPECT_FALSE(DdlProgressOf(MigrationEventOf("migration_done", step)).has_value());
 }
 
+TEST(DdlProgressTest, OnlyStatementsWithAProgressViewAreWatched) {
+  EXPECT_TRUE(MayReportProgress("CREATE INDEX CONCURRENTLY i ON t (a)"));
+  EXPECT_TRUE(MayReportProgress("  -- why\n/* c */ create unique index i on t (a)"));
+  EXPECT_TRUE(MayReportProgress("REINDEX TABLE t"));
+  EXPECT_TRUE(MayReportProgress("vacuum full t"));
+  EXPECT_TRUE(MayReportProgress("CLUSTER t USING i"));
+  EXPECT_TRUE(MayReportProgress("ANALYZE t"));
+  EXPECT_TRUE(MayReportProgress("COPY t FROM STDIN"));
+  EXPECT_TRUE(MayReportProgress("ALTER TABLE t ADD PRIMARY KEY (id)"));
+  EXPECT_TRUE(MayReportProgress("alter table t add constraint u unique (a)"));
+  EXPECT_FALSE(MayReportProgress("CREATE TABLE t (id int PRIMARY KEY)"));
+  EXPECT_FALSE(MayReportProgress("ALTER TABLE t ADD COLUMN b int"));
+  EXPECT_FALSE(MayReportProgress("INSERT INTO t VALUES (1)"));
+  EXPECT_FALSE(MayReportProgress("-- CREATE INDEX i ON t (a)\nSELECT 1"));
+  EXPECT_FALSE(MayReportProgress(""));
+}
+
 }  // namespace
 }  // namespace ferry
