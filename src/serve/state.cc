@@ -4,9 +4,11 @@
 
 #include <ctime>
 #include <future>
+#include <map>
 #include <memory>
 #include <thread>
 
+#include "core/numbers.h"
 #include "core/url.h"
 #include "drivers/registry.h"
 #include "migrate/migrator.h"
@@ -232,25 +234,74 @@ json OneJob(ControlTables& control, const JobRow& job) {
   return j;
 }
 
+// Whether `table` exists, without creating anything.
+Result<bool> HasTable(Connection& conn, const std::string& table) {
+  const bool pg = conn.engine() == Engine::kPostgres;
+  FERRY_ASSIGN_OR_RETURN(
+      QueryResult r,
+      conn.Query(pg ? "SELECT to_regclass($1) IS NOT NULL"
+                    : "SELECT count(*) > 0 FROM sqlite_master WHERE name = $1",
+                 {table}));
+  const std::string flag = r.Text(0, 0);
+  return flag == "t" || flag == "1" || flag == "true";
+}
+
+// The streaming side of `ferry sync` jobs kept on this (target) database
+// (ferry_sync_jobs, docs/sync.md), by job name. Lag in seconds is the age
+// of the last applied source commit, 0 once caught up, as `sync --status`
+// says; the bytes behind need the source, which serve does not open.
+Result<std::map<std::string, json>> SyncJobsOf(Connection& conn) {
+  FERRY_ASSIGN_OR_RETURN(
+      QueryResult r,
+      conn.Query("SELECT job, phase, applied_lsn::text, rows_applied, transactions, caught_up,"
+                 " extract(epoch FROM now() - last_commit_at),"
+                 " extract(epoch FROM now() - updated_at) FROM ferry_sync_jobs ORDER BY job"));
+  std::map<std::string, json> out;
+  for (size_t i = 0; i < r.rows.size(); ++i) {
+    const bool caught_up = r.Text(i, 5) == "t";
+    json age = r.IsNull(i, 6) ? json(nullptr) : json(std::stod(r.Text(i, 6)));
+    out[r.Text(i, 0)] = {{"phase", r.Text(i, 1)},
+                         {"applied_lsn", r.Text(i, 2)},
+                         {"rows_applied", ColumnInt64(r.rows[i][3])},
+                         {"transactions", ColumnInt64(r.rows[i][4])},
+                         {"caught_up", caught_up},
+                         {"lag_seconds", caught_up ? json(0.0) : age},
+                         {"seconds_since_update", std::stod(r.Text(i, 7))}};
+  }
+  return out;
+}
+
 Result<json> JobsOf(const std::string& url) {
   FERRY_ASSIGN_OR_RETURN(Url parsed, Url::Parse(url));
   ConnectOptions co;
   co.application_name = "ferry serve";
   FERRY_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, OpenConnection(parsed, co));
   // The control tables exist only once a job ran there: read, never create.
-  std::string probe = conn->engine() == Engine::kPostgres
-                          ? "SELECT to_regclass('ferry_jobs') IS NOT NULL"
-                          : "SELECT count(*) > 0 FROM sqlite_master WHERE name = 'ferry_jobs'";
-  FERRY_ASSIGN_OR_RETURN(QueryResult exists, conn->Query(probe));
   json out = json::array();
-  const std::string flag = exists.Text(0, 0);
-  if (flag != "t" && flag != "1" && flag != "true") return out;
-  ControlTables control(*conn);
-  FERRY_ASSIGN_OR_RETURN(std::vector<JobRow> jobs, control.ListJobs());
-  for (const JobRow& job : jobs) {
-    json j = OneJob(control, job);
-    j["database"] = DatabaseLabel(url);
-    out.push_back(std::move(j));
+  FERRY_ASSIGN_OR_RETURN(bool has_jobs, HasTable(*conn, "ferry_jobs"));
+  if (has_jobs) {
+    ControlTables control(*conn);
+    FERRY_ASSIGN_OR_RETURN(std::vector<JobRow> jobs, control.ListJobs());
+    for (const JobRow& job : jobs) {
+      json j = OneJob(control, job);
+      j["database"] = DatabaseLabel(url);
+      out.push_back(std::move(j));
+    }
+  }
+  if (conn->engine() != Engine::kPostgres) return out;
+  FERRY_ASSIGN_OR_RETURN(bool has_sync, HasTable(*conn, "ferry_sync_jobs"));
+  if (!has_sync) return out;
+  FERRY_ASSIGN_OR_RETURN(auto syncs, SyncJobsOf(*conn));
+  // A sync job's initial copy is the copy job "sync:<job>": its entry
+  // carries the streaming side too.
+  for (json& j : out) {
+    const std::string id = j["job_id"].get<std::string>();
+    if (id.rfind("sync:", 0) != 0) continue;
+    auto it = syncs.find(id.substr(5));
+    if (it == syncs.end()) continue;
+    j["kind"] = "sync";
+    j["sync"] = std::move(it->second);
+    syncs.erase(it);
   }
   return out;
 }

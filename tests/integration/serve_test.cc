@@ -320,6 +320,47 @@ TEST(RedisServeTest, WatchesRedisServersAndClustersReadOnly) {
   EXPECT_EQ(server.log().find("ferry_acl_secret"), std::string::npos);
 }
 
+// A `ferry sync` job's target: /api/jobs shows the job as kind "sync" with
+// its streaming side (phase, position, lag), /metrics its lag, both as the
+// OpenAPI file says.
+TEST(SyncServeTest, SyncJobShowsItsStreamAndLag) {
+  FreshPgDatabase src, dst;
+  if (IsSkipped()) return;
+  ASSERT_TRUE(src.ok() && dst.ok());
+  const std::string job = "serve" + std::to_string(getpid());
+  struct DropSync {  // the slot would keep its database from being dropped
+    std::vector<std::string> args;
+    ~DropSync() { RunFerry(args); }
+  } drop{{"sync", "--drop", job, "--from", src.url(), "--to", dst.url()}};
+  auto conn = OpenConnection(src.url());
+  ASSERT_TRUE(conn.ok()) << conn.status().ToString();
+  ASSERT_OK((*conn)->Exec("CREATE TABLE items (id int PRIMARY KEY, v text);"
+                          "INSERT INTO items SELECT g, 'v' FROM generate_series(1, 3) g")
+                .status());
+  RunResult sync = RunFerry({"sync", "--from", src.url(), "--to", dst.url(), "--job", job,
+                             "--tables", "items", "--create-tables", "--until-lag-zero"});
+  ASSERT_EQ(sync.exit_code, 0) << sync.err;
+
+  ServeProcess server({"serve", "-d", dst.url()});
+  ASSERT_TRUE(server.ok()) << server.log();
+  std::vector<std::string> problems = CheckAgainstOpenApi(server, "");
+  EXPECT_TRUE(problems.empty()) << ::testing::PrintToString(problems);
+  json jobs = json::parse(server.Get("/api/jobs")->body);
+  ASSERT_EQ(jobs["jobs"].size(), 1u) << jobs.dump(2);
+  const json& j = jobs["jobs"][0];
+  EXPECT_EQ(j["job_id"], "sync:" + job);
+  EXPECT_EQ(j["kind"], "sync");
+  EXPECT_EQ(j["rows_done"], 3);  // the initial copy
+  ASSERT_TRUE(j["sync"].is_object()) << j.dump(2);
+  EXPECT_EQ(j["sync"]["phase"], "stopped");
+  EXPECT_EQ(j["sync"]["caught_up"], true);
+  EXPECT_EQ(j["sync"]["lag_seconds"], 0.0);
+  EXPECT_TRUE(j["sync"]["applied_lsn"].is_string());
+  std::string metrics = server.Get("/metrics")->body;
+  EXPECT_THAT(metrics, HasSubstr("ferry_sync_lag_seconds{database=\"" + Label(dst.url()) +
+                                 "\",job=\"sync:" + job + "\"} 0"));
+}
+
 // Kubernetes stops a pod with SIGTERM: the service stops cleanly, exit 0.
 TEST(ServeStop, SigtermAndSigintEndTheServiceWithExitZero) {
   TempDir dir;

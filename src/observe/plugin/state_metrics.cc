@@ -42,6 +42,8 @@ std::string StateMetricsText(const std::string& status_json, const std::string& 
       gauge("ferry_job_chunks", "Chunks of a job by state (total, done, failed, leased)");
   auto& job_progress =
       gauge("ferry_job_progress_ratio", "Fraction of a job's chunks finished (0..1)");
+  auto& sync_lag = gauge("ferry_sync_lag_seconds",
+                         "Age of the last source commit a sync job applied; 0 when caught up");
 
   auto& redis_keys = gauge("ferry_redis_db_keys", "Keys of a watched Redis server or cluster");
   auto& redis_memory = gauge("ferry_redis_memory_bytes",
@@ -82,6 +84,10 @@ std::string StateMetricsText(const std::string& status_json, const std::string& 
       job_chunks.Add(l).Set(Num(j, (std::string("chunks_") + state).c_str()));
     }
     if (j["progress"].is_number()) job_progress.Add(base).Set(j["progress"].get<double>());
+    if (j.contains("sync") && j["sync"]["lag_seconds"].is_number()) {
+      sync_lag.Add({{"database", base["database"]}, {"job", base["job"]}})
+          .Set(j["sync"]["lag_seconds"].get<double>());
+    }
   }
   return WithEmptyFamilies(prometheus::TextSerializer().Serialize(registry.Collect()), declared);
 }
