@@ -130,19 +130,15 @@ std::string WatchText(const CutoverReport& r) {
   if (!w.enabled) return "";
   if (w.rolled_back) {
     return fmt::format(
-        "  ROLLED BACK after watching {:.1f}s ({} checks): {}
-  writes are back on the old "
+        "  ROLLED BACK after watching {:.1f}s ({} checks): {}\n  writes are back on the old "
         "primary; pause {} ms; the new primary refuses writes (ferry cutover {} --undo-guard "
-        "--from NEW removes that guard)
-",
+        "--from NEW removes that guard)\n",
         w.duration_s, w.checks, w.reason, w.rollback_pause_ms, r.reverse_job);
   }
   return fmt::format(
-      "  watched {:.1f}s ({} checks), condition never held; the cut-over stands
-  going back "
+      "  watched {:.1f}s ({} checks), condition never held; the cut-over stands\n  going back "
       "later: ferry cutover {} --from NEW --to OLD --switch-hook '...', then ferry cutover {} "
-      "--undo-guard --from OLD
-",
+      "--undo-guard --from OLD\n",
       w.duration_s, w.checks, r.reverse_job, r.job);
 }
 

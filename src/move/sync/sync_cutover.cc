@@ -120,6 +120,9 @@ class Cutover {
     auto dst = OpenConnection(to, co);
     if (!dst.ok()) return std::move(dst).TakeStatus().Prefix("target");
     dst_ = std::move(*dst);
+    // The drain applies through any guard on the target: the switch back
+    // of --watch cuts the reverse job over onto a guarded old primary.
+    FERRY_RETURN_IF_ERROR(dst_->Exec("SET ferry.apply = 'on'").status());
     database_ = DatabaseLabel(o_.to_url);
     report_.job = o_.job;
     FERRY_ASSIGN_OR_RETURN(std::optional<JobRow> row, ReadJob(*dst_, o_.job));

@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <ctime>
 #include <nlohmann/json.hpp>
 
 #include "core/url.h"
@@ -51,23 +52,27 @@ Result<std::pair<std::string, std::string>> SplitPrometheusUrl(const std::string
 }
 
 // Like an alert rule: holds when the answer has any sample whose value is
-// not 0 (NaN counts as not 0... and is reported as NaN).
-Result<Check> ParsePrometheusAnswer(const std::string& body) {
+// not 0 (NaN counts as not 0).
+Result<Check> ReadPrometheusAnswer(const std::string& body) {
   auto doc = nlohmann::json::parse(body, nullptr, false);
   if (doc.is_discarded() || !doc.is_object()) {
     return Status(StatusCode::kUnavailable, "Prometheus answered something that is not JSON");
   }
   if (doc.value("status", "") != "success") {
+    if (!doc.value("error", nlohmann::json()).is_string()) doc["error"] = "no reason given";
     return Status(StatusCode::kUnavailable,
                   fmt::format("Prometheus refused the query: {}", doc.value("error", "no reason")));
   }
-  const auto& data = doc["data"];
-  std::string type = data.value("resultType", "");
+  const nlohmann::json data = doc.value("data", nlohmann::json::object());
+  std::string type = data.is_object() ? data.value("resultType", "") : "";
+  const nlohmann::json result = data.is_object() ? data.value("result", nlohmann::json()) : nullptr;
   std::vector<nlohmann::json> samples;
-  if (type == "vector") {
-    for (const auto& s : data["result"]) samples.push_back(s.value("value", nlohmann::json()));
+  if (type == "vector" && result.is_array()) {
+    for (const auto& s : result) {
+      if (s.is_object()) samples.push_back(s.value("value", nlohmann::json()));
+    }
   } else if (type == "scalar") {
-    samples.push_back(data["result"]);
+    samples.push_back(result);
   } else {
     return Status(StatusCode::kUnavailable,
                   fmt::format("the query gives a {} result; --rollback-if needs an instant "
@@ -87,6 +92,17 @@ Result<Check> ParsePrometheusAnswer(const std::string& body) {
     }
   }
   return c;
+}
+
+// The same, with a body of unexpected shape (a number where a string
+// belongs) a failed check rather than an exception.
+Result<Check> ParsePrometheusAnswer(const std::string& body) {
+  try {
+    return ReadPrometheusAnswer(body);
+  } catch (const nlohmann::json::exception& e) {
+    return Status(StatusCode::kUnavailable,
+                  fmt::format("Prometheus answered JSON of an unexpected shape: {}", e.what()));
+  }
 }
 
 Result<Check> CheckPrometheus(const WatchOptions& w) {
@@ -118,8 +134,12 @@ Result<Check> CheckCommand(const WatchOptions& w, const std::string& job) {
 }
 
 std::string NowUtc() {
-  auto t = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
-  return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", t);
+  std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char text[32];
+  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return text;
 }
 
 class Watch {
@@ -254,13 +274,12 @@ class Watch {
                           {"value", out_.value},
                           {"pause_ms", out_.rollback_pause_ms},
                           {"reverse_job", report_.reverse_job}};
-    return (*dst)
-        ->Query("UPDATE ferry_sync_jobs SET phase = $2, updated_at = now(), cutover ="
+    auto done = (*dst)->Query("UPDATE ferry_sync_jobs SET phase = $2, updated_at = now(), cutover ="
                 " coalesce(cutover, '{}'::jsonb) || jsonb_build_object('rollback',"
                 " $3::jsonb || jsonb_build_object('at', now())) WHERE job = $1",
-                {report_.job, std::string(SyncPhaseName(SyncPhase::kRolledBack)), doc.dump()})
-        .status()
-        .Prefix("recording the rollback in the job row");
+                {report_.job, std::string(SyncPhaseName(SyncPhase::kRolledBack)), doc.dump()});
+    if (!done.ok()) return std::move(done).TakeStatus().Prefix("recording the rollback");
+    return Status();
   }
 
   void Finish() {
