@@ -237,7 +237,7 @@ TEST_F(RollbackTest, PrometheusUnreachableStopsWithoutRollingBack) {
 TEST_F(RollbackTest, WatchWithoutReverseIsRefusedBeforeAnything) {
   RunResult r = RunFerry(Cutover({"--watch", "3s", "--rollback-if", "up == 0", "--prometheus",
                                   "http://127.0.0.1:9"}));
-  EXPECT_EQ(r.exit_code, 2) << Show(r);
+  EXPECT_EQ(r.exit_code, 8) << Show(r);  // invalid input
   EXPECT_THAT(r.err, HasSubstr("--watch needs --reverse"));
   EXPECT_TRUE(Writable(*src_));
   EXPECT_EQ(One(*src_, "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'ferry\\_cutover%'"),
