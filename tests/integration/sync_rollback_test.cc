@@ -4,10 +4,14 @@
 // HTTP server in this process: a stand-in for the monitoring system, not
 // for a database), and both sides inspected afterwards.
 #include <httplib.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -65,7 +69,8 @@ class FakePrometheus {
     });
     port_ = server_.bind_to_any_port("127.0.0.1");
     thread_ = std::thread([this] { server_.listen_after_bind(); });
-    server_.wait_until_ready();
+    // stop() only ends a server that runs: wait until the loop is in accept.
+    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   ~FakePrometheus() {
     server_.stop();
@@ -216,11 +221,19 @@ TEST_F(RollbackTest, ConditionNeverHoldsTheCutoverStands) {
 }
 
 TEST_F(RollbackTest, PrometheusUnreachableStopsWithoutRollingBack) {
+  // A port that was free a moment ago and has no listener now.
   int port = 0;
   {
-    // A port that was free a moment ago and has no listener now.
-    httplib::Server probe;
-    port = probe.bind_to_any_port("127.0.0.1");
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), len), 0);
+    ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+    port = ntohs(addr.sin_port);
+    close(fd);
   }
   RunResult r = RunFerry(Cutover({"--reverse", "--watch", "10m", "--watch-interval", "200ms",
                                   "--rollback-if", "up == 0", "--prometheus",
