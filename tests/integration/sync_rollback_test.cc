@@ -247,6 +247,22 @@ TEST_F(RollbackTest, PrometheusUnreachableStopsWithoutRollingBack) {
   EXPECT_EQ(Phase(), "cut_over");
 }
 
+TEST_F(RollbackTest, FailingRollbackHookLeavesTheCutoverInPlace) {
+  // --rollback-if-cmd: exit 0 holds at the first check; the switch back's
+  // hook fails, so its lock is rolled back and the cut-over stands.
+  RunResult r = RunFerry(Cutover({"--reverse", "--watch", "10m", "--watch-interval", "200ms",
+                                  "--rollback-if-cmd", "exit 0", "--rollback-hook",
+                                  "echo config service down >&2; exit 3"}));
+  EXPECT_EQ(r.exit_code, 9) << Show(r);
+  EXPECT_THAT(r.err, HasSubstr("the rollback condition held"));
+  EXPECT_THAT(r.err, HasSubstr("the cut-over stands"));
+  EXPECT_THAT(r.err, HasSubstr("exit code 3"));
+  EXPECT_THAT(r.err, HasSubstr("config service down"));
+  EXPECT_FALSE(Writable(*src_));
+  EXPECT_TRUE(Writable(*dst_));
+  EXPECT_EQ(Phase(), "cut_over");
+}
+
 TEST_F(RollbackTest, WatchWithoutReverseIsRefusedBeforeAnything) {
   RunResult r = RunFerry(Cutover({"--watch", "3s", "--rollback-if", "up == 0", "--prometheus",
                                   "http://127.0.0.1:9"}));
