@@ -23,6 +23,8 @@ namespace {
 struct CutoverArgs {
   std::string job, from, to, max_lag = "16MB", max_pause = "5s", catch_up_timeout = "5m",
                             lock_timeout = "5s", hook_timeout = "60s", switch_hook;
+  std::string watch, watch_interval = "10s", rollback_if, prometheus, rollback_if_cmd,
+      rollback_hook;
   bool verify = false, undo_guard = false, reverse = false;
   int64_t sequence_margin = 1000;
 };
@@ -79,7 +81,23 @@ Result<CutoverOptions> OptionsOf(const CutoverArgs& a) {
   o.switch_hook = a.switch_hook;
   o.sequence_margin = a.sequence_margin;
   o.reverse = a.reverse;
+  if (!a.watch.empty()) {
+    FERRY_ASSIGN_OR_RETURN(o.watch.duration, Duration("--watch", a.watch));
+    FERRY_ASSIGN_OR_RETURN(o.watch.interval, Duration("--watch-interval", a.watch_interval));
+  }
+  o.watch.query = a.rollback_if;
+  o.watch.prometheus_url = a.prometheus;
+  o.watch.check_command = a.rollback_if_cmd;
+  o.watch.rollback_hook = a.rollback_hook;
   return o;
+}
+
+nlohmann::json WatchJson(const WatchReport& w) {
+  if (!w.enabled) return nullptr;
+  return {{"duration_s", w.duration_s},       {"checks", w.checks},
+          {"condition_held", w.condition_held}, {"value", w.value},
+          {"reason", w.reason},               {"rolled_back", w.rolled_back},
+          {"rollback_pause_ms", w.rollback_pause_ms}};
 }
 
 nlohmann::json ReportJson(const CutoverReport& r) {
@@ -103,7 +121,25 @@ nlohmann::json ReportJson(const CutoverReport& r) {
           {"reverse", r.reverse_job.empty()
                           ? nlohmann::json(nullptr)
                           : nlohmann::json{{"job", r.reverse_job},
-                                           {"start_lsn", r.reverse_start_lsn}}}};
+                                           {"start_lsn", r.reverse_start_lsn}}},
+          {"watch", WatchJson(r.watch)}};
+}
+
+std::string WatchText(const CutoverReport& r) {
+  const WatchReport& w = r.watch;
+  if (!w.enabled) return "";
+  if (w.rolled_back) {
+    return fmt::format(
+        "  ROLLED BACK after watching {:.1f}s ({} checks): {}\n  writes are back on the old "
+        "primary; pause {} ms; the new primary refuses writes (ferry cutover {} --undo-guard "
+        "--from NEW removes that guard)\n",
+        w.duration_s, w.checks, w.reason, w.rollback_pause_ms, r.reverse_job);
+  }
+  return fmt::format(
+      "  watched {:.1f}s ({} checks), condition never held; the cut-over stands\n  going back "
+      "later: ferry cutover {} --from NEW --to OLD --switch-hook '...', then ferry cutover {} "
+      "--undo-guard --from OLD\n",
+      w.duration_s, w.checks, r.reverse_job, r.job);
 }
 
 int UndoGuard(const Context& ctx, const CutoverArgs& a) {
@@ -155,6 +191,7 @@ int RunCutoverCommand(const Context& ctx) {
           "primary since the pause to the old one\n",
           r.reverse_job);
     }
+    out += WatchText(r);
     std::fwrite(out.data(), 1, out.size(), stdout);
   }
   return kExitOk;
@@ -182,6 +219,17 @@ CLI::App* AddCutover(CLI::App& app) {
                 "target sequences end at max(source, target) + this (1000)");
   c->add_flag("--reverse", a.reverse,
               "also prepare sync job <JOB>_reverse from the target back to the source");
+  c->add_option("--watch", a.watch,
+                "after the cut-over, keep streaming the reverse job and check --rollback-if "
+                "this long (needs --reverse)");
+  c->add_option("--watch-interval", a.watch_interval, "time between two checks (10s)");
+  c->add_option("--rollback-if", a.rollback_if,
+                "PromQL: roll back when it gives any sample != 0 (with --prometheus)");
+  c->add_option("--prometheus", a.prometheus, "Prometheus base URL, http://host:9090");
+  c->add_option("--rollback-if-cmd", a.rollback_if_cmd,
+                "instead of --rollback-if: /bin/sh command; exit 0 = roll back, 1 = not");
+  c->add_option("--rollback-hook", a.rollback_hook,
+                "command switching traffic back, run while the new primary's writes are stopped");
   c->add_flag("--undo-guard", a.undo_guard,
               "remove the guard triggers a cut-over left on the source (--from only)");
   c->footer(
@@ -192,6 +240,13 @@ CLI::App* AddCutover(CLI::App& app) {
       "  ferry cutover move1 --from $OLD --to $NEW --reverse   # then, to go back:\n"
       "  ferry sync --from $NEW --to $OLD --job move1_reverse\n"
       "  ferry cutover move1 --undo-guard --from $OLD\n"
+      "  ferry cutover move1 --from $OLD --to $NEW --reverse --switch-hook ./to-new.sh \\\n"
+      "    --watch 15m --rollback-if 'sum(rate(http_errors_total[1m])) > 5' \\\n"
+      "    --prometheus http://prometheus:9090 --rollback-hook ./to-old.sh\n"
+      "Watch: every --watch-interval the condition is checked while the reverse job keeps\n"
+      "the old primary current; when it holds, the reverse job is cut over (the switch\n"
+      "back, --rollback-hook) and the old guard removed. 3 failed checks in a row end the\n"
+      "watch without rolling back (exit 9). Guide: docs/cutover.md#watching-and-rolling-back.\n"
       "Steps: catch up (no lock) until lag <= --max-lag; LOCK the synced source tables IN\n"
       "EXCLUSIVE MODE (reads go on, writers wait); drain to the lock's WAL position; move\n"
       "owned sequences past the source's; compare row counts (or --verify); add guard\n"

@@ -42,7 +42,7 @@ struct HttpReply {
 using HttpHandler = std::function<HttpReply(const HttpRequest&)>;
 
 struct ObservePlugin {
-  static constexpr int kVersion = 1;
+  static constexpr int kVersion = 2;
   int version = kVersion;
 
   // Metrics registry fed with events (src/observe/plugin/metrics_registry.cc).
@@ -67,6 +67,13 @@ struct ObservePlugin {
   bool (*server_run)(void* server);
   void (*server_stop)(void* server);
   void (*server_delete)(void* server);
+
+  // HTTP GET of http://host_port + path with query `params` (encoded
+  // here); "" on a 2xx answer with *body set, else why (unreachable, HTTP
+  // status and the start of the body). Version 2.
+  std::string (*http_get)(const std::string& host_port, const std::string& path,
+                          const std::vector<std::pair<std::string, std::string>>& params,
+                          std::string* body);
 };
 
 // Loads ferry-observe.so once: $FERRY_OBSERVE_PLUGIN, else next to the

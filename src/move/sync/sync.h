@@ -45,7 +45,9 @@ struct SyncOptions {
 };
 
 // kCutOver: ferry cutover moved the writes to the target (sync_cutover.cc).
-enum class SyncPhase { kCopying, kCatchingUp, kStreaming, kStopped, kCutOver };
+// kRolledBack: a cut-over whose --rollback-if condition held while
+// --watch was running; the writes went back to the source (sync_watch.cc).
+enum class SyncPhase { kCopying, kCatchingUp, kStreaming, kStopped, kCutOver, kRolledBack };
 std::string_view SyncPhaseName(SyncPhase phase);
 Result<SyncPhase> ParseSyncPhase(std::string_view name);
 
@@ -107,6 +109,31 @@ Result<SyncDropResult> DropSync(const std::string& from_url, const std::string& 
                                 const std::string& job);
 
 // ---- ferry cutover (docs/sync.md, "Cut-over") ----
+// After the cut-over (docs/cutover.md, "Watching and rolling back"):
+// stream the reverse job and check a condition every interval; when it
+// holds, cut the reverse job over (the switch back) and run rollback_hook.
+struct WatchOptions {
+  std::chrono::milliseconds duration{0};  // 0: no watch
+  std::chrono::milliseconds interval{std::chrono::seconds(10)};
+  // One condition: a PromQL query (holds: any sample != 0) on
+  // prometheus_url, or a /bin/sh command (holds: exit code 0).
+  std::string prometheus_url, query;
+  std::string check_command;
+  std::string rollback_hook;  // the switch back; "" for none
+  int max_failures = 3;       // consecutive failed checks that end the watch
+};
+
+struct WatchReport {
+  bool enabled = false;
+  double duration_s = 0;          // how long it watched
+  int checks = 0;                 // conditions evaluated (failed checks included)
+  bool condition_held = false;
+  std::string value;              // the value that made it hold (or the last one seen)
+  std::string reason;             // why it rolled back: the condition, value and time
+  bool rolled_back = false;
+  int64_t rollback_pause_ms = 0;  // the reverse cut-over's pause
+};
+
 struct CutoverOptions {
   std::string from_url, to_url;
   std::string job = "sync";
@@ -121,6 +148,7 @@ struct CutoverOptions {
   // Also prepare sync job "<job>_reverse" from the target back to the
   // source, starting at the pause (no copy); the guard lets it apply.
   bool reverse = false;
+  WatchOptions watch;  // needs reverse
   const std::atomic<bool>* cancel = nullptr;
 };
 
@@ -147,6 +175,7 @@ struct CutoverReport {
   std::string guard_trigger;     // trigger name on each source table
   std::string reverse_job;       // with reverse: its name ("" without)
   std::string reverse_start_lsn; // target WAL position it streams from
+  WatchReport watch;             // with WatchOptions::duration > 0
 };
 
 // Cuts the writes of sync job `job` over from the source to the target:
@@ -159,6 +188,10 @@ struct CutoverReport {
 // rolls the lock transaction back: the source takes writes again and keeps
 // no guard. kFailedPrecondition: the slot is in use, the job is not
 // streaming, the lag stays above the bound, counts differ, the hook failed.
+// With options.watch.duration > 0 (and reverse) the cut-over is then
+// watched (sync_watch.cc): a condition that holds switches back through
+// the reverse job; a monitor that fails max_failures checks in a row ends
+// the watch with kFailedPrecondition, the cut-over left in place.
 Result<CutoverReport> RunCutover(const CutoverOptions& options, EventBus* bus);
 
 // Drops the guard triggers a cut-over of `job` left on the source (and the

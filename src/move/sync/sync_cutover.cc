@@ -33,6 +33,42 @@ int64_t MsSince(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
 }
 
+// --watch needs the reverse job and exactly one condition; checked before
+// anything happens.
+Status ValidateWatch(const CutoverOptions& o) {
+  FERRY_RETURN_IF_ERROR(SyncSlotName(o.job).status());
+  const WatchOptions& w = o.watch;
+  bool prom = !w.query.empty() || !w.prometheus_url.empty();
+  bool cmd = !w.check_command.empty();
+  if (w.duration.count() <= 0) {
+    if (prom || cmd || !w.rollback_hook.empty()) {
+      return Status(StatusCode::kInvalidArgument,
+                    "--rollback-if, --rollback-if-cmd and --rollback-hook need --watch DURATION "
+                    "(how long to watch after the cut-over); nothing was changed");
+    }
+    return Status();
+  }
+  if (!o.reverse) {
+    return Status(StatusCode::kInvalidArgument,
+                  "--watch needs --reverse: rolling back goes through the reverse sync job "
+                  "(<JOB>_reverse); add --reverse; nothing was changed");
+  }
+  if (prom == cmd) {
+    return Status(StatusCode::kInvalidArgument,
+                  "--watch needs one condition: --rollback-if 'PROMQL' --prometheus URL, or "
+                  "--rollback-if-cmd 'CMD'; nothing was changed");
+  }
+  if (prom && (w.query.empty() || w.prometheus_url.empty())) {
+    return Status(StatusCode::kInvalidArgument,
+                  "--rollback-if 'PROMQL' and --prometheus URL go together; give both; nothing "
+                  "was changed");
+  }
+  if (w.interval.count() <= 0 || w.max_failures < 1) {
+    return Status(StatusCode::kInvalidArgument, "--watch-interval must be longer than 0");
+  }
+  return Status();
+}
+
 Status Validate(const CutoverOptions& o) {
   if (o.from_url.empty() || o.to_url.empty()) {
     return Status(StatusCode::kInvalidArgument,
@@ -47,7 +83,7 @@ Status Validate(const CutoverOptions& o) {
     return Status(StatusCode::kInvalidArgument,
                   "--max-pause, --lock-timeout and --hook-timeout must be longer than 0");
   }
-  return SyncSlotName(o.job).status();
+  return ValidateWatch(o);
 }
 
 class Cutover {
@@ -84,6 +120,9 @@ class Cutover {
     auto dst = OpenConnection(to, co);
     if (!dst.ok()) return std::move(dst).TakeStatus().Prefix("target");
     dst_ = std::move(*dst);
+    // The drain applies through any guard on the target: the switch back
+    // of --watch cuts the reverse job over onto a guarded old primary.
+    FERRY_RETURN_IF_ERROR(dst_->Exec("SET ferry.apply = 'on'").status());
     database_ = DatabaseLabel(o_.to_url);
     report_.job = o_.job;
     FERRY_ASSIGN_OR_RETURN(std::optional<JobRow> row, ReadJob(*dst_, o_.job));
@@ -108,7 +147,7 @@ class Cutover {
                     fmt::format("sync job '{}' follows {}, not --from {}; give the job's source",
                                 o_.job, row_.source, src_->redacted_url()));
     }
-    if (row_.phase == SyncPhase::kCutOver) {
+    if (row_.phase == SyncPhase::kCutOver || row_.phase == SyncPhase::kRolledBack) {
       return Status(StatusCode::kFailedPrecondition,
                     fmt::format("sync job '{}' was cut over already (ferry sync --status {} "
                                 "shows when); nothing to do",
@@ -415,7 +454,11 @@ class Cutover {
 }  // namespace
 
 Result<CutoverReport> RunCutover(const CutoverOptions& options, EventBus* bus) {
-  return Cutover(options, bus).Run();
+  FERRY_ASSIGN_OR_RETURN(CutoverReport report, Cutover(options, bus).Run());
+  if (options.watch.duration.count() > 0) {
+    FERRY_RETURN_IF_ERROR(sync_internal::WatchCutover(options, report, bus));
+  }
+  return report;
 }
 
 }  // namespace ferry

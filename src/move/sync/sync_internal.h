@@ -197,6 +197,11 @@ Result<ReverseJob> PrepareReverse(Connection& dst, Connection& lock, const JobRo
 // Drops the slot and publication PrepareReverse created (best effort).
 void DropReverse(Connection& dst, const ReverseJob& rev);
 
+// ---- sync_watch.cc: --watch after the cut-over ----
+// Streams the reverse job and checks the condition until the watch ends;
+// when it holds, switches back (fills report.watch).
+Status WatchCutover(const CutoverOptions& options, CutoverReport& report, EventBus* bus);
+
 // ---- sync_hook.cc: the cut-over's switch hook ----
 struct HookResult {
   int exit_code = -1;   // 128 + signal when killed by one

@@ -178,7 +178,8 @@ Result<Plan> PlanSync(const SyncOptions& o, Connection& src, Connection& dst) {
                                 "--from ... --to ..., empty the target tables, and start again",
                                 o.job, o.job));
     }
-    if (plan.existing->phase == SyncPhase::kCutOver) {
+    if (plan.existing->phase == SyncPhase::kCutOver ||
+        plan.existing->phase == SyncPhase::kRolledBack) {
       return Status(StatusCode::kFailedPrecondition,
                     fmt::format("sync job '{}' was cut over (ferry cutover): the target is the "
                                 "primary now; remove the job with ferry sync --drop {}",

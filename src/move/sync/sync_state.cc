@@ -20,13 +20,14 @@ std::string_view SyncPhaseName(SyncPhase phase) {
     case SyncPhase::kStreaming: return "streaming";
     case SyncPhase::kStopped: return "stopped";
     case SyncPhase::kCutOver: return "cut_over";
+    case SyncPhase::kRolledBack: return "rolled_back";
   }
   return "stopped";
 }
 
 Result<SyncPhase> ParseSyncPhase(std::string_view name) {
   for (SyncPhase p : {SyncPhase::kCopying, SyncPhase::kCatchingUp, SyncPhase::kStreaming,
-                      SyncPhase::kStopped, SyncPhase::kCutOver}) {
+                      SyncPhase::kStopped, SyncPhase::kCutOver, SyncPhase::kRolledBack}) {
     if (SyncPhaseName(p) == name) return p;
   }
   return Status(StatusCode::kFailedPrecondition,

@@ -43,6 +43,23 @@ std::string HttpPut(const std::string& host_port, const std::string& path, const
   return "";
 }
 
+std::string HttpGet(const std::string& host_port, const std::string& path,
+                    const std::vector<std::pair<std::string, std::string>>& params,
+                    std::string* body) {
+  httplib::Client client("http://" + host_port);
+  client.set_connection_timeout(std::chrono::seconds(3));
+  client.set_read_timeout(std::chrono::seconds(10));
+  httplib::Params query;
+  for (const auto& [k, v] : params) query.emplace(k, v);
+  auto res = client.Get(path, query, httplib::Headers{});
+  if (!res) return "unreachable: " + httplib::to_string(res.error());
+  if (res->status < 200 || res->status >= 300) {
+    return "answered HTTP " + std::to_string(res->status) + ": " + res->body.substr(0, 300);
+  }
+  *body = res->body;
+  return "";
+}
+
 void* ServerNew(HttpHandler handler) {
   auto* s = new Server();
   s->handler = std::move(handler);

@@ -17,6 +17,7 @@ ferry_observe_plugin() {
       ServerRun,
       ServerStop,
       ServerDelete,
+      HttpGet,
   };
   return &table;
 }

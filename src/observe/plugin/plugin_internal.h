@@ -30,6 +30,9 @@ std::string StateMetricsText(const std::string& status_json, const std::string& 
 // http.cc
 std::string HttpPut(const std::string& host_port, const std::string& path, const std::string& body,
                     const std::string& content_type);
+std::string HttpGet(const std::string& host_port, const std::string& path,
+                    const std::vector<std::pair<std::string, std::string>>& params,
+                    std::string* body);
 void* ServerNew(HttpHandler handler);
 int ServerBind(void* server, const std::string& host, int port, std::string* error);
 bool ServerRun(void* server);
