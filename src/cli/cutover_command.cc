@@ -101,15 +101,8 @@ nlohmann::json WatchJson(const WatchReport& w) {
 }
 
 nlohmann::json ReportJson(const CutoverReport& r) {
-  nlohmann::json seqs = nlohmann::json::array();
-  for (const auto& s : r.sequences) {
-    seqs.push_back({{"name", s.name}, {"source", s.source}, {"target", s.target}});
-  }
-  nlohmann::json tables = nlohmann::json::array();
-  for (const auto& t : r.tables) {
-    tables.push_back(
-        {{"name", t.name}, {"source_rows", t.source_rows}, {"target_rows", t.target_rows}});
-  }
+  const nlohmann::json seqs = r.sequences;
+  const nlohmann::json tables = r.tables;
   nlohmann::json hook = nullptr;
   if (r.hook_exit_code >= 0) hook = {{"command", r.hook_command}, {"exit_code", r.hook_exit_code}};
   return {{"ok", true},          {"job", r.job},

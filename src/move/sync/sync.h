@@ -17,6 +17,8 @@
 // sync_hook.cc (the switch hook).
 #pragma once
 
+#include <nlohmann/json_fwd.hpp>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -161,6 +163,10 @@ struct CutoverTable {
   std::string name;
   int64_t source_rows = 0, target_rows = 0;
 };
+// As JSON objects ({name, source, target} and {name, source_rows,
+// target_rows}): the --json report and the job row's record (found by ADL).
+void to_json(nlohmann::json& j, const CutoverSequence& s);
+void to_json(nlohmann::json& j, const CutoverTable& t);
 struct CutoverReport {
   std::string job;
   int64_t lag_before_bytes = 0;  // slot lag when cutover started

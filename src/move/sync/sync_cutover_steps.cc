@@ -179,15 +179,8 @@ Status InstallGuard(Connection& src, const std::vector<CutTable>& tables, const 
 }
 
 Status RecordCutover(Connection& dst, const CutoverReport& r) {
-  nlohmann::json seqs = nlohmann::json::array();
-  for (const auto& s : r.sequences) {
-    seqs.push_back({{"name", s.name}, {"source", s.source}, {"target", s.target}});
-  }
-  nlohmann::json tables = nlohmann::json::array();
-  for (const auto& t : r.tables) {
-    tables.push_back(
-        {{"name", t.name}, {"source_rows", t.source_rows}, {"target_rows", t.target_rows}});
-  }
+  const nlohmann::json seqs = r.sequences;
+  const nlohmann::json tables = r.tables;
   nlohmann::json doc = {{"pause_ms", r.pause_ms},     {"drain_lsn", r.drain_lsn},
                         {"sequences", seqs},          {"tables", tables},
                         {"verified", r.verified},     {"guard_trigger", r.guard_trigger},
@@ -205,6 +198,13 @@ Status RecordCutover(Connection& dst, const CutoverReport& r) {
 }  // namespace ferry::sync_internal
 
 namespace ferry {
+
+void to_json(nlohmann::json& j, const CutoverSequence& s) {
+  j = {{"name", s.name}, {"source", s.source}, {"target", s.target}};
+}
+void to_json(nlohmann::json& j, const CutoverTable& t) {
+  j = {{"name", t.name}, {"source_rows", t.source_rows}, {"target_rows", t.target_rows}};
+}
 
 Result<std::vector<std::string>> UndoCutoverGuard(const std::string& from_url,
                                                   const std::string& job) {
