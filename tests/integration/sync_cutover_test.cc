@@ -17,6 +17,7 @@
 
 #include "core/url.h"
 #include "drivers/registry.h"
+#include "integration/sync_test_util.h"
 #include "test_util.h"
 
 namespace ferry::testing {
@@ -24,28 +25,6 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-std::string Show(const RunResult& r) {
-  return "exit " + std::to_string(r.exit_code) + "\n--- stdout:\n" + r.out + "--- stderr:\n" + r.err;
-}
-
-std::unique_ptr<Connection> Connect(const std::string& url) {
-  auto c = OpenConnection(url);
-  EXPECT_TRUE(c.ok()) << c.status().ToString();
-  return c.ok() ? std::move(*c) : nullptr;
-}
-
-std::string One(Connection& c, const std::string& sql) {
-  auto r = c.Query(sql);
-  EXPECT_TRUE(r.ok()) << sql << ": " << r.status().ToString();
-  if (!r.ok() || r->empty()) return "<none>";
-  return r->IsNull(0, 0) ? "<null>" : r->Text(0, 0);
-}
-
-void Sql(Connection& c, const std::string& sql) {
-  auto r = c.Exec(sql);
-  ASSERT_TRUE(r.ok()) << sql << ": " << r.status().ToString();
-}
 
 class CutoverTest : public ::testing::Test {
  protected:
@@ -67,28 +46,7 @@ class CutoverTest : public ::testing::Test {
     ASSERT_EQ(first.exit_code, 0) << Show(first);
   }
 
-  void TearDown() override {
-    // A logical slot keeps its database from being dropped (a --reverse
-    // cut-over leaves one in the target database too).
-    auto admin = Connect(PgAdminUrl());
-    if (!admin) return;
-    for (const std::string& db : {src_db_.name(), dst_db_.name()}) {
-      for (int i = 0; i < 50; ++i) {
-        auto r = admin->Query(
-            "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
-            "WHERE database = $1 AND active_pid IS NOT NULL",
-            {db});
-        auto d = admin->Query(
-            "SELECT count(pg_drop_replication_slot(slot_name)) FROM pg_replication_slots "
-            "WHERE database = $1 AND NOT active",
-            {db});
-        auto left =
-            admin->Query("SELECT count(*) FROM pg_replication_slots WHERE database = $1", {db});
-        if (r.ok() && d.ok() && left.ok() && left->Text(0, 0) == "0") break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      }
-    }
-  }
+  void TearDown() override { DropSlotsIn({src_db_.name(), dst_db_.name()}); }
 
   std::vector<std::string> Cutover(const std::vector<std::string>& extra) {
     std::vector<std::string> args = {"cutover", job_, "--from", src_db_.url(), "--to",

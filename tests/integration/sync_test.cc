@@ -15,34 +15,13 @@
 #include <nlohmann/json.hpp>
 
 #include "drivers/registry.h"
+#include "integration/sync_test_util.h"
 #include "test_util.h"
 
 namespace ferry::testing {
 namespace {
 
 using ::testing::HasSubstr;
-
-std::string Show(const RunResult& r) {
-  return "exit " + std::to_string(r.exit_code) + "\n--- stdout:\n" + r.out + "--- stderr:\n" + r.err;
-}
-
-std::unique_ptr<Connection> Connect(const std::string& url) {
-  auto c = OpenConnection(url);
-  EXPECT_TRUE(c.ok()) << c.status().ToString();
-  return c.ok() ? std::move(*c) : nullptr;
-}
-
-std::string One(Connection& c, const std::string& sql) {
-  auto r = c.Query(sql);
-  EXPECT_TRUE(r.ok()) << sql << ": " << r.status().ToString();
-  if (!r.ok() || r->empty()) return "<none>";
-  return r->IsNull(0, 0) ? "<null>" : r->Text(0, 0);
-}
-
-void Sql(Connection& c, const std::string& sql) {
-  auto r = c.Exec(sql);
-  ASSERT_TRUE(r.ok()) << sql << ": " << r.status().ToString();
-}
 
 // Count and md5 of every row's text in key order.
 std::string Rows(Connection& c, const std::string& table, const std::string& order) {
@@ -62,26 +41,8 @@ class SyncTest : public ::testing::Test {
     ASSERT_TRUE(src_ && dst_);
   }
 
-  void TearDown() override {
-    // A logical slot keeps its database from being dropped: remove every
-    // slot in the source database (a killed child's may still be active).
-    auto admin = Connect(PgAdminUrl());
-    if (!admin) return;
-    for (int i = 0; i < 50; ++i) {
-      auto r = admin->Query(
-          "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
-          "WHERE database = $1 AND active_pid IS NOT NULL",
-          {src_db_.name()});
-      auto d = admin->Query(
-          "SELECT count(pg_drop_replication_slot(slot_name)) FROM pg_replication_slots "
-          "WHERE database = $1 AND NOT active",
-          {src_db_.name()});
-      auto left = admin->Query("SELECT count(*) FROM pg_replication_slots WHERE database = $1",
-                               {src_db_.name()});
-      if (r.ok() && d.ok() && left.ok() && left->Text(0, 0) == "0") break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-  }
+  // A logical slot keeps its database from being dropped.
+  void TearDown() override { DropSlotsIn({src_db_.name()}); }
 
   std::vector<std::string> Sync(const std::vector<std::string>& extra) {
     std::vector<std::string> args = {"sync", "--from", src_db_.url(), "--to", dst_db_.url(),
