@@ -65,20 +65,79 @@ struct Scanner {
 
 }  // namespace
 
+// Where toml++ stands outside strings, as far as the guard needs: a bare
+// run (a key or a value written without quotes) goes on until a character
+// that ends it, and a quote inside a bare run opens no string. toml++ scans
+// a bare value up to a value terminator, asking of each character whether
+// it is white space; that question is what goes wrong (`d=6"é`, `0=4="é`).
+class Layout {
+ public:
+  // Called for each character outside strings and comments; true when a
+  // quote here opens a string.
+  bool OpensString() const { return !bare_; }
+
+  void Step(char c) {
+    if (c == '\n') {
+      bare_ = false;
+      if (open_.empty()) value_side_ = false;
+      return;
+    }
+    if (c == ' ' || c == '\t' || c == '\r') {
+      bare_ = false;
+      return;
+    }
+    if (bare_ && !EndsBare(c)) return;
+    bare_ = false;
+    switch (c) {
+      case '=': value_side_ = true; break;
+      case '[': open_.push_back(value_side_ ? '[' : 'h'); break;
+      case '{': open_.push_back('{'); value_side_ = false; break;
+      case ',': value_side_ = open_.empty() || open_.back() != '{'; break;
+      case ']':
+      case '}':
+        if (!open_.empty()) {
+          if (open_.back() == 'h') value_side_ = false;
+          open_.pop_back();
+        }
+        break;
+      case '.': break;
+      default: bare_ = true;
+    }
+  }
+
+  // A quoted string ended: what follows is outside any bare run.
+  void AfterString() { bare_ = false; }
+
+ private:
+  // Keys end at '=', '.', ']' (a header); values at ',', ']', '}'.
+  bool EndsBare(char c) const {
+    if (!value_side_) return c == '=' || c == '.' || c == ']';
+    return c == ',' || c == ']' || c == '}';
+  }
+
+  std::string open_;  // '[' array, '{' inline table, 'h' table header
+  bool value_side_ = false;
+  bool bare_ = false;
+};
+
 TomlUnsafe TomlUnsafeSpot(std::string_view text) {
   Scanner s{text};
+  Layout layout;
   while (s.i < text.size()) {
     char c = text[s.i];
     if (c == '\n') {
       ++s.line;
       ++s.i;
+      layout.Step(c);
     } else if (c == '#') {
       while (s.i < text.size() && text[s.i] != '\n') ++s.i;
-    } else if (c == '"' || c == '\'') {
+    } else if ((c == '"' || c == '\'') && layout.OpensString()) {
       if (!s.SkipString(c)) return {s.line, kAfterBackslash};
+      layout.AfterString();
     } else if (NonAscii(c)) {
       return {s.line, kOutside};
     } else {
+      layout.Step(c);
       ++s.i;
     }
   }

@@ -1,4 +1,5 @@
 #include "core/config.h"
+#include "core/toml_guard.h"
 
 #include <gtest/gtest.h>
 
@@ -140,6 +141,25 @@ TEST_F(ConfigTest, NonAsciiAfterABackslashIsRefusedWithItsLine) {
   auto ok = Config::Load(good, true, Env(), {});
   ASSERT_TRUE(ok.ok()) << ok.status().ToString();
   EXPECT_EQ(ok->Get("history_table"), "x\xc3\xa9");
+}
+
+// Found by fuzz_config: a quote after a bare value opens no string in
+// toml++, so the character after it is outside quotes.
+TEST_F(ConfigTest, NonAsciiAfterAQuoteThatOpensNoStringIsRefused) {
+  std::string path = WriteToml("d=6\"\xca\xa4\n");
+  auto c = Config::Load(path, true, Env(), {});
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("outside ASCII"), std::string::npos) << c.status().message();
+  EXPECT_NE(c.status().message().find(path + ":1"), std::string::npos) << c.status().message();
+  // Strings where keys and values begin still take any UTF-8.
+  const std::string good = "\"k\xc3\xa9y\" = 1\ndir = \"m\xc3\xa9\"\n"
+                           "a = [\"x\",\n  'y\xc3\xa9', # note\n  \"z\xc3\xa9\"]\n"
+                           "t = { u = \"v\xc3\xa9\" }\n[s.\"k\xc3\xa9\"]\nw = 'x'\n";
+  EXPECT_EQ(TomlUnsafeSpot(good).line, 0);
+  EXPECT_EQ(TomlUnsafeSpot("a = 1\nb = 2\"\xc3\xa9\"\n").line, 2);
+  EXPECT_EQ(TomlUnsafeSpot("0=4=\"\xef\xb9\xbf").line, 1);
+  EXPECT_EQ(TomlUnsafeSpot("a = 4[\"\xc3\xa9\"]").line, 1);
+  EXPECT_EQ(TomlUnsafeSpot("[[x]]\nd = 1979-05-27T07:32:00Z\nf = [1.5, {g = 'h\xc3\xa9'}]\n").line, 0);
 }
 
 TEST_F(ConfigTest, MissingExplicitFileIsAnErrorImplicitIsNot) {
