@@ -642,16 +642,8 @@ Result<ServerInfo> PgConnection::Info() { return DescribeServer(*this); }
 
 }  // namespace
 
-Result<std::unique_ptr<Connection>> Open(const Url& url, const ConnectOptions& options) {
-  // A short read-only session is served without loading libpq when the
-  // light client can (pg_light.h); it says kUnimplemented, before or after
-  // reaching the server, when libpq must do it (TLS, Kerberos, .pgpass...).
-  if (options.short_session) {
-    auto light = OpenLight(url, options);
-    if (light.ok() || light.status().code() != StatusCode::kUnimplemented) return light;
-    FERRY_LOG_DEBUG("postgres: using libpq: {}", light.status().message());
-  }
-  FERRY_RETURN_IF_ERROR(LoadLibpq());
+Result<PgConn> ConnectLibpq(const Url& url, const ConnectOptions& options,
+                           const char* replication) {
   // Keywords are applied in order, so the URL (expanded from "dbname")
   // overrides the defaults before it, and client_encoding after it is fixed.
   std::vector<const char*> keys;
@@ -680,6 +672,10 @@ Result<std::unique_ptr<Connection>> Open(const Url& url, const ConnectOptions& o
     keys.push_back("sslpassword");
     values.push_back(url.ssl_password().Reveal().c_str());
   }
+  if (replication != nullptr) {
+    keys.push_back("replication");
+    values.push_back(replication);
+  }
   keys.push_back("client_encoding");
   values.push_back("UTF8");
   keys.push_back(nullptr);
@@ -700,6 +696,20 @@ Result<std::unique_ptr<Connection>> Open(const Url& url, const ConnectOptions& o
     if (target.database.empty()) target.database = url.database();
     return ConnectError(Pq().PQerrorMessage(conn.get()), target);
   }
+  return conn;
+}
+
+Result<std::unique_ptr<Connection>> Open(const Url& url, const ConnectOptions& options) {
+  // A short read-only session is served without loading libpq when the
+  // light client can (pg_light.h); it says kUnimplemented, before or after
+  // reaching the server, when libpq must do it (TLS, Kerberos, .pgpass...).
+  if (options.short_session) {
+    auto light = OpenLight(url, options);
+    if (light.ok() || light.status().code() != StatusCode::kUnimplemented) return light;
+    FERRY_LOG_DEBUG("postgres: using libpq: {}", light.status().message());
+  }
+  FERRY_RETURN_IF_ERROR(LoadLibpq());
+  FERRY_ASSIGN_OR_RETURN(PgConn conn, ConnectLibpq(url, options));
   PGconn* raw = conn.get();
   auto session = std::make_unique<PgConnection>(std::move(conn), url.Redacted());
   Pq().PQsetNoticeProcessor(raw, &PgConnection::OnNotice, session.get());

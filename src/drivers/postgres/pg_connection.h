@@ -26,6 +26,7 @@
 
 #include "core/url.h"
 #include "drivers/connection.h"
+#include "drivers/postgres/pg_error.h"
 #include "ferry/status.h"
 
 namespace ferry::postgres {
@@ -37,5 +38,11 @@ namespace ferry::postgres {
 // (refused, unreachable, timeout), kPermissionDenied (authentication, role),
 // kNotFound (database), kInvalidArgument (malformed connection string).
 Result<std::unique_ptr<Connection>> Open(const Url& url, const ConnectOptions& options);
+
+// The libpq session under Open(), with the same keywords, secrets and
+// errors; `replication` ("database" for a logical replication session,
+// pg_replication.h) is added when set. LoadLibpq() must have succeeded.
+Result<PgConn> ConnectLibpq(const Url& url, const ConnectOptions& options,
+                           const char* replication = nullptr);
 
 }  // namespace ferry::postgres

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "drivers/postgres/pg_connection.h"
 #include "drivers/postgres/pg_error.h"
 
 namespace ferry::postgres {
@@ -125,38 +126,7 @@ class PgReplicationSession : public ReplicationSession {
 Result<std::unique_ptr<ReplicationSession>> OpenReplication(const Url& url,
                                                             const ConnectOptions& options) {
   FERRY_RETURN_IF_ERROR(LoadLibpq());
-  std::vector<const char*> keys;
-  std::vector<const char*> values;
-  std::string timeout = std::to_string(options.connect_timeout.count());
-  if (options.connect_timeout.count() > 0 && std::getenv("PGCONNECT_TIMEOUT") == nullptr) {
-    keys.push_back("connect_timeout");
-    values.push_back(timeout.c_str());
-  }
-  keys.push_back("fallback_application_name");
-  values.push_back(options.application_name.c_str());
-  keys.push_back("dbname");
-  values.push_back(url.ConnectionText().c_str());
-  if (url.has_password()) {
-    keys.push_back("password");
-    values.push_back(url.password().Reveal().c_str());
-  }
-  keys.push_back("replication");
-  values.push_back("database");
-  keys.push_back("client_encoding");
-  values.push_back("UTF8");
-  keys.push_back(nullptr);
-  values.push_back(nullptr);
-  PgConn conn = MakePgConn(Pq().PQconnectdbParams(keys.data(), values.data(), /*expand_dbname=*/1));
-  if (!conn) {
-    return Status(StatusCode::kInternal,
-                  fmt::format("connecting to {}: libpq could not allocate a connection",
-                              url.Redacted()));
-  }
-  if (Pq().PQstatus(conn.get()) != CONNECTION_OK) {
-    ConnectTarget target{url.Redacted(), url.host(), std::to_string(url.port()), url.database(),
-                         url.user()};
-    return ConnectError(Pq().PQerrorMessage(conn.get()), target);
-  }
+  FERRY_ASSIGN_OR_RETURN(PgConn conn, ConnectLibpq(url, options, "database"));
   return std::unique_ptr<ReplicationSession>(
       std::make_unique<PgReplicationSession>(std::move(conn), url.Redacted()));
 }
