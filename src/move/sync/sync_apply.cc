@@ -163,6 +163,20 @@ Result<int64_t> Applier::Run(const std::string& sql, const Params& params) {
   return n.empty() ? 0 : n[0];
 }
 
+Status Applier::RunOneRow(const std::string& sql, const Params& params, const char* what,
+                          const std::string& target) {
+  FERRY_ASSIGN_OR_RETURN(int64_t n, Run(sql, params));
+  if (n != 1) {
+    return Status(StatusCode::kFailedPrecondition,
+                  fmt::format("{} {} replicated from the source found no row on the target: the "
+                              "target has diverged (changed by someone else?); compare with "
+                              "ferry verify, fix it, then run ferry sync again",
+                              what, target));
+  }
+  ++tx_rows_;
+  return Status();
+}
+
 // "WHERE k1 = $n AND ..." over the identity columns (`full`: every sent
 // column, NULL-safe, since a FULL identity has no key).
 std::string Applier::Where(const Rel& rel, const pgoutput::Tuple& tuple, bool full,
@@ -221,16 +235,7 @@ Status Applier::OnUpdate(const pgoutput::Update& m) {
       full ? fmt::format("UPDATE {0} SET {1} WHERE ctid = (SELECT ctid FROM {0} WHERE {2} LIMIT 1)",
                          rel->target, set, where)
            : fmt::format("UPDATE {} SET {} WHERE {}", rel->target, set, where);
-  FERRY_ASSIGN_OR_RETURN(int64_t n, Run(sql, params));
-  if (n != 1) {
-    return Status(StatusCode::kFailedPrecondition,
-                  fmt::format("an UPDATE of {} replicated from the source found no row on the "
-                              "target: the target has diverged (changed by someone else?); "
-                              "compare with ferry verify, fix it, then run ferry sync again",
-                              rel->target));
-  }
-  ++tx_rows_;
-  return Status();
+  return RunOneRow(sql, params, "an UPDATE of", rel->target);
 }
 
 Status Applier::OnDelete(const pgoutput::Delete& m) {
@@ -242,16 +247,7 @@ Status Applier::OnDelete(const pgoutput::Delete& m) {
       full ? fmt::format("DELETE FROM {0} WHERE ctid = (SELECT ctid FROM {0} WHERE {1} LIMIT 1)",
                          rel->target, where)
            : fmt::format("DELETE FROM {} WHERE {}", rel->target, where);
-  FERRY_ASSIGN_OR_RETURN(int64_t n, Run(sql, params));
-  if (n != 1) {
-    return Status(StatusCode::kFailedPrecondition,
-                  fmt::format("a DELETE on {} replicated from the source found no row on the "
-                              "target: the target has diverged (changed by someone else?); "
-                              "compare with ferry verify, fix it, then run ferry sync again",
-                              rel->target));
-  }
-  ++tx_rows_;
-  return Status();
+  return RunOneRow(sql, params, "a DELETE on", rel->target);
 }
 
 Status Applier::OnTruncate(const pgoutput::Truncate& m) {

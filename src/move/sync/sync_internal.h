@@ -108,6 +108,10 @@ class Applier {
   Status OnTruncate(const pgoutput::Truncate& m);
   Result<const Rel*> Find(uint32_t id) const;
   Result<int64_t> Run(const std::string& sql, const Params& params);
+  // Runs an UPDATE or DELETE that must change exactly one row of `target`;
+  // none means the target diverged from the source.
+  Status RunOneRow(const std::string& sql, const Params& params, const char* what,
+                   const std::string& target);
   std::string Where(const Rel& rel, const pgoutput::Tuple& tuple, bool full, Params& params) const;
 
   Connection& dst_;
