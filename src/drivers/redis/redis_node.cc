@@ -185,7 +185,8 @@ void RedisNode::Drop() {
   tls_.reset();
 }
 
-Status RedisNode::SendTls(const std::vector<Command>& commands) {
+// The commands in RESP, one buffer for the whole pipeline.
+Result<std::string> RedisNode::Format(const std::vector<Command>& commands) const {
   std::string out;
   std::vector<const char*> argv;
   std::vector<size_t> lens;
@@ -205,6 +206,11 @@ Status RedisNode::SendTls(const std::vector<Command>& commands) {
     out.append(formatted, static_cast<size_t>(n));
     redisFreeCommand(formatted);
   }
+  return out;
+}
+
+Status RedisNode::SendTls(const std::vector<Command>& commands) {
+  FERRY_ASSIGN_OR_RETURN(std::string out, Format(commands));
   Status s = tls_->WriteAll(out);
   if (!s.ok()) Drop();
   return s;
@@ -255,19 +261,9 @@ Result<std::vector<RedisReply>> RedisNode::Pipeline(const std::vector<Command>& 
 Status RedisNode::Send(const std::vector<Command>& commands) {
   if (!connected()) return ConnectionError("sending (connection lost earlier)");
   if (tls_ != nullptr) return SendTls(commands);
-  std::vector<const char*> argv;
-  std::vector<size_t> lens;
-  for (const Command& c : commands) {
-    argv.clear();
-    lens.clear();
-    for (const std::string& a : c) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    if (redisAppendCommandArgv(context_.get(), static_cast<int>(argv.size()), argv.data(),
-                               lens.data()) != REDIS_OK) {
-      return ConnectionError("sending a command");
-    }
+  FERRY_ASSIGN_OR_RETURN(std::string out, Format(commands));
+  if (redisAppendFormattedCommand(context_.get(), out.data(), out.size()) != REDIS_OK) {
+    return ConnectionError("sending a command");
   }
   int done = 0;
   while (done == 0) {

@@ -114,6 +114,7 @@ class RedisNode {
   Status ConnectionError(std::string_view doing) const;
   bool connected() const { return context_ != nullptr || tls_ != nullptr; }
   void Drop();  // forget the connection (its stream is out of step)
+  Result<std::string> Format(const std::vector<Command>& commands) const;
   Status SendTls(const std::vector<Command>& commands);
   Result<RedisReply> ReceiveTls();
 
